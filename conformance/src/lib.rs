@@ -1,0 +1,1 @@
+//! Harness for starting natrix and nats-server processes.

@@ -1,0 +1,219 @@
+//! Typed server options: what a config file and the command line resolve to.
+//! Defaults are nats-server's.
+
+use std::time::Duration;
+
+/// Everything the server is configured with. Built from [`ServerOptions::default`],
+/// then a config file, then command-line flags (flags win, as in nats-server).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerOptions {
+    /// `server_name` / `-n`: defaults to the generated server id.
+    pub server_name: Option<String>,
+    /// `host` / `listen` / `-a`: client listen address.
+    pub host: String,
+    /// `port` / `-p`: client port; `-1` means a random port.
+    pub port: i32,
+    /// `client_advertise`: address advertised to clients.
+    pub client_advertise: Option<String>,
+    /// `http_host`: monitoring host (defaults to `host`).
+    pub http_host: Option<String>,
+    /// `http_port` / `monitor_port` / `-m`: monitoring port; 0 is off, -1 random.
+    pub http_port: i32,
+    /// `https_port` / `-ms`: monitoring over TLS.
+    pub https_port: i32,
+    /// `http_base_path`: prefix of every monitoring endpoint.
+    pub http_base_path: String,
+    /// `max_payload`: largest message payload accepted (advertised in INFO).
+    pub max_payload_bytes: u32,
+    /// `max_control_line`: longest protocol line accepted.
+    pub max_control_line_bytes: u32,
+    /// `max_connections`: client connections accepted at once.
+    pub max_connections: u32,
+    /// `max_subscriptions`: per connection; 0 is unlimited.
+    pub max_subscriptions: u32,
+    /// `max_pending`: outbound bytes buffered for one client before it is a slow consumer.
+    pub max_pending_bytes: u64,
+    /// `ping_interval`: how often the server pings an idle client.
+    pub ping_interval: Duration,
+    /// `ping_max`: unanswered pings before the connection is stale.
+    pub ping_max: u32,
+    /// `authorization { timeout }`: time a client has to send CONNECT.
+    pub auth_timeout: Duration,
+    /// `write_deadline`: how long a write may stall before the client is a slow consumer.
+    pub write_deadline: Duration,
+    /// `lame_duck_duration`: how long lame duck mode takes to evict every client.
+    pub lame_duck_duration: Duration,
+    /// `lame_duck_grace_period`: wait before lame duck mode starts evicting.
+    pub lame_duck_grace_period: Duration,
+    /// `max_closed_clients`: closed connections kept for `/connz?state=closed`.
+    pub max_closed_clients: u32,
+    /// `no_header_support`: refuse headers (`headers: false` in INFO).
+    pub no_header_support: bool,
+    /// `disable_sublist_cache`.
+    pub disable_sublist_cache: bool,
+    /// `max_traced_msg_len`: truncation of traced payloads; 0 is no limit.
+    pub max_traced_msg_len: u32,
+    /// `authorization {}` and the `--user/--pass/--auth` flags.
+    pub authorization: Authorization,
+    /// `no_auth_user`: the user a client without credentials becomes.
+    pub no_auth_user: Option<String>,
+    /// `tls {}` and the `--tls*` flags.
+    pub tls: Option<TlsOptions>,
+    /// `debug` / `-D`.
+    pub debug: bool,
+    /// `trace` / `-V`.
+    pub trace: bool,
+    /// `trace_verbose` / `-VV`: traces include system-account traffic.
+    pub trace_verbose: bool,
+    /// `logtime` / `-T`: prefix log lines with a timestamp.
+    pub logtime: bool,
+    /// `logtime_utc`.
+    pub logtime_utc: bool,
+    /// `log_file` / `-l`.
+    pub log_file: Option<String>,
+    /// `syslog` / `-s`.
+    pub syslog: bool,
+    /// `pid_file` / `-P`.
+    pub pid_file: Option<String>,
+    /// `ports_file_dir` / `--ports_file_dir`.
+    pub ports_file_dir: Option<String>,
+    /// `jetstream` / `-js`.
+    pub jetstream: bool,
+    /// `jetstream { store_dir }` / `-sd`.
+    pub store_dir: Option<String>,
+    /// `connect_error_reports`: how often repeated connect errors are logged.
+    pub connect_error_reports: u32,
+    /// `reconnect_error_reports`.
+    pub reconnect_error_reports: u32,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            server_name: None,
+            host: "0.0.0.0".to_owned(),
+            port: 4222,
+            client_advertise: None,
+            http_host: None,
+            http_port: 0,
+            https_port: 0,
+            http_base_path: String::new(),
+            max_payload_bytes: 1024 * 1024,
+            max_control_line_bytes: 4096,
+            max_connections: 64 * 1024,
+            max_subscriptions: 0,
+            max_pending_bytes: 64 * 1024 * 1024,
+            ping_interval: Duration::from_secs(120),
+            ping_max: 2,
+            auth_timeout: Duration::from_secs(2),
+            write_deadline: Duration::from_secs(10),
+            lame_duck_duration: Duration::from_secs(120),
+            lame_duck_grace_period: Duration::from_secs(10),
+            max_closed_clients: 10_000,
+            no_header_support: false,
+            disable_sublist_cache: false,
+            max_traced_msg_len: 0,
+            authorization: Authorization::default(),
+            no_auth_user: None,
+            tls: None,
+            debug: false,
+            trace: false,
+            trace_verbose: false,
+            logtime: true,
+            logtime_utc: false,
+            log_file: None,
+            syslog: false,
+            pid_file: None,
+            ports_file_dir: None,
+            jetstream: false,
+            store_dir: None,
+            connect_error_reports: 3600,
+            reconnect_error_reports: 1,
+        }
+    }
+}
+
+/// The `authorization {}` block (and `--user/--pass/--auth`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Authorization {
+    /// Single user name.
+    pub user: Option<String>,
+    /// Single user password (plain or bcrypt `$2a$…`).
+    pub password: Option<String>,
+    /// Token (plain or bcrypt).
+    pub token: Option<String>,
+    /// `users: [...]`: several users, each with optional permissions.
+    pub users: Vec<User>,
+    /// `permissions`: default permissions for users that have none.
+    pub default_permissions: Option<Permissions>,
+}
+
+impl Authorization {
+    /// True when clients must present credentials.
+    pub fn is_required(&self) -> bool {
+        self.user.is_some() || self.token.is_some() || !self.users.is_empty()
+    }
+}
+
+/// One entry of `users: [...]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct User {
+    /// `user`.
+    pub user: String,
+    /// `password` (plain or bcrypt).
+    pub password: Option<String>,
+    /// `nkey`: public nkey (`U…`) for nonce-signature auth.
+    pub nkey: Option<String>,
+    /// `permissions`.
+    pub permissions: Option<Permissions>,
+    /// `account`: the account the user belongs to (`$G` when absent).
+    pub account: Option<String>,
+}
+
+/// Per-user `permissions { publish, subscribe, allow_responses }`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Permissions {
+    /// `publish`.
+    pub publish: Option<SubjectPermission>,
+    /// `subscribe`.
+    pub subscribe: Option<SubjectPermission>,
+    /// `allow_responses`.
+    pub allow_responses: Option<ResponsePermission>,
+}
+
+/// `{ allow: [...], deny: [...] }` (a bare list means `allow`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SubjectPermission {
+    /// Subjects (with wildcards) allowed.
+    pub allow: Vec<String>,
+    /// Subjects (with wildcards) denied; deny wins.
+    pub deny: Vec<String>,
+}
+
+/// `allow_responses: true | { max, expires }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResponsePermission {
+    /// Responses allowed per request (nats-server default 1).
+    pub max_msgs: u32,
+    /// How long the permission lasts; zero means no limit.
+    pub expires: Duration,
+}
+
+/// The `tls {}` block and the `--tls*` flags. Paths are read by the runtime.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsOptions {
+    /// `cert_file` / `--tlscert`.
+    pub cert_file: Option<String>,
+    /// `key_file` / `--tlskey`.
+    pub key_file: Option<String>,
+    /// `ca_file` / `--tlscacert`: CAs trusted for client certificates.
+    pub ca_file: Option<String>,
+    /// `verify` / `--tlsverify`: require and verify client certificates.
+    pub verify: bool,
+    /// `verify_and_map`: verify and map the certificate subject to a user.
+    pub verify_and_map: bool,
+    /// `timeout`: TLS handshake timeout (nats-server default 2s).
+    pub timeout: Duration,
+    /// `handshake_first`: TLS before INFO.
+    pub handshake_first: bool,
+}

@@ -1,0 +1,20 @@
+//! natrix-core: every decision a NATS server makes, with no I/O.
+//!
+//! The runtimes (`natrix` on tokio, `natrix-sim` in simulation) feed the core
+//! inputs — accepted connections, received bytes, the time, a random seed —
+//! and carry out its outputs: bytes to send, connections to close, log lines.
+//! See DESIGN.md, "The I/O boundary".
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod log;
+pub mod monitor;
+pub mod protocol;
+pub mod server;
+pub mod storage;
+pub mod subject;
+pub mod time;
+
+pub use server::{ConnId, Output, Server};
+pub use time::{Instant, UnixNanos};

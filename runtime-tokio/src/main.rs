@@ -1,0 +1,2 @@
+//! The `natrix` server binary.
+fn main() {}
