@@ -1,7 +1,113 @@
 //! Configuration: the nats-server config file format and command-line flags,
 //! parsed into typed [`ServerOptions`]. Files and environment variables are
-//! inputs: the runtime supplies a resolver for `include` and `$VAR`.
+//! inputs: the runtime supplies a [`ConfigSource`] for the main file,
+//! `include` and `$VAR`.
+//!
+//! The runtime calls [`load`] with the arguments after the program name and
+//! acts on [`Loaded::command`]: run, test the config, print help or the
+//! version, or signal a running server.
 
+mod apply;
+mod apply_blocks;
+pub mod cli;
+mod cursor;
+pub mod duration;
+mod error;
 pub mod options;
+mod overrides;
+pub mod parser;
+mod source;
+pub mod value;
 
+pub use apply_blocks::DEFAULT_TLS_TIMEOUT;
+pub use cli::{parse_args, CliCommand, CliError, Overrides, SignalCommand, USAGE};
+pub use error::{ConfigError, Diagnostic, ReadError};
 pub use options::*;
+pub use overrides::apply_overrides;
+pub use parser::{parse_file, parse_str};
+pub use source::{clean_path, join_include, parent_dir, ConfigSource, MemorySource};
+pub use value::{ConfigMap, Entry, Pos, Value, ValueKind};
+
+/// The outcome of reading the command line and the config file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded {
+    /// Defaults, then the file, then the flags.
+    pub options: ServerOptions,
+    /// Lines for the runtime to log as warnings (`file:line:col: …`):
+    /// nats-server's config warnings and the settings natrix ignores.
+    pub warnings: Vec<String>,
+    /// What to do.
+    pub command: CliCommand,
+    /// The parsed file, kept for features that read their own blocks
+    /// (cluster, leafnodes, accounts…). `None` without `-c`.
+    pub tree: Option<ConfigMap>,
+}
+
+/// Parses `args` (without the program name), reads the config file through
+/// `source` when one is given, applies it and then the flag overrides.
+///
+/// As nats-server: with `-t`, warnings are errors; otherwise they are
+/// returned for logging. Help, version and signal commands read no file.
+pub fn load(args: &[String], source: &dyn ConfigSource) -> Result<Loaded, ConfigError> {
+    let command = parse_args(args)?;
+    let (config_file, overrides, testing) = match &command {
+        CliCommand::Run {
+            config_file,
+            overrides,
+        } => (config_file, overrides, false),
+        CliCommand::TestConfig {
+            config_file,
+            overrides,
+        } => (config_file, overrides, true),
+        _ => {
+            return Ok(Loaded {
+                options: ServerOptions::default(),
+                warnings: Vec::new(),
+                command,
+                tree: None,
+            })
+        }
+    };
+    let mut options = ServerOptions::default();
+    let mut warnings = Vec::new();
+    let tree = match config_file {
+        Some(path) => {
+            let tree = parse_file(path, source)?;
+            warnings = apply_config(&tree, &mut options, testing)?;
+            options.config_file = Some(path.clone());
+            Some(tree)
+        }
+        None if testing => return Err(ConfigError::TestWithoutConfig),
+        None => None,
+    };
+    warnings.extend(apply_overrides(&mut options, overrides)?);
+    Ok(Loaded {
+        options,
+        warnings,
+        command,
+        tree,
+    })
+}
+
+/// Applies a parsed config tree to `options`. Returns the warning lines;
+/// fails on any error, or on any nats-server warning when `strict` (`-t`).
+pub fn apply_config(
+    tree: &ConfigMap,
+    options: &mut ServerOptions,
+    strict: bool,
+) -> Result<Vec<String>, ConfigError> {
+    let mut report = apply::Report::default();
+    apply::apply_tree(tree, options, &mut report);
+    if !report.errors.is_empty() || (strict && !report.warnings.is_empty()) {
+        return Err(ConfigError::Invalid {
+            warnings: report.warnings,
+            errors: report.errors,
+        });
+    }
+    Ok(report
+        .warnings
+        .iter()
+        .chain(report.unsupported.iter())
+        .map(ToString::to_string)
+        .collect())
+}

@@ -85,6 +85,26 @@ pub struct ServerOptions {
     pub connect_error_reports: u32,
     /// `reconnect_error_reports`.
     pub reconnect_error_reports: u32,
+    /// `-c` / `--config`: the file these options were read from.
+    pub config_file: Option<String>,
+    /// `remote_syslog` / `-r`: syslog server address (`udp://host:514`).
+    pub remote_syslog: Option<String>,
+    /// `log_size_limit` / `logfile_size_limit`: rotate the log file past this size; 0 never.
+    pub log_size_limit_bytes: i64,
+    /// `log_max_num` / `logfile_max_num`: rotated log files kept; 0 keeps all.
+    pub log_max_files: i64,
+    /// `prof_port` / `--profile`: profiling HTTP port; 0 is off.
+    pub prof_port: i32,
+    /// `system_account` / `system`: name of the system account.
+    pub system_account: Option<String>,
+    /// `no_system_account`: run without a system account.
+    pub no_system_account: bool,
+    /// `jetstream { max_memory_store }`: memory storage limit; `None` lets the server size it.
+    pub jetstream_max_memory_bytes: Option<i64>,
+    /// `jetstream { max_file_store }`: file storage limit; `None` lets the server size it.
+    pub jetstream_max_store_bytes: Option<i64>,
+    /// `jetstream { domain }`.
+    pub jetstream_domain: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -129,6 +149,16 @@ impl Default for ServerOptions {
             store_dir: None,
             connect_error_reports: 3600,
             reconnect_error_reports: 1,
+            config_file: None,
+            remote_syslog: None,
+            log_size_limit_bytes: 0,
+            log_max_files: 0,
+            prof_port: 0,
+            system_account: None,
+            no_system_account: false,
+            jetstream_max_memory_bytes: None,
+            jetstream_max_store_bytes: None,
+            jetstream_domain: None,
         }
     }
 }
