@@ -1,0 +1,590 @@
+//! A simulated disk implementing the core's [`Storage`] trait.
+//!
+//! Files live in memory twice over: the *volatile* view (what reads see) and
+//! the *durable* view (what survives a crash). A sync request snapshots the
+//! file as it is at request time and becomes durable only when its completion
+//! time passes in virtual time ([`SimDisk::complete_due`]). A crash keeps the
+//! durable view plus, at random, a prefix of the unsynced tail: that is both
+//! "later writes may be partly present" and "the last write may be torn".
+//! Reads may flip a bit, appends may hit a full disk, any operation may fail
+//! with an I/O error, all seeded.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use natrix_core::storage::{Storage, StorageError, SyncToken};
+use natrix_core::Instant;
+
+use crate::rng::SimRng;
+
+/// The disk's fault and timing settings.
+#[derive(Clone, Debug)]
+pub struct DiskConfig {
+    /// Bytes the disk holds (sum of file lengths).
+    pub capacity_bytes: u64,
+    /// Shortest time from a sync request to its completion.
+    pub sync_latency_min: Duration,
+    /// Longest time from a sync request to its completion.
+    pub sync_latency_max: Duration,
+    /// Chance, per million reads, that one bit of the returned data is flipped.
+    pub bitflip_per_million_reads: u64,
+    /// Chance, per million operations, of an I/O error.
+    pub io_error_per_million_ops: u64,
+}
+
+impl Default for DiskConfig {
+    fn default() -> Self {
+        DiskConfig {
+            capacity_bytes: 1 << 30,
+            sync_latency_min: Duration::from_micros(100),
+            sync_latency_max: Duration::from_millis(10),
+            bitflip_per_million_reads: 0,
+            io_error_per_million_ops: 0,
+        }
+    }
+}
+
+/// One file's volatile state. `epoch` changes whenever the content stops
+/// being an extension of what it was (truncate, re-creation), so a sync can
+/// tell whether the bytes it covers are still in place.
+#[derive(Clone, Debug)]
+struct File {
+    data: Vec<u8>,
+    epoch: u64,
+}
+
+/// What a pending sync will make durable.
+#[derive(Clone, Debug)]
+enum SyncState {
+    /// The first `len` bytes of the file, still unchanged in the volatile
+    /// view as long as its epoch is `epoch`.
+    Live { epoch: u64, len: usize },
+    /// The file's content at request time (`None`: the file was absent),
+    /// copied because the volatile view diverged before completion.
+    Snapshot(Option<File>),
+}
+
+#[derive(Clone, Debug)]
+struct PendingSync {
+    token: SyncToken,
+    file: String,
+    due: Instant,
+    state: SyncState,
+}
+
+/// Counters, for reports and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    /// Syncs completed.
+    pub syncs_completed: u64,
+    /// Crashes suffered.
+    pub crashes: u64,
+    /// Unsynced bytes lost to crashes.
+    pub bytes_lost: u64,
+    /// Bits flipped on read.
+    pub bitflips: u64,
+    /// Appends refused for lack of space.
+    pub no_space: u64,
+    /// I/O errors injected.
+    pub io_errors: u64,
+}
+
+/// The simulated disk of one node. It survives the node's crashes.
+#[derive(Debug)]
+pub struct SimDisk {
+    config: DiskConfig,
+    rng: SimRng,
+    now: Instant,
+    files: BTreeMap<String, File>,
+    durable: BTreeMap<String, File>,
+    pending: VecDeque<PendingSync>,
+    next_token: u64,
+    next_epoch: u64,
+    used_bytes: u64,
+    stats: DiskStats,
+}
+
+impl SimDisk {
+    /// An empty disk.
+    pub fn new(config: DiskConfig, rng: SimRng) -> Self {
+        SimDisk {
+            config,
+            rng,
+            now: Instant::ZERO,
+            files: BTreeMap::new(),
+            durable: BTreeMap::new(),
+            pending: VecDeque::new(),
+            next_token: 1,
+            next_epoch: 1,
+            used_bytes: 0,
+            stats: DiskStats::default(),
+        }
+    }
+
+    /// Tells the disk the virtual time, before the node runs.
+    pub fn set_now(&mut self, now: Instant) {
+        self.now = now;
+    }
+
+    /// Changes the capacity (an out-of-space fault shrinks it to the bytes in use).
+    pub fn set_capacity(&mut self, capacity_bytes: u64) {
+        self.config.capacity_bytes = capacity_bytes;
+    }
+
+    /// Bytes in use.
+    pub fn used_bytes(&self) -> u64 {
+        self.used_bytes
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &DiskStats {
+        &self.stats
+    }
+
+    /// When the next pending sync completes.
+    pub fn next_sync_due(&self) -> Option<Instant> {
+        self.pending.front().map(|p| p.due)
+    }
+
+    /// Completes, in token order, every sync due by `now`; returns their tokens
+    /// for the runtime to report to the node.
+    pub fn complete_due(&mut self, now: Instant) -> Vec<SyncToken> {
+        let mut done = Vec::new();
+        while self.pending.front().is_some_and(|p| p.due <= now) {
+            let Some(p) = self.pending.pop_front() else { break };
+            self.make_durable(&p.file, p.state);
+            self.stats.syncs_completed += 1;
+            done.push(p.token);
+        }
+        done
+    }
+
+    fn make_durable(&mut self, name: &str, state: SyncState) {
+        match state {
+            SyncState::Snapshot(None) => {
+                self.durable.remove(name);
+            }
+            SyncState::Snapshot(Some(file)) => {
+                self.durable.insert(name.to_owned(), file);
+            }
+            SyncState::Live { epoch, len } => {
+                let file = self.files.get(name).expect("a live sync's file exists");
+                debug_assert_eq!(file.epoch, epoch);
+                let src = &file.data[..len];
+                match self.durable.get_mut(name) {
+                    Some(d) if d.epoch == epoch && d.data.len() <= len => {
+                        let from = d.data.len();
+                        d.data.extend_from_slice(&src[from..]);
+                    }
+                    _ => {
+                        let copy = File { data: src.to_vec(), epoch };
+                        self.durable.insert(name.to_owned(), copy);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The node crashed: pending syncs are forgotten and every file reverts
+    /// to its durable content plus a random prefix of its unsynced tail.
+    pub fn crash(&mut self) {
+        self.stats.crashes += 1;
+        self.pending.clear();
+        let names: BTreeSet<String> = self.files.keys().chain(self.durable.keys()).cloned().collect();
+        let mut survivors = BTreeMap::new();
+        for name in names {
+            if let Some(file) = self.surviving(&name) {
+                survivors.insert(name, file);
+            }
+        }
+        let before = self.used_bytes;
+        self.used_bytes = survivors.values().map(|f| f.data.len() as u64).sum();
+        self.stats.bytes_lost += before.saturating_sub(self.used_bytes);
+        self.files = survivors;
+    }
+
+    fn surviving(&mut self, name: &str) -> Option<File> {
+        let durable = self.durable.get(name).cloned();
+        let Some(vol) = self.files.get(name) else {
+            // Removed without a sync: the removal is undone.
+            return durable;
+        };
+        let base = match &durable {
+            Some(d) if d.epoch == vol.epoch && vol.data.starts_with(&d.data) => d.data.len(),
+            Some(_) => return durable,
+            // Never synced: maybe the file never reached the disk at all.
+            None if self.rng.ratio(1, 2) => return None,
+            None => 0,
+        };
+        let extra = vol.data.len() - base;
+        let kept = if self.rng.ratio(1, 2) { 0 } else { self.rng.range(0, extra as u64) as usize };
+        let epoch = vol.epoch;
+        Some(File { data: vol.data[..base + kept].to_vec(), epoch })
+    }
+
+    fn inject_io_error(&mut self, file: &str) -> Result<(), StorageError> {
+        if self.config.io_error_per_million_ops > 0
+            && self.rng.ratio(self.config.io_error_per_million_ops, 1_000_000)
+        {
+            self.stats.io_errors += 1;
+            return Err(StorageError::Io { file: file.to_owned(), detail: "simulated I/O error".into() });
+        }
+        Ok(())
+    }
+
+    /// Before the volatile view of `name` stops extending its current
+    /// content, pending syncs that still point at it take a copy.
+    fn freeze_pending(&mut self, name: &str) {
+        let current = self.files.get(name);
+        for p in self.pending.iter_mut().filter(|p| p.file == name) {
+            if let SyncState::Live { len, .. } = p.state {
+                let snap = current.map(|f| File { data: f.data[..len].to_vec(), epoch: f.epoch });
+                p.state = SyncState::Snapshot(snap);
+            }
+        }
+    }
+
+    fn not_found(file: &str) -> StorageError {
+        StorageError::NotFound { file: file.to_owned() }
+    }
+
+    fn fresh_epoch(&mut self) -> u64 {
+        self.next_epoch += 1;
+        self.next_epoch
+    }
+}
+
+impl Storage for SimDisk {
+    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
+        self.inject_io_error(file)?;
+        if self.used_bytes + data.len() as u64 > self.config.capacity_bytes {
+            self.stats.no_space += 1;
+            return Err(StorageError::NoSpace { file: file.to_owned() });
+        }
+        if !self.files.contains_key(file) {
+            self.freeze_pending(file);
+            let epoch = self.fresh_epoch();
+            self.files.insert(file.to_owned(), File { data: Vec::new(), epoch });
+        }
+        let f = self.files.get_mut(file).expect("just ensured");
+        let offset = f.data.len() as u64;
+        f.data.extend_from_slice(data);
+        self.used_bytes += data.len() as u64;
+        Ok(offset)
+    }
+
+    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        self.inject_io_error(file)?;
+        let f = self.files.get(file).ok_or_else(|| Self::not_found(file))?;
+        let file_len = f.data.len() as u64;
+        let end = offset.checked_add(len as u64).filter(|&e| e <= file_len);
+        let Some(end) = end else {
+            return Err(StorageError::OutOfRange { file: file.to_owned(), offset, len: len as u64, file_len });
+        };
+        let mut out = f.data[offset as usize..end as usize].to_vec();
+        let flip = self.config.bitflip_per_million_reads;
+        if !out.is_empty() && flip > 0 && self.rng.ratio(flip, 1_000_000) {
+            let bit = self.rng.below(out.len() as u64 * 8);
+            out[(bit / 8) as usize] ^= 1 << (bit % 8);
+            self.stats.bitflips += 1;
+        }
+        Ok(Bytes::from(out))
+    }
+
+    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
+        self.inject_io_error(file)?;
+        let file_len = self.files.get(file).ok_or_else(|| Self::not_found(file))?.data.len() as u64;
+        if len > file_len {
+            return Err(StorageError::OutOfRange { file: file.to_owned(), offset: len, len: 0, file_len });
+        }
+        if len == file_len {
+            return Ok(());
+        }
+        self.freeze_pending(file);
+        let epoch = self.fresh_epoch();
+        let f = self.files.get_mut(file).expect("checked above");
+        f.data.truncate(len as usize);
+        f.epoch = epoch;
+        self.used_bytes -= file_len - len;
+        Ok(())
+    }
+
+    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
+        self.inject_io_error(file)?;
+        if !self.files.contains_key(file) {
+            return Err(Self::not_found(file));
+        }
+        self.freeze_pending(file);
+        let f = self.files.remove(file).expect("checked above");
+        self.used_bytes -= f.data.len() as u64;
+        Ok(())
+    }
+
+    fn list(&self) -> Vec<String> {
+        self.files.keys().cloned().collect()
+    }
+
+    fn len(&self, file: &str) -> Result<u64, StorageError> {
+        self.files.get(file).map(|f| f.data.len() as u64).ok_or_else(|| Self::not_found(file))
+    }
+
+    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
+        self.inject_io_error(file)?;
+        let state = match self.files.get(file) {
+            Some(f) => SyncState::Live { epoch: f.epoch, len: f.data.len() },
+            // Syncing a removed file makes the removal durable.
+            None if self.durable.contains_key(file) => SyncState::Snapshot(None),
+            None => return Err(Self::not_found(file)),
+        };
+        let token = SyncToken(self.next_token);
+        self.next_token += 1;
+        let latency = self.rng.duration(self.config.sync_latency_min, self.config.sync_latency_max);
+        // Completions are delivered in token order, as the contract promises.
+        let due = (self.now + latency).max(self.pending.back().map_or(Instant::ZERO, |p| p.due));
+        self.pending.push_back(PendingSync { token, file: file.to_owned(), due, state });
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(seed: u64) -> SimDisk {
+        SimDisk::new(DiskConfig::default(), SimRng::new(seed))
+    }
+
+    fn content(d: &mut SimDisk, f: &str) -> Option<Vec<u8>> {
+        let len = d.len(f).ok()?;
+        Some(d.read(f, 0, len as usize).expect("read").to_vec())
+    }
+
+    fn far() -> Instant {
+        Instant::from_nanos(u64::MAX / 2)
+    }
+
+    #[test]
+    fn append_read_truncate_remove_list() {
+        let mut d = disk(1);
+        assert_eq!(d.append("b", b"hello").unwrap(), 0);
+        assert_eq!(d.append("b", b" world").unwrap(), 5);
+        d.append("a", b"x").unwrap();
+        assert_eq!(d.list(), vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(&d.read("b", 6, 5).unwrap()[..], b"world");
+        assert!(matches!(d.read("b", 6, 6), Err(StorageError::OutOfRange { file_len: 11, .. })));
+        d.truncate("b", 5).unwrap();
+        assert_eq!(content(&mut d, "b").unwrap(), b"hello");
+        assert!(matches!(d.truncate("b", 6), Err(StorageError::OutOfRange { .. })));
+        d.remove("a").unwrap();
+        assert_eq!(d.remove("a"), Err(StorageError::NotFound { file: "a".into() }));
+        assert_eq!(d.len("a"), Err(StorageError::NotFound { file: "a".into() }));
+        assert_eq!(d.used_bytes(), 5);
+    }
+
+    #[test]
+    fn sync_completes_later_in_token_order() {
+        let mut d = disk(2);
+        d.set_now(Instant::from_nanos(1_000));
+        d.append("f", b"1").unwrap();
+        let t1 = d.sync("f").unwrap();
+        d.append("g", b"2").unwrap();
+        let t2 = d.sync("g").unwrap();
+        assert!(t1 < t2);
+        let due = d.next_sync_due().unwrap();
+        assert!(due > Instant::from_nanos(1_000));
+        assert!(d.complete_due(Instant::from_nanos(1_000)).is_empty());
+        assert_eq!(d.complete_due(far()), vec![t1, t2]);
+        assert_eq!(d.next_sync_due(), None);
+    }
+
+    #[test]
+    fn crash_before_sync_completion_keeps_only_durable_prefix_plus_maybe_torn_tail() {
+        for seed in 0..200 {
+            let mut d = disk(seed);
+            d.append("f", b"durable|").unwrap();
+            d.sync("f").unwrap();
+            d.complete_due(far());
+            d.append("f", b"pending-sync|").unwrap();
+            d.sync("f").unwrap(); // requested, never completed
+            d.append("f", b"unsynced").unwrap();
+            d.crash();
+            let after = content(&mut d, "f").expect("a synced file survives");
+            let full = b"durable|pending-sync|unsynced";
+            assert!(after.len() >= 8 && full.starts_with(&after), "seed {seed}: {after:?}");
+        }
+    }
+
+    #[test]
+    fn crash_tears_sometimes_and_loses_sometimes() {
+        let (mut torn, mut lost, mut whole) = (0, 0, 0);
+        for seed in 0..300 {
+            let mut d = disk(seed);
+            d.append("f", b"A").unwrap();
+            d.sync("f").unwrap();
+            d.complete_due(far());
+            d.append("f", b"0123456789").unwrap();
+            d.crash();
+            match content(&mut d, "f").unwrap().len() {
+                1 => lost += 1,
+                11 => whole += 1,
+                _ => torn += 1,
+            }
+        }
+        assert!(torn > 0 && lost > 0 && whole > 0, "torn {torn} lost {lost} whole {whole}");
+    }
+
+    #[test]
+    fn completed_sync_survives_every_crash() {
+        for seed in 0..100 {
+            let mut d = disk(seed);
+            d.append("f", b"abc").unwrap();
+            d.sync("f").unwrap();
+            d.append("f", b"def").unwrap();
+            d.sync("f").unwrap();
+            d.complete_due(far());
+            d.crash();
+            assert_eq!(content(&mut d, "f").unwrap(), b"abcdef");
+        }
+    }
+
+    #[test]
+    fn sync_covers_only_writes_before_it() {
+        let mut d = disk(3);
+        d.append("f", b"abc").unwrap();
+        d.sync("f").unwrap();
+        d.append("f", b"def").unwrap();
+        d.complete_due(far());
+        // Whatever the crash keeps of "def", "abc" is there.
+        d.crash();
+        assert!(content(&mut d, "f").unwrap().starts_with(b"abc"));
+    }
+
+    #[test]
+    fn truncate_after_sync_request_still_makes_the_requested_content_durable() {
+        for seed in 0..50 {
+            let mut d = disk(seed);
+            d.append("f", b"abcdef").unwrap();
+            d.sync("f").unwrap();
+            d.truncate("f", 2).unwrap();
+            assert_eq!(content(&mut d, "f").unwrap(), b"ab");
+            d.complete_due(far());
+            d.crash();
+            // The truncation was never synced: the durable six bytes return.
+            assert_eq!(content(&mut d, "f").unwrap(), b"abcdef", "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn synced_truncation_and_removal_are_durable() {
+        for seed in 0..50 {
+            let mut d = disk(seed);
+            d.append("f", b"abcdef").unwrap();
+            d.append("g", b"gone").unwrap();
+            d.sync("f").unwrap();
+            d.sync("g").unwrap();
+            d.complete_due(far());
+            d.truncate("f", 3).unwrap();
+            d.remove("g").unwrap();
+            d.sync("f").unwrap();
+            d.sync("g").unwrap();
+            d.complete_due(far());
+            d.crash();
+            assert_eq!(content(&mut d, "f").unwrap(), b"abc");
+            assert_eq!(d.list(), vec!["f".to_owned()]);
+        }
+    }
+
+    #[test]
+    fn unsynced_removal_may_be_undone_and_unsynced_file_may_vanish() {
+        let mut d = disk(4);
+        d.append("keep", b"k").unwrap();
+        d.sync("keep").unwrap();
+        d.complete_due(far());
+        d.remove("keep").unwrap();
+        d.crash();
+        assert_eq!(content(&mut d, "keep").unwrap(), b"k");
+        let vanished = (0..100)
+            .filter(|&s| {
+                let mut d = disk(s);
+                d.append("new", b"n").unwrap();
+                d.crash();
+                d.len("new").is_err()
+            })
+            .count();
+        assert!(vanished > 0 && vanished < 100, "{vanished}");
+    }
+
+    #[test]
+    fn crash_forgets_pending_syncs() {
+        let mut d = disk(5);
+        d.append("f", b"x").unwrap();
+        d.sync("f").unwrap();
+        d.crash();
+        assert_eq!(d.next_sync_due(), None);
+        assert!(d.complete_due(far()).is_empty());
+    }
+
+    #[test]
+    fn sync_of_unknown_file_is_not_found() {
+        let mut d = disk(6);
+        assert_eq!(d.sync("nope"), Err(StorageError::NotFound { file: "nope".into() }));
+    }
+
+    #[test]
+    fn full_disk_refuses_whole_appends() {
+        let mut d = disk(7);
+        d.set_capacity(10);
+        d.append("f", b"12345678").unwrap();
+        assert_eq!(d.append("f", b"abc"), Err(StorageError::NoSpace { file: "f".into() }));
+        assert_eq!(d.len("f").unwrap(), 8);
+        d.truncate("f", 0).unwrap();
+        d.append("f", b"abc").unwrap();
+        assert_eq!(d.stats().no_space, 1);
+    }
+
+    #[test]
+    fn bit_flips_change_exactly_one_bit_of_the_read_not_the_file() {
+        let config = DiskConfig { bitflip_per_million_reads: 1_000_000, ..DiskConfig::default() };
+        let mut d = SimDisk::new(config, SimRng::new(8));
+        d.append("f", &[0u8; 64]).unwrap();
+        let r = d.read("f", 0, 64).unwrap();
+        assert_eq!(r.iter().map(|b| b.count_ones()).sum::<u32>(), 1);
+        let r2 = d.read("f", 0, 64).unwrap();
+        assert_eq!(r2.iter().map(|b| b.count_ones()).sum::<u32>(), 1, "the stored data is intact");
+        assert_eq!(d.stats().bitflips, 2);
+    }
+
+    #[test]
+    fn io_errors_are_injected_and_leave_no_trace() {
+        let config = DiskConfig { io_error_per_million_ops: 500_000, ..DiskConfig::default() };
+        let mut d = SimDisk::new(config, SimRng::new(9));
+        let mut ok = 0u64;
+        for _ in 0..200 {
+            match d.append("f", b"z") {
+                Ok(_) => ok += 1,
+                Err(StorageError::Io { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(ok > 0 && d.stats().io_errors > 0);
+        assert_eq!(d.used_bytes(), ok);
+    }
+
+    #[test]
+    fn same_seed_same_crash_outcome() {
+        let run = |seed| {
+            let mut d = disk(seed);
+            for i in 0..20u8 {
+                d.append("f", &[i; 7]).unwrap();
+                if i % 5 == 0 {
+                    d.sync("f").unwrap();
+                }
+            }
+            d.complete_due(Instant::from_nanos(5_000_000));
+            d.crash();
+            content(&mut d, "f")
+        };
+        assert_eq!(run(42), run(42));
+    }
+}
