@@ -193,6 +193,22 @@ impl<T> Level<T> {
         self.literals.is_empty() && self.partial_wildcard.is_none() && self.full_wildcard.is_none()
     }
 
+    fn child_ref(&self, token: &[u8]) -> Option<&Node<T>> {
+        if is_partial_wildcard(token) {
+            self.partial_wildcard.as_deref()
+        } else if is_full_wildcard(token) {
+            self.full_wildcard.as_deref()
+        } else {
+            self.literals.get(token)
+        }
+    }
+
+    fn child_count(&self) -> usize {
+        self.literals.len()
+            + usize::from(self.partial_wildcard.is_some())
+            + usize::from(self.full_wildcard.is_some())
+    }
+
     fn child_mut(&mut self, token: &[u8]) -> Option<&mut Node<T>> {
         if is_partial_wildcard(token) {
             self.partial_wildcard.as_deref_mut()
@@ -229,6 +245,28 @@ impl<T> Level<T> {
     }
 }
 
+impl<T> Drop for Level<T> {
+    /// Dismantles the levels below iteratively: the default drop would
+    /// recurse once per token and could overflow the stack on a subject of
+    /// many thousands of tokens.
+    fn drop(&mut self) {
+        let mut below = Vec::new();
+        self.detach_children(&mut below);
+        while let Some(mut level) = below.pop() {
+            level.detach_children(&mut below);
+        }
+    }
+}
+
+impl<T> Level<T> {
+    fn detach_children(&mut self, into: &mut Vec<Box<Level<T>>>) {
+        let literals = std::mem::take(&mut self.literals).into_values();
+        let wildcards = [self.partial_wildcard.take(), self.full_wildcard.take()];
+        let wildcards = wildcards.into_iter().flatten().map(|n| *n);
+        into.extend(literals.chain(wildcards).filter_map(|n| n.next));
+    }
+}
+
 /// The end of one subscription subject (and the way on to longer ones).
 struct Node<T> {
     next: Option<Box<Level<T>>>,
@@ -247,10 +285,6 @@ impl<T> Default for Node<T> {
 }
 
 impl<T: Ord> Node<T> {
-    fn is_empty(&self) -> bool {
-        self.plain.is_empty() && self.queues.is_empty() && self.next.is_none()
-    }
-
     fn insert(&mut self, queue: Option<&[u8]>, value: T) -> bool {
         match queue {
             None => self.plain.insert(value),
@@ -464,8 +498,7 @@ impl<T: Clone + Ord> Sublist<T> {
     /// bytewise, with `*` and `>` after the literal siblings), for
     /// `/subsz?subs=1`. The subject slice is only valid during the call.
     pub fn for_each(&self, mut visit: impl FnMut(&[u8], Option<&[u8]>, &T)) {
-        let mut subject = Vec::new();
-        visit_level(&self.root, &mut subject, &mut visit);
+        visit_levels(&self.root, &mut visit);
     }
 
     /// Every subscription as owned `(subject, queue, value)` triples, in the
@@ -531,7 +564,7 @@ impl<T: Clone + Ord> Sublist<T> {
             plain: Vec::new(),
             queues: Vec::new(),
         };
-        collect_level(&self.root, literal, &mut found);
+        collect_levels(&self.root, literal, &mut found);
         found.finish()
     }
 }
@@ -540,36 +573,92 @@ fn saturate_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Removes from the subtree under `level`; prunes nodes left empty on the
-/// way back up. Recursion depth is the token count, bounded by the control
-/// line limit.
+/// Removes one subscription, then prunes the nodes it leaves empty. Both
+/// walks are loops, not recursion, so a subject of many thousands of tokens
+/// (a large `max_control_line`) cannot exhaust the stack.
 fn remove_from_level<T: Ord>(
-    level: &mut Level<T>,
+    root: &mut Level<T>,
     subject: &[u8],
     queue: Option<&[u8]>,
     value: &T,
 ) -> bool {
-    let (token, rest) = split_first_token(subject);
-    let Some(node) = level.child_mut(token) else {
+    let Some(node) = find_node_mut(root, subject) else {
         return false;
     };
-    let removed = match rest {
-        None => node.remove(queue, value),
-        Some(rest) => {
-            let Some(next) = node.next.as_deref_mut() else {
-                return false;
-            };
-            let removed = remove_from_level(next, rest, queue, value);
-            if next.is_empty() {
-                node.next = None;
-            }
-            removed
-        }
-    };
-    if node.is_empty() {
-        level.remove_child(token);
+    if !node.remove(queue, value) {
+        return false;
     }
-    removed
+    if let Some(depth) = prunable_from(root, subject) {
+        prune_at(root, subject, depth);
+    }
+    true
+}
+
+fn find_node_mut<'a, T>(root: &'a mut Level<T>, subject: &[u8]) -> Option<&'a mut Node<T>> {
+    let mut level = root;
+    let mut remaining = tokens(subject);
+    loop {
+        let node = level.child_mut(remaining.next()?)?;
+        if remaining.is_done() {
+            return Some(node);
+        }
+        level = node.next.as_deref_mut()?;
+    }
+}
+
+/// The depth (token index) of the highest node on `subject`'s path whose
+/// whole subtree is now just the empty chain down to the subject's end; all
+/// of it can go.
+fn prunable_from<T: Ord>(root: &Level<T>, subject: &[u8]) -> Option<usize> {
+    let mut level = root;
+    let mut cut = None;
+    let mut remaining = tokens(subject);
+    let mut depth = 0;
+    while let Some(token) = remaining.next() {
+        let node = level.child_ref(token)?;
+        // Below the subject's end nothing may hang; above it, only the path.
+        let only_path = node.plain.is_empty()
+            && node.queues.is_empty()
+            && match node.next.as_deref() {
+                None => true,
+                Some(next) => !remaining.is_done() && next.child_count() == 1,
+            };
+        cut = match (only_path, cut) {
+            (true, None) => Some(depth),
+            (true, kept) => kept,
+            (false, _) => None,
+        };
+        match node.next.as_deref() {
+            Some(next) => level = next,
+            None => break,
+        }
+        depth += 1;
+    }
+    cut
+}
+
+/// Cuts off the node at token index `depth` of `subject` (the path is known
+/// to exist), and the parent's level too if that leaves it empty.
+fn prune_at<T>(root: &mut Level<T>, subject: &[u8], depth: usize) {
+    let mut remaining = tokens(subject);
+    if depth == 0 {
+        root.remove_child(remaining.next().expect("path exists"));
+        return;
+    }
+    let mut level = root;
+    for _ in 0..depth - 1 {
+        let node = level.child_mut(remaining.next().expect("path exists"));
+        level = node
+            .and_then(|n| n.next.as_deref_mut())
+            .expect("path exists");
+    }
+    let parent = level.child_mut(remaining.next().expect("path exists"));
+    let parent = parent.expect("path exists");
+    let next = parent.next.as_deref_mut().expect("path exists");
+    next.remove_child(remaining.next().expect("path exists"));
+    if next.is_empty() {
+        parent.next = None;
+    }
 }
 
 /// Subscribers gathered during one trie walk, before canonical ordering.
@@ -608,14 +697,26 @@ impl<'a, T: Clone + Ord> Collector<'a, T> {
     }
 }
 
-/// Walks the literal path of `literal` iteratively, branching (recursively)
-/// only into `*` children; `>` children match whatever remains.
-fn collect_level<'a, T: Clone + Ord>(
-    mut level: &'a Level<T>,
+/// Walks the literal path of `literal`, and each `*` branch off it, with
+/// an explicit worklist (no recursion: see [`remove_from_level`]); `>`
+/// children match whatever remains.
+fn collect_levels<'a, T: Clone + Ord>(
+    root: &'a Level<T>,
     literal: &[u8],
     found: &mut Collector<'a, T>,
 ) {
-    let mut remaining = literal;
+    let mut pending: Vec<(&'a Level<T>, &[u8])> = vec![(root, literal)];
+    while let Some((level, remaining)) = pending.pop() {
+        walk_literal_path(level, remaining, found, &mut pending);
+    }
+}
+
+fn walk_literal_path<'a, 'l, T: Clone + Ord>(
+    mut level: &'a Level<T>,
+    mut remaining: &'l [u8],
+    found: &mut Collector<'a, T>,
+    pending: &mut Vec<(&'a Level<T>, &'l [u8])>,
+) {
     loop {
         let (token, rest) = split_first_token(remaining);
         if let Some(fwc) = level.full_wildcard.as_deref() {
@@ -624,7 +725,7 @@ fn collect_level<'a, T: Clone + Ord>(
         if let Some(pwc) = level.partial_wildcard.as_deref() {
             match (rest, pwc.next.as_deref()) {
                 (None, _) => found.add(pwc),
-                (Some(rest), Some(next)) => collect_level(next, rest, found),
+                (Some(rest), Some(next)) => pending.push((next, rest)),
                 (Some(_), None) => {}
             }
         }
@@ -642,30 +743,40 @@ fn collect_level<'a, T: Clone + Ord>(
     }
 }
 
-/// Depth-first visit; `subject` holds the path to `level` (without a
-/// trailing separator).
-fn visit_level<T>(
-    level: &Level<T>,
-    subject: &mut Vec<u8>,
-    visit: &mut impl FnMut(&[u8], Option<&[u8]>, &T),
-) {
-    let literals = level.literals.iter().map(|(t, n)| (&t[..], n));
-    let wildcards = [
-        (&b"*"[..], level.partial_wildcard.as_deref()),
-        (&b">"[..], level.full_wildcard.as_deref()),
-    ];
-    let wildcards = wildcards.into_iter().filter_map(|(t, n)| Some((t, n?)));
-    for (token, node) in literals.chain(wildcards) {
-        let base = subject.len();
-        if base > 0 {
+/// Pre-order depth-first visit with an explicit stack. Each entry is the
+/// length of its parent's subject, its token and its node.
+fn visit_levels<T>(root: &Level<T>, visit: &mut impl FnMut(&[u8], Option<&[u8]>, &T)) {
+    let mut subject = Vec::new();
+    let mut stack: Vec<(usize, &[u8], &Node<T>)> = Vec::new();
+    push_children(root, 0, &mut stack);
+    while let Some((parent_len, token, node)) = stack.pop() {
+        subject.truncate(parent_len);
+        if parent_len > 0 {
             subject.push(super::TOKEN_SEPARATOR);
         }
         subject.extend_from_slice(token);
-        visit_node(node, subject, visit);
+        visit_node(node, &subject, visit);
         if let Some(next) = node.next.as_deref() {
-            visit_level(next, subject, visit);
+            push_children(next, subject.len(), &mut stack);
         }
-        subject.truncate(base);
+    }
+}
+
+/// Pushes a level's children so that they pop in order: literals by bytes,
+/// then `*`, then `>`.
+fn push_children<'a, T>(
+    level: &'a Level<T>,
+    parent_len: usize,
+    stack: &mut Vec<(usize, &'a [u8], &'a Node<T>)>,
+) {
+    if let Some(node) = level.full_wildcard.as_deref() {
+        stack.push((parent_len, b">", node));
+    }
+    if let Some(node) = level.partial_wildcard.as_deref() {
+        stack.push((parent_len, b"*", node));
+    }
+    for (token, node) in level.literals.iter().rev() {
+        stack.push((parent_len, token, node));
     }
 }
 

@@ -191,3 +191,61 @@ fn listing_is_in_subject_order() {
     assert_eq!(hits, [2, 1, 4]);
     assert_eq!(sl.stats().num_matches, 0);
 }
+
+#[test]
+fn very_deep_subjects_do_not_recurse() {
+    // 200k tokens: far past any default control line, and deep enough to
+    // overflow a thread stack if any walk recursed per token.
+    let literal = vec!["t"; 200_000].join(".");
+    let wildcards = vec!["*"; 200_000].join(".");
+    let mut sl = Sublist::new(true);
+    sl.insert(literal.as_bytes(), None, 1u32).unwrap();
+    sl.insert(wildcards.as_bytes(), None, 2).unwrap();
+    assert_eq!(sl.match_subject(literal.as_bytes()).plain, [1, 2]);
+    assert_eq!(sl.all_subscriptions().len(), 2);
+    assert!(sl.remove(wildcards.as_bytes(), None, &2));
+    assert!(sl.remove(literal.as_bytes(), None, &1));
+    assert!(sl.root.is_empty());
+}
+
+mod random {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pattern() -> impl Strategy<Value = Vec<u8>> {
+        let token = prop::sample::select(vec!["a", "b", "*", ">"]);
+        prop::collection::vec(token, 1..=4).prop_map(|t| t.join(".").into_bytes())
+    }
+
+    proptest! {
+        /// Removing everything, in any order, leaves no node behind, and
+        /// each removal leaves the other subscriptions reachable.
+        #[test]
+        fn removing_everything_prunes_everything(
+            subs in prop::collection::vec((pattern(), any::<bool>(), 0u8..3), 0..40),
+            order in any::<prop::sample::Index>(),
+        ) {
+            let mut sl = Sublist::new(false);
+            let mut present = Vec::new();
+            for (p, queued, v) in subs {
+                let q = queued.then_some(&b"q"[..]);
+                if sl.insert(&p, q, v).is_ok() {
+                    present.push((p, q, v));
+                }
+            }
+            let start = if present.is_empty() { 0 } else { order.index(present.len()) };
+            present.rotate_left(start);
+            while let Some((p, q, v)) = present.pop() {
+                prop_assert!(sl.remove(&p, q, &v));
+                let mut listed = Vec::new();
+                sl.for_each(|s, q, v| listed.push((s.to_vec(), q.map(<[u8]>::to_vec), *v)));
+                let mut want: Vec<_> =
+                    present.iter().map(|(p, q, v)| (p.clone(), q.map(<[u8]>::to_vec), *v)).collect();
+                listed.sort();
+                want.sort();
+                prop_assert_eq!(listed, want);
+            }
+            prop_assert!(sl.root.is_empty());
+        }
+    }
+}
