@@ -12,9 +12,9 @@ pub mod parser;
 
 use bytes::Bytes;
 
-// pub use connect::ConnectInfo;
-// pub use info::ServerInfo;
-// pub use parser::{ParseError, Parser, ParserLimits};
+pub use connect::ConnectInfo;
+pub use info::ServerInfo;
+pub use parser::{ParseError, Parser, ParserLimits};
 
 /// One operation sent by a client.
 #[derive(Clone, Debug, PartialEq, Eq)]
