@@ -1,2 +1,181 @@
-//! The `natrix` server binary.
-fn main() {}
+//! `natrix`: a NATS server, durable by default. This binary is the tokio
+//! runtime around the pure core: it owns the sockets, files, clocks and
+//! signals, and carries out what the core decides.
+
+mod clock;
+mod conn;
+mod driver;
+mod http;
+mod logger;
+mod process;
+mod signals;
+mod tls;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use natrix_core::config::{self, CliCommand, ConfigError, ConfigSource, ReadError, ServerOptions};
+use natrix_core::log::Level;
+use natrix_core::server::VERSION;
+use natrix_core::Server;
+use rand_core::{OsRng, TryRngCore};
+use tokio::net::TcpListener;
+
+use crate::driver::Shared;
+use crate::logger::Logger;
+
+/// Reads config files and environment variables for the core's config parser.
+struct FsSource;
+
+impl ConfigSource for FsSource {
+    fn read_file(&self, path: &str) -> Result<String, ReadError> {
+        std::fs::read_to_string(path).map_err(|e| ReadError { reason: e.to_string() })
+    }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let loaded = match config::load(&args, &FsSource) {
+        Ok(loaded) => loaded,
+        Err(ConfigError::Cli(e)) => {
+            eprintln!("{e}");
+            eprintln!("{}", config::USAGE);
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("natrix: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match loaded.command {
+        CliCommand::ShowVersion => {
+            println!("natrix: v{VERSION}");
+            ExitCode::SUCCESS
+        }
+        CliCommand::ShowHelp | CliCommand::ShowTlsHelp => {
+            println!("{}", config::USAGE);
+            ExitCode::SUCCESS
+        }
+        CliCommand::TestConfig { config_file, .. } => {
+            for w in &loaded.warnings {
+                eprintln!("natrix: {w}");
+            }
+            println!("natrix: configuration file {} is valid", config_file.unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        CliCommand::Signal { command, pid } => signals::send(command, pid.as_deref()),
+        CliCommand::Run { .. } => run(loaded.options, &loaded.warnings),
+    }
+}
+
+fn run(opts: ServerOptions, warnings: &[String]) -> ExitCode {
+    let logger = match Logger::new(opts.debug, opts.trace, opts.logtime, opts.log_file.as_deref()) {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            eprintln!("natrix: cannot open log file: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for w in warnings {
+        logger.at(Level::Warn, w.clone());
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            logger.at(Level::Fatal, format!("cannot start the runtime: {e}"));
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(opts, logger.clone())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            logger.at(Level::Fatal, e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `host:port` with nats-server's port conventions: -1 is random, 0 the default.
+fn listen_addr(host: &str, port: i32, default: u16) -> String {
+    let port = match port {
+        -1 => 0,
+        0 => default,
+        p => u16::try_from(p).unwrap_or(default),
+    };
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), String> {
+    let tls = match &opts.tls {
+        Some(t) => Some(Arc::new(tls::setup(t).map_err(|e| e.to_string())?)),
+        None => None,
+    };
+    let addr = listen_addr(&opts.host, opts.port, 4222);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("Error listening on port: {addr}, \"{e}\""))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    opts.port = i32::from(bound.port());
+    let http = match opts.http_port {
+        0 => None,
+        port => {
+            let host = opts.http_host.clone().unwrap_or_else(|| opts.host.clone());
+            let addr = listen_addr(&host, port, 8222);
+            let l = TcpListener::bind(&addr).await.map_err(|e| format!("can't listen to the monitor port: {e}"))?;
+            opts.http_port = i32::from(l.local_addr().map_err(|e| e.to_string())?.port());
+            Some(l)
+        }
+    };
+    let mut seed = [0u8; 32];
+    OsRng.try_fill_bytes(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
+    let base_path = opts.http_base_path.clone();
+    let files = signals::ProcessFiles::write(&opts, bound, http.as_ref().and_then(|l| l.local_addr().ok()))?;
+    let server = Server::new(opts.clone(), seed, clock::now(), clock::wall());
+    let shared = Shared::new(server, logger.clone());
+    shared.with_server(|_| ());
+    if let Some(l) = http {
+        let at = l.local_addr().map_err(|e| e.to_string())?;
+        logger.at(Level::Info, format!("Starting http monitor on {at}"));
+        tokio::spawn(http::serve(shared.clone(), l, base_path));
+    }
+    logger.at(Level::Info, format!("Listening for client connections on {}", display_addr(&opts.host, bound)));
+    if tls.is_some() {
+        logger.at(Level::Info, "TLS required for client connections");
+    }
+    logger.at(Level::Info, "Server is ready");
+    tokio::spawn(driver::run_timers(shared.clone()));
+    tokio::spawn(accept_loop(shared.clone(), listener, tls));
+    signals::wait_for_shutdown(&shared).await;
+    shared.with_server(|s| s.shutdown(clock::now()));
+    files.remove();
+    logger.at(Level::Info, "Server Exiting..");
+    Ok(())
+}
+
+fn display_addr(host: &str, bound: SocketAddr) -> String {
+    listen_addr(host, i32::from(bound.port()), bound.port())
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: Option<Arc<tls::TlsSetup>>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                tokio::spawn(conn::serve(shared.clone(), tls.clone(), stream, peer));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                shared.logger.at(Level::Error, format!("Temporary client accept error ({e}), sleeping 10ms"));
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}

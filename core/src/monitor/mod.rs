@@ -1,1 +1,90 @@
-//! Placeholder: being written.
+//! Monitoring: the JSON documents nats-server serves on its HTTP port
+//! (`/varz`, `/connz`, `/subsz`, `/healthz`), built from the core's state.
+//! The runtime serves HTTP and supplies process figures (memory, CPU); the
+//! core routes the request, parses its query string and renders the answer.
+
+mod connz;
+mod duration;
+mod query;
+mod subsz;
+mod varz;
+
+pub use connz::{ConnInfo, Connz, SubDetail};
+pub use duration::{go_duration, uptime};
+pub use query::{Query, QueryError};
+pub use subsz::Subsz;
+pub use varz::Varz;
+
+use crate::server::Server;
+use crate::time::{Instant, UnixNanos};
+
+/// Snapshot of a client about to be closed, for `/connz?state=closed`.
+pub(crate) fn closed_conn_info(server: &Server, client: &crate::server::Client, now: Instant) -> ConnInfo {
+    connz::conn_info(server, client, now, connz::SubsMode::None)
+}
+
+/// Figures about the process that only the runtime can read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessStats {
+    /// Resident memory, bytes.
+    pub rss_bytes: u64,
+    /// CPU use, percent of one core.
+    pub cpu_percent: f64,
+    /// Logical cores.
+    pub cores: u32,
+}
+
+/// An HTTP answer: status, content type and body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// HTTP status code.
+    pub status: u16,
+    /// `Content-Type` header.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+impl Response {
+    fn json(value: &impl serde::Serialize) -> Response {
+        // Serializing these plain structs cannot fail: no maps with non-string keys.
+        let body = serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        Response { status: 200, content_type: "application/json", body }
+    }
+
+    fn error(status: u16, text: &str) -> Response {
+        let body = serde_json::json!({ "error": text }).to_string();
+        Response { status, content_type: "application/json", body }
+    }
+}
+
+/// Answers one monitoring request: `path` without the base path, `query`
+/// the raw query string (without `?`).
+pub fn handle(server: &mut Server, now: Instant, wall: UnixNanos, process: &ProcessStats, path: &str, query: &str) -> Response {
+    let query = match Query::parse(query) {
+        Ok(q) => q,
+        Err(e) => return Response::error(400, &e.to_string()),
+    };
+    match path.trim_end_matches('/') {
+        "" => Response { status: 200, content_type: "text/html; charset=utf-8", body: index_page() },
+        "/varz" => Response::json(&varz::build(server, now, wall, process)),
+        "/connz" => match connz::build(server, now, wall, &query) {
+            Ok(c) => Response::json(&c),
+            Err(e) => Response::error(400, &e.to_string()),
+        },
+        "/subsz" | "/subscriptionsz" => match subsz::build(server, wall, &query) {
+            Ok(s) => Response::json(&s),
+            Err(e) => Response::error(400, &e.to_string()),
+        },
+        "/healthz" => Response::json(&serde_json::json!({ "status": "ok" })),
+        _ => Response { status: 404, content_type: "text/plain; charset=utf-8", body: "404 page not found\n".to_owned() },
+    }
+}
+
+fn index_page() -> String {
+    let links = ["varz", "connz", "subsz", "healthz"]
+        .iter()
+        .map(|p| format!("<a href=\"./{p}\">{p}</a><br/>"))
+        .collect::<String>();
+    format!("<html><body><h1>natrix monitoring</h1>{links}</body></html>")
+}

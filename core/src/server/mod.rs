@@ -5,14 +5,31 @@
 //! what it wants done, and [`Server::poll_timeout`] / [`Server::handle_timeout`]
 //! for timers.
 
+mod account;
+mod client;
+mod deliver;
+mod ops;
+mod timers;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
 
 use crate::config::ServerOptions;
-use crate::log::LogEvent;
+use crate::log::{Level, LogEvent};
+use crate::monitor::ConnInfo;
+use crate::protocol::{encode, ParserLimits, ServerInfo};
 use crate::time::{Instant, UnixNanos};
+
+pub(crate) use account::Account;
+pub(crate) use client::{Client, Slot, SubRef};
+
+/// The version natrix reports in INFO and `/varz`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// A client connection's id: `cid` in nats-server's monitoring, assigned by
 /// the server in accept order starting at 1.
@@ -121,10 +138,57 @@ impl fmt::Display for CloseReason {
     }
 }
 
+
+/// Server-wide message and connection counters (`/varz`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServerCounters {
+    /// Messages received from clients.
+    pub in_msgs: u64,
+    /// Payload bytes received from clients.
+    pub in_bytes: u64,
+    /// Messages delivered to clients.
+    pub out_msgs: u64,
+    /// Payload bytes delivered to clients.
+    pub out_bytes: u64,
+    /// Connections closed as slow consumers.
+    pub slow_consumers: u64,
+    /// Connections accepted since start.
+    pub total_connections: u64,
+}
+
 /// One NATS server node.
-#[derive(Debug)]
 pub struct Server {
-    _opts: ServerOptions,
+    opts: ServerOptions,
+    rng: ChaCha8Rng,
+    server_id: String,
+    server_name: String,
+    started_wall: UnixNanos,
+    started_at: Instant,
+    clients: Vec<Option<Client>>,
+    free_slots: Vec<Slot>,
+    by_cid: BTreeMap<ConnId, Slot>,
+    next_cid: u64,
+    accounts: Vec<Account>,
+    /// Clients whose outbound buffer has bytes to hand to the runtime.
+    dirty: Vec<Slot>,
+    outputs: VecDeque<Output>,
+    /// (deadline, slot): each live client appears once, at its earliest deadline.
+    timers: BTreeSet<(Instant, Slot)>,
+    counters: ServerCounters,
+    /// Recently closed connections for `/connz?state=closed`, oldest first,
+    /// at most `max_closed_clients`.
+    closed: VecDeque<ConnInfo>,
+    /// Reused for encoding no-responder headers and the like.
+    scratch: BytesMut,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("server_id", &self.server_id)
+            .field("clients", &self.by_cid.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -132,44 +196,332 @@ impl Server {
     /// member choice, nonces, the server id); `now` and `wall` are the clocks
     /// at start.
     pub fn new(opts: ServerOptions, seed: [u8; 32], now: Instant, wall: UnixNanos) -> Self {
-        let _ = (seed, now, wall);
-        Server { _opts: opts }
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        let server_id = server_id(&mut rng);
+        let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
+        let cache = !opts.disable_sublist_cache;
+        let mut server = Server {
+            opts,
+            rng,
+            server_id,
+            server_name,
+            started_wall: wall,
+            started_at: now,
+            clients: Vec::new(),
+            free_slots: Vec::new(),
+            by_cid: BTreeMap::new(),
+            next_cid: 1,
+            accounts: vec![Account::new("$G", cache), Account::new("$SYS", cache)],
+            dirty: Vec::new(),
+            outputs: VecDeque::new(),
+            timers: BTreeSet::new(),
+            counters: ServerCounters::default(),
+            closed: VecDeque::new(),
+            scratch: BytesMut::new(),
+        };
+        server.log(Level::Info, format!("Starting natrix {VERSION}"));
+        server.log(Level::Info, format!("  Name:     {}", server.server_name));
+        server.log(Level::Info, format!("  ID:       {}", server.server_id));
+        server
+    }
+
+    /// The options the server runs with.
+    pub fn options(&self) -> &ServerOptions {
+        &self.opts
+    }
+
+    /// The server's id (an nkey-shaped public id, like nats-server's).
+    pub fn server_id(&self) -> &str {
+        &self.server_id
+    }
+
+    /// `server_name`, or the id when none was configured.
+    pub fn server_name(&self) -> &str {
+        &self.server_name
+    }
+
+    /// Number of client connections.
+    pub fn num_clients(&self) -> usize {
+        self.by_cid.len()
+    }
+
+    /// Server-wide counters.
+    pub fn counters(&self) -> ServerCounters {
+        self.counters
     }
 
     /// A client connected from `peer`. The server sends INFO (as an
     /// [`Output::Transmit`]) and starts the auth timer.
     pub fn handle_connected(&mut self, now: Instant, wall: UnixNanos, peer: SocketAddr) -> ConnId {
-        let _ = (now, wall, peer);
-        ConnId(0)
+        let cid = ConnId(self.next_cid);
+        self.next_cid += 1;
+        self.counters.total_connections += 1;
+        let limits = ParserLimits {
+            max_control_line_bytes: self.opts.max_control_line_bytes,
+            max_payload_bytes: self.opts.max_payload_bytes,
+        };
+        let mut client = Client::new(cid, peer, limits, now, wall);
+        client.next_ping_at = now + self.opts.ping_interval.min(FIRST_PING_INTERVAL);
+        if self.opts.authorization.is_required() {
+            client.auth_deadline = Some(now + self.opts.auth_timeout);
+        }
+        let info = self.client_info(cid, peer);
+        encode::write_info(&mut client.outbound, &info);
+        let slot = self.insert_client(client);
+        if self.by_cid.len() > self.opts.max_connections as usize {
+            self.log(Level::Error, format!("{peer} - {cid} - maximum connections exceeded"));
+            self.close(now, slot, CloseReason::MaxConnectionsExceeded, Some("maximum connections exceeded"));
+        } else {
+            self.log(Level::Debug, format!("{peer} - {cid} - Client connection created"));
+            self.mark_dirty(slot);
+            self.flush(now);
+        }
+        cid
     }
 
     /// Bytes arrived on `conn`.
-    pub fn handle_received(&mut self, now: Instant, conn: ConnId, bytes: Bytes) {
-        let _ = (now, conn, bytes);
+    pub fn handle_received(&mut self, now: Instant, conn: ConnId, mut bytes: Bytes) {
+        let Some(&slot) = self.by_cid.get(&conn) else { return };
+        let wall = self.wall_at(now);
+        if let Some(c) = self.client_mut(slot) {
+            c.last_in_at = now;
+            c.last_activity = wall;
+        }
+        while !bytes.is_empty() {
+            let Some(client) = self.client_mut(slot) else { break };
+            match client.parser.next_op(&mut bytes) {
+                Ok(Some(op)) => {
+                    self.process_op(now, slot, op);
+                    if self.by_cid.get(&conn) != Some(&slot) {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let line = format!("{} - {conn} - {e}", client.peer);
+                    self.log(Level::Error, line);
+                    self.close(now, slot, e.close_reason(), e.err_text());
+                    break;
+                }
+            }
+        }
+        self.flush(now);
     }
 
     /// The runtime wrote `n` more bytes of `conn`'s transmitted data to the socket.
     pub fn handle_written(&mut self, now: Instant, conn: ConnId, n: usize) {
-        let _ = (now, conn, n);
+        let Some(&slot) = self.by_cid.get(&conn) else { return };
+        let Some(c) = self.client_mut(slot) else { return };
+        c.pending_bytes = c.pending_bytes.saturating_sub(n as u64);
+        c.write_progress_at = (c.pending_bytes > 0).then_some(now);
+        self.arm(slot);
     }
 
     /// The connection closed under the server (peer hang-up or I/O error).
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
-        let _ = (now, conn, reason);
+        let Some(&slot) = self.by_cid.get(&conn) else { return };
+        self.remove_client(now, slot, reason);
     }
 
     /// The earliest instant at which [`Server::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        None
+        self.timers.first().map(|&(at, _)| at)
     }
 
     /// Run the timers due at `now` (pings, auth timeouts, write deadlines).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let _ = now;
+        while let Some(&(at, slot)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(c) = self.client_mut(slot) {
+                c.armed_deadline = None;
+                self.run_client_timers(now, slot);
+            }
+        }
+        self.flush(now);
     }
 
     /// The next thing the runtime must do, if any.
     pub fn poll_output(&mut self) -> Option<Output> {
-        None
+        self.outputs.pop_front()
     }
+
+    /// Closes every connection (server shutdown).
+    pub fn shutdown(&mut self, now: Instant) {
+        let slots: Vec<Slot> = self.by_cid.values().copied().collect();
+        for slot in slots {
+            self.close(now, slot, CloseReason::ServerShutdown, None);
+        }
+    }
+
+    fn client_info(&self, cid: ConnId, peer: SocketAddr) -> ServerInfo {
+        let tls = self.opts.tls.as_ref();
+        ServerInfo {
+            server_id: self.server_id.clone(),
+            server_name: self.server_name.clone(),
+            version: VERSION.to_owned(),
+            proto: 1,
+            host: self.opts.host.clone(),
+            port: u16::try_from(self.opts.port).unwrap_or(0),
+            headers: !self.opts.no_header_support,
+            auth_required: self.opts.authorization.is_required(),
+            tls_required: tls.is_some(),
+            tls_verify: tls.is_some_and(|t| t.verify),
+            max_payload: self.opts.max_payload_bytes,
+            client_id: cid.0,
+            client_ip: peer.ip().to_string(),
+            ..ServerInfo::default()
+        }
+    }
+
+    fn insert_client(&mut self, client: Client) -> Slot {
+        let cid = client.cid;
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.clients[slot as usize] = Some(client);
+                slot
+            }
+            None => {
+                self.clients.push(Some(client));
+                Slot::try_from(self.clients.len() - 1).expect("connections are bounded by max_connections")
+            }
+        };
+        self.by_cid.insert(cid, slot);
+        self.arm(slot);
+        slot
+    }
+
+    pub(crate) fn client(&self, slot: Slot) -> Option<&Client> {
+        self.clients.get(slot as usize)?.as_ref()
+    }
+
+    pub(crate) fn client_mut(&mut self, slot: Slot) -> Option<&mut Client> {
+        self.clients.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// Iterates over live clients in cid order.
+    pub(crate) fn clients_by_cid(&self) -> impl Iterator<Item = &Client> + '_ {
+        self.by_cid.values().filter_map(|&slot| self.client(slot))
+    }
+
+    pub(crate) fn accounts(&self) -> &[Account] {
+        &self.accounts
+    }
+
+    pub(crate) fn started(&self) -> (Instant, UnixNanos) {
+        (self.started_at, self.started_wall)
+    }
+
+    /// The wall clock at monotonic `now`, derived from the clocks at start.
+    pub(crate) fn wall_at(&self, now: Instant) -> UnixNanos {
+        let since = now.saturating_duration_since(self.started_at).as_nanos();
+        UnixNanos(self.started_wall.0.saturating_add(i64::try_from(since).unwrap_or(i64::MAX)))
+    }
+
+    /// Recently closed connections, oldest first.
+    pub(crate) fn closed_connections(&self) -> impl Iterator<Item = &ConnInfo> + '_ {
+        self.closed.iter()
+    }
+
+    pub(crate) fn mark_dirty(&mut self, slot: Slot) {
+        if let Some(c) = self.client_mut(slot) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    /// Hands every dirty client's outbound bytes to the runtime, one
+    /// [`Output::Transmit`] per client per call.
+    fn flush(&mut self, now: Instant) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &slot in &dirty {
+            self.flush_client(now, slot);
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+    }
+
+    fn flush_client(&mut self, now: Instant, slot: Slot) {
+        let Some(c) = self.client_mut(slot) else { return };
+        c.dirty = false;
+        if c.outbound.is_empty() {
+            return;
+        }
+        let bytes = c.outbound.split().freeze();
+        if c.pending_bytes == 0 {
+            c.write_progress_at = Some(now);
+        }
+        c.pending_bytes += bytes.len() as u64;
+        let conn = c.cid;
+        self.outputs.push_back(Output::Transmit { conn, bytes });
+        self.arm(slot);
+    }
+
+    /// Sends `-ERR 'text'` (if any), flushes, and closes the connection.
+    pub(crate) fn close(&mut self, now: Instant, slot: Slot, reason: CloseReason, err: Option<&str>) {
+        let Some(c) = self.client_mut(slot) else { return };
+        if let Some(text) = err {
+            encode::write_err(&mut c.outbound, text);
+        }
+        let conn = c.cid;
+        self.flush_client(now, slot);
+        self.outputs.push_back(Output::Close { conn, reason });
+        self.remove_client(now, slot, reason);
+    }
+
+    fn remove_client(&mut self, now: Instant, slot: Slot, reason: CloseReason) {
+        if self.opts.max_closed_clients > 0 {
+            if let Some(c) = self.client(slot) {
+                let info = crate::monitor::closed_conn_info(self, c, now).closed(self.wall_at(now), reason.as_str());
+                if self.closed.len() >= self.opts.max_closed_clients as usize {
+                    self.closed.pop_front();
+                }
+                self.closed.push_back(info);
+            }
+        }
+        let Some(client) = self.clients.get_mut(slot as usize).and_then(Option::take) else { return };
+        if let Some(at) = client.armed_deadline {
+            self.timers.remove(&(at, slot));
+        }
+        let account = &mut self.accounts[client.account];
+        for (idx, sub) in client.subs.iter().enumerate() {
+            if let Some(sub) = sub {
+                let value = SubRef { slot, sub: idx as u32 };
+                account.sublist.remove(&sub.subject, sub.queue.as_deref(), &value);
+            }
+        }
+        self.by_cid.remove(&client.cid);
+        self.free_slots.push(slot);
+        self.log(
+            Level::Debug,
+            format!("{} - {} - Client connection closed: {reason}", client.peer, client.cid),
+        );
+    }
+
+    pub(crate) fn log(&mut self, level: Level, message: String) {
+        self.outputs.push_back(Output::Log(LogEvent { level, message }));
+    }
+
+    pub(crate) fn trace_enabled(&self) -> bool {
+        self.opts.trace
+    }
+}
+
+/// How soon after connecting a client gets its first PING (nats-server pings
+/// early to measure round-trip time).
+const FIRST_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// An nkey-shaped server id: `N` and 55 base32 characters.
+fn server_id(rng: &mut ChaCha8Rng) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut id = String::with_capacity(56);
+    id.push('N');
+    for _ in 0..55 {
+        id.push(ALPHABET[(rng.next_u32() % 32) as usize] as char);
+    }
+    id
 }

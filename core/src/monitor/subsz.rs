@@ -1,0 +1,103 @@
+//! `/subsz`: the subscription index's statistics, optionally with the
+//! subscriptions themselves.
+
+use serde::Serialize;
+
+use crate::server::Server;
+use crate::subject;
+use crate::time::UnixNanos;
+
+use super::{Query, QueryError, SubDetail};
+
+/// The `/subsz` document.
+#[derive(Clone, Debug, Serialize)]
+pub struct Subsz {
+    /// Server id.
+    pub server_id: String,
+    /// Snapshot time.
+    pub now: String,
+    /// Subscriptions in every account.
+    pub num_subscriptions: u32,
+    /// Cached match results.
+    pub num_cache: u32,
+    /// Inserts since start.
+    pub num_inserts: u64,
+    /// Removes since start.
+    pub num_removes: u64,
+    /// Matches since start.
+    pub num_matches: u64,
+    /// Cache hits per match.
+    pub cache_hit_rate: f64,
+    /// Largest fan-out of a cached result.
+    pub max_fanout: u32,
+    /// Average fan-out of cached results.
+    pub avg_fanout: f64,
+    /// Subscriptions listed in total (with `subs=1`).
+    pub total: usize,
+    /// Page offset.
+    pub offset: u64,
+    /// Page size.
+    pub limit: u64,
+    /// The page (with `subs=1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriptions_list: Option<Vec<SubDetail>>,
+}
+
+pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz, QueryError> {
+    let offset = q.number("offset", 0)?;
+    let limit = match q.number("limit", 1024)? {
+        0 => 1024,
+        n => n,
+    };
+    let test = q.get("test").filter(|t| !t.is_empty());
+    if let Some(t) = test {
+        if !subject::is_valid_literal_subject(t.as_bytes()) {
+            return Err(QueryError::BadValue { key: "test".into(), value: t.into() });
+        }
+    }
+    let mut stats = crate::subject::sublist::SublistStats::default();
+    for account in server.accounts() {
+        stats.add(&account.sublist.stats());
+    }
+    let mut list = Vec::new();
+    if q.flag("subs") {
+        for account in server.accounts() {
+            let subs = match test {
+                Some(t) => account.sublist.subscriptions_matching(t.as_bytes()),
+                None => account.sublist.all_subscriptions(),
+            };
+            for (_, _, sref) in subs {
+                let Some(c) = server.client(sref.slot) else { continue };
+                let Some(sub) = c.subs.get(sref.sub as usize).and_then(Option::as_ref) else { continue };
+                let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                list.push(SubDetail {
+                    account: Some(account.name.clone()),
+                    subject: s(&sub.subject),
+                    qgroup: sub.queue.as_deref().map(s),
+                    sid: s(&sub.sid),
+                    msgs: sub.delivered,
+                    max: sub.max_msgs,
+                    cid: c.cid.0,
+                });
+            }
+        }
+    }
+    let total = list.len();
+    let page: Vec<SubDetail> = list.into_iter().skip(offset as usize).take(limit as usize).collect();
+    Ok(Subsz {
+        server_id: server.server_id().to_owned(),
+        now: wall.to_rfc3339(),
+        num_subscriptions: stats.num_subscriptions,
+        num_cache: stats.num_cache,
+        num_inserts: stats.num_inserts,
+        num_removes: stats.num_removes,
+        num_matches: stats.num_matches,
+        cache_hit_rate: stats.cache_hit_rate,
+        max_fanout: stats.max_fanout,
+        avg_fanout: stats.avg_fanout,
+        total,
+        offset,
+        limit,
+        subscriptions_list: q.flag("subs").then_some(page),
+    })
+}

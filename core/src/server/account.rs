@@ -1,0 +1,18 @@
+//! Accounts: isolated subject spaces. Every client belongs to one; messages
+//! never cross accounts except through exports and imports.
+
+use crate::subject::sublist::Sublist;
+
+use super::SubRef;
+
+/// One account and its subscription index.
+pub(crate) struct Account {
+    pub name: String,
+    pub sublist: Sublist<SubRef>,
+}
+
+impl Account {
+    pub fn new(name: &str, cache: bool) -> Self {
+        Account { name: name.to_owned(), sublist: Sublist::new(cache) }
+    }
+}

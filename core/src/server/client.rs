@@ -1,0 +1,184 @@
+//! Per-connection state: the parser, what CONNECT said, the subscriptions,
+//! the outbound buffer and the timers of one client.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::protocol::{Parser, ParserLimits};
+use crate::server::ConnId;
+use crate::time::{Instant, UnixNanos};
+
+/// Index of a client in the server's slab.
+pub(crate) type Slot = u32;
+
+/// A subscription as the sublist stores it: which client, which of its subscriptions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct SubRef {
+    pub slot: Slot,
+    pub sub: u32,
+}
+
+/// One subscription of a client.
+#[derive(Debug)]
+pub(crate) struct Subscription {
+    pub subject: Bytes,
+    pub queue: Option<Bytes>,
+    pub sid: Bytes,
+    /// Auto-unsubscribe once `delivered` reaches this.
+    pub max_msgs: Option<u64>,
+    pub delivered: u64,
+}
+
+/// What the client asked for in CONNECT. Before CONNECT, nats-server treats
+/// a client as verbose and pedantic; so do we.
+#[derive(Clone, Debug)]
+pub(crate) struct ClientFlags {
+    pub verbose: bool,
+    pub pedantic: bool,
+    pub echo: bool,
+    pub headers: bool,
+    pub no_responders: bool,
+}
+
+impl Default for ClientFlags {
+    fn default() -> Self {
+        ClientFlags { verbose: true, pedantic: true, echo: true, headers: false, no_responders: false }
+    }
+}
+
+/// Descriptive fields from CONNECT, for monitoring.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ClientMeta {
+    pub name: String,
+    pub lang: String,
+    pub version: String,
+    pub user: Option<String>,
+}
+
+/// Message and byte counters, as `/connz` reports them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counters {
+    pub in_msgs: u64,
+    pub in_bytes: u64,
+    pub out_msgs: u64,
+    pub out_bytes: u64,
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub(crate) struct Client {
+    pub cid: ConnId,
+    pub peer: SocketAddr,
+    pub parser: Parser,
+    /// CONNECT received and accepted.
+    pub connected: bool,
+    pub flags: ClientFlags,
+    pub meta: ClientMeta,
+    pub account: usize,
+    pub subs: Vec<Option<Subscription>>,
+    pub free_subs: Vec<u32>,
+    pub sids: BTreeMap<Bytes, u32>,
+    /// Bytes produced by the core and not yet handed to the runtime.
+    pub outbound: BytesMut,
+    /// Queued in [`Server`](super::Server)'s dirty list.
+    pub dirty: bool,
+    /// Bytes handed to the runtime and not yet reported written.
+    pub pending_bytes: u64,
+    /// When the runtime last made write progress while bytes were pending.
+    pub write_progress_at: Option<Instant>,
+    pub pings_out: u32,
+    /// The early first PING (round-trip measurement) went out.
+    pub first_ping_sent: bool,
+    /// When the PING used to measure round-trip time went out.
+    pub ping_sent_at: Option<Instant>,
+    /// Round-trip time measured from the first PING/PONG.
+    pub rtt: Option<std::time::Duration>,
+    pub last_in_at: Instant,
+    pub auth_deadline: Option<Instant>,
+    pub next_ping_at: Instant,
+    /// The deadline currently registered in the server's timer set.
+    pub armed_deadline: Option<Instant>,
+    pub counters: Counters,
+    pub started: UnixNanos,
+    pub last_activity: UnixNanos,
+}
+
+impl Client {
+    pub fn new(cid: ConnId, peer: SocketAddr, limits: ParserLimits, now: Instant, wall: UnixNanos) -> Self {
+        Client {
+            cid,
+            peer,
+            parser: Parser::new(limits),
+            connected: false,
+            flags: ClientFlags::default(),
+            meta: ClientMeta::default(),
+            account: 0,
+            subs: Vec::new(),
+            free_subs: Vec::new(),
+            sids: BTreeMap::new(),
+            outbound: BytesMut::new(),
+            dirty: false,
+            pending_bytes: 0,
+            write_progress_at: None,
+            pings_out: 0,
+            first_ping_sent: false,
+            ping_sent_at: None,
+            rtt: None,
+            last_in_at: now,
+            auth_deadline: None,
+            next_ping_at: now,
+            armed_deadline: None,
+            counters: Counters::default(),
+            started: wall,
+            last_activity: wall,
+        }
+    }
+
+    /// Adds a subscription; returns its index, or None if the sid is taken
+    /// (nats-server keeps the first and ignores the duplicate).
+    pub fn add_sub(&mut self, sub: Subscription) -> Option<u32> {
+        if self.sids.contains_key(&sub.sid) {
+            return None;
+        }
+        let sid = sub.sid.clone();
+        let idx = match self.free_subs.pop() {
+            Some(i) => {
+                self.subs[i as usize] = Some(sub);
+                i
+            }
+            None => {
+                self.subs.push(Some(sub));
+                u32::try_from(self.subs.len() - 1).expect("subscriptions are bounded by max_subscriptions")
+            }
+        };
+        self.sids.insert(sid, idx);
+        Some(idx)
+    }
+
+    /// Removes a subscription by index.
+    pub fn remove_sub(&mut self, idx: u32) -> Option<Subscription> {
+        let sub = self.subs.get_mut(idx as usize)?.take()?;
+        self.sids.remove(&sub.sid);
+        self.free_subs.push(idx);
+        Some(sub)
+    }
+
+    /// Number of live subscriptions.
+    pub fn sub_count(&self) -> usize {
+        self.sids.len()
+    }
+
+    /// The earliest instant this client's timers need attention.
+    pub fn next_deadline(&self, write_deadline: std::time::Duration) -> Instant {
+        let mut at = self.next_ping_at;
+        if let Some(auth) = self.auth_deadline {
+            at = at.min(auth);
+        }
+        if let Some(progress) = self.write_progress_at {
+            at = at.min(progress + write_deadline);
+        }
+        at
+    }
+}

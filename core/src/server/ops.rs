@@ -1,0 +1,213 @@
+//! What the server does with each client operation.
+
+use bytes::Bytes;
+
+use crate::auth;
+use crate::log::Level;
+use crate::protocol::{encode, ClientOp, ConnectInfo, Publish};
+use crate::subject;
+use crate::time::Instant;
+
+use super::client::Subscription;
+use super::{CloseReason, Server, Slot, SubRef};
+
+impl Server {
+    pub(crate) fn process_op(&mut self, now: Instant, slot: Slot, op: ClientOp) {
+        let Some(c) = self.client(slot) else { return };
+        let connected = c.connected;
+        if self.trace_enabled() {
+            let line = format!("{} - {} - <<- [{}]", c.peer, c.cid, trace_text(&op));
+            self.log(Level::Trace, line);
+        }
+        if !connected && self.opts.authorization.is_required() && !matches!(op, ClientOp::Connect(_)) {
+            return self.auth_violation(now, slot, "authentication required before CONNECT");
+        }
+        match op {
+            ClientOp::Connect(json) => self.on_connect(now, slot, &json),
+            ClientOp::Pub(p) => self.on_pub(now, slot, p),
+            ClientOp::Sub { subject, queue, sid } => self.on_sub(slot, subject, queue, sid),
+            ClientOp::Unsub { sid, max_msgs } => self.on_unsub(slot, &sid, max_msgs),
+            ClientOp::Ping => self.send(slot, encode::PONG),
+            ClientOp::Pong => {
+                if let Some(c) = self.client_mut(slot) {
+                    c.pings_out = 0;
+                    if let Some(sent) = c.ping_sent_at.take() {
+                        c.rtt = Some(now.saturating_duration_since(sent));
+                    }
+                }
+            }
+            ClientOp::Ok | ClientOp::Err(_) => {}
+        }
+    }
+
+    fn send(&mut self, slot: Slot, bytes: &[u8]) {
+        if let Some(c) = self.client_mut(slot) {
+            c.outbound.extend_from_slice(bytes);
+            self.mark_dirty(slot);
+        }
+    }
+
+    fn send_ok(&mut self, slot: Slot) {
+        if self.client(slot).is_some_and(|c| c.flags.verbose) {
+            self.send(slot, encode::OK);
+        }
+    }
+
+    fn send_err(&mut self, slot: Slot, text: &str) {
+        if let Some(c) = self.client_mut(slot) {
+            encode::write_err(&mut c.outbound, text);
+            self.mark_dirty(slot);
+        }
+    }
+
+    fn auth_violation(&mut self, now: Instant, slot: Slot, why: &str) {
+        if let Some(c) = self.client(slot) {
+            let line = format!("{} - {} - authentication error: {why}", c.peer, c.cid);
+            self.log(Level::Error, line);
+        }
+        self.close(now, slot, CloseReason::AuthenticationViolation, Some("Authorization Violation"));
+    }
+
+    fn on_connect(&mut self, now: Instant, slot: Slot, json: &[u8]) {
+        let info = match ConnectInfo::parse(json) {
+            Ok(info) => info,
+            Err(e) => {
+                if let Some(c) = self.client(slot) {
+                    let line = format!("{} - {} - invalid CONNECT: {e}", c.peer, c.cid);
+                    self.log(Level::Error, line);
+                }
+                // nats-server closes without an -ERR on unparseable CONNECT JSON.
+                return self.close(now, slot, CloseReason::ParseError, None);
+            }
+        };
+        let identity = match auth::authenticate(&self.opts.authorization, self.opts.no_auth_user.as_deref(), &info) {
+            Ok(identity) => identity,
+            Err(e) => return self.auth_violation(now, slot, &e.to_string()),
+        };
+        let headers = info.headers.unwrap_or(false) && !self.opts.no_header_support;
+        if info.no_responders.unwrap_or(false) && !headers {
+            return self.close(
+                now,
+                slot,
+                CloseReason::NoRespondersRequiresHeaders,
+                Some("no responders requires headers support"),
+            );
+        }
+        let account = identity
+            .account
+            .as_deref()
+            .and_then(|name| self.accounts.iter().position(|a| a.name == name))
+            .unwrap_or(0);
+        let Some(c) = self.client_mut(slot) else { return };
+        c.connected = true;
+        c.auth_deadline = None;
+        c.flags.verbose = info.verbose;
+        c.flags.pedantic = info.pedantic;
+        c.flags.echo = info.echo.unwrap_or(true);
+        c.flags.headers = headers;
+        c.flags.no_responders = info.no_responders.unwrap_or(false);
+        c.meta.name = info.name.unwrap_or_default();
+        c.meta.lang = info.lang.unwrap_or_default();
+        c.meta.version = info.version.unwrap_or_default();
+        c.meta.user = identity.user;
+        c.account = account;
+        self.arm(slot);
+        self.send_ok(slot);
+    }
+
+    fn on_pub(&mut self, now: Instant, slot: Slot, p: Publish) {
+        let Some(c) = self.client_mut(slot) else { return };
+        if p.headers.is_some() && !c.flags.headers {
+            // nats-server drops a client that sends HPUB without announcing headers.
+            return self.close(now, slot, CloseReason::ProtocolViolation, None);
+        }
+        c.counters.in_msgs += 1;
+        let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
+        c.counters.in_bytes += size as u64;
+        self.counters.in_msgs += 1;
+        self.counters.in_bytes += size as u64;
+        if !subject::is_valid_literal_subject(&p.subject) {
+            // nats-server 2.15 reports the subject but still routes the message.
+            self.send_err(slot, "Invalid Publish Subject");
+        }
+        self.send_ok(slot);
+        self.deliver(now, slot, &p);
+    }
+
+    fn on_sub(&mut self, slot: Slot, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        let max_subs = self.opts.max_subscriptions as usize;
+        let Some(c) = self.client_mut(slot) else { return };
+        let queue_ok = queue.as_deref().is_none_or(subject::is_valid_queue_name);
+        if !subject::is_valid_subject(&subject) || !queue_ok {
+            return self.send_err(slot, "Invalid Subject");
+        }
+        if max_subs > 0 && c.sub_count() >= max_subs {
+            let line = format!("{} - {} - maximum subscriptions exceeded", c.peer, c.cid);
+            self.log(Level::Error, line);
+            return self.send_err(slot, "maximum subscriptions exceeded");
+        }
+        let account = c.account;
+        let sub = Subscription { subject: subject.clone(), queue: queue.clone(), sid, max_msgs: None, delivered: 0 };
+        if let Some(idx) = c.add_sub(sub) {
+            let value = SubRef { slot, sub: idx };
+            // Valid subjects and a fresh SubRef cannot be refused by the index.
+            let inserted = self.accounts[account].sublist.insert(&subject, queue.as_deref(), value);
+            debug_assert!(inserted.is_ok(), "sublist refused a validated subscription");
+        }
+        self.send_ok(slot);
+    }
+
+    fn on_unsub(&mut self, slot: Slot, sid: &[u8], max_msgs: Option<u64>) {
+        let Some(c) = self.client_mut(slot) else { return };
+        if let Some(&idx) = c.sids.get(sid) {
+            let keep = match (max_msgs, c.subs[idx as usize].as_mut()) {
+                (Some(max), Some(sub)) if sub.delivered < max => {
+                    sub.max_msgs = Some(max);
+                    true
+                }
+                _ => false,
+            };
+            if !keep {
+                self.unsubscribe(slot, idx);
+            }
+        }
+        self.send_ok(slot);
+    }
+
+    /// Removes one subscription from its client and from the account's index.
+    pub(crate) fn unsubscribe(&mut self, slot: Slot, idx: u32) {
+        let Some(c) = self.client_mut(slot) else { return };
+        let account = c.account;
+        if let Some(sub) = c.remove_sub(idx) {
+            let value = SubRef { slot, sub: idx };
+            self.accounts[account].sublist.remove(&sub.subject, sub.queue.as_deref(), &value);
+        }
+    }
+}
+
+/// The op as nats-server traces it: its control line, without the payload.
+fn trace_text(op: &ClientOp) -> String {
+    let s = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    match op {
+        ClientOp::Connect(json) => format!("CONNECT {}", s(json)),
+        ClientOp::Pub(p) => {
+            let reply = p.reply.as_ref().map(|r| format!(" {}", s(r))).unwrap_or_default();
+            match &p.headers {
+                Some(h) => format!("HPUB {}{reply} {} {}", s(&p.subject), h.len(), h.len() + p.payload.len()),
+                None => format!("PUB {}{reply} {}", s(&p.subject), p.payload.len()),
+            }
+        }
+        ClientOp::Sub { subject, queue, sid } => match queue {
+            Some(q) => format!("SUB {} {} {}", s(subject), s(q), s(sid)),
+            None => format!("SUB {} {}", s(subject), s(sid)),
+        },
+        ClientOp::Unsub { sid, max_msgs } => match max_msgs {
+            Some(max) => format!("UNSUB {} {max}", s(sid)),
+            None => format!("UNSUB {}", s(sid)),
+        },
+        ClientOp::Ping => "PING".to_owned(),
+        ClientOp::Pong => "PONG".to_owned(),
+        ClientOp::Ok => "+OK".to_owned(),
+        ClientOp::Err(e) => format!("-ERR {}", s(e)),
+    }
+}

@@ -1,0 +1,63 @@
+//! Per-client timers: the auth timeout, pings and stale detection, and the
+//! write deadline. Each client has one entry in the server's timer set, at
+//! its earliest deadline.
+
+use crate::log::Level;
+use crate::protocol::encode;
+use crate::time::Instant;
+
+use super::{CloseReason, Server, Slot};
+
+impl Server {
+    /// Re-registers `slot` in the timer set at its current earliest deadline.
+    pub(crate) fn arm(&mut self, slot: Slot) {
+        let write_deadline = self.opts.write_deadline;
+        let Some(c) = self.client_mut(slot) else { return };
+        let at = c.next_deadline(write_deadline);
+        let old = c.armed_deadline.replace(at);
+        if old == Some(at) {
+            return;
+        }
+        if let Some(old) = old {
+            self.timers.remove(&(old, slot));
+        }
+        self.timers.insert((at, slot));
+    }
+
+    pub(crate) fn run_client_timers(&mut self, now: Instant, slot: Slot) {
+        let write_deadline = self.opts.write_deadline;
+        let (ping_interval, ping_max) = (self.opts.ping_interval, self.opts.ping_max);
+        let Some(c) = self.client_mut(slot) else { return };
+        if c.auth_deadline.is_some_and(|at| at <= now) {
+            let line = format!("{} - {} - Authentication Timeout", c.peer, c.cid);
+            self.log(Level::Error, line);
+            return self.close(now, slot, CloseReason::AuthenticationTimeout, Some("Authentication Timeout"));
+        }
+        if c.pending_bytes > 0 && c.write_progress_at.is_some_and(|at| at + write_deadline <= now) {
+            let msg = format!("{} - {} - Slow Consumer Detected: WriteDeadline of {write_deadline:?} exceeded", c.peer, c.cid);
+            self.counters.slow_consumers += 1;
+            self.log(Level::Info, msg);
+            return self.close(now, slot, CloseReason::SlowConsumerWriteDeadline, None);
+        }
+        if c.next_ping_at <= now {
+            c.next_ping_at = now + ping_interval;
+            // Traffic from the client since the last tick proves it alive.
+            let quiet = now.saturating_duration_since(c.last_in_at) >= ping_interval;
+            if quiet || c.pings_out > 0 || !c.first_ping_sent {
+                c.first_ping_sent = true;
+                if c.pings_out + 1 > ping_max {
+                    let msg = format!("{} - {} - Stale Client Connection - Closing", c.peer, c.cid);
+                    self.log(Level::Debug, msg);
+                    return self.close(now, slot, CloseReason::StaleConnection, Some("Stale Connection"));
+                }
+                c.pings_out += 1;
+                if c.rtt.is_none() {
+                    c.ping_sent_at = Some(now);
+                }
+                c.outbound.extend_from_slice(encode::PING);
+                self.mark_dirty(slot);
+            }
+        }
+        self.arm(slot);
+    }
+}
