@@ -148,7 +148,8 @@ fn one_user(map: &ConfigMap, item: &Value, r: &mut Report) -> Option<User> {
             "user" | "username" => set_some(&mut name, r.string(ev, &entry.key)),
             "pass" | "password" => set_some(&mut user.password, r.string(ev, &entry.key)),
             "permission" | "permissions" | "authorization" => user.permissions = permissions(ev, r),
-            "account" => set_some(&mut user.account, r.string(ev, &entry.key)),
+            // `account` belongs to users inside `accounts {}` blocks only;
+            // nats-server rejects it here, and so does natrix.
             "allowed_connection_types" | "connection_types" | "clients" | "proxy_required" => {
                 r.unsupported(&ev.pos, &entry.key)
             }
@@ -156,7 +157,11 @@ fn one_user(map: &ConfigMap, item: &Value, r: &mut Report) -> Option<User> {
         }
     }
     match (&user.nkey, name) {
-        (None, None) => r.error(&item.pos, "User entry requires a user"),
+        // nats-server points at the entry's last key.
+        (None, None) => {
+            let pos = map.entries().last().map_or(&item.pos, |e| &e.value.pos);
+            r.error(pos, "User entry requires a user");
+        }
         (Some(nkey), name) => {
             if !is_public_user_nkey(nkey) {
                 r.error(&item.pos, "Not a valid public nkey for a user");

@@ -234,7 +234,7 @@ impl<'t> Cursor<'t> {
             match self.peek() {
                 Some('\\') => {
                     let buf = escaped.get_or_insert_with(Vec::new);
-                    buf.extend_from_slice(self.text[plain_from..self.at].as_bytes());
+                    buf.extend_from_slice(&self.text.as_bytes()[plain_from..self.at]);
                     self.bump();
                     self.escape(buf)?;
                     plain_from = self.at;
