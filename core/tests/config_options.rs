@@ -422,6 +422,21 @@ fn flags_win_over_the_file() {
 }
 
 #[test]
+fn an_empty_file_warns_and_fails_the_test() {
+    let source = MemorySource::new().with_file("empty.conf", "# nothing\n");
+    let loaded = load(&args(&["-c", "empty.conf"]), &source).expect("runs");
+    assert_eq!(
+        loaded.warnings,
+        ["empty.conf: config has no values or is empty"]
+    );
+    let err = load(&args(&["-t", "-c", "empty.conf"]), &source).expect_err("-t refuses it");
+    assert_eq!(
+        err.to_string(),
+        "empty.conf: config has no values or is empty"
+    );
+}
+
+#[test]
 fn no_config_means_defaults() {
     let loaded = load(&[], &MemorySource::new()).expect("defaults");
     assert_eq!(loaded.options, ServerOptions::default());

@@ -62,6 +62,13 @@ pub enum ConfigError {
         /// Problems that stop the server.
         errors: Vec<Diagnostic>,
     },
+    /// `-t` on a file without a single setting (nats-server only warns
+    /// when running, but refuses it under `-t`).
+    #[error("{path}: config has no values or is empty")]
+    EmptyConfig {
+        /// The path given with `-c`.
+        path: String,
+    },
     /// `-t` without `-c`.
     #[error("must specify [-c, --config] option to check configuration file syntax")]
     TestWithoutConfig,

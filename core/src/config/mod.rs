@@ -73,7 +73,14 @@ pub fn load(args: &[String], source: &dyn ConfigSource) -> Result<Loaded, Config
     let tree = match config_file {
         Some(path) => {
             let tree = parse_file(path, source)?;
-            warnings = apply_config(&tree, &mut options, testing)?;
+            if tree.is_empty() {
+                let empty = ConfigError::EmptyConfig { path: path.clone() };
+                if testing {
+                    return Err(empty);
+                }
+                warnings.push(empty.to_string());
+            }
+            warnings.extend(apply_config(&tree, &mut options, testing)?);
             options.config_file = Some(path.clone());
             Some(tree)
         }
