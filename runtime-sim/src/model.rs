@@ -129,9 +129,13 @@ pub struct Model {
     subs: BTreeMap<(LinkId, u64), SubInfo>,
     /// Live subscriptions per node, for matching.
     live_by_node: BTreeMap<usize, BTreeSet<(LinkId, u64)>>,
-    plain: BTreeMap<(LinkId, u64), BTreeMap<ClientId, VecDeque<u64>>>,
+    /// Per subscription, per publishing connection: sequence numbers owed, in order.
+    plain: BTreeMap<(LinkId, u64), BTreeMap<LinkId, VecDeque<u64>>>,
     queue: BTreeMap<(MsgKey, String), QueueExpect>,
-    last_seq: BTreeMap<(LinkId, u64, ClientId), u64>,
+    /// The connection each message was published on: order is promised per
+    /// connection, not across a publisher's reconnects.
+    origin: BTreeMap<MsgKey, LinkId>,
+    last_seq: BTreeMap<(LinkId, u64, LinkId), u64>,
     requests: BTreeMap<ReqKey, ReqState>,
     closed: BTreeSet<LinkId>,
     responders: BTreeSet<ClientId>,
@@ -196,10 +200,13 @@ impl Model {
             match &s.queue {
                 Some(q) => groups.entry(q.as_str()).or_default().push((l, sid)),
                 None => {
-                    let q = self.plain.entry((l, sid)).or_default().entry(key.publisher).or_default();
+                    let q = self.plain.entry((l, sid)).or_default().entry(link).or_default();
                     q.push_back(key.seq);
                 }
             }
+        }
+        if any {
+            self.origin.insert(key, link);
         }
         for (group, candidates) in groups {
             let e = QueueExpect { candidates, delivered_to: None };
@@ -222,12 +229,22 @@ impl Model {
         live.filter(|(l, _)| *l == link).any(|k| matches(&self.subs[k].subject, subject))
     }
 
-    /// `link` closed (for whatever reason): what was owed to it is excused.
-    pub fn link_closed(&mut self, node: usize, link: LinkId) {
-        self.closed.insert(link);
+    /// The server forgot `link` (it sent Close) but is still flushing what
+    /// it transmitted: no new message is owed to it, those already owed may
+    /// still arrive.
+    pub fn link_ended(&mut self, node: usize, link: LinkId) {
         let keys: Vec<(LinkId, u64)> = self.subs.range((link, 0)..=(link, u64::MAX)).map(|(k, _)| *k).collect();
         for (l, sid) in keys {
             self.unsub(node, l, sid);
+        }
+    }
+
+    /// `link` closed (for whatever reason): what was owed to it is excused.
+    pub fn link_closed(&mut self, node: usize, link: LinkId) {
+        self.closed.insert(link);
+        self.link_ended(node, link);
+        let keys: Vec<(LinkId, u64)> = self.subs.range((link, 0)..=(link, u64::MAX)).map(|(k, _)| *k).collect();
+        for (l, sid) in keys {
             if let Some(owed) = self.plain.remove(&(l, sid)) {
                 self.stats.excused += owed.values().map(|q| q.len() as u64).sum::<u64>();
             }
@@ -246,7 +263,10 @@ impl Model {
         let Some(sub) = self.subs.get(&(link, sid)) else {
             return Err(Violation::new("no-extra-delivery", format!("link {link} got {key:?} on unknown sid {sid}")));
         };
-        let order_key = (link, sid, key.publisher);
+        let Some(&from) = self.origin.get(&key) else {
+            return Err(Violation::new("no-extra-delivery", format!("link {link} sid {sid} got {key:?}, which matched nothing")));
+        };
+        let order_key = (link, sid, from);
         if let Some(&last) = self.last_seq.get(&order_key) {
             if key.seq == last {
                 let d = format!("link {link} sid {sid} got {key:?} twice in a row");
@@ -259,15 +279,16 @@ impl Model {
         }
         self.last_seq.insert(order_key, key.seq);
         match sub.queue.clone() {
-            None => self.delivered_plain(link, sid, key),
+            None => self.delivered_plain(link, sid, key, from),
             Some(group) => self.delivered_queue(link, sid, key, group),
         }
     }
 
-    fn delivered_plain(&mut self, link: LinkId, sid: u64, key: MsgKey) -> Result<(), Violation> {
-        let owed = self.plain.get_mut(&(link, sid)).and_then(|m| m.get_mut(&key.publisher));
+    fn delivered_plain(&mut self, link: LinkId, sid: u64, key: MsgKey, from: LinkId) -> Result<(), Violation> {
+        let owed = self.plain.get_mut(&(link, sid)).and_then(|m| m.get_mut(&from));
         let Some(owed) = owed else {
-            let d = format!("link {link} sid {sid} got {key:?}, which it was never owed");
+            let live = self.subs.get(&(link, sid)).map(|s| s.live);
+            let d = format!("link {link} sid {sid} (live: {live:?}) got {key:?} published on link {from}, which it was never owed");
             return Err(Violation::new("no-extra-delivery", d));
         };
         match owed.iter().position(|&s| s == key.seq) {
@@ -343,8 +364,8 @@ impl Model {
     /// still open must have arrived.
     pub fn final_check(&mut self) -> Result<(), Violation> {
         for ((link, sid), per_pub) in &self.plain {
-            if let Some((publisher, q)) = per_pub.iter().find(|(_, q)| !q.is_empty()) {
-                let d = format!("link {link} sid {sid} never got {} message(s) from client {publisher}, first seq {}", q.len(), q[0]);
+            if let Some((from, q)) = per_pub.iter().find(|(_, q)| !q.is_empty()) {
+                let d = format!("link {link} sid {sid} never got {} message(s) published on link {from}, first seq {}", q.len(), q[0]);
                 return Err(Violation::new("no-lost-message", d));
             }
         }

@@ -11,14 +11,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use natrix_core::config::ServerOptions;
 use natrix_core::server::CloseReason;
-use natrix_core::{ConnId, Instant, Output, Server, UnixNanos};
+use natrix_core::{ConnId, Instant, Output, UnixNanos};
 
 use crate::client::{Client, Observed, Outbox, Role, TickAction};
 use crate::config::{FaultMode, Mutation, SimConfig};
 use crate::disk::{DiskConfig, SimDisk};
-use crate::model::{LinkId, Model, Violation};
+use crate::model::{LinkId, Model, ModelOp, Violation};
 use crate::net::{Dir, Link, LinkState, Pipe};
 use crate::rng::SimRng;
+use crate::server::SimServer;
 use crate::trace::{Recorder, TraceHash};
 use crate::wire::{ServerOp, ServerParser};
 
@@ -107,8 +108,8 @@ impl WallClock {
     }
 }
 
-struct Node {
-    server: Option<Server>,
+struct Node<S> {
+    server: Option<S>,
     incarnation: u64,
     disk: SimDisk,
     wall: WallClock,
@@ -172,8 +173,9 @@ const FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 /// A bound on the simulator's own queue: more means something runs away.
 const MAX_QUEUED_EVENTS: usize = 2_000_000;
 
-/// One simulation run.
-pub struct World {
+/// One simulation run, of nodes running `S` (the real `natrix_core::Server`
+/// unless a test substitutes another implementation of [`SimServer`]).
+pub struct World<S: SimServer = natrix_core::Server> {
     cfg: SimConfig,
     now: Instant,
     end: Instant,
@@ -181,7 +183,7 @@ pub struct World {
     queue: BinaryHeap<Reverse<Scheduled>>,
     net_rng: SimRng,
     fault_rng: SimRng,
-    nodes: Vec<Node>,
+    nodes: Vec<Node<S>>,
     clients: Vec<ClientSlot>,
     links: Vec<Link>,
     partitions: Vec<Option<Partition>>,
@@ -196,7 +198,7 @@ pub struct World {
     failure: Option<Failure>,
 }
 
-impl World {
+impl<S: SimServer> World<S> {
     /// Builds the world the seed describes.
     pub fn new(cfg: SimConfig) -> Self {
         let mut rng = SimRng::new(cfg.seed);
@@ -244,7 +246,7 @@ impl World {
         }
     }
 
-    fn make_node(rng: &mut SimRng) -> Node {
+    fn make_node(rng: &mut SimRng) -> Node<S> {
         let wall = WallClock {
             offset_ns: rng.range(0, 2_000_000_000) as i64 - 1_000_000_000,
             drift_ppm: rng.range(0, 200) as i64 - 100,
@@ -377,7 +379,7 @@ impl World {
         n.conns.clear();
         let wall = n.wall.read(now);
         let seed = n.rng.seed32();
-        n.server = Some(Server::new(self.options.clone(), seed, now, wall));
+        n.server = Some(S::new(self.options.clone(), seed, now, wall));
         self.recorder.push(now, format!("node {node} started (incarnation {})", n.incarnation));
         self.drain_node(node);
     }
@@ -439,7 +441,7 @@ impl World {
     fn rearm_timer(&mut self, node: usize) {
         let now = self.now;
         let n = &mut self.nodes[node];
-        let Some(t) = n.server.as_ref().and_then(Server::poll_timeout) else { return };
+        let Some(t) = n.server.as_ref().and_then(S::poll_timeout) else { return };
         let t = t.max(now);
         if n.timer_at.is_none_or(|at| t < at) {
             n.timer_at = Some(t);
@@ -504,7 +506,8 @@ impl World {
             return;
         }
         self.links[link].state = LinkState::Flushing;
-        self.model.link_closed(node, link);
+        self.recorder.push(self.now, format!("node {node} closes link {link} ({reason})"));
+        self.model.link_ended(node, link);
         self.schedule(FLUSH_DEADLINE, Ev::FlushDeadline { link });
         self.maybe_finish(link);
     }
@@ -635,6 +638,9 @@ impl World {
                 return;
             }
             let (_, op) = l.ops.pop_front().expect("checked");
+            if !matches!(op, ModelOp::Pub { .. }) {
+                self.recorder.push(self.now, format!("node {node} link {link} applied {op:?}"));
+            }
             self.model.apply(node, link, client, op);
         }
     }
@@ -662,6 +668,8 @@ impl World {
             return;
         }
         l.state = LinkState::Closed;
+        self.recorder.push(self.now, format!("link {link} closed (server told: {tell_server:?})"));
+        let l = &mut self.links[link];
         l.up = Pipe::new(0);
         l.down = Pipe::new(0);
         l.ops.clear();
@@ -711,6 +719,7 @@ impl World {
         let peer = SocketAddr::from(([10, 0, (client / 250) as u8, (client % 250) as u8 + 1], port));
         let conn = server.handle_connected(now, wall, peer);
         let link = self.links.len();
+        self.recorder.push(now, format!("client {client} connects to node {node}: link {link}, {conn}"));
         let latency = self.net_rng.duration(Duration::from_micros(20), Duration::from_millis(2));
         let window = self.net_rng.range(64 * 1024, 512 * 1024) as usize;
         let n = &self.nodes[node];
