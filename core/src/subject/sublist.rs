@@ -1,8 +1,9 @@
 //! The subscription index: a trie over subject tokens with a match cache,
 //! shaped like nats-server's sublist.
 //!
-//! Each level of the trie has literal children (in a `BTreeMap`, so walks
-//! are deterministic), one `*` child and one `>` child. Each node holds the
+//! Each level of the trie has literal children (in a hash map with a seeded
+//! hasher, see [`super::hash`]; nothing iterates it where order could
+//! reach an output), one `*` child and one `>` child. Each node holds the
 //! plain subscribers and the queue subscribers (grouped by queue name) of
 //! the subscription subject that ends there.
 //!
@@ -17,7 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hashbrown::HashMap;
 
+use super::hash::SeededState;
 use super::{
     has_no_empty_token, is_full_wildcard, is_literal, is_partial_wildcard, is_valid_subject,
     split_first_token, subject_matches, tokens,
@@ -173,22 +176,20 @@ fn ratio(part: u64, whole: u64) -> f64 {
 
 /// One trie level: the children for the next token.
 struct Level<T> {
-    literals: BTreeMap<Box<[u8]>, Node<T>>,
+    literals: HashMap<Box<[u8]>, Node<T>, SeededState>,
     partial_wildcard: Option<Box<Node<T>>>,
     full_wildcard: Option<Box<Node<T>>>,
 }
 
-impl<T> Default for Level<T> {
-    fn default() -> Self {
+impl<T> Level<T> {
+    fn new(state: SeededState) -> Self {
         Self {
-            literals: BTreeMap::new(),
+            literals: HashMap::with_hasher(state),
             partial_wildcard: None,
             full_wildcard: None,
         }
     }
-}
 
-impl<T> Level<T> {
     fn is_empty(&self) -> bool {
         self.literals.is_empty() && self.partial_wildcard.is_none() && self.full_wildcard.is_none()
     }
@@ -259,11 +260,11 @@ impl<T> Drop for Level<T> {
 }
 
 impl<T> Level<T> {
-    fn detach_children(&mut self, into: &mut Vec<Box<Level<T>>>) {
+    fn detach_children(&mut self, into: &mut Vec<Level<T>>) {
         let literals = std::mem::take(&mut self.literals).into_values();
         let wildcards = [self.partial_wildcard.take(), self.full_wildcard.take()];
         let wildcards = wildcards.into_iter().flatten().map(|n| *n);
-        into.extend(literals.chain(wildcards).filter_map(|n| n.next));
+        into.extend(literals.chain(wildcards).filter_map(|n| n.next).map(|b| *b));
     }
 }
 
@@ -325,7 +326,7 @@ struct CacheEntry<T> {
 /// Bounded map from literal subject to result. Keys are ordered so that
 /// sweeps and scans are deterministic.
 struct MatchCache<T> {
-    entries: BTreeMap<Box<[u8]>, CacheEntry<T>>,
+    entries: HashMap<Box<[u8]>, CacheEntry<T>, SeededState>,
     clock: u64,
 }
 
@@ -369,6 +370,7 @@ impl<T> MatchCache<T> {
 /// may be present under several subjects.
 pub struct Sublist<T> {
     root: Level<T>,
+    hasher: SeededState,
     cache: Option<MatchCache<T>>,
     count: usize,
     inserts: u64,
@@ -384,13 +386,23 @@ impl<T: Clone + Ord> Default for Sublist<T> {
 }
 
 impl<T: Clone + Ord> Sublist<T> {
-    /// An empty index; `cache` false is nats-server's
-    /// `disable_sublist_cache`.
+    /// An empty index with a fixed hash seed; `cache` false is
+    /// nats-server's `disable_sublist_cache`. Servers should prefer
+    /// [`Sublist::with_seed`].
     pub fn new(cache: bool) -> Self {
+        Self::with_seed(cache, 0)
+    }
+
+    /// An empty index whose internal hashing is keyed by `seed`: draw it
+    /// from the node's RNG so that clients cannot aim subjects at one hash
+    /// bucket. Results never depend on the seed.
+    pub fn with_seed(cache: bool, seed: u64) -> Self {
+        let hasher = SeededState::new(seed);
         Self {
-            root: Level::default(),
+            root: Level::new(hasher),
+            hasher,
             cache: cache.then(|| MatchCache {
-                entries: BTreeMap::new(),
+                entries: HashMap::with_hasher(hasher),
                 clock: 0,
             }),
             count: 0,
@@ -527,6 +539,7 @@ impl<T: Clone + Ord> Sublist<T> {
     }
 
     fn node_or_insert(&mut self, subject: &[u8]) -> &mut Node<T> {
+        let hasher = self.hasher;
         let mut level = &mut self.root;
         let mut remaining = tokens(subject);
         loop {
@@ -535,7 +548,9 @@ impl<T: Clone + Ord> Sublist<T> {
             if remaining.is_done() {
                 return node;
             }
-            level = node.next.get_or_insert_with(Box::default);
+            level = node
+                .next
+                .get_or_insert_with(|| Box::new(Level::new(hasher)));
         }
     }
 
@@ -775,9 +790,11 @@ fn push_children<'a, T>(
     if let Some(node) = level.partial_wildcard.as_deref() {
         stack.push((parent_len, b"*", node));
     }
-    for (token, node) in level.literals.iter().rev() {
-        stack.push((parent_len, token, node));
-    }
+    // Sorted here, off the hot path, since the map has no order.
+    let mut literals: Vec<(&'a [u8], &'a Node<T>)> =
+        level.literals.iter().map(|(t, n)| (&t[..], n)).collect();
+    literals.sort_unstable_by(|a, b| b.0.cmp(a.0));
+    stack.extend(literals.into_iter().map(|(t, n)| (parent_len, t, n)));
 }
 
 fn visit_node<T>(node: &Node<T>, subject: &[u8], visit: &mut impl FnMut(&[u8], Option<&[u8]>, &T)) {
