@@ -141,6 +141,41 @@ mod tests {
         assert_eq!(out, want);
     }
 
+    /// What nats-server 2.15.1 sent a client subscribed with `SUB foo.bar 9`
+    /// and `SUB foo.* q 10` for four publishes (captured from the socket).
+    #[test]
+    fn matches_captured_nats_server_deliveries() {
+        let captured: &[u8] = b"MSG foo.bar 9 11\r\nHello World\r\n\
+            MSG foo.bar 10 11\r\nHello World\r\n\
+            MSG foo.bar 9 _INBOX.x 0\r\n\r\n\
+            MSG foo.bar 10 _INBOX.x 0\r\n\r\n\
+            HMSG foo.bar 9 BAZ.69 34 45\r\nNATS/1.0\r\nFoodGroup: vegetable\r\n\r\nHello World\r\n\
+            HMSG foo.bar 10 BAZ.69 34 45\r\nNATS/1.0\r\nFoodGroup: vegetable\r\n\r\nHello World\r\n\
+            HMSG foo.bar 9 12 12\r\nNATS/1.0\r\n\r\n\r\n\
+            HMSG foo.bar 10 12 12\r\nNATS/1.0\r\n\r\n\r\n\
+            PONG\r\n";
+        let headers = b"NATS/1.0\r\nFoodGroup: vegetable\r\n\r\n";
+        let out = encoded(|b| {
+            for sid in [b"9", b"10" as &[u8]] {
+                write_msg(b, b"foo.bar", sid, None, b"Hello World");
+            }
+            for sid in [b"9", b"10" as &[u8]] {
+                write_msg(b, b"foo.bar", sid, Some(b"_INBOX.x"), b"");
+            }
+            for sid in [b"9", b"10" as &[u8]] {
+                write_hmsg(b, b"foo.bar", sid, Some(b"BAZ.69"), headers, b"Hello World");
+            }
+            for sid in [b"9", b"10" as &[u8]] {
+                write_hmsg(b, b"foo.bar", sid, None, b"NATS/1.0\r\n\r\n", b"");
+            }
+            b.extend_from_slice(PONG);
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(captured)
+        );
+    }
+
     #[test]
     fn err_quotes_text() {
         let out = encoded(|b| write_err(b, "Unknown Protocol Operation"));

@@ -366,6 +366,11 @@ impl Parser {
     }
 
     fn run(&mut self, input: &Bytes, pos: &mut usize) -> Result<Option<ClientOp>, ParseError> {
+        if matches!(self.state, State::Start) {
+            if let Some(op) = fast_op(input, pos, self.limits) {
+                return Ok(Some(op));
+            }
+        }
         while *pos < input.len() {
             let state = std::mem::replace(&mut self.state, State::Start);
             if let Some(op) = self.step(state, input, pos)? {
@@ -543,6 +548,87 @@ impl Parser {
     }
 }
 
+/// The fast path: an op that lies whole in `input` at `pos`, well formed,
+/// parsed straight from the slice without stepping through states. Anything
+/// else (a split op, an error, a rare op) returns `None` and consumes nothing,
+/// and the state machine takes it from the same byte: the two paths must
+/// agree, which the split tests check by feeding every op both ways.
+fn fast_op(input: &Bytes, pos: &mut usize, limits: ParserLimits) -> Option<ClientOp> {
+    let rest = &input[*pos..];
+    let nl = memchr::memchr(b'\n', rest)?;
+    let line = rest[..nl].strip_suffix(b"\r").unwrap_or(&rest[..nl]);
+    let (word, name_len) = fast_word(line)?;
+    let line_end = *pos + nl + 1;
+    let op = match word {
+        Word::Ping => ClientOp::Ping,
+        Word::Pong => ClientOp::Pong,
+        _ => {
+            let arg = &line[name_len..];
+            let blanks = arg
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(arg.len());
+            let arg_start = *pos + name_len + blanks;
+            if arg.len() - blanks > limits.max_control_line_bytes as usize {
+                return None;
+            }
+            let line = input.slice(arg_start..arg_start + arg.len() - blanks);
+            match word {
+                Word::Sub => parse_sub(line).ok()?,
+                Word::Unsub => parse_unsub(line).ok()?,
+                _ => {
+                    let pending = if word == Word::Pub {
+                        parse_pub(line, limits).ok()?
+                    } else {
+                        parse_hpub(line, limits).ok()?
+                    };
+                    return fast_payload(input, pos, line_end, pending);
+                }
+            }
+        }
+    };
+    *pos = line_end;
+    Some(op)
+}
+
+/// The common ops the fast path handles, by their name (any case) and the
+/// blank after it; returns the op and the name's length.
+fn fast_word(line: &[u8]) -> Option<(Word, usize)> {
+    let named =
+        |name: &[u8]| line.len() > name.len() && line[..name.len()].eq_ignore_ascii_case(name);
+    let blank_after = |n: usize| matches!(line[n], b' ' | b'\t');
+    if named(b"PUB") && blank_after(3) {
+        Some((Word::Pub, 3))
+    } else if named(b"HPUB") && blank_after(4) {
+        Some((Word::Hpub, 4))
+    } else if named(b"SUB") && blank_after(3) {
+        Some((Word::Sub, 3))
+    } else if named(b"UNSUB") && blank_after(5) {
+        Some((Word::Unsub, 5))
+    } else if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"PING") {
+        Some((Word::Ping, 4))
+    } else if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"PONG") {
+        Some((Word::Pong, 4))
+    } else {
+        None
+    }
+}
+
+/// The payload of a fast-path PUB/HPUB, if it and its `\r\n` are in `input`.
+fn fast_payload(
+    input: &Bytes,
+    pos: &mut usize,
+    start: usize,
+    pending: PendingPub,
+) -> Option<ClientOp> {
+    let end = start + pending.size;
+    if input.len() < end + 2 || &input[end..end + 2] != b"\r\n" {
+        return None;
+    }
+    *pos = end + 2;
+    Some(ClientOp::Pub(publish(pending, input.slice(start..end))))
+}
+
 /// The first byte of an op.
 fn start_op(input: &Bytes, pos: &mut usize) -> Result<State, ParseError> {
     let b = input[*pos];
@@ -627,27 +713,32 @@ impl Args {
     /// Splits on runs of spaces and tabs, and also `\r` when `split_cr`
     /// (nats-server's `SUB`/`UNSUB` splitting does, its `PUB` splitting not).
     fn split(line: &[u8], split_cr: bool) -> Args {
+        const NONE: usize = usize::MAX;
         let mut args = Args {
             ranges: [(0, 0); ARGS_MAX],
             count: 0,
         };
-        let is_sep = |b: u8| b == b' ' || b == b'\t' || (split_cr && b == b'\r');
-        let mut i = 0;
-        while i < line.len() {
-            if is_sep(line[i]) {
-                i += 1;
-                continue;
+        let mut start = NONE;
+        for (i, &b) in line.iter().enumerate() {
+            let sep = b == b' ' || b == b'\t' || (split_cr && b == b'\r');
+            if sep && start != NONE {
+                args.push(start, i);
+                start = NONE;
+            } else if !sep && start == NONE {
+                start = i;
             }
-            let start = i;
-            while i < line.len() && !is_sep(line[i]) {
-                i += 1;
-            }
-            if args.count < ARGS_MAX {
-                args.ranges[args.count] = (start, i);
-            }
-            args.count += 1;
+        }
+        if start != NONE {
+            args.push(start, line.len());
         }
         args
+    }
+
+    fn push(&mut self, start: usize, end: usize) {
+        if let Some(slot) = self.ranges.get_mut(self.count) {
+            *slot = (start, end);
+        }
+        self.count += 1;
     }
 
     fn get(&self, line: &Bytes, i: usize) -> Bytes {
