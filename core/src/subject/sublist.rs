@@ -379,6 +379,18 @@ pub struct Sublist<T> {
     cache_hits: u64,
 }
 
+impl<T> std::fmt::Debug for Sublist<T> {
+    /// A summary: the trie itself is too large to print usefully.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sublist")
+            .field("count", &self.count)
+            .field("cache_enabled", &self.cache.is_some())
+            .field("inserts", &self.inserts)
+            .field("removes", &self.removes)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T: Clone + Ord> Default for Sublist<T> {
     fn default() -> Self {
         Self::new(true)
