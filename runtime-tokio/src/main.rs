@@ -44,8 +44,10 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(ConfigError::Cli(e)) => {
             eprintln!("{e}");
-            eprintln!("{}", config::USAGE);
-            return ExitCode::from(2);
+            if e.shows_usage() {
+                eprintln!("{}", config::USAGE);
+            }
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1));
         }
         Err(e) => {
             eprintln!("natrix: {e}");

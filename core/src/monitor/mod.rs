@@ -18,6 +18,16 @@ pub use varz::Varz;
 use crate::server::Server;
 use crate::time::{Instant, UnixNanos};
 
+/// Serializes a float as Go's `encoding/json` does: whole numbers without a
+/// fraction (`2`, not `2.0`), so clients parsing nats-server's JSON see the same text.
+pub(crate) fn go_float<S: serde::Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        s.serialize_i64(*value as i64)
+    } else {
+        s.serialize_f64(*value)
+    }
+}
+
 /// Snapshot of a client about to be closed, for `/connz?state=closed`.
 pub(crate) fn closed_conn_info(server: &Server, client: &crate::server::Client, now: Instant) -> ConnInfo {
     connz::conn_info(server, client, now, connz::SubsMode::None)

@@ -27,10 +27,12 @@ pub struct Subsz {
     /// Matches since start.
     pub num_matches: u64,
     /// Cache hits per match.
+    #[serde(serialize_with = "super::go_float")]
     pub cache_hit_rate: f64,
     /// Largest fan-out of a cached result.
     pub max_fanout: u32,
     /// Average fan-out of cached results.
+    #[serde(serialize_with = "super::go_float")]
     pub avg_fanout: f64,
     /// Subscriptions listed in total (with `subs=1`).
     pub total: usize,

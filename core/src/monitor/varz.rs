@@ -37,6 +37,7 @@ pub struct Varz {
     /// Monitoring TLS port.
     pub https_port: i32,
     /// Auth timeout, seconds.
+    #[serde(serialize_with = "super::go_float")]
     pub auth_timeout: f64,
     /// `max_control_line`.
     pub max_control_line: u32,
@@ -45,6 +46,7 @@ pub struct Varz {
     /// `max_pending`.
     pub max_pending: u64,
     /// TLS handshake timeout, seconds.
+    #[serde(serialize_with = "super::go_float")]
     pub tls_timeout: f64,
     /// `write_deadline`, nanoseconds.
     pub write_deadline: u64,
@@ -59,6 +61,7 @@ pub struct Varz {
     /// Logical cores.
     pub cores: u32,
     /// CPU percent.
+    #[serde(serialize_with = "super::go_float")]
     pub cpu: f64,
     /// Open client connections.
     pub connections: usize,

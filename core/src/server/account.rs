@@ -12,7 +12,8 @@ pub(crate) struct Account {
 }
 
 impl Account {
-    pub fn new(name: &str, cache: bool) -> Self {
-        Account { name: name.to_owned(), sublist: Sublist::new(cache) }
+    /// `seed` keys the index's hashing, so clients cannot aim subjects at one bucket.
+    pub fn new(name: &str, cache: bool, seed: u64) -> Self {
+        Account { name: name.to_owned(), sublist: Sublist::with_seed(cache, seed) }
     }
 }

@@ -200,6 +200,7 @@ impl Server {
         let server_id = server_id(&mut rng);
         let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
         let cache = !opts.disable_sublist_cache;
+        let accounts = ["$G", "$SYS"].map(|name| Account::new(name, cache, rng.next_u64())).into();
         let mut server = Server {
             opts,
             rng,
@@ -211,7 +212,7 @@ impl Server {
             free_slots: Vec::new(),
             by_cid: BTreeMap::new(),
             next_cid: 1,
-            accounts: vec![Account::new("$G", cache), Account::new("$SYS", cache)],
+            accounts,
             dirty: Vec::new(),
             outputs: VecDeque::new(),
             timers: BTreeSet::new(),
@@ -363,6 +364,7 @@ impl Server {
             server_name: self.server_name.clone(),
             version: VERSION.to_owned(),
             proto: 1,
+            go: crate::protocol::info::RUNTIME_VERSION.to_owned(),
             host: self.opts.host.clone(),
             port: u16::try_from(self.opts.port).unwrap_or(0),
             headers: !self.opts.no_header_support,

@@ -124,10 +124,11 @@ impl Server {
         c.counters.in_msgs += 1;
         let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
         c.counters.in_bytes += size as u64;
+        let pedantic = c.flags.pedantic;
         self.counters.in_msgs += 1;
         self.counters.in_bytes += size as u64;
-        if !subject::is_valid_literal_subject(&p.subject) {
-            // nats-server 2.15 reports the subject but still routes the message.
+        if pedantic && !subject::is_valid_literal_subject(&p.subject) {
+            // nats-server reports the subject but still routes the message.
             self.send_err(slot, "Invalid Publish Subject");
         }
         self.send_ok(slot);
