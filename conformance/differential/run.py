@@ -346,6 +346,7 @@ def main() -> int:
     used = set()
     passed = failed = 0
     report = []
+    printed: set = set()
     print(f"differential: {opts.a} (left) vs {opts.b} (right)")
     for sc in SCENARIOS:
         if opts.only and sc["name"] not in opts.only:
@@ -361,8 +362,18 @@ def main() -> int:
                 bad.append((path, va, vb))
         status = "FAIL" if bad else "ok"
         print(f"  {status:4} {sc['name']}" + (f"  ({len(diffs) - len(bad)} allowed)" if len(diffs) > len(bad) else ""))
+        repeats = 0
         for path, va, vb in bad:
+            # The same INFO difference shows on every connection of every
+            # scenario: print it in full once per run, then only count it.
+            key = (re.sub(r"^.*?\.(INFO\.|async_info)", r"\1", path), json.dumps(va), json.dumps(vb))
+            if (".INFO." in path or ".async_info" in path) and key in printed:
+                repeats += 1
+                continue
+            printed.add(key)
             print(f"         {path}\n           {opts.a}: {json.dumps(va)}\n           {opts.b}: {json.dumps(vb)}")
+        if repeats:
+            print(f"         (+ {repeats} INFO differences as shown above)")
         if opts.show:
             print(json.dumps({opts.a: ta, opts.b: tb}, indent=1))
         report.append({"scenario": sc["name"], "ok": not bad,

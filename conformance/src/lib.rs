@@ -97,10 +97,8 @@ impl TempDir {
     pub fn new(label: &str) -> TempDir {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "natrix-conf-{label}-{}-{n}",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("natrix-conf-{label}-{}-{n}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).expect("create temp dir");
         TempDir { path }
@@ -261,8 +259,8 @@ impl Server {
         target: Target,
         ports: &str,
     ) -> Result<Server, StartError> {
-        let json: serde_json::Value =
-            serde_json::from_str(ports).map_err(|e| StartError::BadPortsFile(format!("{e}: {ports}")))?;
+        let json: serde_json::Value = serde_json::from_str(ports)
+            .map_err(|e| StartError::BadPortsFile(format!("{e}: {ports}")))?;
         let first = |key: &str| {
             json.get(key)
                 .and_then(|v| v.as_array())
@@ -270,8 +268,8 @@ impl Server {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
         };
-        let client_url =
-            first("nats").ok_or_else(|| StartError::BadPortsFile(format!("no nats URL: {ports}")))?;
+        let client_url = first("nats")
+            .ok_or_else(|| StartError::BadPortsFile(format!("no nats URL: {ports}")))?;
         let client_port = client_url
             .rsplit(':')
             .next()

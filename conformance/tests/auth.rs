@@ -42,14 +42,26 @@ async fn connect_refused(server: &Server, opts: ConnectOptions) {
 async fn no_auth_accepts_anyone() {
     let server = Server::start(ServerOptions::new());
     connect_ok(&server, ConnectOptions::new()).await;
-    connect_ok(&server, ConnectOptions::with_user_and_password("any".into(), "thing".into())).await;
+    connect_ok(
+        &server,
+        ConnectOptions::with_user_and_password("any".into(), "thing".into()),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn user_and_password_from_flags() {
     let server = Server::start(ServerOptions::new().args(["--user", "derek", "--pass", "s3cr3t"]));
-    connect_ok(&server, ConnectOptions::with_user_and_password("derek".into(), "s3cr3t".into())).await;
-    connect_refused(&server, ConnectOptions::with_user_and_password("derek".into(), "wrong".into())).await;
+    connect_ok(
+        &server,
+        ConnectOptions::with_user_and_password("derek".into(), "s3cr3t".into()),
+    )
+    .await;
+    connect_refused(
+        &server,
+        ConnectOptions::with_user_and_password("derek".into(), "wrong".into()),
+    )
+    .await;
     connect_refused(&server, ConnectOptions::new()).await;
 }
 
@@ -64,8 +76,24 @@ async fn token_from_flag() {
 #[tokio::test]
 async fn users_from_config_file() {
     let server = Server::start(ServerOptions::new().config(USERS_CONFIG));
-    connect_ok(&server, ConnectOptions::with_user_and_password("alice".into(), "wonder land".into())).await;
-    connect_ok(&server, ConnectOptions::with_user_and_password("bob".into(), "b0bpass".into())).await;
-    connect_refused(&server, ConnectOptions::with_user_and_password("alice".into(), "b0bpass".into())).await;
-    connect_refused(&server, ConnectOptions::with_user_and_password("carol".into(), "x".into())).await;
+    connect_ok(
+        &server,
+        ConnectOptions::with_user_and_password("alice".into(), "wonder land".into()),
+    )
+    .await;
+    connect_ok(
+        &server,
+        ConnectOptions::with_user_and_password("bob".into(), "b0bpass".into()),
+    )
+    .await;
+    connect_refused(
+        &server,
+        ConnectOptions::with_user_and_password("alice".into(), "b0bpass".into()),
+    )
+    .await;
+    connect_refused(
+        &server,
+        ConnectOptions::with_user_and_password("carol".into(), "x".into()),
+    )
+    .await;
 }

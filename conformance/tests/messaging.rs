@@ -40,7 +40,12 @@ async fn single_token_wildcard_matches_one_token() {
     let (_server, client) = start_and_connect().await;
     let mut sub = client.subscribe("orders.*.created").await.unwrap();
     sync(&client).await;
-    for subject in ["orders.eu.created", "orders.eu.x.created", "orders.created", "orders.us.created"] {
+    for subject in [
+        "orders.eu.created",
+        "orders.eu.x.created",
+        "orders.created",
+        "orders.us.created",
+    ] {
         client.publish(subject, subject.into()).await.unwrap();
     }
     assert_eq!(next(&mut sub).await.subject.as_str(), "orders.eu.created");
@@ -69,7 +74,10 @@ async fn queue_group_delivers_each_message_exactly_once() {
     let mut members = Vec::new();
     for _ in 0..MEMBERS {
         let client = connect(&server).await;
-        let sub = client.queue_subscribe("work", "workers".into()).await.unwrap();
+        let sub = client
+            .queue_subscribe("work", "workers".into())
+            .await
+            .unwrap();
         sync(&client).await;
         members.push((client, sub));
     }
@@ -77,7 +85,10 @@ async fn queue_group_delivers_each_message_exactly_once() {
     let mut watcher = publisher.subscribe("work").await.unwrap();
     sync(&publisher).await;
     for i in 0..MESSAGES {
-        publisher.publish("work", i.to_string().into()).await.unwrap();
+        publisher
+            .publish("work", i.to_string().into())
+            .await
+            .unwrap();
     }
     sync(&publisher).await;
     for _ in 0..MESSAGES {
@@ -87,16 +98,29 @@ async fn queue_group_delivers_each_message_exactly_once() {
     let mut per_member = Vec::new();
     for (_client, sub) in members.iter_mut() {
         let mut count = 0;
-        while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), sub.next()).await {
-            *seen.entry(String::from_utf8_lossy(&msg.payload).into_owned()).or_default() += 1;
+        while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(300), sub.next()).await
+        {
+            *seen
+                .entry(String::from_utf8_lossy(&msg.payload).into_owned())
+                .or_default() += 1;
             count += 1;
         }
         per_member.push(count);
     }
-    assert_eq!(per_member.iter().sum::<usize>(), MESSAGES, "per member: {per_member:?}");
+    assert_eq!(
+        per_member.iter().sum::<usize>(),
+        MESSAGES,
+        "per member: {per_member:?}"
+    );
     assert_eq!(seen.len(), MESSAGES);
-    assert!(seen.values().all(|&n| n == 1), "a message was delivered twice");
-    assert!(per_member.iter().filter(|&&n| n > 0).count() > 1, "no load spread: {per_member:?}");
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "a message was delivered twice"
+    );
+    assert!(
+        per_member.iter().filter(|&&n| n > 0).count() > 1,
+        "no load spread: {per_member:?}"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +154,10 @@ async fn headers_round_trip() {
     headers.insert("X-Trace", "abc-123");
     headers.append("X-Multi", "one");
     headers.append("X-Multi", "two");
-    client.publish_with_headers("hdr", headers, "body".into()).await.unwrap();
+    client
+        .publish_with_headers("hdr", headers, "body".into())
+        .await
+        .unwrap();
     let msg = next(&mut sub).await;
     let got = msg.headers.expect("headers delivered");
     assert_eq!(got.get("X-Trace").map(|v| v.as_str()), Some("abc-123"));
@@ -156,14 +183,20 @@ async fn unsubscribe_after_stops_at_max() {
     sub.unsubscribe_after(3).await.unwrap();
     sync(&client).await;
     for i in 0..10 {
-        client.publish("limited", i.to_string().into()).await.unwrap();
+        client
+            .publish("limited", i.to_string().into())
+            .await
+            .unwrap();
     }
     sync(&client).await;
     let mut got = Vec::new();
     while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {
         got.push(msg.payload);
     }
-    assert_eq!(got, vec![Bytes::from("0"), Bytes::from("1"), Bytes::from("2")]);
+    assert_eq!(
+        got,
+        vec![Bytes::from("0"), Bytes::from("1"), Bytes::from("2")]
+    );
 }
 
 #[tokio::test]

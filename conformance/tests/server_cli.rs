@@ -16,13 +16,22 @@ fn random_port_and_ports_file() {
     assert_ne!(a.client_port, 0);
     assert_ne!(a.client_port, 4222, "-p -1 must pick a random port");
     assert_ne!(a.client_port, b.client_port);
-    assert!(a.client_url.starts_with("nats://127.0.0.1:"), "{}", a.client_url);
-    let monitor = a.monitor_url.as_deref().expect("ports file lists the monitor");
+    assert!(
+        a.client_url.starts_with("nats://127.0.0.1:"),
+        "{}",
+        a.client_url
+    );
+    let monitor = a
+        .monitor_url
+        .as_deref()
+        .expect("ports file lists the monitor");
     assert!(monitor.starts_with("http://127.0.0.1:"), "{monitor}");
     assert!(b.monitor_url.is_none(), "no monitor without -m");
     // The advertised port really serves the protocol: INFO comes first.
     let stream = TcpStream::connect(a.addr()).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line).unwrap();
     assert!(line.starts_with("INFO {"), "{line:?}");
@@ -34,7 +43,11 @@ fn config_test_flag_accepts_valid_config() {
     let dir = TempDir::new("cfg");
     let conf = dir.write("ok.conf", "port: 4222\nmax_payload: 1024\n");
     let out = run_to_exit(Target::from_env(), &["-t", "-c", conf.to_str().unwrap()]);
-    assert!(out.status.success(), "valid config rejected: {}", out.output);
+    assert!(
+        out.status.success(),
+        "valid config rejected: {}",
+        out.output
+    );
 }
 
 #[test]

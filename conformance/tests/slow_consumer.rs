@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -40,7 +41,8 @@ async fn drain_until_closed(conn: &mut BufReader<TcpStream>) -> bool {
 
 #[tokio::test]
 async fn stalled_subscriber_is_cut_off_and_fast_one_keeps_up() {
-    let server = Server::start(ServerOptions::new().config("max_pending: 262144\nmax_payload: 65536\n"));
+    let server =
+        Server::start(ServerOptions::new().config("max_pending: 262144\nmax_payload: 65536\n"));
     let mut stalled = stalled_subscriber(&server, "firehose").await;
     let fast = connect(&server).await;
     let mut fast_sub = fast.subscribe("firehose").await.unwrap();
@@ -49,21 +51,26 @@ async fn stalled_subscriber_is_cut_off_and_fast_one_keeps_up() {
     let fast_reader = tokio::spawn(async move {
         let mut count = 0;
         while count < MESSAGES {
-            next(&mut fast_sub).await;
-            count += 1;
+            match tokio::time::timeout(STEP, fast_sub.next()).await {
+                Ok(Some(_)) => count += 1,
+                _ => break,
+            }
         }
         count
     });
     let payload = bytes::Bytes::from(vec![b'x'; PAYLOAD_BYTES]);
     for _ in 0..MESSAGES {
-        publisher.publish("firehose", payload.clone()).await.unwrap();
+        publisher
+            .publish("firehose", payload.clone())
+            .await
+            .unwrap();
     }
     sync(&publisher).await;
     let received = tokio::time::timeout(Duration::from_secs(60), fast_reader)
         .await
         .expect("fast subscriber fell behind")
         .unwrap();
-    assert_eq!(received, MESSAGES);
+    assert_eq!(received, MESSAGES, "the fast subscriber stopped receiving");
     let closed = tokio::time::timeout(Duration::from_secs(30), drain_until_closed(&mut stalled))
         .await
         .expect("the stalled subscriber was never disconnected");

@@ -18,7 +18,9 @@ impl Pki {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "natrix conformance CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "natrix conformance CA");
         let ca_cert = ca_params.clone().self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
         let leaf_key = KeyPair::generate().unwrap();
@@ -56,7 +58,10 @@ async fn tls_connect_with_generated_ca() {
     .await
     .expect("TLS connect timed out")
     .unwrap_or_else(|e| panic!("TLS connect to {}: {e}\n{}", server.target(), server.log()));
-    assert!(client.server_info().tls_required, "INFO must announce tls_required");
+    assert!(
+        client.server_info().tls_required,
+        "INFO must announce tls_required"
+    );
     let mut sub = client.subscribe("secure").await.unwrap();
     client.publish("secure", "over tls".into()).await.unwrap();
     assert_eq!(next(&mut sub).await.payload, "over tls");
@@ -81,5 +86,8 @@ async fn tls_server_rejects_client_that_does_not_trust_it() {
     )
     .await
     .expect("connect must fail fast");
-    assert!(result.is_err(), "an untrusted certificate must not be accepted");
+    assert!(
+        result.is_err(),
+        "an untrusted certificate must not be accepted"
+    );
 }
