@@ -373,3 +373,22 @@ fn same_seed_same_queue_choices() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_lagging_receiver_stalls_its_producer() {
+    let opts = ServerOptions { max_pending_bytes: 4096, ..ServerOptions::default() };
+    let mut node = Node::new(opts);
+    let slow = node.client(quiet());
+    node.draining.retain(|&c| c != slow);
+    node.send(slow, "SUB data 1\r\n");
+    let publisher = node.client(quiet());
+    let msg = format!("PUB data 100\r\n{}\r\n", "x".repeat(100));
+    let mut stalls = Vec::new();
+    for _ in 0..30 {
+        stalls.push(node.server.handle_received(node.now, publisher, Bytes::from(msg.clone())).is_some());
+        node.pump();
+    }
+    let first = stalls.iter().position(|&s| s).expect("the producer is told to slow down");
+    assert!(first > 5, "not before the receiver is half way to max_pending");
+    assert!(!node.closed.contains_key(&slow), "slowed down before anyone is cut off");
+}

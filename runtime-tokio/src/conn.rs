@@ -92,7 +92,10 @@ async fn read_loop<R: AsyncRead>(
             Ok(0) => return shared.closed(conn, CloseReason::ClientClosed),
             Ok(_) => {
                 let bytes = buf.split().freeze();
-                shared.with_server(|s| s.handle_received(clock::now(), conn, bytes));
+                if let Some(pause) = shared.with_server(|s| s.handle_received(clock::now(), conn, bytes)) {
+                    // Back-pressure: a receiver of this producer's messages is falling behind.
+                    tokio::time::sleep(pause).await;
+                }
             }
             Err(_) => return shared.closed(conn, CloseReason::ReadError),
         }

@@ -74,7 +74,9 @@ impl Server {
         };
         c.counters.out_msgs += 1;
         c.counters.out_bytes += size as u64;
-        let over = c.pending_bytes + c.outbound.len() as u64 > max_pending;
+        let unwritten = c.pending_bytes + c.outbound.len() as u64;
+        let over = unwritten > max_pending;
+        self.producer_stalled |= unwritten > max_pending / 2;
         self.counters.out_msgs += 1;
         self.counters.out_bytes += size as u64;
         if done {

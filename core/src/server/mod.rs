@@ -180,6 +180,9 @@ pub struct Server {
     closed: VecDeque<ConnInfo>,
     /// Reused for encoding no-responder headers and the like.
     scratch: BytesMut,
+    /// Set while handling received bytes when a receiver of the messages
+    /// fell more than half of `max_pending` behind: the producer should slow down.
+    producer_stalled: bool,
 }
 
 impl fmt::Debug for Server {
@@ -219,6 +222,7 @@ impl Server {
             counters: ServerCounters::default(),
             closed: VecDeque::new(),
             scratch: BytesMut::new(),
+            producer_stalled: false,
         };
         server.log(Level::Info, format!("Starting natrix {VERSION}"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
@@ -280,9 +284,13 @@ impl Server {
         cid
     }
 
-    /// Bytes arrived on `conn`.
-    pub fn handle_received(&mut self, now: Instant, conn: ConnId, mut bytes: Bytes) {
-        let Some(&slot) = self.by_cid.get(&conn) else { return };
+    /// Bytes arrived on `conn`. Returns how long the runtime should wait
+    /// before reading more from `conn`: when a receiver of its messages falls
+    /// behind, the producer is slowed down before anyone becomes a slow
+    /// consumer, as nats-server does.
+    pub fn handle_received(&mut self, now: Instant, conn: ConnId, mut bytes: Bytes) -> Option<std::time::Duration> {
+        let Some(&slot) = self.by_cid.get(&conn) else { return None };
+        self.producer_stalled = false;
         let wall = self.wall_at(now);
         if let Some(c) = self.client_mut(slot) {
             c.last_in_at = now;
@@ -307,6 +315,7 @@ impl Server {
             }
         }
         self.flush(now);
+        self.producer_stalled.then_some(PRODUCER_STALL)
     }
 
     /// The runtime wrote `n` more bytes of `conn`'s transmitted data to the socket.
@@ -512,6 +521,10 @@ impl Server {
         self.opts.trace
     }
 }
+
+/// How long a producer's reads pause while a receiver of its messages is
+/// more than half of `max_pending` behind.
+const PRODUCER_STALL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// How soon after connecting a client gets its first PING (nats-server pings
 /// early to measure round-trip time).
