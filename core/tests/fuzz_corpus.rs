@@ -1,0 +1,92 @@
+//! Replays every file in `fuzz/corpus/<target>/` through the checks the fuzz
+//! targets run, so that `cargo test` (stable, no libFuzzer) keeps every
+//! input the fuzzers ever kept, including past crashes, passing.
+//! The checks live in `fuzz/src/checks/` and are included here by path.
+
+#[allow(dead_code)]
+#[path = "../../fuzz/src/checks/mod.rs"]
+mod checks;
+
+use std::path::PathBuf;
+
+fn corpus_files(target: &str) -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+fn replay(target: &str) {
+    let (_, check) = checks::TARGETS
+        .iter()
+        .find(|(name, _)| *name == target)
+        .unwrap_or_else(|| panic!("no check named {target}"));
+    let files = corpus_files(target);
+    assert!(!files.is_empty(), "fuzz/corpus/{target} has no seeds");
+    for file in files {
+        let data = std::fs::read(&file).expect("a readable corpus file");
+        let result = std::panic::catch_unwind(|| check(&data));
+        assert!(
+            result.is_ok(),
+            "{target}: {} fails its check",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn every_target_has_a_corpus_and_a_test() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/fuzz_targets");
+    for (name, _) in checks::TARGETS {
+        assert!(
+            dir.join(format!("{name}.rs")).is_file(),
+            "no fuzz target for {name}"
+        );
+    }
+}
+
+#[test]
+fn protocol_parser() {
+    replay("protocol_parser");
+}
+
+#[test]
+fn server_node() {
+    replay("server_node");
+}
+
+#[test]
+fn connect_json() {
+    replay("connect_json");
+}
+
+#[test]
+fn config_parse() {
+    replay("config_parse");
+}
+
+#[test]
+fn cli_args() {
+    replay("cli_args");
+}
+
+#[test]
+fn subject_validation() {
+    replay("subject_validation");
+}
+
+#[test]
+fn sublist_ops() {
+    replay("sublist_ops");
+}
+
+#[test]
+fn monitor_query() {
+    replay("monitor_query");
+}
