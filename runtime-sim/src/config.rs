@@ -92,8 +92,8 @@ impl SimConfig {
             faults,
             mutation: Mutation::None,
             nodes: rng.range(1, 3) as usize,
-            active: Duration::from_millis(rng.range(2_000, 5_000)),
-            drain: Duration::from_secs(6),
+            active: Duration::from_millis(rng.range(3_000, 12_000)),
+            drain: Duration::from_secs(8),
         }
     }
 
@@ -103,7 +103,7 @@ impl SimConfig {
         ServerOptions {
             server_name: None,
             host: "127.0.0.1".to_owned(),
-            max_pending_bytes: rng.range(512 * 1024, 4 * 1024 * 1024),
+            max_pending_bytes: rng.range(128 * 1024, 4 * 1024 * 1024),
             write_deadline: rng.duration(Duration::from_millis(500), Duration::from_secs(3)),
             ping_interval: rng.duration(Duration::from_millis(500), Duration::from_secs(3)),
             ping_max: 2,
@@ -115,10 +115,10 @@ impl SimConfig {
     pub fn roles(&self, rng: &mut SimRng) -> Vec<Role> {
         let mut roles = Vec::new();
         let counts = [
-            (Role::Publisher, rng.range(2, 5)),
-            (Role::Subscriber, rng.range(3, 8)),
-            (Role::Requester, rng.range(1, 3)),
-            (Role::Responder, rng.range(0, 3)),
+            (Role::Publisher, rng.range(2, 6)),
+            (Role::Subscriber, rng.range(3, 10)),
+            (Role::Requester, rng.range(1, 4)),
+            (Role::Responder, rng.range(0, 4)),
         ];
         for (role, n) in counts {
             roles.extend(std::iter::repeat_n(role, n as usize));

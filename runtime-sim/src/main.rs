@@ -137,13 +137,17 @@ fn main() -> ExitCode {
             report(&r, args.faults);
             let secs = start.elapsed().as_secs_f64();
             println!(
-                "seed {seed} --faults {}: {} events, {:.1} virtual s, {} published, {} delivered, {} faults, trace {:016x}, {:.2}s ({:.0} events/s): {}",
+                "seed {seed} --faults {}: {} events, {:.1} virtual s, {} published, {} delivered, {} excused, {} replies, {} 503s, {} faults, server closes {:?}, trace {:016x}, {:.2}s ({:.0} events/s): {}",
                 args.faults,
                 r.events,
                 r.virtual_time.as_secs_f64(),
                 r.published,
                 r.delivered,
+                r.excused,
+                r.replies,
+                r.no_responders,
                 r.faults,
+                r.server_closes,
                 r.trace_hash,
                 secs,
                 r.events as f64 / secs.max(1e-9),

@@ -102,6 +102,10 @@ pub struct Link {
     pub faulted: bool,
     /// Bytes the server transmitted minus bytes reported written.
     pub server_pending: u64,
+    /// The server asked to stop reading from this client until then.
+    pub read_paused_until: Instant,
+    /// Last time the server's pending bytes started or moved.
+    pub progress_at: Instant,
     /// Client bytes sent so far (offsets of `ops`).
     pub up_sent: u64,
     /// Client bytes handed to the server so far.

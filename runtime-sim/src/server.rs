@@ -3,6 +3,7 @@
 //! stand-in before touching the real thing; production code never sees it.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use natrix_core::config::ServerOptions;
@@ -15,8 +16,9 @@ pub trait SimServer {
     fn new(opts: ServerOptions, seed: [u8; 32], now: Instant, wall: UnixNanos) -> Self;
     /// See [`Server::handle_connected`].
     fn handle_connected(&mut self, now: Instant, wall: UnixNanos, peer: SocketAddr) -> ConnId;
-    /// See [`Server::handle_received`].
-    fn handle_received(&mut self, now: Instant, conn: ConnId, bytes: Bytes);
+    /// See [`Server::handle_received`]: returns how long to stop reading
+    /// from `conn` (the server slows a producer whose receivers fall behind).
+    fn handle_received(&mut self, now: Instant, conn: ConnId, bytes: Bytes) -> Option<Duration>;
     /// See [`Server::handle_written`].
     fn handle_written(&mut self, now: Instant, conn: ConnId, n: usize);
     /// See [`Server::handle_closed`].
@@ -36,7 +38,7 @@ impl SimServer for Server {
     fn handle_connected(&mut self, now: Instant, wall: UnixNanos, peer: SocketAddr) -> ConnId {
         Server::handle_connected(self, now, wall, peer)
     }
-    fn handle_received(&mut self, now: Instant, conn: ConnId, bytes: Bytes) {
+    fn handle_received(&mut self, now: Instant, conn: ConnId, bytes: Bytes) -> Option<Duration> {
         Server::handle_received(self, now, conn, bytes)
     }
     fn handle_written(&mut self, now: Instant, conn: ConnId, n: usize) {

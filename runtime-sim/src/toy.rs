@@ -141,10 +141,11 @@ impl SimServer for Toy {
         conn
     }
 
-    fn handle_received(&mut self, _now: Instant, conn: ConnId, bytes: Bytes) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+    fn handle_received(&mut self, _now: Instant, conn: ConnId, bytes: Bytes) -> Option<Duration> {
+        let c = self.conns.get_mut(&conn)?;
         c.inbuf.extend_from_slice(&bytes);
         while self.step(conn) {}
+        None
     }
 
     fn handle_written(&mut self, _now: Instant, conn: ConnId, n: usize) {

@@ -164,6 +164,14 @@ pub struct RunReport {
     pub delivered: u64,
     /// Faults injected.
     pub faults: u64,
+    /// Connections the server closed (slow consumer, stale), by reason.
+    pub server_closes: BTreeMap<&'static str, u64>,
+    /// Deliveries owed to connections that closed, hence excused.
+    pub excused: u64,
+    /// Requests answered by a responder.
+    pub replies: u64,
+    /// Requests answered with a 503.
+    pub no_responders: u64,
     /// The broken invariant, if any.
     pub failure: Option<Failure>,
 }
@@ -193,6 +201,8 @@ pub struct World<S: SimServer = natrix_core::Server> {
     events: u64,
     faults: u64,
     delivered_msgs: u64,
+    server_closes: BTreeMap<&'static str, u64>,
+    deferred_ends: Option<Vec<(usize, LinkId)>>,
     draining: bool,
     options: ServerOptions,
     failure: Option<Failure>,
@@ -240,6 +250,8 @@ impl<S: SimServer> World<S> {
             events: 0,
             faults: 0,
             delivered_msgs: 0,
+            server_closes: BTreeMap::new(),
+            deferred_ends: None,
             draining: false,
             options,
             failure: None,
@@ -297,6 +309,10 @@ impl<S: SimServer> World<S> {
             published: stats.published,
             delivered: stats.delivered,
             faults: self.faults,
+            server_closes: self.server_closes,
+            excused: stats.excused,
+            replies: stats.replies,
+            no_responders: stats.no_responders,
             failure: self.failure,
         }
     }
@@ -474,6 +490,9 @@ impl<S: SimServer> World<S> {
             self.fail(Violation { invariant: "max-pending", detail: d });
             return;
         }
+        if l.server_pending == 0 {
+            l.progress_at = self.now;
+        }
         l.server_pending += bytes.len() as u64;
         l.down.queued.extend_from_slice(&bytes);
         self.kick(link, Dir::Down);
@@ -493,23 +512,42 @@ impl<S: SimServer> World<S> {
     fn server_close(&mut self, node: usize, conn: ConnId, reason: CloseReason) {
         let Some(link) = self.link_of(node, conn, "Close") else { return };
         self.nodes[node].conns.remove(&conn);
-        let allowed = matches!(
-            reason,
-            CloseReason::SlowConsumerPendingBytes
-                | CloseReason::SlowConsumerWriteDeadline
-                | CloseReason::StaleConnection
-                | CloseReason::AuthenticationTimeout
-        );
-        if !(allowed && self.links[link].faulted) {
-            let d = format!("node {node} closed {conn} ({reason}) though no fault explains it (faulted: {})", self.links[link].faulted);
+        if let Err(why) = self.close_justified(link, reason) {
+            let d = format!("node {node} closed {conn} ({reason}) but {why}");
             self.fail(Violation { invariant: "no-unexplained-close", detail: d });
             return;
         }
+        *self.server_closes.entry(reason.as_str()).or_default() += 1;
         self.links[link].state = LinkState::Flushing;
         self.recorder.push(self.now, format!("node {node} closes link {link} ({reason})"));
-        self.model.link_ended(node, link);
+        match &mut self.deferred_ends {
+            Some(later) => later.push((node, link)),
+            None => self.model.link_ended(node, link),
+        }
         self.schedule(FLUSH_DEADLINE, Ev::FlushDeadline { link });
         self.maybe_finish(link);
+    }
+
+    /// Checks a server-initiated close against what the simulator saw: slow
+    /// consumers must really be over `max_pending` or stalled past
+    /// `write_deadline`; a stale connection or an auth timeout needs a fault.
+    fn close_justified(&self, link: LinkId, reason: CloseReason) -> Result<(), String> {
+        let l = &self.links[link];
+        let (pending, max) = (l.server_pending, self.options.max_pending_bytes);
+        match reason {
+            CloseReason::SlowConsumerPendingBytes if pending > max => Ok(()),
+            CloseReason::SlowConsumerPendingBytes => Err(format!("only {pending} bytes were pending (max_pending {max})")),
+            CloseReason::SlowConsumerWriteDeadline => {
+                let stalled = self.now - l.progress_at;
+                if pending > 0 && stalled >= self.options.write_deadline {
+                    Ok(())
+                } else {
+                    Err(format!("{pending} bytes pending, last write progress {stalled:?} ago"))
+                }
+            }
+            CloseReason::StaleConnection | CloseReason::AuthenticationTimeout if l.faulted => Ok(()),
+            _ => Err(format!("no fault explains it (link faulted: {})", l.faulted)),
+        }
     }
 
     // ---- network -----------------------------------------------------------
@@ -579,6 +617,7 @@ impl<S: SimServer> World<S> {
     fn written(&mut self, link: LinkId, n: usize) {
         let l = &mut self.links[link];
         l.server_pending = l.server_pending.saturating_sub(n as u64);
+        l.progress_at = self.now;
         let (node, inc, conn, state) = (l.node, l.node_inc, l.conn, l.state);
         if state != LinkState::Open && state != LinkState::ClientFin {
             return;
@@ -600,6 +639,9 @@ impl<S: SimServer> World<S> {
                 return;
             }
             let now = self.now;
+            if dir == Dir::Up && self.links[link].read_paused_until > now {
+                return;
+            }
             let p = self.pipe(link, dir);
             if !p.net.front().is_some_and(|(due, _)| *due <= now) {
                 return;
@@ -621,9 +663,29 @@ impl<S: SimServer> World<S> {
         if matches!(state, LinkState::Open | LinkState::ClientFin) && self.nodes[node].incarnation == inc {
             let now = self.now;
             if let Some(server) = self.nodes[node].server.as_mut() {
-                server.handle_received(now, conn, chunk);
-                self.apply_ops(node, link, client);
+                if let Some(pause) = server.handle_received(now, conn, chunk) {
+                    // Backpressure: the server reads nothing more from this
+                    // client for a while; its bytes wait in the network.
+                    self.links[link].read_paused_until = now + pause;
+                    self.schedule(pause, Ev::Deliver { link, dir: Dir::Up });
+                }
+                // Outputs first: if the server closed this very connection
+                // while processing the chunk, the chunk's operations may or
+                // may not have taken effect.
+                // Outputs first, holding back what server-side closes mean
+                // for the model: they may have happened before or after any
+                // operation of the chunk. Ops are applied with every
+                // connection still live (deliveries a closed one misses are
+                // excused when it closes), then the closes.
+                self.deferred_ends = Some(Vec::new());
                 self.drain_node(node);
+                let closed_mid_batch = self.links[link].state != state;
+                self.model.set_uncertain(closed_mid_batch);
+                self.apply_ops(node, link, client);
+                self.model.set_uncertain(false);
+                for (n, l) in self.deferred_ends.take().unwrap_or_default() {
+                    self.model.link_ended(n, l);
+                }
             }
         }
         self.kick(link, Dir::Up);
@@ -736,6 +798,8 @@ impl<S: SimServer> World<S> {
             slow_extra: Duration::ZERO,
             faulted: false,
             server_pending: 0,
+            progress_at: now,
+            read_paused_until: now,
             up_sent: 0,
             up_delivered: 0,
             ops: Default::default(),
