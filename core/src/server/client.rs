@@ -2,10 +2,11 @@
 //! the outbound buffer and the timers of one client.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::auth::ClientPermissions;
 use crate::protocol::{Parser, ParserLimits};
 use crate::server::ConnId;
 use crate::time::{Instant, UnixNanos};
@@ -103,6 +104,10 @@ pub(crate) struct Client {
     pub counters: Counters,
     pub started: UnixNanos,
     pub last_activity: UnixNanos,
+    /// The nonce sent in INFO for an nkey user to sign.
+    pub nonce: Option<String>,
+    /// The user's permissions; `None` allows everything.
+    pub perms: Option<Box<ClientPermissions>>,
 }
 
 impl Client {
@@ -133,6 +138,8 @@ impl Client {
             counters: Counters::default(),
             started: wall,
             last_activity: wall,
+            nonce: None,
+            perms: None,
         }
     }
 

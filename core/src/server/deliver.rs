@@ -57,6 +57,15 @@ impl Server {
     fn deliver_to(&mut self, now: Instant, sub: SubRef, p: &Publish) -> bool {
         let max_pending = self.opts.max_pending_bytes;
         let Some(c) = self.client_mut(sub.slot) else { return false };
+        if let Some(perms) = c.perms.as_mut() {
+            // A wildcard subscription does not receive what the deny list names.
+            if !perms.can_receive(&p.subject) {
+                return false;
+            }
+            if let (Some(reply), true) = (p.reply.as_deref(), perms.tracks_responses()) {
+                perms.grant_response(now, reply);
+            }
+        }
         let Some(s) = c.subs.get_mut(sub.sub as usize).and_then(Option::as_mut) else { return false };
         s.delivered += 1;
         let done = s.max_msgs.is_some_and(|max| s.delivered >= max);
@@ -119,7 +128,7 @@ impl Server {
         };
         let result = self.accounts[account].sublist.match_subject(reply);
         let own = result.plain.iter().chain(result.queues.iter().flat_map(|(_, m)| m.iter()));
-        if let Some(&sub) = own.filter(|s| s.slot == from).next() {
+        if let Some(&sub) = own.into_iter().find(|s| s.slot == from) {
             self.deliver_to(now, sub, &status);
         }
     }

@@ -13,7 +13,7 @@ mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 use rand_chacha::ChaCha8Rng;
@@ -270,7 +270,12 @@ impl Server {
         if self.opts.authorization.is_required() {
             client.auth_deadline = Some(now + self.opts.auth_timeout);
         }
-        let info = self.client_info(cid, peer);
+        let mut info = self.client_info(cid, peer);
+        if crate::auth::needs_nonce(&self.opts.authorization) {
+            let nonce = nonce(&mut self.rng);
+            info.nonce.clone_from(&nonce);
+            client.nonce = Some(nonce);
+        }
         encode::write_info(&mut client.outbound, &info);
         let slot = self.insert_client(client);
         if self.by_cid.len() > self.opts.max_connections as usize {
@@ -289,7 +294,7 @@ impl Server {
     /// behind, the producer is slowed down before anyone becomes a slow
     /// consumer, as nats-server does.
     pub fn handle_received(&mut self, now: Instant, conn: ConnId, mut bytes: Bytes) -> Option<std::time::Duration> {
-        let Some(&slot) = self.by_cid.get(&conn) else { return None };
+        let &slot = self.by_cid.get(&conn)?;
         self.producer_stalled = false;
         let wall = self.wall_at(now);
         if let Some(c) = self.client_mut(slot) {
@@ -529,6 +534,15 @@ const PRODUCER_STALL: std::time::Duration = std::time::Duration::from_millis(2);
 /// How soon after connecting a client gets its first PING (nats-server pings
 /// early to measure round-trip time).
 const FIRST_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A nonce for nkey users to sign: 11 random bytes in unpadded base64url,
+/// 15 characters like nats-server's.
+fn nonce(rng: &mut ChaCha8Rng) -> String {
+    use base64::Engine;
+    let mut raw = [0u8; 11];
+    rng.fill_bytes(&mut raw);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
 
 /// An nkey-shaped server id: `N` and 55 base32 characters.
 fn server_id(rng: &mut ChaCha8Rng) -> String {

@@ -68,6 +68,28 @@ impl Server {
         self.close(now, slot, CloseReason::AuthenticationViolation, Some("Authorization Violation"));
     }
 
+    /// nats-server's answer to a denied PUB or SUB: an `-ERR`, and the
+    /// connection stays open.
+    fn permission_violation(&mut self, slot: Slot, what: &str, subject: &[u8], queue: Option<&[u8]>) {
+        let Some(c) = self.client(slot) else { return };
+        let subject = String::from_utf8_lossy(subject);
+        let account = &self.accounts[c.account].name;
+        let user = c.meta.user.as_deref().unwrap_or_default();
+        let (err, detail) = match queue {
+            Some(q) => {
+                let q = String::from_utf8_lossy(q);
+                (
+                    format!("Permissions Violation for {what} to \"{subject}\" using queue \"{q}\""),
+                    format!("Subject \"{subject}\", Queue: \"{q}\""),
+                )
+            }
+            None => (format!("Permissions Violation for {what} to \"{subject}\""), format!("Subject \"{subject}\"")),
+        };
+        let line = format!("{} - {} - \"{account}/user:{user}\" - {what} Violation - {detail}", c.peer, c.cid);
+        self.log(Level::Error, line);
+        self.send_err(slot, &err);
+    }
+
     fn on_connect(&mut self, now: Instant, slot: Slot, json: &[u8]) {
         let info = match ConnectInfo::parse(json) {
             Ok(info) => info,
@@ -80,7 +102,8 @@ impl Server {
                 return self.close(now, slot, CloseReason::ParseError, None);
             }
         };
-        let identity = match auth::authenticate(&self.opts.authorization, self.opts.no_auth_user.as_deref(), &info) {
+        let nonce = self.client(slot).and_then(|c| c.nonce.clone());
+        let identity = match auth::authenticate(&self.opts.authorization, self.opts.no_auth_user.as_deref(), &info, nonce.as_deref()) {
             Ok(identity) => identity,
             Err(e) => return self.auth_violation(now, slot, &e.to_string()),
         };
@@ -111,6 +134,7 @@ impl Server {
         c.meta.version = info.version.unwrap_or_default();
         c.meta.user = identity.user;
         c.account = account;
+        c.perms = identity.permissions.as_ref().map(|p| Box::new(auth::ClientPermissions::new(p)));
         self.arm(slot);
         self.send_ok(slot);
     }
@@ -120,6 +144,11 @@ impl Server {
         if p.headers.is_some() && !c.flags.headers {
             // nats-server drops a client that sends HPUB without announcing headers.
             return self.close(now, slot, CloseReason::ProtocolViolation, None);
+        }
+        if let Some(perms) = c.perms.as_mut() {
+            if !perms.can_publish(now, &p.subject) {
+                return self.permission_violation(slot, "Publish", &p.subject, None);
+            }
         }
         c.counters.in_msgs += 1;
         let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
@@ -141,6 +170,9 @@ impl Server {
         let queue_ok = queue.as_deref().is_none_or(subject::is_valid_queue_name);
         if !subject::is_valid_subject(&subject) || !queue_ok {
             return self.send_err(slot, "Invalid Subject");
+        }
+        if c.perms.as_ref().is_some_and(|p| !p.can_subscribe(&subject, queue.as_deref())) {
+            return self.permission_violation(slot, "Subscription", &subject, queue.as_deref());
         }
         if max_subs > 0 && c.sub_count() >= max_subs {
             let line = format!("{} - {} - maximum subscriptions exceeded", c.peer, c.cid);
