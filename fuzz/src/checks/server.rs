@@ -29,6 +29,8 @@ const PATHS: [&str; 8] = [
     "/nope",
     "/subscriptionsz",
 ];
+/// Caps what one Send action builds (nested repeats grow fast).
+const WIRE_MAX_BYTES: usize = 1 << 20;
 /// Bytes a reply, `-ERR` or INFO may add beyond one message.
 const SLACK_BYTES: u64 = 1024;
 
@@ -183,6 +185,12 @@ enum Frame {
     Ping,
     Pong,
     Raw(Vec<u8>),
+    /// The same frame many times in a row (floods of PING, +OK-provoking
+    /// PUBs, `-ERR`-provoking SUBs).
+    Repeat {
+        times: u8,
+        frame: Box<Frame>,
+    },
 }
 
 impl Frame {
@@ -265,6 +273,14 @@ impl Frame {
             Frame::Ping => out.extend_from_slice(b"PING\r\n"),
             Frame::Pong => out.extend_from_slice(b"PONG\r\n"),
             Frame::Raw(bytes) => out.extend_from_slice(bytes),
+            Frame::Repeat { times, frame } => {
+                for _ in 0..usize::from(*times) * 16 {
+                    if out.len() > WIRE_MAX_BYTES {
+                        break;
+                    }
+                    frame.encode(out);
+                }
+            }
         }
     }
 }
@@ -440,6 +456,9 @@ impl Node {
         let conn = self.pick(conn);
         let mut wire = Vec::new();
         for frame in frames.iter().take(256) {
+            if wire.len() > WIRE_MAX_BYTES {
+                break;
+            }
             frame.encode(&mut wire);
         }
         let wire = Bytes::from(wire);

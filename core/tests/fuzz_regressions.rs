@@ -1,0 +1,45 @@
+//! Minimal reproductions of what the fuzz targets found in natrix-core.
+//! Each test is the smallest input that broke a target's invariant.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use natrix_core::config::ServerOptions;
+use natrix_core::{Instant, Output, Server, UnixNanos};
+
+/// Transmitted bytes per connection, for a runtime that never writes.
+fn unwritten_after(opts: ServerOptions, wire: &[u8]) -> (u64, bool) {
+    let mut server = Server::new(opts, [9; 32], Instant::ZERO, UnixNanos(0));
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let conn = server.handle_connected(Instant::ZERO, UnixNanos(0), peer);
+    server.handle_received(Instant::ZERO, conn, Bytes::copy_from_slice(wire));
+    let (mut unwritten, mut closed) = (0, false);
+    while let Some(out) = server.poll_output() {
+        match out {
+            Output::Transmit { bytes, .. } => unwritten += bytes.len() as u64,
+            Output::Close { .. } => closed = true,
+            Output::Log(_) => {}
+        }
+    }
+    (unwritten, closed)
+}
+
+/// server_node: a client that never reads but keeps sending PING gets a
+/// PONG for each, past `max_pending`, without being closed as a slow
+/// consumer.
+#[test]
+fn pongs_respect_max_pending() {
+    let opts = ServerOptions {
+        max_pending_bytes: 1024,
+        ..ServerOptions::default()
+    };
+    let mut wire = b"CONNECT {\"verbose\":false}\r\n".to_vec();
+    for _ in 0..10_000 {
+        wire.extend_from_slice(b"PING\r\n");
+    }
+    let (unwritten, closed) = unwritten_after(opts, &wire);
+    assert!(
+        closed || unwritten <= 1024 + 1024,
+        "{unwritten} bytes queued for a client with max_pending 1024"
+    );
+}
