@@ -1,8 +1,15 @@
 //! Authentication of a client's CONNECT against the configured users.
 //!
-//! This covers the `authorization {}` block and the `--user/--pass/--auth`
-//! flags: a single user, a token, or a list of users. Permissions, accounts,
-//! nkeys and JWTs build on the [`Identity`] this returns.
+//! This covers the `authorization {}` block, the users of `accounts {}` and
+//! the `--user/--pass/--auth` flags: a single user, a token, a list of users
+//! with plain or bcrypt passwords, and nkey users who sign the server's
+//! nonce. Permissions and accounts build on the [`Identity`] this returns.
+
+pub mod bcrypt;
+pub mod nkey;
+pub mod permissions;
+
+pub use permissions::ClientPermissions;
 
 use crate::config::{Authorization, Permissions};
 use crate::protocol::ConnectInfo;
@@ -31,17 +38,36 @@ pub enum AuthError {
     /// No such user, or the password did not match.
     #[error("user {0:?} failed to authenticate")]
     BadUserPassword(String),
+    /// The nkey is not one of the configured nkey users.
+    #[error("unknown nkey {0:?}")]
+    UnknownNkey(String),
+    /// The nkey user's signature of the nonce is missing or wrong.
+    #[error("nkey {key:?} signature: {why}")]
+    BadSignature {
+        /// The nkey.
+        key: String,
+        /// What was wrong.
+        why: nkey::NkeyError,
+    },
+    /// An nkey was given but the server sent no nonce to sign.
+    #[error("nkey given without a nonce to sign")]
+    NoNonce,
 }
 
 /// Checks `connect` against `auth`. `no_auth_user` is the user a client
-/// without credentials becomes, as nats-server's `no_auth_user`.
+/// without credentials becomes, as nats-server's `no_auth_user`; `nonce`
+/// is what the server sent in INFO for nkey users to sign.
 pub fn authenticate(
     auth: &Authorization,
     no_auth_user: Option<&str>,
     connect: &ConnectInfo,
+    nonce: Option<&str>,
 ) -> Result<Identity, AuthError> {
     if !auth.is_required() {
         return Ok(Identity::default());
+    }
+    if let Some(key) = connect.nkey.as_deref() {
+        return authenticate_nkey(auth, key, connect.sig.as_deref(), nonce);
     }
     if let Some(token) = &auth.token {
         return match connect.auth_token.as_deref() {
@@ -62,7 +88,46 @@ pub fn authenticate(
             _ => return Err(AuthError::MissingCredentials),
         },
     };
-    let given_pass = connect.pass.as_deref().unwrap_or_default();
+    authenticate_password(
+        auth,
+        given_user,
+        connect.pass.as_deref().unwrap_or_default(),
+    )
+}
+
+/// True when nkey users are configured, so INFO must carry a nonce.
+pub fn needs_nonce(auth: &Authorization) -> bool {
+    auth.users.iter().any(|u| u.nkey.is_some())
+}
+
+fn authenticate_nkey(
+    auth: &Authorization,
+    key: &str,
+    sig: Option<&str>,
+    nonce: Option<&str>,
+) -> Result<Identity, AuthError> {
+    let user = auth
+        .users
+        .iter()
+        .find(|u| u.nkey.as_deref() == Some(key))
+        .ok_or_else(|| AuthError::UnknownNkey(key.to_owned()))?;
+    let nonce = nonce.ok_or(AuthError::NoNonce)?;
+    let bad = |why| AuthError::BadSignature {
+        key: key.to_owned(),
+        why,
+    };
+    let sig = nkey::decode_signature(sig.unwrap_or_default()).map_err(bad)?;
+    nkey::verify(key, nkey::KeyRole::User, nonce.as_bytes(), &sig).map_err(bad)?;
+    let mut identity = identity_of(auth, user);
+    identity.user = Some(key.to_owned());
+    Ok(identity)
+}
+
+fn authenticate_password(
+    auth: &Authorization,
+    given_user: &str,
+    given_pass: &str,
+) -> Result<Identity, AuthError> {
     if let (Some(user), Some(pass)) = (&auth.user, &auth.password) {
         if user == given_user && secret_matches(pass, given_pass) {
             return Ok(Identity {
@@ -73,7 +138,12 @@ pub fn authenticate(
         }
     }
     for u in &auth.users {
-        if u.user == given_user && u.password.as_deref().is_some_and(|p| secret_matches(p, given_pass)) {
+        if u.nkey.is_none()
+            && u.user == given_user
+            && u.password
+                .as_deref()
+                .is_some_and(|p| secret_matches(p, given_pass))
+        {
             return Ok(identity_of(auth, u));
         }
     }
@@ -84,7 +154,10 @@ fn identity_of(auth: &Authorization, u: &crate::config::User) -> Identity {
     Identity {
         user: Some(u.user.clone()),
         account: u.account.clone(),
-        permissions: u.permissions.clone().or_else(|| auth.default_permissions.clone()),
+        permissions: u
+            .permissions
+            .clone()
+            .or_else(|| auth.default_permissions.clone()),
     }
 }
 
@@ -96,10 +169,12 @@ fn lookup_no_auth_user(auth: &Authorization, name: &str) -> Result<Identity, Aut
         .ok_or(AuthError::MissingCredentials)
 }
 
-/// Compares a configured secret with a given one in time independent of
-/// where they differ. Bcrypt hashes (`$2a$…`) are verified by the
-/// accounts/users layer; a hash configured here never matches plain text.
+/// Compares a configured secret (plain, or a bcrypt hash `$2a$…`) with a
+/// given one, in time independent of where they differ.
 fn secret_matches(configured: &str, given: &str) -> bool {
+    if bcrypt::is_bcrypt(configured) {
+        return bcrypt::verify(configured, given);
+    }
     let (a, b) = (configured.as_bytes(), given.as_bytes());
     if a.len() != b.len() {
         return false;
@@ -124,15 +199,24 @@ mod tests {
     #[test]
     fn open_server_accepts_anyone() {
         let auth = Authorization::default();
-        assert!(authenticate(&auth, None, &connect(None, None, None)).is_ok());
+        assert!(authenticate(&auth, None, &connect(None, None, None), None).is_ok());
     }
 
     #[test]
     fn token_must_match() {
-        let auth = Authorization { token: Some("s3cr3t".into()), ..Authorization::default() };
-        assert!(authenticate(&auth, None, &connect(None, None, Some("s3cr3t"))).is_ok());
-        assert_eq!(authenticate(&auth, None, &connect(None, None, Some("nope"))), Err(AuthError::BadToken));
-        assert_eq!(authenticate(&auth, None, &connect(None, None, None)), Err(AuthError::MissingCredentials));
+        let auth = Authorization {
+            token: Some("s3cr3t".into()),
+            ..Authorization::default()
+        };
+        assert!(authenticate(&auth, None, &connect(None, None, Some("s3cr3t")), None).is_ok());
+        assert_eq!(
+            authenticate(&auth, None, &connect(None, None, Some("nope")), None),
+            Err(AuthError::BadToken)
+        );
+        assert_eq!(
+            authenticate(&auth, None, &connect(None, None, None), None),
+            Err(AuthError::MissingCredentials)
+        );
     }
 
     #[test]
@@ -140,15 +224,19 @@ mod tests {
         let auth = Authorization {
             user: Some("a".into()),
             password: Some("pa".into()),
-            users: vec![User { user: "b".into(), password: Some("pb".into()), ..User::default() }],
+            users: vec![User {
+                user: "b".into(),
+                password: Some("pb".into()),
+                ..User::default()
+            }],
             ..Authorization::default()
         };
-        assert!(authenticate(&auth, None, &connect(Some("a"), Some("pa"), None)).is_ok());
-        let b = authenticate(&auth, None, &connect(Some("b"), Some("pb"), None)).unwrap();
+        assert!(authenticate(&auth, None, &connect(Some("a"), Some("pa"), None), None).is_ok());
+        let b = authenticate(&auth, None, &connect(Some("b"), Some("pb"), None), None).unwrap();
         assert_eq!(b.user.as_deref(), Some("b"));
-        assert!(authenticate(&auth, None, &connect(Some("b"), Some("pa"), None)).is_err());
-        assert!(authenticate(&auth, None, &connect(Some("c"), Some("pc"), None)).is_err());
-        assert!(authenticate(&auth, Some("b"), &connect(None, None, None)).is_ok());
-        assert!(authenticate(&auth, Some("zz"), &connect(None, None, None)).is_err());
+        assert!(authenticate(&auth, None, &connect(Some("b"), Some("pa"), None), None).is_err());
+        assert!(authenticate(&auth, None, &connect(Some("c"), Some("pc"), None), None).is_err());
+        assert!(authenticate(&auth, Some("b"), &connect(None, None, None), None).is_ok());
+        assert!(authenticate(&auth, Some("zz"), &connect(None, None, None), None).is_err());
     }
 }
