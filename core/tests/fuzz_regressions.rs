@@ -43,3 +43,12 @@ fn pongs_respect_max_pending() {
         "{unwritten} bytes queued for a client with max_pending 1024"
     );
 }
+
+/// connect_json: Go checks only the syntax of a number it then ignores,
+/// so nats-server accepts `CONNECT {"foo":1e400,"verbose":true}` (it
+/// answers +OK). serde_json's `Value` refuses numbers beyond f64.
+#[test]
+fn connect_ignores_out_of_range_numbers_in_unknown_fields() {
+    let info = natrix_core::protocol::ConnectInfo::parse(br#"{"foo":1e400,"verbose":true}"#);
+    assert!(info.is_ok_and(|i| i.verbose), "refused a CONNECT nats-server accepts");
+}
