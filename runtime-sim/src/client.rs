@@ -25,7 +25,14 @@ pub enum Role {
 }
 
 /// Subjects publishers send to.
-const SUBJECTS: &[&str] = &["orders.new", "orders.old", "events.a.b", "events.b.b", "events.a.c", "metrics"];
+const SUBJECTS: &[&str] = &[
+    "orders.new",
+    "orders.old",
+    "events.a.b",
+    "events.b.b",
+    "events.a.c",
+    "metrics",
+];
 /// Filters subscribers pick from, with the queue group they use, if any.
 const FILTERS: &[(&str, Option<&str>)] = &[
     ("orders.new", None),
@@ -126,7 +133,9 @@ impl Client {
         let (tick_min, tick_max) = match role {
             Role::Publisher => (Duration::from_micros(500), Duration::from_millis(20)),
             Role::Requester => (Duration::from_millis(2), Duration::from_millis(40)),
-            Role::Subscriber | Role::Responder => (Duration::from_millis(100), Duration::from_millis(1000)),
+            Role::Subscriber | Role::Responder => {
+                (Duration::from_millis(100), Duration::from_millis(1000))
+            }
         };
         let mut c = Client {
             id,
@@ -156,10 +165,19 @@ impl Client {
                 .map(|(s, q)| (s.to_owned(), q.map(str::to_owned)))
                 .collect(),
             Role::Requester => vec![(format!("_INBOX.{}.*", self.id), None)],
-            Role::Responder if rng.ratio(2, 3) => vec![("svc.*".to_owned(), Some("workers".to_owned()))],
+            Role::Responder if rng.ratio(2, 3) => {
+                vec![("svc.*".to_owned(), Some("workers".to_owned()))]
+            }
             Role::Responder => vec![(SERVICES[rng.index(SERVICES.len())].to_owned(), None)],
         };
-        self.subs = specs.into_iter().map(|(subject, queue)| SubSpec { subject, queue, sid: 0 }).collect();
+        self.subs = specs
+            .into_iter()
+            .map(|(subject, queue)| SubSpec {
+                subject,
+                queue,
+                sid: 0,
+            })
+            .collect();
     }
 
     /// A new connection is being made: forget the old one's state.
@@ -171,7 +189,8 @@ impl Client {
 
     /// Delay before reconnecting.
     pub fn reconnect_delay(&mut self) -> Duration {
-        self.rng.duration(Duration::from_millis(10), Duration::from_millis(500))
+        self.rng
+            .duration(Duration::from_millis(10), Duration::from_millis(500))
     }
 
     /// First tick after the session starts.
@@ -185,7 +204,11 @@ impl Client {
         let s = &mut self.subs[i];
         s.sid = sid;
         encode::sub(&mut out.buf, &s.subject, s.queue.as_deref(), sid);
-        out.op(ModelOp::Sub { sid, subject: s.subject.clone(), queue: s.queue.clone() });
+        out.op(ModelOp::Sub {
+            sid,
+            subject: s.subject.clone(),
+            queue: s.queue.clone(),
+        });
     }
 
     fn ping(&mut self, out: &mut Outbox) {
@@ -214,14 +237,29 @@ impl Client {
         p
     }
 
-    fn publish(&mut self, subject: &str, reply: Option<&str>, tail: &str, request: Option<ReqKey>, out: &mut Outbox) {
-        let key = MsgKey { publisher: self.id, seq: self.next_seq };
+    fn publish(
+        &mut self,
+        subject: &str,
+        reply: Option<&str>,
+        tail: &str,
+        request: Option<ReqKey>,
+        out: &mut Outbox,
+    ) {
+        let key = MsgKey {
+            publisher: self.id,
+            seq: self.next_seq,
+        };
         self.next_seq += 1;
         let payload = self.payload(key, tail);
         let headers = self.rng.ratio(1, 5).then_some(HEADERS);
         encode::publish(&mut out.buf, subject, reply, headers, &payload);
         let reply = reply.map(str::to_owned);
-        out.op(ModelOp::Pub { subject: subject.to_owned(), reply, key, request });
+        out.op(ModelOp::Pub {
+            subject: subject.to_owned(),
+            reply,
+            key,
+            request,
+        });
     }
 
     /// Time to act. `draining`: the run is winding down, stop creating work.
@@ -250,7 +288,9 @@ impl Client {
                 // Churn: drop one subscription and take it again under a new sid.
                 let i = self.rng.index(self.subs.len());
                 encode::unsub(&mut out.buf, self.subs[i].sid);
-                out.op(ModelOp::Unsub { sid: self.subs[i].sid });
+                out.op(ModelOp::Unsub {
+                    sid: self.subs[i].sid,
+                });
                 self.subscribe(i, out);
             }
             Role::Subscriber | Role::Responder => {}
@@ -262,7 +302,11 @@ impl Client {
     }
 
     /// Handles one operation from the server.
-    pub fn receive(&mut self, op: ServerOp, out: &mut Outbox) -> Result<Option<Observed>, Violation> {
+    pub fn receive(
+        &mut self,
+        op: ServerOp,
+        out: &mut Outbox,
+    ) -> Result<Option<Observed>, Violation> {
         match op {
             ServerOp::Info(_) if !self.session_started => {
                 self.start_session(out);
@@ -276,26 +320,44 @@ impl Client {
             ServerOp::Pong => {
                 self.pongs_received += 1;
                 if self.pongs_received > self.pings_sent {
-                    let d = format!("client {} got PONG #{} after {} PINGs", self.id, self.pongs_received, self.pings_sent);
-                    return Err(Violation { invariant: "ping-pong", detail: d });
+                    let d = format!(
+                        "client {} got PONG #{} after {} PINGs",
+                        self.id, self.pongs_received, self.pings_sent
+                    );
+                    return Err(Violation {
+                        invariant: "ping-pong",
+                        detail: d,
+                    });
                 }
                 Ok(None)
             }
-            ServerOp::Err(text) => Ok(Some(Observed::ServerError(String::from_utf8_lossy(&text).into_owned()))),
+            ServerOp::Err(text) => Ok(Some(Observed::ServerError(
+                String::from_utf8_lossy(&text).into_owned(),
+            ))),
             ServerOp::Msg(d) => self.message(d, out).map(Some),
         }
     }
 
     fn message(&mut self, d: Delivery, out: &mut Outbox) -> Result<Observed, Violation> {
-        let bad = |why: &str| Violation { invariant: "well-formed-delivery", detail: format!("{why}: {d:?}") };
+        let bad = |why: &str| Violation {
+            invariant: "well-formed-delivery",
+            detail: format!("{why}: {d:?}"),
+        };
         let inbox_req = parse_inbox(&d.subject);
         if let Some(h) = &d.headers {
             if status(h) == Some(503) {
-                let req = inbox_req.filter(|r| r.0 == self.id).ok_or_else(|| bad("503 not on our inbox"))?;
-                return if d.payload.is_empty() { Ok(Observed::NoResponders(req)) } else { Err(bad("503 with payload")) };
+                let req = inbox_req
+                    .filter(|r| r.0 == self.id)
+                    .ok_or_else(|| bad("503 not on our inbox"))?;
+                return if d.payload.is_empty() {
+                    Ok(Observed::NoResponders(req))
+                } else {
+                    Err(bad("503 with payload"))
+                };
             }
         }
-        let (key, tail) = parse_payload(&d.payload).ok_or_else(|| bad("payload not from a simulated client"))?;
+        let (key, tail) =
+            parse_payload(&d.payload).ok_or_else(|| bad("payload not from a simulated client"))?;
         if self.role == Role::Responder {
             if let Some(reply) = &d.reply {
                 let reply = String::from_utf8_lossy(reply).into_owned();
@@ -304,7 +366,11 @@ impl Client {
             }
         }
         let reply_to = inbox_req.filter(|r| r.0 == self.id && tail.starts_with(b"re:"));
-        Ok(Observed::Delivery { sid: d.sid, key, reply_to })
+        Ok(Observed::Delivery {
+            sid: d.sid,
+            key,
+            reply_to,
+        })
     }
 }
 
@@ -320,7 +386,10 @@ fn parse_payload(payload: &[u8]) -> Option<(MsgKey, &[u8])> {
     let bar = payload.iter().position(|&b| b == b'|')?;
     let head = std::str::from_utf8(&payload[..bar]).ok()?;
     let (p, s) = head.split_once('.')?;
-    let key = MsgKey { publisher: p.parse().ok()?, seq: s.parse().ok()? };
+    let key = MsgKey {
+        publisher: p.parse().ok()?,
+        seq: s.parse().ok()?,
+    };
     Some((key, &payload[bar + 1..]))
 }
 
@@ -334,10 +403,14 @@ mod tests {
     fn session_start_sends_connect_subs_and_ping() {
         let mut c = Client::new(3, Role::Requester, 0, SimRng::new(1), false);
         let mut out = Outbox::default();
-        c.receive(ServerOp::Info(Bytes::from_static(b"{}")), &mut out).unwrap();
+        c.receive(ServerOp::Info(Bytes::from_static(b"{}")), &mut out)
+            .unwrap();
         let text = String::from_utf8(out.buf.to_vec()).unwrap();
         assert!(text.starts_with("CONNECT {"), "{text}");
-        assert!(text.contains("SUB _INBOX.3.* 1\r\n") && text.ends_with("PING\r\n"), "{text}");
+        assert!(
+            text.contains("SUB _INBOX.3.* 1\r\n") && text.ends_with("PING\r\n"),
+            "{text}"
+        );
         assert_eq!(out.ops.len(), 1);
         assert_eq!(out.ops[0].0, text.find("PING").unwrap());
     }
@@ -354,13 +427,25 @@ mod tests {
             payload: Bytes::from_static(b"3.9|"),
         });
         let seen = r.receive(req, &mut out).unwrap();
-        assert_eq!(seen, Some(Observed::Delivery { sid: 1, key: MsgKey { publisher: 3, seq: 9 }, reply_to: None }));
+        assert_eq!(
+            seen,
+            Some(Observed::Delivery {
+                sid: 1,
+                key: MsgKey {
+                    publisher: 3,
+                    seq: 9
+                },
+                reply_to: None
+            })
+        );
         let mut p = ServerParser::new();
         p.push(&out.buf.to_vec().replace_pub_with_msg());
         let (op, _) = p.next_frame().unwrap().unwrap();
         let mut q = Client::new(3, Role::Requester, 0, SimRng::new(3), false);
         let seen = q.receive(op, &mut Outbox::default()).unwrap();
-        let Some(Observed::Delivery { reply_to, .. }) = seen else { panic!("{seen:?}") };
+        let Some(Observed::Delivery { reply_to, .. }) = seen else {
+            panic!("{seen:?}")
+        };
         assert_eq!(reply_to, Some((3, 9)));
         let status = ServerOp::Msg(Delivery {
             subject: Bytes::from_static(b"_INBOX.3.4"),
@@ -369,7 +454,10 @@ mod tests {
             headers: Some(Bytes::from_static(b"NATS/1.0 503\r\n\r\n")),
             payload: Bytes::new(),
         });
-        assert_eq!(q.receive(status, &mut Outbox::default()).unwrap(), Some(Observed::NoResponders((3, 4))));
+        assert_eq!(
+            q.receive(status, &mut Outbox::default()).unwrap(),
+            Some(Observed::NoResponders((3, 4)))
+        );
     }
 
     /// Turns the responder's `PUB`/`HPUB` into the `MSG`/`HMSG` a server would deliver on sid 1.

@@ -152,7 +152,9 @@ impl SimDisk {
     pub fn complete_due(&mut self, now: Instant) -> Vec<SyncToken> {
         let mut done = Vec::new();
         while self.pending.front().is_some_and(|p| p.due <= now) {
-            let Some(p) = self.pending.pop_front() else { break };
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
             self.make_durable(&p.file, p.state);
             self.stats.syncs_completed += 1;
             done.push(p.token);
@@ -178,7 +180,10 @@ impl SimDisk {
                         d.data.extend_from_slice(&src[from..]);
                     }
                     _ => {
-                        let copy = File { data: src.to_vec(), epoch };
+                        let copy = File {
+                            data: src.to_vec(),
+                            epoch,
+                        };
                         self.durable.insert(name.to_owned(), copy);
                     }
                 }
@@ -191,7 +196,12 @@ impl SimDisk {
     pub fn crash(&mut self) {
         self.stats.crashes += 1;
         self.pending.clear();
-        let names: BTreeSet<String> = self.files.keys().chain(self.durable.keys()).cloned().collect();
+        let names: BTreeSet<String> = self
+            .files
+            .keys()
+            .chain(self.durable.keys())
+            .cloned()
+            .collect();
         let mut survivors = BTreeMap::new();
         for name in names {
             if let Some(file) = self.surviving(&name) {
@@ -218,17 +228,29 @@ impl SimDisk {
             None => 0,
         };
         let extra = vol.data.len() - base;
-        let kept = if self.rng.ratio(1, 2) { 0 } else { self.rng.range(0, extra as u64) as usize };
+        let kept = if self.rng.ratio(1, 2) {
+            0
+        } else {
+            self.rng.range(0, extra as u64) as usize
+        };
         let epoch = vol.epoch;
-        Some(File { data: vol.data[..base + kept].to_vec(), epoch })
+        Some(File {
+            data: vol.data[..base + kept].to_vec(),
+            epoch,
+        })
     }
 
     fn inject_io_error(&mut self, file: &str) -> Result<(), StorageError> {
         if self.config.io_error_per_million_ops > 0
-            && self.rng.ratio(self.config.io_error_per_million_ops, 1_000_000)
+            && self
+                .rng
+                .ratio(self.config.io_error_per_million_ops, 1_000_000)
         {
             self.stats.io_errors += 1;
-            return Err(StorageError::Io { file: file.to_owned(), detail: "simulated I/O error".into() });
+            return Err(StorageError::Io {
+                file: file.to_owned(),
+                detail: "simulated I/O error".into(),
+            });
         }
         Ok(())
     }
@@ -239,14 +261,19 @@ impl SimDisk {
         let current = self.files.get(name);
         for p in self.pending.iter_mut().filter(|p| p.file == name) {
             if let SyncState::Live { len, .. } = p.state {
-                let snap = current.map(|f| File { data: f.data[..len].to_vec(), epoch: f.epoch });
+                let snap = current.map(|f| File {
+                    data: f.data[..len].to_vec(),
+                    epoch: f.epoch,
+                });
                 p.state = SyncState::Snapshot(snap);
             }
         }
     }
 
     fn not_found(file: &str) -> StorageError {
-        StorageError::NotFound { file: file.to_owned() }
+        StorageError::NotFound {
+            file: file.to_owned(),
+        }
     }
 
     fn fresh_epoch(&mut self) -> u64 {
@@ -260,12 +287,20 @@ impl Storage for SimDisk {
         self.inject_io_error(file)?;
         if self.used_bytes + data.len() as u64 > self.config.capacity_bytes {
             self.stats.no_space += 1;
-            return Err(StorageError::NoSpace { file: file.to_owned() });
+            return Err(StorageError::NoSpace {
+                file: file.to_owned(),
+            });
         }
         if !self.files.contains_key(file) {
             self.freeze_pending(file);
             let epoch = self.fresh_epoch();
-            self.files.insert(file.to_owned(), File { data: Vec::new(), epoch });
+            self.files.insert(
+                file.to_owned(),
+                File {
+                    data: Vec::new(),
+                    epoch,
+                },
+            );
         }
         let f = self.files.get_mut(file).expect("just ensured");
         let offset = f.data.len() as u64;
@@ -280,7 +315,12 @@ impl Storage for SimDisk {
         let file_len = f.data.len() as u64;
         let end = offset.checked_add(len as u64).filter(|&e| e <= file_len);
         let Some(end) = end else {
-            return Err(StorageError::OutOfRange { file: file.to_owned(), offset, len: len as u64, file_len });
+            return Err(StorageError::OutOfRange {
+                file: file.to_owned(),
+                offset,
+                len: len as u64,
+                file_len,
+            });
         };
         let mut out = f.data[offset as usize..end as usize].to_vec();
         let flip = self.config.bitflip_per_million_reads;
@@ -294,9 +334,19 @@ impl Storage for SimDisk {
 
     fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
         self.inject_io_error(file)?;
-        let file_len = self.files.get(file).ok_or_else(|| Self::not_found(file))?.data.len() as u64;
+        let file_len = self
+            .files
+            .get(file)
+            .ok_or_else(|| Self::not_found(file))?
+            .data
+            .len() as u64;
         if len > file_len {
-            return Err(StorageError::OutOfRange { file: file.to_owned(), offset: len, len: 0, file_len });
+            return Err(StorageError::OutOfRange {
+                file: file.to_owned(),
+                offset: len,
+                len: 0,
+                file_len,
+            });
         }
         if len == file_len {
             return Ok(());
@@ -326,23 +376,36 @@ impl Storage for SimDisk {
     }
 
     fn len(&self, file: &str) -> Result<u64, StorageError> {
-        self.files.get(file).map(|f| f.data.len() as u64).ok_or_else(|| Self::not_found(file))
+        self.files
+            .get(file)
+            .map(|f| f.data.len() as u64)
+            .ok_or_else(|| Self::not_found(file))
     }
 
     fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
         self.inject_io_error(file)?;
         let state = match self.files.get(file) {
-            Some(f) => SyncState::Live { epoch: f.epoch, len: f.data.len() },
+            Some(f) => SyncState::Live {
+                epoch: f.epoch,
+                len: f.data.len(),
+            },
             // Syncing a removed file makes the removal durable.
             None if self.durable.contains_key(file) => SyncState::Snapshot(None),
             None => return Err(Self::not_found(file)),
         };
         let token = SyncToken(self.next_token);
         self.next_token += 1;
-        let latency = self.rng.duration(self.config.sync_latency_min, self.config.sync_latency_max);
+        let latency = self
+            .rng
+            .duration(self.config.sync_latency_min, self.config.sync_latency_max);
         // Completions are delivered in token order, as the contract promises.
         let due = (self.now + latency).max(self.pending.back().map_or(Instant::ZERO, |p| p.due));
-        self.pending.push_back(PendingSync { token, file: file.to_owned(), due, state });
+        self.pending.push_back(PendingSync {
+            token,
+            file: file.to_owned(),
+            due,
+            state,
+        });
         Ok(token)
     }
 }
@@ -372,12 +435,21 @@ mod tests {
         d.append("a", b"x").unwrap();
         assert_eq!(d.list(), vec!["a".to_owned(), "b".to_owned()]);
         assert_eq!(&d.read("b", 6, 5).unwrap()[..], b"world");
-        assert!(matches!(d.read("b", 6, 6), Err(StorageError::OutOfRange { file_len: 11, .. })));
+        assert!(matches!(
+            d.read("b", 6, 6),
+            Err(StorageError::OutOfRange { file_len: 11, .. })
+        ));
         d.truncate("b", 5).unwrap();
         assert_eq!(content(&mut d, "b").unwrap(), b"hello");
-        assert!(matches!(d.truncate("b", 6), Err(StorageError::OutOfRange { .. })));
+        assert!(matches!(
+            d.truncate("b", 6),
+            Err(StorageError::OutOfRange { .. })
+        ));
         d.remove("a").unwrap();
-        assert_eq!(d.remove("a"), Err(StorageError::NotFound { file: "a".into() }));
+        assert_eq!(
+            d.remove("a"),
+            Err(StorageError::NotFound { file: "a".into() })
+        );
         assert_eq!(d.len("a"), Err(StorageError::NotFound { file: "a".into() }));
         assert_eq!(d.used_bytes(), 5);
     }
@@ -411,7 +483,10 @@ mod tests {
             d.crash();
             let after = content(&mut d, "f").expect("a synced file survives");
             let full = b"durable|pending-sync|unsynced";
-            assert!(after.len() >= 8 && full.starts_with(&after), "seed {seed}: {after:?}");
+            assert!(
+                after.len() >= 8 && full.starts_with(&after),
+                "seed {seed}: {after:?}"
+            );
         }
     }
 
@@ -431,7 +506,10 @@ mod tests {
                 _ => torn += 1,
             }
         }
-        assert!(torn > 0 && lost > 0 && whole > 0, "torn {torn} lost {lost} whole {whole}");
+        assert!(
+            torn > 0 && lost > 0 && whole > 0,
+            "torn {torn} lost {lost} whole {whole}"
+        );
     }
 
     #[test]
@@ -528,7 +606,12 @@ mod tests {
     #[test]
     fn sync_of_unknown_file_is_not_found() {
         let mut d = disk(6);
-        assert_eq!(d.sync("nope"), Err(StorageError::NotFound { file: "nope".into() }));
+        assert_eq!(
+            d.sync("nope"),
+            Err(StorageError::NotFound {
+                file: "nope".into()
+            })
+        );
     }
 
     #[test]
@@ -536,7 +619,10 @@ mod tests {
         let mut d = disk(7);
         d.set_capacity(10);
         d.append("f", b"12345678").unwrap();
-        assert_eq!(d.append("f", b"abc"), Err(StorageError::NoSpace { file: "f".into() }));
+        assert_eq!(
+            d.append("f", b"abc"),
+            Err(StorageError::NoSpace { file: "f".into() })
+        );
         assert_eq!(d.len("f").unwrap(), 8);
         d.truncate("f", 0).unwrap();
         d.append("f", b"abc").unwrap();
@@ -545,19 +631,29 @@ mod tests {
 
     #[test]
     fn bit_flips_change_exactly_one_bit_of_the_read_not_the_file() {
-        let config = DiskConfig { bitflip_per_million_reads: 1_000_000, ..DiskConfig::default() };
+        let config = DiskConfig {
+            bitflip_per_million_reads: 1_000_000,
+            ..DiskConfig::default()
+        };
         let mut d = SimDisk::new(config, SimRng::new(8));
         d.append("f", &[0u8; 64]).unwrap();
         let r = d.read("f", 0, 64).unwrap();
         assert_eq!(r.iter().map(|b| b.count_ones()).sum::<u32>(), 1);
         let r2 = d.read("f", 0, 64).unwrap();
-        assert_eq!(r2.iter().map(|b| b.count_ones()).sum::<u32>(), 1, "the stored data is intact");
+        assert_eq!(
+            r2.iter().map(|b| b.count_ones()).sum::<u32>(),
+            1,
+            "the stored data is intact"
+        );
         assert_eq!(d.stats().bitflips, 2);
     }
 
     #[test]
     fn io_errors_are_injected_and_leave_no_trace() {
-        let config = DiskConfig { io_error_per_million_ops: 500_000, ..DiskConfig::default() };
+        let config = DiskConfig {
+            io_error_per_million_ops: 500_000,
+            ..DiskConfig::default()
+        };
         let mut d = SimDisk::new(config, SimRng::new(9));
         let mut ok = 0u64;
         for _ in 0..200 {

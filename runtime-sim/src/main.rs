@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use natrix_sim::{run_seed, FaultMode, RunReport, CI_SEEDS};
+use natrix_sim::{ci_seeds, run_seed, FaultMode, RunReport};
 
 const USAGE: &str = "usage:
   natrix-sim run --seeds N [--faults none|network|all] [--start S]
@@ -57,10 +57,19 @@ fn report(r: &RunReport, faults: FaultMode) {
         None => {}
         Some(f) => {
             let t = f.at.as_nanos();
-            eprintln!("FAILED seed {} (--faults {faults}): invariant {} at t={}.{:09}s", r.seed, f.invariant, t / 1_000_000_000, t % 1_000_000_000);
+            eprintln!(
+                "FAILED seed {} (--faults {faults}): invariant {} at t={}.{:09}s",
+                r.seed,
+                f.invariant,
+                t / 1_000_000_000,
+                t % 1_000_000_000
+            );
             eprintln!("  {}", f.detail);
             eprintln!("last events:\n{}", f.recent);
-            eprintln!("replay: cargo run -p natrix-sim -- replay {} --faults {faults}", r.seed);
+            eprintln!(
+                "replay: cargo run -p natrix-sim -- replay {} --faults {faults}",
+                r.seed
+            );
         }
     }
 }
@@ -75,7 +84,12 @@ fn run_many(seeds: impl Iterator<Item = (u64, FaultMode)>, total: u64) -> ExitCo
         summary.add(&r, faults);
         if last_progress.elapsed() > Duration::from_secs(1) || summary.runs == total {
             let rate = summary.events as f64 / start.elapsed().as_secs_f64().max(1e-9);
-            eprint!("\r{}/{total} runs, {} failures, {:.0} events/s   ", summary.runs, summary.failures.len(), rate);
+            eprint!(
+                "\r{}/{total} runs, {} failures, {:.0} events/s   ",
+                summary.runs,
+                summary.failures.len(),
+                rate
+            );
             last_progress = Instant::now();
         }
     }
@@ -98,16 +112,26 @@ struct Args {
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let command = it.next().ok_or("missing command")?;
-    let mut args = Args { command, positional: None, seeds: 100, start: 0, faults: FaultMode::Network };
+    let mut args = Args {
+        command,
+        positional: None,
+        seeds: 100,
+        start: 0,
+        faults: FaultMode::Network,
+    };
     let number = |v: Option<String>, what: &str| -> Result<u64, String> {
-        v.ok_or(format!("{what} needs a value"))?.parse().map_err(|e| format!("{what}: {e}"))
+        v.ok_or(format!("{what} needs a value"))?
+            .parse()
+            .map_err(|e| format!("{what}: {e}"))
     };
     while let Some(a) = it.next() {
         match a.as_str() {
             "--seeds" => args.seeds = number(it.next(), "--seeds")?,
             "--start" => args.start = number(it.next(), "--start")?,
             "--faults" => args.faults = it.next().ok_or("--faults needs a value")?.parse()?,
-            _ if args.positional.is_none() && !a.starts_with('-') => args.positional = Some(number(Some(a), "SEED")?),
+            _ if args.positional.is_none() && !a.starts_with('-') => {
+                args.positional = Some(number(Some(a), "SEED")?)
+            }
             _ => return Err(format!("unexpected argument {a:?}")),
         }
     }
@@ -125,7 +149,10 @@ fn main() -> ExitCode {
     match args.command.as_str() {
         "run" => {
             let faults = args.faults;
-            run_many((args.start..args.start + args.seeds).map(|s| (s, faults)), args.seeds)
+            run_many(
+                (args.start..args.start + args.seeds).map(|s| (s, faults)),
+                args.seeds,
+            )
         }
         "replay" => {
             let Some(seed) = args.positional else {
@@ -159,7 +186,11 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        "ci" => run_many(CI_SEEDS.iter().copied(), CI_SEEDS.len() as u64),
+        "ci" => {
+            let seeds = ci_seeds();
+            let total = seeds.len() as u64;
+            run_many(seeds.into_iter(), total)
+        }
         other => {
             eprintln!("unknown command {other:?}\n{USAGE}");
             ExitCode::from(2)

@@ -126,6 +126,10 @@ pub struct ModelStats {
     pub no_responders: u64,
 }
 
+/// Per publishing connection, the sequence numbers owed to one
+/// subscription, in order, each with its optional flag.
+type Owed = BTreeMap<LinkId, VecDeque<(u64, bool)>>;
+
 /// The model of every node's subscriptions and of every delivery owed.
 #[derive(Debug, Default)]
 pub struct Model {
@@ -134,7 +138,7 @@ pub struct Model {
     live_by_node: BTreeMap<usize, BTreeSet<(LinkId, u64)>>,
     /// Per subscription, per publishing connection: sequence numbers owed, in order.
     /// An entry marked optional may be skipped (see [`Model::set_uncertain`]).
-    plain: BTreeMap<(LinkId, u64), BTreeMap<LinkId, VecDeque<(u64, bool)>>>,
+    plain: BTreeMap<(LinkId, u64), Owed>,
     queue: BTreeMap<(MsgKey, String), QueueExpect>,
     /// The connection each message was published on: order is promised per
     /// connection, not across a publisher's reconnects.
@@ -168,15 +172,31 @@ impl Model {
     /// The server on `node` processed `op` from `client` on `link`.
     pub fn apply(&mut self, node: usize, link: LinkId, client: ClientId, op: ModelOp) {
         match op {
-            ModelOp::Sub { sid, subject, queue } => {
-                let info = SubInfo { node, client, subject, queue, live: true };
+            ModelOp::Sub {
+                sid,
+                subject,
+                queue,
+            } => {
+                let info = SubInfo {
+                    node,
+                    client,
+                    subject,
+                    queue,
+                    live: true,
+                };
                 self.subs.insert((link, sid), info);
-                self.live_by_node.entry(node).or_default().insert((link, sid));
+                self.live_by_node
+                    .entry(node)
+                    .or_default()
+                    .insert((link, sid));
             }
             ModelOp::Unsub { sid } => self.unsub(node, link, sid),
-            ModelOp::Pub { subject, reply, key, request } => {
-                self.publish(node, link, &subject, reply.as_deref(), key, request)
-            }
+            ModelOp::Pub {
+                subject,
+                reply,
+                key,
+                request,
+            } => self.publish(node, link, &subject, reply.as_deref(), key, request),
         }
     }
 
@@ -189,7 +209,15 @@ impl Model {
         }
     }
 
-    fn publish(&mut self, node: usize, link: LinkId, subject: &str, reply: Option<&str>, key: MsgKey, request: Option<ReqKey>) {
+    fn publish(
+        &mut self,
+        node: usize,
+        link: LinkId,
+        subject: &str,
+        reply: Option<&str>,
+        key: MsgKey,
+        request: Option<ReqKey>,
+    ) {
         self.stats.published += 1;
         let mut groups: BTreeMap<&str, Vec<(LinkId, u64)>> = BTreeMap::new();
         let mut any = false;
@@ -209,7 +237,12 @@ impl Model {
             match &s.queue {
                 Some(q) => groups.entry(q.as_str()).or_default().push((l, sid)),
                 None => {
-                    let q = self.plain.entry((l, sid)).or_default().entry(link).or_default();
+                    let q = self
+                        .plain
+                        .entry((l, sid))
+                        .or_default()
+                        .entry(link)
+                        .or_default();
                     q.push_back((key.seq, self.uncertain));
                 }
             }
@@ -218,7 +251,11 @@ impl Model {
             self.origin.insert(key, link);
         }
         for (group, candidates) in groups {
-            let e = QueueExpect { candidates, delivered_to: None, optional: self.uncertain };
+            let e = QueueExpect {
+                candidates,
+                delivered_to: None,
+                optional: self.uncertain,
+            };
             self.queue.insert((key, group.to_owned()), e);
         }
         if let Some(req) = request {
@@ -231,13 +268,22 @@ impl Model {
             } else {
                 ReqWait::Nothing
             };
-            self.requests.insert(req, ReqState { link, matched, wait, resolved: false });
+            self.requests.insert(
+                req,
+                ReqState {
+                    link,
+                    matched,
+                    wait,
+                    resolved: false,
+                },
+            );
         }
     }
 
     fn has_live_match(&self, node: usize, link: LinkId, subject: &str) -> bool {
         let live = self.live_by_node.get(&node).into_iter().flatten();
-        live.filter(|(l, _)| *l == link).any(|k| matches(&self.subs[k].subject, subject))
+        live.filter(|(l, _)| *l == link)
+            .any(|k| matches(&self.subs[k].subject, subject))
     }
 
     /// The server forgot `link` (it sent Close) but is still flushing what
@@ -245,7 +291,11 @@ impl Model {
     /// still arrive.
     pub fn link_ended(&mut self, node: usize, link: LinkId) {
         self.ended.insert(link);
-        let keys: Vec<(LinkId, u64)> = self.subs.range((link, 0)..=(link, u64::MAX)).map(|(k, _)| *k).collect();
+        let keys: Vec<(LinkId, u64)> = self
+            .subs
+            .range((link, 0)..=(link, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
         for (l, sid) in keys {
             self.unsub(node, l, sid);
         }
@@ -255,7 +305,11 @@ impl Model {
     pub fn link_closed(&mut self, node: usize, link: LinkId) {
         self.closed.insert(link);
         self.link_ended(node, link);
-        let keys: Vec<(LinkId, u64)> = self.subs.range((link, 0)..=(link, u64::MAX)).map(|(k, _)| *k).collect();
+        let keys: Vec<(LinkId, u64)> = self
+            .subs
+            .range((link, 0)..=(link, u64::MAX))
+            .map(|(k, _)| *k)
+            .collect();
         for (l, sid) in keys {
             if let Some(owed) = self.plain.remove(&(l, sid)) {
                 self.stats.excused += owed.values().map(|q| q.len() as u64).sum::<u64>();
@@ -281,10 +335,16 @@ impl Model {
     pub fn delivered(&mut self, link: LinkId, sid: u64, key: MsgKey) -> Result<(), Violation> {
         self.stats.delivered += 1;
         let Some(sub) = self.subs.get(&(link, sid)) else {
-            return Err(Violation::new("no-extra-delivery", format!("link {link} got {key:?} on unknown sid {sid}")));
+            return Err(Violation::new(
+                "no-extra-delivery",
+                format!("link {link} got {key:?} on unknown sid {sid}"),
+            ));
         };
         let Some(&from) = self.origin.get(&key) else {
-            return Err(Violation::new("no-extra-delivery", format!("link {link} sid {sid} got {key:?}, which matched nothing")));
+            return Err(Violation::new(
+                "no-extra-delivery",
+                format!("link {link} sid {sid} got {key:?}, which matched nothing"),
+            ));
         };
         let order_key = (link, sid, from);
         if let Some(&last) = self.last_seq.get(&order_key) {
@@ -293,7 +353,9 @@ impl Model {
                 return Err(Violation::new("no-extra-delivery", d));
             }
             if key.seq < last {
-                let d = format!("link {link} sid {sid} got {key:?} after seq {last} from the same publisher");
+                let d = format!(
+                    "link {link} sid {sid} got {key:?} after seq {last} from the same publisher"
+                );
                 return Err(Violation::new("per-publisher-order", d));
             }
         }
@@ -304,8 +366,17 @@ impl Model {
         }
     }
 
-    fn delivered_plain(&mut self, link: LinkId, sid: u64, key: MsgKey, from: LinkId) -> Result<(), Violation> {
-        let owed = self.plain.get_mut(&(link, sid)).and_then(|m| m.get_mut(&from));
+    fn delivered_plain(
+        &mut self,
+        link: LinkId,
+        sid: u64,
+        key: MsgKey,
+        from: LinkId,
+    ) -> Result<(), Violation> {
+        let owed = self
+            .plain
+            .get_mut(&(link, sid))
+            .and_then(|m| m.get_mut(&from));
         let Some(owed) = owed else {
             let live = self.subs.get(&(link, sid)).map(|s| s.live);
             let d = format!("link {link} sid {sid} (live: {live:?}) got {key:?} published on link {from}, which it was never owed");
@@ -317,28 +388,49 @@ impl Model {
                 Ok(())
             }
             Some(_) => {
-                let first = owed.iter().find(|(_, optional)| !optional).map_or(0, |e| e.0);
-                let d = format!("link {link} sid {sid} got {key:?} but seq {first} before it never arrived");
+                let first = owed
+                    .iter()
+                    .find(|(_, optional)| !optional)
+                    .map_or(0, |e| e.0);
+                let d = format!(
+                    "link {link} sid {sid} got {key:?} but seq {first} before it never arrived"
+                );
                 Err(Violation::new("no-lost-message", d))
             }
             None => {
-                let d = format!("link {link} sid {sid} got {key:?}, not owed (duplicate or never matched)");
+                let d = format!(
+                    "link {link} sid {sid} got {key:?}, not owed (duplicate or never matched)"
+                );
                 Err(Violation::new("no-extra-delivery", d))
             }
         }
     }
 
-    fn delivered_queue(&mut self, link: LinkId, sid: u64, key: MsgKey, group: String) -> Result<(), Violation> {
+    fn delivered_queue(
+        &mut self,
+        link: LinkId,
+        sid: u64,
+        key: MsgKey,
+        group: String,
+    ) -> Result<(), Violation> {
         let Some(e) = self.queue.get_mut(&(key, group.clone())) else {
-            let d = format!("link {link} sid {sid} (queue {group}) got {key:?}, never published to the group");
+            let d = format!(
+                "link {link} sid {sid} (queue {group}) got {key:?}, never published to the group"
+            );
             return Err(Violation::new("no-extra-delivery", d));
         };
         if let Some(prev) = e.delivered_to {
-            let d = format!("queue {group} got {key:?} twice: {prev:?} and {:?}", (link, sid));
+            let d = format!(
+                "queue {group} got {key:?} twice: {prev:?} and {:?}",
+                (link, sid)
+            );
             return Err(Violation::new("queue-group-exactly-one", d));
         }
         if !e.candidates.contains(&(link, sid)) {
-            let d = format!("queue {group}: {key:?} went to {:?}, not a member when published", (link, sid));
+            let d = format!(
+                "queue {group}: {key:?} went to {:?}, not a member when published",
+                (link, sid)
+            );
             return Err(Violation::new("queue-group-exactly-one", d));
         }
         e.delivered_to = Some((link, sid));
@@ -369,14 +461,21 @@ impl Model {
     /// The requester got a 503 no-responders status for `req`.
     pub fn no_responders(&mut self, req: ReqKey) -> Result<(), Violation> {
         let Some(r) = self.requests.get_mut(&req) else {
-            return Err(Violation::new("request-reply", format!("503 for unknown request {req:?}")));
+            return Err(Violation::new(
+                "request-reply",
+                format!("503 for unknown request {req:?}"),
+            ));
         };
         // A subscriber the server closed in the same batch as the request
         // (a slow consumer) no longer counts as a match: the model cannot
         // order the two inside one `handle_received` call.
-        let matches_gone = !r.matched.is_empty() && r.matched.iter().all(|l| self.ended.contains(l));
+        let matches_gone =
+            !r.matched.is_empty() && r.matched.iter().all(|l| self.ended.contains(l));
         if !(r.wait == ReqWait::NoResponders || matches_gone) || r.resolved {
-            let d = format!("503 for request {req:?}, which was {:?} (resolved: {})", r.wait, r.resolved);
+            let d = format!(
+                "503 for request {req:?}, which was {:?} (resolved: {})",
+                r.wait, r.resolved
+            );
             return Err(Violation::new("request-reply", d));
         }
         r.resolved = true;
@@ -388,16 +487,22 @@ impl Model {
     /// still open must have arrived.
     pub fn final_check(&mut self) -> Result<(), Violation> {
         for ((link, sid), per_pub) in &self.plain {
-            let missing = per_pub.iter().find_map(|(from, q)| q.iter().find(|e| !e.1).map(|e| (from, e.0)));
+            let missing = per_pub
+                .iter()
+                .find_map(|(from, q)| q.iter().find(|e| !e.1).map(|e| (from, e.0)));
             if let Some((from, seq)) = missing {
-                let d = format!("link {link} sid {sid} never got seq {seq} published on link {from}");
+                let d =
+                    format!("link {link} sid {sid} never got seq {seq} published on link {from}");
                 return Err(Violation::new("no-lost-message", d));
             }
         }
         for ((key, group), e) in &self.queue {
             let excused = e.candidates.iter().any(|(l, _)| self.closed.contains(l));
             if e.delivered_to.is_none() && !excused && !e.optional {
-                let d = format!("queue {group} never got {key:?} (members {:?})", e.candidates);
+                let d = format!(
+                    "queue {group} never got {key:?} (members {:?})",
+                    e.candidates
+                );
                 return Err(Violation::new("no-lost-message", d));
             }
         }
@@ -410,7 +515,9 @@ impl Model {
                 continue;
             }
             let missing = match &r.wait {
-                ReqWait::Reply { responders } => !responders.iter().any(|l| self.closed.contains(l)),
+                ReqWait::Reply { responders } => {
+                    !responders.iter().any(|l| self.closed.contains(l))
+                }
                 ReqWait::NoResponders => true,
                 ReqWait::Nothing => false,
             };
@@ -428,13 +535,25 @@ mod tests {
     use super::*;
 
     fn sub(m: &mut Model, link: LinkId, sid: u64, subject: &str, queue: Option<&str>) {
-        let op = ModelOp::Sub { sid, subject: subject.into(), queue: queue.map(Into::into) };
+        let op = ModelOp::Sub {
+            sid,
+            subject: subject.into(),
+            queue: queue.map(Into::into),
+        };
         m.apply(0, link, link, op);
     }
 
     fn publish(m: &mut Model, link: LinkId, subject: &str, seq: u64) -> MsgKey {
-        let key = MsgKey { publisher: link, seq };
-        let op = ModelOp::Pub { subject: subject.into(), reply: None, key, request: None };
+        let key = MsgKey {
+            publisher: link,
+            seq,
+        };
+        let op = ModelOp::Pub {
+            subject: subject.into(),
+            reply: None,
+            key,
+            request: None,
+        };
         m.apply(0, link, link, op);
         key
     }
@@ -447,12 +566,18 @@ mod tests {
         let k2 = publish(&mut m, 9, "a.b", 2);
         publish(&mut m, 9, "b.b", 3);
         assert!(m.final_check().is_err(), "two owed");
-        assert_eq!(m.delivered(1, 1, k2).unwrap_err().invariant, "no-lost-message");
+        assert_eq!(
+            m.delivered(1, 1, k2).unwrap_err().invariant,
+            "no-lost-message"
+        );
         let mut m2 = Model::new();
         sub(&mut m2, 1, 1, "a.*", None);
         let k1b = publish(&mut m2, 9, "a.b", 1);
         m2.delivered(1, 1, k1b).unwrap();
-        assert_eq!(m2.delivered(1, 1, k1b).unwrap_err().invariant, "no-extra-delivery");
+        assert_eq!(
+            m2.delivered(1, 1, k1b).unwrap_err().invariant,
+            "no-extra-delivery"
+        );
         let _ = k1;
     }
 
@@ -463,7 +588,10 @@ mod tests {
         sub(&mut m, 2, 1, ">", None);
         m.apply(0, 1, 1, ModelOp::Unsub { sid: 1 });
         let k = publish(&mut m, 9, "x", 1);
-        assert_eq!(m.delivered(1, 1, k).unwrap_err().invariant, "no-extra-delivery");
+        assert_eq!(
+            m.delivered(1, 1, k).unwrap_err().invariant,
+            "no-extra-delivery"
+        );
         m.link_closed(0, 2);
         m.final_check().unwrap();
     }
@@ -477,7 +605,10 @@ mod tests {
         assert!(m.final_check().is_err());
         m.delivered(2, 1, k).unwrap();
         m.final_check().unwrap();
-        assert_eq!(m.delivered(1, 1, k).unwrap_err().invariant, "queue-group-exactly-one");
+        assert_eq!(
+            m.delivered(1, 1, k).unwrap_err().invariant,
+            "queue-group-exactly-one"
+        );
     }
 
     #[test]
@@ -486,19 +617,47 @@ mod tests {
         m.set_responder(5);
         sub(&mut m, 1, 1, "_INBOX.1.*", None);
         let req = |m: &mut Model, n| {
-            let key = MsgKey { publisher: 1, seq: n };
-            let op = ModelOp::Pub { subject: "svc".into(), reply: Some(format!("_INBOX.1.{n}")), key, request: Some((1, n)) };
+            let key = MsgKey {
+                publisher: 1,
+                seq: n,
+            };
+            let op = ModelOp::Pub {
+                subject: "svc".into(),
+                reply: Some(format!("_INBOX.1.{n}")),
+                key,
+                request: Some((1, n)),
+            };
             m.apply(0, 1, 1, op);
         };
         req(&mut m, 1);
         assert_eq!(m.final_check().unwrap_err().invariant, "request-reply");
         m.no_responders((1, 1)).unwrap();
         m.final_check().unwrap();
-        m.apply(0, 5, 5, ModelOp::Sub { sid: 1, subject: "svc".into(), queue: Some("w".into()) });
+        m.apply(
+            0,
+            5,
+            5,
+            ModelOp::Sub {
+                sid: 1,
+                subject: "svc".into(),
+                queue: Some("w".into()),
+            },
+        );
         req(&mut m, 2);
-        assert_eq!(m.no_responders((1, 2)).unwrap_err().invariant, "request-reply");
+        assert_eq!(
+            m.no_responders((1, 2)).unwrap_err().invariant,
+            "request-reply"
+        );
         m.replied((1, 2));
-        m.delivered(5, 1, MsgKey { publisher: 1, seq: 2 }).unwrap();
+        m.delivered(
+            5,
+            1,
+            MsgKey {
+                publisher: 1,
+                seq: 2,
+            },
+        )
+        .unwrap();
         m.final_check().unwrap();
     }
 }

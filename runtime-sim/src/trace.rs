@@ -53,7 +53,10 @@ pub struct Recorder {
 impl Recorder {
     /// Keeps the last `capacity` events.
     pub fn new(capacity: usize) -> Self {
-        Recorder { capacity, events: VecDeque::with_capacity(capacity) }
+        Recorder {
+            capacity,
+            events: VecDeque::with_capacity(capacity),
+        }
     }
 
     /// Records one event; `describe` runs only here, so keep it cheap.
@@ -69,7 +72,11 @@ impl Recorder {
         let mut out = String::new();
         for (at, line) in &self.events {
             let ns = at.as_nanos();
-            out.push_str(&format!("  t={}.{:09}s {line}\n", ns / 1_000_000_000, ns % 1_000_000_000));
+            out.push_str(&format!(
+                "  t={}.{:09}s {line}\n",
+                ns / 1_000_000_000,
+                ns % 1_000_000_000
+            ));
         }
         out
     }
@@ -99,6 +106,9 @@ mod tests {
             r.push(Instant::from_nanos(i), format!("e{i}"));
         }
         let d = r.dump();
-        assert!(!d.contains("e2") && d.contains("e3") && d.contains("e4"), "{d}");
+        assert!(
+            !d.contains("e2") && d.contains("e3") && d.contains("e4"),
+            "{d}"
+        );
     }
 }

@@ -14,8 +14,12 @@ pub mod encode {
     /// `CONNECT` as the simulated clients send it: no echo suppression,
     /// headers and no-responders on, so requests without responders get a 503.
     pub fn connect(out: &mut BytesMut, name: &str) {
-        out.put_slice(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"lang\":\"sim\",\"version\":\"0\",");
-        out.put_slice(b"\"protocol\":1,\"headers\":true,\"no_responders\":true,\"echo\":true,\"name\":\"");
+        out.put_slice(
+            b"CONNECT {\"verbose\":false,\"pedantic\":false,\"lang\":\"sim\",\"version\":\"0\",",
+        );
+        out.put_slice(
+            b"\"protocol\":1,\"headers\":true,\"no_responders\":true,\"echo\":true,\"name\":\"",
+        );
         out.put_slice(name.as_bytes());
         out.put_slice(b"\"}\r\n");
     }
@@ -37,7 +41,13 @@ pub mod encode {
     }
 
     /// `PUB`, or `HPUB` when `headers` is given (the full header block).
-    pub fn publish(out: &mut BytesMut, subject: &str, reply: Option<&str>, headers: Option<&[u8]>, payload: &[u8]) {
+    pub fn publish(
+        out: &mut BytesMut,
+        subject: &str,
+        reply: Option<&str>,
+        headers: Option<&[u8]>,
+        payload: &[u8],
+    ) {
         out.put_slice(if headers.is_some() { b"HPUB " } else { b"PUB " });
         out.put_slice(subject.as_bytes());
         if let Some(r) = reply {
@@ -129,7 +139,9 @@ impl ServerParser {
     pub fn next_frame(&mut self) -> Result<Option<(ServerOp, Bytes)>, WireError> {
         let Some(eol) = find_crlf(&self.buf) else {
             if self.buf.len() > MAX_LINE_BYTES {
-                return Err(WireError(format!("control line over {MAX_LINE_BYTES} bytes")));
+                return Err(WireError(format!(
+                    "control line over {MAX_LINE_BYTES} bytes"
+                )));
             }
             return Ok(None);
         };
@@ -165,7 +177,9 @@ fn split_verb(line: &[u8]) -> (&[u8], &[u8]) {
 }
 
 fn fields(args: &[u8]) -> Vec<&[u8]> {
-    args.split(|&b| b == b' ' || b == b'\t').filter(|f| !f.is_empty()).collect()
+    args.split(|&b| b == b' ' || b == b'\t')
+        .filter(|f| !f.is_empty())
+        .collect()
 }
 
 fn number(field: &[u8]) -> Result<usize, WireError> {
@@ -180,7 +194,11 @@ fn msg_sizes(args: &[u8], headers: bool) -> Result<(usize, usize), WireError> {
     let f = fields(args);
     let expect = if headers { [4, 5] } else { [3, 4] };
     if !expect.contains(&f.len()) {
-        return Err(WireError(format!("MSG with {} fields: {:?}", f.len(), String::from_utf8_lossy(args))));
+        return Err(WireError(format!(
+            "MSG with {} fields: {:?}",
+            f.len(),
+            String::from_utf8_lossy(args)
+        )));
     }
     let total = number(f[f.len() - 1])?;
     let hdr = if headers { number(f[f.len() - 2])? } else { 0 };
@@ -201,7 +219,10 @@ fn parse_frame(raw: &Bytes, eol: usize) -> Result<ServerOp, WireError> {
         b"-ERR" => Ok(ServerOp::Err(raw.slice(args_at..eol))),
         b"MSG" => parse_msg(raw, eol, args, false),
         b"HMSG" => parse_msg(raw, eol, args, true),
-        _ => Err(WireError(format!("unknown operation {:?}", String::from_utf8_lossy(&raw[..eol])))),
+        _ => Err(WireError(format!(
+            "unknown operation {:?}",
+            String::from_utf8_lossy(&raw[..eol])
+        ))),
     }
 }
 
@@ -213,7 +234,8 @@ fn parse_msg(raw: &Bytes, eol: usize, args: &[u8], headers: bool) -> Result<Serv
         return Err(WireError("message body not followed by CRLF".into()));
     }
     let sid = std::str::from_utf8(f[1]).ok().and_then(|s| s.parse().ok());
-    let sid = sid.ok_or_else(|| WireError(format!("bad sid {:?}", String::from_utf8_lossy(f[1]))))?;
+    let sid =
+        sid.ok_or_else(|| WireError(format!("bad sid {:?}", String::from_utf8_lossy(f[1]))))?;
     let has_reply = f.len() == if headers { 5 } else { 4 };
     let slice_of = |field: &[u8]| raw.slice_ref(field);
     Ok(ServerOp::Msg(Delivery {
@@ -259,9 +281,16 @@ HMSG _INBOX.a.1 8 37 37\r\nNATS/1.0 503\r\nNats-Subject: req.x\r\n\r\n\r\nPONG\r
         for chunk in 1..stream.len() {
             assert_eq!(all_ops(stream, chunk), whole, "chunk {chunk}");
         }
-        let ServerOp::Msg(m) = &whole[3] else { panic!() };
-        assert_eq!((m.sid, m.reply.as_deref(), &m.payload[..]), (22, Some(&b"r.x"[..]), &b""[..]));
-        let ServerOp::Msg(h) = &whole[4] else { panic!() };
+        let ServerOp::Msg(m) = &whole[3] else {
+            panic!()
+        };
+        assert_eq!(
+            (m.sid, m.reply.as_deref(), &m.payload[..]),
+            (22, Some(&b"r.x"[..]), &b""[..])
+        );
+        let ServerOp::Msg(h) = &whole[4] else {
+            panic!()
+        };
         assert_eq!(status(h.headers.as_ref().unwrap()), Some(503));
         assert!(h.payload.is_empty());
     }
@@ -290,7 +319,13 @@ HMSG _INBOX.a.1 8 37 37\r\nNATS/1.0 503\r\nNats-Subject: req.x\r\n\r\n\r\nPONG\r
     fn encoder_output_is_well_formed() {
         let mut out = BytesMut::new();
         encode::sub(&mut out, "a.*", Some("q"), 3);
-        encode::publish(&mut out, "a.b", Some("r"), Some(b"NATS/1.0\r\nX: 1\r\n\r\n"), b"hi");
+        encode::publish(
+            &mut out,
+            "a.b",
+            Some("r"),
+            Some(b"NATS/1.0\r\nX: 1\r\n\r\n"),
+            b"hi",
+        );
         encode::publish(&mut out, "a.b", None, None, b"");
         assert_eq!(
             &out[..],

@@ -228,7 +228,14 @@ impl<S: SimServer> World<S> {
                 let home = rng.index(cfg.nodes);
                 let churn = cfg.faults != FaultMode::None;
                 let client = Client::new(id, role, home, rng.fork(), churn);
-                ClientSlot { client, link: None, generation: 0, reading: true, parser: ServerParser::new(), rx: Vec::new() }
+                ClientSlot {
+                    client,
+                    link: None,
+                    generation: 0,
+                    reading: true,
+                    parser: ServerParser::new(),
+                    rx: Vec::new(),
+                }
             })
             .collect();
         let end = Instant::ZERO + cfg.active + cfg.drain;
@@ -280,7 +287,9 @@ impl<S: SimServer> World<S> {
             self.start_node(node);
         }
         for client in 0..self.clients.len() {
-            let at = self.net_rng.duration(Duration::ZERO, Duration::from_millis(50));
+            let at = self
+                .net_rng
+                .duration(Duration::ZERO, Duration::from_millis(50));
             self.schedule(at, Ev::ClientConnect { client });
         }
         if self.cfg.faults != FaultMode::None {
@@ -294,7 +303,10 @@ impl<S: SimServer> World<S> {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_default();
-            self.fail(Violation { invariant: "no-panic", detail: text });
+            self.fail(Violation {
+                invariant: "no-panic",
+                detail: text,
+            });
         }
         if self.failure.is_none() {
             self.final_checks();
@@ -333,7 +345,10 @@ impl<S: SimServer> World<S> {
             }
             if self.queue.len() > MAX_QUEUED_EVENTS {
                 let d = format!("{} events queued", self.queue.len());
-                self.fail(Violation { invariant: "memory-bounded", detail: d });
+                self.fail(Violation {
+                    invariant: "memory-bounded",
+                    detail: d,
+                });
                 return;
             }
         }
@@ -355,7 +370,9 @@ impl<S: SimServer> World<S> {
             Ev::HealPartition { id } => self.heal_partition(id),
             Ev::RestoreLink { link } => self.restore_link(link),
             Ev::ResumeReading { client, link } => self.resume_reading(client, link),
-            Ev::RestoreDisk { node } => self.nodes[node].disk.set_capacity(DiskConfig::default().capacity_bytes),
+            Ev::RestoreDisk { node } => self.nodes[node]
+                .disk
+                .set_capacity(DiskConfig::default().capacity_bytes),
             Ev::DrainStart => self.drain_start(),
         }
     }
@@ -366,13 +383,22 @@ impl<S: SimServer> World<S> {
 
     fn schedule_at(&mut self, at: Instant, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled { at, seq: self.seq, ev }));
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.seq,
+            ev,
+        }));
     }
 
     fn fail(&mut self, v: Violation) {
         if self.failure.is_none() {
             let recent = self.recorder.dump();
-            self.failure = Some(Failure { invariant: v.invariant, detail: v.detail, at: self.now, recent });
+            self.failure = Some(Failure {
+                invariant: v.invariant,
+                detail: v.detail,
+                at: self.now,
+                recent,
+            });
         }
     }
 
@@ -396,7 +422,10 @@ impl<S: SimServer> World<S> {
         let wall = n.wall.read(now);
         let seed = n.rng.seed32();
         n.server = Some(S::new(self.options.clone(), seed, now, wall));
-        self.recorder.push(now, format!("node {node} started (incarnation {})", n.incarnation));
+        self.recorder.push(
+            now,
+            format!("node {node} started (incarnation {})", n.incarnation),
+        );
         self.drain_node(node);
     }
 
@@ -411,7 +440,9 @@ impl<S: SimServer> World<S> {
         }
         self.nodes[node].disk.crash();
         self.model.node_reset(node);
-        let after = self.fault_rng.duration(Duration::from_millis(200), Duration::from_secs(2));
+        let after = self
+            .fault_rng
+            .duration(Duration::from_millis(200), Duration::from_secs(2));
         self.schedule(after, Ev::NodeRestart { node });
     }
 
@@ -421,7 +452,9 @@ impl<S: SimServer> World<S> {
         if n.timer_at.is_some_and(|t| t <= now) {
             n.timer_at = None;
         }
-        let Some(server) = n.server.as_mut() else { return };
+        let Some(server) = n.server.as_mut() else {
+            return;
+        };
         if server.poll_timeout().is_some_and(|t| t <= now) {
             server.handle_timeout(now);
             self.drain_node(node);
@@ -439,8 +472,12 @@ impl<S: SimServer> World<S> {
     /// Carries out everything the node's server asked for, then rearms its timer.
     fn drain_node(&mut self, node: usize) {
         loop {
-            let Some(server) = self.nodes[node].server.as_mut() else { return };
-            let Some(out) = server.poll_output() else { break };
+            let Some(server) = self.nodes[node].server.as_mut() else {
+                return;
+            };
+            let Some(out) = server.poll_output() else {
+                break;
+            };
             match out {
                 Output::Transmit { conn, bytes } => self.transmit(node, conn, bytes),
                 Output::Close { conn, reason } => self.server_close(node, conn, reason),
@@ -457,7 +494,9 @@ impl<S: SimServer> World<S> {
     fn rearm_timer(&mut self, node: usize) {
         let now = self.now;
         let n = &mut self.nodes[node];
-        let Some(t) = n.server.as_ref().and_then(S::poll_timeout) else { return };
+        let Some(t) = n.server.as_ref().and_then(S::poll_timeout) else {
+            return;
+        };
         let t = t.max(now);
         if n.timer_at.is_none_or(|at| t < at) {
             n.timer_at = Some(t);
@@ -475,19 +514,31 @@ impl<S: SimServer> World<S> {
         let link = self.nodes[node].conns.get(&conn).copied();
         if link.is_none() {
             let d = format!("node {node} sent {what} for {conn}, which is closed or unknown");
-            self.fail(Violation { invariant: "no-output-after-close", detail: d });
+            self.fail(Violation {
+                invariant: "no-output-after-close",
+                detail: d,
+            });
         }
         link
     }
 
     fn transmit(&mut self, node: usize, conn: ConnId, bytes: Bytes) {
-        let Some(link) = self.link_of(node, conn, "Transmit") else { return };
+        let Some(link) = self.link_of(node, conn, "Transmit") else {
+            return;
+        };
         self.hash.u64(bytes.len() as u64);
         let max_pending = self.options.max_pending_bytes;
         let l = &mut self.links[link];
         if l.server_pending > max_pending {
-            let d = format!("{conn} had {} bytes pending (max_pending {max_pending}) and got {} more", l.server_pending, bytes.len());
-            self.fail(Violation { invariant: "max-pending", detail: d });
+            let d = format!(
+                "{conn} had {} bytes pending (max_pending {max_pending}) and got {} more",
+                l.server_pending,
+                bytes.len()
+            );
+            self.fail(Violation {
+                invariant: "max-pending",
+                detail: d,
+            });
             return;
         }
         if l.server_pending == 0 {
@@ -500,26 +551,42 @@ impl<S: SimServer> World<S> {
     }
 
     fn check_memory(&mut self, node: usize) {
-        let per_conn = self.options.max_pending_bytes + u64::from(self.options.max_payload_bytes) + 4096;
+        let per_conn =
+            self.options.max_pending_bytes + u64::from(self.options.max_payload_bytes) + 4096;
         let conns = self.nodes[node].conns.len() as u64;
-        let total: u64 = self.nodes[node].conns.values().map(|&l| self.links[l].server_pending).sum();
+        let total: u64 = self.nodes[node]
+            .conns
+            .values()
+            .map(|&l| self.links[l].server_pending)
+            .sum();
         if total > conns * per_conn {
             let d = format!("node {node} holds {total} outbound bytes for {conns} connections");
-            self.fail(Violation { invariant: "memory-bounded", detail: d });
+            self.fail(Violation {
+                invariant: "memory-bounded",
+                detail: d,
+            });
         }
     }
 
     fn server_close(&mut self, node: usize, conn: ConnId, reason: CloseReason) {
-        let Some(link) = self.link_of(node, conn, "Close") else { return };
+        let Some(link) = self.link_of(node, conn, "Close") else {
+            return;
+        };
         self.nodes[node].conns.remove(&conn);
         if let Err(why) = self.close_justified(link, reason) {
             let d = format!("node {node} closed {conn} ({reason}) but {why}");
-            self.fail(Violation { invariant: "no-unexplained-close", detail: d });
+            self.fail(Violation {
+                invariant: "no-unexplained-close",
+                detail: d,
+            });
             return;
         }
         *self.server_closes.entry(reason.as_str()).or_default() += 1;
         self.links[link].state = LinkState::Flushing;
-        self.recorder.push(self.now, format!("node {node} closes link {link} ({reason})"));
+        self.recorder.push(
+            self.now,
+            format!("node {node} closes link {link} ({reason})"),
+        );
         match &mut self.deferred_ends {
             Some(later) => later.push((node, link)),
             None => self.model.link_ended(node, link),
@@ -536,17 +603,26 @@ impl<S: SimServer> World<S> {
         let (pending, max) = (l.server_pending, self.options.max_pending_bytes);
         match reason {
             CloseReason::SlowConsumerPendingBytes if pending > max => Ok(()),
-            CloseReason::SlowConsumerPendingBytes => Err(format!("only {pending} bytes were pending (max_pending {max})")),
+            CloseReason::SlowConsumerPendingBytes => Err(format!(
+                "only {pending} bytes were pending (max_pending {max})"
+            )),
             CloseReason::SlowConsumerWriteDeadline => {
                 let stalled = self.now - l.progress_at;
                 if pending > 0 && stalled >= self.options.write_deadline {
                     Ok(())
                 } else {
-                    Err(format!("{pending} bytes pending, last write progress {stalled:?} ago"))
+                    Err(format!(
+                        "{pending} bytes pending, last write progress {stalled:?} ago"
+                    ))
                 }
             }
-            CloseReason::StaleConnection | CloseReason::AuthenticationTimeout if l.faulted => Ok(()),
-            _ => Err(format!("no fault explains it (link faulted: {})", l.faulted)),
+            CloseReason::StaleConnection | CloseReason::AuthenticationTimeout if l.faulted => {
+                Ok(())
+            }
+            _ => Err(format!(
+                "no fault explains it (link faulted: {})",
+                l.faulted
+            )),
         }
     }
 
@@ -573,7 +649,9 @@ impl<S: SimServer> World<S> {
     fn blocked(&self, link: LinkId, dir: Dir) -> bool {
         let l = &self.links[link];
         self.partitions.iter().flatten().any(|p| {
-            p.node == l.node && p.clients.contains(&l.client) && if dir == Dir::Up { p.up } else { p.down }
+            p.node == l.node
+                && p.clients.contains(&l.client)
+                && if dir == Dir::Up { p.up } else { p.down }
         })
     }
 
@@ -606,7 +684,10 @@ impl<S: SimServer> World<S> {
         }
         self.schedule_at(due, Ev::Deliver { link, dir });
         if more {
-            self.schedule(Duration::from_nanos(n as u64 * ns_per_byte), Ev::Pump { link, dir });
+            self.schedule(
+                Duration::from_nanos(n as u64 * ns_per_byte),
+                Ev::Pump { link, dir },
+            );
         }
         if dir == Dir::Down {
             self.written(link, n);
@@ -635,7 +716,10 @@ impl<S: SimServer> World<S> {
 
     fn deliver(&mut self, link: LinkId, dir: Dir) {
         loop {
-            if self.links[link].state == LinkState::Closed || self.blocked(link, dir) || self.failure.is_some() {
+            if self.links[link].state == LinkState::Closed
+                || self.blocked(link, dir)
+                || self.failure.is_some()
+            {
                 return;
             }
             let now = self.now;
@@ -643,7 +727,7 @@ impl<S: SimServer> World<S> {
                 return;
             }
             let p = self.pipe(link, dir);
-            if !p.net.front().is_some_and(|(due, _)| *due <= now) {
+            if p.net.front().is_none_or(|(due, _)| *due > now) {
                 return;
             }
             let (_, chunk) = p.net.pop_front().expect("checked");
@@ -660,7 +744,9 @@ impl<S: SimServer> World<S> {
         l.up.in_flight -= chunk.len();
         l.up_delivered += chunk.len() as u64;
         let (node, inc, conn, state, client) = (l.node, l.node_inc, l.conn, l.state, l.client);
-        if matches!(state, LinkState::Open | LinkState::ClientFin) && self.nodes[node].incarnation == inc {
+        if matches!(state, LinkState::Open | LinkState::ClientFin)
+            && self.nodes[node].incarnation == inc
+        {
             let now = self.now;
             if let Some(server) = self.nodes[node].server.as_mut() {
                 if let Some(pause) = server.handle_received(now, conn, chunk) {
@@ -696,12 +782,13 @@ impl<S: SimServer> World<S> {
     fn apply_ops(&mut self, node: usize, link: LinkId, client: usize) {
         loop {
             let l = &mut self.links[link];
-            if !l.ops.front().is_some_and(|(end, _)| *end <= l.up_delivered) {
+            if l.ops.front().is_none_or(|(end, _)| *end > l.up_delivered) {
                 return;
             }
             let (_, op) = l.ops.pop_front().expect("checked");
             if !matches!(op, ModelOp::Pub { .. }) {
-                self.recorder.push(self.now, format!("node {node} link {link} applied {op:?}"));
+                self.recorder
+                    .push(self.now, format!("node {node} link {link} applied {op:?}"));
             }
             self.model.apply(node, link, client, op);
         }
@@ -730,7 +817,10 @@ impl<S: SimServer> World<S> {
             return;
         }
         l.state = LinkState::Closed;
-        self.recorder.push(self.now, format!("link {link} closed (server told: {tell_server:?})"));
+        self.recorder.push(
+            self.now,
+            format!("link {link} closed (server told: {tell_server:?})"),
+        );
         let l = &mut self.links[link];
         l.up = Pipe::new(0);
         l.down = Pipe::new(0);
@@ -754,7 +844,9 @@ impl<S: SimServer> World<S> {
         let l = &self.links[link];
         match l.state {
             LinkState::Flushing if l.down.is_idle() => self.close_link(link, None),
-            LinkState::ClientFin if l.up.is_idle() => self.close_link(link, Some(CloseReason::ClientClosed)),
+            LinkState::ClientFin if l.up.is_idle() => {
+                self.close_link(link, Some(CloseReason::ClientClosed))
+            }
             _ => {}
         }
     }
@@ -778,11 +870,19 @@ impl<S: SimServer> World<S> {
         let slot = &mut self.clients[client];
         slot.generation += 1;
         let port = 20_000 + (slot.generation % 40_000) as u16;
-        let peer = SocketAddr::from(([10, 0, (client / 250) as u8, (client % 250) as u8 + 1], port));
+        let peer = SocketAddr::from((
+            [10, 0, (client / 250) as u8, (client % 250) as u8 + 1],
+            port,
+        ));
         let conn = server.handle_connected(now, wall, peer);
         let link = self.links.len();
-        self.recorder.push(now, format!("client {client} connects to node {node}: link {link}, {conn}"));
-        let latency = self.net_rng.duration(Duration::from_micros(20), Duration::from_millis(2));
+        self.recorder.push(
+            now,
+            format!("client {client} connects to node {node}: link {link}, {conn}"),
+        );
+        let latency = self
+            .net_rng
+            .duration(Duration::from_micros(20), Duration::from_millis(2));
         let window = self.net_rng.range(64 * 1024, 512 * 1024) as usize;
         let n = &self.nodes[node];
         self.links.push(Link {
@@ -806,7 +906,10 @@ impl<S: SimServer> World<S> {
         });
         if self.nodes[node].conns.insert(conn, link).is_some() {
             let d = format!("node {node} reused {conn} for a new connection");
-            self.fail(Violation { invariant: "unique-conn-id", detail: d });
+            self.fail(Violation {
+                invariant: "unique-conn-id",
+                detail: d,
+            });
         }
         self.links[link].faulted = self.blocked(link, Dir::Up) || self.blocked(link, Dir::Down);
         let slot = &mut self.clients[client];
@@ -860,7 +963,9 @@ impl<S: SimServer> World<S> {
     }
 
     fn client_send(&mut self, client: usize, out: Outbox) {
-        let Some(link) = self.clients[client].link else { return };
+        let Some(link) = self.clients[client].link else {
+            return;
+        };
         if out.buf.is_empty() {
             return;
         }
@@ -869,7 +974,8 @@ impl<S: SimServer> World<S> {
             return;
         }
         let base = l.up_sent;
-        l.ops.extend(out.ops.into_iter().map(|(end, op)| (base + end as u64, op)));
+        l.ops
+            .extend(out.ops.into_iter().map(|(end, op)| (base + end as u64, op)));
         l.up_sent += out.buf.len() as u64;
         l.up.queued.extend_from_slice(&out.buf);
         self.kick(link, Dir::Up);
@@ -877,7 +983,9 @@ impl<S: SimServer> World<S> {
 
     /// The client reads everything that arrived and acts on it.
     fn client_read(&mut self, client: usize) {
-        let Some(link) = self.clients[client].link else { return };
+        let Some(link) = self.clients[client].link else {
+            return;
+        };
         let chunks = std::mem::take(&mut self.clients[client].rx);
         let mut out = Outbox::default();
         for chunk in chunks {
@@ -890,7 +998,10 @@ impl<S: SimServer> World<S> {
                     Ok(None) => break,
                     Err(e) => {
                         let d = format!("client {client} on link {link}: {}", e.0);
-                        return self.fail(Violation { invariant: "well-formed-output", detail: d });
+                        return self.fail(Violation {
+                            invariant: "well-formed-output",
+                            detail: d,
+                        });
                     }
                 };
                 for (target, op) in self.mutate(client, link, op) {
@@ -913,7 +1024,9 @@ impl<S: SimServer> World<S> {
     }
 
     fn client_op(&mut self, client: usize, op: ServerOp, out: &mut Outbox) {
-        let Some(link) = self.clients[client].link else { return };
+        let Some(link) = self.clients[client].link else {
+            return;
+        };
         let was_started = self.clients[client].client.session_started;
         let observed = self.clients[client].client.receive(op, out);
         if !was_started && self.clients[client].client.session_started {
@@ -939,7 +1052,10 @@ impl<S: SimServer> World<S> {
             Ok(Some(Observed::ServerError(text))) => {
                 if !self.links[link].faulted {
                     let d = format!("client {client} on healthy link {link} got -ERR {text}");
-                    self.fail(Violation { invariant: "no-unexplained-error", detail: d });
+                    self.fail(Violation {
+                        invariant: "no-unexplained-error",
+                        detail: d,
+                    });
                 }
             }
         }
@@ -950,7 +1066,9 @@ impl<S: SimServer> World<S> {
     /// Applies the configured mutation to one delivered operation: returns
     /// the operations to hand to clients in its place.
     fn mutate(&mut self, client: usize, link: LinkId, op: ServerOp) -> Vec<(usize, ServerOp)> {
-        let ServerOp::Msg(d) = &op else { return vec![(client, op)] };
+        let ServerOp::Msg(d) = &op else {
+            return vec![(client, op)];
+        };
         let n = self.delivered_msgs;
         match self.cfg.mutation {
             Mutation::None => vec![(client, op)],
@@ -958,16 +1076,25 @@ impl<S: SimServer> World<S> {
                 self.delivered_msgs += 1;
                 Vec::new()
             }
-            Mutation::DuplicateMessage { nth } if n == nth => vec![(client, op.clone()), (client, op)],
-            Mutation::QueueDoubleDelivery { nth } if n >= nth => match self.model.other_queue_member(link, d.sid) {
-                Some((other_link, other_sid)) if self.clients[self.links[other_link].client].link == Some(other_link) => {
-                    self.cfg.mutation = Mutation::None;
-                    let mut copy = d.clone();
-                    copy.sid = other_sid;
-                    vec![(client, op), (self.links[other_link].client, ServerOp::Msg(copy))]
+            Mutation::DuplicateMessage { nth } if n == nth => {
+                vec![(client, op.clone()), (client, op)]
+            }
+            Mutation::QueueDoubleDelivery { nth } if n >= nth => {
+                match self.model.other_queue_member(link, d.sid) {
+                    Some((other_link, other_sid))
+                        if self.clients[self.links[other_link].client].link == Some(other_link) =>
+                    {
+                        self.cfg.mutation = Mutation::None;
+                        let mut copy = d.clone();
+                        copy.sid = other_sid;
+                        vec![
+                            (client, op),
+                            (self.links[other_link].client, ServerOp::Msg(copy)),
+                        ]
+                    }
+                    _ => vec![(client, op)],
                 }
-                _ => vec![(client, op)],
-            },
+            }
             _ => vec![(client, op)],
         }
     }
@@ -975,7 +1102,9 @@ impl<S: SimServer> World<S> {
     // ---- faults ------------------------------------------------------------
 
     fn open_links(&self) -> Vec<LinkId> {
-        (0..self.links.len()).filter(|&l| self.links[l].state == LinkState::Open).collect()
+        (0..self.links.len())
+            .filter(|&l| self.links[l].state == LinkState::Open)
+            .collect()
     }
 
     fn inject_fault(&mut self) {
@@ -991,7 +1120,8 @@ impl<S: SimServer> World<S> {
         match (kind, pick) {
             (0, Some(link)) => {
                 self.links[link].faulted = true;
-                self.recorder.push(self.now, format!("fault: reset link {link}"));
+                self.recorder
+                    .push(self.now, format!("fault: reset link {link}"));
                 self.close_link(link, Some(CloseReason::ReadError));
             }
             (1, _) => self.partition(),
@@ -999,20 +1129,25 @@ impl<S: SimServer> World<S> {
             (3, Some(link)) => self.stop_reading(link),
             (4, _) => {
                 let node = self.fault_rng.index(self.nodes.len());
-                self.recorder.push(self.now, format!("fault: crash node {node}"));
+                self.recorder
+                    .push(self.now, format!("fault: crash node {node}"));
                 self.crash_node(node);
             }
             (5, _) => self.clock_jump(),
             (6, _) => self.disk_full(),
             _ => {}
         }
-        let after = self.fault_rng.duration(Duration::from_millis(20), Duration::from_millis(400));
+        let after = self
+            .fault_rng
+            .duration(Duration::from_millis(20), Duration::from_millis(400));
         self.schedule(after, Ev::Fault);
     }
 
     fn partition(&mut self) {
         let node = self.fault_rng.index(self.nodes.len());
-        let clients: Vec<usize> = (0..self.clients.len()).filter(|_| self.fault_rng.ratio(1, 2)).collect();
+        let clients: Vec<usize> = (0..self.clients.len())
+            .filter(|_| self.fault_rng.ratio(1, 2))
+            .collect();
         let (up, down) = match self.fault_rng.below(3) {
             0 => (true, false),
             1 => (false, true),
@@ -1025,10 +1160,18 @@ impl<S: SimServer> World<S> {
             }
         }
         let id = self.partitions.len();
-        let text = format!("fault: partition {id} node {node} clients {clients:?} up {up} down {down}");
+        let text =
+            format!("fault: partition {id} node {node} clients {clients:?} up {up} down {down}");
         self.recorder.push(self.now, text);
-        self.partitions.push(Some(Partition { node, clients, up, down }));
-        let after = self.fault_rng.duration(Duration::from_millis(50), Duration::from_secs(3));
+        self.partitions.push(Some(Partition {
+            node,
+            clients,
+            up,
+            down,
+        }));
+        let after = self
+            .fault_rng
+            .duration(Duration::from_millis(50), Duration::from_secs(3));
         self.schedule(after, Ev::HealPartition { id });
     }
 
@@ -1039,20 +1182,33 @@ impl<S: SimServer> World<S> {
         for link in 0..self.links.len() {
             if self.links[link].state != LinkState::Closed {
                 self.schedule(Duration::ZERO, Ev::Deliver { link, dir: Dir::Up });
-                self.schedule(Duration::ZERO, Ev::Deliver { link, dir: Dir::Down });
+                self.schedule(
+                    Duration::ZERO,
+                    Ev::Deliver {
+                        link,
+                        dir: Dir::Down,
+                    },
+                );
             }
         }
     }
 
     fn slow_link(&mut self, link: LinkId) {
-        let extra = self.fault_rng.duration(Duration::from_millis(10), Duration::from_millis(300));
+        let extra = self
+            .fault_rng
+            .duration(Duration::from_millis(10), Duration::from_millis(300));
         let ns_per_byte = self.fault_rng.range(1_000, 100_000);
         let l = &mut self.links[link];
         l.faulted = true;
         l.slow_extra = extra;
         l.ns_per_byte = ns_per_byte;
-        self.recorder.push(self.now, format!("fault: slow link {link} +{extra:?} {ns_per_byte}ns/B"));
-        let after = self.fault_rng.duration(Duration::from_millis(200), Duration::from_secs(5));
+        self.recorder.push(
+            self.now,
+            format!("fault: slow link {link} +{extra:?} {ns_per_byte}ns/B"),
+        );
+        let after = self
+            .fault_rng
+            .duration(Duration::from_millis(200), Duration::from_secs(5));
         self.schedule(after, Ev::RestoreLink { link });
     }
 
@@ -1069,8 +1225,13 @@ impl<S: SimServer> World<S> {
         }
         self.links[link].faulted = true;
         self.clients[client].reading = false;
-        self.recorder.push(self.now, format!("fault: client {client} stops reading link {link}"));
-        let after = self.fault_rng.duration(Duration::from_millis(200), Duration::from_secs(8));
+        self.recorder.push(
+            self.now,
+            format!("fault: client {client} stops reading link {link}"),
+        );
+        let after = self
+            .fault_rng
+            .duration(Duration::from_millis(200), Duration::from_secs(8));
         self.schedule(after, Ev::ResumeReading { client, link });
     }
 
@@ -1087,14 +1248,19 @@ impl<S: SimServer> World<S> {
         let node = self.fault_rng.index(self.nodes.len());
         let jump = self.fault_rng.range(0, 7_200_000_000_000) as i64 - 3_600_000_000_000;
         self.nodes[node].wall.offset_ns += jump;
-        self.recorder.push(self.now, format!("fault: node {node} wall clock jumps {jump}ns"));
+        self.recorder.push(
+            self.now,
+            format!("fault: node {node} wall clock jumps {jump}ns"),
+        );
     }
 
     fn disk_full(&mut self) {
         let node = self.fault_rng.index(self.nodes.len());
         let used = self.nodes[node].disk.used_bytes();
         self.nodes[node].disk.set_capacity(used);
-        let after = self.fault_rng.duration(Duration::from_millis(100), Duration::from_secs(2));
+        let after = self
+            .fault_rng
+            .duration(Duration::from_millis(100), Duration::from_secs(2));
         self.schedule(after, Ev::RestoreDisk { node });
     }
 
@@ -1125,9 +1291,18 @@ impl<S: SimServer> World<S> {
             let slot = &self.clients[client];
             let Some(link) = slot.link else { continue };
             let c = &slot.client;
-            if self.links[link].state == LinkState::Open && c.session_started && c.pongs_received != c.pings_sent {
-                let d = format!("client {client} on link {link} sent {} PINGs, got {} PONGs", c.pings_sent, c.pongs_received);
-                return self.fail(Violation { invariant: "ping-pong", detail: d });
+            if self.links[link].state == LinkState::Open
+                && c.session_started
+                && c.pongs_received != c.pings_sent
+            {
+                let d = format!(
+                    "client {client} on link {link} sent {} PINGs, got {} PONGs",
+                    c.pings_sent, c.pongs_received
+                );
+                return self.fail(Violation {
+                    invariant: "ping-pong",
+                    detail: d,
+                });
             }
         }
     }
