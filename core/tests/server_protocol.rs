@@ -392,3 +392,18 @@ fn a_lagging_receiver_stalls_its_producer() {
     assert!(first > 5, "not before the receiver is half way to max_pending");
     assert!(!node.closed.contains_key(&slow), "slowed down before anyone is cut off");
 }
+
+#[test]
+fn first_pong_is_followed_by_connect_info_for_protocol_1_clients() {
+    let mut node = Node::new(ServerOptions::default());
+    let modern = node.client(r#"{"verbose":false,"protocol":1}"#);
+    node.send(modern, "PING\r\n");
+    let got = node.take(modern);
+    assert!(got.starts_with("PONG\r\nINFO {"), "{got}");
+    assert!(got.contains(r#""connect_info":true"#) && got.contains(r#""remote_account":"$G""#), "{got}");
+    node.send(modern, "PING\r\n");
+    assert_eq!(node.take(modern), "PONG\r\n", "only after the first PONG");
+    let legacy = node.client(r#"{"verbose":false,"protocol":0}"#);
+    node.send(legacy, "PING\r\n");
+    assert_eq!(node.take(legacy), "PONG\r\n");
+}

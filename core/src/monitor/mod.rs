@@ -13,7 +13,7 @@ pub use connz::{ConnInfo, Connz, SubDetail};
 pub use duration::{go_duration, uptime};
 pub use query::{Query, QueryError};
 pub use subsz::Subsz;
-pub use varz::Varz;
+pub use varz::{KindCounts, Varz};
 
 use crate::server::Server;
 use crate::time::{Instant, UnixNanos};
@@ -75,7 +75,11 @@ pub fn handle(server: &mut Server, now: Instant, wall: UnixNanos, process: &Proc
         Ok(q) => q,
         Err(e) => return Response::error(400, &e.to_string()),
     };
-    match path.trim_end_matches('/') {
+    let path = path.trim_end_matches('/');
+    if let Some(endpoint) = ENDPOINTS.iter().find(|&&e| e == path) {
+        *server.counters_mut().http_requests.entry(endpoint).or_default() += 1;
+    }
+    match path {
         "" => Response { status: 200, content_type: "text/html; charset=utf-8", body: index_page() },
         "/varz" => Response::json(&varz::build(server, now, wall, process)),
         "/connz" => match connz::build(server, now, wall, &query) {
@@ -90,6 +94,9 @@ pub fn handle(server: &mut Server, now: Instant, wall: UnixNanos, process: &Proc
         _ => Response { status: 404, content_type: "text/plain; charset=utf-8", body: "404 page not found\n".to_owned() },
     }
 }
+
+/// The endpoints served, as counted in `/varz`'s `http_req_stats`.
+const ENDPOINTS: &[&str] = &["/varz", "/connz", "/subsz", "/subscriptionsz", "/healthz"];
 
 fn index_page() -> String {
     let links = ["varz", "connz", "subsz", "healthz"]

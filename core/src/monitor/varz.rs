@@ -1,5 +1,7 @@
 //! `/varz`: the server's configuration and counters.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::server::{Server, VERSION};
@@ -18,6 +20,8 @@ pub struct Varz {
     pub version: String,
     /// Protocol version.
     pub proto: u32,
+    /// The toolchain natrix was built with (nats-server: its Go version).
+    pub go: String,
     /// Client listen host.
     pub host: String,
     /// Client port.
@@ -50,6 +54,18 @@ pub struct Varz {
     pub tls_timeout: f64,
     /// `write_deadline`, nanoseconds.
     pub write_deadline: u64,
+    /// Cluster settings (`{}` without a cluster).
+    pub cluster: serde_json::Value,
+    /// Gateway settings.
+    pub gateway: serde_json::Value,
+    /// Leaf node settings.
+    pub leaf: serde_json::Value,
+    /// MQTT settings.
+    pub mqtt: serde_json::Value,
+    /// WebSocket settings.
+    pub websocket: serde_json::Value,
+    /// JetStream settings and usage.
+    pub jetstream: serde_json::Value,
     /// Start time.
     pub start: String,
     /// Time of this snapshot.
@@ -60,6 +76,8 @@ pub struct Varz {
     pub mem: u64,
     /// Logical cores.
     pub cores: u32,
+    /// Worker threads the runtime may use (nats-server: GOMAXPROCS).
+    pub gomaxprocs: u32,
     /// CPU percent.
     #[serde(serialize_with = "super::go_float")]
     pub cpu: f64,
@@ -91,12 +109,38 @@ pub struct Varz {
     pub out_client_bytes: u64,
     /// Slow consumers closed since start.
     pub slow_consumers: u64,
+    /// Connections closed as stale.
+    pub stale_connections: u64,
+    /// Times producers were slowed down for lagging receivers.
+    pub stalled_clients: u64,
     /// Subscriptions across accounts.
     pub subscriptions: usize,
+    /// Monitoring requests served, by endpoint.
+    pub http_req_stats: BTreeMap<&'static str, u64>,
     /// When the configuration was loaded.
     pub config_load_time: String,
+    /// Digest of the configuration file (empty without one).
+    pub config_digest: String,
     /// The system account.
     pub system_account: String,
+    /// Slow consumers by connection kind.
+    pub slow_consumer_stats: KindCounts,
+    /// Stale connections by connection kind.
+    pub stale_connection_stats: KindCounts,
+}
+
+/// A count per connection kind, as nats-server breaks its slow-consumer and
+/// stale-connection figures down.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct KindCounts {
+    /// Client connections.
+    pub clients: u64,
+    /// Routes.
+    pub routes: u64,
+    /// Gateways.
+    pub gateways: u64,
+    /// Leaf nodes.
+    pub leafs: u64,
 }
 
 pub(crate) fn build(server: &Server, now: Instant, wall: UnixNanos, process: &ProcessStats) -> Varz {
@@ -109,6 +153,7 @@ pub(crate) fn build(server: &Server, now: Instant, wall: UnixNanos, process: &Pr
         server_name: server.server_name().to_owned(),
         version: VERSION.to_owned(),
         proto: 1,
+        go: crate::protocol::info::RUNTIME_VERSION.to_owned(),
         host: opts.host.clone(),
         port: opts.port,
         max_connections: opts.max_connections,
@@ -124,11 +169,18 @@ pub(crate) fn build(server: &Server, now: Instant, wall: UnixNanos, process: &Pr
         max_pending: opts.max_pending_bytes,
         tls_timeout: opts.tls.as_ref().map_or(2.0, |t| if t.timeout.is_zero() { 2.0 } else { t.timeout.as_secs_f64() }),
         write_deadline: duration_nanos(opts.write_deadline),
+        cluster: empty(),
+        gateway: empty(),
+        leaf: empty(),
+        mqtt: empty(),
+        websocket: empty(),
+        jetstream: empty(),
         start: started_wall.to_rfc3339(),
         now: wall.to_rfc3339(),
         uptime: duration::uptime(now.saturating_duration_since(started_at)),
         mem: process.rss_bytes,
         cores: process.cores,
+        gomaxprocs: process.cores,
         cpu: process.cpu_percent,
         connections: server.num_clients(),
         total_connections: counters.total_connections,
@@ -144,10 +196,20 @@ pub(crate) fn build(server: &Server, now: Instant, wall: UnixNanos, process: &Pr
         out_client_msgs: counters.out_msgs,
         out_client_bytes: counters.out_bytes,
         slow_consumers: counters.slow_consumers,
+        stale_connections: counters.stale_connections,
+        stalled_clients: counters.stalled_clients,
         subscriptions,
+        http_req_stats: counters.http_requests.clone(),
         config_load_time: started_wall.to_rfc3339(),
+        config_digest: String::new(),
         system_account: "$SYS".to_owned(),
+        slow_consumer_stats: KindCounts { clients: counters.slow_consumers, ..KindCounts::default() },
+        stale_connection_stats: KindCounts { clients: counters.stale_connections, ..KindCounts::default() },
     }
+}
+
+fn empty() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
 }
 
 fn duration_nanos(d: std::time::Duration) -> u64 {

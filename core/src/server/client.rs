@@ -41,11 +41,13 @@ pub(crate) struct ClientFlags {
     pub echo: bool,
     pub headers: bool,
     pub no_responders: bool,
+    /// CONNECT said `protocol >= 1`: the client understands INFO updates.
+    pub info_updates: bool,
 }
 
 impl Default for ClientFlags {
     fn default() -> Self {
-        ClientFlags { verbose: true, pedantic: true, echo: true, headers: false, no_responders: false }
+        ClientFlags { verbose: true, pedantic: true, echo: true, headers: false, no_responders: false, info_updates: false }
     }
 }
 
@@ -90,11 +92,15 @@ pub(crate) struct Client {
     /// When the runtime last made write progress while bytes were pending.
     pub write_progress_at: Option<Instant>,
     pub pings_out: u32,
+    /// When the connection was accepted.
+    pub accepted_at: Instant,
+    /// The server has answered the client's first PING.
+    pub first_pong_sent: bool,
     /// The early first PING (round-trip measurement) went out.
     pub first_ping_sent: bool,
-    /// When the PING used to measure round-trip time went out.
+    /// When the last PING went out; its PONG measures the round trip.
     pub ping_sent_at: Option<Instant>,
-    /// Round-trip time measured from the first PING/PONG.
+    /// Round-trip time: the handshake's, then the last PING/PONG's.
     pub rtt: Option<std::time::Duration>,
     pub last_in_at: Instant,
     pub auth_deadline: Option<Instant>,
@@ -128,6 +134,8 @@ impl Client {
             pending_bytes: 0,
             write_progress_at: None,
             pings_out: 0,
+            accepted_at: now,
+            first_pong_sent: false,
             first_ping_sent: false,
             ping_sent_at: None,
             rtt: None,

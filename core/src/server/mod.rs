@@ -140,7 +140,7 @@ impl fmt::Display for CloseReason {
 
 
 /// Server-wide message and connection counters (`/varz`).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct ServerCounters {
     /// Messages received from clients.
     pub in_msgs: u64,
@@ -154,6 +154,12 @@ pub struct ServerCounters {
     pub slow_consumers: u64,
     /// Connections accepted since start.
     pub total_connections: u64,
+    /// Connections closed as stale (unanswered pings).
+    pub stale_connections: u64,
+    /// Times a producer was slowed down for a lagging receiver.
+    pub stalled_clients: u64,
+    /// Monitoring requests served, by endpoint (`/varz` → 3).
+    pub http_requests: BTreeMap<&'static str, u64>,
 }
 
 /// One NATS server node.
@@ -251,8 +257,12 @@ impl Server {
     }
 
     /// Server-wide counters.
-    pub fn counters(&self) -> ServerCounters {
-        self.counters
+    pub fn counters(&self) -> &ServerCounters {
+        &self.counters
+    }
+
+    pub(crate) fn counters_mut(&mut self) -> &mut ServerCounters {
+        &mut self.counters
     }
 
     /// A client connected from `peer`. The server sends INFO (as an
@@ -320,6 +330,9 @@ impl Server {
             }
         }
         self.flush(now);
+        if self.producer_stalled {
+            self.counters.stalled_clients += 1;
+        }
         self.producer_stalled.then_some(PRODUCER_STALL)
     }
 

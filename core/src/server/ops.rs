@@ -27,7 +27,7 @@ impl Server {
             ClientOp::Pub(p) => self.on_pub(now, slot, p),
             ClientOp::Sub { subject, queue, sid } => self.on_sub(slot, subject, queue, sid),
             ClientOp::Unsub { sid, max_msgs } => self.on_unsub(slot, &sid, max_msgs),
-            ClientOp::Ping => self.send(slot, encode::PONG),
+            ClientOp::Ping => self.on_ping(slot),
             ClientOp::Pong => {
                 if let Some(c) = self.client_mut(slot) {
                     c.pings_out = 0;
@@ -44,6 +44,23 @@ impl Server {
         if let Some(c) = self.client_mut(slot) {
             c.outbound.extend_from_slice(bytes);
             self.mark_dirty(slot);
+        }
+    }
+
+    /// PONG; after the first one, a client that speaks protocol 1 gets an
+    /// INFO confirming its connection (`connect_info`), as nats-server sends.
+    fn on_ping(&mut self, slot: Slot) {
+        self.send(slot, encode::PONG);
+        let Some(c) = self.client_mut(slot) else { return };
+        if std::mem::replace(&mut c.first_pong_sent, true) || !c.flags.info_updates || !c.connected {
+            return;
+        }
+        let (cid, peer, account) = (c.cid, c.peer, c.account);
+        let mut info = self.client_info(cid, peer);
+        info.connect_info = true;
+        info.remote_account = self.accounts[account].name.clone();
+        if let Some(c) = self.client_mut(slot) {
+            encode::write_info(&mut c.outbound, &info);
         }
     }
 
@@ -129,6 +146,9 @@ impl Server {
         c.flags.echo = info.echo.unwrap_or(true);
         c.flags.headers = headers;
         c.flags.no_responders = info.no_responders.unwrap_or(false);
+        c.flags.info_updates = info.protocol >= 1;
+        // Until a PING measures it, nats-server estimates the round trip by the handshake.
+        c.rtt = Some(now.saturating_duration_since(c.accepted_at).max(std::time::Duration::from_nanos(1)));
         c.meta.name = info.name.unwrap_or_default();
         c.meta.lang = info.lang.unwrap_or_default();
         c.meta.version = info.version.unwrap_or_default();

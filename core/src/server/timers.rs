@@ -48,12 +48,11 @@ impl Server {
                 if c.pings_out + 1 > ping_max {
                     let msg = format!("{} - {} - Stale Client Connection - Closing", c.peer, c.cid);
                     self.log(Level::Debug, msg);
+                    self.counters.stale_connections += 1;
                     return self.close(now, slot, CloseReason::StaleConnection, Some("Stale Connection"));
                 }
                 c.pings_out += 1;
-                if c.rtt.is_none() {
-                    c.ping_sent_at = Some(now);
-                }
+                c.ping_sent_at = Some(now);
                 c.outbound.extend_from_slice(encode::PING);
                 self.mark_dirty(slot);
             }
