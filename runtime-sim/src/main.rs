@@ -67,8 +67,8 @@ fn report(r: &RunReport, faults: FaultMode) {
             eprintln!("  {}", f.detail);
             eprintln!("last events:\n{}", f.recent);
             eprintln!(
-                "replay: cargo run -p natrix-sim -- replay {} --faults {faults}",
-                r.seed
+                "trace hash {:016x}; replay: cargo run -p natrix-sim -- replay {} --faults {faults}",
+                r.trace_hash, r.seed
             );
         }
     }

@@ -26,6 +26,18 @@ impl TraceHash {
         }
     }
 
+    /// Mixes in a bulk payload, eight bytes per step (FNV-style over words:
+    /// fast enough to hash every byte the servers send).
+    pub fn data(&mut self, data: &[u8]) {
+        let mut words = data.chunks_exact(8);
+        for w in &mut words {
+            let v = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+            self.0 = (self.0 ^ v).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.bytes(words.remainder());
+        self.u64(data.len() as u64);
+    }
+
     /// Mixes in a number.
     pub fn u64(&mut self, v: u64) {
         self.bytes(&v.to_le_bytes());

@@ -526,7 +526,8 @@ impl<S: SimServer> World<S> {
         let Some(link) = self.link_of(node, conn, "Transmit") else {
             return;
         };
-        self.hash.u64(bytes.len() as u64);
+        // The server's output, byte for byte: replays must agree on content.
+        self.hash.data(&bytes);
         let max_pending = self.options.max_pending_bytes;
         let l = &mut self.links[link];
         if l.server_pending > max_pending {
