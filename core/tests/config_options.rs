@@ -265,8 +265,11 @@ fn features_natrix_lacks_are_kept_and_warned_about() {
         .collect();
     assert_eq!(
         warned,
-        ["cluster", "leafnodes", "websocket", "mqtt", "accounts"]
+        ["cluster", "leafnodes", "websocket", "mqtt"]
     );
+    // Accounts are supported: their users join the authorization users.
+    assert_eq!(loaded.options.accounts[0].name, "A");
+    assert_eq!(loaded.options.authorization.users[0].account.as_deref(), Some("A"));
     assert!(
         loaded.warnings[0].starts_with("unsupported.conf:4:1: "),
         "{}",

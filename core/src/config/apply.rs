@@ -180,7 +180,6 @@ const UNSUPPORTED_TOP_LEVEL: &[&str] = &[
     "gateway",
     "leaf",
     "leafnodes",
-    "accounts",
     "operator",
     "operators",
     "roots",

@@ -24,6 +24,7 @@ pub(crate) fn apply_block(
     let v = &entry.value;
     match key {
         "authorization" => authorization(v, opts, r),
+        "accounts" => super::accounts::accounts(v, opts, r),
         "tls" => opts.tls = tls(v, r).or(opts.tls.take()),
         "jetstream" => jetstream(v, opts, r),
         "store_dir" | "storedir" => store_dir(v, key, opts, r),
@@ -108,7 +109,7 @@ fn auth_timeout(entry: &Entry, opts: &mut ServerOptions, r: &mut Report) {
     opts.auth_timeout = timeout;
 }
 
-fn users(v: &Value, r: &mut Report) -> Vec<User> {
+pub(crate) fn users(v: &Value, r: &mut Report) -> Vec<User> {
     let ValueKind::Array(items) = &v.kind else {
         r.error(
             &v.pos,
@@ -188,7 +189,7 @@ fn is_public_user_nkey(key: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
 }
 
-fn permissions(v: &Value, r: &mut Report) -> Option<Permissions> {
+pub(crate) fn permissions(v: &Value, r: &mut Report) -> Option<Permissions> {
     let ValueKind::Map(map) = &v.kind else {
         r.error(
             &v.pos,

@@ -7,6 +7,7 @@
 //! acts on [`Loaded::command`]: run, test the config, print help or the
 //! version, or signal a running server.
 
+mod accounts;
 mod apply;
 mod apply_blocks;
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod parser;
 mod source;
 pub mod value;
 
+pub use accounts::{find_export, DEFAULT_RESPONSE_THRESHOLD};
 pub use apply_blocks::DEFAULT_TLS_TIMEOUT;
 pub use cli::{parse_args, CliCommand, CliError, Overrides, SignalCommand, USAGE};
 pub use error::{ConfigError, Diagnostic, ReadError};

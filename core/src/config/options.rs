@@ -105,6 +105,9 @@ pub struct ServerOptions {
     pub jetstream_max_store_bytes: Option<i64>,
     /// `jetstream { domain }`.
     pub jetstream_domain: Option<String>,
+    /// `accounts {}`: the configured accounts with their exports and
+    /// imports. Their users are in [`ServerOptions::authorization`].
+    pub accounts: Vec<AccountConfig>,
 }
 
 impl Default for ServerOptions {
@@ -159,6 +162,7 @@ impl Default for ServerOptions {
             jetstream_max_memory_bytes: None,
             jetstream_max_store_bytes: None,
             jetstream_domain: None,
+            accounts: Vec::new(),
         }
     }
 }
@@ -246,4 +250,69 @@ pub struct TlsOptions {
     pub timeout: Duration,
     /// `handshake_first`: TLS before INFO.
     pub handshake_first: bool,
+}
+
+/// One account of the `accounts {}` block.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AccountConfig {
+    /// The account name.
+    pub name: String,
+    /// `exports: [...]`.
+    pub exports: Vec<Export>,
+    /// `imports: [...]`.
+    pub imports: Vec<Import>,
+}
+
+/// Whether an export or import carries messages or requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportKind {
+    /// `stream`: messages published in the exporter reach the importer.
+    Stream,
+    /// `service`: requests from the importer reach the exporter, and its
+    /// responses come back.
+    Service,
+}
+
+/// How many responses a service request may get (`response_type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResponseType {
+    /// One response (the default).
+    #[default]
+    Singleton,
+    /// Any number of responses until the threshold passes.
+    Stream,
+    /// Any number of responses, each a chunk of one answer.
+    Chunked,
+}
+
+/// One entry of `exports: [...]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Export {
+    /// Stream or service.
+    pub kind: ImportKind,
+    /// The exported subject (may hold wildcards).
+    pub subject: String,
+    /// `accounts: [...]`: who may import; empty means public.
+    pub accounts: Vec<String>,
+    /// `response_type` of a service.
+    pub response_type: ResponseType,
+    /// `response_threshold`: how long a service's responses may come back
+    /// (nats-server default two minutes).
+    pub response_threshold: Duration,
+}
+
+/// One entry of `imports: [...]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Import {
+    /// Stream or service.
+    pub kind: ImportKind,
+    /// The exporting account.
+    pub account: String,
+    /// The subject in the exporting account.
+    pub subject: String,
+    /// `to`: for a stream, where the messages land in this account; for a
+    /// service, the subject this account publishes requests on.
+    pub to: Option<String>,
+    /// `prefix` (streams): prepended to the exporter's subject.
+    pub prefix: Option<String>,
 }

@@ -1,19 +1,178 @@
 //! Accounts: isolated subject spaces. Every client belongs to one; messages
-//! never cross accounts except through exports and imports.
+//! never cross accounts except through exports and imports, which are
+//! resolved at start-up into routes kept on the account a message is
+//! published in (so delivery looks only at the publisher's account).
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::config::ResponseType;
 use crate::subject::sublist::Sublist;
+use crate::subject::{is_full_wildcard, is_partial_wildcard, tokens};
+use crate::time::Instant;
 
 use super::SubRef;
 
-/// One account and its subscription index.
+/// Outstanding service responses one account keeps before it evicts.
+pub(crate) const RESPONSE_MAPPINGS_MAX: usize = 10_000;
+
+/// One account, its subscription index and its cross-account routes.
 pub(crate) struct Account {
     pub name: String,
     pub sublist: Sublist<SubRef>,
+    /// Stream imports fed by this account's messages.
+    pub stream_routes: Vec<StreamRoute>,
+    /// Service imports of this account: requests published here go to the exporter.
+    pub service_routes: Vec<ServiceRoute>,
+    /// Reply subjects handed to this account's responders, keyed by that subject.
+    pub responses: BTreeMap<Bytes, ResponseRoute>,
+    /// `_R_.xxxxxx.`: the prefix of the reply subjects made for this account.
+    pub reply_prefix: Bytes,
 }
 
 impl Account {
     /// `seed` keys the index's hashing, so clients cannot aim subjects at one bucket.
     pub fn new(name: &str, cache: bool, seed: u64) -> Self {
-        Account { name: name.to_owned(), sublist: Sublist::with_seed(cache, seed) }
+        Account {
+            name: name.to_owned(),
+            sublist: Sublist::with_seed(cache, seed),
+            stream_routes: Vec::new(),
+            service_routes: Vec::new(),
+            responses: BTreeMap::new(),
+            reply_prefix: Bytes::new(),
+        }
+    }
+
+    /// True when a message published here may cross to another account.
+    pub fn has_routes(&self) -> bool {
+        !self.stream_routes.is_empty()
+            || !self.service_routes.is_empty()
+            || !self.responses.is_empty()
+    }
+
+    /// Remembers where responses on `reply` go, within the bound.
+    pub fn add_response(&mut self, now: Instant, reply: Bytes, route: ResponseRoute) {
+        if self.responses.len() >= RESPONSE_MAPPINGS_MAX {
+            self.responses.retain(|_, r| r.expires_at > now);
+            if self.responses.len() >= RESPONSE_MAPPINGS_MAX {
+                self.responses.pop_first();
+            }
+        }
+        self.responses.insert(reply, route);
+    }
+}
+
+/// Messages published in the exporter on `subject` also go to `importer`,
+/// with their subject mapped.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamRoute {
+    pub importer: usize,
+    pub map: SubjectMap,
+}
+
+/// Requests published in the importer on `map.from` go to `exporter`.
+#[derive(Clone, Debug)]
+pub(crate) struct ServiceRoute {
+    pub exporter: usize,
+    pub map: SubjectMap,
+    pub response_type: ResponseType,
+    pub response_threshold: Duration,
+}
+
+/// Where a response published on a made-up reply subject goes back to.
+#[derive(Clone, Debug)]
+pub(crate) struct ResponseRoute {
+    pub requester: usize,
+    pub reply: Bytes,
+    pub response_type: ResponseType,
+    pub expires_at: Instant,
+}
+
+/// A subject mapping: subjects matching `from` are rewritten to `to`, the
+/// tokens `from`'s wildcards matched filling `to`'s wildcards in order
+/// (`feed.*` → `myfeed.*`, `news.>` → `b.news.>`).
+#[derive(Clone, Debug)]
+pub(crate) struct SubjectMap {
+    pub from: Bytes,
+    pub to: Bytes,
+}
+
+impl SubjectMap {
+    /// Writes the mapped `subject` into `out`. `subject` must match `from`.
+    pub fn apply(&self, subject: &[u8], out: &mut BytesMut) {
+        if self.from == self.to {
+            out.extend_from_slice(subject);
+            return;
+        }
+        let mut captured = tokens(subject);
+        let mut from = tokens(&self.from);
+        let mut first = true;
+        for t in tokens(&self.to) {
+            if !first {
+                out.extend_from_slice(b".");
+            }
+            first = false;
+            if is_partial_wildcard(t) {
+                out.extend_from_slice(next_capture(&mut from, &mut captured).unwrap_or(t));
+            } else if is_full_wildcard(t) {
+                // `>` takes the rest of the subject from where `from`'s `>` began.
+                while let Some(f) = from.next() {
+                    if is_full_wildcard(f) {
+                        break;
+                    }
+                    captured.next();
+                }
+                let mut rest_first = true;
+                for c in captured.by_ref() {
+                    if !rest_first {
+                        out.extend_from_slice(b".");
+                    }
+                    rest_first = false;
+                    out.extend_from_slice(c);
+                }
+            } else {
+                out.extend_from_slice(t);
+            }
+        }
+    }
+}
+
+/// The subject token matched by `from`'s next `*`.
+fn next_capture<'a>(
+    from: &mut crate::subject::Tokens<'_>,
+    captured: &mut crate::subject::Tokens<'a>,
+) -> Option<&'a [u8]> {
+    for f in from.by_ref() {
+        let c = captured.next()?;
+        if is_partial_wildcard(f) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(from: &str, to: &str, subject: &str) -> String {
+        let m = SubjectMap {
+            from: Bytes::copy_from_slice(from.as_bytes()),
+            to: Bytes::copy_from_slice(to.as_bytes()),
+        };
+        let mut out = BytesMut::new();
+        m.apply(subject.as_bytes(), &mut out);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn maps_wildcards_in_order() {
+        assert_eq!(map("feed.*", "myfeed.*", "feed.y"), "myfeed.y");
+        assert_eq!(map("news.>", "b.news.>", "news.x.y"), "b.news.x.y");
+        assert_eq!(map("svc.a", "local.a", "svc.a"), "local.a");
+        assert_eq!(map("a.*.c.>", "x.*.>", "a.1.c.2.3"), "x.1.2.3");
+        assert_eq!(map("same.>", "same.>", "same.q"), "same.q");
     }
 }

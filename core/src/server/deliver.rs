@@ -12,10 +12,23 @@ use crate::time::Instant;
 use super::{CloseReason, Server, Slot, SubRef};
 
 impl Server {
-    /// Delivers `p`, published by the client in `from`, within its account.
+    /// Delivers `p`, published by the client in `from`, within its account
+    /// and to the accounts that import it.
     pub(crate) fn deliver(&mut self, now: Instant, from: Slot, p: &Publish) {
         let Some(publisher) = self.client(from) else { return };
-        let (account, echo) = (publisher.account, publisher.flags.echo);
+        let account = publisher.account;
+        let mut delivered = self.deliver_in(now, from, account, p);
+        if self.accounts[account].has_routes() {
+            delivered += self.deliver_across(now, from, account, p);
+        }
+        if delivered == 0 {
+            self.no_responders(now, from, account, p);
+        }
+    }
+
+    /// Delivers `p` to the matching subscriptions of `account`; returns how many got it.
+    pub(crate) fn deliver_in(&mut self, now: Instant, from: Slot, account: usize, p: &Publish) -> usize {
+        let echo = self.client(from).is_none_or(|c| c.flags.echo);
         let result = self.accounts[account].sublist.match_subject(&p.subject);
         let mut delivered = 0usize;
         for &sub in &result.plain {
@@ -27,9 +40,7 @@ impl Server {
         for (_, members) in &result.queues {
             delivered += usize::from(self.deliver_to_queue(now, from, echo, members, p));
         }
-        if delivered == 0 {
-            self.no_responders(now, from, account, p);
-        }
+        delivered
     }
 
     /// Delivers to one member of a queue group, starting at a random member

@@ -8,6 +8,7 @@
 mod account;
 mod client;
 mod deliver;
+mod imports;
 mod ops;
 mod timers;
 
@@ -208,8 +209,7 @@ impl Server {
         let mut rng = ChaCha8Rng::from_seed(seed);
         let server_id = server_id(&mut rng);
         let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
-        let cache = !opts.disable_sublist_cache;
-        let accounts = ["$G", "$SYS"].map(|name| Account::new(name, cache, rng.next_u64())).into();
+        let accounts = imports::build_accounts(&opts, &mut rng);
         let mut server = Server {
             opts,
             rng,

@@ -1,0 +1,266 @@
+//! The `accounts {}` block: each account's users, exports and imports,
+//! checked as nats-server checks them at start-up (an import must name a
+//! defined account and a subject that account exports to the importer).
+
+use std::time::Duration;
+
+use super::apply::{set_some, Report};
+use super::apply_blocks::{permissions, users};
+use super::options::{AccountConfig, Export, Import, ImportKind, ResponseType, ServerOptions};
+use super::value::{ConfigMap, Value, ValueKind};
+use crate::subject::{is_valid_subject, subject_is_subset};
+
+/// nats-server's default `response_threshold` of a service export.
+pub const DEFAULT_RESPONSE_THRESHOLD: Duration = Duration::from_secs(120);
+
+/// Applies `accounts { NAME: { users, exports, imports, default_permissions } }`.
+pub(crate) fn accounts(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
+    let Some(map) = r.map(v, "accounts") else {
+        return;
+    };
+    for entry in map.entries() {
+        let name = entry.key.clone();
+        if opts.accounts.iter().any(|a| a.name == name) {
+            r.error(&entry.value.pos, format!("Duplicate Account Entry: {name}"));
+            continue;
+        }
+        let mut account = AccountConfig {
+            name: name.clone(),
+            ..AccountConfig::default()
+        };
+        match &entry.value.kind {
+            ValueKind::Map(body) => one_account(body, &mut account, opts, r),
+            // `accounts { A, B }` style: names only.
+            _ => {}
+        }
+        opts.accounts.push(account);
+    }
+    check_imports(&opts.accounts, v, r);
+}
+
+fn one_account(
+    body: &ConfigMap,
+    account: &mut AccountConfig,
+    opts: &mut ServerOptions,
+    r: &mut Report,
+) {
+    let mut account_users = Vec::new();
+    let mut defaults = None;
+    for entry in body.entries() {
+        let ev = &entry.value;
+        match entry.key.to_ascii_lowercase().as_str() {
+            "users" => account_users = users(ev, r),
+            "exports" => account.exports = list(ev, r, export),
+            "imports" => account.imports = list(ev, r, import),
+            "default_permissions" => defaults = permissions(ev, r),
+            "jetstream" | "mappings" | "maps" | "limits" | "nkey" | "msg_trace" | "trace_dest" => {
+                r.unsupported(&ev.pos, &format!("accounts.{}.{}", account.name, entry.key))
+            }
+            _ if entry.used_as_variable => {}
+            _ => r.unknown_field(entry),
+        }
+    }
+    for mut user in account_users {
+        user.account = Some(account.name.clone());
+        if user.permissions.is_none() {
+            user.permissions.clone_from(&defaults);
+        }
+        opts.authorization.users.push(user);
+    }
+}
+
+fn list<T>(
+    v: &Value,
+    r: &mut Report,
+    one: fn(&ConfigMap, &Value, &mut Report) -> Option<T>,
+) -> Vec<T> {
+    let ValueKind::Array(items) = &v.kind else {
+        r.error(
+            &v.pos,
+            format!(
+                "Exports and imports should be an array, got {}",
+                v.kind.type_name()
+            ),
+        );
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| match &item.kind {
+            ValueKind::Map(m) => one(m, item, r),
+            other => {
+                r.error(
+                    &item.pos,
+                    format!(
+                        "Export and import entries should be a map, got {}",
+                        other.type_name()
+                    ),
+                );
+                None
+            }
+        })
+        .collect()
+}
+
+fn export(m: &ConfigMap, item: &Value, r: &mut Report) -> Option<Export> {
+    let mut e = Export {
+        kind: ImportKind::Stream,
+        subject: String::new(),
+        accounts: Vec::new(),
+        response_type: ResponseType::Singleton,
+        response_threshold: DEFAULT_RESPONSE_THRESHOLD,
+    };
+    let mut subject = None;
+    for entry in m.entries() {
+        let ev = &entry.value;
+        match entry.key.to_ascii_lowercase().as_str() {
+            "stream" => {
+                e.kind = ImportKind::Stream;
+                set_some(&mut subject, r.string(ev, &entry.key));
+            }
+            "service" => {
+                e.kind = ImportKind::Service;
+                set_some(&mut subject, r.string(ev, &entry.key));
+            }
+            "accounts" => e.accounts = names(ev, r),
+            "response" | "response_type" => e.response_type = response_type(ev, r)?,
+            "threshold" | "response_threshold" | "response_max_time" | "response_time" => {
+                e.response_threshold = r.duration(ev, &entry.key)?
+            }
+            "latency" | "account_token_position" | "advertise" | "allow_trace" => {
+                r.unsupported(&ev.pos, &format!("exports.{}", entry.key))
+            }
+            _ if entry.used_as_variable => {}
+            _ => r.unknown_field(entry),
+        }
+    }
+    e.subject = checked_subject(subject, item, r)?;
+    Some(e)
+}
+
+fn import(m: &ConfigMap, item: &Value, r: &mut Report) -> Option<Import> {
+    let mut i = Import {
+        kind: ImportKind::Stream,
+        account: String::new(),
+        subject: String::new(),
+        to: None,
+        prefix: None,
+    };
+    let mut source = None;
+    for entry in m.entries() {
+        let ev = &entry.value;
+        match entry.key.to_ascii_lowercase().as_str() {
+            "stream" => {
+                i.kind = ImportKind::Stream;
+                source = r.map(ev, &entry.key);
+            }
+            "service" => {
+                i.kind = ImportKind::Service;
+                source = r.map(ev, &entry.key);
+            }
+            "to" => set_some(&mut i.to, r.string(ev, &entry.key)),
+            "prefix" => set_some(&mut i.prefix, r.string(ev, &entry.key)),
+            "share" | "allow_trace" => r.unsupported(&ev.pos, &format!("imports.{}", entry.key)),
+            _ if entry.used_as_variable => {}
+            _ => r.unknown_field(entry),
+        }
+    }
+    let Some(source) = source else {
+        r.error(&item.pos, "Import entry requires a stream or service");
+        return None;
+    };
+    let mut subject = None;
+    for entry in source.entries() {
+        match entry.key.to_ascii_lowercase().as_str() {
+            "account" => i.account = r.string(&entry.value, &entry.key).unwrap_or_default(),
+            "subject" => set_some(&mut subject, r.string(&entry.value, &entry.key)),
+            _ if entry.used_as_variable => {}
+            _ => r.unknown_field(entry),
+        }
+    }
+    if i.account.is_empty() {
+        r.error(&item.pos, "Import entry requires an account");
+        return None;
+    }
+    i.subject = checked_subject(subject, item, r)?;
+    Some(i)
+}
+
+fn checked_subject(subject: Option<String>, item: &Value, r: &mut Report) -> Option<String> {
+    match subject {
+        Some(s) if is_valid_subject(s.as_bytes()) => Some(s),
+        Some(s) => {
+            r.error(&item.pos, format!("subject \"{s}\" is not a valid subject"));
+            None
+        }
+        None => {
+            r.error(&item.pos, "Export and import entries require a subject");
+            None
+        }
+    }
+}
+
+fn names(v: &Value, r: &mut Report) -> Vec<String> {
+    let ValueKind::Array(items) = &v.kind else {
+        r.error(&v.pos, "accounts should be an array of account names");
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|i| r.string(i, "accounts"))
+        .collect()
+}
+
+fn response_type(v: &Value, r: &mut Report) -> Option<ResponseType> {
+    match r.string(v, "response_type")?.to_ascii_lowercase().as_str() {
+        "single" | "singleton" => Some(ResponseType::Singleton),
+        "stream" => Some(ResponseType::Stream),
+        "chunk" | "chunked" => Some(ResponseType::Chunked),
+        other => {
+            r.error(&v.pos, format!("Unknown response type: {other:?}"));
+            None
+        }
+    }
+}
+
+/// Every import must name a defined account that exports the subject to
+/// the importer; nats-server reports these against the `accounts` block.
+fn check_imports(accounts: &[AccountConfig], v: &Value, r: &mut Report) {
+    for importer in accounts {
+        for i in &importer.imports {
+            let kind = match i.kind {
+                ImportKind::Stream => "stream",
+                ImportKind::Service => "service",
+            };
+            let Some(exporter) = accounts.iter().find(|a| a.name == i.account) else {
+                r.error(
+                    &v.pos,
+                    format!("\"{}\" account not defined for {kind} import", i.account),
+                );
+                continue;
+            };
+            if find_export(exporter, i, &importer.name).is_none() {
+                r.error(
+                    &v.pos,
+                    format!(
+                        "Error adding {kind} import \"{}\": {kind} import not authorized",
+                        i.subject
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The export of `exporter` that allows `importer` to make import `i`.
+pub fn find_export<'a>(
+    exporter: &'a AccountConfig,
+    i: &Import,
+    importer: &str,
+) -> Option<&'a Export> {
+    exporter.exports.iter().find(|e| {
+        e.kind == i.kind
+            && subject_is_subset(i.subject.as_bytes(), e.subject.as_bytes())
+            && (e.accounts.is_empty() || e.accounts.iter().any(|a| a == importer))
+    })
+}
