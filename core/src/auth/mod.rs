@@ -6,9 +6,12 @@
 //! nonce. Permissions and accounts build on the [`Identity`] this returns.
 
 pub mod bcrypt;
+pub mod jwt;
 pub mod nkey;
+pub mod operator;
 pub mod permissions;
 
+pub use operator::{JwtIdentity, Trust};
 pub use permissions::ClientPermissions;
 
 use crate::config::{Authorization, Permissions};
@@ -52,6 +55,21 @@ pub enum AuthError {
     /// An nkey was given but the server sent no nonce to sign.
     #[error("nkey given without a nonce to sign")]
     NoNonce,
+    /// The user JWT is malformed, badly signed or expired.
+    #[error("user JWT: {0}")]
+    UserJwt(jwt::JwtError),
+    /// The account JWT is malformed, badly signed or expired.
+    #[error("account JWT: {0}")]
+    AccountJwt(jwt::JwtError),
+    /// The resolver knows no such account.
+    #[error("account {0:?} not found")]
+    UnknownAccount(String),
+    /// A JWT's issuer is not trusted for it.
+    #[error("issuer {0:?} is not trusted")]
+    UntrustedIssuer(String),
+    /// The account revoked this user.
+    #[error("user {0:?} has been revoked")]
+    Revoked(String),
 }
 
 /// Checks `connect` against `auth`. `no_auth_user` is the user a client

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::apply::{set_some, Report};
 use super::apply_blocks::{permissions, users};
-use super::options::{AccountConfig, Export, Import, ImportKind, ResponseType, ServerOptions};
+use super::options::{
+    AccountConfig, Export, Import, ImportKind, Resolver, ResponseType, ServerOptions,
+};
 use super::value::{ConfigMap, Value, ValueKind};
 use crate::subject::{is_valid_subject, subject_is_subset};
 
@@ -263,4 +265,47 @@ pub fn find_export<'a>(
             && subject_is_subset(i.subject.as_bytes(), e.subject.as_bytes())
             && (e.accounts.is_empty() || e.accounts.iter().any(|a| a == importer))
     })
+}
+
+/// `operator: JWT | path | [ ... ]`.
+pub(crate) fn operators(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
+    match &v.kind {
+        ValueKind::String(s) => opts.operators.push(s.clone()),
+        ValueKind::Array(items) => {
+            for item in items {
+                if let Some(s) = r.string(item, "operator") {
+                    opts.operators.push(s);
+                }
+            }
+        }
+        other => r.error(
+            &v.pos,
+            format!(
+                "operator should be a JWT, a file or an array of them, got {}",
+                other.type_name()
+            ),
+        ),
+    }
+}
+
+/// `resolver: MEMORY`; the other resolvers are not supported yet.
+pub(crate) fn resolver(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
+    match &v.kind {
+        ValueKind::String(s) if s.eq_ignore_ascii_case("memory") => {
+            opts.resolver = Some(Resolver::Memory)
+        }
+        _ => r.unsupported(&v.pos, "resolver (only MEMORY is supported)"),
+    }
+}
+
+/// `resolver_preload { ACCOUNT_KEY: JWT }`.
+pub(crate) fn resolver_preload(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
+    let Some(map) = r.map(v, "resolver_preload") else {
+        return;
+    };
+    for entry in map.entries() {
+        if let Some(jwt) = r.string(&entry.value, &entry.key) {
+            opts.resolver_preload.insert(entry.key.clone(), jwt);
+        }
+    }
 }

@@ -25,6 +25,9 @@ pub(crate) fn apply_block(
     match key {
         "authorization" => authorization(v, opts, r),
         "accounts" => super::accounts::accounts(v, opts, r),
+        "operator" | "operators" | "root_operator" | "root_operators" => super::accounts::operators(v, opts, r),
+        "resolver" | "account_resolver" | "accounts_resolver" => super::accounts::resolver(v, opts, r),
+        "resolver_preload" => super::accounts::resolver_preload(v, opts, r),
         "tls" => opts.tls = tls(v, r).or(opts.tls.take()),
         "jetstream" => jetstream(v, opts, r),
         "store_dir" | "storedir" => store_dir(v, key, opts, r),

@@ -83,6 +83,7 @@ pub fn load(args: &[String], source: &dyn ConfigSource) -> Result<Loaded, Config
                 warnings.push(empty.to_string());
             }
             warnings.extend(apply_config(&tree, &mut options, testing)?);
+            read_operator_files(&tree, &mut options, source)?;
             options.config_file = Some(path.clone());
             Some(tree)
         }
@@ -96,6 +97,40 @@ pub fn load(args: &[String], source: &dyn ConfigSource) -> Result<Loaded, Config
         command,
         tree,
     })
+}
+
+/// Replaces each `operator` entry that names a file with the JWT in it,
+/// and refuses operator JWTs that do not verify.
+fn read_operator_files(tree: &ConfigMap, options: &mut ServerOptions, source: &dyn ConfigSource) -> Result<(), ConfigError> {
+    let pos = tree
+        .entries()
+        .iter()
+        .find(|e| e.key.to_ascii_lowercase().contains("operator"))
+        .map(|e| e.value.pos.clone());
+    let mut errors = Vec::new();
+    for entry in &mut options.operators {
+        if !entry.trim_start().starts_with("eyJ") {
+            match source.read_file(entry) {
+                Ok(text) => match crate::auth::jwt::extract(&text) {
+                    Some(jwt) => *entry = jwt.to_owned(),
+                    None => errors.push(format!("error parsing operator JWT: no JWT found in {entry}")),
+                },
+                Err(e) => errors.push(format!("error parsing operator JWT: {}", e.reason)),
+            }
+        }
+    }
+    if errors.is_empty() {
+        if let Err(e) = crate::auth::Trust::new(&options.operators, &options.resolver_preload) {
+            errors.push(format!("error parsing operator JWT: {e}"));
+        }
+    }
+    match pos {
+        Some(pos) if !errors.is_empty() => Err(ConfigError::Invalid {
+            warnings: Vec::new(),
+            errors: errors.iter().map(|m| Diagnostic::new(&pos, m.clone())).collect(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Applies a parsed config tree to `options`. Returns the warning lines;

@@ -108,6 +108,21 @@ pub struct ServerOptions {
     /// `accounts {}`: the configured accounts with their exports and
     /// imports. Their users are in [`ServerOptions::authorization`].
     pub accounts: Vec<AccountConfig>,
+    /// `operator`: trusted operator JWTs (operator mode). A value that is
+    /// not a JWT is a file path, which [`super::load`] replaces with the
+    /// JWT the file holds.
+    pub operators: Vec<String>,
+    /// `resolver`: where account JWTs come from in operator mode.
+    pub resolver: Option<Resolver>,
+    /// `resolver_preload`: account public key → account JWT.
+    pub resolver_preload: std::collections::BTreeMap<String, String>,
+}
+
+/// `resolver`: how the server finds account JWTs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolver {
+    /// `MEMORY`: only the JWTs of `resolver_preload`.
+    Memory,
 }
 
 impl Default for ServerOptions {
@@ -163,6 +178,9 @@ impl Default for ServerOptions {
             jetstream_max_store_bytes: None,
             jetstream_domain: None,
             accounts: Vec::new(),
+            operators: Vec::new(),
+            resolver: None,
+            resolver_preload: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -96,7 +96,7 @@ fn add_routes(opts: &ServerOptions, accounts: &mut [Account]) {
 }
 
 /// `_R_.` and six random characters, like nats-server's reply prefixes.
-fn reply_prefix(rng: &mut impl RngCore) -> Bytes {
+pub(crate) fn reply_prefix(rng: &mut impl RngCore) -> Bytes {
     let mut out = BytesMut::with_capacity(11);
     out.extend_from_slice(b"_R_.");
     push_random_token(rng, &mut out);

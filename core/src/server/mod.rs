@@ -10,6 +10,7 @@ mod client;
 mod deliver;
 mod imports;
 mod ops;
+mod auth;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -187,6 +188,8 @@ pub struct Server {
     closed: VecDeque<ConnInfo>,
     /// Reused for encoding no-responder headers and the like.
     scratch: BytesMut,
+    /// Operator mode: the trusted operators and known accounts.
+    trust: Option<crate::auth::Trust>,
     /// Set while handling received bytes when a receiver of the messages
     /// fell more than half of `max_pending` behind: the producer should slow down.
     producer_stalled: bool,
@@ -228,8 +231,10 @@ impl Server {
             counters: ServerCounters::default(),
             closed: VecDeque::new(),
             scratch: BytesMut::new(),
+            trust: None,
             producer_stalled: false,
         };
+        server.trust = server.build_trust();
         server.log(Level::Info, format!("Starting natrix {VERSION}"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
         server.log(Level::Info, format!("  ID:       {}", server.server_id));
@@ -277,11 +282,11 @@ impl Server {
         };
         let mut client = Client::new(cid, peer, limits, now, wall);
         client.next_ping_at = now + self.opts.ping_interval.min(FIRST_PING_INTERVAL);
-        if self.opts.authorization.is_required() {
+        if self.auth_required() {
             client.auth_deadline = Some(now + self.opts.auth_timeout);
         }
         let mut info = self.client_info(cid, peer);
-        if crate::auth::needs_nonce(&self.opts.authorization) {
+        if self.needs_nonce() {
             let nonce = nonce(&mut self.rng);
             info.nonce.clone_from(&nonce);
             client.nonce = Some(nonce);
@@ -395,7 +400,7 @@ impl Server {
             host: self.opts.host.clone(),
             port: u16::try_from(self.opts.port).unwrap_or(0),
             headers: !self.opts.no_header_support,
-            auth_required: self.opts.authorization.is_required(),
+            auth_required: self.auth_required(),
             tls_required: tls.is_some(),
             tls_verify: tls.is_some_and(|t| t.verify),
             max_payload: self.opts.max_payload_bytes,

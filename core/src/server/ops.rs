@@ -19,7 +19,7 @@ impl Server {
             let line = format!("{} - {} - <<- [{}]", c.peer, c.cid, trace_text(&op));
             self.log(Level::Trace, line);
         }
-        if !connected && self.opts.authorization.is_required() && !matches!(op, ClientOp::Connect(_)) {
+        if !connected && self.auth_required() && !matches!(op, ClientOp::Connect(_)) {
             return self.auth_violation(now, slot, "authentication required before CONNECT");
         }
         match op {
@@ -119,8 +119,7 @@ impl Server {
                 return self.close(now, slot, CloseReason::ParseError, None);
             }
         };
-        let nonce = self.client(slot).and_then(|c| c.nonce.clone());
-        let identity = match auth::authenticate(&self.opts.authorization, self.opts.no_auth_user.as_deref(), &info, nonce.as_deref()) {
+        let identity = match self.authenticate(now, slot, &info) {
             Ok(identity) => identity,
             Err(e) => return self.auth_violation(now, slot, &e.to_string()),
         };
@@ -133,11 +132,7 @@ impl Server {
                 Some("no responders requires headers support"),
             );
         }
-        let account = identity
-            .account
-            .as_deref()
-            .and_then(|name| self.accounts.iter().position(|a| a.name == name))
-            .unwrap_or(0);
+        let account = self.account_index(identity.account.as_deref());
         let Some(c) = self.client_mut(slot) else { return };
         c.connected = true;
         c.auth_deadline = None;

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+pub mod jwt;
+
 use std::time::Duration;
 
 use bytes::Bytes;

@@ -1,0 +1,258 @@
+//! NATS JWTs as `nsc` writes them: `header.claims.signature`, each part
+//! unpadded base64url, the signature an ed25519 signature by the issuer's
+//! nkey over `header.claims`. Only decoding and verification live here.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde::Deserialize;
+
+use super::nkey::{self, KeyRole, NkeyError};
+
+/// Why a JWT was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    /// Not three base64url parts of JSON.
+    #[error("malformed JWT: {0}")]
+    Malformed(&'static str),
+    /// The header names another type or algorithm.
+    #[error("unsupported JWT header")]
+    BadHeader,
+    /// The signature does not verify under the issuer.
+    #[error("JWT signature: {0}")]
+    Signature(NkeyError),
+    /// A claim of the wrong kind (e.g. an account JWT where a user's belongs).
+    #[error("expected a {expected} JWT, got {got:?}")]
+    WrongType {
+        /// The kind wanted.
+        expected: &'static str,
+        /// The `nats.type` found.
+        got: String,
+    },
+    /// Past `exp`.
+    #[error("JWT expired")]
+    Expired,
+    /// Before `nbf`.
+    #[error("JWT not yet valid")]
+    NotYetValid,
+}
+
+/// The claims every NATS JWT has.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Claims<N> {
+    /// Unique id.
+    #[serde(default)]
+    pub jti: String,
+    /// Issued at, Unix seconds.
+    #[serde(default)]
+    pub iat: i64,
+    /// Issuer public nkey.
+    pub iss: String,
+    /// Subject public nkey (the operator, account or user).
+    pub sub: String,
+    /// Human name.
+    #[serde(default)]
+    pub name: String,
+    /// Expiry, Unix seconds; absent or 0 never expires.
+    #[serde(default)]
+    pub exp: i64,
+    /// Not before, Unix seconds.
+    #[serde(default)]
+    pub nbf: i64,
+    /// The NATS-specific part.
+    pub nats: N,
+}
+
+/// `nats` of an operator JWT.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct OperatorNats {
+    /// `operator`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Keys that may sign account JWTs besides the operator's own.
+    #[serde(default)]
+    pub signing_keys: Vec<String>,
+    /// The system account's public key.
+    #[serde(default)]
+    pub system_account: String,
+}
+
+/// A signing key of an account: a plain key, or a scoped one with a role.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SigningKey {
+    /// A plain signing key.
+    Plain(String),
+    /// A scoped signing key: users it signs get its template's permissions.
+    Scoped {
+        /// The public key.
+        key: String,
+        /// The permissions template.
+        #[serde(default)]
+        template: UserPermissionClaims,
+    },
+}
+
+impl SigningKey {
+    /// The public key.
+    pub fn key(&self) -> &str {
+        match self {
+            SigningKey::Plain(k) | SigningKey::Scoped { key: k, .. } => k,
+        }
+    }
+}
+
+/// `nats` of an account JWT.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct AccountNats {
+    /// `account`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Keys that may sign user JWTs besides the account's own.
+    #[serde(default)]
+    pub signing_keys: Vec<SigningKey>,
+    /// Revoked users: public key (or `*`) → users issued at or before this
+    /// Unix second are refused.
+    #[serde(default)]
+    pub revocations: BTreeMap<String, i64>,
+    /// Permissions of users whose JWT names none.
+    #[serde(default)]
+    pub default_permissions: Option<UserPermissionClaims>,
+}
+
+/// Allow and deny lists as JWTs carry them.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct PermissionClaim {
+    /// Allowed subjects.
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Denied subjects.
+    #[serde(default)]
+    pub deny: Option<Vec<String>>,
+}
+
+/// `resp` of a user JWT.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct ResponseClaim {
+    /// Responses allowed per request.
+    #[serde(default)]
+    pub max: i64,
+    /// How long, in nanoseconds.
+    #[serde(default)]
+    pub ttl: i64,
+}
+
+/// The permission part of a user JWT (and of a scoped key's template).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct UserPermissionClaims {
+    /// `pub`.
+    #[serde(rename = "pub", default)]
+    pub publish: PermissionClaim,
+    /// `sub`.
+    #[serde(rename = "sub", default)]
+    pub subscribe: PermissionClaim,
+    /// `resp`.
+    #[serde(default)]
+    pub resp: Option<ResponseClaim>,
+}
+
+/// `nats` of a user JWT.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct UserNats {
+    /// `user`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Set when a signing key of the account issued this user.
+    #[serde(default)]
+    pub issuer_account: String,
+    /// The user's permissions.
+    #[serde(flatten)]
+    pub permissions: UserPermissionClaims,
+    /// Whether the user is a bearer token (no nonce signature needed).
+    #[serde(default)]
+    pub bearer_token: bool,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    typ: String,
+    alg: String,
+}
+
+/// Decodes `jwt`, checks its header and that its issuer signed it, and
+/// returns its claims. Who the issuer may be is the caller's question.
+pub fn decode<N: serde::de::DeserializeOwned>(jwt: &str) -> Result<Claims<N>, JwtError> {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut parts = jwt.trim().splitn(3, '.');
+    let (Some(h), Some(c), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(JwtError::Malformed("expected three parts"));
+    };
+    let header_bytes = b64
+        .decode(h)
+        .map_err(|_| JwtError::Malformed("header is not base64url"))?;
+    let header: Header = serde_json::from_slice(&header_bytes)
+        .map_err(|_| JwtError::Malformed("header is not JSON"))?;
+    if !header.typ.eq_ignore_ascii_case("jwt") || header.alg != "ed25519-nkey" {
+        return Err(JwtError::BadHeader);
+    }
+    let claims_bytes = b64
+        .decode(c)
+        .map_err(|_| JwtError::Malformed("claims are not base64url"))?;
+    let claims: Claims<N> = serde_json::from_slice(&claims_bytes)
+        .map_err(|_| JwtError::Malformed("claims are not NATS JSON"))?;
+    let sig = b64
+        .decode(s)
+        .map_err(|_| JwtError::Malformed("signature is not base64url"))?;
+    let role = nkey::role_of(&claims.iss).ok_or(JwtError::Signature(NkeyError::WrongRole))?;
+    let signed = &jwt.trim().as_bytes()[..h.len() + 1 + c.len()];
+    nkey::verify(&claims.iss, role, signed, &sig).map_err(JwtError::Signature)?;
+    Ok(claims)
+}
+
+impl<N> Claims<N> {
+    /// Checks `exp` and `nbf` against the wall clock, in Unix seconds.
+    pub fn check_time(&self, now_unix_secs: i64) -> Result<(), JwtError> {
+        if self.exp > 0 && now_unix_secs >= self.exp {
+            return Err(JwtError::Expired);
+        }
+        if self.nbf > 0 && now_unix_secs < self.nbf {
+            return Err(JwtError::NotYetValid);
+        }
+        Ok(())
+    }
+}
+
+/// Checks `nats.type`.
+pub fn expect_type(found: &str, expected: &'static str) -> Result<(), JwtError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(JwtError::WrongType {
+            expected,
+            got: found.to_owned(),
+        })
+    }
+}
+
+/// The JWT inside a file as `nsc` writes it: either bare, or between
+/// `-----BEGIN … JWT-----` / `------END … JWT------` lines (as in `.creds`).
+pub fn extract(text: &str) -> Option<&str> {
+    let mut lines = text.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        if line.starts_with("---") && line.contains("BEGIN") && line.contains("JWT") {
+            return lines.next().filter(|l| !l.is_empty());
+        }
+    }
+    let trimmed = text.trim();
+    (trimmed.split('.').count() == 3 && !trimmed.contains(char::is_whitespace)).then_some(trimmed)
+}
+
+/// The role a JWT's subject must have.
+pub fn subject_role(kind: &str) -> Option<KeyRole> {
+    match kind {
+        "operator" => Some(KeyRole::Operator),
+        "account" => Some(KeyRole::Account),
+        "user" => Some(KeyRole::User),
+        _ => None,
+    }
+}

@@ -1,0 +1,85 @@
+//! Who a connecting client is: the configured users, or in operator mode a
+//! user JWT checked against the trusted operators; and which account that
+//! puts the client in.
+
+use crate::auth::{self, AuthError, Identity, Trust};
+use crate::log::Level;
+use crate::protocol::ConnectInfo;
+use crate::time::Instant;
+
+use super::account::Account;
+use super::{Server, Slot};
+
+impl Server {
+    /// Operator mode trusts the configured operator JWTs. Config loading
+    /// refuses JWTs that do not verify; should one get here anyway, the
+    /// server trusts nothing rather than falling back to no auth.
+    pub(crate) fn build_trust(&mut self) -> Option<Trust> {
+        if self.opts.operators.is_empty() {
+            return None;
+        }
+        match Trust::new(&self.opts.operators, &self.opts.resolver_preload) {
+            Ok(trust) => Some(trust),
+            Err(e) => {
+                self.log(Level::Error, format!("operator JWT refused: {e}"));
+                Some(Trust::default())
+            }
+        }
+    }
+
+    /// True when clients must authenticate before anything else.
+    pub(crate) fn auth_required(&self) -> bool {
+        self.trust.is_some() || self.opts.authorization.is_required()
+    }
+
+    /// True when INFO must carry a nonce for the client to sign.
+    pub(crate) fn needs_nonce(&self) -> bool {
+        self.trust.is_some() || auth::needs_nonce(&self.opts.authorization)
+    }
+
+    /// Authenticates a CONNECT from the client in `slot`.
+    pub(crate) fn authenticate(
+        &mut self,
+        now: Instant,
+        slot: Slot,
+        info: &ConnectInfo,
+    ) -> Result<Identity, AuthError> {
+        let nonce = self.client(slot).and_then(|c| c.nonce.clone());
+        let Some(trust) = &self.trust else {
+            return auth::authenticate(
+                &self.opts.authorization,
+                self.opts.no_auth_user.as_deref(),
+                info,
+                nonce.as_deref(),
+            );
+        };
+        let unix_secs = self.wall_at(now).0.div_euclid(1_000_000_000);
+        let user = trust.authenticate(info, nonce.as_deref(), unix_secs)?;
+        Ok(Identity {
+            user: Some(if user.name.is_empty() {
+                user.user
+            } else {
+                user.name
+            }),
+            account: Some(user.account),
+            permissions: user.permissions,
+        })
+    }
+
+    /// The index of account `name` (`None` is `$G`). In operator mode an
+    /// account is created when its first user connects.
+    pub(crate) fn account_index(&mut self, name: Option<&str>) -> usize {
+        let Some(name) = name else { return 0 };
+        if let Some(i) = self.accounts.iter().position(|a| a.name == name) {
+            return i;
+        }
+        if self.trust.is_none() {
+            return 0;
+        }
+        let cache = !self.opts.disable_sublist_cache;
+        let mut account = Account::new(name, cache, rand_core::RngCore::next_u64(&mut self.rng));
+        account.reply_prefix = super::imports::reply_prefix(&mut self.rng);
+        self.accounts.push(account);
+        self.accounts.len() - 1
+    }
+}

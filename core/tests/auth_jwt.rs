@@ -1,0 +1,283 @@
+//! S3: operator mode. User JWTs are checked along the chain operator →
+//! account (or its signing key) → user, for expiry and revocation, and the
+//! user's nkey must sign the nonce. Every bad credential is refused with
+//! `-ERR 'Authorization Violation'`.
+
+mod auth_support;
+
+use auth_support::jwt::{self, creds};
+use auth_support::{nonce_of, Node};
+use base64::Engine;
+use natrix_core::config::{load, MemorySource};
+use nkeys::KeyPair;
+use serde_json::json;
+
+const VIOLATION: &str = "-ERR 'Authorization Violation'\r\n";
+
+struct Setup {
+    op: KeyPair,
+    op_signer: KeyPair,
+    acc: KeyPair,
+    acc_signer: KeyPair,
+    other_acc: KeyPair,
+    config: String,
+}
+
+impl Setup {
+    fn new(account_extra: serde_json::Value) -> Setup {
+        let (op, op_signer) = (KeyPair::new_operator(), KeyPair::new_operator());
+        let (acc, acc_signer, other_acc) = (
+            KeyPair::new_account(),
+            KeyPair::new_account(),
+            KeyPair::new_account(),
+        );
+        let mut extra = json!({"signing_keys": [acc_signer.public_key()]});
+        if let (Some(e), Some(more)) = (extra.as_object_mut(), account_extra.as_object()) {
+            e.extend(more.clone());
+        }
+        let config = format!(
+            "operator: {}\nresolver: MEMORY\nresolver_preload: {{\n  {}: {}\n  {}: {}\n}}\n",
+            jwt::operator(&op, &[op_signer.public_key()]),
+            acc.public_key(),
+            jwt::account(&op, &acc, extra),
+            other_acc.public_key(),
+            jwt::account(&op_signer, &other_acc, json!({})),
+        );
+        Setup {
+            op,
+            op_signer,
+            acc,
+            acc_signer,
+            other_acc,
+            config,
+        }
+    }
+
+    fn user(&self, user: &KeyPair) -> String {
+        jwt::user(&self.acc, &self.acc, user, json!({}), json!({}))
+    }
+}
+
+fn sign(kp: &KeyPair, nonce: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(kp.sign(nonce.as_bytes()).unwrap())
+}
+
+/// Connects with `jwt`, signing the nonce with `signer`; returns the answer to CONNECT + PING.
+fn login(node: &mut Node, jwt: &str, signer: &KeyPair) -> (natrix_core::ConnId, String) {
+    let (conn, info) = node.connect();
+    assert!(info.contains("\"auth_required\":true"), "{info}");
+    let nonce = nonce_of(&info);
+    assert!(!nonce.is_empty(), "operator mode sends a nonce: {info}");
+    node.send(
+        conn,
+        &format!(
+            "CONNECT {{\"jwt\":\"{jwt}\",\"sig\":\"{}\",\"verbose\":false}}\r\nPING\r\n",
+            sign(signer, &nonce)
+        ),
+    );
+    (conn, node.take(conn))
+}
+
+#[test]
+fn users_of_trusted_accounts_connect_and_stay_isolated() {
+    let s = Setup::new(json!({}));
+    let mut node = Node::new(&s.config);
+    let (alice, bob, carol) = (
+        KeyPair::new_user(),
+        KeyPair::new_user(),
+        KeyPair::new_user(),
+    );
+    let (a, answer) = login(&mut node, &s.user(&alice), &alice);
+    assert_eq!(answer, "PONG\r\n");
+    // Signed by the account's signing key.
+    let by_signer = jwt::user(&s.acc_signer, &s.acc, &bob, json!({}), json!({}));
+    let (b, answer) = login(&mut node, &by_signer, &bob);
+    assert_eq!(answer, "PONG\r\n");
+    // An account signed by the operator's signing key.
+    let other = jwt::user(&s.other_acc, &s.other_acc, &carol, json!({}), json!({}));
+    let (c, answer) = login(&mut node, &other, &carol);
+    assert_eq!(answer, "PONG\r\n");
+    assert_eq!(node.exchange(a, "SUB x 1\r\n"), "PONG\r\n");
+    assert_eq!(node.exchange(c, "SUB x 1\r\n"), "PONG\r\n");
+    node.exchange(b, "PUB x 2\r\nhi\r\n");
+    assert_eq!(node.exchange(a, ""), "MSG x 1 2\r\nhi\r\nPONG\r\n");
+    assert_eq!(
+        node.exchange(c, ""),
+        "PONG\r\n",
+        "another account sees nothing"
+    );
+}
+
+#[test]
+fn user_jwt_permissions_apply() {
+    let s = Setup::new(json!({}));
+    let mut node = Node::new(&s.config);
+    let u = KeyPair::new_user();
+    let perms = json!({"pub": {"allow": ["ok.>"]}, "sub": {"deny": ["secret"]}});
+    let token = jwt::user(&s.acc, &s.acc, &u, perms, json!({}));
+    let (conn, answer) = login(&mut node, &token, &u);
+    assert_eq!(answer, "PONG\r\n");
+    assert_eq!(
+        node.exchange(
+            conn,
+            "PUB no 1\r\nx\r\nSUB secret 1\r\nSUB ok.> 2\r\nPUB ok.1 1\r\nx\r\n"
+        ),
+        "-ERR 'Permissions Violation for Publish to \"no\"'\r\n\
+         -ERR 'Permissions Violation for Subscription to \"secret\"'\r\n\
+         MSG ok.1 2 1\r\nx\r\nPONG\r\n"
+    );
+}
+
+#[test]
+fn bad_credentials_are_refused() {
+    let s = Setup::new(json!({}));
+    let u = KeyPair::new_user();
+    let good = s.user(&u);
+    let stranger_op = KeyPair::new_operator();
+    let stranger_acc = KeyPair::new_account();
+    let mut tampered = good.clone();
+    let body_start = tampered.find('.').unwrap() + 3;
+    let replacement = if &tampered[body_start..=body_start] == "A" {
+        "B"
+    } else {
+        "A"
+    };
+    tampered.replace_range(body_start..=body_start, replacement);
+    let cases: Vec<(&str, String, KeyPair)> = vec![
+        (
+            "nonce signed by another key",
+            good.clone(),
+            KeyPair::new_user(),
+        ),
+        (
+            "tampered claims",
+            tampered,
+            KeyPair::from_seed(&u.seed().unwrap()).unwrap(),
+        ),
+        (
+            "expired",
+            jwt::user(&s.acc, &s.acc, &u, json!({}), json!({"exp": 1_600_000_000})),
+            KeyPair::from_seed(&u.seed().unwrap()).unwrap(),
+        ),
+        (
+            "not yet valid",
+            jwt::user(&s.acc, &s.acc, &u, json!({}), json!({"nbf": 1_900_000_000})),
+            KeyPair::from_seed(&u.seed().unwrap()).unwrap(),
+        ),
+        (
+            "unknown account",
+            jwt::user(&stranger_acc, &stranger_acc, &u, json!({}), json!({})),
+            KeyPair::from_seed(&u.seed().unwrap()).unwrap(),
+        ),
+        (
+            "signer not an account key",
+            jwt::user(&KeyPair::new_account(), &s.acc, &u, json!({}), json!({})),
+            KeyPair::from_seed(&u.seed().unwrap()).unwrap(),
+        ),
+        (
+            "not a JWT",
+            "garbage".to_owned(),
+            KeyPair::from_seed(&u.seed().unwrap()).unwrap(),
+        ),
+        (
+            "bad base64",
+            "e30.!!!.x".to_owned(),
+            KeyPair::from_seed(&u.seed().unwrap()).unwrap(),
+        ),
+        (
+            "account JWT as user",
+            jwt::account(&stranger_op, &stranger_acc, json!({})),
+            KeyPair::from_seed(&u.seed().unwrap()).unwrap(),
+        ),
+    ];
+    let mut node = Node::new(&s.config);
+    for (what, token, signer) in cases {
+        let (conn, answer) = login(&mut node, &token, &signer);
+        assert_eq!(answer, VIOLATION, "{what}");
+        assert!(node.is_closed(conn), "{what}");
+    }
+    let (conn, _) = node.connect();
+    node.send(conn, "CONNECT {\"verbose\":false}\r\n");
+    assert_eq!(node.take(conn), VIOLATION, "no JWT at all");
+    assert!(
+        node.logs.iter().any(|l| l.message.contains("JWT expired")),
+        "reasons are logged"
+    );
+}
+
+#[test]
+fn revoked_users_and_untrusted_accounts_are_refused() {
+    let u = KeyPair::new_user();
+    let s = Setup::new(json!({"revocations": {u.public_key(): 1_700_000_000i64}}));
+    let mut node = Node::new(&s.config);
+    assert_eq!(
+        login(&mut node, &s.user(&u), &u).1,
+        VIOLATION,
+        "revoked at issue time"
+    );
+    let fresh = jwt::user(
+        &s.acc,
+        &s.acc,
+        &u,
+        json!({}),
+        json!({"iat": 1_700_000_001i64}),
+    );
+    assert_eq!(
+        login(&mut node, &fresh, &u).1,
+        "PONG\r\n",
+        "issued after the revocation"
+    );
+
+    // An account JWT not signed by the trusted operator.
+    let rogue_op = KeyPair::new_operator();
+    let acc = KeyPair::new_account();
+    let config = format!(
+        "operator: {}\nresolver: MEMORY\nresolver_preload: {{ {}: {} }}\n",
+        jwt::operator(&s.op, &[]),
+        acc.public_key(),
+        jwt::account(&rogue_op, &acc, json!({}))
+    );
+    let mut node = Node::new(&config);
+    let token = jwt::user(&acc, &acc, &u, json!({}), json!({}));
+    assert_eq!(login(&mut node, &token, &u).1, VIOLATION);
+    let _ = &s.op_signer;
+}
+
+#[test]
+fn operator_from_a_file_and_creds_format() {
+    let s = Setup::new(json!({}));
+    let op_jwt = jwt::operator(&s.op, &[]);
+    let file =
+        format!("-----BEGIN NATS OPERATOR JWT-----\n{op_jwt}\n------END NATS OPERATOR JWT------\n");
+    let config = s.config.replacen(
+        &format!(
+            "operator: {}",
+            jwt::operator(&s.op, &[s.op_signer.public_key()])
+        ),
+        "operator: op.jwt",
+        1,
+    );
+    assert!(config.contains("operator: op.jwt"));
+    let source = MemorySource::new()
+        .with_file("n.conf", &config)
+        .with_file("op.jwt", &file);
+    let loaded = load(&["-c".into(), "n.conf".into()], &source).expect("loads");
+    assert_eq!(loaded.options.operators, vec![op_jwt]);
+    let u = KeyPair::new_user();
+    let mut node = Node::with_options(loaded.options);
+    assert_eq!(login(&mut node, &s.user(&u), &u).1, "PONG\r\n");
+    assert!(creds(&s.user(&u), &u).contains("BEGIN USER NKEY SEED"));
+
+    let bad = MemorySource::new()
+        .with_file("n.conf", &config)
+        .with_file("op.jwt", "not a jwt");
+    let err = load(&["-c".into(), "n.conf".into()], &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("error parsing operator JWT"), "{err}");
+    let missing = MemorySource::new().with_file("n.conf", &config);
+    let err = load(&["-c".into(), "n.conf".into()], &missing)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("n.conf:1:"), "{err}");
+}
