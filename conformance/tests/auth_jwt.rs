@@ -1,0 +1,172 @@
+//! S3 against a live server: operator mode with a MEMORY resolver, clients
+//! connecting with `.creds`, and refused bad, expired or revoked users.
+//! The JWTs and nkeys are made in the test.
+
+mod common;
+mod jwt_support;
+
+use async_nats::ConnectOptions;
+use common::*;
+use jwt_support as jwt;
+use natrix_conformance::TempDir;
+use nkeys::KeyPair;
+use serde_json::json;
+
+struct Operator {
+    acc: KeyPair,
+    other: KeyPair,
+    config: String,
+    _dir: TempDir,
+}
+
+/// An operator (read from a file) trusting two accounts, the first with
+/// `account_extra` in its claims.
+fn operator(account_extra: serde_json::Value) -> Operator {
+    let (op, acc, other) = (
+        KeyPair::new_operator(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+    );
+    let dir = TempDir::new("jwt");
+    let op_jwt = jwt::operator(&op, &[]);
+    let op_file = dir.write(
+        "op.jwt",
+        format!("-----BEGIN NATS OPERATOR JWT-----\n{op_jwt}\n------END NATS OPERATOR JWT------\n"),
+    );
+    let config = format!(
+        "operator: \"{}\"\nresolver: MEMORY\nresolver_preload: {{\n  {}: {}\n  {}: {}\n}}\n",
+        op_file.display(),
+        acc.public_key(),
+        jwt::account(&op, &acc, account_extra),
+        other.public_key(),
+        jwt::account(&op, &other, json!({})),
+    );
+    Operator {
+        acc,
+        other,
+        config,
+        _dir: dir,
+    }
+}
+
+async fn connect_creds(
+    server: &Server,
+    creds: &str,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let opts = ConnectOptions::with_credentials(creds).expect("creds parse");
+    tokio::time::timeout(STEP, opts.connect(server.client_url.as_str()))
+        .await
+        .expect("connect timed out")
+}
+
+fn user_creds(
+    signer: &KeyPair,
+    acc: &KeyPair,
+    user: &KeyPair,
+    nats: serde_json::Value,
+    extra: serde_json::Value,
+) -> String {
+    jwt::creds(&jwt::user(signer, acc, user, nats, extra), user)
+}
+
+#[tokio::test]
+async fn creds_users_connect_and_accounts_stay_isolated() {
+    let o = operator(json!({}));
+    let server = Server::start(ServerOptions::new().config(o.config.clone()));
+    let (u1, u2, u3) = (
+        KeyPair::new_user(),
+        KeyPair::new_user(),
+        KeyPair::new_user(),
+    );
+    let a1 = connect_creds(
+        &server,
+        &user_creds(&o.acc, &o.acc, &u1, json!({}), json!({})),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
+    let a2 = connect_creds(
+        &server,
+        &user_creds(&o.acc, &o.acc, &u2, json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    let b = connect_creds(
+        &server,
+        &user_creds(&o.other, &o.other, &u3, json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+    let mut same = a2.subscribe("greet").await.unwrap();
+    let mut other = b.subscribe("greet").await.unwrap();
+    sync(&a2).await;
+    sync(&b).await;
+    a1.publish("greet", "hi".into()).await.unwrap();
+    assert_eq!(next(&mut same).await.payload, "hi");
+    assert_silent(&mut other, std::time::Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn jwt_permissions_apply() {
+    let o = operator(json!({}));
+    let server = Server::start(ServerOptions::new().config(o.config.clone()));
+    let u = KeyPair::new_user();
+    let perms =
+        json!({"pub": {"allow": ["ok.>", "_INBOX.>"]}, "sub": {"allow": ["ok.>", "_INBOX.>"]}});
+    let client = connect_creds(&server, &user_creds(&o.acc, &o.acc, &u, perms, json!({})))
+        .await
+        .unwrap();
+    let mut sub = client.subscribe("ok.>").await.unwrap();
+    client.publish("denied", "x".into()).await.unwrap();
+    client.publish("ok.1", "y".into()).await.unwrap();
+    assert_eq!(next(&mut sub).await.subject.as_str(), "ok.1");
+}
+
+#[tokio::test]
+async fn bad_users_are_refused() {
+    let u = KeyPair::new_user();
+    let o = operator(json!({"revocations": {u.public_key(): 1_800_000_000i64}}));
+    let server = Server::start(ServerOptions::new().config(o.config.clone()));
+    let v = KeyPair::new_user();
+    let stranger = KeyPair::new_account();
+    let cases = [
+        (
+            "revoked",
+            user_creds(&o.acc, &o.acc, &u, json!({}), json!({})),
+        ),
+        (
+            "expired",
+            user_creds(
+                &o.acc,
+                &o.acc,
+                &v,
+                json!({}),
+                json!({"exp": 1_600_000_000i64}),
+            ),
+        ),
+        (
+            "unknown account",
+            user_creds(&stranger, &stranger, &v, json!({}), json!({})),
+        ),
+        (
+            "issuer not the account",
+            user_creds(&stranger, &o.acc, &v, json!({}), json!({})),
+        ),
+        (
+            "seed of another user",
+            jwt::creds(&jwt::user(&o.acc, &o.acc, &v, json!({}), json!({})), &u),
+        ),
+    ];
+    for (what, creds) in cases {
+        let err = connect_creds(&server, &creds)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{what}: must be refused"));
+        assert!(
+            matches!(
+                err.kind(),
+                async_nats::ConnectErrorKind::AuthorizationViolation
+            ),
+            "{what}: expected an authorization violation, got {err}"
+        );
+    }
+}

@@ -1,0 +1,88 @@
+//! Operator, account and user JWTs made the way `nsc` makes them, signed
+//! with nkeys generated in the test (nothing is fetched).
+#![allow(dead_code)]
+
+use base64::Engine;
+use nkeys::KeyPair;
+use serde_json::{json, Value};
+
+/// Signs `claims` (issuer `iss`, subject `sub`) into a JWT.
+pub fn encode(issuer: &KeyPair, sub: &str, name: &str, nats: Value, extra: Value) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let mut claims = json!({
+        "jti": format!("JTI{}", sub.get(..12).unwrap_or(sub)),
+        "iat": 1_700_000_000i64,
+        "iss": issuer.public_key(),
+        "name": name,
+        "sub": sub,
+        "nats": nats,
+    });
+    if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            c.insert(k.clone(), v.clone());
+        }
+    }
+    let body = b64.encode(claims.to_string());
+    let signing_input = format!("{header}.{body}");
+    let sig = b64.encode(issuer.sign(signing_input.as_bytes()).unwrap());
+    format!("{signing_input}.{sig}")
+}
+
+/// A self-signed operator JWT.
+pub fn operator(op: &KeyPair, signing_keys: &[String]) -> String {
+    encode(
+        op,
+        &op.public_key(),
+        "OP",
+        json!({"type": "operator", "version": 2, "signing_keys": signing_keys}),
+        json!({}),
+    )
+}
+
+/// An account JWT signed by `signer` (the operator or one of its signing keys).
+pub fn account(signer: &KeyPair, acc: &KeyPair, nats_extra: Value) -> String {
+    let mut nats = json!({
+        "type": "account", "version": 2,
+        "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true, "conn": -1, "leaf": -1}
+    });
+    if let (Some(n), Some(e)) = (nats.as_object_mut(), nats_extra.as_object()) {
+        for (k, v) in e {
+            n.insert(k.clone(), v.clone());
+        }
+    }
+    encode(signer, &acc.public_key(), "ACC", nats, json!({}))
+}
+
+/// A user JWT signed by `signer` (the account or a signing key of `acc`).
+pub fn user(
+    signer: &KeyPair,
+    acc: &KeyPair,
+    user: &KeyPair,
+    nats_extra: Value,
+    extra: Value,
+) -> String {
+    let mut nats = json!({"type": "user", "version": 2, "subs": -1, "data": -1, "payload": -1});
+    if signer.public_key() != acc.public_key() {
+        nats["issuer_account"] = json!(acc.public_key());
+    }
+    if let (Some(n), Some(e)) = (nats.as_object_mut(), nats_extra.as_object()) {
+        for (k, v) in e {
+            n.insert(k.clone(), v.clone());
+        }
+    }
+    encode(signer, &user.public_key(), "U", nats, extra)
+}
+
+/// A `.creds` file as `nsc` writes it.
+pub fn creds(jwt: &str, user: &KeyPair) -> String {
+    format!(
+        "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\
+         NKEYs are sensitive and should be treated as secrets.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n\n\
+         *************************************************************\n",
+        user.seed().unwrap()
+    )
+}
