@@ -170,3 +170,59 @@ async fn bad_users_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn account_jwt_imports_and_exports() {
+    let op = KeyPair::new_operator();
+    let (exp, imp) = (KeyPair::new_account(), KeyPair::new_account());
+    let exports = json!({"exports": [
+        {"name": "news", "subject": "news.>", "type": "stream"},
+        {"name": "svc", "subject": "svc.>", "type": "service", "token_req": true},
+    ]});
+    let activation = jwt::encode(
+        &exp,
+        &imp.public_key(),
+        "act",
+        json!({"type": "activation", "version": 2, "subject": "svc.>", "kind": "service"}),
+        json!({}),
+    );
+    let imports = json!({"imports": [
+        {"name": "news", "subject": "news.>", "account": exp.public_key(), "type": "stream", "local_subject": "ext.news.>"},
+        {"name": "svc", "subject": "svc.echo", "account": exp.public_key(), "type": "service", "local_subject": "echo", "token": activation},
+    ]});
+    let config = format!(
+        "operator: {}\nresolver: MEMORY\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
+        jwt::operator(&op, &[]),
+        exp.public_key(),
+        jwt::account(&op, &exp, exports),
+        imp.public_key(),
+        jwt::account(&op, &imp, imports),
+    );
+    let server = Server::start(ServerOptions::new().config(config));
+    let (ue, ui) = (KeyPair::new_user(), KeyPair::new_user());
+    let e = connect_creds(&server, &user_creds(&exp, &exp, &ue, json!({}), json!({})))
+        .await
+        .unwrap_or_else(|err| panic!("connect: {err}\n{}", server.log()));
+    let i = connect_creds(&server, &user_creds(&imp, &imp, &ui, json!({}), json!({})))
+        .await
+        .unwrap();
+    let mut news = i.subscribe("ext.news.>").await.unwrap();
+    let mut service = e.subscribe("svc.>").await.unwrap();
+    sync(&i).await;
+    sync(&e).await;
+    e.publish("news.a", "n".into()).await.unwrap();
+    assert_eq!(next(&mut news).await.subject.as_str(), "ext.news.a");
+    let responder = tokio::spawn(async move {
+        let msg = next(&mut service).await;
+        assert_eq!(msg.subject.as_str(), "svc.echo");
+        e.publish(msg.reply.unwrap(), msg.payload).await.unwrap();
+        e.flush().await.unwrap();
+        e
+    });
+    let answer = tokio::time::timeout(STEP, i.request("echo", "ping".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.payload, "ping");
+    responder.await.unwrap();
+}

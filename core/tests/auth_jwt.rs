@@ -281,3 +281,99 @@ fn operator_from_a_file_and_creds_format() {
         .to_string();
     assert!(err.contains("n.conf:1:"), "{err}");
 }
+
+#[test]
+fn account_jwt_exports_and_imports() {
+    let op = KeyPair::new_operator();
+    let (exp, imp, outsider) = (
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+    );
+    let exports = json!({"exports": [
+        {"name": "news", "subject": "news.>", "type": "stream"},
+        {"name": "svc", "subject": "svc.>", "type": "service", "token_req": true, "response_type": "Stream"},
+    ]});
+    let activation = jwt::encode(
+        &exp,
+        &imp.public_key(),
+        "act",
+        json!({"type": "activation", "version": 2, "subject": "svc.>", "kind": "service"}),
+        json!({}),
+    );
+    let imports = json!({"imports": [
+        {"name": "news", "subject": "news.>", "account": exp.public_key(), "type": "stream", "local_subject": "ext.news.>"},
+        {"name": "svc", "subject": "svc.echo", "account": exp.public_key(), "type": "service", "local_subject": "echo", "token": activation},
+    ]});
+    let forged = jwt::encode(
+        &outsider,
+        &outsider.public_key(),
+        "act",
+        json!({"type": "activation", "version": 2, "subject": "svc.>"}),
+        json!({}),
+    );
+    let outsider_imports = json!({"imports": [
+        {"name": "svc", "subject": "svc.echo", "account": exp.public_key(), "type": "service", "token": forged},
+    ]});
+    let config = format!(
+        "operator: {}\nresolver: MEMORY\nresolver_preload: {{\n {}: {}\n {}: {}\n {}: {}\n}}\n",
+        jwt::operator(&op, &[]),
+        exp.public_key(),
+        jwt::account(&op, &exp, exports),
+        imp.public_key(),
+        jwt::account(&op, &imp, imports),
+        outsider.public_key(),
+        jwt::account(&op, &outsider, outsider_imports),
+    );
+    let mut node = Node::new(&config);
+    assert!(
+        node.logs
+            .iter()
+            .any(|l| l.message.contains("activation token")),
+        "the forged token is refused and logged"
+    );
+    let (ue, ui, uo) = (
+        KeyPair::new_user(),
+        KeyPair::new_user(),
+        KeyPair::new_user(),
+    );
+    let (e, _) = login(
+        &mut node,
+        &jwt::user(&exp, &exp, &ue, json!({}), json!({})),
+        &ue,
+    );
+    let (i, _) = login(
+        &mut node,
+        &jwt::user(&imp, &imp, &ui, json!({}), json!({})),
+        &ui,
+    );
+    let (o, _) = login(
+        &mut node,
+        &jwt::user(&outsider, &outsider, &uo, json!({}), json!({})),
+        &uo,
+    );
+    assert_eq!(
+        node.exchange(i, "SUB ext.news.> 1\r\nSUB _INBOX.i 2\r\n"),
+        "PONG\r\n"
+    );
+    assert_eq!(
+        node.exchange(e, "SUB svc.> 1\r\nPUB news.a 1\r\nn\r\n"),
+        "PONG\r\n"
+    );
+    assert_eq!(
+        node.exchange(i, "PUB echo _INBOX.i 1\r\nq\r\n"),
+        "MSG ext.news.a 1 1\r\nn\r\nPONG\r\n"
+    );
+    let request = node.exchange(e, "");
+    let reply = request.split(' ').nth(3).unwrap().to_owned();
+    assert!(request.starts_with("MSG svc.echo 1 _R_."), "{request}");
+    node.exchange(e, &format!("PUB {reply} 1\r\n1\r\nPUB {reply} 1\r\n2\r\n"));
+    assert_eq!(
+        node.exchange(i, ""),
+        "MSG _INBOX.i 2 1\r\n1\r\nMSG _INBOX.i 2 1\r\n2\r\nPONG\r\n",
+        "stream responses"
+    );
+    // The outsider's forged activation opens nothing.
+    assert_eq!(node.exchange(o, "PUB svc.echo 1\r\nx\r\n"), "PONG\r\n");
+    assert_eq!(node.exchange(e, ""), "PONG\r\n");
+}

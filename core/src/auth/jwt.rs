@@ -118,6 +118,69 @@ pub struct AccountNats {
     /// Permissions of users whose JWT names none.
     #[serde(default)]
     pub default_permissions: Option<UserPermissionClaims>,
+    /// What the account exports.
+    #[serde(default)]
+    pub exports: Vec<ExportClaim>,
+    /// What the account imports.
+    #[serde(default)]
+    pub imports: Vec<ImportClaim>,
+}
+
+/// One export of an account JWT.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ExportClaim {
+    /// The exported subject.
+    #[serde(default)]
+    pub subject: String,
+    /// `stream` or `service`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// Importers need an activation token.
+    #[serde(default)]
+    pub token_req: bool,
+    /// `Singleton`, `Stream` or `Chunked`.
+    #[serde(default)]
+    pub response_type: String,
+    /// How long responses may come back, in nanoseconds.
+    #[serde(default)]
+    pub response_threshold: i64,
+}
+
+/// One import of an account JWT.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ImportClaim {
+    /// The subject in the exporting account.
+    #[serde(default)]
+    pub subject: String,
+    /// The exporting account's public key.
+    #[serde(default)]
+    pub account: String,
+    /// `stream` or `service`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The activation token (a JWT by the exporter) for a private export.
+    #[serde(default)]
+    pub token: String,
+    /// Where the import lands locally.
+    #[serde(default)]
+    pub local_subject: String,
+    /// Older form: a stream's prefix, or a service's local subject.
+    #[serde(default)]
+    pub to: String,
+}
+
+/// `nats` of an activation token.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ActivationNats {
+    /// `activation`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The subject the activation allows.
+    #[serde(default)]
+    pub subject: String,
+    /// Set when a signing key of the exporter issued the token.
+    #[serde(default)]
+    pub issuer_account: String,
 }
 
 /// Allow and deny lists as JWTs carry them.

@@ -7,11 +7,15 @@
 use std::collections::BTreeMap;
 
 use super::jwt::{
-    self, AccountNats, Claims, JwtError, OperatorNats, SigningKey, UserNats, UserPermissionClaims,
+    self, AccountNats, ActivationNats, Claims, ExportClaim, ImportClaim, JwtError, OperatorNats,
+    SigningKey, UserNats, UserPermissionClaims,
 };
 use super::nkey::{self, KeyRole};
 use super::AuthError;
-use crate::config::{Permissions, ResponsePermission, SubjectPermission};
+use crate::config::{
+    AccountConfig, Export, Import, ImportKind, Permissions, ResponsePermission, ResponseType,
+    SubjectPermission, DEFAULT_RESPONSE_THRESHOLD,
+};
 use crate::protocol::ConnectInfo;
 
 /// What the server trusts in operator mode.
@@ -87,6 +91,38 @@ impl Trust {
             return Err(AuthError::UntrustedIssuer(claims.iss));
         }
         Ok(claims)
+    }
+
+    /// Every known account that verifies at `now`, with the exports and
+    /// imports of its JWT, plus a log line for each one refused. A private
+    /// (`token_req`) export admits exactly the importers whose activation
+    /// token the exporter signed for them.
+    pub fn account_configs(&self, now: i64) -> (Vec<AccountConfig>, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut claims = Vec::new();
+        for key in self.accounts.keys() {
+            match self.account(key, now) {
+                Ok(c) => claims.push(c),
+                Err(e) => problems.push(format!("account {key} not loaded: {e}")),
+            }
+        }
+        let mut configs: Vec<AccountConfig> = claims.iter().map(config_of).collect();
+        for (i, importer) in claims.iter().enumerate() {
+            for imp in &importer.nats.imports {
+                let Some(import) = import_of(imp) else {
+                    continue;
+                };
+                if !imp.token.is_empty() {
+                    match activation(&claims, imp, &importer.sub) {
+                        Ok(()) => admit(&mut configs, &import, &importer.sub),
+                        Err(e) => problems
+                            .push(format!("activation token of {} refused: {e}", importer.sub)),
+                    }
+                }
+                configs[i].imports.push(import);
+            }
+        }
+        (configs, problems)
     }
 
     /// Authenticates a CONNECT carrying a user JWT at `now` (Unix seconds).
@@ -193,4 +229,107 @@ fn permissions_of(p: &UserPermissionClaims) -> Option<Permissions> {
         allow_responses: responses,
     };
     (perms != Permissions::default()).then_some(perms)
+}
+
+/// The marker that keeps a private export closed until an activation token opens it.
+const TOKEN_REQUIRED: &str = "";
+
+fn kind_of(kind: &str) -> Option<ImportKind> {
+    match kind.to_ascii_lowercase().as_str() {
+        "stream" => Some(ImportKind::Stream),
+        "service" => Some(ImportKind::Service),
+        _ => None,
+    }
+}
+
+fn config_of(account: &Claims<AccountNats>) -> AccountConfig {
+    let exports = account.nats.exports.iter().filter_map(export_of).collect();
+    AccountConfig {
+        name: account.sub.clone(),
+        exports,
+        imports: Vec::new(),
+    }
+}
+
+fn export_of(e: &ExportClaim) -> Option<Export> {
+    let response_type = match e.response_type.to_ascii_lowercase().as_str() {
+        "stream" => ResponseType::Stream,
+        "chunked" => ResponseType::Chunked,
+        _ => ResponseType::Singleton,
+    };
+    let threshold = u64::try_from(e.response_threshold).ok().filter(|&n| n > 0);
+    Some(Export {
+        kind: kind_of(&e.kind)?,
+        subject: e.subject.clone(),
+        accounts: if e.token_req {
+            vec![TOKEN_REQUIRED.to_owned()]
+        } else {
+            Vec::new()
+        },
+        response_type,
+        response_threshold: threshold
+            .map_or(DEFAULT_RESPONSE_THRESHOLD, std::time::Duration::from_nanos),
+    })
+}
+
+fn import_of(i: &ImportClaim) -> Option<Import> {
+    let kind = kind_of(&i.kind)?;
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let (to, prefix) = match kind {
+        // A stream's `to` is the older prefix form; `local_subject` maps.
+        ImportKind::Stream => (non_empty(&i.local_subject), non_empty(&i.to)),
+        ImportKind::Service => (
+            non_empty(&i.local_subject).or_else(|| non_empty(&i.to)),
+            None,
+        ),
+    };
+    Some(Import {
+        kind,
+        account: i.account.clone(),
+        subject: i.subject.clone(),
+        to,
+        prefix,
+    })
+}
+
+/// Checks an activation token: issued by the exporter (or a signing key of
+/// it) to `importer`, for a subject covering the import.
+fn activation(
+    accounts: &[Claims<AccountNats>],
+    imp: &ImportClaim,
+    importer: &str,
+) -> Result<(), AuthError> {
+    let token: Claims<ActivationNats> = jwt::decode(&imp.token).map_err(AuthError::AccountJwt)?;
+    jwt::expect_type(&token.nats.kind, "activation").map_err(AuthError::AccountJwt)?;
+    let exporter = accounts
+        .iter()
+        .find(|a| a.sub == imp.account)
+        .ok_or_else(|| AuthError::UnknownAccount(imp.account.clone()))?;
+    let issuer_ok = token.iss == exporter.sub
+        || exporter
+            .nats
+            .signing_keys
+            .iter()
+            .any(|k| k.key() == token.iss);
+    if !issuer_ok || token.sub != importer {
+        return Err(AuthError::UntrustedIssuer(token.iss));
+    }
+    if !crate::subject::subject_is_subset(imp.subject.as_bytes(), token.nats.subject.as_bytes()) {
+        return Err(AuthError::UntrustedIssuer(token.iss));
+    }
+    Ok(())
+}
+
+/// Opens the private export matching `import` to `importer`.
+fn admit(configs: &mut [AccountConfig], import: &Import, importer: &str) {
+    let Some(exporter) = configs.iter_mut().find(|c| c.name == import.account) else {
+        return;
+    };
+    for e in &mut exporter.exports {
+        if e.kind == import.kind
+            && crate::subject::subject_is_subset(import.subject.as_bytes(), e.subject.as_bytes())
+        {
+            e.accounts.push(importer.to_owned());
+        }
+    }
 }

@@ -5,26 +5,35 @@
 use crate::auth::{self, AuthError, Identity, Trust};
 use crate::log::Level;
 use crate::protocol::ConnectInfo;
-use crate::time::Instant;
+use crate::time::{Instant, UnixNanos};
 
 use super::account::Account;
 use super::{Server, Slot};
 
 impl Server {
-    /// Operator mode trusts the configured operator JWTs. Config loading
-    /// refuses JWTs that do not verify; should one get here anyway, the
-    /// server trusts nothing rather than falling back to no auth.
-    pub(crate) fn build_trust(&mut self) -> Option<Trust> {
+    /// Operator mode trusts the configured operator JWTs and materialises
+    /// every preloaded account that verifies, with its JWT imports and
+    /// exports. Config loading refuses operator JWTs that do not verify;
+    /// should one get here anyway, the server trusts nothing rather than
+    /// falling back to no auth.
+    pub(crate) fn enter_operator_mode(&mut self, wall: UnixNanos) {
         if self.opts.operators.is_empty() {
-            return None;
+            return;
         }
-        match Trust::new(&self.opts.operators, &self.opts.resolver_preload) {
-            Ok(trust) => Some(trust),
-            Err(e) => {
+        let trust =
+            Trust::new(&self.opts.operators, &self.opts.resolver_preload).unwrap_or_else(|e| {
                 self.log(Level::Error, format!("operator JWT refused: {e}"));
-                Some(Trust::default())
-            }
+                Trust::default()
+            });
+        let (configs, problems) = trust.account_configs(wall.0.div_euclid(1_000_000_000));
+        self.trust = Some(trust);
+        for problem in problems {
+            self.log(Level::Error, problem);
         }
+        for config in &configs {
+            self.account_index(Some(&config.name));
+        }
+        super::imports::add_routes(&configs, &mut self.accounts);
     }
 
     /// True when clients must authenticate before anything else.

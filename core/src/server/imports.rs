@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use rand_core::RngCore;
 
-use crate::config::{find_export, ImportKind, ResponseType, ServerOptions};
+use crate::config::{find_export, AccountConfig, ImportKind, ResponseType, ServerOptions};
 use crate::protocol::Publish;
 use crate::subject::subject_matches;
 use crate::time::Instant;
@@ -39,20 +39,20 @@ pub(crate) fn build_accounts(opts: &ServerOptions, rng: &mut impl RngCore) -> Ve
     for account in &mut accounts {
         account.reply_prefix = reply_prefix(rng);
     }
-    add_routes(opts, &mut accounts);
+    add_routes(&opts.accounts, &mut accounts);
     accounts
 }
 
 /// Resolves every authorized import into a route on the account whose
 /// publishes it carries. Unauthorized ones were config errors already.
-fn add_routes(opts: &ServerOptions, accounts: &mut [Account]) {
+pub(crate) fn add_routes(configs: &[AccountConfig], accounts: &mut [Account]) {
     let index = |accounts: &[Account], name: &str| accounts.iter().position(|a| a.name == name);
-    for importer_cfg in &opts.accounts {
+    for importer_cfg in configs {
         let Some(importer) = index(accounts, &importer_cfg.name) else {
             continue;
         };
         for i in &importer_cfg.imports {
-            let Some(exporter_cfg) = opts.accounts.iter().find(|a| a.name == i.account) else {
+            let Some(exporter_cfg) = configs.iter().find(|a| a.name == i.account) else {
                 continue;
             };
             let (Some(export), Some(exporter)) = (

@@ -235,6 +235,7 @@ impl Server {
             producer_stalled: false,
         };
         server.trust = server.build_trust();
+        server.enter_operator_mode(wall);
         server.log(Level::Info, format!("Starting natrix {VERSION}"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
         server.log(Level::Info, format!("  ID:       {}", server.server_id));
