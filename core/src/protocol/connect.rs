@@ -203,6 +203,11 @@ impl<'de> Visitor<'de> for ConnectVisitor {
         let mut info = ConnectInfo::default();
         let mut first_error = None;
         while let Some(key) = map.next_key::<String>()? {
+            if !is_known_field(&key) {
+                // Go checks only the syntax of a value it ignores (even `1e400`).
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
             let value: Value = map.next_value()?;
             if let Err(e) = apply(&mut info, &key, value) {
                 first_error.get_or_insert(e);
@@ -354,6 +359,17 @@ fn set_permission(
     }
     *slot = Some(perm);
     Ok(())
+}
+
+/// The CONNECT fields nats-server decodes, lower case.
+const KNOWN_FIELDS: &[&str] = &[
+    "verbose", "pedantic", "tls_required", "auth_token", "user", "pass", "name", "lang", "version",
+    "protocol", "echo", "sig", "jwt", "nkey", "no_responders", "headers", "account", "new_account",
+    "import", "export", "remote_account", "proxy_sig",
+];
+
+fn is_known_field(key: &str) -> bool {
+    KNOWN_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(key))
 }
 
 /// Sets the field `key` names (ignoring ASCII case) to `value`.

@@ -110,7 +110,7 @@ impl Server {
         true
     }
 
-    fn slow_consumer(&mut self, now: Instant, slot: Slot) {
+    pub(crate) fn slow_consumer(&mut self, now: Instant, slot: Slot) {
         let max_pending = self.opts.max_pending_bytes;
         if let Some(c) = self.client(slot) {
             let line = format!("{} - {} - Slow Consumer Detected: MaxPending of {max_pending} Exceeded", c.peer, c.cid);

@@ -38,6 +38,16 @@ impl Server {
             }
             ClientOp::Ok | ClientOp::Err(_) => {}
         }
+        self.enforce_max_pending(now, slot);
+    }
+
+    /// A client that does not read the server's replies (PONG, +OK, -ERR)
+    /// is a slow consumer as surely as one that does not read its messages.
+    pub(crate) fn enforce_max_pending(&mut self, now: Instant, slot: Slot) {
+        let max_pending = self.opts.max_pending_bytes;
+        if self.client(slot).is_some_and(|c| c.pending_bytes + c.outbound.len() as u64 > max_pending) {
+            self.slow_consumer(now, slot);
+        }
     }
 
     fn send(&mut self, slot: Slot, bytes: &[u8]) {

@@ -55,6 +55,10 @@ impl Server {
                 c.ping_sent_at = Some(now);
                 c.outbound.extend_from_slice(encode::PING);
                 self.mark_dirty(slot);
+                self.enforce_max_pending(now, slot);
+                if self.client(slot).is_none() {
+                    return;
+                }
             }
         }
         self.arm(slot);
