@@ -59,6 +59,41 @@ async fn connect_creds(
         .expect("connect timed out")
 }
 
+/// Connects with `creds` and forwards the server's `-ERR`s, lowercased as
+/// async-nats reports them, to a channel.
+async fn connect_with_errors(
+    server: &Server,
+    creds: &str,
+) -> (
+    async_nats::Client,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let opts = ConnectOptions::with_credentials(creds)
+        .expect("creds parse")
+        .event_callback(move |event| {
+            let tx = tx.clone();
+            async move {
+                if let async_nats::Event::ServerError(e) = event {
+                    let text = e.to_string().to_lowercase();
+                    let _ = tx.send(text.trim_start_matches("nats: ").to_owned());
+                }
+            }
+        });
+    let client = tokio::time::timeout(STEP, opts.connect(server.client_url.as_str()))
+        .await
+        .expect("connect timed out")
+        .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
+    (client, rx)
+}
+
+async fn next_error(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(STEP, rx.recv())
+        .await
+        .expect("no -ERR within timeout")
+        .expect("event channel closed")
+}
+
 fn user_creds(
     signer: &KeyPair,
     acc: &KeyPair,
@@ -225,4 +260,78 @@ async fn account_jwt_imports_and_exports() {
         .unwrap();
     assert_eq!(answer.payload, "ping");
     responder.await.unwrap();
+}
+
+#[tokio::test]
+async fn scoped_signing_key_templates() {
+    let op = KeyPair::new_operator();
+    let (acc, scoped) = (KeyPair::new_account(), KeyPair::new_account());
+    let template = json!({
+        "pub": {"allow": ["{{account-name()}}.{{name()}}.>", "dept.{{tag(dept)}}", "_INBOX.>"]},
+        "sub": {"allow": ["{{account-subject()}}.>", "dept.>", "_INBOX.>"]}
+    });
+    let keys = json!({"signing_keys": [{"kind": "user_scope", "key": scoped.public_key(), "role": "dev", "template": template}]});
+    let config = format!(
+        "operator: {}\nresolver: MEMORY\nresolver_preload: {{ {}: {} }}\n",
+        jwt::operator(&op, &[]),
+        acc.public_key(),
+        jwt::account(&op, &acc, keys)
+    );
+    let server = Server::start(ServerOptions::new().config(config));
+    let u = KeyPair::new_user();
+    let creds = user_creds(
+        &scoped,
+        &acc,
+        &u,
+        json!({"scoped": true, "tags": ["dept:eng"]}),
+        json!({}),
+    );
+    let own_perms = user_creds(
+        &scoped,
+        &acc,
+        &u,
+        json!({"scoped": true, "pub": {"allow": [">"]}}),
+        json!({}),
+    );
+    let refused = connect_creds(&server, &own_perms).await.err();
+    assert!(
+        refused.is_some(),
+        "a scoped key's user may not carry permissions of its own"
+    );
+    let client = connect_creds(&server, &creds)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}\n{}", server.log()));
+    let mut dept = client.subscribe("dept.>").await.unwrap();
+    client
+        .publish("dept.hr", "denied by the template".into())
+        .await
+        .unwrap();
+    client.publish("dept.eng", "allowed".into()).await.unwrap();
+    let msg = next(&mut dept).await;
+    assert_eq!(msg.subject.as_str(), "dept.eng");
+    let mut own = client
+        .subscribe(format!("{}.x", acc.public_key()))
+        .await
+        .unwrap();
+    client
+        .publish(format!("{}.x", acc.public_key()), "not in pub allow".into())
+        .await
+        .unwrap();
+    client.publish("ACC.U.x", "allowed".into()).await.unwrap();
+    sync(&client).await;
+    assert_silent(&mut own, std::time::Duration::from_millis(100)).await;
+
+    // A template naming a tag the user lacks drops that entry; the user is admitted.
+    let bare = KeyPair::new_user();
+    let (client, mut errors) = connect_with_errors(
+        &server,
+        &user_creds(&scoped, &acc, &bare, json!({"scoped": true}), json!({})),
+    )
+    .await;
+    client.publish("dept.x", "x".into()).await.unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(
+        next_error(&mut errors).await,
+        "permissions violation for publish to \"dept.x\""
+    );
 }

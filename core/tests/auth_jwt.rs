@@ -377,3 +377,63 @@ fn account_jwt_exports_and_imports() {
     assert_eq!(node.exchange(o, "PUB svc.echo 1\r\nx\r\n"), "PONG\r\n");
     assert_eq!(node.exchange(e, ""), "PONG\r\n");
 }
+
+#[test]
+fn scoped_signing_key_templates() {
+    let op = KeyPair::new_operator();
+    let (acc, scoped) = (KeyPair::new_account(), KeyPair::new_account());
+    let template = json!({
+        "pub": {"allow": ["{{account-name()}}.{{name()}}.>", "dept.{{tag(dept)}}", "id.{{subject()}}"]},
+        "sub": {"allow": ["{{account-subject()}}.>", "dept.>", "_INBOX.>"]}
+    });
+    let keys = json!({"signing_keys": [{"kind": "user_scope", "key": scoped.public_key(), "role": "dev", "template": template}]});
+    let config = format!(
+        "operator: {}\nresolver: MEMORY\nresolver_preload: {{ {}: {} }}\n",
+        jwt::operator(&op, &[]),
+        acc.public_key(),
+        jwt::account(&op, &acc, keys)
+    );
+    let mut node = Node::new(&config);
+    let u = KeyPair::new_user();
+    // A scoped key's user may not carry permissions or limits of its own.
+    let own = json!({"scoped": true, "pub": {"allow": [">"]}, "tags": ["dept:eng"]});
+    let token = jwt::user(&scoped, &acc, &u, own, json!({}));
+    assert_eq!(login(&mut node, &token, &u).1, VIOLATION);
+    let limited = jwt::user(&scoped, &acc, &u, json!({"tags": ["dept:eng"]}), json!({}));
+    assert_eq!(
+        login(&mut node, &limited, &u).1,
+        VIOLATION,
+        "limits count too"
+    );
+    let token = jwt::user(
+        &scoped,
+        &acc,
+        &u,
+        json!({"scoped": true, "tags": ["dept:eng", "dept:ops"]}),
+        json!({}),
+    );
+    let (conn, answer) = login(&mut node, &token, &u);
+    assert_eq!(answer, "PONG\r\n");
+    let out = node.exchange(
+        conn,
+        &format!(
+            "PUB ACC.U.x 1\r\na\r\nPUB dept.eng 1\r\nb\r\nPUB dept.ops 1\r\nc\r\nPUB dept.hr 1\r\nd\r\nPUB id.{} 1\r\ne\r\nSUB {}.> 1\r\nSUB other 2\r\n",
+            u.public_key(),
+            acc.public_key()
+        ),
+    );
+    assert_eq!(
+        out,
+        "-ERR 'Permissions Violation for Publish to \"dept.hr\"'\r\n\
+         -ERR 'Permissions Violation for Subscription to \"other\"'\r\nPONG\r\n"
+    );
+    // A template naming a tag the user lacks drops that entry; the user is admitted.
+    let bare = KeyPair::new_user();
+    let token = jwt::user(&scoped, &acc, &bare, json!({"scoped": true}), json!({}));
+    let (conn, answer) = login(&mut node, &token, &bare);
+    assert_eq!(answer, "PONG\r\n");
+    assert_eq!(
+        node.exchange(conn, "PUB dept.x 1\r\na\r\nPUB ACC.U.x 1\r\nb\r\n"),
+        "-ERR 'Permissions Violation for Publish to \"dept.x\"'\r\nPONG\r\n"
+    );
+}

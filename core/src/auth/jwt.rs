@@ -124,6 +124,32 @@ pub struct AccountNats {
     /// What the account imports.
     #[serde(default)]
     pub imports: Vec<ImportClaim>,
+    /// `key:value` tags, for scoped signing key templates.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Per-user limits and connection restrictions of a user JWT.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+pub struct UserLimitClaims {
+    /// Maximum subscriptions; -1 is unlimited.
+    #[serde(default)]
+    pub subs: i64,
+    /// Maximum bytes; -1 is unlimited.
+    #[serde(default)]
+    pub data: i64,
+    /// Maximum payload; -1 is unlimited.
+    #[serde(default)]
+    pub payload: i64,
+    /// Allowed source networks (CIDR list).
+    #[serde(default)]
+    pub src: Option<serde_json::Value>,
+    /// Allowed times of day.
+    #[serde(default)]
+    pub times: Option<serde_json::Value>,
+    /// Allowed connection types.
+    #[serde(default)]
+    pub allowed_connection_types: Option<Vec<String>>,
 }
 
 /// One export of an account JWT.
@@ -234,6 +260,13 @@ pub struct UserNats {
     /// Whether the user is a bearer token (no nonce signature needed).
     #[serde(default)]
     pub bearer_token: bool,
+    /// `key:value` tags, for scoped signing key templates.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The limits and connection restrictions a user may carry; a user of a
+    /// scoped signing key must carry none of them.
+    #[serde(flatten)]
+    pub limits: UserLimitClaims,
 }
 
 #[derive(Deserialize)]

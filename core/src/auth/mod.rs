@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod nkey;
 pub mod operator;
 pub mod permissions;
+pub mod template;
 
 pub use operator::{JwtIdentity, Trust};
 pub use permissions::ClientPermissions;
@@ -67,6 +68,12 @@ pub enum AuthError {
     /// A JWT's issuer is not trusted for it.
     #[error("issuer {0:?} is not trusted")]
     UntrustedIssuer(String),
+    /// A scoped signing key's template does not expand for this user.
+    #[error("scoped signing key template: {0}")]
+    Template(template::TemplateError),
+    /// A user of a scoped signing key carries permissions or limits itself.
+    #[error("user {0:?}: scoped users require no permissions or limits set")]
+    ScopedUserHasPermissions(String),
     /// The account revoked this user.
     #[error("user {0:?} has been revoked")]
     Revoked(String),

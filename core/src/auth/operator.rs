@@ -11,6 +11,7 @@ use super::jwt::{
     SigningKey, UserNats, UserPermissionClaims,
 };
 use super::nkey::{self, KeyRole};
+use super::template::{expand, TemplateContext};
 use super::AuthError;
 use crate::config::{
     AccountConfig, Export, Import, ImportKind, Permissions, ResponsePermission, ResponseType,
@@ -163,14 +164,31 @@ impl Trust {
                 nkey::decode_signature(connect.sig.as_deref().unwrap_or_default()).map_err(bad)?;
             nkey::verify(&user.sub, KeyRole::User, nonce.as_bytes(), &sig).map_err(bad)?;
         }
-        let claims = scope.unwrap_or(&user.nats.permissions);
-        let permissions = permissions_of(claims).or_else(|| {
-            account
-                .nats
-                .default_permissions
-                .as_ref()
-                .and_then(permissions_of)
-        });
+        if scope.is_some() && !user_is_bare(&user.nats) {
+            return Err(AuthError::ScopedUserHasPermissions(user.sub.clone()));
+        }
+        let permissions = match scope {
+            Some(template) => {
+                let ctx = TemplateContext {
+                    name: &user.name,
+                    subject: &user.sub,
+                    account_name: &account.name,
+                    account_subject: &account.sub,
+                    tags: &user.nats.tags,
+                    account_tags: &account.nats.tags,
+                };
+                // The scoped key's template is the user's whole permission set.
+                let expanded = expand(template, &ctx).map_err(AuthError::Template)?;
+                Some(permissions_of(&expanded).unwrap_or_default())
+            }
+            None => permissions_of(&user.nats.permissions).or_else(|| {
+                account
+                    .nats
+                    .default_permissions
+                    .as_ref()
+                    .and_then(permissions_of)
+            }),
+        };
         Ok(JwtIdentity {
             user: user.sub.clone(),
             name: user.name.clone(),
@@ -332,4 +350,12 @@ fn admit(configs: &mut [AccountConfig], import: &Import, importer: &str) {
             e.accounts.push(importer.to_owned());
         }
     }
+}
+
+/// True when a user JWT carries no permissions, limits or restrictions of
+/// its own: what nats-server requires of users of a scoped signing key.
+fn user_is_bare(user: &UserNats) -> bool {
+    user.permissions == UserPermissionClaims::default()
+        && user.limits == jwt::UserLimitClaims::default()
+        && !user.bearer_token
 }

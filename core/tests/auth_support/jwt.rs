@@ -65,8 +65,12 @@ pub fn user(
     if signer.public_key() != acc.public_key() {
         nats["issuer_account"] = json!(acc.public_key());
     }
+    if nats_extra.get("scoped").is_some() {
+        // Users of a scoped signing key carry no limits of their own.
+        nats = json!({"type": "user", "version": 2, "issuer_account": acc.public_key()});
+    }
     if let (Some(n), Some(e)) = (nats.as_object_mut(), nats_extra.as_object()) {
-        for (k, v) in e {
+        for (k, v) in e.iter().filter(|(k, _)| *k != "scoped") {
             n.insert(k.clone(), v.clone());
         }
     }
