@@ -234,7 +234,6 @@ impl Server {
             trust: None,
             producer_stalled: false,
         };
-        server.trust = server.build_trust();
         server.enter_operator_mode(wall);
         server.log(Level::Info, format!("Starting natrix {VERSION}"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
