@@ -403,6 +403,12 @@ fn first_pong_is_followed_by_connect_info_for_protocol_1_clients() {
     assert!(got.contains(r#""connect_info":true"#) && got.contains(r#""remote_account":"$G""#), "{got}");
     node.send(modern, "PING\r\n");
     assert_eq!(node.take(modern), "PONG\r\n", "only after the first PONG");
+    let early = node.connect();
+    node.take(early);
+    node.send(early, "PING\r\n");
+    assert_eq!(node.take(early), "PONG\r\n");
+    node.send(early, "CONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\n");
+    assert!(node.take(early).starts_with("PONG\r\nINFO {"), "a PONG before CONNECT does not count");
     let legacy = node.client(r#"{"verbose":false,"protocol":0}"#);
     node.send(legacy, "PING\r\n");
     assert_eq!(node.take(legacy), "PONG\r\n");

@@ -125,8 +125,23 @@ pub struct Varz {
     pub system_account: String,
     /// Slow consumers by connection kind.
     pub slow_consumer_stats: KindCounts,
+    /// Waits on disk I/O (`waiters`, `waits`, `wait_time`, `max_wait_time`).
+    pub disk_io_wait_stats: DiskIoWaitStats,
     /// Stale connections by connection kind.
     pub stale_connection_stats: KindCounts,
+}
+
+/// Time spent waiting for the disk, as nats-server reports it.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct DiskIoWaitStats {
+    /// Waiting right now.
+    pub waiters: u64,
+    /// Waits since start.
+    pub waits: u64,
+    /// Total wait, nanoseconds.
+    pub wait_time: u64,
+    /// Longest wait, nanoseconds.
+    pub max_wait_time: u64,
 }
 
 /// A count per connection kind, as nats-server breaks its slow-consumer and
@@ -205,6 +220,7 @@ pub(crate) fn build(server: &Server, now: Instant, wall: UnixNanos, process: &Pr
         system_account: "$SYS".to_owned(),
         slow_consumer_stats: KindCounts { clients: counters.slow_consumers, ..KindCounts::default() },
         stale_connection_stats: KindCounts { clients: counters.stale_connections, ..KindCounts::default() },
+        disk_io_wait_stats: DiskIoWaitStats::default(),
     }
 }
 

@@ -62,7 +62,8 @@ impl Server {
     fn on_ping(&mut self, slot: Slot) {
         self.send(slot, encode::PONG);
         let Some(c) = self.client_mut(slot) else { return };
-        if std::mem::replace(&mut c.first_pong_sent, true) || !c.flags.info_updates || !c.connected {
+        // The first PONG that counts is the first after CONNECT.
+        if !c.connected || std::mem::replace(&mut c.first_pong_sent, true) || !c.flags.info_updates {
             return;
         }
         let (cid, peer, account) = (c.cid, c.peer, c.account);
