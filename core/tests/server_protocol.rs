@@ -413,3 +413,21 @@ fn first_pong_is_followed_by_connect_info_for_protocol_1_clients() {
     node.send(legacy, "PING\r\n");
     assert_eq!(node.take(legacy), "PONG\r\n");
 }
+
+#[test]
+fn trace_logs_both_directions() {
+    let opts = ServerOptions { trace: true, ..ServerOptions::default() };
+    let mut server = Server::new(opts, [1; 32], Instant::ZERO, UnixNanos(0));
+    let conn = server.handle_connected(Instant::ZERO, UnixNanos(0), "127.0.0.1:4000".parse().unwrap());
+    let wire = "CONNECT {\"verbose\":false}\r\nSUB a 1\r\nPUB a 2\r\nhi\r\nPING\r\n";
+    server.handle_received(Instant::ZERO, conn, Bytes::from(wire));
+    let mut traces = Vec::new();
+    while let Some(out) = server.poll_output() {
+        if let Output::Log(e) = out {
+            traces.push(e.message);
+        }
+    }
+    let has = |needle: &str| traces.iter().any(|t| t.ends_with(needle));
+    assert!(has("<<- [SUB a 1]") && has("<<- [PUB a 2]"), "{traces:#?}");
+    assert!(has("->> [MSG a 1 2]") && has("->> [PONG]"), "{traces:#?}");
+}

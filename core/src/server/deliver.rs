@@ -99,6 +99,9 @@ impl Server {
         self.producer_stalled |= unwritten > max_pending / 2;
         self.counters.out_msgs += 1;
         self.counters.out_bytes += size as u64;
+        if self.opts.trace {
+            self.trace_delivery(sub, p, size);
+        }
         if done {
             self.unsubscribe(sub.slot, sub.sub);
         }

@@ -55,6 +55,27 @@ impl Server {
             c.outbound.extend_from_slice(bytes);
             self.mark_dirty(slot);
         }
+        if self.trace_enabled() {
+            let op = String::from_utf8_lossy(bytes.strip_prefix(b"+").unwrap_or(bytes)).trim_end().to_owned();
+            self.trace_out(slot, &op);
+        }
+    }
+
+    /// `-V`: logs what the server sends, as nats-server's `->> [OP]` traces.
+    pub(crate) fn trace_out(&mut self, slot: Slot, op: &str) {
+        if let Some(c) = self.client(slot) {
+            let line = format!("{} - {} - ->> [{op}]", c.peer, c.cid);
+            self.log(Level::Trace, line);
+        }
+    }
+
+    /// `-V`: traces one delivery (the control line, not the payload).
+    pub(crate) fn trace_delivery(&mut self, sub: SubRef, p: &Publish, size: usize) {
+        let Some(s) = self.client(sub.slot).and_then(|c| c.subs.get(sub.sub as usize)?.as_ref()) else { return };
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let reply = p.reply.as_deref().map(|r| format!(" {}", text(r))).unwrap_or_default();
+        let op = format!("MSG {} {}{reply} {size}", text(&p.subject), text(&s.sid));
+        self.trace_out(sub.slot, &op);
     }
 
     /// PONG; after the first one, a client that speaks protocol 1 gets an
@@ -85,6 +106,9 @@ impl Server {
         if let Some(c) = self.client_mut(slot) {
             encode::write_err(&mut c.outbound, text);
             self.mark_dirty(slot);
+        }
+        if self.trace_enabled() {
+            self.trace_out(slot, &format!("-ERR '{text}'"));
         }
     }
 
