@@ -335,3 +335,54 @@ async fn scoped_signing_key_templates() {
         "permissions violation for publish to \"dept.x\""
     );
 }
+
+/// `HH:MM:SS` in UTC, `offset_secs` from now.
+fn utc_clock(offset_secs: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let s = (now + offset_secs).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+#[tokio::test]
+async fn source_time_and_connection_type_restrictions() {
+    let o = operator(json!({}));
+    let server = Server::start(ServerOptions::new().config(o.config.clone()));
+    let window = |from: i64, to: i64| json!([{"start": utc_clock(from), "end": utc_clock(to)}]);
+    let cases = [
+        (json!({"src": ["127.0.0.0/8"]}), true),
+        (json!({"src": ["10.0.0.0/8"]}), false),
+        (
+            json!({"times": window(-3600, 3600), "times_location": "UTC"}),
+            true,
+        ),
+        (
+            json!({"times": window(3 * 3600, 5 * 3600), "times_location": "UTC"}),
+            false,
+        ),
+        (json!({"allowed_connection_types": ["STANDARD"]}), true),
+        (json!({"allowed_connection_types": ["WEBSOCKET"]}), false),
+    ];
+    for (limits, admitted) in cases {
+        let u = KeyPair::new_user();
+        let result = connect_creds(
+            &server,
+            &user_creds(&o.acc, &o.acc, &u, limits.clone(), json!({})),
+        )
+        .await;
+        match (result, admitted) {
+            (Ok(client), true) => sync(&client).await,
+            (Err(e), false) => assert!(
+                matches!(
+                    e.kind(),
+                    async_nats::ConnectErrorKind::AuthorizationViolation
+                ),
+                "{limits}: {e}"
+            ),
+            (Ok(_), false) => panic!("{limits}: must be refused"),
+            (Err(e), true) => panic!("{limits}: must be admitted: {e}\n{}", server.log()),
+        }
+    }
+}

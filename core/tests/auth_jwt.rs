@@ -437,3 +437,37 @@ fn scoped_signing_key_templates() {
         "-ERR 'Permissions Violation for Publish to \"dept.x\"'\r\nPONG\r\n"
     );
 }
+
+#[test]
+fn source_time_and_connection_type_restrictions() {
+    let s = Setup::new(json!({}));
+    let mut node = Node::new(&s.config);
+    // The node's wall clock reads 22:13:20 UTC; clients connect from 127.0.0.1.
+    let cases = [
+        (json!({"src": ["127.0.0.0/8"]}), true),
+        (json!({"src": ["10.0.0.0/8", "192.168.0.0/16"]}), false),
+        (
+            json!({"times": [{"start": "22:00:00", "end": "23:00:00"}], "times_location": "UTC"}),
+            true,
+        ),
+        (
+            json!({"times": [{"start": "08:00:00", "end": "17:00:00"}], "times_location": "UTC"}),
+            false,
+        ),
+        (
+            json!({"times": [{"start": "21:00:00", "end": "01:00:00"}]}),
+            true,
+        ),
+        (json!({"allowed_connection_types": ["STANDARD"]}), true),
+        (
+            json!({"allowed_connection_types": ["WEBSOCKET", "MQTT"]}),
+            false,
+        ),
+    ];
+    for (limits, admitted) in cases {
+        let u = KeyPair::new_user();
+        let token = jwt::user(&s.acc, &s.acc, &u, limits.clone(), json!({}));
+        let want = if admitted { "PONG\r\n" } else { VIOLATION };
+        assert_eq!(login(&mut node, &token, &u).1, want, "{limits}");
+    }
+}

@@ -147,6 +147,9 @@ pub struct UserLimitClaims {
     /// Allowed times of day.
     #[serde(default)]
     pub times: Option<serde_json::Value>,
+    /// The time zone of `times`.
+    #[serde(default)]
+    pub times_location: String,
     /// Allowed connection types.
     #[serde(default)]
     pub allowed_connection_types: Option<Vec<String>>,

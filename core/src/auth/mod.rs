@@ -10,6 +10,7 @@ pub mod jwt;
 pub mod nkey;
 pub mod operator;
 pub mod permissions;
+pub mod restrictions;
 pub mod template;
 
 pub use operator::{JwtIdentity, Trust};
@@ -74,6 +75,14 @@ pub enum AuthError {
     /// A user of a scoped signing key carries permissions or limits itself.
     #[error("user {0:?}: scoped users require no permissions or limits set")]
     ScopedUserHasPermissions(String),
+    /// The user may not connect from this address, at this time or this way.
+    #[error("user {user:?}: {why}")]
+    Restricted {
+        /// The user's public key.
+        user: String,
+        /// Which restriction.
+        why: restrictions::RestrictionError,
+    },
     /// The account revoked this user.
     #[error("user {0:?} has been revoked")]
     Revoked(String),

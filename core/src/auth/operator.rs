@@ -4,6 +4,7 @@
 //! by its account (or one of the account's signing keys) plus a signature
 //! of the server's nonce by the user's nkey.
 
+use core::net::IpAddr;
 use std::collections::BTreeMap;
 
 use super::jwt::{
@@ -11,6 +12,7 @@ use super::jwt::{
     SigningKey, UserNats, UserPermissionClaims,
 };
 use super::nkey::{self, KeyRole};
+use super::restrictions;
 use super::template::{expand, TemplateContext};
 use super::AuthError;
 use crate::config::{
@@ -127,11 +129,15 @@ impl Trust {
     }
 
     /// Authenticates a CONNECT carrying a user JWT at `now` (Unix seconds).
+    /// `peer` and `connection_type` are checked against the user's `src` and
+    /// `allowed_connection_types`, `now` against its `times`.
     pub fn authenticate(
         &self,
         connect: &ConnectInfo,
         nonce: Option<&str>,
         now: i64,
+        peer: IpAddr,
+        connection_type: &str,
     ) -> Result<JwtIdentity, AuthError> {
         let text = connect
             .jwt
@@ -164,6 +170,12 @@ impl Trust {
                 nkey::decode_signature(connect.sig.as_deref().unwrap_or_default()).map_err(bad)?;
             nkey::verify(&user.sub, KeyRole::User, nonce.as_bytes(), &sig).map_err(bad)?;
         }
+        restrictions::check(&user.nats.limits, peer, now, connection_type).map_err(|why| {
+            AuthError::Restricted {
+                user: user.sub.clone(),
+                why,
+            }
+        })?;
         if scope.is_some() && !user_is_bare(&user.nats) {
             return Err(AuthError::ScopedUserHasPermissions(user.sub.clone()));
         }

@@ -63,7 +63,16 @@ impl Server {
             );
         };
         let unix_secs = self.wall_at(now).0.div_euclid(1_000_000_000);
-        let user = trust.authenticate(info, nonce.as_deref(), unix_secs)?;
+        let peer = self
+            .client(slot)
+            .map_or(core::net::IpAddr::from([0, 0, 0, 0]), |c| c.peer.ip());
+        let user = trust.authenticate(
+            info,
+            nonce.as_deref(),
+            unix_secs,
+            peer,
+            auth::restrictions::STANDARD,
+        )?;
         Ok(Identity {
             user: Some(if user.name.is_empty() {
                 user.user
