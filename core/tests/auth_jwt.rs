@@ -471,3 +471,89 @@ fn source_time_and_connection_type_restrictions() {
         assert_eq!(login(&mut node, &token, &u).1, want, "{limits}");
     }
 }
+
+#[test]
+fn nats_resolver_takes_claim_updates_from_the_system_account() {
+    let op = KeyPair::new_operator();
+    let (sys, acc, late) = (
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+    );
+    let config = format!(
+        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"./jwt\" }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
+        jwt::operator(&op, &[]),
+        sys.public_key(),
+        sys.public_key(),
+        jwt::account(&op, &sys, json!({})),
+        acc.public_key(),
+        jwt::account(&op, &acc, json!({})),
+    );
+    let mut node = Node::new(&config);
+    let (su, au, lu) = (
+        KeyPair::new_user(),
+        KeyPair::new_user(),
+        KeyPair::new_user(),
+    );
+    let (s, _) = login(
+        &mut node,
+        &jwt::user(&sys, &sys, &su, json!({}), json!({})),
+        &su,
+    );
+    let (a, _) = login(
+        &mut node,
+        &jwt::user(&acc, &acc, &au, json!({}), json!({})),
+        &au,
+    );
+    let late_user = jwt::user(&late, &late, &lu, json!({}), json!({}));
+    assert_eq!(
+        login(&mut node, &late_user, &lu).1,
+        VIOLATION,
+        "unknown before the update"
+    );
+
+    let update = jwt::account(&op, &late, json!({}));
+    let out = node.exchange(
+        s,
+        &format!(
+            "SUB r 1\r\nPUB $SYS.REQ.CLAIMS.UPDATE r {}\r\n{update}\r\n",
+            update.len()
+        ),
+    );
+    let body = out.lines().nth(1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        v["data"],
+        json!({"account": late.public_key(), "code": 200, "message": "jwt updated"})
+    );
+    assert_eq!(
+        login(&mut node, &late_user, &lu).1,
+        "PONG\r\n",
+        "known after the update"
+    );
+
+    let lookup = node.exchange(
+        s,
+        &format!(
+            "PUB $SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP r 0\r\n\r\n",
+            late.public_key()
+        ),
+    );
+    assert!(lookup.contains(&update), "{lookup}");
+    let bad = node.exchange(s, "PUB $SYS.REQ.CLAIMS.UPDATE r 3\r\nbad\r\n");
+    assert!(
+        bad.contains(r#""description":"jwt update resulted in error - expected 3 chunks""#),
+        "{bad}"
+    );
+    // Other accounts cannot reach the server's system services.
+    assert_eq!(
+        node.exchange(
+            a,
+            &format!(
+                "SUB r 1\r\nPUB $SYS.REQ.CLAIMS.UPDATE r {}\r\n{update}\r\n",
+                update.len()
+            )
+        ),
+        "PONG\r\n"
+    );
+}

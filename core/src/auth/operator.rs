@@ -73,6 +73,22 @@ impl Trust {
         Ok(trust)
     }
 
+    /// Stores an account JWT sent as a claim update, after checking it is
+    /// a signed account JWT; returns the account's key. As nats-server's
+    /// resolver does, whether its issuer is trusted is checked when the
+    /// account is used.
+    pub fn update_account(&mut self, text: &str) -> Result<String, JwtError> {
+        let claims: Claims<AccountNats> = jwt::decode(text)?;
+        jwt::expect_type(&claims.nats.kind, "account")?;
+        self.accounts.insert(claims.sub.clone(), text.trim().to_owned());
+        Ok(claims.sub)
+    }
+
+    /// The stored JWT of account `key`.
+    pub fn account_jwt(&self, key: &str) -> Option<&str> {
+        self.accounts.get(key).map(String::as_str)
+    }
+
     /// The system account an operator JWT names.
     pub fn system_account(&self) -> Option<&str> {
         self.system_account.as_deref()

@@ -290,11 +290,29 @@ pub(crate) fn operators(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
 
 /// `resolver: MEMORY`; the other resolvers are not supported yet.
 pub(crate) fn resolver(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
+    let text = |v: Option<&Value>| match v.map(|v| &v.kind) {
+        Some(ValueKind::String(s)) => Some(s.clone()),
+        _ => None,
+    };
     match &v.kind {
         ValueKind::String(s) if s.eq_ignore_ascii_case("memory") => {
             opts.resolver = Some(Resolver::Memory)
         }
-        _ => r.unsupported(&v.pos, "resolver (only MEMORY is supported)"),
+        ValueKind::Map(m) => match text(m.get_ignore_case(&["type"]))
+            .map(|t| t.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("full" | "cache") => {
+                opts.resolver = Some(Resolver::Nats {
+                    dir: text(m.get_ignore_case(&["dir"])),
+                })
+            }
+            _ => r.error(&v.pos, "resolver type must be full or cache"),
+        },
+        _ => r.unsupported(
+            &v.pos,
+            "resolver (only MEMORY and the NATS resolver are supported)",
+        ),
     }
 }
 

@@ -123,6 +123,13 @@ pub struct ServerOptions {
 pub enum Resolver {
     /// `MEMORY`: only the JWTs of `resolver_preload`.
     Memory,
+    /// `{ type: full | cache, dir }`: the built-in NATS resolver, which also
+    /// takes claim updates and lookups on `$SYS.REQ.…` at runtime. natrix
+    /// keeps the JWTs in memory; `dir` is not written yet.
+    Nats {
+        /// `dir`: where nats-server keeps the JWTs.
+        dir: Option<String>,
+    },
 }
 
 impl Default for ServerOptions {

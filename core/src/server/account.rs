@@ -30,6 +30,9 @@ pub(crate) struct Account {
     pub responses: BTreeMap<Bytes, ResponseRoute>,
     /// `_R_.xxxxxx.`: the prefix of the reply subjects made for this account.
     pub reply_prefix: Bytes,
+    /// The server answers `$SYS.REQ.…` requests published here (the system
+    /// account under the NATS resolver).
+    pub system_services: bool,
 }
 
 impl Account {
@@ -42,6 +45,7 @@ impl Account {
             service_routes: Vec::new(),
             responses: BTreeMap::new(),
             reply_prefix: Bytes::new(),
+            system_services: false,
         }
     }
 
@@ -50,6 +54,7 @@ impl Account {
         !self.stream_routes.is_empty()
             || !self.service_routes.is_empty()
             || !self.responses.is_empty()
+            || self.system_services
     }
 
     /// Remembers where responses on `reply` go, within the bound.

@@ -34,6 +34,20 @@ impl Server {
             self.account_index(Some(&config.name));
         }
         super::imports::add_routes(&configs, &mut self.accounts);
+        if matches!(
+            self.opts.resolver,
+            Some(crate::config::Resolver::Nats { .. })
+        ) {
+            let system = self.opts.system_account.clone();
+            let system = system
+                .as_deref()
+                .or(self.trust.as_ref().and_then(Trust::system_account))
+                .map(str::to_owned);
+            let index = self.account_index(Some(
+                system.as_deref().unwrap_or(super::imports::SYSTEM_ACCOUNT),
+            ));
+            self.accounts[index].system_services = true;
+        }
     }
 
     /// True when clients must authenticate before anything else.

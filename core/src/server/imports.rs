@@ -122,6 +122,9 @@ impl Server {
         p: &Publish,
     ) -> usize {
         let mut delivered = self.deliver_response(now, from, account, p);
+        if self.accounts[account].system_services && p.subject.starts_with(b"$SYS.REQ.") {
+            delivered += self.system_request(now, from, account, p);
+        }
         for i in 0..self.accounts[account].stream_routes.len() {
             let route = self.accounts[account].stream_routes[i].clone();
             if subject_matches(&route.map.from, &p.subject) {

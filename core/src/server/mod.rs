@@ -11,6 +11,7 @@ mod deliver;
 mod imports;
 mod ops;
 mod auth;
+mod system;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -190,6 +191,8 @@ pub struct Server {
     scratch: BytesMut,
     /// Operator mode: the trusted operators and known accounts.
     trust: Option<crate::auth::Trust>,
+    /// Sequence number of the server's system replies.
+    system_seq: u64,
     /// Set while handling received bytes when a receiver of the messages
     /// fell more than half of `max_pending` behind: the producer should slow down.
     producer_stalled: bool,
@@ -232,6 +235,7 @@ impl Server {
             closed: VecDeque::new(),
             scratch: BytesMut::new(),
             trust: None,
+            system_seq: 0,
             producer_stalled: false,
         };
         server.enter_operator_mode(wall);

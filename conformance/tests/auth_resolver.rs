@@ -1,0 +1,151 @@
+//! S3: the built-in NATS resolver (`resolver { type: full }`) taking claim
+//! updates and lookups from the system account at runtime.
+
+mod common;
+mod jwt_support;
+
+use async_nats::ConnectOptions;
+use common::*;
+use jwt_support as jwt;
+use natrix_conformance::TempDir;
+use nkeys::KeyPair;
+use serde_json::json;
+
+struct Setup {
+    op: KeyPair,
+    sys: KeyPair,
+    acc: KeyPair,
+    config: String,
+    _dir: TempDir,
+}
+
+fn setup() -> Setup {
+    let (op, sys, acc) = (
+        KeyPair::new_operator(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+    );
+    let dir = TempDir::new("resolver");
+    let config = format!(
+        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"{}\" }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
+        jwt::operator(&op, &[]),
+        sys.public_key(),
+        dir.path().join("jwt").display(),
+        sys.public_key(),
+        jwt::account(&op, &sys, json!({})),
+        acc.public_key(),
+        jwt::account(&op, &acc, json!({})),
+    );
+    Setup {
+        op,
+        sys,
+        acc,
+        config,
+        _dir: dir,
+    }
+}
+
+async fn connect_as(
+    server: &Server,
+    signer: &KeyPair,
+    acc: &KeyPair,
+    user: &KeyPair,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let creds = jwt::creds(&jwt::user(signer, acc, user, json!({}), json!({})), user);
+    let opts = ConnectOptions::with_credentials(&creds).expect("creds parse");
+    tokio::time::timeout(STEP, opts.connect(server.client_url.as_str()))
+        .await
+        .expect("connect timed out")
+}
+
+/// The `data` or `error` object of a system reply (the `server` object
+/// differs between servers by nature).
+fn outcome(reply: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(reply).unwrap_or_else(|e| panic!("{e}: {reply}"));
+    assert!(v["server"]["id"].is_string(), "{reply}");
+    if v.get("data").is_some() {
+        json!({"data": v["data"]})
+    } else {
+        json!({"error": v["error"]})
+    }
+}
+
+async fn request(client: &async_nats::Client, subject: String, body: String) -> String {
+    let reply = tokio::time::timeout(STEP, client.request(subject, body.into()))
+        .await
+        .expect("request timed out")
+        .expect("request answered");
+    String::from_utf8(reply.payload.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn claim_update_adds_an_account_at_runtime() {
+    let s = setup();
+    let server = Server::start(ServerOptions::new().config(s.config.clone()));
+    let sys_client = connect_as(&server, &s.sys, &s.sys, &KeyPair::new_user())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let late = KeyPair::new_account();
+    let u = KeyPair::new_user();
+    assert!(
+        connect_as(&server, &late, &late, &u).await.is_err(),
+        "unknown before the update"
+    );
+    let late_jwt = jwt::account(&s.op, &late, json!({}));
+    let answer = request(
+        &sys_client,
+        "$SYS.REQ.CLAIMS.UPDATE".into(),
+        late_jwt.clone(),
+    )
+    .await;
+    assert_eq!(
+        outcome(&answer),
+        json!({"data": {"account": late.public_key(), "code": 200, "message": "jwt updated"}})
+    );
+    let client = connect_as(&server, &late, &late, &u)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    sync(&client).await;
+    let lookup = request(
+        &sys_client,
+        format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", late.public_key()),
+        String::new(),
+    )
+    .await;
+    assert_eq!(lookup, late_jwt);
+    let bad = request(
+        &sys_client,
+        "$SYS.REQ.CLAIMS.UPDATE".into(),
+        "not a jwt".into(),
+    )
+    .await;
+    assert_eq!(
+        outcome(&bad),
+        json!({"error": {"account": "n/a", "code": 500, "description": "jwt update resulted in error - expected 3 chunks"}})
+    );
+    // Stored like any other, as nats-server does; its issuer is checked on use.
+    let (rogue_op, rogue_acc) = (KeyPair::new_operator(), KeyPair::new_account());
+    let rogue = jwt::account(&rogue_op, &rogue_acc, json!({}));
+    let rogue_answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), rogue).await;
+    assert_eq!(outcome(&rogue_answer)["data"]["code"], 200);
+    assert!(
+        connect_as(&server, &rogue_acc, &rogue_acc, &KeyPair::new_user())
+            .await
+            .is_err()
+    );
+    let u2 = KeyPair::new_user();
+    let revoke = jwt::account(
+        &s.op,
+        &s.acc,
+        json!({"revocations": {u2.public_key(): 1_800_000_000i64}}),
+    );
+    let by_id = request(
+        &sys_client,
+        format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE", s.acc.public_key()),
+        revoke,
+    )
+    .await;
+    assert_eq!(outcome(&by_id)["data"]["account"], s.acc.public_key());
+    assert!(connect_as(&server, &s.acc, &s.acc, &u2).await.is_err());
+}
