@@ -30,10 +30,9 @@ pub(crate) fn accounts(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
             name: name.clone(),
             ..AccountConfig::default()
         };
-        match &entry.value.kind {
-            ValueKind::Map(body) => one_account(body, &mut account, opts, r),
-            // `accounts { A, B }` style: names only.
-            _ => {}
+        // A name without a map (`accounts { A, B }` style) is an empty account.
+        if let ValueKind::Map(body) = &entry.value.kind {
+            one_account(body, &mut account, opts, r);
         }
         opts.accounts.push(account);
     }

@@ -123,7 +123,7 @@ impl SubjectMap {
                 out.extend_from_slice(next_capture(&mut from, &mut captured).unwrap_or(t));
             } else if is_full_wildcard(t) {
                 // `>` takes the rest of the subject from where `from`'s `>` began.
-                while let Some(f) = from.next() {
+                for f in from.by_ref() {
                     if is_full_wildcard(f) {
                         break;
                     }
