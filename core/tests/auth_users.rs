@@ -161,3 +161,19 @@ fn allow_responses_once() {
     );
     assert_eq!(node.exchange(a, ""), "MSG foo.reply 9 1\r\nA\r\nPONG\r\n");
 }
+
+#[test]
+fn allowed_connection_types_of_configured_users() {
+    let mut node = Node::new(
+        r#"authorization { users = [
+            { user: w, password: w, allowed_connection_types: ["WEBSOCKET"] }
+            { user: s, password: s, allowed_connection_types: ["STANDARD", "MQTT"] }
+        ] }"#,
+    );
+    // Exactly as nats-server 2.15 answers a plain client.
+    assert_eq!(
+        node.login(r#"{"user":"w","pass":"w","verbose":false}"#).1,
+        VIOLATION
+    );
+    node.client(r#"{"user":"s","pass":"s","verbose":false}"#);
+}

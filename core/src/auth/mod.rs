@@ -152,7 +152,7 @@ fn authenticate_nkey(
     };
     let sig = nkey::decode_signature(sig.unwrap_or_default()).map_err(bad)?;
     nkey::verify(key, nkey::KeyRole::User, nonce.as_bytes(), &sig).map_err(bad)?;
-    let mut identity = identity_of(auth, user);
+    let mut identity = identity_of(auth, user)?;
     identity.user = Some(key.to_owned());
     Ok(identity)
 }
@@ -178,29 +178,35 @@ fn authenticate_password(
                 .as_deref()
                 .is_some_and(|p| secret_matches(p, given_pass))
         {
-            return Ok(identity_of(auth, u));
+            return identity_of(auth, u);
         }
     }
     Err(AuthError::BadUserPassword(given_user.to_owned()))
 }
 
-fn identity_of(auth: &Authorization, u: &crate::config::User) -> Identity {
-    Identity {
+/// The identity of configured user `u`, if it may connect as a standard client.
+fn identity_of(auth: &Authorization, u: &crate::config::User) -> Result<Identity, AuthError> {
+    restrictions::check_connection_type(&u.allowed_connection_types, restrictions::STANDARD)
+        .map_err(|why| AuthError::Restricted {
+            user: u.nkey.clone().unwrap_or_else(|| u.user.clone()),
+            why,
+        })?;
+    Ok(Identity {
         user: Some(u.user.clone()),
         account: u.account.clone(),
         permissions: u
             .permissions
             .clone()
             .or_else(|| auth.default_permissions.clone()),
-    }
+    })
 }
 
 fn lookup_no_auth_user(auth: &Authorization, name: &str) -> Result<Identity, AuthError> {
     auth.users
         .iter()
         .find(|u| u.user == name)
-        .map(|u| identity_of(auth, u))
         .ok_or(AuthError::MissingCredentials)
+        .and_then(|u| identity_of(auth, u))
 }
 
 /// Compares a configured secret (plain, or a bcrypt hash `$2a$…`) with a

@@ -154,9 +154,10 @@ fn one_user(map: &ConfigMap, item: &Value, r: &mut Report) -> Option<User> {
             "permission" | "permissions" | "authorization" => user.permissions = permissions(ev, r),
             // `account` belongs to users inside `accounts {}` blocks only;
             // nats-server rejects it here, and so does natrix.
-            "allowed_connection_types" | "connection_types" | "clients" | "proxy_required" => {
-                r.unsupported(&ev.pos, &entry.key)
+            "allowed_connection_types" | "connection_types" | "clients" => {
+                user.allowed_connection_types = connection_types(ev, r)
             }
+            "proxy_required" => r.unsupported(&ev.pos, &entry.key),
             _ => r.unknown_field(entry),
         }
     }
@@ -181,6 +182,15 @@ fn one_user(map: &ConfigMap, item: &Value, r: &mut Report) -> Option<User> {
         }
     }
     None
+}
+
+/// A list of connection type names, upper-cased as nats-server compares them.
+fn connection_types(v: &Value, r: &mut Report) -> Vec<String> {
+    let ValueKind::Array(items) = &v.kind else {
+        r.error(&v.pos, format!("Expected allowed_connection_types to be an array, got {}", v.kind.type_name()));
+        return Vec::new();
+    };
+    items.iter().filter_map(|i| r.string(i, "allowed_connection_types")).map(|t| t.to_ascii_uppercase()).collect()
 }
 
 /// Shape check of a public user nkey: `U`, 56 base32 characters.

@@ -227,6 +227,8 @@ pub struct User {
     pub permissions: Option<Permissions>,
     /// `account`: the account the user belongs to (`$G` when absent).
     pub account: Option<String>,
+    /// `allowed_connection_types`: `STANDARD`, `WEBSOCKET`, `MQTT`…; empty allows all.
+    pub allowed_connection_types: Vec<String>,
 }
 
 /// Per-user `permissions { publish, subscribe, allow_responses }`.
