@@ -205,3 +205,30 @@ fn system_account_exists_by_default() {
     let opts = options("accounts { A: {} }");
     assert!(opts.accounts.iter().any(|a| a.name == "A"));
 }
+
+#[test]
+fn top_level_default_permissions_skip_account_users() {
+    // Accounts first, then authorization: the account users must survive.
+    let mut node = Node::new(
+        r#"
+accounts { A: { users: [ {user: a, password: a} ] }, B: { users: [ {user: b, password: b} ], default_permissions: { publish: "b.>" } } }
+authorization { default_permissions: { publish: "ok.>" }, users: [ {user: g, password: g} ] }
+"#,
+    );
+    // What nats-server 2.15 answers for the same config.
+    let a = login(&mut node, "a");
+    assert_eq!(
+        node.exchange(a, "PUB x 1\r\n1\r\nPUB ok.1 1\r\n1\r\n"),
+        "PONG\r\n"
+    );
+    let b = login(&mut node, "b");
+    assert_eq!(
+        node.exchange(b, "PUB x 1\r\n1\r\nPUB ok.1 1\r\n1\r\nPUB b.1 1\r\n1\r\n"),
+        "-ERR 'Permissions Violation for Publish to \"x\"'\r\n-ERR 'Permissions Violation for Publish to \"ok.1\"'\r\nPONG\r\n"
+    );
+    let g = login(&mut node, "g");
+    assert_eq!(
+        node.exchange(g, "PUB x 1\r\n1\r\n"),
+        "-ERR 'Permissions Violation for Publish to \"x\"'\r\nPONG\r\n"
+    );
+}

@@ -194,10 +194,15 @@ fn identity_of(auth: &Authorization, u: &crate::config::User) -> Result<Identity
     Ok(Identity {
         user: Some(u.user.clone()),
         account: u.account.clone(),
-        permissions: u
-            .permissions
-            .clone()
-            .or_else(|| auth.default_permissions.clone()),
+        // Top-level default permissions are not for users of `accounts {}`;
+        // those took their account's defaults when the config was read.
+        permissions: u.permissions.clone().or_else(|| {
+            if u.account.is_some() {
+                None
+            } else {
+                auth.default_permissions.clone()
+            }
+        }),
     })
 }
 

@@ -80,7 +80,8 @@ impl Trust {
     pub fn update_account(&mut self, text: &str) -> Result<String, JwtError> {
         let claims: Claims<AccountNats> = jwt::decode(text)?;
         jwt::expect_type(&claims.nats.kind, "account")?;
-        self.accounts.insert(claims.sub.clone(), text.trim().to_owned());
+        self.accounts
+            .insert(claims.sub.clone(), text.trim().to_owned());
         Ok(claims.sub)
     }
 

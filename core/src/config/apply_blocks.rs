@@ -74,6 +74,9 @@ fn authorization(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
         }
     }
     check_auth(&auth, users_given, v, r);
+    // Users of an `accounts {}` block read earlier in the file stay.
+    let account_users = opts.authorization.users.drain(..).filter(|u| u.account.is_some());
+    auth.users.extend(account_users);
     opts.authorization = auth;
 }
 
