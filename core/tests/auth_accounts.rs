@@ -232,3 +232,49 @@ authorization { default_permissions: { publish: "ok.>" }, users: [ {user: g, pas
         "-ERR 'Permissions Violation for Publish to \"x\"'\r\nPONG\r\n"
     );
 }
+
+#[test]
+fn per_account_statistics() {
+    let mut node = Node::new(ACCOUNTS);
+    let a = login(&mut node, "a");
+    let b = login(&mut node, "b");
+    assert_eq!(
+        node.exchange(a, "SUB x 1\r\nSUB b.news.> 2\r\n"),
+        "PONG\r\n"
+    );
+    node.exchange(a, "PUB x 3\r\nabc\r\n");
+    node.exchange(b, "PUB news.1 2\r\nhi\r\n");
+    let stats = node.server.account_stats();
+    let of = |name: &str| stats.iter().find(|s| s.name == name).unwrap().clone();
+    let (sa, sb) = (of("A"), of("B"));
+    assert_eq!((sa.conns, sa.total_conns, sa.num_subscriptions), (1, 1, 2));
+    assert_eq!((sa.received.msgs, sa.received.bytes), (1, 3));
+    assert_eq!(
+        (sa.sent.msgs, sa.sent.bytes),
+        (2, 5),
+        "its own message and the imported one"
+    );
+    assert_eq!((sb.received.msgs, sb.sent.msgs), (1, 0));
+    assert_eq!(of("C").conns, 0);
+    let json = serde_json::to_value(&sa).unwrap();
+    for key in [
+        "acc",
+        "name",
+        "conns",
+        "leafnodes",
+        "total_conns",
+        "num_subscriptions",
+        "sent",
+        "received",
+        "slow_consumers",
+    ] {
+        assert!(
+            json.get(key).is_some(),
+            "nats-server's /accstatz field {key}: {json}"
+        );
+    }
+    assert_eq!(
+        json["sent"]["routes"],
+        serde_json::json!({"msgs": 0, "bytes": 0})
+    );
+}

@@ -33,6 +33,113 @@ pub(crate) struct Account {
     /// The server answers `$SYS.REQ.…` requests published here (the system
     /// account under the NATS resolver).
     pub system_services: bool,
+    /// Traffic counters for `/accstatz` and `/accountz`.
+    pub stats: AccountCounters,
+}
+
+/// What an account counts as traffic passes.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AccountCounters {
+    /// Delivered to the account's clients.
+    pub sent: MsgBytes,
+    /// Published by the account's clients.
+    pub received: MsgBytes,
+    /// Clients ever connected to the account.
+    pub total_conns: u64,
+    /// The account's clients closed as slow consumers.
+    pub slow_consumers: u64,
+}
+
+/// A message count and their payload bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MsgBytes {
+    /// Messages.
+    pub msgs: u64,
+    /// Payload (and header) bytes.
+    pub bytes: u64,
+}
+
+impl MsgBytes {
+    /// Counts one message of `size` bytes.
+    pub fn add(&mut self, size: usize) {
+        self.msgs += 1;
+        self.bytes += size as u64;
+    }
+}
+
+/// Traffic one way, split as nats-server splits it (natrix has no routes,
+/// gateways or leaf nodes yet, so those stay zero).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TrafficStats {
+    /// Messages.
+    pub msgs: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// Over gateways.
+    pub gateways: MsgBytes,
+    /// Over routes.
+    pub routes: MsgBytes,
+    /// Over leaf nodes.
+    pub leafs: MsgBytes,
+}
+
+impl From<MsgBytes> for TrafficStats {
+    fn from(m: MsgBytes) -> Self {
+        TrafficStats {
+            msgs: m.msgs,
+            bytes: m.bytes,
+            ..TrafficStats::default()
+        }
+    }
+}
+
+/// One account's statistics, shaped as an entry of nats-server's
+/// `/accstatz` `account_statz` list.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AccountStats {
+    /// The account's key (its name for config accounts).
+    pub acc: String,
+    /// The account's name.
+    pub name: String,
+    /// Clients connected now.
+    pub conns: u64,
+    /// Leaf node connections (none yet).
+    pub leafnodes: u64,
+    /// Clients ever connected.
+    pub total_conns: u64,
+    /// Subscriptions in the account.
+    pub num_subscriptions: u64,
+    /// Delivered to the account's clients.
+    pub sent: TrafficStats,
+    /// Published by the account's clients.
+    pub received: TrafficStats,
+    /// The account's clients closed as slow consumers.
+    pub slow_consumers: u64,
+}
+
+impl super::Server {
+    /// Statistics of every account, in the server's account order.
+    pub fn account_stats(&self) -> Vec<AccountStats> {
+        let mut conns = vec![0u64; self.accounts.len()];
+        for c in self.clients_by_cid().filter(|c| c.connected) {
+            conns[c.account] += 1;
+        }
+        self.accounts
+            .iter()
+            .zip(conns)
+            .map(|(a, conns)| AccountStats {
+                acc: a.name.clone(),
+                name: a.name.clone(),
+                conns,
+                leafnodes: 0,
+                total_conns: a.stats.total_conns,
+                num_subscriptions: a.sublist.count() as u64,
+                sent: a.stats.sent.into(),
+                received: a.stats.received.into(),
+                slow_consumers: a.stats.slow_consumers,
+            })
+            .collect()
+    }
 }
 
 impl Account {
@@ -46,6 +153,7 @@ impl Account {
             responses: BTreeMap::new(),
             reply_prefix: Bytes::new(),
             system_services: false,
+            stats: AccountCounters::default(),
         }
     }
 

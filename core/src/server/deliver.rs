@@ -94,11 +94,13 @@ impl Server {
         };
         c.counters.out_msgs += 1;
         c.counters.out_bytes += size as u64;
+        let receiver_account = c.account;
         let unwritten = c.pending_bytes + c.outbound.len() as u64;
         let over = unwritten > max_pending;
         self.producer_stalled |= unwritten > max_pending / 2;
         self.counters.out_msgs += 1;
         self.counters.out_bytes += size as u64;
+        self.accounts[receiver_account].stats.sent.add(size);
         if self.opts.trace {
             self.trace_delivery(sub, p, size);
         }
@@ -120,6 +122,9 @@ impl Server {
             self.log(Level::Info, line);
         }
         self.counters.slow_consumers += 1;
+        if let Some(account) = self.client(slot).map(|c| c.account) {
+            self.accounts[account].stats.slow_consumers += 1;
+        }
         self.close(now, slot, CloseReason::SlowConsumerPendingBytes, None);
     }
 

@@ -29,6 +29,7 @@ use crate::protocol::{encode, ParserLimits, ServerInfo};
 use crate::time::{Instant, UnixNanos};
 
 pub(crate) use account::Account;
+pub use account::{AccountStats, MsgBytes, TrafficStats};
 pub(crate) use client::{Client, Slot, SubRef};
 
 /// The version natrix reports in INFO and `/varz`.

@@ -184,6 +184,8 @@ impl Server {
         c.meta.version = info.version.unwrap_or_default();
         c.meta.user = identity.user;
         c.account = account;
+        self.accounts[account].stats.total_conns += 1;
+        let Some(c) = self.client_mut(slot) else { return };
         c.perms = identity.permissions.as_ref().map(|p| Box::new(auth::ClientPermissions::new(p)));
         self.arm(slot);
         self.send_ok(slot);
@@ -204,8 +206,10 @@ impl Server {
         let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
         c.counters.in_bytes += size as u64;
         let pedantic = c.flags.pedantic;
+        let account = c.account;
         self.counters.in_msgs += 1;
         self.counters.in_bytes += size as u64;
+        self.accounts[account].stats.received.add(size);
         if pedantic && !subject::is_valid_literal_subject(&p.subject) {
             // nats-server reports the subject but still routes the message.
             self.send_err(slot, "Invalid Publish Subject");
