@@ -149,3 +149,45 @@ async fn claim_update_adds_an_account_at_runtime() {
     assert_eq!(outcome(&by_id)["data"]["account"], s.acc.public_key());
     assert!(connect_as(&server, &s.acc, &s.acc, &u2).await.is_err());
 }
+
+#[tokio::test]
+async fn revoking_a_connected_user_disconnects_it() {
+    let s = setup();
+    let server = Server::start(ServerOptions::new().config(s.config.clone()));
+    let sys_client = connect_as(&server, &s.sys, &s.sys, &KeyPair::new_user())
+        .await
+        .unwrap();
+    let u = KeyPair::new_user();
+    let creds = jwt::creds(&jwt::user(&s.acc, &s.acc, &u, json!({}), json!({})), &u);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let opts = ConnectOptions::with_credentials(&creds)
+        .unwrap()
+        .max_reconnects(1)
+        .event_callback(move |ev| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(format!("{ev:?}"));
+            }
+        });
+    let client = opts.connect(server.client_url.as_str()).await.unwrap();
+    sync(&client).await;
+    let revoke = jwt::account(
+        &s.op,
+        &s.acc,
+        json!({"revocations": {u.public_key(): 1_800_000_000i64}}),
+    );
+    let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), revoke).await;
+    assert_eq!(outcome(&answer)["data"]["code"], 200);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("User Authentication Revoked")),
+        "the server says why: {events:?}"
+    );
+    assert!(events.iter().any(|e| e == "Disconnected"), "{events:?}");
+}

@@ -557,3 +557,58 @@ fn nats_resolver_takes_claim_updates_from_the_system_account() {
         "PONG\r\n"
     );
 }
+
+#[test]
+fn claim_update_revoking_a_connected_user_closes_it() {
+    let op = KeyPair::new_operator();
+    let (sys, acc) = (KeyPair::new_account(), KeyPair::new_account());
+    let config = format!(
+        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"jwt\" }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
+        jwt::operator(&op, &[]),
+        sys.public_key(),
+        sys.public_key(),
+        jwt::account(&op, &sys, json!({})),
+        acc.public_key(),
+        jwt::account(&op, &acc, json!({})),
+    );
+    let mut node = Node::new(&config);
+    let (su, doomed, kept) = (
+        KeyPair::new_user(),
+        KeyPair::new_user(),
+        KeyPair::new_user(),
+    );
+    let (s, _) = login(
+        &mut node,
+        &jwt::user(&sys, &sys, &su, json!({}), json!({})),
+        &su,
+    );
+    let (d, _) = login(
+        &mut node,
+        &jwt::user(&acc, &acc, &doomed, json!({}), json!({})),
+        &doomed,
+    );
+    let (k, _) = login(
+        &mut node,
+        &jwt::user(&acc, &acc, &kept, json!({}), json!({})),
+        &kept,
+    );
+    let update = jwt::account(
+        &op,
+        &acc,
+        json!({"revocations": {doomed.public_key(): 1_700_000_000i64}}),
+    );
+    node.send(
+        s,
+        &format!(
+            "PUB $SYS.REQ.CLAIMS.UPDATE {}\r\n{update}\r\n",
+            update.len()
+        ),
+    );
+    assert_eq!(node.take(d), "-ERR 'User Authentication Revoked'\r\n");
+    assert_eq!(
+        node.closed.get(&d),
+        Some(&natrix_core::server::CloseReason::AuthenticationRevoked)
+    );
+    assert!(!node.is_closed(k));
+    assert_eq!(node.exchange(k, ""), "PONG\r\n");
+}

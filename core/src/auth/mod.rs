@@ -28,6 +28,8 @@ pub struct Identity {
     pub account: Option<String>,
     /// The user's permissions; `None` allows everything.
     pub permissions: Option<Permissions>,
+    /// A JWT user's public key and `iat`, to apply later revocations.
+    pub jwt_user: Option<(String, i64)>,
 }
 
 /// Why a CONNECT was refused. Clients only ever see
@@ -203,6 +205,7 @@ fn identity_of(auth: &Authorization, u: &crate::config::User) -> Result<Identity
                 auth.default_permissions.clone()
             }
         }),
+        jwt_user: None,
     })
 }
 

@@ -43,6 +43,8 @@ pub struct JwtIdentity {
     pub account: String,
     /// The user's permissions; `None` allows everything.
     pub permissions: Option<Permissions>,
+    /// The user JWT's `iat`, Unix seconds.
+    pub issued_at: i64,
 }
 
 impl Trust {
@@ -83,6 +85,13 @@ impl Trust {
         self.accounts
             .insert(claims.sub.clone(), text.trim().to_owned());
         Ok(claims.sub)
+    }
+
+    /// Which users account `key`'s current JWT revokes: a predicate over
+    /// (user key, `iat`). `None` when the account does not verify.
+    pub fn revocations(&self, key: &str, now: i64) -> Option<impl Fn(&str, i64) -> bool> {
+        let account = self.account(key, now).ok()?;
+        Some(move |user: &str, issued_at: i64| is_revoked(&account.nats, user, issued_at))
     }
 
     /// The stored JWT of account `key`.
@@ -223,6 +232,7 @@ impl Trust {
             name: user.name.clone(),
             account: account.sub.clone(),
             permissions,
+            issued_at: user.iat,
         })
     }
 }

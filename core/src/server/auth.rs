@@ -87,6 +87,7 @@ impl Server {
             peer,
             auth::restrictions::STANDARD,
         )?;
+        let jwt_user = Some((user.user.clone(), user.issued_at));
         Ok(Identity {
             user: Some(if user.name.is_empty() {
                 user.user
@@ -95,6 +96,7 @@ impl Server {
             }),
             account: Some(user.account),
             permissions: user.permissions,
+            jwt_user,
         })
     }
 

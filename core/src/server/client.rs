@@ -114,6 +114,8 @@ pub(crate) struct Client {
     pub nonce: Option<String>,
     /// The user's permissions; `None` allows everything.
     pub perms: Option<Box<ClientPermissions>>,
+    /// A JWT user's public key and `iat`, to apply revocations that arrive later.
+    pub jwt_user: Option<(String, i64)>,
 }
 
 impl Client {
@@ -148,6 +150,7 @@ impl Client {
             last_activity: wall,
             nonce: None,
             perms: None,
+            jwt_user: None,
         }
     }
 

@@ -78,6 +78,8 @@ pub enum CloseReason {
     AuthenticationTimeout,
     /// Bad credentials.
     AuthenticationViolation,
+    /// The account revoked the user while it was connected.
+    AuthenticationRevoked,
     /// The TLS handshake failed.
     TlsHandshakeError,
     /// Outbound bytes exceeded `max_pending`.
@@ -117,6 +119,7 @@ impl CloseReason {
             CloseReason::ClientClosed => "Client Closed",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::AuthenticationRevoked => "Authentication Revoked",
             CloseReason::TlsHandshakeError => "TLS Handshake Failure",
             CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
             CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",

@@ -183,6 +183,7 @@ impl Server {
         c.meta.lang = info.lang.unwrap_or_default();
         c.meta.version = info.version.unwrap_or_default();
         c.meta.user = identity.user;
+        c.jwt_user = identity.jwt_user;
         c.account = account;
         self.accounts[account].stats.total_conns += 1;
         let Some(c) = self.client_mut(slot) else { return };

@@ -11,7 +11,7 @@ use crate::log::Level;
 use crate::protocol::Publish;
 use crate::time::Instant;
 
-use super::{Server, Slot, VERSION};
+use super::{CloseReason, Server, Slot, VERSION};
 
 /// What a `$SYS.REQ.…` subject asks for.
 enum SystemRequest<'a> {
@@ -84,6 +84,7 @@ impl Server {
         let body = match &result {
             Ok(sub) => {
                 self.log(Level::Info, format!("Updated account claims: {sub}"));
+                self.close_revoked(now, sub);
                 json!({"account": sub, "code": 200, "message": "jwt updated"})
             }
             Err(why) => {
@@ -98,6 +99,41 @@ impl Server {
         let mut reply = json!({"server": self.server_stamp(now)});
         reply[field] = body;
         Bytes::from(reply.to_string())
+    }
+
+    /// Closes the clients of account `key` that its new JWT revokes, with
+    /// nats-server's `-ERR 'User Authentication Revoked'`.
+    fn close_revoked(&mut self, now: Instant, key: &str) {
+        let Some(index) = self.accounts.iter().position(|a| a.name == key) else {
+            return;
+        };
+        let unix_secs = self.wall_at(now).0.div_euclid(1_000_000_000);
+        let Some(is_revoked) = self
+            .trust
+            .as_ref()
+            .and_then(|t| t.revocations(key, unix_secs))
+        else {
+            return;
+        };
+        let revoked: Vec<(Slot, String)> = self
+            .clients_by_cid()
+            .filter(|c| c.account == index)
+            .filter_map(|c| c.jwt_user.as_ref().map(|(user, iat)| (c.cid, user, *iat)))
+            .filter(|(_, user, iat)| is_revoked(user, *iat))
+            .filter_map(|(cid, user, _)| Some((*self.by_cid.get(&cid)?, user.clone())))
+            .collect();
+        for (slot, user) in revoked {
+            self.log(
+                Level::Info,
+                format!("User {user} revoked in account {key}, closing its connection"),
+            );
+            self.close(
+                now,
+                slot,
+                CloseReason::AuthenticationRevoked,
+                Some("User Authentication Revoked"),
+            );
+        }
     }
 
     /// The `server` object nats-server puts in its system replies.
