@@ -21,6 +21,15 @@ import sys
 RESULT = re.compile(r"^test result: \w+\. (\d+) passed; (\d+) failed")
 
 
+def package_name(package_id):
+    """`path+file:///w/conformance#natrix-conformance@0.1.0` -> natrix-conformance;
+    `path+file:///w/natrix-sim#0.1.0` (name = directory) -> natrix-sim."""
+    location, _, fragment = package_id.partition("#")
+    if "@" in fragment:
+        return fragment.split("@")[0]
+    return location.rstrip("/").split("/")[-1]
+
+
 def executables(build_json):
     with open(build_json, encoding="utf-8", errors="replace") as f:
         for line in f:
@@ -28,9 +37,7 @@ def executables(build_json):
                 continue
             msg = json.loads(line)
             if msg.get("reason") == "compiler-artifact" and msg.get("profile", {}).get("test") and msg.get("executable"):
-                package = msg["package_id"]
-                name = re.split(r"[#@ ]", package.split("/")[-1])[0]
-                yield name, msg["target"]["name"], msg["executable"], os.path.dirname(msg["manifest_path"])
+                yield package_name(msg["package_id"]), msg["target"]["name"], msg["executable"], os.path.dirname(msg["manifest_path"])
 
 
 def main():
