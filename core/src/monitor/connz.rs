@@ -223,6 +223,10 @@ pub(crate) fn build(server: &Server, now: Instant, wall: UnixNanos, q: &Query) -
             .collect(),
         other => return Err(QueryError::BadValue { key: "state".into(), value: other.into() }),
     };
+    // `acc=NAME`: one account's connections (the global account shows as no account).
+    if let Some(acc) = q.get("acc").filter(|a| !a.is_empty()) {
+        conns.retain(|c| c.account.as_deref().unwrap_or("$G") == acc);
+    }
     sort(&mut conns, q.get("sort").unwrap_or("cid"))?;
     let total = conns.len();
     let page: Vec<ConnInfo> = conns.into_iter().skip(offset as usize).take(limit as usize).collect();

@@ -3,12 +3,14 @@
 //! The runtime serves HTTP and supplies process figures (memory, CPU); the
 //! core routes the request, parses its query string and renders the answer.
 
+mod accstatz;
 mod connz;
 mod duration;
 mod query;
 mod subsz;
 mod varz;
 
+pub use accstatz::Accstatz;
 pub use connz::{ConnInfo, Connz, SubDetail};
 pub use duration::{go_duration, uptime};
 pub use query::{Query, QueryError};
@@ -90,16 +92,17 @@ pub fn handle(server: &mut Server, now: Instant, wall: UnixNanos, process: &Proc
             Ok(s) => Response::json(&s),
             Err(e) => Response::error(400, &e.to_string()),
         },
+        "/accstatz" => Response::json(&accstatz::build(server, wall, &query)),
         "/healthz" => Response::json(&serde_json::json!({ "status": "ok" })),
         _ => Response { status: 404, content_type: "text/plain; charset=utf-8", body: "404 page not found\n".to_owned() },
     }
 }
 
 /// The endpoints served, as counted in `/varz`'s `http_req_stats`.
-const ENDPOINTS: &[&str] = &["/varz", "/connz", "/subsz", "/subscriptionsz", "/healthz"];
+const ENDPOINTS: &[&str] = &["/varz", "/connz", "/subsz", "/subscriptionsz", "/accstatz", "/healthz"];
 
 fn index_page() -> String {
-    let links = ["varz", "connz", "subsz", "healthz"]
+    let links = ["varz", "connz", "subsz", "accstatz", "healthz"]
         .iter()
         .map(|p| format!("<a href=\"./{p}\">{p}</a><br/>"))
         .collect::<String>();

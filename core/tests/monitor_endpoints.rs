@@ -1,0 +1,49 @@
+//! Monitoring documents rendered by the core for a live server.
+
+use bytes::Bytes;
+use natrix_core::config::{AccountConfig, ServerOptions, User};
+use natrix_core::monitor::{self, ProcessStats};
+use natrix_core::{Instant, Server, UnixNanos};
+
+fn get(server: &mut Server, path: &str, query: &str) -> serde_json::Value {
+    let r = monitor::handle(server, Instant::ZERO, UnixNanos(0), &ProcessStats::default(), path, query);
+    assert_eq!(r.status, 200, "{path}?{query}: {}", r.body);
+    serde_json::from_str(&r.body).unwrap()
+}
+
+fn connect(server: &mut Server, wire: &str) {
+    let conn = server.handle_connected(Instant::ZERO, UnixNanos(0), "127.0.0.1:5000".parse().unwrap());
+    server.handle_received(Instant::ZERO, conn, Bytes::copy_from_slice(wire.as_bytes()));
+    while server.poll_output().is_some() {}
+}
+
+#[test]
+fn accstatz_and_connz_filter_by_account() {
+    let mut opts = ServerOptions::default();
+    opts.accounts.push(AccountConfig { name: "A".into(), exports: Vec::new(), imports: Vec::new() });
+    opts.authorization.users.push(User {
+        user: "a".into(),
+        password: Some("pa".into()),
+        account: Some("A".into()),
+        ..User::default()
+    });
+    opts.authorization.users.push(User { user: "g".into(), password: Some("pg".into()), ..User::default() });
+    let mut server = Server::new(opts, [3; 32], Instant::ZERO, UnixNanos(0));
+    connect(&mut server, "CONNECT {\"user\":\"a\",\"pass\":\"pa\",\"verbose\":false}\r\nSUB x 1\r\nPUB x 2\r\nhi\r\n");
+    connect(&mut server, "CONNECT {\"user\":\"g\",\"pass\":\"pg\",\"verbose\":false}\r\n");
+
+    let stats = get(&mut server, "/accstatz", "");
+    let names: Vec<&str> = stats["account_statz"].as_array().unwrap().iter().map(|a| a["acc"].as_str().unwrap()).collect();
+    assert!(names.contains(&"A") && names.contains(&"$G") && !names.contains(&"$SYS"), "{names:?}");
+    let a = &get(&mut server, "/accstatz", "acc=A")["account_statz"][0];
+    assert_eq!((a["conns"].as_u64(), a["num_subscriptions"].as_u64()), (Some(1), Some(1)));
+    assert_eq!((a["sent"]["msgs"].as_u64(), a["received"]["msgs"].as_u64()), (Some(1), Some(1)));
+    let all = get(&mut server, "/accstatz", "unused=1");
+    assert!(all["account_statz"].as_array().unwrap().iter().any(|a| a["acc"] == "$SYS"));
+
+    let only_a = get(&mut server, "/connz", "acc=A");
+    assert_eq!(only_a["total"], 1);
+    assert_eq!(only_a["connections"][0]["account"], "A");
+    assert_eq!(get(&mut server, "/connz", "acc=%24G")["total"], 1);
+    assert_eq!(get(&mut server, "/connz", "acc=nope")["total"], 0);
+}
