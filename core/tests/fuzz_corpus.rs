@@ -8,6 +8,10 @@
 mod checks;
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// No corpus input may take longer than this in a debug build.
+const SLOW_INPUT: Duration = Duration::from_secs(2);
 
 fn corpus_files(target: &str) -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -31,10 +35,18 @@ fn replay(target: &str) {
     assert!(!files.is_empty(), "fuzz/corpus/{target} has no seeds");
     for file in files {
         let data = std::fs::read(&file).expect("a readable corpus file");
+        let started = std::time::Instant::now();
         let result = std::panic::catch_unwind(|| check(&data));
         assert!(
             result.is_ok(),
             "{target}: {} fails its check",
+            file.display()
+        );
+        // The whole replay must stay quick; a slow input is a finding too.
+        let took = started.elapsed();
+        assert!(
+            took < SLOW_INPUT,
+            "{target}: {} took {took:?}",
             file.display()
         );
     }

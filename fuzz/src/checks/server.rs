@@ -30,7 +30,7 @@ const PATHS: [&str; 8] = [
     "/subscriptionsz",
 ];
 /// Caps what one Send action builds (nested repeats grow fast).
-const WIRE_MAX_BYTES: usize = 1 << 20;
+const WIRE_MAX_BYTES: usize = 64 * 1024;
 /// Bytes a reply, `-ERR` or INFO may add beyond one message.
 const SLACK_BYTES: u64 = 1024;
 
@@ -274,7 +274,7 @@ impl Frame {
             Frame::Pong => out.extend_from_slice(b"PONG\r\n"),
             Frame::Raw(bytes) => out.extend_from_slice(bytes),
             Frame::Repeat { times, frame } => {
-                for _ in 0..usize::from(*times) * 16 {
+                for _ in 0..usize::from(*times) * 4 {
                     if out.len() > WIRE_MAX_BYTES {
                         break;
                     }
@@ -479,7 +479,7 @@ impl Node {
     /// sleep-until-`poll_timeout` loop would.
     fn advance(&mut self, by: Duration) {
         let until = self.now + by;
-        for _ in 0..10_000 {
+        for _ in 0..1_000 {
             let Some(at) = self.server.poll_timeout().filter(|&at| at <= until) else {
                 break;
             };
