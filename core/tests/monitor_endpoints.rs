@@ -46,4 +46,13 @@ fn accstatz_and_connz_filter_by_account() {
     assert_eq!(only_a["connections"][0]["account"], "A");
     assert_eq!(get(&mut server, "/connz", "acc=%24G")["total"], 1);
     assert_eq!(get(&mut server, "/connz", "acc=nope")["total"], 0);
+
+    let detail = get(&mut server, "/connz", "acc=A&subs=detail");
+    let sub = &detail["connections"][0]["subscriptions_list_detail"][0];
+    assert_eq!((sub["subject"].as_str(), sub["sid"].as_str(), sub["msgs"].as_u64()), (Some("x"), Some("1"), Some(1)));
+    let subsz = get(&mut server, "/subsz", "subs=1");
+    assert_eq!(subsz["total"], 1);
+    assert_eq!(subsz["subscriptions_list"][0]["account"], "A");
+    let page = get(&mut server, "/connz", "offset=1&limit=1");
+    assert_eq!((page["total"].as_u64(), page["num_connections"].as_u64(), page["limit"].as_u64()), (Some(2), Some(1), Some(1)));
 }

@@ -128,6 +128,32 @@ pub struct SubDetail {
     pub cid: u64,
 }
 
+impl SubDetail {
+    /// A subscription of client `cid`, with its account when listed across accounts.
+    pub(crate) fn of(sub: &crate::server::Subscription, cid: u64, account: Option<String>) -> Self {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        SubDetail {
+            account,
+            subject: s(&sub.subject),
+            qgroup: sub.queue.as_deref().map(s),
+            sid: s(&sub.sid),
+            msgs: sub.delivered,
+            max: sub.max_msgs,
+            cid,
+        }
+    }
+}
+
+/// `offset` and `limit` of a paged listing; a zero or absent limit is nats-server's 1024.
+pub(crate) fn paging(q: &Query) -> Result<(u64, u64), QueryError> {
+    let offset = q.number("offset", 0)?;
+    let limit = match q.number("limit", DEFAULT_LIMIT)? {
+        0 => DEFAULT_LIMIT,
+        n => n,
+    };
+    Ok((offset, limit))
+}
+
 /// Which subscription list to include.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SubsMode {
@@ -169,19 +195,8 @@ pub(crate) fn conn_info(server: &Server, c: &Client, now: Instant, subs: SubsMod
         authorized_user: c.meta.user.clone(),
         account: (account != "$G").then(|| account.clone()),
         subscriptions_list: (subs == SubsMode::Subjects).then(|| live().map(|x| s(&x.subject)).collect()),
-        subscriptions_list_detail: (subs == SubsMode::Detail).then(|| {
-            live()
-                .map(|x| SubDetail {
-                    account: None,
-                    subject: s(&x.subject),
-                    qgroup: x.queue.as_deref().map(s),
-                    sid: s(&x.sid),
-                    msgs: x.delivered,
-                    max: x.max_msgs,
-                    cid: c.cid.0,
-                })
-                .collect()
-        }),
+        subscriptions_list_detail: (subs == SubsMode::Detail)
+            .then(|| live().map(|x| SubDetail::of(x, c.cid.0, None)).collect()),
         idle_for: nanos_between(last, wall_now),
         uptime_for: nanos_between(start, wall_now),
         start_nanos: start.0,
@@ -203,11 +218,7 @@ fn nanos_between(earlier: UnixNanos, later: UnixNanos) -> Duration {
 }
 
 pub(crate) fn build(server: &Server, now: Instant, wall: UnixNanos, q: &Query) -> Result<Connz, QueryError> {
-    let offset = q.number("offset", 0)?;
-    let limit = match q.number("limit", DEFAULT_LIMIT)? {
-        0 => DEFAULT_LIMIT,
-        n => n,
-    };
+    let (offset, limit) = paging(q)?;
     let subs = match q.get("subs") {
         Some("detail") => SubsMode::Detail,
         _ if q.flag("subs") => SubsMode::Subjects,

@@ -46,11 +46,7 @@ pub struct Subsz {
 }
 
 pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz, QueryError> {
-    let offset = q.number("offset", 0)?;
-    let limit = match q.number("limit", 1024)? {
-        0 => 1024,
-        n => n,
-    };
+    let (offset, limit) = super::connz::paging(q)?;
     let test = q.get("test").filter(|t| !t.is_empty());
     if let Some(t) = test {
         if !subject::is_valid_literal_subject(t.as_bytes()) {
@@ -71,16 +67,7 @@ pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz
             for (_, _, sref) in subs {
                 let Some(c) = server.client(sref.slot) else { continue };
                 let Some(sub) = c.subs.get(sref.sub as usize).and_then(Option::as_ref) else { continue };
-                let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-                list.push(SubDetail {
-                    account: Some(account.name.clone()),
-                    subject: s(&sub.subject),
-                    qgroup: sub.queue.as_deref().map(s),
-                    sid: s(&sub.sid),
-                    msgs: sub.delivered,
-                    max: sub.max_msgs,
-                    cid: c.cid.0,
-                });
+                list.push(SubDetail::of(sub, c.cid.0, Some(account.name.clone())));
             }
         }
     }

@@ -30,7 +30,7 @@ use crate::time::{Instant, UnixNanos};
 
 pub(crate) use account::Account;
 pub use account::{AccountStats, MsgBytes, TrafficStats};
-pub(crate) use client::{Client, Slot, SubRef};
+pub(crate) use client::{Client, Slot, SubRef, Subscription};
 
 /// The version natrix reports in INFO and `/varz`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
