@@ -612,3 +612,20 @@ fn claim_update_revoking_a_connected_user_closes_it() {
     assert!(!node.is_closed(k));
     assert_eq!(node.exchange(k, ""), "PONG\r\n");
 }
+
+#[test]
+fn a_user_whose_jwt_expires_while_connected_is_closed() {
+    let s = Setup::new(json!({}));
+    let u = KeyPair::new_user();
+    // The test node's wall clock starts at 1_700_000_000 s.
+    let token = jwt::user(&s.acc, &s.acc, &u, json!({}), json!({"exp": 1_700_000_060i64}));
+    let mut node = Node::new(&s.config);
+    let (conn, answer) = login(&mut node, &token, &u);
+    assert_eq!(answer, "PONG\r\n");
+    node.advance(std::time::Duration::from_secs(59));
+    assert!(!node.is_closed(conn), "still valid");
+    node.take(conn);
+    node.advance(std::time::Duration::from_secs(2));
+    assert!(node.take(conn).ends_with("-ERR 'User Authentication Expired'\r\n"));
+    assert_eq!(node.closed.get(&conn), Some(&natrix_core::server::CloseReason::AuthenticationExpired));
+}

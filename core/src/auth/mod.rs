@@ -30,6 +30,8 @@ pub struct Identity {
     pub permissions: Option<Permissions>,
     /// A JWT user's public key and `iat`, to apply later revocations.
     pub jwt_user: Option<(String, i64)>,
+    /// When the credentials expire (a user JWT's `exp`), Unix seconds.
+    pub expires_at: Option<i64>,
 }
 
 /// Why a CONNECT was refused. Clients only ever see
@@ -206,6 +208,7 @@ fn identity_of(auth: &Authorization, u: &crate::config::User) -> Result<Identity
             }
         }),
         jwt_user: None,
+        expires_at: None,
     })
 }
 

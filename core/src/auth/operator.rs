@@ -45,6 +45,8 @@ pub struct JwtIdentity {
     pub permissions: Option<Permissions>,
     /// The user JWT's `iat`, Unix seconds.
     pub issued_at: i64,
+    /// The user JWT's `exp`, Unix seconds, when it has one.
+    pub expires_at: Option<i64>,
 }
 
 impl Trust {
@@ -233,6 +235,7 @@ impl Trust {
             account: account.sub.clone(),
             permissions,
             issued_at: user.iat,
+            expires_at: (user.exp > 0).then_some(user.exp),
         })
     }
 }

@@ -88,6 +88,7 @@ impl Server {
             auth::restrictions::STANDARD,
         )?;
         let jwt_user = Some((user.user.clone(), user.issued_at));
+        let expires_at = user.expires_at;
         Ok(Identity {
             user: Some(if user.name.is_empty() {
                 user.user
@@ -97,6 +98,7 @@ impl Server {
             account: Some(user.account),
             permissions: user.permissions,
             jwt_user,
+            expires_at,
         })
     }
 

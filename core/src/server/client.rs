@@ -104,6 +104,8 @@ pub(crate) struct Client {
     pub rtt: Option<std::time::Duration>,
     pub last_in_at: Instant,
     pub auth_deadline: Option<Instant>,
+    /// When the user's credentials expire (a user JWT's `exp`).
+    pub auth_expires_at: Option<Instant>,
     pub next_ping_at: Instant,
     /// The deadline currently registered in the server's timer set.
     pub armed_deadline: Option<Instant>,
@@ -143,6 +145,7 @@ impl Client {
             rtt: None,
             last_in_at: now,
             auth_deadline: None,
+            auth_expires_at: None,
             next_ping_at: now,
             armed_deadline: None,
             counters: Counters::default(),
@@ -191,8 +194,8 @@ impl Client {
     /// The earliest instant this client's timers need attention.
     pub fn next_deadline(&self, write_deadline: std::time::Duration) -> Instant {
         let mut at = self.next_ping_at;
-        if let Some(auth) = self.auth_deadline {
-            at = at.min(auth);
+        for deadline in [self.auth_deadline, self.auth_expires_at].into_iter().flatten() {
+            at = at.min(deadline);
         }
         if let Some(progress) = self.write_progress_at {
             at = at.min(progress + write_deadline);

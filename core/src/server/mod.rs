@@ -78,6 +78,8 @@ pub enum CloseReason {
     AuthenticationTimeout,
     /// Bad credentials.
     AuthenticationViolation,
+    /// The user's credentials (a JWT's `exp`) ran out while connected.
+    AuthenticationExpired,
     /// The account revoked the user while it was connected.
     AuthenticationRevoked,
     /// The TLS handshake failed.
@@ -119,6 +121,7 @@ impl CloseReason {
             CloseReason::ClientClosed => "Client Closed",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::AuthenticationExpired => "Authentication Expired",
             CloseReason::AuthenticationRevoked => "Authentication Revoked",
             CloseReason::TlsHandshakeError => "TLS Handshake Failure",
             CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",

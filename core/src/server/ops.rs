@@ -168,9 +168,13 @@ impl Server {
             );
         }
         let account = self.account_index(identity.account.as_deref());
+        let now_unix_secs = self.wall_at(now).0.div_euclid(1_000_000_000);
         let Some(c) = self.client_mut(slot) else { return };
         c.connected = true;
         c.auth_deadline = None;
+        c.auth_expires_at = identity.expires_at.map(|exp| {
+            now + std::time::Duration::from_secs(u64::try_from(exp - now_unix_secs).unwrap_or(0))
+        });
         c.flags.verbose = info.verbose;
         c.flags.pedantic = info.pedantic;
         c.flags.echo = info.echo.unwrap_or(true);

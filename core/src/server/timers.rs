@@ -33,6 +33,11 @@ impl Server {
             self.log(Level::Error, line);
             return self.close(now, slot, CloseReason::AuthenticationTimeout, Some("Authentication Timeout"));
         }
+        if c.auth_expires_at.is_some_and(|at| at <= now) {
+            let line = format!("{} - {} - User JWT has expired", c.peer, c.cid);
+            self.log(Level::Debug, line);
+            return self.close(now, slot, CloseReason::AuthenticationExpired, Some("User Authentication Expired"));
+        }
         if c.pending_bytes > 0 && c.write_progress_at.is_some_and(|at| at + write_deadline <= now) {
             let msg = format!("{} - {} - Slow Consumer Detected: WriteDeadline of {write_deadline:?} exceeded", c.peer, c.cid);
             self.counters.slow_consumers += 1;
