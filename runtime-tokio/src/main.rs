@@ -143,6 +143,7 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     let files = signals::ProcessFiles::write(&opts, bound, http.as_ref().and_then(|l| l.local_addr().ok()))?;
     let server = Server::new(opts.clone(), seed, clock::now(), clock::wall());
     let shared = Shared::new(server, logger.clone());
+    // Print the start-up lines the core logged while it was built.
     shared.with_server(|_| ());
     if let Some(l) = http {
         let at = l.local_addr().map_err(|e| e.to_string())?;
