@@ -95,9 +95,7 @@ impl Server {
         c.counters.out_msgs += 1;
         c.counters.out_bytes += size as u64;
         let receiver_account = c.account;
-        let unwritten = c.pending_bytes + c.outbound.len() as u64;
-        let over = unwritten > max_pending;
-        self.producer_stalled |= unwritten > max_pending / 2;
+        self.producer_stalled |= c.pending_bytes + c.outbound.len() as u64 > max_pending / 2;
         self.counters.out_msgs += 1;
         self.counters.out_bytes += size as u64;
         self.accounts[receiver_account].stats.sent.add(size);
@@ -107,11 +105,9 @@ impl Server {
         if done {
             self.unsubscribe(sub.slot, sub.sub);
         }
-        if over {
-            self.slow_consumer(now, sub.slot);
-        } else {
-            self.mark_dirty(sub.slot);
-        }
+        self.mark_dirty(sub.slot);
+        // The same limit as for every other byte queued to a client.
+        self.enforce_max_pending(now, sub.slot);
         true
     }
 
@@ -140,7 +136,7 @@ impl Server {
         self.scratch.extend_from_slice(&p.subject);
         self.scratch.extend_from_slice(b"\r\n\r\n");
         let status = Publish {
-            subject: bytes::Bytes::copy_from_slice(reply),
+            subject: p.reply.clone().unwrap_or_default(),
             reply: None,
             headers: Some(self.scratch.split().freeze()),
             payload: bytes::Bytes::new(),
