@@ -45,7 +45,8 @@ pub struct JwtIdentity {
     pub permissions: Option<Permissions>,
     /// The user JWT's `iat`, Unix seconds.
     pub issued_at: i64,
-    /// The user JWT's `exp`, Unix seconds, when it has one.
+    /// When the connection must end, Unix seconds: the user JWT's `exp` or
+    /// the end of the `times` window that admitted it, whichever is first.
     pub expires_at: Option<i64>,
 }
 
@@ -198,12 +199,11 @@ impl Trust {
                 nkey::decode_signature(connect.sig.as_deref().unwrap_or_default()).map_err(bad)?;
             nkey::verify(&user.sub, KeyRole::User, nonce.as_bytes(), &sig).map_err(bad)?;
         }
-        restrictions::check(&user.nats.limits, peer, now, connection_type).map_err(|why| {
-            AuthError::Restricted {
+        let window_end = restrictions::check(&user.nats.limits, peer, now, connection_type)
+            .map_err(|why| AuthError::Restricted {
                 user: user.sub.clone(),
                 why,
-            }
-        })?;
+            })?;
         if scope.is_some() && !user_is_bare(&user.nats) {
             return Err(AuthError::ScopedUserHasPermissions(user.sub.clone()));
         }
@@ -235,7 +235,8 @@ impl Trust {
             account: account.sub.clone(),
             permissions,
             issued_at: user.iat,
-            expires_at: (user.exp > 0).then_some(user.exp),
+            // nats-server also disconnects when the `times` window ends.
+            expires_at: (user.exp > 0).then_some(user.exp).into_iter().chain(window_end).min(),
         })
     }
 }
