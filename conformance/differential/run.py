@@ -50,6 +50,10 @@ class Conn:
         # "connect_info" INFO after CONNECT), so their position in the stream
         # is timing; they are compared as a list of their own.
         self.async_info: list[str] = []
+        # The first INFO as JSON and every line kept so far, for "send_fn"
+        # steps (a CONNECT signing the nonce, a reply to a received request).
+        self.info: dict = {}
+        self.seen: list[str] = []
 
     def _recv(self, timeout: float) -> bool:
         """Reads once; returns False on timeout. Marks EOF/reset as closed."""
@@ -74,6 +78,11 @@ class Conn:
             self._recv(deadline - time.monotonic())
         line, sep, rest = self.buf.partition(b"\r\n")
         self.buf = rest
+        if line.startswith(b"INFO "):
+            try:
+                self.info = json.loads(line[5:])
+            except ValueError:
+                pass
         return self._lines(line + sep)
 
     def read_idle(self) -> list[str]:
@@ -120,6 +129,7 @@ class Conn:
                 self.info_seen = self.info_seen or line.startswith("INFO ")
                 kept.append(line)
         lines = kept
+        self.seen.extend(lines)
         if self.closed and not self.buf:
             lines.append("<closed>")
         return lines
@@ -140,6 +150,19 @@ def normalise_line(line: str, scenario: dict, conn: str):
             return line
         return {"INFO": {k: (f"<{type_name(v)}>" if k in NORMALISED_INFO_KEYS else v)
                          for k, v in info.items()}}
+    for pattern, repl in scenario.get("mask", []):
+        line = re.sub(pattern, repl, line)
+    if "json_payload_keys" in scenario and line.startswith("{"):
+        # A JSON payload is compared as data: key order is free, and the
+        # listed keys (e.g. the answering server's stamp) by type only.
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            masked = set(scenario["json_payload_keys"])
+            return json.dumps({k: (f"<{type_name(v)}>" if k in masked else v) for k, v in doc.items()},
+                              sort_keys=True)
     sids = scenario.get("normalise_sids", {}).get(conn)
     if sids and line.startswith(("MSG ", "HMSG ")):
         parts = line.split(" ")
@@ -248,6 +271,9 @@ def run_steps(srv: Server, scenario: dict) -> list:
                 lines = conns[name].read_info()
             elif op == "send":
                 conns[name].send(args[1])
+                continue
+            elif op == "send_fn":
+                conns[name].send(args[1](conns[name]))
                 continue
             elif op == "sync":
                 lines = conns[name].sync()

@@ -11,6 +11,14 @@ A scenario is a dict:
              ("sync", conn)          send PING, record everything up to PONG (or close)
              ("read", conn)          record whatever arrives until 300 ms of silence or close
              ("sleep", seconds)      wait
+             ("send_fn", conn, fn)   write fn(connection): bytes made from its first
+                                     INFO (`conn.info`, e.g. the nonce to sign) or
+                                     the lines it received so far (`conn.seen`)
+    mask     [(regex, replacement)] applied to every non-INFO line (optional),
+             for values that are random on both servers
+    json_payload_keys
+             payload lines that are JSON objects are compared as data (key
+             order free), the listed keys by JSON type only (optional)
 
 Monitoring scenarios have ``"monitor": [paths]`` instead of (or after)
 steps: the server is started with ``-m``, the steps run, then each path is
@@ -200,5 +208,308 @@ SCENARIOS = [
         "name": "monitoring_shapes",
         "steps": connected("a") + [("send", "a", b"SUB foo 1\r\nSUB bar q 2\r\n"), ("sync", "a")],
         "monitor": ["/varz", "/connz", "/connz?subs=1", "/subsz", "/healthz"],
+    },
+]
+
+
+# --- auth: nkeys, user JWTs, permissions, imports and exports ----------------
+# The nkeys and JWTs are made once per run by jwtgen (conformance/python), so
+# both servers get the same config and the same JWTs. A "send_fn" step builds
+# its bytes from the connection: its INFO nonce (to sign) or the lines it has
+# received so far (to answer a request on its mapped reply subject).
+
+import json as _json  # noqa: E402
+
+import jwtgen as _jg  # noqa: E402
+
+
+def _connect_signed(nkey=None, jwt=None, sign_with=None, sig=None, nonce=None, headers=True):
+    """A send_fn body: CONNECT with `nkey`/`jwt` and the nonce signed by `sign_with`."""
+
+    def build(conn):
+        body = {"verbose": False, "pedantic": False, "headers": headers, "protocol": 1}
+        if nkey is not None:
+            body["nkey"] = nkey
+        if jwt is not None:
+            body["jwt"] = jwt
+        if sign_with is not None:
+            body["sig"] = _jg.sign_nonce(sign_with, nonce or conn.info.get("nonce", ""))
+        if sig is not None:
+            body["sig"] = sig
+        return b"CONNECT " + _json.dumps(body).encode() + b"\r\n"
+
+    return build
+
+
+def _reply_to_last_request(payload: bytes):
+    """A send_fn body: publishes `payload` to the reply subject of the last MSG received."""
+
+    def build(conn):
+        msgs = [l for l in conn.seen if l.startswith(("MSG ", "HMSG "))]
+        reply = msgs[-1].split(" ")[3] if msgs and len(msgs[-1].split(" ")) > 4 else "_no_reply_"
+        return b"PUB %s %d\r\n%s\r\n" % (reply.encode(), len(payload), payload)
+
+    return build
+
+
+def _signed(conn, **kw):
+    """Steps that open `conn` and send a signed CONNECT."""
+    return [("open", conn), ("send_fn", conn, _connect_signed(**kw))]
+
+
+# Service import requests reach the exporter on a reply subject of the form
+# _R_.<account prefix>.<random>: random on both servers.
+# nats-server adds a Nats-Request-Info header whose rtt is the requester's
+# measured round trip time, so its digits (and the HMSG sizes) vary.
+_MASK_MAPPED_REPLY = [
+    (r"\b_R_\.[A-Za-z0-9]+\.[A-Za-z0-9]+", "_R_.<mapped>"),
+    (r'"rtt":\d+', '"rtt":<rtt>'),
+    (r"^(HMSG \S+ \S+ _R_\.<mapped>) \d+ \d+$", r"\1 <hdr size> <size>"),
+]
+
+_NKEY_USER, _NKEY_OTHER = _jg.user_key(), _jg.user_key()
+_OP, _ACC, _OTHER_ACC, _STRANGER = _jg.operator_key(), _jg.account_key(), _jg.account_key(), _jg.account_key()
+_U1, _U2, _U3 = _jg.user_key(), _jg.user_key(), _jg.user_key()
+_ACTIVATION = _jg.activation(_ACC, _OTHER_ACC, "private.svc", "service")
+_ACC_JWT = _jg.account(_OP, _ACC, "ACC", exports=[
+    {"name": "news", "subject": "news.>", "type": "stream"},
+    {"name": "svc", "subject": "svc.echo", "type": "service"},
+    {"name": "private", "subject": "private.svc", "type": "service", "token_req": True},
+])
+_OTHER_JWT = _jg.account(_OP, _OTHER_ACC, "OTHER", imports=[
+    {"name": "news", "subject": "news.>", "account": _ACC.public, "type": "stream",
+     "local_subject": "ext.news.>"},
+    {"name": "svc", "subject": "svc.echo", "account": _ACC.public, "type": "service",
+     "local_subject": "echo"},
+    {"name": "private", "subject": "private.svc", "account": _ACC.public, "type": "service",
+     "token": _ACTIVATION},
+])
+_OPERATOR_CONFIG = (
+    f"operator: {_jg.operator(_OP)}\nresolver: MEMORY\n"
+    f"resolver_preload: {{\n  {_ACC.public}: {_ACC_JWT}\n  {_OTHER_ACC.public}: {_OTHER_JWT}\n}}\n"
+)
+_GOOD_JWT = _jg.user(_ACC, _ACC, _U1)
+_PERMS_JWT = _jg.user(_ACC, _ACC, _U3, **{"pub": {"allow": ["ok.>"]}, "sub": {"allow": ["ok.>"], "deny": ["ok.secret"]}})
+_ACCOUNTS_CONFIG = """
+accounts {
+  A: {
+    users: [ {user: a, password: a} ]
+    exports: [
+      {stream: "news.>"}
+      {service: "svc.echo"}
+      {stream: "private.>", accounts: [C]}
+    ]
+  }
+  B: {
+    users: [ {user: b, password: b} ]
+    imports: [
+      {stream: {account: A, subject: "news.>"}, prefix: "a"}
+      {service: {account: A, subject: "svc.echo"}, to: "echo"}
+    ]
+  }
+  C: {
+    users: [ {user: c, password: c} ]
+    imports: [ {stream: {account: A, subject: "private.>"}} ]
+  }
+}
+"""
+_PERMISSIONS_CONFIG = """
+authorization {
+  users = [
+    { user: p, password: p, permissions: {
+        publish: { allow: ["pub.>", "rpc"], deny: ["pub.secret"] }
+        subscribe: { allow: ["sub.>", "q.> workers"], deny: ["sub.secret"] }
+    } }
+    { user: r, password: r, permissions: {
+        publish: { deny: ">" }
+        subscribe: { allow: ["rpc"] }
+        allow_responses: { max: 1 }
+    } }
+    { user: free, password: free }
+  ]
+}
+"""
+
+
+def _login(conn, user, headers=True):
+    return connected(conn, b'CONNECT {"verbose":false,"headers":%s,"user":"%s","pass":"%s"}\r\n'
+                     % (b"true" if headers else b"false", user.encode(), user.encode()))
+
+
+SCENARIOS += [
+    {
+        "name": "auth_nkey_signed_nonce",
+        "config": "authorization { users: [ { nkey: %s } ] }\n" % _NKEY_USER.public,
+        "steps": _signed("good", nkey=_NKEY_USER.public, sign_with=_NKEY_USER) + [
+            ("sync", "good"),
+            ("send", "good", b"SUB x 1\r\nPUB x 2\r\nhi\r\n"), ("sync", "good"),
+        ]
+        + _signed("forged", nkey=_NKEY_USER.public, sign_with=_NKEY_OTHER) + [("read", "forged")]
+        + _signed("unsigned", nkey=_NKEY_USER.public) + [("read", "unsigned")]
+        + _signed("garbage", nkey=_NKEY_USER.public, sig="not base64!") + [("read", "garbage")]
+        + _signed("old_nonce", nkey=_NKEY_USER.public, sign_with=_NKEY_USER, nonce="replayed")
+        + [("read", "old_nonce")]
+        + _signed("stranger", nkey=_NKEY_OTHER.public, sign_with=_NKEY_OTHER) + [("read", "stranger")]
+        + _signed("not_a_user_key", nkey=_ACC.public, sign_with=_ACC) + [("read", "not_a_user_key")],
+    },
+    {
+        "name": "auth_jwt_operator_mode",
+        "config": _OPERATOR_CONFIG,
+        "steps": _signed("good", jwt=_GOOD_JWT, sign_with=_U1) + [
+            ("sync", "good"),
+            ("send", "good", b"SUB x 1\r\nPUB x 2\r\nhi\r\n"), ("sync", "good"),
+        ]
+        + _signed("bad_signature", jwt=_jg.tamper(_jg.user(_ACC, _ACC, _U2)), sign_with=_U2)
+        + [("read", "bad_signature")]
+        + _signed("expired", jwt=_jg.user(_ACC, _ACC, _U2, extra={"exp": _jg.LONG_AGO}), sign_with=_U2)
+        + [("read", "expired")]
+        + _signed("wrong_issuer", jwt=_jg.user(_STRANGER, _ACC, _U2), sign_with=_U2)
+        + [("read", "wrong_issuer")]
+        + _signed("unknown_account", jwt=_jg.user(_STRANGER, _STRANGER, _U2), sign_with=_U2)
+        + [("read", "unknown_account")]
+        + _signed("seed_of_another_user", jwt=_GOOD_JWT, sign_with=_U2) + [("read", "seed_of_another_user")]
+        + _signed("no_sig", jwt=_GOOD_JWT) + [("read", "no_sig")]
+        + _signed("malformed", jwt="e30.e30.e30", sign_with=_U2) + [("read", "malformed")]
+        + _signed("no_jwt") + [("read", "no_jwt")]
+        + _signed("perms", jwt=_PERMS_JWT, sign_with=_U3) + [
+            ("sync", "perms"),
+            ("send", "perms", b"SUB ok.> 1\r\nPUB ok.1 1\r\na\r\nPUB denied 1\r\nb\r\n"),
+            ("sync", "perms"),
+            ("send", "perms", b"SUB nope 2\r\nSUB ok.secret 3\r\n"),
+            ("sync", "perms"),
+        ],
+    },
+    {
+        "name": "auth_permission_violation_texts",
+        "config": _PERMISSIONS_CONFIG,
+        "steps": _login("p", "p") + _login("r", "r") + _login("free", "free") + [
+            ("send", "p", b"PUB pub.ok 1\r\na\r\nPUB nope 1\r\nb\r\nPUB pub.secret 1\r\nc\r\n"),
+            ("sync", "p"),
+            ("send", "p", b"SUB sub.x 1\r\nSUB other 2\r\nSUB sub.secret 3\r\n"),
+            ("sync", "p"),
+            ("send", "p", b"SUB q.a workers 4\r\nSUB q.a others 5\r\nSUB q.a 6\r\n"),
+            ("sync", "p"),
+            # allow_responses { max: 1 }: one reply to each request received, nothing else.
+            ("send", "r", b"SUB rpc 1\r\n"), ("sync", "r"),
+            ("send", "free", b"SUB reply.> 1\r\nPUB rpc reply.1 3\r\nreq\r\n"), ("sync", "free"),
+            ("read", "r"),
+            ("send", "r", b"PUB reply.1 3\r\none\r\nPUB reply.1 3\r\ntwo\r\nPUB reply.2 1\r\nx\r\n"),
+            ("sync", "r"),
+            ("read", "free"),
+        ],
+    },
+    {
+        "name": "auth_imports_exports_delivery",
+        "config": _ACCOUNTS_CONFIG,
+        "mask": _MASK_MAPPED_REPLY,
+        # The exporter takes no headers: nats-server's Nats-Request-Info header
+        # on service requests is compared in service_import_request_info_header.
+        "steps": _login("a", "a", headers=False) + _login("b", "b") + _login("c", "c") + [
+            ("send", "b", b"SUB a.news.> 1\r\nSUB news.> 2\r\nSUB private.> 3\r\n"), ("sync", "b"),
+            ("send", "c", b"SUB private.> 1\r\nSUB news.> 2\r\n"), ("sync", "c"),
+            ("send", "a", b"SUB news.> 6\r\nPUB news.today 1\r\nn\r\nPUB private.memo 1\r\np\r\n"),
+            ("sync", "a"), ("sleep", 0.05), ("sync", "b"), ("sync", "c"),
+            # Nothing flows back from importer to exporter.
+            ("send", "b", b"PUB news.back 1\r\nx\r\n"), ("sync", "b"), ("sync", "a"),
+            # A service request crosses with a mapped reply, and its answer comes back.
+            ("send", "a", b"SUB svc.echo 5\r\n"), ("sync", "a"),
+            ("send", "b", b"SUB _INBOX.b.> 9\r\nPUB echo _INBOX.b.1 4\r\nping\r\n"), ("sync", "b"),
+            ("read", "a"),
+            ("send_fn", "a", _reply_to_last_request(b"pong")), ("sync", "a"),
+            ("read", "b"),
+            ("send", "b", b"PUB svc.echo _INBOX.b.2 1\r\nx\r\n"), ("sync", "b"), ("sync", "a"),
+        ],
+    },
+    {
+        "name": "auth_jwt_imports_exports_delivery",
+        "config": _OPERATOR_CONFIG,
+        "mask": _MASK_MAPPED_REPLY,
+        "steps": _signed("exp", jwt=_GOOD_JWT, sign_with=_U1, headers=False)
+        + _signed("imp", jwt=_jg.user(_OTHER_ACC, _OTHER_ACC, _U2), sign_with=_U2) + [
+            ("sync", "exp"), ("sync", "imp"),
+            ("send", "imp", b"SUB ext.news.> 1\r\nSUB news.> 2\r\n"), ("sync", "imp"),
+            ("send", "exp", b"PUB news.a 1\r\nn\r\n"), ("sync", "exp"), ("sleep", 0.05),
+            ("sync", "imp"),
+            ("send", "exp", b"SUB svc.echo 1\r\nSUB private.svc 2\r\n"), ("sync", "exp"),
+            ("send", "imp", b"SUB _INBOX.i.> 9\r\nPUB echo _INBOX.i.1 4\r\nping\r\n"), ("sync", "imp"),
+            ("read", "exp"),
+            ("send_fn", "exp", _reply_to_last_request(b"pong")), ("sync", "exp"),
+            ("read", "imp"),
+            ("send", "imp", b"PUB private.svc _INBOX.i.2 6\r\nsecret\r\n"), ("sync", "imp"),
+            ("read", "exp"),
+            ("send_fn", "exp", _reply_to_last_request(b"granted")), ("sync", "exp"),
+            ("read", "imp"),
+        ],
+    },
+]
+
+SCENARIOS += [
+    {
+        # nats-server tells a header-capable exporter who asked: a
+        # Nats-Request-Info header with the requesting account and its rtt.
+        "name": "service_import_request_info_header",
+        "config": _ACCOUNTS_CONFIG,
+        "mask": _MASK_MAPPED_REPLY,
+        "steps": _login("a", "a") + _login("b", "b") + [
+            ("send", "a", b"SUB svc.echo 5\r\n"), ("sync", "a"),
+            ("send", "b", b"SUB _INBOX.b.> 9\r\nPUB echo _INBOX.b.1 4\r\nping\r\n"), ("sync", "b"),
+            ("read", "a"),
+            ("send_fn", "a", _reply_to_last_request(b"pong")), ("sync", "a"),
+            ("read", "b"),
+        ],
+    },
+]
+
+# The NATS resolver taking claim updates from a system account user at runtime.
+# The resolver dir is relative: each server runs in its own fresh directory.
+_SYS, _LATE, _UPD = _jg.account_key(), _jg.account_key(), _jg.account_key()
+_SYS_USER, _LATE_USER, _VICTIM = _jg.user_key(), _jg.user_key(), _jg.user_key()
+_LATE_JWT = _jg.account(_OP, _LATE, "LATE")
+_REVOKING_JWT = _jg.account(_OP, _UPD, "UPD", extra={"iat": _jg.IAT + 1},
+                            revocations={_VICTIM.public: _jg.IAT + 100})
+_RESOLVER_CONFIG = (
+    f"operator: {_jg.operator(_OP, system_account=_SYS)}\nsystem_account: {_SYS.public}\n"
+    'resolver: { type: full, dir: "jwt" }\n'
+    f"resolver_preload: {{\n  {_SYS.public}: {_jg.account(_OP, _SYS, 'SYS')}\n"
+    f"  {_UPD.public}: {_jg.account(_OP, _UPD, 'UPD')}\n}}\n"
+)
+
+
+def _pub(subject: str, reply: str, payload: bytes) -> bytes:
+    return b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), reply.encode(), len(payload), payload)
+
+
+SCENARIOS += [
+    {
+        "name": "auth_resolver_claim_update",
+        "config": _RESOLVER_CONFIG,
+        # A system reply carries the answering server's id, name, version and
+        # time: its "server" object is compared by type, so the MSG size is
+        # masked; the "data"/"error" object is compared. nats-server writes
+        # these MSG lines with two spaces before the size (an empty reply
+        # field); clients split on runs of spaces, so that is masked too.
+        "json_payload_keys": ["server"],
+        "mask": [(r"^(MSG _INBOX\.s\.[0-9] 1) +\d+$", r"\1 <size>")],
+        "steps": _signed("sys", jwt=_jg.user(_SYS, _SYS, _SYS_USER), sign_with=_SYS_USER) + [
+            ("send", "sys", b"SUB _INBOX.s.* 1\r\n"), ("sync", "sys"),
+        ]
+        + _signed("victim", jwt=_jg.user(_UPD, _UPD, _VICTIM), sign_with=_VICTIM) + [("sync", "victim")]
+        + _signed("late_before", jwt=_jg.user(_LATE, _LATE, _LATE_USER), sign_with=_LATE_USER)
+        # nats-server asks other servers for an unknown account for ~2 s first.
+        + [("sleep", 2.2), ("read", "late_before")] + [
+            ("send", "sys", _pub("$SYS.REQ.CLAIMS.UPDATE", "_INBOX.s.1", _LATE_JWT.encode())),
+            ("sleep", 0.2), ("sync", "sys"),
+        ]
+        + _signed("late_after", jwt=_jg.user(_LATE, _LATE, _LATE_USER), sign_with=_LATE_USER)
+        + [("sync", "late_after")] + [
+            ("send", "sys", _pub(f"$SYS.REQ.ACCOUNT.{_LATE.public}.CLAIMS.LOOKUP", "_INBOX.s.2", b"")),
+            ("sleep", 0.2), ("sync", "sys"),
+            ("send", "sys", _pub("$SYS.REQ.CLAIMS.UPDATE", "_INBOX.s.3", b"not a jwt")),
+            ("sleep", 0.2), ("sync", "sys"),
+            ("send", "sys", _pub(f"$SYS.REQ.ACCOUNT.{_UPD.public}.CLAIMS.UPDATE", "_INBOX.s.4",
+                                 _REVOKING_JWT.encode())),
+            ("sleep", 0.2), ("sync", "sys"),
+            ("read", "victim"),
+        ],
     },
 ]
