@@ -513,3 +513,43 @@ SCENARIOS += [
         ],
     },
 ]
+
+# A scoped signing key: its users get the key's template, expanded per user.
+_SCOPED, _SCOPE_KEY = _jg.account_key(), _jg.account_key()
+_SCOPED_USER, _BARE_USER, _GREEDY_USER = _jg.user_key(), _jg.user_key(), _jg.user_key()
+_TEMPLATE = {
+    "pub": {"allow": ["{{account-name()}}.{{name()}}.>", "dept.{{tag(dept)}}"]},
+    "sub": {"allow": ["{{account-subject()}}.>", "dept.>", "_INBOX.{{subject()}}.>"]},
+}
+_SCOPED_CONFIG = (
+    f"operator: {_jg.operator(_OP)}\nresolver: MEMORY\n"
+    f"resolver_preload: {{\n  {_SCOPED.public}: "
+    f"{_jg.account(_OP, _SCOPED, 'SCOPED', signing_keys=[_jg.scoped_key(_SCOPE_KEY, 'dev', _TEMPLATE)])}\n}}\n"
+)
+
+SCENARIOS += [
+    {
+        "name": "auth_scoped_signing_key_templates",
+        "config": _SCOPED_CONFIG,
+        "steps": _signed("dev", jwt=_jg.user(_SCOPE_KEY, _SCOPED, _SCOPED_USER, name="ann", scoped=True,
+                                             tags=["dept:eng"]), sign_with=_SCOPED_USER) + [
+            ("sync", "dev"),
+            ("send", "dev", b"SUB dept.> 1\r\nSUB %s.x 2\r\nSUB _INBOX.%s.r 3\r\nSUB other 4\r\n"
+             % (_SCOPED.public.encode(), _SCOPED_USER.public.encode())),
+            ("sync", "dev"),
+            ("send", "dev", b"PUB SCOPED.ann.x 1\r\na\r\nPUB dept.eng 1\r\nb\r\nPUB dept.hr 1\r\nc\r\n"
+             b"PUB %s.x 1\r\nd\r\n" % _SCOPED.public.encode()),
+            ("sync", "dev"),
+        ]
+        # A template naming a tag the user lacks drops that entry.
+        + _signed("bare", jwt=_jg.user(_SCOPE_KEY, _SCOPED, _BARE_USER, name="bo", scoped=True),
+                  sign_with=_BARE_USER) + [
+            ("sync", "bare"),
+            ("send", "bare", b"PUB dept.eng 1\r\nx\r\nPUB SCOPED.bo.y 1\r\ny\r\n"), ("sync", "bare"),
+        ]
+        # A user of a scoped key may not bring permissions of its own.
+        + _signed("greedy", jwt=_jg.user(_SCOPE_KEY, _SCOPED, _GREEDY_USER, scoped=True,
+                                         **{"pub": {"allow": [">"]}}), sign_with=_GREEDY_USER)
+        + [("read", "greedy")],
+    },
+]

@@ -35,6 +35,10 @@ pub enum JwtError {
     /// Before `nbf`.
     #[error("JWT not yet valid")]
     NotYetValid,
+    /// An account JWT breaking its own limits (nats-server's validation
+    /// errors, e.g. more exports than `limits.exports` allows).
+    #[error("validation errors: [{}]", .0.join(" "))]
+    Invalid(Vec<&'static str>),
 }
 
 /// The claims every NATS JWT has.
@@ -89,8 +93,39 @@ pub enum SigningKey {
         key: String,
         /// The permissions template.
         #[serde(default)]
-        template: UserPermissionClaims,
+        template: ScopeTemplate,
     },
+}
+
+/// The template of a scoped signing key: the permissions and limits every
+/// user it signs gets.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct ScopeTemplate {
+    /// Permissions, before `{{…}}` expansion.
+    #[serde(flatten)]
+    pub permissions: UserPermissionClaims,
+    /// Subscriptions per connection; -1 is unlimited.
+    #[serde(default = "unlimited")]
+    pub subs: i64,
+    /// Largest payload; -1 is unlimited.
+    #[serde(default = "unlimited")]
+    pub payload: i64,
+}
+
+impl Default for ScopeTemplate {
+    fn default() -> Self {
+        ScopeTemplate {
+            permissions: UserPermissionClaims::default(),
+            subs: -1,
+            payload: -1,
+        }
+    }
+}
+
+/// A scope template's limits default to unlimited, unlike a user's
+/// (nats-server starts a scope from unlimited before reading it).
+fn unlimited() -> i64 {
+    -1
 }
 
 impl SigningKey {
@@ -127,6 +162,118 @@ pub struct AccountNats {
     /// `key:value` tags, for scoped signing key templates.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// What the account's clients may do. As with nats-server, a limit the
+    /// JWT leaves out is 0, not unlimited: `nsc` writes -1 for unlimited.
+    #[serde(default)]
+    pub limits: AccountLimitClaims,
+}
+
+/// `limits` of an account JWT. A negative number (nsc writes -1) is unlimited.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct AccountLimitClaims {
+    /// Subscriptions per client connection of the account.
+    #[serde(default)]
+    pub subs: i64,
+    /// Bytes; carried but not enforced for core NATS, as in nats-server.
+    #[serde(default)]
+    pub data: i64,
+    /// Largest message payload a client of the account may publish.
+    #[serde(default)]
+    pub payload: i64,
+    /// How many imports the JWT may declare.
+    #[serde(default)]
+    pub imports: i64,
+    /// How many exports the JWT may declare.
+    #[serde(default)]
+    pub exports: i64,
+    /// Whether exported subjects may contain wildcards.
+    #[serde(default)]
+    pub wildcards: bool,
+    /// Client connections the account may have at once.
+    #[serde(default)]
+    pub conn: i64,
+    /// Leaf node connections the account may have at once.
+    #[serde(default)]
+    pub leaf: i64,
+}
+
+/// A JWT limit as a bound: `None` when unlimited (negative).
+pub fn bound(limit: i64) -> Option<u64> {
+    u64::try_from(limit).ok()
+}
+
+/// The tighter of two bounds (`None` is unlimited).
+pub fn tighter(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The subscription and payload limits of a user JWT, or of the scoped
+/// signing key that issued it. Negative is unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserLimits {
+    /// Subscriptions per connection.
+    pub subs: i64,
+    /// Largest payload.
+    pub payload: i64,
+}
+
+/// What one connection may do: `None` is unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Subscriptions the connection may hold.
+    pub subs: Option<u64>,
+    /// Largest payload it may publish.
+    pub payload: Option<u64>,
+}
+
+impl UserLimits {
+    /// The tighter of the user's and the account's limits, each limit on
+    /// its own, as nats-server combines them (an account's `subs` bounds
+    /// each of its connections, not their sum).
+    pub fn within(self, account: &AccountLimitClaims) -> ConnLimits {
+        ConnLimits {
+            subs: tighter(bound(self.subs), bound(account.subs)),
+            payload: tighter(bound(self.payload), bound(account.payload)),
+        }
+    }
+}
+
+impl AccountNats {
+    /// Checks the JWT against its own `imports`, `exports` and `wildcards`
+    /// limits, as nats-server validates an account before using or storing
+    /// it; the error lists every problem, in nats-server's words.
+    pub fn validate(&self) -> Result<(), JwtError> {
+        const IMPORTS: &str = "the account contains more imports than allowed by the operator";
+        let mut problems = Vec::new();
+        let over = |limit: i64, n: usize| bound(limit).is_some_and(|max| n as u64 > max);
+        if over(self.limits.imports, self.imports.len()) {
+            // nats-server checks the import count twice when any limit is set,
+            // and so reports it twice.
+            if self.limits != AccountLimitClaims::default() {
+                problems.push(IMPORTS);
+            }
+            problems.push(IMPORTS);
+        }
+        if bound(self.limits.exports).is_some() {
+            if over(self.limits.exports, self.exports.len()) {
+                problems.push("the account contains more exports than allowed by the operator");
+            }
+            if !self.limits.wildcards {
+                let wildcard = |e: &&ExportClaim| !crate::subject::is_literal(e.subject.as_bytes());
+                for _ in self.exports.iter().filter(wildcard) {
+                    problems.push("the account contains wildcard exports that are not allowed by the operator");
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(JwtError::Invalid(problems))
+        }
+    }
 }
 
 /// Per-user limits and connection restrictions of a user JWT.

@@ -8,8 +8,8 @@ use core::net::IpAddr;
 use std::collections::BTreeMap;
 
 use super::jwt::{
-    self, AccountNats, ActivationNats, Claims, ExportClaim, ImportClaim, JwtError, OperatorNats,
-    SigningKey, UserNats, UserPermissionClaims,
+    self, AccountLimitClaims, AccountNats, ActivationNats, Claims, ExportClaim, ImportClaim,
+    JwtError, OperatorNats, ScopeTemplate, SigningKey, UserLimits, UserNats, UserPermissionClaims,
 };
 use super::nkey::{self, KeyRole};
 use super::restrictions;
@@ -48,6 +48,10 @@ pub struct JwtIdentity {
     /// When the connection must end, Unix seconds: the user JWT's `exp` or
     /// the end of the `times` window that admitted it, whichever is first.
     pub expires_at: Option<i64>,
+    /// The user's own limits (or its scoped signing key's).
+    pub user_limits: UserLimits,
+    /// The account's limits when the user connected.
+    pub account_limits: AccountLimitClaims,
 }
 
 impl Trust {
@@ -116,6 +120,7 @@ impl Trust {
         let claims: Claims<AccountNats> = jwt::decode(text).map_err(AuthError::AccountJwt)?;
         jwt::expect_type(&claims.nats.kind, "account").map_err(AuthError::AccountJwt)?;
         claims.check_time(now).map_err(AuthError::AccountJwt)?;
+        claims.nats.validate().map_err(AuthError::AccountJwt)?;
         if claims.sub != key {
             return Err(AuthError::UnknownAccount(key.to_owned()));
         }
@@ -207,7 +212,17 @@ impl Trust {
         if scope.is_some() && !user_is_bare(&user.nats) {
             return Err(AuthError::ScopedUserHasPermissions(user.sub.clone()));
         }
-        let permissions = match scope {
+        let user_limits = match scope {
+            Some(template) => UserLimits {
+                subs: template.subs,
+                payload: template.payload,
+            },
+            None => UserLimits {
+                subs: user.nats.limits.subs,
+                payload: user.nats.limits.payload,
+            },
+        };
+        let permissions = match scope.map(|t| &t.permissions) {
             Some(template) => {
                 let ctx = TemplateContext {
                     name: &user.name,
@@ -237,6 +252,8 @@ impl Trust {
             issued_at: user.iat,
             // nats-server also disconnects when the `times` window ends.
             expires_at: (user.exp > 0).then_some(user.exp).into_iter().chain(window_end).min(),
+            user_limits,
+            account_limits: account.nats.limits.clone(),
         })
     }
 }
@@ -246,7 +263,7 @@ impl Trust {
 fn issuer_scope<'a>(
     account: &'a Claims<AccountNats>,
     iss: &str,
-) -> Result<Option<&'a UserPermissionClaims>, AuthError> {
+) -> Result<Option<&'a ScopeTemplate>, AuthError> {
     if iss == account.sub {
         return Ok(None);
     }

@@ -8,6 +8,7 @@ use crate::protocol::ConnectInfo;
 use crate::time::{Instant, UnixNanos};
 
 use super::account::Account;
+use super::client::JwtLimits;
 use super::{Server, Slot};
 
 impl Server {
@@ -87,6 +88,14 @@ impl Server {
             peer,
             auth::restrictions::STANDARD,
         )?;
+        if let Some(c) = self.client_mut(slot) {
+            // Kept on the client: applied once its account is known, and again
+            // whenever the account's claims change.
+            c.jwt_limits = Some(Box::new(JwtLimits {
+                user: user.user_limits,
+                account: user.account_limits.clone(),
+            }));
+        }
         let jwt_user = Some((user.user.clone(), user.issued_at));
         let expires_at = user.expires_at;
         Ok(Identity {

@@ -6,6 +6,7 @@ use core::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::auth::jwt::{AccountLimitClaims, UserLimits};
 use crate::auth::ClientPermissions;
 use crate::protocol::{Parser, ParserLimits};
 use crate::server::ConnId;
@@ -118,6 +119,21 @@ pub(crate) struct Client {
     pub perms: Option<Box<ClientPermissions>>,
     /// A JWT user's public key and `iat`, to apply revocations that arrive later.
     pub jwt_user: Option<(String, i64)>,
+    /// A JWT user's own limits and its account's, kept to apply account
+    /// claim updates that arrive later.
+    pub jwt_limits: Option<Box<JwtLimits>>,
+    /// The subscriptions a JWT user may hold (user and account limits
+    /// combined); `max_subscriptions` applies besides. `None` is unlimited.
+    pub subs_max: Option<u64>,
+}
+
+/// Where a JWT user's limits come from.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct JwtLimits {
+    /// The user's own (or its scoped signing key's).
+    pub user: UserLimits,
+    /// Its account's, as of the account's latest claims.
+    pub account: AccountLimitClaims,
 }
 
 impl Client {
@@ -154,6 +170,8 @@ impl Client {
             nonce: None,
             perms: None,
             jwt_user: None,
+            jwt_limits: None,
+            subs_max: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod deliver;
 mod imports;
 mod ops;
 mod auth;
+mod claims;
 mod system;
 mod timers;
 
@@ -100,6 +101,8 @@ pub enum CloseReason {
     ProtocolViolation,
     /// `max_connections` reached.
     MaxConnectionsExceeded,
+    /// The account's JWT `limits.conn` reached.
+    MaxAccountConnectionsExceeded,
     /// A payload larger than `max_payload`.
     MaxPayloadExceeded,
     /// A protocol line longer than `max_control_line`.
@@ -132,6 +135,7 @@ impl CloseReason {
             CloseReason::StaleConnection => "Stale Connection",
             CloseReason::ProtocolViolation => "Protocol Violation",
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
             CloseReason::MaxPayloadExceeded => "Maximum Message Payload Exceeded",
             CloseReason::MaxControlLineExceeded => "Maximum Control Line Exceeded",
             CloseReason::MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",

@@ -88,9 +88,12 @@ impl Server {
             return;
         }
         let (cid, peer, account) = (c.cid, c.peer, c.account);
+        let c_max_payload = c.parser.limits().max_payload_bytes;
         let mut info = self.client_info(cid, peer);
         info.connect_info = true;
         info.remote_account = self.accounts[account].name.clone();
+        // A JWT user's limits may lower max_payload; the client learns it here.
+        info.max_payload = c_max_payload;
         if let Some(c) = self.client_mut(slot) {
             encode::write_info(&mut c.outbound, &info);
         }
@@ -168,6 +171,9 @@ impl Server {
             );
         }
         let account = self.account_index(identity.account.as_deref());
+        if !self.admit_jwt_user(now, slot, account) {
+            return;
+        }
         let now_unix_secs = self.wall_at(now).0.div_euclid(1_000_000_000);
         let Some(c) = self.client_mut(slot) else { return };
         c.connected = true;
@@ -224,7 +230,7 @@ impl Server {
     }
 
     fn on_sub(&mut self, slot: Slot, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
-        let max_subs = self.opts.max_subscriptions as usize;
+        let server_max = (self.opts.max_subscriptions > 0).then_some(u64::from(self.opts.max_subscriptions));
         let Some(c) = self.client_mut(slot) else { return };
         let queue_ok = queue.as_deref().is_none_or(subject::is_valid_queue_name);
         if !subject::is_valid_subject(&subject) || !queue_ok {
@@ -233,10 +239,10 @@ impl Server {
         if c.perms.as_ref().is_some_and(|p| !p.can_subscribe(&subject, queue.as_deref())) {
             return self.permission_violation(slot, "Subscription", &subject, queue.as_deref());
         }
-        if max_subs > 0 && c.sub_count() >= max_subs {
-            let line = format!("{} - {} - maximum subscriptions exceeded", c.peer, c.cid);
+        if auth::jwt::tighter(server_max, c.subs_max).is_some_and(|max| c.sub_count() as u64 >= max) {
+            let line = format!("{} - {} - {}", c.peer, c.cid, super::claims::SUBS_EXCEEDED);
             self.log(Level::Error, line);
-            return self.send_err(slot, "maximum subscriptions exceeded");
+            return self.send_err(slot, super::claims::SUBS_EXCEEDED);
         }
         let account = c.account;
         let sub = Subscription { subject: subject.clone(), queue: queue.clone(), sid, max_msgs: None, delivered: 0 };
