@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use super::apply::{set_some, Report};
 use super::apply_blocks::{permissions, users};
+use super::import_check::{check_imports, service_import_local};
 use super::options::{
     AccountConfig, Export, Import, ImportKind, Resolver, ResponseType, ServerOptions,
 };
-use super::value::{ConfigMap, Value, ValueKind};
+use super::value::{ConfigMap, Pos, Value, ValueKind};
 use crate::subject::{is_valid_subject, subject_is_subset};
 
 /// nats-server's default `response_threshold` of a service export.
@@ -20,6 +21,7 @@ pub(crate) fn accounts(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
     let Some(map) = r.map(v, "accounts") else {
         return;
     };
+    let errors_before = r.errors.len();
     for entry in map.entries() {
         let name = entry.key.clone();
         if opts.accounts.iter().any(|a| a.name == name) {
@@ -36,7 +38,14 @@ pub(crate) fn accounts(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
         }
         opts.accounts.push(account);
     }
-    check_imports(&opts.accounts, v, r);
+    // Like nats-server, check exports and imports across accounts only when
+    // the accounts themselves parsed cleanly, and report every refusal
+    // against the `accounts` block.
+    if r.errors.len() == errors_before {
+        for e in check_imports(&opts.accounts).errors {
+            r.error(&v.pos, e.to_string());
+        }
+    }
 }
 
 fn one_account(
@@ -52,7 +61,7 @@ fn one_account(
         match entry.key.to_ascii_lowercase().as_str() {
             "users" => account_users = users(ev, r),
             "exports" => account.exports = list(ev, r, export),
-            "imports" => account.imports = list(ev, r, import),
+            "imports" => account.imports = drop_duplicate_services(list(ev, r, import), r),
             "default_permissions" => defaults = permissions(ev, r),
             "jetstream" | "mappings" | "maps" | "limits" | "nkey" | "msg_trace" | "trace_dest" => {
                 r.unsupported(&ev.pos, &format!("accounts.{}.{}", account.name, entry.key))
@@ -139,7 +148,11 @@ fn export(m: &ConfigMap, item: &Value, r: &mut Report) -> Option<Export> {
     Some(e)
 }
 
-fn import(m: &ConfigMap, item: &Value, r: &mut Report) -> Option<Import> {
+fn import(m: &ConfigMap, item: &Value, r: &mut Report) -> Option<(Import, Pos)> {
+    import_entry(m, item, r).map(|i| (i, item.pos.clone()))
+}
+
+fn import_entry(m: &ConfigMap, item: &Value, r: &mut Report) -> Option<Import> {
     let mut i = Import {
         kind: ImportKind::Stream,
         account: String::new(),
@@ -148,43 +161,79 @@ fn import(m: &ConfigMap, item: &Value, r: &mut Report) -> Option<Import> {
         prefix: None,
     };
     let mut source = None;
+    let mut to_value = None;
     for entry in m.entries() {
         let ev = &entry.value;
         match entry.key.to_ascii_lowercase().as_str() {
             "stream" => {
                 i.kind = ImportKind::Stream;
-                source = r.map(ev, &entry.key);
+                source = r.map(ev, &entry.key).map(|m| (m, ev));
             }
             "service" => {
                 i.kind = ImportKind::Service;
-                source = r.map(ev, &entry.key);
+                source = r.map(ev, &entry.key).map(|m| (m, ev));
             }
-            "to" => set_some(&mut i.to, r.string(ev, &entry.key)),
+            "to" => {
+                set_some(&mut i.to, r.string(ev, &entry.key));
+                to_value = Some(ev);
+            }
             "prefix" => set_some(&mut i.prefix, r.string(ev, &entry.key)),
             "share" | "allow_trace" => r.unsupported(&ev.pos, &format!("imports.{}", entry.key)),
             _ if entry.used_as_variable => {}
             _ => r.unknown_field(entry),
         }
     }
-    let Some(source) = source else {
+    let Some((source, source_value)) = source else {
         r.error(&item.pos, "Import entry requires a stream or service");
         return None;
     };
-    let mut subject = None;
     for entry in source.entries() {
         match entry.key.to_ascii_lowercase().as_str() {
             "account" => i.account = r.string(&entry.value, &entry.key).unwrap_or_default(),
-            "subject" => set_some(&mut subject, r.string(&entry.value, &entry.key)),
+            "subject" => i.subject = r.string(&entry.value, &entry.key).unwrap_or_default(),
             _ if entry.used_as_variable => {}
             _ => r.unknown_field(entry),
         }
     }
-    if i.account.is_empty() {
-        r.error(&item.pos, "Import entry requires an account");
+    // nats-server names the `stream`/`service` key; an invalid (but present)
+    // subject is refused later, with the other cross-account checks.
+    if i.account.is_empty() || i.subject.is_empty() {
+        r.error(&source_value.pos, "Expect an account name and a subject");
         return None;
     }
-    i.subject = checked_subject(subject, item, r)?;
+    if let (ImportKind::Stream, Some(_), Some(to)) = (i.kind, &i.prefix, to_value) {
+        r.error(
+            &to.pos,
+            "Stream import can not have a 'prefix' and a 'to' property",
+        );
+        return None;
+    }
     Some(i)
+}
+
+/// nats-server refuses a second service import from the same account on the
+/// same local subject, naming the entry.
+fn drop_duplicate_services(imports: Vec<(Import, Pos)>, r: &mut Report) -> Vec<Import> {
+    let mut kept: Vec<Import> = Vec::with_capacity(imports.len());
+    for (i, pos) in imports {
+        let local = service_import_local(&i);
+        let earlier = kept.iter().find(|k| {
+            k.kind == ImportKind::Service
+                && i.kind == ImportKind::Service
+                && k.account == i.account
+                && service_import_local(k) == local
+        });
+        if let Some(earlier) = earlier {
+            let message = format!(
+                "Duplicate service import subject \"{local}\", previously used in import for account \"{}\", subject \"{}\"",
+                earlier.account, earlier.subject
+            );
+            r.error(&pos, message);
+            continue;
+        }
+        kept.push(i);
+    }
+    kept
 }
 
 fn checked_subject(subject: Option<String>, item: &Value, r: &mut Report) -> Option<String> {
@@ -220,35 +269,6 @@ fn response_type(v: &Value, r: &mut Report) -> Option<ResponseType> {
         other => {
             r.error(&v.pos, format!("Unknown response type: {other:?}"));
             None
-        }
-    }
-}
-
-/// Every import must name a defined account that exports the subject to
-/// the importer; nats-server reports these against the `accounts` block.
-fn check_imports(accounts: &[AccountConfig], v: &Value, r: &mut Report) {
-    for importer in accounts {
-        for i in &importer.imports {
-            let kind = match i.kind {
-                ImportKind::Stream => "stream",
-                ImportKind::Service => "service",
-            };
-            let Some(exporter) = accounts.iter().find(|a| a.name == i.account) else {
-                r.error(
-                    &v.pos,
-                    format!("\"{}\" account not defined for {kind} import", i.account),
-                );
-                continue;
-            };
-            if find_export(exporter, i, &importer.name).is_none() {
-                r.error(
-                    &v.pos,
-                    format!(
-                        "Error adding {kind} import \"{}\": {kind} import not authorized",
-                        i.subject
-                    ),
-                );
-            }
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod cli;
 mod cursor;
 pub mod duration;
 mod error;
+pub mod import_check;
 pub mod options;
 mod overrides;
 pub mod parser;

@@ -189,6 +189,9 @@ pub(crate) struct StreamRoute {
 #[derive(Clone, Debug)]
 pub(crate) struct ServiceRoute {
     pub exporter: usize,
+    /// Which of the exporter's exports admits the import: a request crosses
+    /// each export at most once on its way through chained imports.
+    pub export: usize,
     pub map: SubjectMap,
     pub response_type: ResponseType,
     pub response_threshold: Duration,

@@ -4,6 +4,9 @@
 use bytes::{Bytes, BytesMut};
 use rand_core::RngCore;
 
+use crate::config::import_check::{
+    check_imports, service_import_local, stream_import_to, ImportError,
+};
 use crate::config::{find_export, AccountConfig, ImportKind, ResponseType, ServerOptions};
 use crate::protocol::Publish;
 use crate::subject::subject_matches;
@@ -43,55 +46,97 @@ pub(crate) fn build_accounts(opts: &ServerOptions, rng: &mut impl RngCore) -> Ve
     accounts
 }
 
-/// Resolves every authorized import into a route on the account whose
-/// publishes it carries. Unauthorized ones were config errors already.
-pub(crate) fn add_routes(configs: &[AccountConfig], accounts: &mut [Account]) {
+/// Resolves every import that passes nats-server's checks (see
+/// [`check_imports`]) into a route on the account whose publishes it
+/// carries. Returns the refused ones: config files refuse to start on them
+/// already, JWT accounts leave them out as nats-server does.
+pub(crate) fn add_routes(configs: &[AccountConfig], accounts: &mut [Account]) -> Vec<ImportError> {
+    let check = check_imports(configs);
     let index = |accounts: &[Account], name: &str| accounts.iter().position(|a| a.name == name);
-    for importer_cfg in configs {
-        let Some(importer) = index(accounts, &importer_cfg.name) else {
+    for r in &check.accepted {
+        let (importer_cfg, exporter_cfg) = (&configs[r.importer], &configs[r.exporter]);
+        let i = &importer_cfg.imports[r.import];
+        let (Some(importer), Some(exporter)) = (
+            index(accounts, &importer_cfg.name),
+            index(accounts, &exporter_cfg.name),
+        ) else {
             continue;
         };
-        for i in &importer_cfg.imports {
-            let Some(exporter_cfg) = configs.iter().find(|a| a.name == i.account) else {
-                continue;
-            };
-            let (Some(export), Some(exporter)) = (
-                find_export(exporter_cfg, i, &importer_cfg.name),
-                index(accounts, &i.account),
-            ) else {
-                continue;
-            };
-            let subject = Bytes::copy_from_slice(i.subject.as_bytes());
-            match i.kind {
-                ImportKind::Stream => {
-                    let to = match (&i.prefix, &i.to) {
-                        (Some(prefix), _) => Bytes::from(format!("{prefix}.{}", i.subject)),
-                        (None, Some(to)) => Bytes::copy_from_slice(to.as_bytes()),
-                        (None, None) => subject.clone(),
-                    };
-                    let route = StreamRoute {
-                        importer,
-                        map: SubjectMap { from: subject, to },
-                    };
-                    accounts[exporter].stream_routes.push(route);
-                }
-                ImportKind::Service => {
-                    let local = i.to.as_deref().map_or_else(
-                        || subject.clone(),
-                        |to| Bytes::copy_from_slice(to.as_bytes()),
-                    );
-                    accounts[importer].service_routes.push(ServiceRoute {
-                        exporter,
-                        map: SubjectMap {
-                            from: local,
-                            to: subject,
-                        },
-                        response_type: export.response_type,
-                        response_threshold: export.response_threshold,
-                    });
-                }
+        let Some(export) = find_export(exporter_cfg, i, &importer_cfg.name) else {
+            continue;
+        };
+        let subject = Bytes::copy_from_slice(i.subject.as_bytes());
+        match i.kind {
+            ImportKind::Stream => {
+                let to = Bytes::from(stream_import_to(i));
+                let map = SubjectMap { from: subject, to };
+                accounts[exporter]
+                    .stream_routes
+                    .push(StreamRoute { importer, map });
+            }
+            ImportKind::Service => {
+                let local = Bytes::copy_from_slice(service_import_local(i).as_bytes());
+                let export_index = exporter_cfg
+                    .exports
+                    .iter()
+                    .position(|e| std::ptr::eq(e, export))
+                    .unwrap_or(usize::MAX);
+                accounts[importer].service_routes.push(ServiceRoute {
+                    exporter,
+                    export: export_index,
+                    map: SubjectMap {
+                        from: local,
+                        to: subject,
+                    },
+                    response_type: export.response_type,
+                    response_threshold: export.response_threshold,
+                });
             }
         }
+    }
+    check.errors
+}
+
+/// How many service imports one request may cross in a row (A imports from
+/// B, which imports from C…). nats-server bounds a chain only by never
+/// crossing the same export twice; natrix keeps that rule and adds this cap,
+/// so no set of routes (a claim update can change them at any time) makes
+/// delivery unbounded.
+pub(crate) const SERVICE_IMPORT_HOPS_MAX: usize = 32;
+
+/// The service exports a request has crossed on its way, outermost first.
+/// A request never crosses the same export twice in one chain (what stops a
+/// self-import and any loop), as nats-server's chain check does.
+struct ImportChain {
+    exports: [(usize, usize); SERVICE_IMPORT_HOPS_MAX],
+    len: usize,
+}
+
+impl Default for ImportChain {
+    fn default() -> Self {
+        ImportChain {
+            exports: [(0, 0); SERVICE_IMPORT_HOPS_MAX],
+            len: 0,
+        }
+    }
+}
+
+impl ImportChain {
+    /// Takes the hop through `route` unless its export was crossed already
+    /// or the chain is at its cap.
+    fn enter(&mut self, route: &ServiceRoute) -> bool {
+        let export = (route.exporter, route.export);
+        if self.len == SERVICE_IMPORT_HOPS_MAX || self.exports[..self.len].contains(&export) {
+            return false;
+        }
+        self.exports[self.len] = export;
+        self.len += 1;
+        true
+    }
+
+    fn leave(&mut self) {
+        debug_assert!(self.len > 0, "leaving an import chain that was not entered");
+        self.len -= 1;
     }
 }
 
@@ -135,17 +180,40 @@ impl Server {
                 delivered += self.deliver_in(now, from, route.importer, &mapped);
             }
         }
+        if !self.accounts[account].service_routes.is_empty() {
+            let mut chain = ImportChain::default();
+            delivered += self.deliver_service_imports(now, from, account, p, &mut chain);
+        }
+        delivered
+    }
+
+    /// Sends `p`, published in (or arrived at) `account`, through the
+    /// account's service imports that match it.
+    fn deliver_service_imports(
+        &mut self,
+        now: Instant,
+        from: Slot,
+        account: usize,
+        p: &Publish,
+        chain: &mut ImportChain,
+    ) -> usize {
+        let mut delivered = 0;
         for i in 0..self.accounts[account].service_routes.len() {
             let route = self.accounts[account].service_routes[i].clone();
-            if subject_matches(&route.map.from, &p.subject) {
-                delivered += self.deliver_request(now, from, account, &route, p);
+            if !subject_matches(&route.map.from, &p.subject) || !chain.enter(&route) {
+                continue;
             }
+            delivered += self.deliver_request(now, from, account, &route, p, chain);
+            chain.leave();
         }
         delivered
     }
 
     /// A request crossing a service import: the exporter's responders see a
-    /// reply subject of its own, mapped back to the requester's reply.
+    /// reply subject of its own, mapped back to the requester's reply. When
+    /// the exporter imports the service in turn, the request goes on (a
+    /// multi-hop import, each hop mapping the reply), as in nats-server;
+    /// it never goes on to the exporter's stream exports.
     fn deliver_request(
         &mut self,
         now: Instant,
@@ -153,6 +221,7 @@ impl Server {
         account: usize,
         route: &ServiceRoute,
         p: &Publish,
+        chain: &mut ImportChain,
     ) -> usize {
         let subject = self.mapped(&route.map, &p.subject);
         let reply = p.reply.as_ref().map(|reply| {
@@ -174,31 +243,48 @@ impl Server {
             headers: p.headers.clone(),
             payload: p.payload.clone(),
         };
-        self.deliver_in(now, from, route.exporter, &request)
+        let delivered = self.deliver_in(now, from, route.exporter, &request);
+        delivered + self.deliver_service_imports(now, from, route.exporter, &request, chain)
     }
 
-    /// A response on a made-up reply subject goes back to the requester.
+    /// A response on a made-up reply subject goes back to the requester, and
+    /// on back through every hop of a multi-hop import.
     fn deliver_response(&mut self, now: Instant, from: Slot, account: usize, p: &Publish) -> usize {
+        let mut delivered = 0;
+        let (mut account, mut subject) = (account, p.subject.clone());
+        for _ in 0..SERVICE_IMPORT_HOPS_MAX {
+            let Some(route) = self.take_response_route(now, account, &subject) else {
+                break;
+            };
+            let response = Publish {
+                subject: route.reply,
+                reply: None,
+                headers: p.headers.clone(),
+                payload: p.payload.clone(),
+            };
+            delivered += self.deliver_in(now, from, route.requester, &response);
+            (account, subject) = (route.requester, response.subject);
+        }
+        delivered
+    }
+
+    /// Where a response on `subject` in `account` goes, if it still may;
+    /// forgets the route once it has served its last response.
+    fn take_response_route(
+        &mut self,
+        now: Instant,
+        account: usize,
+        subject: &[u8],
+    ) -> Option<ResponseRoute> {
         let responses = &mut self.accounts[account].responses;
-        if responses.is_empty() || !p.subject.starts_with(b"_R_.") {
-            return 0;
+        if responses.is_empty() || !subject.starts_with(b"_R_.") {
+            return None;
         }
-        let Some(route) = responses.get(&p.subject[..]).cloned() else {
-            return 0;
-        };
+        let route = responses.get(subject).cloned()?;
         if route.expires_at <= now || route.response_type == ResponseType::Singleton {
-            responses.remove(&p.subject[..]);
+            responses.remove(subject);
         }
-        if route.expires_at <= now {
-            return 0;
-        }
-        let response = Publish {
-            subject: route.reply,
-            reply: None,
-            headers: p.headers.clone(),
-            payload: p.payload.clone(),
-        };
-        self.deliver_in(now, from, route.requester, &response)
+        (route.expires_at > now).then_some(route)
     }
 
     fn mapped(&mut self, map: &SubjectMap, subject: &[u8]) -> Bytes {
