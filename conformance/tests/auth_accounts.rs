@@ -113,3 +113,96 @@ async fn no_auth_user_joins_its_account() {
     anon.publish("hello", "from anon".into()).await.unwrap();
     assert_eq!(next(&mut sub).await.payload, "from anon");
 }
+
+/// A imports `q` from B, which imports it from C: a two-hop service import.
+const CHAIN: &str = r#"
+accounts {
+  A: {
+    users: [ {user: a, password: a} ]
+    imports: [ {service: {account: B, subject: "q"}} ]
+  }
+  B: {
+    users: [ {user: b, password: b} ]
+    exports: [ {service: "q"} ]
+    imports: [ {service: {account: C, subject: "c.q"}, to: "q"} ]
+  }
+  C: {
+    users: [ {user: c, password: c} ]
+    exports: [ {service: "c.q"} ]
+  }
+}
+"#;
+
+#[tokio::test]
+async fn service_requests_cross_two_imports() {
+    let server = Server::start(ServerOptions::new().config(CHAIN));
+    let (a, b, c) = (
+        login(&server, "a").await,
+        login(&server, "b").await,
+        login(&server, "c").await,
+    );
+    let mut at_b = b.subscribe("q").await.unwrap();
+    let mut service = c.subscribe("c.q").await.unwrap();
+    sync(&b).await;
+    sync(&c).await;
+    let responder = tokio::spawn(async move {
+        let msg = next(&mut service).await;
+        let reply = msg.reply.expect("request has a reply");
+        assert!(
+            reply.starts_with("_R_."),
+            "C sees its own reply subject: {reply}"
+        );
+        c.publish(reply, format!("c got {}", msg.subject).into())
+            .await
+            .unwrap();
+        c.flush().await.unwrap();
+        c
+    });
+    let answer = tokio::time::timeout(STEP, a.request("q", "ping".into()))
+        .await
+        .expect("request timed out")
+        .unwrap_or_else(|e| panic!("two-hop request: {e}\n{}", server.log()));
+    assert_eq!(answer.payload, "c got c.q");
+    responder.await.unwrap();
+    // B, in the middle, sees the request too, with a reply subject of its own.
+    let seen = next(&mut at_b).await;
+    assert_eq!(seen.payload, "ping");
+    assert!(seen.reply.is_some_and(|r| r.starts_with("_R_.")));
+}
+
+#[tokio::test]
+async fn a_two_hop_request_without_responders_fails_fast() {
+    let server = Server::start(ServerOptions::new().config(CHAIN));
+    let a = login(&server, "a").await;
+    let err = tokio::time::timeout(STEP, a.request("q", "ping".into()))
+        .await
+        .expect("no-responders answer timed out")
+        .expect_err("nobody answers");
+    assert_eq!(
+        err.kind(),
+        async_nats::RequestErrorKind::NoResponders,
+        "{err}"
+    );
+}
+
+#[test]
+fn an_import_cycle_is_refused_at_start_up() {
+    let dir = natrix_conformance::TempDir::new("cycle");
+    let conf = dir.write(
+        "cycle.conf",
+        r#"port: -1
+accounts {
+  A: { exports: [ {service: "q"} ], imports: [ {service: {account: B, subject: "q"}} ] }
+  B: { exports: [ {service: "q"} ], imports: [ {service: {account: A, subject: "q"}} ] }
+}
+"#,
+    );
+    let path = conf.to_str().unwrap();
+    let expected = "cycle.conf:2:1: Error adding service import \"q\": import forms a cycle";
+    let target = natrix_conformance::Target::from_env();
+    for args in [vec!["-t", "-c", path], vec!["-c", path]] {
+        let out = natrix_conformance::run_to_exit(target, &args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", out.output);
+        assert!(out.output.contains(expected), "{args:?}: {}", out.output);
+    }
+}

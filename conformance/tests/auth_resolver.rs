@@ -191,3 +191,178 @@ async fn revoking_a_connected_user_disconnects_it() {
     );
     assert!(events.iter().any(|e| e == "Disconnected"), "{events:?}");
 }
+
+/// An account JWT with its own `jti` and `iat`, so that it is newer than the
+/// preloaded one (a restart keeps the stored JWT unless the preload is newer).
+fn newer_account(signer: &KeyPair, acc: &KeyPair, nats_extra: serde_json::Value, iat: i64) -> String {
+    let mut nats = json!({"type": "account", "version": 2, "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true, "conn": -1, "leaf": -1}});
+    if let (Some(n), Some(e)) = (nats.as_object_mut(), nats_extra.as_object()) {
+        n.extend(e.clone());
+    }
+    jwt::encode(
+        signer,
+        &acc.public_key(),
+        "ACC",
+        nats,
+        json!({"iat": iat, "jti": format!("JTI-{iat}-{}", &acc.public_key()[..8])}),
+    )
+}
+
+/// A request to delete accounts, signed by the operator as `nsc` signs one.
+fn delete_request(op: &KeyPair, accounts: &[String]) -> String {
+    jwt::encode(
+        op,
+        &op.public_key(),
+        "delete",
+        json!({"accounts": accounts, "type": "generic", "version": 2}),
+        json!({}),
+    )
+}
+
+#[tokio::test]
+async fn claim_updates_survive_a_restart() {
+    let s = setup();
+    let signer = KeyPair::new_account();
+    let late = KeyPair::new_account();
+    {
+        let server = Server::start(ServerOptions::new().config(s.config.clone()));
+        let sys_client = connect_as(&server, &s.sys, &s.sys, &KeyPair::new_user())
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+        let updated = newer_account(
+            &s.op,
+            &s.acc,
+            json!({"signing_keys": [signer.public_key()]}),
+            1_700_000_100,
+        );
+        let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), updated).await;
+        assert_eq!(outcome(&answer)["data"]["message"], "jwt updated", "{answer}");
+        let added = jwt::account(&s.op, &late, json!({}));
+        let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), added).await;
+        assert_eq!(outcome(&answer)["data"]["message"], "jwt updated", "{answer}");
+    }
+    let server = Server::start(ServerOptions::new().config(s.config.clone()));
+    let u = KeyPair::new_user();
+    let by_signer = connect_as(&server, &signer, &s.acc, &u)
+        .await
+        .unwrap_or_else(|e| panic!("the updated JWT's signing key after a restart: {e}\n{}", server.log()));
+    sync(&by_signer).await;
+    let in_late = connect_as(&server, &late, &late, &KeyPair::new_user())
+        .await
+        .unwrap_or_else(|e| panic!("the added account after a restart: {e}\n{}", server.log()));
+    sync(&in_late).await;
+}
+
+#[tokio::test]
+async fn claims_list_and_delete() {
+    let mut s = setup();
+    s.config = s
+        .config
+        .replace("type: full,", "type: full, allow_delete: true,");
+    let (late, other) = (KeyPair::new_account(), KeyPair::new_account());
+    let mut sorted = vec![s.sys.public_key(), s.acc.public_key(), late.public_key()];
+    sorted.sort();
+    {
+        let server = Server::start(ServerOptions::new().config(s.config.clone()));
+        let sys_client = connect_as(&server, &s.sys, &s.sys, &KeyPair::new_user())
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+        let added = jwt::account(&s.op, &late, json!({}));
+        let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), added).await;
+        assert_eq!(outcome(&answer)["data"]["code"], 200, "{answer}");
+        let list = request(&sys_client, "$SYS.REQ.CLAIMS.LIST".into(), String::new()).await;
+        assert_eq!(outcome(&list), json!({"data": sorted}), "{list}");
+
+        let not_self_signed = jwt::encode(
+            &s.op,
+            &late.public_key(),
+            "delete",
+            json!({"accounts": [late.public_key()], "type": "generic", "version": 2}),
+            json!({}),
+        );
+        let answer = request(&sys_client, "$SYS.REQ.CLAIMS.DELETE".into(), not_self_signed).await;
+        assert_eq!(
+            outcome(&answer),
+            json!({"error": {"code": 500, "description": format!("delete accounts request by {} failed - not self signed", late.public_key())}})
+        );
+        let rogue = KeyPair::new_operator();
+        let answer = request(
+            &sys_client,
+            "$SYS.REQ.CLAIMS.DELETE".into(),
+            delete_request(&rogue, &[late.public_key()]),
+        )
+        .await;
+        assert_eq!(
+            outcome(&answer),
+            json!({"error": {"code": 500, "description": format!("delete accounts request by {} failed - not trusted", rogue.public_key())}})
+        );
+        let answer = request(
+            &sys_client,
+            "$SYS.REQ.CLAIMS.DELETE".into(),
+            delete_request(&s.op, &[s.sys.public_key()]),
+        )
+        .await;
+        assert_eq!(
+            outcome(&answer),
+            json!({"error": {"code": 500, "description": format!("delete accounts request by {} failed - not allowed to delete system account", s.op.public_key())}})
+        );
+        let answer = request(
+            &sys_client,
+            "$SYS.REQ.CLAIMS.DELETE".into(),
+            delete_request(&s.op, &["nope".to_owned()]),
+        )
+        .await;
+        assert_eq!(
+            outcome(&answer),
+            json!({"error": {"code": 500, "description": format!("delete accounts request by {} failed - malformed request", s.op.public_key())}})
+        );
+        let answer = request(&sys_client, "$SYS.REQ.CLAIMS.DELETE".into(), "junk".into()).await;
+        assert_eq!(
+            outcome(&answer),
+            json!({"error": {"code": 500, "description": "delete accounts request by  failed - expected 3 chunks"}})
+        );
+
+        let u = KeyPair::new_user();
+        let in_late = connect_as(&server, &late, &late, &u).await.unwrap();
+        sync(&in_late).await;
+        let answer = request(
+            &sys_client,
+            "$SYS.REQ.CLAIMS.DELETE".into(),
+            delete_request(&s.op, &[late.public_key(), other.public_key()]),
+        )
+        .await;
+        assert_eq!(
+            outcome(&answer),
+            json!({"data": {"code": 200, "message": "deleted 2 accounts"}})
+        );
+        assert!(connect_as(&server, &late, &late, &u).await.is_err(), "deleted");
+        let list = request(&sys_client, "$SYS.REQ.CLAIMS.LIST".into(), String::new()).await;
+        let mut left = vec![s.sys.public_key(), s.acc.public_key()];
+        left.sort();
+        assert_eq!(outcome(&list), json!({"data": left}), "{list}");
+    }
+    let server = Server::start(ServerOptions::new().config(s.config.clone()));
+    assert!(
+        connect_as(&server, &late, &late, &KeyPair::new_user()).await.is_err(),
+        "still deleted after a restart"
+    );
+}
+
+#[tokio::test]
+async fn delete_needs_allow_delete() {
+    let s = setup();
+    let server = Server::start(ServerOptions::new().config(s.config.clone()));
+    let sys_client = connect_as(&server, &s.sys, &s.sys, &KeyPair::new_user())
+        .await
+        .unwrap();
+    let answer = request(
+        &sys_client,
+        "$SYS.REQ.CLAIMS.DELETE".into(),
+        delete_request(&s.op, &[s.acc.public_key()]),
+    )
+    .await;
+    assert_eq!(
+        outcome(&answer),
+        json!({"error": {"code": 500, "description": format!("delete accounts request by {} failed - delete must be enabled in server config", s.op.public_key())}})
+    );
+}

@@ -36,6 +36,8 @@ pub struct Core {
     pub server: Server,
     writers: HashMap<ConnId, ConnHandle>,
     timer_deadline: Option<Instant>,
+    /// Syncs the server's storage completed, to report back to it.
+    synced: Option<crate::storage::Completions>,
 }
 
 /// State shared by every task of the runtime.
@@ -48,10 +50,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Wraps a freshly built server.
-    pub fn new(server: Server, logger: Arc<Logger>) -> Arc<Self> {
+    /// Wraps a freshly built server; `synced` is the completion queue of
+    /// the storage it was given, if any.
+    pub fn new(server: Server, logger: Arc<Logger>, synced: Option<crate::storage::Completions>) -> Arc<Self> {
         Arc::new(Shared {
-            core: Mutex::new(Core { server, writers: HashMap::new(), timer_deadline: None }),
+            core: Mutex::new(Core { server, writers: HashMap::new(), timer_deadline: None, synced }),
             timer_changed: Notify::new(),
             logger,
         })
@@ -89,6 +92,16 @@ impl Shared {
     }
 
     fn drain(&self, core: &mut Core) {
+        loop {
+            self.carry_out(core);
+            // Completed syncs release acknowledgements, which are more outputs.
+            let Some(token) = core.synced.as_ref().and_then(take_last) else { break };
+            core.server.handle_synced(clock::now(), token);
+        }
+        self.follow_timer(core);
+    }
+
+    fn carry_out(&self, core: &mut Core) {
         while let Some(output) = core.server.poll_output() {
             match output {
                 Output::Transmit { conn, bytes } => {
@@ -112,6 +125,9 @@ impl Shared {
                 Output::Log(event) => self.logger.log(&event),
             }
         }
+    }
+
+    fn follow_timer(&self, core: &mut Core) {
         let next = core.server.poll_timeout();
         if next != core.timer_deadline {
             let earlier = match (next, core.timer_deadline) {
@@ -140,6 +156,16 @@ impl Shared {
     pub fn timer_deadline(&self) -> Option<Instant> {
         self.lock().timer_deadline
     }
+}
+
+/// The highest completed sync token, emptying the queue: completion of a
+/// token implies every earlier one completed.
+fn take_last(queue: &crate::storage::Completions) -> Option<natrix_core::storage::SyncToken> {
+    let mut queue = match queue.lock() {
+        Ok(q) => q,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    queue.drain(..).max()
 }
 
 /// Runs the core's timers for as long as the process lives.

@@ -9,6 +9,7 @@ mod http;
 mod logger;
 mod process;
 mod signals;
+mod storage;
 mod tls;
 
 use std::net::SocketAddr;
@@ -141,8 +142,16 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     OsRng.try_fill_bytes(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
     let base_path = opts.http_base_path.clone();
     let files = signals::ProcessFiles::write(&opts, bound, http.as_ref().and_then(|l| l.local_addr().ok()))?;
-    let server = Server::new(opts.clone(), seed, clock::now(), clock::wall());
-    let shared = Shared::new(server, logger.clone());
+    let (server, synced) = match resolver_dir(&opts) {
+        Some(dir) => {
+            let storage = storage::DirStorage::open(&dir).map_err(|e| format!("resolver dir {dir}: {e}"))?;
+            let synced = storage.completions();
+            let server = Server::with_storage(opts.clone(), seed, clock::now(), clock::wall(), Box::new(storage));
+            (server, Some(synced))
+        }
+        None => (Server::new(opts.clone(), seed, clock::now(), clock::wall()), None),
+    };
+    let shared = Shared::new(server, logger.clone(), synced);
     // Print the start-up lines the core logged while it was built.
     shared.with_server(|_| ());
     if let Some(l) = http {
@@ -162,6 +171,14 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     files.remove();
     logger.at(Level::Info, "Server Exiting..");
     Ok(())
+}
+
+/// The NATS resolver's `dir` in operator mode, where account JWTs are kept.
+fn resolver_dir(opts: &ServerOptions) -> Option<String> {
+    match &opts.resolver {
+        Some(config::Resolver::Nats { dir: Some(dir), .. }) if !opts.operators.is_empty() => Some(dir.clone()),
+        _ => None,
+    }
 }
 
 fn display_addr(host: &str, bound: SocketAddr) -> String {

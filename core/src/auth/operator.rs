@@ -87,11 +87,39 @@ impl Trust {
     /// resolver does, whether its issuer is trusted is checked when the
     /// account is used.
     pub fn update_account(&mut self, text: &str) -> Result<String, JwtError> {
+        let claims = Trust::decode_account(text)?;
+        self.store_account(&claims.sub, text);
+        Ok(claims.sub)
+    }
+
+    /// Decodes `text` as a signed account JWT: what the NATS resolver
+    /// requires of a JWT before it stores it.
+    pub fn decode_account(text: &str) -> Result<Claims<AccountNats>, JwtError> {
         let claims: Claims<AccountNats> = jwt::decode(text)?;
         jwt::expect_type(&claims.nats.kind, "account")?;
-        self.accounts
-            .insert(claims.sub.clone(), text.trim().to_owned());
-        Ok(claims.sub)
+        Ok(claims)
+    }
+
+    /// Makes `text` (already decoded by [`Trust::decode_account`]) the JWT
+    /// of account `key`.
+    pub fn store_account(&mut self, key: &str, text: &str) {
+        self.accounts.insert(key.to_owned(), text.trim().to_owned());
+    }
+
+    /// Forgets account `key`'s JWT (a resolver delete); false if unknown.
+    pub fn remove_account(&mut self, key: &str) -> bool {
+        self.accounts.remove(key).is_some()
+    }
+
+    /// The keys of every stored account JWT, sorted.
+    pub fn account_keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.accounts.keys().map(String::as_str)
+    }
+
+    /// True when `key` is a trusted operator key (an operator's identity or
+    /// one of its signing keys): who may delete accounts.
+    pub fn is_operator_key(&self, key: &str) -> bool {
+        self.operator_keys.iter().any(|k| k == key)
     }
 
     /// Which users account `key`'s current JWT revokes: a predicate over

@@ -8,7 +8,8 @@ use super::apply::{set_some, Report};
 use super::apply_blocks::{permissions, users};
 use super::import_check::{check_imports, service_import_local};
 use super::options::{
-    AccountConfig, Export, Import, ImportKind, Resolver, ResponseType, ServerOptions,
+    AccountConfig, Export, Import, ImportKind, Resolver, ResolverDelete, ResponseType,
+    ServerOptions,
 };
 use super::value::{ConfigMap, Pos, Value, ValueKind};
 use crate::subject::{is_valid_subject, subject_is_subset};
@@ -307,31 +308,113 @@ pub(crate) fn operators(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
     }
 }
 
-/// `resolver: MEMORY`; the other resolvers are not supported yet.
+/// `resolver: MEMORY` or the NATS resolver's
+/// `{ type: full | cache, dir, allow_delete, hard_delete, limit, interval, timeout, ttl }`,
+/// with nats-server's checks of which settings go with which type.
 pub(crate) fn resolver(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
-    let text = |v: Option<&Value>| match v.map(|v| &v.kind) {
-        Some(ValueKind::String(s)) => Some(s.clone()),
-        _ => None,
-    };
     match &v.kind {
         ValueKind::String(s) if s.eq_ignore_ascii_case("memory") => {
             opts.resolver = Some(Resolver::Memory)
         }
-        ValueKind::Map(m) => match text(m.get_ignore_case(&["type"]))
-            .map(|t| t.to_ascii_lowercase())
-            .as_deref()
-        {
-            Some("full" | "cache") => {
-                opts.resolver = Some(Resolver::Nats {
-                    dir: text(m.get_ignore_case(&["dir"])),
-                })
-            }
-            _ => r.error(&v.pos, "resolver type must be full or cache"),
-        },
+        ValueKind::Map(m) => opts.resolver = nats_resolver(m, v, r),
         _ => r.unsupported(
             &v.pos,
             "resolver (only MEMORY and the NATS resolver are supported)",
         ),
+    }
+}
+
+/// The settings of a `resolver { … }` map, as nats-server reads them.
+#[derive(Default)]
+struct ResolverFields {
+    dir: Option<String>,
+    kind: Option<String>,
+    allow_delete: bool,
+    hard_delete: Option<bool>,
+    limit: Option<i64>,
+    interval: Option<Duration>,
+    timeout: Option<Duration>,
+    ttl: Option<Duration>,
+}
+
+fn resolver_fields(m: &ConfigMap, r: &mut Report) -> ResolverFields {
+    let mut f = ResolverFields::default();
+    for entry in m.entries() {
+        let (ev, key) = (&entry.value, entry.key.as_str());
+        match key {
+            "dir" => f.dir = r.string(ev, key),
+            "type" => f.kind = r.string(ev, key),
+            "allow_delete" => f.allow_delete = r.boolean(ev, key).unwrap_or(false),
+            "hard_delete" => f.hard_delete = r.boolean(ev, key),
+            "limit" => f.limit = r.int(ev, key),
+            "interval" => f.interval = r.duration(ev, key),
+            "timeout" => f.timeout = r.duration(ev, key),
+            "ttl" => f.ttl = r.duration(ev, key),
+            // nats-server ignores the keys it does not know here.
+            _ => {}
+        }
+    }
+    f
+}
+
+fn nats_resolver(m: &ConfigMap, v: &Value, r: &mut Report) -> Option<Resolver> {
+    let f = resolver_fields(m, r);
+    let kind = f.kind.as_deref().map(str::to_ascii_uppercase);
+    let cache = match kind.as_deref() {
+        Some("CACHE") => true,
+        Some("FULL") => false,
+        Some("MEM" | "MEMORY") => return Some(Resolver::Memory),
+        _ => {
+            r.error(
+                &v.pos,
+                "error parsing account resolver, should be MEM or  URL(\"url\") or a map containing dir and type state=[FULL|CACHE])",
+            );
+            return None;
+        }
+    };
+    if f.dir.as_deref().unwrap_or_default().is_empty() {
+        r.error(&v.pos, "dir has no value and needs to point to a directory");
+    }
+    let delete = if cache {
+        cache_conflicts(&f, v, r);
+        ResolverDelete::Refuse
+    } else {
+        full_delete(&f, v, r)
+    };
+    Some(Resolver::Nats {
+        dir: f.dir,
+        cache,
+        delete,
+        limit: f.limit.and_then(|l| u64::try_from(l).ok()).filter(|&l| l > 0),
+        interval: f.interval,
+        timeout: f.timeout,
+        ttl: f.ttl,
+    })
+}
+
+fn cache_conflicts(f: &ResolverFields, v: &Value, r: &mut Report) {
+    if f.interval.is_some_and(|d| !d.is_zero()) {
+        r.error(&v.pos, "CACHE does not accept sync");
+    }
+    if f.allow_delete {
+        r.error(&v.pos, "CACHE does not accept allow_delete");
+    }
+    if f.hard_delete.is_some() {
+        r.error(&v.pos, "CACHE does not accept hard_delete");
+    }
+}
+
+fn full_delete(f: &ResolverFields, v: &Value, r: &mut Report) -> ResolverDelete {
+    if f.ttl.is_some_and(|d| !d.is_zero()) {
+        r.error(&v.pos, "FULL does not accept ttl");
+    }
+    if f.hard_delete.is_some() && !f.allow_delete {
+        r.error(&v.pos, "hard_delete has no effect without delete");
+    }
+    match (f.allow_delete, f.hard_delete.unwrap_or(false)) {
+        (false, _) => ResolverDelete::Refuse,
+        (true, false) => ResolverDelete::Rename,
+        (true, true) => ResolverDelete::Remove,
     }
 }
 

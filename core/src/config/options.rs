@@ -123,13 +123,39 @@ pub struct ServerOptions {
 pub enum Resolver {
     /// `MEMORY`: only the JWTs of `resolver_preload`.
     Memory,
-    /// `{ type: full | cache, dir }`: the built-in NATS resolver, which also
-    /// takes claim updates and lookups on `$SYS.REQ.…` at runtime. natrix
-    /// keeps the JWTs in memory; `dir` is not written yet.
+    /// `{ type: full | cache, dir, … }`: the built-in NATS resolver, which
+    /// keeps account JWTs in `dir` and takes claim updates, lookups, lists
+    /// and deletes on `$SYS.REQ.…` at runtime.
     Nats {
-        /// `dir`: where nats-server keeps the JWTs.
+        /// `dir`: where the JWTs are kept (created if missing).
         dir: Option<String>,
+        /// `type: cache` (only accounts in use are kept) rather than `full`.
+        cache: bool,
+        /// `allow_delete` / `hard_delete`: whether and how
+        /// `$SYS.REQ.CLAIMS.DELETE` deletes.
+        delete: ResolverDelete,
+        /// `limit`: most JWTs kept; `None` is nats-server's default.
+        limit: Option<u64>,
+        /// `interval`: how often a full resolver compares its JWTs with
+        /// other servers' (kept for clusters; a single server has none).
+        interval: Option<std::time::Duration>,
+        /// `timeout`: how long a lookup from other servers may take.
+        timeout: Option<std::time::Duration>,
+        /// `ttl`: how long a cache resolver keeps a JWT.
+        ttl: Option<std::time::Duration>,
     },
+}
+
+/// What `$SYS.REQ.CLAIMS.DELETE` may do to the NATS resolver's JWTs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResolverDelete {
+    /// No `allow_delete`: deletes are refused.
+    #[default]
+    Refuse,
+    /// `allow_delete` alone: the JWT is kept aside as `<key>.jwt.deleted`.
+    Rename,
+    /// `allow_delete` with `hard_delete`: the JWT is removed.
+    Remove,
 }
 
 impl Default for ServerOptions {

@@ -21,8 +21,9 @@ impl Server {
         if self.opts.operators.is_empty() {
             return;
         }
+        let accounts = self.resolver_accounts();
         let trust =
-            Trust::new(&self.opts.operators, &self.opts.resolver_preload).unwrap_or_else(|e| {
+            Trust::new(&self.opts.operators, &accounts).unwrap_or_else(|e| {
                 self.log(Level::Error, format!("operator JWT refused: {e}"));
                 Trust::default()
             });

@@ -9,6 +9,7 @@ mod account;
 mod client;
 mod deliver;
 mod imports;
+mod jwt_dir;
 mod ops;
 mod auth;
 mod claims;
@@ -208,6 +209,8 @@ pub struct Server {
     /// fell more than half of `max_pending` behind: the producer should slow down.
     producer_stalled: bool,
 }
+    /// The NATS resolver's directory, when the runtime attached storage.
+    jwt_dir: Option<jwt_dir::JwtDir<system::Durable>>,
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -224,6 +227,31 @@ impl Server {
     /// at start.
     pub fn new(opts: ServerOptions, seed: [u8; 32], now: Instant, wall: UnixNanos) -> Self {
         let mut rng = ChaCha8Rng::from_seed(seed);
+        Self::build(opts, seed, now, wall, None)
+    }
+
+    /// A server whose NATS resolver keeps its account JWTs on `storage` (the
+    /// resolver's `dir`): it starts with the JWTs stored there, and
+    /// acknowledges a claim update only once it is durable. The runtime
+    /// reports the completion of the syncs it asks for with
+    /// [`Server::handle_synced`]. Without the NATS resolver the storage is unused.
+    pub fn with_storage(
+        opts: ServerOptions,
+        seed: [u8; 32],
+        now: Instant,
+        wall: UnixNanos,
+        storage: Box<dyn crate::storage::Storage + Send>,
+    ) -> Self {
+        Self::build(opts, seed, now, wall, Some(jwt_dir::JwtDir::new(storage)))
+    }
+
+    fn build(
+        opts: ServerOptions,
+        seed: [u8; 32],
+        now: Instant,
+        wall: UnixNanos,
+        jwt_dir: Option<jwt_dir::JwtDir<system::Durable>>,
+    ) -> Self {
         let server_id = server_id(&mut rng);
         let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
         let accounts = imports::build_accounts(&opts, &mut rng);
@@ -249,6 +277,7 @@ impl Server {
             system_seq: 0,
             producer_stalled: false,
         };
+            jwt_dir,
         server.enter_operator_mode(wall);
         server.log(Level::Info, format!("Starting natrix {VERSION}"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));

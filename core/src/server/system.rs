@@ -1,42 +1,121 @@
 //! The requests the server itself answers in the system account under the
-//! NATS resolver: account claim updates (`$SYS.REQ.CLAIMS.UPDATE`,
-//! `$SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE`) and lookups
-//! (`$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP`), with nats-server's replies.
+//! NATS resolver, with nats-server's replies: account claim updates
+//! (`$SYS.REQ.CLAIMS.UPDATE`, `$SYS.REQ.ACCOUNT.<key>.CLAIMS.UPDATE` and
+//! the older `$SYS.ACCOUNT.<key>.CLAIMS.UPDATE`), lookups
+//! (`$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP`), the list of stored accounts
+//! (`$SYS.REQ.CLAIMS.LIST`) and deletes (`$SYS.REQ.CLAIMS.DELETE`).
+//!
+//! With a resolver directory attached ([`Server::with_storage`]) an update
+//! or delete is answered only once the sync that makes it durable has
+//! completed ([`Server::handle_synced`]): the reply is an acknowledgement
+//! and must survive a crash. The change takes effect at the same moment,
+//! so nothing observable runs ahead of the disk.
+
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde_json::json;
 
-use crate::auth::jwt::JwtError;
+use crate::auth::jwt::{self, Claims, JwtError};
+use crate::auth::nkey::{self, KeyRole};
+use crate::auth::Trust;
+use crate::config::{Resolver, ResolverDelete};
 use crate::log::Level;
 use crate::protocol::Publish;
+use crate::storage::SyncToken;
 use crate::time::Instant;
 
-use super::{CloseReason, Server, Slot, VERSION};
+use super::{CloseReason, ConnId, Server, Slot, VERSION};
 
-/// What a `$SYS.REQ.…` subject asks for.
+/// What a `$SYS…` subject asks for.
 enum SystemRequest<'a> {
     /// Store this account JWT; the subject may name the account.
     ClaimsUpdate(Option<&'a str>),
     /// Send back the JWT of this account.
     ClaimsLookup(&'a str),
+    /// Send back the keys of every stored account.
+    ClaimsList,
+    /// Delete the accounts an operator-signed request lists.
+    ClaimsDelete,
 }
 
 fn parse(subject: &[u8]) -> Option<SystemRequest<'_>> {
     let subject = std::str::from_utf8(subject).ok()?;
-    if subject == "$SYS.REQ.CLAIMS.UPDATE" {
-        return Some(SystemRequest::ClaimsUpdate(None));
+    match subject {
+        "$SYS.REQ.CLAIMS.UPDATE" => return Some(SystemRequest::ClaimsUpdate(None)),
+        "$SYS.REQ.CLAIMS.LIST" => return Some(SystemRequest::ClaimsList),
+        "$SYS.REQ.CLAIMS.DELETE" => return Some(SystemRequest::ClaimsDelete),
+        _ => {}
+    }
+    if let Some(rest) = subject.strip_prefix("$SYS.ACCOUNT.") {
+        let key = rest.strip_suffix(".CLAIMS.UPDATE")?;
+        return (!key.contains('.')).then_some(SystemRequest::ClaimsUpdate(Some(key)));
     }
     let rest = subject.strip_prefix("$SYS.REQ.ACCOUNT.")?;
     if let Some(key) = rest.strip_suffix(".CLAIMS.UPDATE") {
-        return Some(SystemRequest::ClaimsUpdate(Some(key)));
+        return (!key.contains('.')).then_some(SystemRequest::ClaimsUpdate(Some(key)));
     }
     rest.strip_suffix(".CLAIMS.LOOKUP")
+        .filter(|key| !key.contains('.'))
         .map(SystemRequest::ClaimsLookup)
 }
 
+/// Where a reply goes: the requester's reply subject in the system account.
+/// Kept by connection id, not slot, since the reply may leave after the
+/// requester is gone and its slot reused.
+#[derive(Debug)]
+pub(crate) struct ReplyTo {
+    conn: ConnId,
+    account: usize,
+    subject: Bytes,
+}
+
+/// Work finished when the sync that makes it durable completes.
+#[derive(Debug)]
+pub(crate) enum Durable {
+    /// A claim update: generation `generation` of `key` holds `jwt`.
+    Updated {
+        key: String,
+        jwt: String,
+        generation: u64,
+        reply: Option<ReplyTo>,
+    },
+    /// A preloaded JWT newer than the stored one was written at start-up;
+    /// it is already in effect.
+    Preloaded { key: String, generation: u64 },
+    /// A delete request: `keys` are gone from the directory.
+    Deleted {
+        keys: Vec<String>,
+        failures: Vec<String>,
+        reply: Option<ReplyTo>,
+    },
+}
+
+/// The wording of one resolver kind's claim update replies.
+struct UpdateWords {
+    error: &'static str,
+    done: &'static str,
+}
+
+const FULL_WORDS: UpdateWords = UpdateWords {
+    error: "jwt update resulted in error",
+    done: "jwt updated",
+};
+
+const CACHE_WORDS: UpdateWords = UpdateWords {
+    error: "jwt update cache resulted in error",
+    done: "jwt updated cache",
+};
+
+/// A claim update that checks out: the account key and the JWT.
+type CheckedUpdate = (String, String);
+
+/// A claim update refused: the account named in the reply, and why.
+type RefusedUpdate = (String, String);
+
 impl Server {
-    /// Answers a `$SYS.REQ.…` request published in the system account.
-    /// Returns 1 when the server responded (it counts as a responder).
+    /// Answers a `$SYS…` request published in the system account.
+    /// Returns 1 when the server is a responder.
     pub(crate) fn system_request(
         &mut self,
         now: Instant,
@@ -47,61 +126,390 @@ impl Server {
         let Some(request) = parse(&p.subject) else {
             return 0;
         };
-        let answer = match request {
-            SystemRequest::ClaimsUpdate(key) => self.claims_update(now, key, &p.payload),
+        let reply = p.reply.clone().and_then(|subject| {
+            let conn = self.client(from)?.cid;
+            Some(ReplyTo {
+                conn,
+                account,
+                subject,
+            })
+        });
+        match request {
+            SystemRequest::ClaimsUpdate(key) => self.claims_update(now, key, &p.payload, reply),
             SystemRequest::ClaimsLookup(key) => {
-                match self.trust.as_ref().and_then(|t| t.account_jwt(key)) {
-                    Some(jwt) => Bytes::copy_from_slice(jwt.as_bytes()),
-                    None => return 0,
-                }
+                let Some(jwt) = self.trust.as_ref().and_then(|t| t.account_jwt(key)) else {
+                    return 0;
+                };
+                let body = Bytes::copy_from_slice(jwt.as_bytes());
+                self.respond(now, reply, body);
             }
-        };
-        let Some(reply) = p.reply.clone() else {
-            return 1;
-        };
-        let response = Publish {
-            subject: reply,
-            reply: None,
-            headers: None,
-            payload: answer,
-        };
-        self.deliver_in(now, from, account, &response);
+            SystemRequest::ClaimsList => {
+                let body = self.claims_list(now);
+                self.respond(now, reply, body);
+            }
+            SystemRequest::ClaimsDelete => self.claims_delete(now, &p.payload, reply),
+        }
         1
     }
 
-    fn claims_update(&mut self, now: Instant, key: Option<&str>, payload: &[u8]) -> Bytes {
-        let text = String::from_utf8_lossy(payload);
-        let result = match self.trust.as_mut() {
-            Some(trust) => trust
-                .update_account(&text)
-                .map_err(|e| resolver_error_text(&e)),
-            None => Err("no resolver".to_owned()),
+    /// A sync the server asked of its [`crate::storage::Storage`] has
+    /// completed, and with it every earlier one: the claim updates and
+    /// deletes it covers take effect and are acknowledged.
+    pub fn handle_synced(&mut self, now: Instant, token: SyncToken) {
+        let done = match self.jwt_dir.as_mut() {
+            Some(dir) => dir.completed(token),
+            None => return,
         };
-        let result = result.and_then(|sub| match key {
-            Some(k) if k != sub => Err("subject does not match jwt content".to_owned()),
-            _ => Ok(sub),
+        for work in done {
+            match work {
+                Durable::Updated {
+                    key,
+                    jwt,
+                    generation,
+                    reply,
+                } => {
+                    self.prune(&key, generation);
+                    self.finish_update(now, &key, &jwt, reply);
+                }
+            }
+                Durable::Preloaded { key, generation } => self.prune(&key, generation),
+                Durable::Deleted {
+                    keys,
+                    failures,
+                    reply,
+                } => self.finish_delete(now, &keys, &failures, reply),
+        };
+        }
+        self.flush(now);
+    }
+
+    fn prune(&mut self, key: &str, generation: u64) {
+        if let Some(dir) = self.jwt_dir.as_mut() {
+            dir.prune(key, generation);
+        }
+    }
+
+    /// The account JWTs operator mode starts with: `resolver_preload` and,
+    /// under the NATS resolver with a directory attached, the stored ones.
+    /// As with nats-server's preload, a preloaded JWT replaces the stored one
+    /// unless that is the same JWT (`jti`) or was issued later, and is then
+    /// stored itself.
+    pub(crate) fn resolver_accounts(&mut self) -> BTreeMap<String, String> {
+        let preload = self.opts.resolver_preload.clone();
+        let Some((cache, _, _)) = self.nats_resolver() else {
+            return preload;
+        let Some(dir) = self.jwt_dir.as_mut() else {
+            return preload;
+        };
+        let loaded = dir.load(|key, text| Trust::decode_account(text).is_ok_and(|c| c.sub == key));
+        let mut problems: Vec<String> = loaded
+            .skipped
+            .iter()
+            .map(|name| format!("DirResolver - {name} does not hold a valid account JWT, skipped"))
+            .collect();
+        let mut accounts: BTreeMap<String, String> =
+            loaded.accounts.into_iter().map(|(k, s)| (k, s.jwt)).collect();
+        for (key, jwt) in preload {
+            let stored = accounts.get(&key).and_then(|s| Trust::decode_account(s).ok());
+            match (Trust::decode_account(&jwt).ok(), stored) {
+                (Some(p), Some(s)) if s.jti == p.jti || s.iat > p.iat => continue,
+                (None, Some(_)) => continue,
+                // Not an account JWT: kept in memory for the trust check to refuse, not stored.
+                (None, None) => {}
+                (Some(_), _) => match dir.write(&key, &jwt) {
+                    Ok((generation, token)) => {
+                        let work = Durable::Preloaded { key: key.clone(), generation };
+                        dir.wait_for(token, work);
+                    }
+                    Err(e) => problems.push(format!("DirResolver - storing the preloaded JWT of {key}: {e}")),
+                },
+            }
+            accounts.insert(key, jwt);
+        }
+        for problem in problems {
+            self.log(Level::Warn, problem);
+        }
+        let dir_name = match &self.opts.resolver {
+            Some(Resolver::Nats { dir, .. }) => dir.clone().unwrap_or_default(),
+            _ => String::new(),
+        };
+        let which = if cache { "some" } else { "all" };
+        self.log(Level::Info, format!("Managing {which} jwt in exclusive directory {dir_name}"));
+        accounts
+    }
+
+    /// The NATS resolver's settings, when it is the resolver.
+    fn nats_resolver(&self) -> Option<(bool, ResolverDelete, Option<u64>)> {
+        match &self.opts.resolver {
+            Some(Resolver::Nats {
+                cache,
+                delete,
+                limit,
+                ..
+            }) => Some((*cache, *delete, *limit)),
+            _ => None,
+        }
+    }
+
+    fn claims_update(
+        &mut self,
+        now: Instant,
+        key: Option<&str>,
+        payload: &[u8],
+        reply: Option<ReplyTo>,
+    ) {
+        let cache = self.nats_resolver().is_some_and(|(cache, _, _)| cache);
+        let words = if cache { &CACHE_WORDS } else { &FULL_WORDS };
+        let (sub, text) = match self.check_update(key, payload, cache) {
+            Ok(checked) => checked,
+            Err((account, why)) => {
+                return self.update_refused(now, reply, words, &account, &why);
+            }
+        };
+        if cache && !self.accounts.iter().any(|a| a.name == sub) {
+            // A cache keeps only the accounts in use; nats-server says so and moves on.
+            self.log(Level::Debug, format!("jwt update cache skipped - {sub}"));
+            let body = json!({"account": sub, "code": 200, "message": "jwt update cache skipped"});
+            return self.respond_outcome(now, reply, "data", body);
+        }
+        if !cache && self.store_is_full(&sub) {
+            return self.update_refused(now, reply, words, &sub, "jwt store is full");
+        }
+        let Some(dir) = self.jwt_dir.as_mut() else {
+            return self.finish_update(now, &sub, &text, reply);
+        };
+        match dir.write(&sub, &text) {
+            Ok((generation, token)) => {
+                let work = Durable::Updated {
+                    key: sub,
+                    jwt: text,
+                    generation,
+                    reply,
+                };
+                dir.wait_for(token, work);
+            }
+        };
+            Err(e) => self.update_refused(now, reply, words, &sub, &e.to_string()),
+        }
+    }
+
+    /// What nats-server checks before storing a claim update: an account
+    /// JWT with a valid signature, for the account the subject names. Its
+    /// issuer is checked when the account is used (see [`Trust::account`]).
+    fn check_update(
+        &self,
+        key: Option<&str>,
+        payload: &[u8],
+        cache: bool,
+    ) -> Result<CheckedUpdate, RefusedUpdate> {
+        let text = String::from_utf8_lossy(payload).trim().to_owned();
+        // The cache names the account of the subject even when the JWT is unreadable.
+        let unreadable = if cache { key.unwrap_or("n/a") } else { "n/a" };
+        if self.trust.is_none() {
+            return Err((unreadable.to_owned(), "no resolver".to_owned()));
+        }
+        let claims =
+            Trust::decode_account(&text).map_err(|e| (unreadable.to_owned(), jwt_error_text(&e)))?;
+        match key {
+            Some(k) if k != claims.sub => Err((
+                k.to_owned(),
+                "subject does not match jwt content".to_owned(),
+            )),
+            _ => Ok((claims.sub, text)),
+        }
+    }
+
+    /// A full resolver refuses a new account beyond `limit`.
+    fn store_is_full(&self, key: &str) -> bool {
+        let Some((_, _, Some(limit))) = self.nats_resolver() else {
+            return false;
+        };
+        let Some(trust) = &self.trust else {
+            return false;
+        trust.account_jwt(key).is_none() && trust.account_keys().count() as u64 >= limit
+    }
+
+    fn update_refused(
+        &mut self,
+        now: Instant,
+        reply: Option<ReplyTo>,
+        words: &UpdateWords,
+        account: &str,
+        why: &str,
+    ) {
+        self.log(Level::Error, format!("{} - {account} - {why}", words.error));
+        let body = json!({"account": account, "code": 500, "description": format!("{} - {why}", words.error)});
+        self.respond_outcome(now, reply, "error", body);
+    }
+
+    /// A claim update is durable (or there is no directory): it takes
+    /// effect, and the requester hears so.
+    fn finish_update(&mut self, now: Instant, key: &str, jwt: &str, reply: Option<ReplyTo>) {
+        if let Some(trust) = self.trust.as_mut() {
+            trust.store_account(key, jwt);
+        }
+        self.log(Level::Info, format!("Updated account claims: {key}"));
+        self.close_revoked(now, key);
+        self.account_claims_changed(now, key);
+        let cache = self.nats_resolver().is_some_and(|(cache, _, _)| cache);
+        let done = if cache { CACHE_WORDS.done } else { FULL_WORDS.done };
+        let body = json!({"account": key, "code": 200, "message": done});
+        self.respond_outcome(now, reply, "data", body);
+    }
+
+    /// `$SYS.REQ.CLAIMS.LIST`: the stored accounts whose JWT has not expired,
+    /// sorted, as nats-server walks its directory.
+    fn claims_list(&mut self, now: Instant) -> Bytes {
+        let unix_secs = self.wall_at(now).0.div_euclid(1_000_000_000);
+        let keys: Vec<&str> = self.trust.as_ref().map_or_else(Vec::new, |t| {
+            t.account_keys()
+                .filter(|k| {
+                    let exp = t
+                        .account_jwt(k)
+                        .and_then(|text| Trust::decode_account(text).ok())
+                        .map_or(0, |c| c.exp);
+                    exp <= 0 || exp >= unix_secs
+                })
+                .collect()
         });
-        let body = match &result {
-            Ok(sub) => {
-                self.log(Level::Info, format!("Updated account claims: {sub}"));
-                self.close_revoked(now, sub);
-                json!({"account": sub, "code": 200, "message": "jwt updated"})
-            }
-            Err(why) => {
-                self.log(
-                    Level::Error,
-                    format!("jwt update resulted in error - {why}"),
-                );
-                json!({"account": key.unwrap_or("n/a"), "code": 500, "description": format!("jwt update resulted in error - {why}")})
-            }
-        };
-        let field = if result.is_ok() { "data" } else { "error" };
-        let mut reply = json!({"server": self.server_stamp(now)});
-        reply[field] = body;
+        let keys: Vec<String> = keys.into_iter().map(str::to_owned).collect();
+        self.log(
+            Level::Debug,
+            format!("list request responded with {} account ids", keys.len()),
+        );
+        let reply = json!({"server": self.server_stamp(now), "data": keys});
         Bytes::from(reply.to_string())
     }
 
     /// Closes the clients of account `key` that its new JWT revokes, with
+    fn claims_delete(&mut self, now: Instant, payload: &[u8], reply: Option<ReplyTo>) {
+        let keys = match self.check_delete(payload) {
+            Ok(keys) => keys,
+            Err((by, why)) => {
+                let message = format!("delete accounts request by {by} failed");
+                self.log(Level::Error, format!("{message} - {why}"));
+                let body = json!({"code": 500, "description": format!("{message} - {why}")});
+                return self.respond_outcome(now, reply, "error", body);
+            }
+        };
+        let rename = matches!(self.nats_resolver(), Some((_, ResolverDelete::Rename, _)));
+        let Some(dir) = self.jwt_dir.as_mut() else {
+            return self.finish_delete(now, &keys, &[], reply);
+        };
+        let (mut deleted, mut failures, mut last) = (Vec::new(), Vec::new(), None);
+        for key in keys {
+            let aside = self.trust.as_ref().and_then(|t| t.account_jwt(&key));
+            match dir.delete(&key, aside.filter(|_| rename)) {
+                Ok(token) => {
+                    last = token.or(last);
+                    deleted.push(key);
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        match last {
+            Some(token) => dir.wait_for(
+                token,
+                Durable::Deleted {
+                    keys: deleted,
+                    failures,
+                    reply,
+                },
+            ),
+            None => self.finish_delete(now, &deleted, &failures, reply),
+        }
+    }
+
+    /// What nats-server requires of a delete request: a JWT the operator
+    /// (or one of its signing keys) signed for itself, listing account keys
+    /// other than the system account under `nats.accounts`. The error names
+    /// the request's subject, empty when it does not decode.
+    fn check_delete(&self, payload: &[u8]) -> Result<Vec<String>, (String, String)> {
+        let text = String::from_utf8_lossy(payload);
+        let request: Claims<serde_json::Value> =
+            jwt::decode(&text).map_err(|e| (String::new(), jwt_error_text(&e)))?;
+        let fail = |why: &str| Err((request.sub.clone(), why.to_owned()));
+        let delete = self.nats_resolver().map(|(_, d, _)| d);
+        if delete.is_none_or(|d| d == ResolverDelete::Refuse) {
+            return fail("delete must be enabled in server config");
+        }
+        if request.sub != request.iss {
+            return fail("not self signed");
+        }
+        if !self.trust.as_ref().is_some_and(|t| t.is_operator_key(&request.iss)) {
+            return fail("not trusted");
+        }
+        let Some(list) = request.nats.get("accounts").and_then(|a| a.as_array()) else {
+            return fail("malformed request");
+        };
+        let system = self
+            .opts
+            .system_account
+            .clone()
+            .or_else(|| self.trust.as_ref()?.system_account().map(str::to_owned));
+        let mut keys = Vec::with_capacity(list.len());
+        for entry in list {
+            let key = entry.as_str().unwrap_or_default();
+            if nkey::decode_public(key, KeyRole::Account).is_err() {
+                return fail("malformed request");
+            }
+            if Some(key) == system.as_deref() {
+                return fail("not allowed to delete system account");
+            }
+            keys.push(key.to_owned());
+        }
+        Ok(keys)
+    }
+
+    /// Deleted accounts are forgotten, and their users closed as nats-server
+    /// closes them, with `-ERR 'Account Authentication Expired'`.
+    fn finish_delete(
+        &mut self,
+        now: Instant,
+        keys: &[String],
+        failures: &[String],
+        reply: Option<ReplyTo>,
+    ) {
+        for key in keys {
+            let known = self.trust.as_mut().is_some_and(|t| t.remove_account(key));
+            if known {
+                self.close_account_users(now, key);
+                self.account_claims_changed(now, key);
+            }
+        }
+        let passed = keys.len();
+        if failures.is_empty() {
+            let message = format!("deleted {passed} accounts");
+            self.log(Level::Debug, message.clone());
+            let body = json!({"code": 200, "message": message});
+            return self.respond_outcome(now, reply, "data", body);
+        }
+        let message = format!("deleted {passed} accounts, failed for {}", failures.len());
+        let why = failures.join("\n");
+        self.log(Level::Error, format!("{message} - {why}"));
+        let body = json!({"code": 500, "description": format!("{message} - {why}")});
+        self.respond_outcome(now, reply, "error", body);
+    }
+
+    fn close_account_users(&mut self, now: Instant, key: &str) {
+        let Some(index) = self.accounts.iter().position(|a| a.name == key) else {
+            return;
+        };
+        let doomed: Vec<Slot> = self
+            .clients_by_cid()
+            .filter(|c| c.account == index && c.jwt_user.is_some())
+            .filter_map(|c| self.by_cid.get(&c.cid).copied())
+            .collect();
+        for slot in doomed {
+            self.close(
+                now,
+                slot,
+                CloseReason::AuthenticationExpired,
+                Some("Account Authentication Expired"),
+            );
+        }
+    }
+
     /// nats-server's `-ERR 'User Authentication Revoked'`.
     fn close_revoked(&mut self, now: Instant, key: &str) {
         let Some(index) = self.accounts.iter().position(|a| a.name == key) else {
@@ -137,6 +545,37 @@ impl Server {
     }
 
     /// The `server` object nats-server puts in its system replies.
+    /// Sends `{"server": …, field: body}`, nats-server's reply shape.
+    fn respond_outcome(
+        &mut self,
+        now: Instant,
+        reply: Option<ReplyTo>,
+        field: &str,
+        body: serde_json::Value,
+    ) {
+        if reply.is_none() {
+            return;
+        }
+        let mut answer = json!({"server": self.server_stamp(now)});
+        answer[field] = body;
+        self.respond(now, reply, Bytes::from(answer.to_string()));
+    }
+
+    fn respond(&mut self, now: Instant, reply: Option<ReplyTo>, payload: Bytes) {
+        let Some(to) = reply else {
+            return;
+        };
+        // A requester gone by now is no slot: the reply still reaches its subscribers.
+        let from = self.by_cid.get(&to.conn).copied().unwrap_or(Slot::MAX);
+        let response = Publish {
+            subject: to.subject,
+            reply: None,
+            headers: None,
+            payload,
+        };
+        self.deliver_in(now, from, to.account, &response);
+    }
+
     fn server_stamp(&mut self, now: Instant) -> serde_json::Value {
         self.system_seq += 1;
         json!({
@@ -153,7 +592,7 @@ impl Server {
 }
 
 /// nats-server's wording for the JWT problems a client can cause.
-fn resolver_error_text(e: &JwtError) -> String {
+fn jwt_error_text(e: &JwtError) -> String {
     match e {
         JwtError::Malformed("expected three parts") => "expected 3 chunks".to_owned(),
         other => other.to_string(),

@@ -12,6 +12,9 @@ use natrix_core::config::{apply_config, parse_str, MemorySource, ServerOptions};
 use natrix_core::log::LogEvent;
 use natrix_core::{ConnId, Instant, Output, Server, UnixNanos};
 
+/// The wall clock of a test node at its start: 1_700_000_000 s.
+pub const WALL_AT_START: UnixNanos = UnixNanos(1_700_000_000_000_000_000);
+
 /// A server plus a virtual clock, recording what each connection was sent.
 pub struct Node {
     pub server: Server,
@@ -36,12 +39,12 @@ impl Node {
     }
 
     pub fn with_options(opts: ServerOptions) -> Node {
-        let server = Server::new(
-            opts,
-            [9; 32],
-            Instant::ZERO,
-            UnixNanos(1_700_000_000_000_000_000),
-        );
+        let server = Server::new(opts, [9; 32], Instant::ZERO, WALL_AT_START);
+        Node::with_server(server)
+    }
+
+    /// Drives a server built by the test (e.g. with storage attached).
+    pub fn with_server(server: Server) -> Node {
         let mut node = Node {
             server,
             now: Instant::ZERO,

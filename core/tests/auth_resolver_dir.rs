@@ -1,0 +1,404 @@
+//! S3: the NATS resolver's `dir` on a [`Storage`]. Claim updates and
+//! deletes are acknowledged only once durable, and a crash at any point
+//! never loses an acknowledged JWT nor puts a damaged one in use.
+
+mod auth_support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use auth_support::jwt;
+use auth_support::{nonce_of, options, Node, WALL_AT_START};
+use base64::Engine;
+use bytes::Bytes;
+use natrix_core::storage::{Storage, StorageError, SyncToken};
+use natrix_core::{ConnId, Instant, Server};
+use nkeys::KeyPair;
+use serde_json::json;
+
+/// A disk whose syncs complete only when the test says so, and whose crash
+/// keeps what was synced plus, for one chosen file, a torn unsynced tail.
+#[derive(Default)]
+struct Disk {
+    volatile: BTreeMap<String, Vec<u8>>,
+    durable: BTreeMap<String, Vec<u8>>,
+    /// Requested syncs: token, file, its content then (`None`: removed).
+    pending: Vec<(SyncToken, String, Option<Vec<u8>>)>,
+    next_token: u64,
+}
+
+#[derive(Clone, Default)]
+struct SharedDisk(Arc<Mutex<Disk>>);
+
+impl SharedDisk {
+    /// Completes every requested sync; returns the last token.
+    fn complete_all(&self) -> Option<SyncToken> {
+        let mut d = self.0.lock().unwrap();
+        let pending = std::mem::take(&mut d.pending);
+        let last = pending.last().map(|p| p.0);
+        for (_, file, content) in pending {
+            match content {
+                Some(c) => d.durable.insert(file, c),
+                None => d.durable.remove(&file),
+            };
+        }
+        last
+    }
+
+    /// Loses every unsynced change; `torn` keeps `torn_len` bytes of its unsynced content.
+    fn crash(&self, torn: Option<(&str, usize)>) {
+        let mut d = self.0.lock().unwrap();
+        d.pending.clear();
+        let mut after = d.durable.clone();
+        if let Some((name, len)) = torn {
+            if let Some(v) = d.volatile.get(name) {
+                if d.durable.get(name) != Some(v) {
+                    after.insert(name.to_owned(), v[..len.min(v.len())].to_vec());
+                }
+            }
+        }
+        d.volatile = after;
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.lock().unwrap().volatile.keys().cloned().collect()
+    }
+}
+
+fn not_found(file: &str) -> StorageError {
+    StorageError::NotFound {
+        file: file.to_owned(),
+    }
+}
+
+impl Storage for SharedDisk {
+    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
+        let mut d = self.0.lock().unwrap();
+        let f = d.volatile.entry(file.to_owned()).or_default();
+        f.extend_from_slice(data);
+        Ok((f.len() - data.len()) as u64)
+    }
+    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        let d = self.0.lock().unwrap();
+        let f = d.volatile.get(file).ok_or_else(|| not_found(file))?;
+        let start = offset as usize;
+        Ok(Bytes::copy_from_slice(&f[start..start + len]))
+    }
+    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
+        let mut d = self.0.lock().unwrap();
+        let f = d.volatile.get_mut(file).ok_or_else(|| not_found(file))?;
+        f.truncate(len as usize);
+        Ok(())
+    }
+    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
+        let mut d = self.0.lock().unwrap();
+        d.volatile.remove(file).map(|_| ()).ok_or_else(|| not_found(file))
+    }
+    fn list(&self) -> Vec<String> {
+        self.names()
+    }
+    fn len(&self, file: &str) -> Result<u64, StorageError> {
+        let d = self.0.lock().unwrap();
+        d.volatile
+            .get(file)
+            .map(|f| f.len() as u64)
+            .ok_or_else(|| not_found(file))
+    }
+    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
+        let mut d = self.0.lock().unwrap();
+        let content = d.volatile.get(file).cloned();
+        if content.is_none() && !d.durable.contains_key(file) {
+            return Err(not_found(file));
+        }
+        d.next_token += 1;
+        let token = SyncToken(d.next_token);
+        d.pending.push((token, file.to_owned(), content));
+        Ok(token)
+    }
+}
+
+struct Setup {
+    op: KeyPair,
+    sys: KeyPair,
+    acc: KeyPair,
+    config: String,
+}
+
+fn setup(resolver_extra: &str) -> Setup {
+    let (op, sys, acc) = (
+        KeyPair::new_operator(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+    );
+    let config = format!(
+        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"./jwt\" {resolver_extra} }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
+        jwt::operator(&op, &[]),
+        sys.public_key(),
+        sys.public_key(),
+        jwt::account(&op, &sys, json!({})),
+        acc.public_key(),
+        jwt::account(&op, &acc, json!({})),
+    );
+    Setup {
+        op,
+        sys,
+        acc,
+        config,
+    }
+}
+
+/// Version `n` of an account JWT: issued at `1_700_000_000 + n`, tagged `v<n>`.
+fn version(op: &KeyPair, acc: &KeyPair, n: i64, extra: serde_json::Value) -> String {
+    let mut nats = json!({
+        "type": "account", "version": 2, "tags": [format!("v{n}")],
+        "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true, "conn": -1, "leaf": -1}
+    });
+    if let (Some(o), Some(e)) = (nats.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    jwt::encode(
+        op,
+        &acc.public_key(),
+        "ACC",
+        nats,
+        json!({"iat": 1_700_000_000i64 + n, "jti": format!("J{n}{}", acc.public_key())}),
+    )
+}
+
+fn start(config: &str, disk: &SharedDisk) -> Node {
+    let server = Server::with_storage(
+        options(config),
+        [9; 32],
+        Instant::ZERO,
+        WALL_AT_START,
+        Box::new(disk.clone()),
+    );
+    let mut node = Node::with_server(server);
+    settle(&mut node, disk);
+    node
+}
+
+/// Completes every sync the disk was asked for and tells the server.
+fn settle(node: &mut Node, disk: &SharedDisk) {
+    if let Some(token) = disk.complete_all() {
+        node.server.handle_synced(node.now, token);
+        node.advance(Duration::ZERO);
+    }
+}
+
+fn login(node: &mut Node, signer: &KeyPair, acc: &KeyPair) -> (ConnId, String) {
+    let u = KeyPair::new_user();
+    let token = jwt::user(signer, acc, &u, json!({}), json!({}));
+    let (conn, info) = node.connect();
+    let nonce = nonce_of(&info);
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(u.sign(nonce.as_bytes()).unwrap());
+    node.send(
+        conn,
+        &format!("CONNECT {{\"jwt\":\"{token}\",\"sig\":\"{sig}\",\"verbose\":false}}\r\nPING\r\n"),
+    );
+    (conn, node.take(conn))
+}
+
+fn system_client(node: &mut Node, s: &Setup) -> ConnId {
+    let (conn, answer) = login(node, &s.sys, &s.sys);
+    assert_eq!(answer, "PONG\r\n");
+    assert_eq!(node.exchange(conn, "SUB r 1\r\n"), "PONG\r\n");
+    conn
+}
+
+fn publish(node: &mut Node, conn: ConnId, subject: &str, payload: &str) -> String {
+    node.exchange(conn, &format!("PUB {subject} r {}\r\n{payload}\r\n", payload.len()))
+}
+
+/// The JSON payloads of the MSGs in `text`.
+fn replies(text: &str) -> Vec<serde_json::Value> {
+    text.split("\r\n")
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn lookup(node: &mut Node, conn: ConnId, acc: &KeyPair) -> String {
+    let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", acc.public_key());
+    let out = publish(node, conn, &subject, "");
+    out.split("\r\n").nth(1).unwrap_or_default().to_owned()
+}
+
+#[test]
+fn an_update_is_acknowledged_and_takes_effect_only_once_durable() {
+    let s = setup("");
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    let late = KeyPair::new_account();
+    let update = version(&s.op, &late, 1, json!({}));
+    let out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &update);
+    assert_eq!(out, "PONG\r\n", "no reply before the sync completes");
+    assert_ne!(login(&mut node, &late, &late).1, "PONG\r\n", "not in effect yet");
+    assert!(disk.names().contains(&format!("{}.jwt.1", late.public_key())));
+    settle(&mut node, &disk);
+    let answer = replies(&node.take(sys));
+    assert_eq!(
+        answer[0]["data"],
+        json!({"account": late.public_key(), "code": 200, "message": "jwt updated"})
+    );
+    assert_eq!(login(&mut node, &late, &late).1, "PONG\r\n");
+}
+
+#[test]
+fn a_restart_keeps_acknowledged_updates_over_older_preloads() {
+    let s = setup("");
+    let disk = SharedDisk::default();
+    let signer = KeyPair::new_account();
+    {
+        let mut node = start(&s.config, &disk);
+        let sys = system_client(&mut node, &s);
+        let update = version(&s.op, &s.acc, 5, json!({"signing_keys": [signer.public_key()]}));
+        publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &update);
+        settle(&mut node, &disk);
+        assert_eq!(replies(&node.take(sys))[0]["data"]["code"], 200);
+    }
+    let mut node = start(&s.config, &disk);
+    assert_eq!(login(&mut node, &signer, &s.acc).1, "PONG\r\n");
+    let generations: Vec<String> = disk
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with(&s.acc.public_key()))
+        .collect();
+    assert_eq!(
+        generations,
+        [format!("{}.jwt.2", s.acc.public_key())],
+        "the preload was generation 1, replaced and pruned"
+    );
+}
+
+#[test]
+fn a_crash_before_the_sync_falls_back_to_the_acknowledged_jwt() {
+    let s = setup("");
+    let disk = SharedDisk::default();
+    let acked = version(&s.op, &s.acc, 1, json!({}));
+    let lost = version(&s.op, &s.acc, 2, json!({}));
+    for torn_len in [0, 10, lost.len() - 1, lost.len()] {
+        let mut node = start(&s.config, &disk);
+        let sys = system_client(&mut node, &s);
+        publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &acked);
+        settle(&mut node, &disk);
+        assert_eq!(replies(&node.take(sys))[0]["data"]["code"], 200);
+        publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &lost);
+        let newest = disk.names().into_iter().filter(|n| n.starts_with(&s.acc.public_key())).max().unwrap();
+        disk.crash(Some((&newest, torn_len)));
+        let mut node = start(&s.config, &disk);
+        let sys = system_client(&mut node, &s);
+        let found = lookup(&mut node, sys, &s.acc);
+        if torn_len == lost.len() {
+            assert!(found == lost || found == acked, "a whole unsynced JWT may survive");
+        } else {
+            assert_eq!(found, acked, "torn at {torn_len}");
+        }
+    }
+}
+
+#[test]
+fn crashes_at_random_points_never_lose_an_acknowledged_jwt() {
+    let s = setup("");
+    let disk = SharedDisk::default();
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let versions: Vec<String> = (1..=40).map(|n| version(&s.op, &s.acc, n, json!({}))).collect();
+    let mut acked: Option<usize> = None;
+    let mut node = start(&s.config, &disk);
+    let mut sys = system_client(&mut node, &s);
+    let mut sent = Vec::new();
+    for (i, v) in versions.iter().enumerate() {
+        publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", v);
+        sent.push(i);
+        match next(4) {
+            0 => {
+                settle(&mut node, &disk);
+                let n = replies(&node.take(sys)).len();
+                assert_eq!(n, sent.len(), "every pending update answered");
+                acked = sent.drain(..).last().or(acked);
+            }
+            1 => {
+                let newest = disk.names().into_iter().filter(|n| n.starts_with(&s.acc.public_key())).last();
+                let torn = newest.as_deref().map(|n| (n, next(v.len() as u64 + 1) as usize));
+                disk.crash(torn);
+                sent.clear();
+                node = start(&s.config, &disk);
+                sys = system_client(&mut node, &s);
+                let found = lookup(&mut node, sys, &s.acc);
+                let at = versions.iter().position(|v| *v == found);
+                match acked {
+                    Some(a) => assert!(at.is_some_and(|at| at >= a), "acked v{a}, found {at:?}"),
+                    None => assert!(at.is_some() || found == jwt::account(&s.op, &s.acc, json!({}))),
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn list_and_delete_are_durable() {
+    let s = setup(", allow_delete: true");
+    let disk = SharedDisk::default();
+    let late = KeyPair::new_account();
+    {
+        let mut node = start(&s.config, &disk);
+        let sys = system_client(&mut node, &s);
+        publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &version(&s.op, &late, 1, json!({})));
+        settle(&mut node, &disk);
+        node.take(sys);
+        let out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.LIST", "");
+        let mut all = vec![s.sys.public_key(), s.acc.public_key(), late.public_key()];
+        all.sort();
+        assert_eq!(replies(&out)[0]["data"], json!(all));
+        let (user, _) = login(&mut node, &late, &late);
+        let delete = jwt::encode(
+            &s.op,
+            &s.op.public_key(),
+            "delete",
+            json!({"accounts": [late.public_key()], "type": "generic", "version": 2}),
+            json!({}),
+        );
+        let out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.DELETE", &delete);
+        assert_eq!(out, "PONG\r\n", "answered once durable");
+        settle(&mut node, &disk);
+        assert_eq!(
+            replies(&node.take(sys))[0]["data"],
+            json!({"code": 200, "message": "deleted 1 accounts"})
+        );
+        assert!(node.take(user).ends_with("-ERR 'Account Authentication Expired'\r\n"));
+        assert!(node.is_closed(user));
+    }
+    let kept = format!("{}.jwt.deleted", late.public_key());
+    assert!(disk.names().contains(&kept), "allow_delete keeps the JWT aside");
+    disk.crash(None);
+    let mut node = start(&s.config, &disk);
+    assert_ne!(login(&mut node, &late, &late).1, "PONG\r\n", "still deleted");
+}
+
+#[test]
+fn resolver_settings_are_checked_like_nats_server() {
+    let bad = |resolver: &str| {
+        let text = format!("resolver: {resolver}\n");
+        let source = natrix_core::config::MemorySource::default();
+        let tree = natrix_core::config::parse_str(&text, "t.conf", &source).unwrap();
+        let mut opts = natrix_core::config::ServerOptions::default();
+        natrix_core::config::apply_config(&tree, &mut opts, false)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    assert!(bad("{ type: cache, dir: x, allow_delete: true }").contains("CACHE does not accept allow_delete"));
+    assert!(bad("{ type: full, dir: x, hard_delete: true }").contains("hard_delete has no effect without delete"));
+    assert!(bad("{ type: full, dir: x, ttl: \"1m\" }").contains("FULL does not accept ttl"));
+    assert!(bad("{ type: full }").contains("dir has no value and needs to point to a directory"));
+    assert_eq!(bad("{ type: full, dir: x, allow_delete: true, hard_delete: true, limit: 3, interval: \"2m\", timeout: \"3s\" }"), "");
+}

@@ -1,0 +1,231 @@
+//! The core's [`Storage`] on real files: each name is a file in one
+//! directory (the NATS resolver's `dir`), created if missing as nats-server
+//! creates it.
+//!
+//! `sync` runs `fsync` right away, inline, while the caller holds the core
+//! lock: the resolver syncs only on a claim update or delete, rare enough
+//! that a blocking fsync there costs less than the machinery to move it to
+//! another thread. The completion is still reported the way the contract
+//! asks, as an input after the call: the token goes to a queue the driver
+//! drains into [`natrix_core::Server::handle_synced`].
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use natrix_core::storage::{Storage, StorageError, SyncToken};
+
+/// Completed sync tokens, waiting for the driver to hand them to the core.
+pub type Completions = Arc<Mutex<Vec<SyncToken>>>;
+
+/// A directory of files behind the core's [`Storage`] trait.
+#[derive(Debug)]
+pub struct DirStorage {
+    dir: PathBuf,
+    next_token: u64,
+    /// Names created or removed since the directory was last synced: their
+    /// directory entry is durable only after an fsync of the directory.
+    dir_changes: BTreeSet<String>,
+    completions: Completions,
+}
+
+impl DirStorage {
+    /// Opens `dir`, creating it (and its parents) if missing.
+    pub fn open(dir: impl Into<PathBuf>) -> std::io::Result<DirStorage> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir)?;
+        Ok(DirStorage {
+            dir,
+            next_token: 1,
+            dir_changes: BTreeSet::new(),
+            completions: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    /// The queue of completed syncs, for the driver.
+    pub fn completions(&self) -> Completions {
+        self.completions.clone()
+    }
+
+    /// The file for `name`; names with a path separator or that climb out
+    /// of the directory are refused.
+    fn path(&self, name: &str) -> Result<PathBuf, StorageError> {
+        let plain = !name.is_empty()
+            && !name.contains(['/', '\\', '\0'])
+            && name != "."
+            && name != "..";
+        if plain {
+            Ok(self.dir.join(name))
+        } else {
+            Err(StorageError::Io {
+                file: name.to_owned(),
+                detail: "not a plain file name".to_owned(),
+            })
+        }
+    }
+
+    fn sync_dir(&mut self) -> std::io::Result<()> {
+        if !self.dir_changes.is_empty() {
+            File::open(&self.dir)?.sync_all()?;
+            self.dir_changes.clear();
+        }
+        Ok(())
+    }
+
+    fn complete(&mut self) -> SyncToken {
+        let token = SyncToken(self.next_token);
+        self.next_token += 1;
+        match self.completions.lock() {
+            Ok(mut queue) => queue.push(token),
+            Err(poisoned) => poisoned.into_inner().push(token),
+        }
+        token
+    }
+}
+
+fn error(name: &str, e: &std::io::Error) -> StorageError {
+    match e.kind() {
+        ErrorKind::NotFound => StorageError::NotFound {
+            file: name.to_owned(),
+        },
+        ErrorKind::StorageFull => StorageError::NoSpace {
+            file: name.to_owned(),
+        },
+        _ => StorageError::Io {
+            file: name.to_owned(),
+            detail: e.to_string(),
+        },
+    }
+}
+
+fn exists(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+impl Storage for DirStorage {
+    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
+        let path = self.path(file)?;
+        let created = !exists(&path);
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| error(file, &e))?;
+        if created {
+            self.dir_changes.insert(file.to_owned());
+        }
+        let offset = f.metadata().map_err(|e| error(file, &e))?.len();
+        f.write_all(data).map_err(|e| {
+            // Leave no partial write behind a failure, as the contract promises.
+            let _ = f.set_len(offset);
+            error(file, &e)
+        })?;
+        Ok(offset)
+    }
+
+    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        let mut f = File::open(self.path(file)?).map_err(|e| error(file, &e))?;
+        let file_len = f.metadata().map_err(|e| error(file, &e))?.len();
+        if offset.saturating_add(len as u64) > file_len {
+            return Err(StorageError::OutOfRange {
+                file: file.to_owned(),
+                offset,
+                len: len as u64,
+                file_len,
+            });
+        }
+        f.seek(SeekFrom::Start(offset)).map_err(|e| error(file, &e))?;
+        let mut buf = vec![0; len];
+        f.read_exact(&mut buf).map_err(|e| error(file, &e))?;
+        Ok(Bytes::from(buf))
+    }
+
+    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(self.path(file)?)
+            .map_err(|e| error(file, &e))?;
+        let file_len = f.metadata().map_err(|e| error(file, &e))?.len();
+        if len > file_len {
+            return Err(StorageError::OutOfRange {
+                file: file.to_owned(),
+                offset: len,
+                len: 0,
+                file_len,
+            });
+        }
+        f.set_len(len).map_err(|e| error(file, &e))
+    }
+
+    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
+        fs::remove_file(self.path(file)?).map_err(|e| error(file, &e))?;
+        self.dir_changes.insert(file.to_owned());
+        Ok(())
+    }
+
+    fn list(&self) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn len(&self, file: &str) -> Result<u64, StorageError> {
+        let meta = fs::metadata(self.path(file)?).map_err(|e| error(file, &e))?;
+        Ok(meta.len())
+    }
+
+    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
+        let path = self.path(file)?;
+        match File::open(&path) {
+            Ok(f) => f.sync_data().map_err(|e| error(file, &e))?,
+            // A removed file: only its directory entry needs to be made durable.
+            Err(e) if e.kind() == ErrorKind::NotFound && self.dir_changes.contains(file) => {}
+            Err(e) => return Err(error(file, &e)),
+        }
+        self.sync_dir().map_err(|e| error(file, &e))?;
+        Ok(self.complete())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(label: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("natrix-storage-{label}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn files_round_trip_and_syncs_complete_in_order() {
+        let root = scratch("round-trip");
+        let mut s = DirStorage::open(root.join("jwt")).unwrap();
+        assert_eq!(s.append("A.jwt.1", b"hello").unwrap(), 0);
+        assert_eq!(s.append("A.jwt.1", b" world").unwrap(), 5);
+        assert_eq!(&s.read("A.jwt.1", 6, 5).unwrap()[..], b"world");
+        assert!(matches!(s.read("A.jwt.1", 6, 50), Err(StorageError::OutOfRange { .. })));
+        let first = s.sync("A.jwt.1").unwrap();
+        s.truncate("A.jwt.1", 5).unwrap();
+        assert_eq!(s.len("A.jwt.1").unwrap(), 5);
+        s.append("B.jwt.1", b"x").unwrap();
+        assert_eq!(s.list(), ["A.jwt.1", "B.jwt.1"]);
+        s.remove("A.jwt.1").unwrap();
+        let second = s.sync("A.jwt.1").unwrap();
+        assert!(second > first);
+        assert!(matches!(s.sync("never"), Err(StorageError::NotFound { .. })));
+        assert_eq!(*s.completions().lock().unwrap(), [first, second]);
+        assert!(s.append("../escape", b"x").is_err());
+        fs::remove_dir_all(root).unwrap();
+    }
+}
