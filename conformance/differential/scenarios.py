@@ -469,7 +469,8 @@ _REVOKING_JWT = _jg.account(_OP, _UPD, "UPD", extra={"iat": _jg.IAT + 1},
                             revocations={_VICTIM.public: _jg.IAT + 100})
 _RESOLVER_CONFIG = (
     f"operator: {_jg.operator(_OP, system_account=_SYS)}\nsystem_account: {_SYS.public}\n"
-    'resolver: { type: full, dir: "jwt" }\n'
+    # A short fetch timeout: a lone server asks no one for an unknown account.
+    'resolver: { type: full, dir: "jwt", timeout: "200ms" }\n'
     f"resolver_preload: {{\n  {_SYS.public}: {_jg.account(_OP, _SYS, 'SYS')}\n"
     f"  {_UPD.public}: {_jg.account(_OP, _UPD, 'UPD')}\n}}\n"
 )
@@ -495,20 +496,21 @@ SCENARIOS += [
         ]
         + _signed("victim", jwt=_jg.user(_UPD, _UPD, _VICTIM), sign_with=_VICTIM) + [("sync", "victim")]
         + _signed("late_before", jwt=_jg.user(_LATE, _LATE, _LATE_USER), sign_with=_LATE_USER)
-        # nats-server asks other servers for an unknown account for ~2 s first.
-        + [("sleep", 2.2), ("read", "late_before")] + [
+        # nats-server asks other servers for an unknown account first, until
+        # the resolver's timeout.
+        + [("sleep", 0.3), ("read", "late_before")] + [
             ("send", "sys", _pub("$SYS.REQ.CLAIMS.UPDATE", "_INBOX.s.1", _LATE_JWT.encode())),
-            ("sleep", 0.2), ("sync", "sys"),
+            ("sleep", 0.3), ("sync", "sys"),
         ]
         + _signed("late_after", jwt=_jg.user(_LATE, _LATE, _LATE_USER), sign_with=_LATE_USER)
         + [("sync", "late_after")] + [
             ("send", "sys", _pub(f"$SYS.REQ.ACCOUNT.{_LATE.public}.CLAIMS.LOOKUP", "_INBOX.s.2", b"")),
-            ("sleep", 0.2), ("sync", "sys"),
+            ("sleep", 0.3), ("sync", "sys"),
             ("send", "sys", _pub("$SYS.REQ.CLAIMS.UPDATE", "_INBOX.s.3", b"not a jwt")),
-            ("sleep", 0.2), ("sync", "sys"),
+            ("sleep", 0.3), ("sync", "sys"),
             ("send", "sys", _pub(f"$SYS.REQ.ACCOUNT.{_UPD.public}.CLAIMS.UPDATE", "_INBOX.s.4",
                                  _REVOKING_JWT.encode())),
-            ("sleep", 0.2), ("sync", "sys"),
+            ("sleep", 0.3), ("sync", "sys"),
             ("read", "victim"),
         ],
     },
@@ -551,5 +553,50 @@ SCENARIOS += [
         + _signed("greedy", jwt=_jg.user(_SCOPE_KEY, _SCOPED, _GREEDY_USER, scoped=True,
                                          **{"pub": {"allow": [">"]}}), sign_with=_GREEDY_USER)
         + [("read", "greedy")],
+    },
+]
+
+# Service imports chained through accounts: A imports q from B, which imports
+# it (renamed) from C. Each hop maps the reply subject; the response comes
+# back hop by hop (B's own subscriptions see it pass). Requests do not feed
+# B's stream export to D, and C's stream is not re-exported by B to D.
+_CHAIN_CONFIG = """
+accounts {
+  A: { users: [ {user: a, password: a} ], imports: [ {service: {account: B, subject: "q"}} ] }
+  B: {
+    users: [ {user: b, password: b} ]
+    exports: [ {service: "q"}, {stream: "q"}, {stream: "s"} ]
+    imports: [ {service: {account: C, subject: "c.q"}, to: "q"}, {stream: {account: C, subject: "s"}} ]
+  }
+  C: { users: [ {user: c, password: c} ], exports: [ {service: "c.q"}, {stream: "s"} ] }
+  D: { users: [ {user: d, password: d} ], imports: [ {stream: {account: B, subject: "q"}}, {stream: {account: B, subject: "s"}} ] }
+}
+"""
+
+SCENARIOS += [
+    {
+        "name": "service_import_chain",
+        "config": _CHAIN_CONFIG,
+        "mask": _MASK_MAPPED_REPLY,
+        # Responders take no headers (see service_import_request_info_header).
+        "steps": connected("a", b'CONNECT {"verbose":false,"headers":true,"no_responders":true,'
+                                b'"user":"a","pass":"a"}\r\n')
+        + _login("b", "b", headers=False) + _login("c", "c", headers=False) + _login("d", "d") + [
+            ("send", "c", b"SUB c.q 1\r\n"), ("sync", "c"),
+            ("send", "b", b"SUB q 1\r\nSUB _R_.> 2\r\nSUB s 3\r\n"), ("sync", "b"),
+            ("send", "d", b"SUB q 1\r\nSUB s 2\r\nSUB _R_.> 3\r\n"), ("sync", "d"),
+            ("send", "a", b"SUB _INBOX.a.> 9\r\nPUB q _INBOX.a.1 4\r\nping\r\n"), ("sync", "a"),
+            ("read", "b"), ("read", "c"),
+            ("send_fn", "c", _reply_to_last_request(b"pong")), ("sync", "c"),
+            ("read", "a"), ("read", "b"),
+            ("send", "a", b"PUB q 5\r\nplain\r\n"), ("sync", "a"),
+            ("read", "c"),
+            ("send", "c", b"PUB s 6\r\nstream\r\n"), ("sync", "c"),
+            ("read", "b"), ("read", "d"),
+            # Nobody answers once C's responder is gone: a 503 through both hops.
+            ("send", "c", b"UNSUB 1\r\n"), ("sync", "c"), ("sync", "b"),
+            ("send", "b", b"UNSUB 1\r\n"), ("sync", "b"),
+            ("send", "a", b"PUB q _INBOX.a.2 0\r\n\r\n"), ("sync", "a"),
+        ],
     },
 ]
