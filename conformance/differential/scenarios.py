@@ -469,7 +469,8 @@ _REVOKING_JWT = _jg.account(_OP, _UPD, "UPD", extra={"iat": _jg.IAT + 1},
                             revocations={_VICTIM.public: _jg.IAT + 100})
 _RESOLVER_CONFIG = (
     f"operator: {_jg.operator(_OP, system_account=_SYS)}\nsystem_account: {_SYS.public}\n"
-    'resolver: { type: full, dir: "jwt" }\n'
+    # A short fetch timeout: a lone server asks no one for an unknown account.
+    'resolver: { type: full, dir: "jwt", timeout: "200ms" }\n'
     f"resolver_preload: {{\n  {_SYS.public}: {_jg.account(_OP, _SYS, 'SYS')}\n"
     f"  {_UPD.public}: {_jg.account(_OP, _UPD, 'UPD')}\n}}\n"
 )
@@ -495,20 +496,21 @@ SCENARIOS += [
         ]
         + _signed("victim", jwt=_jg.user(_UPD, _UPD, _VICTIM), sign_with=_VICTIM) + [("sync", "victim")]
         + _signed("late_before", jwt=_jg.user(_LATE, _LATE, _LATE_USER), sign_with=_LATE_USER)
-        # nats-server asks other servers for an unknown account for ~2 s first.
-        + [("sleep", 2.2), ("read", "late_before")] + [
+        # nats-server asks other servers for an unknown account first, until
+        # the resolver's timeout.
+        + [("sleep", 0.3), ("read", "late_before")] + [
             ("send", "sys", _pub("$SYS.REQ.CLAIMS.UPDATE", "_INBOX.s.1", _LATE_JWT.encode())),
-            ("sleep", 0.2), ("sync", "sys"),
+            ("sleep", 0.3), ("sync", "sys"),
         ]
         + _signed("late_after", jwt=_jg.user(_LATE, _LATE, _LATE_USER), sign_with=_LATE_USER)
         + [("sync", "late_after")] + [
             ("send", "sys", _pub(f"$SYS.REQ.ACCOUNT.{_LATE.public}.CLAIMS.LOOKUP", "_INBOX.s.2", b"")),
-            ("sleep", 0.2), ("sync", "sys"),
+            ("sleep", 0.3), ("sync", "sys"),
             ("send", "sys", _pub("$SYS.REQ.CLAIMS.UPDATE", "_INBOX.s.3", b"not a jwt")),
-            ("sleep", 0.2), ("sync", "sys"),
+            ("sleep", 0.3), ("sync", "sys"),
             ("send", "sys", _pub(f"$SYS.REQ.ACCOUNT.{_UPD.public}.CLAIMS.UPDATE", "_INBOX.s.4",
                                  _REVOKING_JWT.encode())),
-            ("sleep", 0.2), ("sync", "sys"),
+            ("sleep", 0.3), ("sync", "sys"),
             ("read", "victim"),
         ],
     },

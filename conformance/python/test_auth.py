@@ -386,7 +386,7 @@ def op_srv(target, files):
     resolver_dir = files / f"jwt-{target}"
     preload = "\n".join(f"  {k.public}: {v}" for k, v in PRELOAD.items())
     config = (f'operator: "{op_file}"\nsystem_account: {SYS.public}\n'
-              f'resolver: {{ type: full, dir: "{resolver_dir}" }}\n'
+              f'resolver: {{ type: full, dir: "{resolver_dir}", timeout: "200ms" }}\n'
               f"resolver_preload: {{\n{preload}\n}}\n")
     srv = Server(target, config=config)
     yield srv
