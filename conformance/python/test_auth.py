@@ -13,7 +13,6 @@ built there).
 import asyncio
 import functools
 import json
-import os
 import time
 
 import nats
