@@ -208,9 +208,9 @@ pub struct Server {
     /// Set while handling received bytes when a receiver of the messages
     /// fell more than half of `max_pending` behind: the producer should slow down.
     producer_stalled: bool,
-}
     /// The NATS resolver's directory, when the runtime attached storage.
     jwt_dir: Option<jwt_dir::JwtDir<system::Durable>>,
+}
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -226,7 +226,6 @@ impl Server {
     /// member choice, nonces, the server id); `now` and `wall` are the clocks
     /// at start.
     pub fn new(opts: ServerOptions, seed: [u8; 32], now: Instant, wall: UnixNanos) -> Self {
-        let mut rng = ChaCha8Rng::from_seed(seed);
         Self::build(opts, seed, now, wall, None)
     }
 
@@ -252,6 +251,7 @@ impl Server {
         wall: UnixNanos,
         jwt_dir: Option<jwt_dir::JwtDir<system::Durable>>,
     ) -> Self {
+        let mut rng = ChaCha8Rng::from_seed(seed);
         let server_id = server_id(&mut rng);
         let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
         let accounts = imports::build_accounts(&opts, &mut rng);
@@ -276,8 +276,8 @@ impl Server {
             trust: None,
             system_seq: 0,
             producer_stalled: false,
-        };
             jwt_dir,
+        };
         server.enter_operator_mode(wall);
         server.log(Level::Info, format!("Starting natrix {VERSION}"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
