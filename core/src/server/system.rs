@@ -171,14 +171,13 @@ impl Server {
                     self.prune(&key, generation);
                     self.finish_update(now, &key, &jwt, reply);
                 }
-            }
                 Durable::Preloaded { key, generation } => self.prune(&key, generation),
                 Durable::Deleted {
                     keys,
                     failures,
                     reply,
                 } => self.finish_delete(now, &keys, &failures, reply),
-        };
+            }
         }
         self.flush(now);
     }
@@ -198,6 +197,7 @@ impl Server {
         let preload = self.opts.resolver_preload.clone();
         let Some((cache, _, _)) = self.nats_resolver() else {
             return preload;
+        };
         let Some(dir) = self.jwt_dir.as_mut() else {
             return preload;
         };
@@ -288,7 +288,6 @@ impl Server {
                 };
                 dir.wait_for(token, work);
             }
-        };
             Err(e) => self.update_refused(now, reply, words, &sub, &e.to_string()),
         }
     }
@@ -326,6 +325,7 @@ impl Server {
         };
         let Some(trust) = &self.trust else {
             return false;
+        };
         trust.account_jwt(key).is_none() && trust.account_keys().count() as u64 >= limit
     }
 
@@ -381,7 +381,6 @@ impl Server {
         Bytes::from(reply.to_string())
     }
 
-    /// Closes the clients of account `key` that its new JWT revokes, with
     fn claims_delete(&mut self, now: Instant, payload: &[u8], reply: Option<ReplyTo>) {
         let keys = match self.check_delete(payload) {
             Ok(keys) => keys,
@@ -510,6 +509,7 @@ impl Server {
         }
     }
 
+    /// Closes the clients of account `key` that its new JWT revokes, with
     /// nats-server's `-ERR 'User Authentication Revoked'`.
     fn close_revoked(&mut self, now: Instant, key: &str) {
         let Some(index) = self.accounts.iter().position(|a| a.name == key) else {
@@ -544,7 +544,6 @@ impl Server {
         }
     }
 
-    /// The `server` object nats-server puts in its system replies.
     /// Sends `{"server": …, field: body}`, nats-server's reply shape.
     fn respond_outcome(
         &mut self,
@@ -576,6 +575,7 @@ impl Server {
         self.deliver_in(now, from, to.account, &response);
     }
 
+    /// The `server` object nats-server puts in its system replies.
     fn server_stamp(&mut self, now: Instant) -> serde_json::Value {
         self.system_seq += 1;
         json!({
