@@ -1,8 +1,9 @@
 //! Monitoring: the JSON documents nats-server serves on its HTTP port
-//! (`/varz`, `/connz`, `/subsz`, `/healthz`), built from the core's state.
+//! (`/varz`, `/connz`, `/subsz`, `/accstatz`, `/accountz`, `/healthz`), built from the core's state.
 //! The runtime serves HTTP and supplies process figures (memory, CPU); the
 //! core routes the request, parses its query string and renders the answer.
 
+mod accountz;
 mod accstatz;
 mod connz;
 mod duration;
@@ -10,6 +11,7 @@ mod query;
 mod subsz;
 mod varz;
 
+pub use accountz::{AccountInfo, Accountz, AccountzError, ExtExport, ExtImport, SublistStatsJson};
 pub use accstatz::Accstatz;
 pub use connz::{ConnInfo, Connz, SubDetail};
 pub use duration::{go_duration, uptime};
@@ -18,6 +20,14 @@ pub use subsz::Subsz;
 pub use varz::{KindCounts, Varz};
 
 use crate::server::Server;
+
+/// The builders behind the endpoints, shared with the monitoring requests
+/// the server answers over NATS in the system account.
+pub(crate) mod build {
+    pub(crate) use super::accountz::{account_info as account, build as accountz, name_tag};
+    pub(crate) use super::connz::build as connz;
+    pub(crate) use super::subsz::build as subsz;
+}
 use crate::time::{Instant, UnixNanos};
 
 /// Serializes a float as Go's `encoding/json` does: whole numbers without a
@@ -93,16 +103,17 @@ pub fn handle(server: &mut Server, now: Instant, wall: UnixNanos, process: &Proc
             Err(e) => Response::error(400, &e.to_string()),
         },
         "/accstatz" => Response::json(&accstatz::build(server, wall, &query)),
+        "/accountz" => accountz::response(server, wall, &query),
         "/healthz" => Response::json(&serde_json::json!({ "status": "ok" })),
         _ => Response { status: 404, content_type: "text/plain; charset=utf-8", body: "404 page not found\n".to_owned() },
     }
 }
 
 /// The endpoints served, as counted in `/varz`'s `http_req_stats`.
-const ENDPOINTS: &[&str] = &["/varz", "/connz", "/subsz", "/subscriptionsz", "/accstatz", "/healthz"];
+const ENDPOINTS: &[&str] = &["/varz", "/connz", "/subsz", "/subscriptionsz", "/accstatz", "/accountz", "/healthz"];
 
 fn index_page() -> String {
-    let links = ["varz", "connz", "subsz", "accstatz", "healthz"]
+    let links = ["varz", "connz", "subsz", "accstatz", "accountz", "healthz"]
         .iter()
         .map(|p| format!("<a href=\"./{p}\">{p}</a><br/>"))
         .collect::<String>();

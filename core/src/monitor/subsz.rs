@@ -53,13 +53,16 @@ pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz
             return Err(QueryError::BadValue { key: "test".into(), value: t.into() });
         }
     }
+    // `acc=NAME`: one account's index and subscriptions.
+    let only = q.get("acc").filter(|a| !a.is_empty());
+    let accounts = || server.accounts().iter().filter(move |a| only.is_none_or(|o| a.name == o));
     let mut stats = crate::subject::sublist::SublistStats::default();
-    for account in server.accounts() {
+    for account in accounts() {
         stats.add(&account.sublist.stats());
     }
     let mut list = Vec::new();
     if q.flag("subs") {
-        for account in server.accounts() {
+        for account in accounts() {
             let subs = match test {
                 Some(t) => account.sublist.subscriptions_matching(t.as_bytes()),
                 None => account.sublist.all_subscriptions(),
@@ -87,6 +90,7 @@ pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz
         total,
         offset,
         limit,
-        subscriptions_list: q.flag("subs").then_some(page),
+        // Go leaves out an empty list.
+        subscriptions_list: (!page.is_empty()).then_some(page),
     })
 }

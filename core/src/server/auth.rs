@@ -125,6 +125,7 @@ impl Server {
         let cache = !self.opts.disable_sublist_cache;
         let mut account = Account::new(name, cache, rand_core::RngCore::next_u64(&mut self.rng));
         account.reply_prefix = super::imports::reply_prefix(&mut self.rng);
+        account.system_services = self.system_services_on();
         self.accounts.push(account);
         self.accounts.len() - 1
     }

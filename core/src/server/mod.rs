@@ -13,6 +13,7 @@ mod jwt_dir;
 mod ops;
 mod auth;
 mod claims;
+mod sys_monitor;
 mod system;
 mod timers;
 
@@ -279,6 +280,7 @@ impl Server {
             jwt_dir,
         };
         server.enter_operator_mode(wall);
+        server.enable_system_services();
         server.log(Level::Info, format!("Starting natrix {VERSION}"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
         server.log(Level::Info, format!("  ID:       {}", server.server_id));

@@ -123,8 +123,9 @@ impl Server {
         account: usize,
         p: &Publish,
     ) -> usize {
-        let Some(request) = parse(&p.subject) else {
-            return 0;
+        let claims = parse(&p.subject).filter(|_| self.answers_claims(account));
+        let Some(request) = claims else {
+            return self.monitor_request(now, from, account, p);
         };
         let reply = p.reply.clone().and_then(|subject| {
             let conn = self.client(from)?.cid;
