@@ -52,7 +52,14 @@ fn setup(exporter_nats: Value) -> Setup {
         importer.public_key(),
         jwt::account(&op, &importer, imports),
     );
-    Setup { op, sys, exporter, importer, config, _dir: dir }
+    Setup {
+        op,
+        sys,
+        exporter,
+        importer,
+        config,
+        _dir: dir,
+    }
 }
 
 /// Connects a new user of `acc`, sending every client event to `events`.
@@ -63,7 +70,9 @@ async fn connect_as(
 ) -> Result<async_nats::Client, async_nats::ConnectError> {
     let user = KeyPair::new_user();
     let creds = jwt::creds(&jwt::user(acc, acc, &user, json!({}), json!({})), &user);
-    let mut opts = ConnectOptions::with_credentials(&creds).expect("creds parse").max_reconnects(1);
+    let mut opts = ConnectOptions::with_credentials(&creds)
+        .expect("creds parse")
+        .max_reconnects(1);
     if let Some(tx) = events {
         opts = opts.event_callback(move |ev| {
             let tx = tx.clone();
@@ -72,7 +81,9 @@ async fn connect_as(
             }
         });
     }
-    tokio::time::timeout(STEP, opts.connect(server.client_url.as_str())).await.expect("connect timed out")
+    tokio::time::timeout(STEP, opts.connect(server.client_url.as_str()))
+        .await
+        .expect("connect timed out")
 }
 
 /// Events received so far.
@@ -85,10 +96,13 @@ fn drain(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Vec<String> {
 }
 
 async fn claim_update(sys_client: &async_nats::Client, account_jwt: String) -> Value {
-    let reply = tokio::time::timeout(STEP, sys_client.request("$SYS.REQ.CLAIMS.UPDATE", account_jwt.into()))
-        .await
-        .expect("request timed out")
-        .expect("request answered");
+    let reply = tokio::time::timeout(
+        STEP,
+        sys_client.request("$SYS.REQ.CLAIMS.UPDATE", account_jwt.into()),
+    )
+    .await
+    .expect("request timed out")
+    .expect("request answered");
     serde_json::from_slice(&reply.payload).unwrap()
 }
 
@@ -96,26 +110,40 @@ async fn claim_update(sys_client: &async_nats::Client, account_jwt: String) -> V
 async fn a_claim_update_adding_an_export_opens_the_import_at_runtime() {
     let s = setup(json!({}));
     let server = Server::start(ServerOptions::new().config(s.config.clone()));
-    let sys_client = connect_as(&server, &s.sys, None).await.unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let sys_client = connect_as(&server, &s.sys, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     let publisher = connect_as(&server, &s.exporter, None).await.unwrap();
     let subscriber = connect_as(&server, &s.importer, None).await.unwrap();
     let mut feed = subscriber.subscribe("feed.>").await.unwrap();
     sync(&subscriber).await;
-    publisher.publish("feed.before", "not exported yet".into()).await.unwrap();
+    publisher
+        .publish("feed.before", "not exported yet".into())
+        .await
+        .unwrap();
     sync(&publisher).await;
     assert_silent(&mut feed, std::time::Duration::from_millis(200)).await;
 
     let exports = json!({"exports": [{"type": "stream", "subject": "feed.>"}]});
     let answer = claim_update(&sys_client, jwt::account(&s.op, &s.exporter, exports)).await;
     assert_eq!(answer["data"]["code"], 200, "{answer}");
-    publisher.publish("feed.after", "exported".into()).await.unwrap();
+    publisher
+        .publish("feed.after", "exported".into())
+        .await
+        .unwrap();
     let msg = next(&mut feed).await;
-    assert_eq!((msg.subject.as_str(), &msg.payload[..]), ("feed.after", &b"exported"[..]));
+    assert_eq!(
+        (msg.subject.as_str(), &msg.payload[..]),
+        ("feed.after", &b"exported"[..])
+    );
 
     // Taking the export back closes the import again.
     let answer = claim_update(&sys_client, jwt::account(&s.op, &s.exporter, json!({}))).await;
     assert_eq!(answer["data"]["code"], 200, "{answer}");
-    publisher.publish("feed.gone", "no longer exported".into()).await.unwrap();
+    publisher
+        .publish("feed.gone", "no longer exported".into())
+        .await
+        .unwrap();
     sync(&publisher).await;
     assert_silent(&mut feed, std::time::Duration::from_millis(200)).await;
 }
@@ -124,7 +152,9 @@ async fn a_claim_update_adding_an_export_opens_the_import_at_runtime() {
 async fn the_account_connection_limit_refuses_one_more_client() {
     let s = setup(json!({"limits": limits(json!({"conn": 1}))}));
     let server = Server::start(ServerOptions::new().config(s.config.clone()));
-    let first = connect_as(&server, &s.exporter, None).await.unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let first = connect_as(&server, &s.exporter, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     sync(&first).await;
     let refused = connect_as(&server, &s.exporter, None).await;
     let err = refused.err().expect("over the account's conn limit");
@@ -141,18 +171,26 @@ async fn the_account_connection_limit_refuses_one_more_client() {
 async fn lowering_the_connection_limit_disconnects_the_newest_client() {
     let s = setup(json!({}));
     let server = Server::start(ServerOptions::new().config(s.config.clone()));
-    let sys_client = connect_as(&server, &s.sys, None).await.unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let sys_client = connect_as(&server, &s.sys, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     let oldest = connect_as(&server, &s.exporter, None).await.unwrap();
     sync(&oldest).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let newest = connect_as(&server, &s.exporter, Some(tx)).await.unwrap();
     sync(&newest).await;
-    let update = jwt::account(&s.op, &s.exporter, json!({"limits": limits(json!({"conn": 1}))}));
+    let update = jwt::account(
+        &s.op,
+        &s.exporter,
+        json!({"limits": limits(json!({"conn": 1}))}),
+    );
     assert_eq!(claim_update(&sys_client, update).await["data"]["code"], 200);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let events = drain(&mut rx);
     assert!(
-        events.iter().any(|e| e.contains("maximum account active connections exceeded")),
+        events
+            .iter()
+            .any(|e| e.contains("maximum account active connections exceeded")),
         "{events:?}"
     );
     sync(&oldest).await;
@@ -172,7 +210,12 @@ async fn subscription_and_payload_limits() {
     client.flush().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let events = drain(&mut rx);
-    assert!(events.iter().any(|e| e.contains("maximum subscriptions exceeded")), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("maximum subscriptions exceeded")),
+        "{events:?}"
+    );
     // The connection stays; the third subscription gets nothing.
     client.publish("c", "x".into()).await.unwrap();
     client.publish("a", "y".into()).await.unwrap();
@@ -185,6 +228,11 @@ async fn subscription_and_payload_limits() {
     client.flush().await.ok();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let events = drain(&mut rx);
-    assert!(events.iter().any(|e| e.contains("Maximum Payload Violation")), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("Maximum Payload Violation")),
+        "{events:?}"
+    );
     assert!(events.iter().any(|e| e == "Disconnected"), "{events:?}");
 }

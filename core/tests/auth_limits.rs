@@ -36,7 +36,11 @@ struct Setup {
 /// A server under the NATS resolver with a system account and `acc`,
 /// whose JWT carries `acc_nats`.
 fn setup(acc_nats: Value) -> Setup {
-    let (op, sys, acc) = (KeyPair::new_operator(), KeyPair::new_account(), KeyPair::new_account());
+    let (op, sys, acc) = (
+        KeyPair::new_operator(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+    );
     let config = format!(
         "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"./jwt\" }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
         jwt::operator(&op, &[]),
@@ -46,7 +50,10 @@ fn setup(acc_nats: Value) -> Setup {
         acc.public_key(),
         jwt::account(&op, &acc, acc_nats),
     );
-    Setup { acc, node: Node::new(&config) }
+    Setup {
+        acc,
+        node: Node::new(&config),
+    }
 }
 
 fn sign(kp: &KeyPair, nonce: &str) -> String {
@@ -79,7 +86,10 @@ fn client(node: &mut Node, acc: &KeyPair, nats: Value) -> ConnId {
 
 /// The `max_payload` of the INFO a protocol-1 client gets after its first PONG.
 fn max_payload_after_connect(answer: &str) -> u64 {
-    let info = answer.lines().find_map(|l| l.strip_prefix("INFO ")).expect("INFO after PONG");
+    let info = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("INFO "))
+        .expect("INFO after PONG");
     let v: Value = serde_json::from_str(info).unwrap();
     assert_eq!(v["connect_info"], true);
     v["max_payload"].as_u64().unwrap()
@@ -90,9 +100,15 @@ fn max_payload_after_connect(answer: &str) -> u64 {
 fn claim_update(node: &mut Node, sys_conn: ConnId, account_jwt: &str) -> Value {
     let out = node.exchange(
         sys_conn,
-        &format!("PUB $SYS.REQ.CLAIMS.UPDATE r {}\r\n{account_jwt}\r\n", account_jwt.len()),
+        &format!(
+            "PUB $SYS.REQ.CLAIMS.UPDATE r {}\r\n{account_jwt}\r\n",
+            account_jwt.len()
+        ),
     );
-    let body = out.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no reply: {out}"));
+    let body = out
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no reply: {out}"));
     let v: Value = serde_json::from_str(body).unwrap();
     if v.get("data").is_some() {
         v["data"].clone()
@@ -115,10 +131,18 @@ fn account_conn_limit_refuses_the_connection_over_it() {
     client(&mut s.node, &s.acc, json!({}));
     let (third, answer) = login(&mut s.node, &s.acc, json!({}));
     assert_eq!(answer, CONNS_EXCEEDED, "no PONG: refused at CONNECT");
-    assert_eq!(s.node.closed.get(&third), Some(&CloseReason::MaxAccountConnectionsExceeded));
-    assert_eq!(CloseReason::MaxAccountConnectionsExceeded.as_str(), "Maximum Account Connections Exceeded");
+    assert_eq!(
+        s.node.closed.get(&third),
+        Some(&CloseReason::MaxAccountConnectionsExceeded)
+    );
+    assert_eq!(
+        CloseReason::MaxAccountConnectionsExceeded.as_str(),
+        "Maximum Account Connections Exceeded"
+    );
     // A place frees up when a client leaves.
-    s.node.server.handle_closed(s.node.now, first, CloseReason::ClientClosed);
+    s.node
+        .server
+        .handle_closed(s.node.now, first, CloseReason::ClientClosed);
     client(&mut s.node, &s.acc, json!({}));
     assert!(login(&mut s.node, &s.acc, json!({})).1.starts_with("-ERR"));
 }
@@ -127,16 +151,32 @@ fn account_conn_limit_refuses_the_connection_over_it() {
 fn subscription_limits_are_per_connection_and_the_tighter_wins() {
     let mut s = setup(json!({"limits": limits(json!({"subs": 3}))}));
     let a = client(&mut s.node, &s.acc, json!({}));
-    let out = s.node.exchange(a, "SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nSUB d 4\r\n");
+    let out = s
+        .node
+        .exchange(a, "SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nSUB d 4\r\n");
     assert_eq!(out, format!("{SUBS_EXCEEDED}PONG\r\n"));
-    assert_eq!(s.node.exchange(a, "UNSUB 1\r\nSUB d 4\r\n"), "PONG\r\n", "the connection stays, and a freed place counts");
+    assert_eq!(
+        s.node.exchange(a, "UNSUB 1\r\nSUB d 4\r\n"),
+        "PONG\r\n",
+        "the connection stays, and a freed place counts"
+    );
     // The account's limit bounds each connection, not their sum.
     let b = client(&mut s.node, &s.acc, json!({"subs": 2}));
     let out = s.node.exchange(b, "SUB a 1\r\nSUB b 2\r\nSUB c 3\r\n");
-    assert_eq!(out, format!("{SUBS_EXCEEDED}PONG\r\n"), "the user's tighter limit");
+    assert_eq!(
+        out,
+        format!("{SUBS_EXCEEDED}PONG\r\n"),
+        "the user's tighter limit"
+    );
     let c = client(&mut s.node, &s.acc, json!({"subs": 10}));
-    let out = s.node.exchange(c, "SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nSUB d 4\r\n");
-    assert_eq!(out, format!("{SUBS_EXCEEDED}PONG\r\n"), "the account's tighter limit");
+    let out = s
+        .node
+        .exchange(c, "SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nSUB d 4\r\n");
+    assert_eq!(
+        out,
+        format!("{SUBS_EXCEEDED}PONG\r\n"),
+        "the account's tighter limit"
+    );
     assert!(!s.node.is_closed(a) && !s.node.is_closed(b) && !s.node.is_closed(c));
 }
 
@@ -149,10 +189,15 @@ fn payload_limit_lowers_max_payload_and_closes_on_violation() {
     assert_eq!(max_payload_after_connect(&answer), 50);
     let ok = format!("PUB x 50\r\n{}\r\n", "x".repeat(50));
     assert_eq!(s.node.exchange(b, &ok), "PONG\r\n");
-    s.node.send(b, &format!("PUB x 60\r\n{}\r\n", "x".repeat(60)));
+    s.node
+        .send(b, &format!("PUB x 60\r\n{}\r\n", "x".repeat(60)));
     assert_eq!(s.node.take(b), PAYLOAD_VIOLATION);
-    assert_eq!(s.node.closed.get(&b), Some(&CloseReason::MaxPayloadExceeded));
-    s.node.send(a, &format!("PUB x 101\r\n{}\r\n", "x".repeat(101)));
+    assert_eq!(
+        s.node.closed.get(&b),
+        Some(&CloseReason::MaxPayloadExceeded)
+    );
+    s.node
+        .send(a, &format!("PUB x 101\r\n{}\r\n", "x".repeat(101)));
     assert_eq!(s.node.take(a), PAYLOAD_VIOLATION);
     assert!(s.node.is_closed(a));
 }
@@ -162,8 +207,14 @@ fn limits_left_out_of_a_jwt_are_zero() {
     // nsc writes -1 for unlimited; a limit left out is 0, as in nats-server.
     let mut s = setup(json!({"limits": {"conn": -1}}));
     let (conn, answer) = login(&mut s.node, &s.acc, json!({}));
-    assert_eq!(answer, SUBS_EXCEEDED, "no subscription allowed: closed at once");
-    assert_eq!(s.node.closed.get(&conn), Some(&CloseReason::MaxSubscriptionsExceeded));
+    assert_eq!(
+        answer, SUBS_EXCEEDED,
+        "no subscription allowed: closed at once"
+    );
+    assert_eq!(
+        s.node.closed.get(&conn),
+        Some(&CloseReason::MaxSubscriptionsExceeded)
+    );
 
     let mut s = setup(json!({"limits": {}}));
     assert_eq!(login(&mut s.node, &s.acc, json!({})).1, CONNS_EXCEEDED);
@@ -183,7 +234,10 @@ fn a_scoped_signing_key_template_carries_the_user_limits() {
     let mut s = setup(keys);
     let (conn, answer) = login_as(&mut s.node, &scoped, &s.acc, json!({"scoped": true}));
     assert_eq!(max_payload_after_connect(&answer), 20);
-    assert_eq!(s.node.exchange(conn, "SUB a 1\r\nSUB b 2\r\n"), format!("{SUBS_EXCEEDED}PONG\r\n"));
+    assert_eq!(
+        s.node.exchange(conn, "SUB a 1\r\nSUB b 2\r\n"),
+        format!("{SUBS_EXCEEDED}PONG\r\n")
+    );
     // A template without limits leaves the user unlimited.
     let scoped2 = KeyPair::new_account();
     let keys = json!({"signing_keys": [{"kind": "user_scope", "key": scoped2.public_key(), "role": "r", "template": {"pub": {}}}]});
@@ -238,8 +292,12 @@ struct Pair {
 }
 
 fn pair() -> Pair {
-    let (op, sys, exporter, importer) =
-        (KeyPair::new_operator(), KeyPair::new_account(), KeyPair::new_account(), KeyPair::new_account());
+    let (op, sys, exporter, importer) = (
+        KeyPair::new_operator(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+    );
     let imports = json!({"imports": [
         {"type": "stream", "subject": "feed.>", "account": exporter.public_key()},
         {"type": "service", "subject": "svc", "account": exporter.public_key()},
@@ -257,11 +315,20 @@ fn pair() -> Pair {
     );
     let mut node = Node::new(&config);
     let sys_conn = system_client(&mut node, &sys);
-    Pair { op, node, exporter, importer, sys_conn }
+    Pair {
+        op,
+        node,
+        exporter,
+        importer,
+        sys_conn,
+    }
 }
 
 fn exports(subjects: &[(&str, &str)]) -> Value {
-    let list: Vec<Value> = subjects.iter().map(|(kind, subject)| json!({"type": kind, "subject": subject})).collect();
+    let list: Vec<Value> = subjects
+        .iter()
+        .map(|(kind, subject)| json!({"type": kind, "subject": subject}))
+        .collect();
     json!({"exports": list})
 }
 
@@ -271,28 +338,68 @@ fn a_claim_update_adding_and_removing_exports_rewires_the_imports() {
     let node = &mut p.node;
     let pubber = client(node, &p.exporter, json!({}));
     let subber = client(node, &p.importer, json!({}));
-    assert_eq!(node.exchange(subber, "SUB feed.> 1\r\nSUB _INBOX.1 2\r\n"), "PONG\r\n");
-    assert_eq!(node.exchange(pubber, "SUB svc 9\r\nPUB feed.x 2\r\nhi\r\n"), "PONG\r\n");
-    assert_eq!(node.exchange(subber, ""), "PONG\r\n", "nothing crosses before the export exists");
-    assert_eq!(node.exchange(subber, "PUB svc _INBOX.1 1\r\nq\r\n"), "PONG\r\n");
+    assert_eq!(
+        node.exchange(subber, "SUB feed.> 1\r\nSUB _INBOX.1 2\r\n"),
+        "PONG\r\n"
+    );
+    assert_eq!(
+        node.exchange(pubber, "SUB svc 9\r\nPUB feed.x 2\r\nhi\r\n"),
+        "PONG\r\n"
+    );
+    assert_eq!(
+        node.exchange(subber, ""),
+        "PONG\r\n",
+        "nothing crosses before the export exists"
+    );
+    assert_eq!(
+        node.exchange(subber, "PUB svc _INBOX.1 1\r\nq\r\n"),
+        "PONG\r\n"
+    );
     assert_eq!(node.take(pubber), "");
 
-    let update = jwt::account(&p.op, &p.exporter, exports(&[("stream", "feed.>"), ("service", "svc")]));
+    let update = jwt::account(
+        &p.op,
+        &p.exporter,
+        exports(&[("stream", "feed.>"), ("service", "svc")]),
+    );
     assert_eq!(claim_update(node, p.sys_conn, &update)["code"], 200);
     assert_eq!(node.exchange(pubber, "PUB feed.x 2\r\nhi\r\n"), "PONG\r\n");
-    assert_eq!(node.exchange(subber, ""), "MSG feed.x 1 2\r\nhi\r\nPONG\r\n", "the stream import works now");
-    assert_eq!(node.exchange(subber, "PUB svc _INBOX.1 1\r\nq\r\n"), "PONG\r\n");
+    assert_eq!(
+        node.exchange(subber, ""),
+        "MSG feed.x 1 2\r\nhi\r\nPONG\r\n",
+        "the stream import works now"
+    );
+    assert_eq!(
+        node.exchange(subber, "PUB svc _INBOX.1 1\r\nq\r\n"),
+        "PONG\r\n"
+    );
     let request = node.take(pubber);
-    let reply = request.split_whitespace().nth(3).unwrap_or_else(|| panic!("request: {request}")).to_owned();
+    let reply = request
+        .split_whitespace()
+        .nth(3)
+        .unwrap_or_else(|| panic!("request: {request}"))
+        .to_owned();
     assert!(request.starts_with("MSG svc 9 _R_."), "{request}");
 
     // Removing the stream export stops the stream; the response in flight still arrives.
     let update = jwt::account(&p.op, &p.exporter, exports(&[("service", "svc")]));
     assert_eq!(claim_update(node, p.sys_conn, &update)["code"], 200);
-    assert_eq!(node.exchange(pubber, &format!("PUB feed.x 2\r\nhi\r\nPUB {reply} 1\r\na\r\n")), "PONG\r\n");
-    assert_eq!(node.exchange(subber, ""), "MSG _INBOX.1 2 1\r\na\r\nPONG\r\n");
+    assert_eq!(
+        node.exchange(
+            pubber,
+            &format!("PUB feed.x 2\r\nhi\r\nPUB {reply} 1\r\na\r\n")
+        ),
+        "PONG\r\n"
+    );
+    assert_eq!(
+        node.exchange(subber, ""),
+        "MSG _INBOX.1 2 1\r\na\r\nPONG\r\n"
+    );
     // The service export stays.
-    assert_eq!(node.exchange(subber, "PUB svc _INBOX.1 1\r\nq\r\n"), "PONG\r\n");
+    assert_eq!(
+        node.exchange(subber, "PUB svc _INBOX.1 1\r\nq\r\n"),
+        "PONG\r\n"
+    );
     assert!(node.take(pubber).starts_with("MSG svc 9 _R_."));
 }
 
@@ -300,11 +407,18 @@ fn a_claim_update_adding_and_removing_exports_rewires_the_imports() {
 fn a_claim_update_of_the_importer_adds_and_drops_its_imports() {
     let mut p = pair();
     let node = &mut p.node;
-    let update = jwt::account(&p.op, &p.exporter, exports(&[("stream", "feed.>"), ("stream", "more.>")]));
+    let update = jwt::account(
+        &p.op,
+        &p.exporter,
+        exports(&[("stream", "feed.>"), ("stream", "more.>")]),
+    );
     assert_eq!(claim_update(node, p.sys_conn, &update)["code"], 200);
     let pubber = client(node, &p.exporter, json!({}));
     let subber = client(node, &p.importer, json!({}));
-    assert_eq!(node.exchange(subber, "SUB feed.> 1\r\nSUB more.> 2\r\n"), "PONG\r\n");
+    assert_eq!(
+        node.exchange(subber, "SUB feed.> 1\r\nSUB more.> 2\r\n"),
+        "PONG\r\n"
+    );
     let publish = "PUB feed.x 1\r\na\r\nPUB more.y 1\r\nb\r\n";
     assert_eq!(node.exchange(pubber, publish), "PONG\r\n");
     assert_eq!(node.exchange(subber, ""), "MSG feed.x 1 1\r\na\r\nPONG\r\n");
@@ -351,14 +465,25 @@ fn a_claim_update_lowering_conn_closes_the_newest_clients() {
     let middle = client(node, &p.exporter, json!({}));
     let newest = client(node, &p.exporter, json!({}));
     let other = client(node, &p.importer, json!({}));
-    let update = jwt::account(&p.op, &p.exporter, json!({"limits": limits(json!({"conn": 1}))}));
+    let update = jwt::account(
+        &p.op,
+        &p.exporter,
+        json!({"limits": limits(json!({"conn": 1}))}),
+    );
     assert_eq!(claim_update(node, p.sys_conn, &update)["code"], 200);
     for conn in [middle, newest] {
         assert_eq!(node.take(conn), CONNS_EXCEEDED);
-        assert_eq!(node.closed.get(&conn), Some(&CloseReason::MaxAccountConnectionsExceeded));
+        assert_eq!(
+            node.closed.get(&conn),
+            Some(&CloseReason::MaxAccountConnectionsExceeded)
+        );
     }
     assert_eq!(node.exchange(oldest, ""), "PONG\r\n");
-    assert_eq!(node.exchange(other, ""), "PONG\r\n", "other accounts are untouched");
+    assert_eq!(
+        node.exchange(other, ""),
+        "PONG\r\n",
+        "other accounts are untouched"
+    );
     assert_eq!(login(node, &p.exporter, json!({})).1, CONNS_EXCEEDED);
 }
 
@@ -369,14 +494,27 @@ fn a_claim_update_applies_new_subscription_and_payload_limits() {
     let over = client(node, &p.exporter, json!({}));
     let under = client(node, &p.exporter, json!({}));
     let at_limit = over;
-    assert_eq!(node.exchange(at_limit, "SUB a 1\r\nSUB b 2\r\n"), "PONG\r\n");
+    assert_eq!(
+        node.exchange(at_limit, "SUB a 1\r\nSUB b 2\r\n"),
+        "PONG\r\n"
+    );
     assert_eq!(node.exchange(under, "SUB a 1\r\n"), "PONG\r\n");
-    let update = jwt::account(&p.op, &p.exporter, json!({"limits": limits(json!({"subs": 2, "payload": 10}))}));
+    let update = jwt::account(
+        &p.op,
+        &p.exporter,
+        json!({"limits": limits(json!({"subs": 2, "payload": 10}))}),
+    );
     assert_eq!(claim_update(node, p.sys_conn, &update)["code"], 200);
     // nats-server closes a client holding as many subscriptions as it may now.
     assert_eq!(node.take(over), SUBS_EXCEEDED);
-    assert_eq!(node.closed.get(&over), Some(&CloseReason::MaxSubscriptionsExceeded));
-    assert_eq!(node.exchange(under, "SUB b 2\r\nSUB c 3\r\n"), format!("{SUBS_EXCEEDED}PONG\r\n"));
+    assert_eq!(
+        node.closed.get(&over),
+        Some(&CloseReason::MaxSubscriptionsExceeded)
+    );
+    assert_eq!(
+        node.exchange(under, "SUB b 2\r\nSUB c 3\r\n"),
+        format!("{SUBS_EXCEEDED}PONG\r\n")
+    );
     node.send(under, "PUB x 11\r\n01234567890\r\n");
     assert_eq!(node.take(under), PAYLOAD_VIOLATION);
     // Raising the limits again lifts them for new clients.

@@ -262,10 +262,14 @@ impl AccountNats {
                 problems.push("the account contains more exports than allowed by the operator");
             }
             if !self.limits.wildcards {
-                let wildcard = |e: &&ExportClaim| !crate::subject::is_literal(e.subject.as_bytes());
-                for _ in self.exports.iter().filter(wildcard) {
-                    problems.push("the account contains wildcard exports that are not allowed by the operator");
-                }
+                // One line per wildcard export, as nats-server reports them.
+                let wildcards = self
+                    .exports
+                    .iter()
+                    .filter(|e| !crate::subject::is_literal(e.subject.as_bytes()));
+                let line =
+                    "the account contains wildcard exports that are not allowed by the operator";
+                problems.extend(wildcards.map(|_| line));
             }
         }
         if problems.is_empty() {

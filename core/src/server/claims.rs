@@ -45,17 +45,29 @@ impl Server {
             self.account_index(Some(&config.name));
         }
         super::imports::add_routes(&self.opts.accounts, &mut self.accounts);
-        super::imports::add_routes(&configs, &mut self.accounts);
+        // Imports refused now (e.g. an export taken back) are left out until
+        // a later update allows them again, as nats-server does.
+        for refused in super::imports::add_routes(&configs, &mut self.accounts) {
+            self.log(Level::Debug, format!("import left out: {refused}"));
+        }
     }
 
     /// Applies account `key`'s current limits to its connected JWT users,
     /// oldest first: those past `limits.conn` are closed (the newest go, as
     /// in nats-server), the others get the new `subs` and `payload`.
     fn apply_account_limits(&mut self, now: Instant, key: &str) {
-        let Some(index) = self.accounts.iter().position(|a| a.name == key) else { return };
+        let Some(index) = self.accounts.iter().position(|a| a.name == key) else {
+            return;
+        };
         let unix_secs = self.wall_at(now).0.div_euclid(1_000_000_000);
         // A JWT that does not verify changes nothing; users are checked again when they connect.
-        let Some(claims) = self.trust.as_ref().and_then(|t| t.account(key, unix_secs).ok()) else { return };
+        let Some(claims) = self
+            .trust
+            .as_ref()
+            .and_then(|t| t.account(key, unix_secs).ok())
+        else {
+            return;
+        };
         let limits = claims.nats.limits;
         let slots: Vec<Slot> = self
             .clients_by_cid()
@@ -74,7 +86,10 @@ impl Server {
     }
 
     fn set_account_limits(&mut self, slot: Slot, limits: &AccountLimitClaims) {
-        if let Some(jwt) = self.client_mut(slot).and_then(|c| c.jwt_limits.as_deref_mut()) {
+        if let Some(jwt) = self
+            .client_mut(slot)
+            .and_then(|c| c.jwt_limits.as_deref_mut())
+        {
             jwt.account.clone_from(limits);
         }
     }
@@ -84,8 +99,12 @@ impl Server {
     /// `limits.conn` connections, or when the user may hold no
     /// subscription at all. Clients without a JWT pass untouched.
     pub(crate) fn admit_jwt_user(&mut self, now: Instant, slot: Slot, account: usize) -> bool {
-        let Some(c) = self.client(slot) else { return false };
-        let Some(jwt) = c.jwt_limits.as_deref() else { return true };
+        let Some(c) = self.client(slot) else {
+            return false;
+        };
+        let Some(jwt) = c.jwt_limits.as_deref() else {
+            return true;
+        };
         if let Some(max) = bound(jwt.account.conn) {
             // Counted only for accounts that set a limit, so others pay nothing.
             let cid = c.cid;
@@ -106,7 +125,12 @@ impl Server {
             let line = format!("{} - {} - {ACCOUNT_CONNS_EXCEEDED}", c.peer, c.cid);
             self.log(Level::Error, line);
         }
-        self.close(now, slot, CloseReason::MaxAccountConnectionsExceeded, Some(ACCOUNT_CONNS_EXCEEDED));
+        self.close(
+            now,
+            slot,
+            CloseReason::MaxAccountConnectionsExceeded,
+            Some(ACCOUNT_CONNS_EXCEEDED),
+        );
     }
 
     /// Sets a JWT user's subscription and payload limits from its own and
@@ -114,10 +138,15 @@ impl Server {
     /// already holding as many subscriptions as it may is closed (so is one
     /// allowed none). Returns false when the client was closed.
     fn apply_limits(&mut self, now: Instant, slot: Slot) -> bool {
-        let server_subs = (self.opts.max_subscriptions > 0).then_some(u64::from(self.opts.max_subscriptions));
+        let server_subs =
+            (self.opts.max_subscriptions > 0).then_some(u64::from(self.opts.max_subscriptions));
         let server_payload = Some(u64::from(self.opts.max_payload_bytes));
-        let Some(c) = self.client_mut(slot) else { return false };
-        let Some(jwt) = c.jwt_limits.as_deref() else { return true };
+        let Some(c) = self.client_mut(slot) else {
+            return false;
+        };
+        let Some(jwt) = c.jwt_limits.as_deref() else {
+            return true;
+        };
         let limits = jwt.user.within(&jwt.account);
         c.subs_max = limits.subs;
         let mut parser = c.parser.limits();
@@ -128,7 +157,12 @@ impl Server {
         if subs_max.is_some_and(|max| c.sub_count() as u64 >= max) {
             let line = format!("{} - {} - {SUBS_EXCEEDED}", c.peer, c.cid);
             self.log(Level::Error, line);
-            self.close(now, slot, CloseReason::MaxSubscriptionsExceeded, Some(SUBS_EXCEEDED));
+            self.close(
+                now,
+                slot,
+                CloseReason::MaxSubscriptionsExceeded,
+                Some(SUBS_EXCEEDED),
+            );
             return false;
         }
         true
