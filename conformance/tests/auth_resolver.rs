@@ -194,7 +194,12 @@ async fn revoking_a_connected_user_disconnects_it() {
 
 /// An account JWT with its own `jti` and `iat`, so that it is newer than the
 /// preloaded one (a restart keeps the stored JWT unless the preload is newer).
-fn newer_account(signer: &KeyPair, acc: &KeyPair, nats_extra: serde_json::Value, iat: i64) -> String {
+fn newer_account(
+    signer: &KeyPair,
+    acc: &KeyPair,
+    nats_extra: serde_json::Value,
+    iat: i64,
+) -> String {
     let mut nats = json!({"type": "account", "version": 2, "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": true, "conn": -1, "leaf": -1}});
     if let (Some(n), Some(e)) = (nats.as_object_mut(), nats_extra.as_object()) {
         n.extend(e.clone());
@@ -236,16 +241,29 @@ async fn claim_updates_survive_a_restart() {
             1_700_000_100,
         );
         let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), updated).await;
-        assert_eq!(outcome(&answer)["data"]["message"], "jwt updated", "{answer}");
+        assert_eq!(
+            outcome(&answer)["data"]["message"],
+            "jwt updated",
+            "{answer}"
+        );
         let added = jwt::account(&s.op, &late, json!({}));
         let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), added).await;
-        assert_eq!(outcome(&answer)["data"]["message"], "jwt updated", "{answer}");
+        assert_eq!(
+            outcome(&answer)["data"]["message"],
+            "jwt updated",
+            "{answer}"
+        );
     }
     let server = Server::start(ServerOptions::new().config(s.config.clone()));
     let u = KeyPair::new_user();
     let by_signer = connect_as(&server, &signer, &s.acc, &u)
         .await
-        .unwrap_or_else(|e| panic!("the updated JWT's signing key after a restart: {e}\n{}", server.log()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "the updated JWT's signing key after a restart: {e}\n{}",
+                server.log()
+            )
+        });
     sync(&by_signer).await;
     let in_late = connect_as(&server, &late, &late, &KeyPair::new_user())
         .await
@@ -280,7 +298,12 @@ async fn claims_list_and_delete() {
             json!({"accounts": [late.public_key()], "type": "generic", "version": 2}),
             json!({}),
         );
-        let answer = request(&sys_client, "$SYS.REQ.CLAIMS.DELETE".into(), not_self_signed).await;
+        let answer = request(
+            &sys_client,
+            "$SYS.REQ.CLAIMS.DELETE".into(),
+            not_self_signed,
+        )
+        .await;
         assert_eq!(
             outcome(&answer),
             json!({"error": {"code": 500, "description": format!("delete accounts request by {} failed - not self signed", late.public_key())}})
@@ -335,7 +358,10 @@ async fn claims_list_and_delete() {
             outcome(&answer),
             json!({"data": {"code": 200, "message": "deleted 2 accounts"}})
         );
-        assert!(connect_as(&server, &late, &late, &u).await.is_err(), "deleted");
+        assert!(
+            connect_as(&server, &late, &late, &u).await.is_err(),
+            "deleted"
+        );
         let list = request(&sys_client, "$SYS.REQ.CLAIMS.LIST".into(), String::new()).await;
         let mut left = vec![s.sys.public_key(), s.acc.public_key()];
         left.sort();
@@ -343,7 +369,9 @@ async fn claims_list_and_delete() {
     }
     let server = Server::start(ServerOptions::new().config(s.config.clone()));
     assert!(
-        connect_as(&server, &late, &late, &KeyPair::new_user()).await.is_err(),
+        connect_as(&server, &late, &late, &KeyPair::new_user())
+            .await
+            .is_err(),
         "still deleted after a restart"
     );
 }

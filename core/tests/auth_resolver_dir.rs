@@ -93,7 +93,10 @@ impl Storage for SharedDisk {
     }
     fn remove(&mut self, file: &str) -> Result<(), StorageError> {
         let mut d = self.0.lock().unwrap();
-        d.volatile.remove(file).map(|_| ()).ok_or_else(|| not_found(file))
+        d.volatile
+            .remove(file)
+            .map(|_| ())
+            .ok_or_else(|| not_found(file))
     }
     fn list(&self) -> Vec<String> {
         self.names()
@@ -192,7 +195,8 @@ fn login(node: &mut Node, signer: &KeyPair, acc: &KeyPair) -> (ConnId, String) {
     let token = jwt::user(signer, acc, &u, json!({}), json!({}));
     let (conn, info) = node.connect();
     let nonce = nonce_of(&info);
-    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(u.sign(nonce.as_bytes()).unwrap());
+    let sig =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(u.sign(nonce.as_bytes()).unwrap());
     node.send(
         conn,
         &format!("CONNECT {{\"jwt\":\"{token}\",\"sig\":\"{sig}\",\"verbose\":false}}\r\nPING\r\n"),
@@ -208,7 +212,10 @@ fn system_client(node: &mut Node, s: &Setup) -> ConnId {
 }
 
 fn publish(node: &mut Node, conn: ConnId, subject: &str, payload: &str) -> String {
-    node.exchange(conn, &format!("PUB {subject} r {}\r\n{payload}\r\n", payload.len()))
+    node.exchange(
+        conn,
+        &format!("PUB {subject} r {}\r\n{payload}\r\n", payload.len()),
+    )
 }
 
 /// The JSON payloads of the MSGs in `text`.
@@ -225,6 +232,16 @@ fn lookup(node: &mut Node, conn: ConnId, acc: &KeyPair) -> String {
     out.split("\r\n").nth(1).unwrap_or_default().to_owned()
 }
 
+/// The name of the highest generation file of `acc` on the disk.
+fn newest_generation(disk: &SharedDisk, acc: &KeyPair) -> Option<String> {
+    let prefix = format!("{}.jwt.", acc.public_key());
+    disk.names()
+        .into_iter()
+        .filter_map(|n| Some((n.strip_prefix(&prefix)?.parse::<u64>().ok()?, n.clone())))
+        .max()
+        .map(|(_, n)| n)
+}
+
 #[test]
 fn an_update_is_acknowledged_and_takes_effect_only_once_durable() {
     let s = setup("");
@@ -235,8 +252,14 @@ fn an_update_is_acknowledged_and_takes_effect_only_once_durable() {
     let update = version(&s.op, &late, 1, json!({}));
     let out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &update);
     assert_eq!(out, "PONG\r\n", "no reply before the sync completes");
-    assert_ne!(login(&mut node, &late, &late).1, "PONG\r\n", "not in effect yet");
-    assert!(disk.names().contains(&format!("{}.jwt.1", late.public_key())));
+    assert_ne!(
+        login(&mut node, &late, &late).1,
+        "PONG\r\n",
+        "not in effect yet"
+    );
+    assert!(disk
+        .names()
+        .contains(&format!("{}.jwt.1", late.public_key())));
     settle(&mut node, &disk);
     let answer = replies(&node.take(sys));
     assert_eq!(
@@ -254,7 +277,12 @@ fn a_restart_keeps_acknowledged_updates_over_older_preloads() {
     {
         let mut node = start(&s.config, &disk);
         let sys = system_client(&mut node, &s);
-        let update = version(&s.op, &s.acc, 5, json!({"signing_keys": [signer.public_key()]}));
+        let update = version(
+            &s.op,
+            &s.acc,
+            5,
+            json!({"signing_keys": [signer.public_key()]}),
+        );
         publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &update);
         settle(&mut node, &disk);
         assert_eq!(replies(&node.take(sys))[0]["data"]["code"], 200);
@@ -286,13 +314,16 @@ fn a_crash_before_the_sync_falls_back_to_the_acknowledged_jwt() {
         settle(&mut node, &disk);
         assert_eq!(replies(&node.take(sys))[0]["data"]["code"], 200);
         publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &lost);
-        let newest = disk.names().into_iter().filter(|n| n.starts_with(&s.acc.public_key())).max().unwrap();
+        let newest = newest_generation(&disk, &s.acc).unwrap();
         disk.crash(Some((&newest, torn_len)));
         let mut node = start(&s.config, &disk);
         let sys = system_client(&mut node, &s);
         let found = lookup(&mut node, sys, &s.acc);
         if torn_len == lost.len() {
-            assert!(found == lost || found == acked, "a whole unsynced JWT may survive");
+            assert!(
+                found == lost || found == acked,
+                "a whole unsynced JWT may survive"
+            );
         } else {
             assert_eq!(found, acked, "torn at {torn_len}");
         }
@@ -310,7 +341,9 @@ fn crashes_at_random_points_never_lose_an_acknowledged_jwt() {
         rng ^= rng << 17;
         rng % n
     };
-    let versions: Vec<String> = (1..=40).map(|n| version(&s.op, &s.acc, n, json!({}))).collect();
+    let versions: Vec<String> = (1..=40)
+        .map(|n| version(&s.op, &s.acc, n, json!({})))
+        .collect();
     let mut acked: Option<usize> = None;
     let mut node = start(&s.config, &disk);
     let mut sys = system_client(&mut node, &s);
@@ -323,11 +356,13 @@ fn crashes_at_random_points_never_lose_an_acknowledged_jwt() {
                 settle(&mut node, &disk);
                 let n = replies(&node.take(sys)).len();
                 assert_eq!(n, sent.len(), "every pending update answered");
-                acked = sent.drain(..).last().or(acked);
+                acked = sent.drain(..).next_back().or(acked);
             }
             1 => {
-                let newest = disk.names().into_iter().filter(|n| n.starts_with(&s.acc.public_key())).last();
-                let torn = newest.as_deref().map(|n| (n, next(v.len() as u64 + 1) as usize));
+                let newest = newest_generation(&disk, &s.acc);
+                let torn = newest
+                    .as_deref()
+                    .map(|n| (n, next(v.len() as u64 + 1) as usize));
                 disk.crash(torn);
                 sent.clear();
                 node = start(&s.config, &disk);
@@ -336,7 +371,9 @@ fn crashes_at_random_points_never_lose_an_acknowledged_jwt() {
                 let at = versions.iter().position(|v| *v == found);
                 match acked {
                     Some(a) => assert!(at.is_some_and(|at| at >= a), "acked v{a}, found {at:?}"),
-                    None => assert!(at.is_some() || found == jwt::account(&s.op, &s.acc, json!({}))),
+                    None => {
+                        assert!(at.is_some() || found == jwt::account(&s.op, &s.acc, json!({})))
+                    }
                 }
             }
             _ => {}
@@ -352,7 +389,12 @@ fn list_and_delete_are_durable() {
     {
         let mut node = start(&s.config, &disk);
         let sys = system_client(&mut node, &s);
-        publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &version(&s.op, &late, 1, json!({})));
+        publish(
+            &mut node,
+            sys,
+            "$SYS.REQ.CLAIMS.UPDATE",
+            &version(&s.op, &late, 1, json!({})),
+        );
         settle(&mut node, &disk);
         node.take(sys);
         let out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.LIST", "");
@@ -374,14 +416,23 @@ fn list_and_delete_are_durable() {
             replies(&node.take(sys))[0]["data"],
             json!({"code": 200, "message": "deleted 1 accounts"})
         );
-        assert!(node.take(user).ends_with("-ERR 'Account Authentication Expired'\r\n"));
+        assert!(node
+            .take(user)
+            .ends_with("-ERR 'Account Authentication Expired'\r\n"));
         assert!(node.is_closed(user));
     }
     let kept = format!("{}.jwt.deleted", late.public_key());
-    assert!(disk.names().contains(&kept), "allow_delete keeps the JWT aside");
+    assert!(
+        disk.names().contains(&kept),
+        "allow_delete keeps the JWT aside"
+    );
     disk.crash(None);
     let mut node = start(&s.config, &disk);
-    assert_ne!(login(&mut node, &late, &late).1, "PONG\r\n", "still deleted");
+    assert_ne!(
+        login(&mut node, &late, &late).1,
+        "PONG\r\n",
+        "still deleted"
+    );
 }
 
 #[test]
@@ -396,8 +447,10 @@ fn resolver_settings_are_checked_like_nats_server() {
             .map(|e| e.to_string())
             .unwrap_or_default()
     };
-    assert!(bad("{ type: cache, dir: x, allow_delete: true }").contains("CACHE does not accept allow_delete"));
-    assert!(bad("{ type: full, dir: x, hard_delete: true }").contains("hard_delete has no effect without delete"));
+    assert!(bad("{ type: cache, dir: x, allow_delete: true }")
+        .contains("CACHE does not accept allow_delete"));
+    assert!(bad("{ type: full, dir: x, hard_delete: true }")
+        .contains("hard_delete has no effect without delete"));
     assert!(bad("{ type: full, dir: x, ttl: \"1m\" }").contains("FULL does not accept ttl"));
     assert!(bad("{ type: full }").contains("dir has no value and needs to point to a directory"));
     assert_eq!(bad("{ type: full, dir: x, allow_delete: true, hard_delete: true, limit: 3, interval: \"2m\", timeout: \"3s\" }"), "");

@@ -53,10 +53,8 @@ impl DirStorage {
     /// The file for `name`; names with a path separator or that climb out
     /// of the directory are refused.
     fn path(&self, name: &str) -> Result<PathBuf, StorageError> {
-        let plain = !name.is_empty()
-            && !name.contains(['/', '\\', '\0'])
-            && name != "."
-            && name != "..";
+        let plain =
+            !name.is_empty() && !name.contains(['/', '\\', '\0']) && name != "." && name != "..";
         if plain {
             Ok(self.dir.join(name))
         } else {
@@ -137,7 +135,8 @@ impl Storage for DirStorage {
                 file_len,
             });
         }
-        f.seek(SeekFrom::Start(offset)).map_err(|e| error(file, &e))?;
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| error(file, &e))?;
         let mut buf = vec![0; len];
         f.read_exact(&mut buf).map_err(|e| error(file, &e))?;
         Ok(Bytes::from(buf))
@@ -202,7 +201,8 @@ mod tests {
     use super::*;
 
     fn scratch(label: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("natrix-storage-{label}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("natrix-storage-{label}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
     }
@@ -214,7 +214,10 @@ mod tests {
         assert_eq!(s.append("A.jwt.1", b"hello").unwrap(), 0);
         assert_eq!(s.append("A.jwt.1", b" world").unwrap(), 5);
         assert_eq!(&s.read("A.jwt.1", 6, 5).unwrap()[..], b"world");
-        assert!(matches!(s.read("A.jwt.1", 6, 50), Err(StorageError::OutOfRange { .. })));
+        assert!(matches!(
+            s.read("A.jwt.1", 6, 50),
+            Err(StorageError::OutOfRange { .. })
+        ));
         let first = s.sync("A.jwt.1").unwrap();
         s.truncate("A.jwt.1", 5).unwrap();
         assert_eq!(s.len("A.jwt.1").unwrap(), 5);
@@ -223,7 +226,10 @@ mod tests {
         s.remove("A.jwt.1").unwrap();
         let second = s.sync("A.jwt.1").unwrap();
         assert!(second > first);
-        assert!(matches!(s.sync("never"), Err(StorageError::NotFound { .. })));
+        assert!(matches!(
+            s.sync("never"),
+            Err(StorageError::NotFound { .. })
+        ));
         assert_eq!(*s.completions().lock().unwrap(), [first, second]);
         assert!(s.append("../escape", b"x").is_err());
         fs::remove_dir_all(root).unwrap();

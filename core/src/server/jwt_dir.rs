@@ -289,25 +289,39 @@ mod tests {
         }
         fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
             let d = self.0.lock().unwrap();
-            let f = d.volatile.get(file).ok_or(StorageError::NotFound { file: file.into() })?;
-            Ok(Bytes::copy_from_slice(&f[offset as usize..offset as usize + len]))
+            let f = d
+                .volatile
+                .get(file)
+                .ok_or(StorageError::NotFound { file: file.into() })?;
+            Ok(Bytes::copy_from_slice(
+                &f[offset as usize..offset as usize + len],
+            ))
         }
         fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
             let mut d = self.0.lock().unwrap();
-            let f = d.volatile.get_mut(file).ok_or(StorageError::NotFound { file: file.into() })?;
+            let f = d
+                .volatile
+                .get_mut(file)
+                .ok_or(StorageError::NotFound { file: file.into() })?;
             f.truncate(len as usize);
             Ok(())
         }
         fn remove(&mut self, file: &str) -> Result<(), StorageError> {
             let mut d = self.0.lock().unwrap();
-            d.volatile.remove(file).map(|_| ()).ok_or(StorageError::NotFound { file: file.into() })
+            d.volatile
+                .remove(file)
+                .map(|_| ())
+                .ok_or(StorageError::NotFound { file: file.into() })
         }
         fn list(&self) -> Vec<String> {
             self.0.lock().unwrap().volatile.keys().cloned().collect()
         }
         fn len(&self, file: &str) -> Result<u64, StorageError> {
             let d = self.0.lock().unwrap();
-            d.volatile.get(file).map(|f| f.len() as u64).ok_or(StorageError::NotFound { file: file.into() })
+            d.volatile
+                .get(file)
+                .map(|f| f.len() as u64)
+                .ok_or(StorageError::NotFound { file: file.into() })
         }
         fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
             let mut d = self.0.lock().unwrap();
@@ -349,9 +363,18 @@ mod tests {
         assert_eq!(d.completed(SyncToken(token.0 - 1)), Vec::<&str>::new());
         assert_eq!(d.completed(token), vec!["second"]);
         d.prune("A", generation);
-        assert_eq!(disk.0.lock().unwrap().volatile.keys().collect::<Vec<_>>(), ["A.jwt.2"]);
+        assert_eq!(
+            disk.0.lock().unwrap().volatile.keys().collect::<Vec<_>>(),
+            ["A.jwt.2"]
+        );
         let loaded = dir(&disk).load(valid);
-        assert_eq!(loaded.accounts["A"], StoredJwt { jwt: "jwt-2.end".into(), generation: 2 });
+        assert_eq!(
+            loaded.accounts["A"],
+            StoredJwt {
+                jwt: "jwt-2.end".into(),
+                generation: 2
+            }
+        );
     }
 
     #[test]
@@ -360,13 +383,21 @@ mod tests {
         let mut d = dir(&disk);
         d.write("A", "jwt-1.end").unwrap();
         // The second write's sync never happened: simulate by writing behind the dir's back.
-        disk.0.lock().unwrap().volatile.insert("A.jwt.2".into(), b"jwt-2.end".to_vec());
+        disk.0
+            .lock()
+            .unwrap()
+            .volatile
+            .insert("A.jwt.2".into(), b"jwt-2.end".to_vec());
         disk.0.lock().unwrap().crash("A.jwt.2");
         let mut after = dir(&disk);
         let loaded = after.load(valid);
         assert_eq!(loaded.accounts["A"].jwt, "jwt-1.end");
         assert_eq!(loaded.skipped, ["A.jwt.2"]);
-        assert_eq!(after.write("A", "jwt-3.end").unwrap().0, 3, "numbered above the torn one");
+        assert_eq!(
+            after.write("A", "jwt-3.end").unwrap().0,
+            3,
+            "numbered above the torn one"
+        );
     }
 
     #[test]
@@ -381,6 +412,10 @@ mod tests {
         let volatile = disk.0.lock().unwrap().volatile.clone();
         assert_eq!(volatile.keys().collect::<Vec<_>>(), ["A.jwt.deleted"]);
         assert!(dir(&disk).load(valid).accounts.is_empty());
-        assert_eq!(d.write("A", "jwt-3.end").unwrap().0, 3, "generations keep rising");
+        assert_eq!(
+            d.write("A", "jwt-3.end").unwrap().0,
+            3,
+            "generations keep rising"
+        );
     }
 }

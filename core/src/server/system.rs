@@ -30,34 +30,34 @@ use super::{CloseReason, ConnId, Server, Slot, VERSION};
 /// What a `$SYS…` subject asks for.
 enum SystemRequest<'a> {
     /// Store this account JWT; the subject may name the account.
-    ClaimsUpdate(Option<&'a str>),
+    Update(Option<&'a str>),
     /// Send back the JWT of this account.
-    ClaimsLookup(&'a str),
+    Lookup(&'a str),
     /// Send back the keys of every stored account.
-    ClaimsList,
+    List,
     /// Delete the accounts an operator-signed request lists.
-    ClaimsDelete,
+    Delete,
 }
 
 fn parse(subject: &[u8]) -> Option<SystemRequest<'_>> {
     let subject = std::str::from_utf8(subject).ok()?;
     match subject {
-        "$SYS.REQ.CLAIMS.UPDATE" => return Some(SystemRequest::ClaimsUpdate(None)),
-        "$SYS.REQ.CLAIMS.LIST" => return Some(SystemRequest::ClaimsList),
-        "$SYS.REQ.CLAIMS.DELETE" => return Some(SystemRequest::ClaimsDelete),
+        "$SYS.REQ.CLAIMS.UPDATE" => return Some(SystemRequest::Update(None)),
+        "$SYS.REQ.CLAIMS.LIST" => return Some(SystemRequest::List),
+        "$SYS.REQ.CLAIMS.DELETE" => return Some(SystemRequest::Delete),
         _ => {}
     }
     if let Some(rest) = subject.strip_prefix("$SYS.ACCOUNT.") {
         let key = rest.strip_suffix(".CLAIMS.UPDATE")?;
-        return (!key.contains('.')).then_some(SystemRequest::ClaimsUpdate(Some(key)));
+        return (!key.contains('.')).then_some(SystemRequest::Update(Some(key)));
     }
     let rest = subject.strip_prefix("$SYS.REQ.ACCOUNT.")?;
     if let Some(key) = rest.strip_suffix(".CLAIMS.UPDATE") {
-        return (!key.contains('.')).then_some(SystemRequest::ClaimsUpdate(Some(key)));
+        return (!key.contains('.')).then_some(SystemRequest::Update(Some(key)));
     }
     rest.strip_suffix(".CLAIMS.LOOKUP")
         .filter(|key| !key.contains('.'))
-        .map(SystemRequest::ClaimsLookup)
+        .map(SystemRequest::Lookup)
 }
 
 /// Where a reply goes: the requester's reply subject in the system account.
@@ -136,19 +136,19 @@ impl Server {
             })
         });
         match request {
-            SystemRequest::ClaimsUpdate(key) => self.claims_update(now, key, &p.payload, reply),
-            SystemRequest::ClaimsLookup(key) => {
+            SystemRequest::Update(key) => self.claims_update(now, key, &p.payload, reply),
+            SystemRequest::Lookup(key) => {
                 let Some(jwt) = self.trust.as_ref().and_then(|t| t.account_jwt(key)) else {
                     return 0;
                 };
                 let body = Bytes::copy_from_slice(jwt.as_bytes());
                 self.respond(now, reply, body);
             }
-            SystemRequest::ClaimsList => {
+            SystemRequest::List => {
                 let body = self.claims_list(now);
                 self.respond(now, reply, body);
             }
-            SystemRequest::ClaimsDelete => self.claims_delete(now, &p.payload, reply),
+            SystemRequest::Delete => self.claims_delete(now, &p.payload, reply),
         }
         1
     }
@@ -208,10 +208,15 @@ impl Server {
             .iter()
             .map(|name| format!("DirResolver - {name} does not hold a valid account JWT, skipped"))
             .collect();
-        let mut accounts: BTreeMap<String, String> =
-            loaded.accounts.into_iter().map(|(k, s)| (k, s.jwt)).collect();
+        let mut accounts: BTreeMap<String, String> = loaded
+            .accounts
+            .into_iter()
+            .map(|(k, s)| (k, s.jwt))
+            .collect();
         for (key, jwt) in preload {
-            let stored = accounts.get(&key).and_then(|s| Trust::decode_account(s).ok());
+            let stored = accounts
+                .get(&key)
+                .and_then(|s| Trust::decode_account(s).ok());
             match (Trust::decode_account(&jwt).ok(), stored) {
                 (Some(p), Some(s)) if s.jti == p.jti || s.iat > p.iat => continue,
                 (None, Some(_)) => continue,
@@ -219,10 +224,15 @@ impl Server {
                 (None, None) => {}
                 (Some(_), _) => match dir.write(&key, &jwt) {
                     Ok((generation, token)) => {
-                        let work = Durable::Preloaded { key: key.clone(), generation };
+                        let work = Durable::Preloaded {
+                            key: key.clone(),
+                            generation,
+                        };
                         dir.wait_for(token, work);
                     }
-                    Err(e) => problems.push(format!("DirResolver - storing the preloaded JWT of {key}: {e}")),
+                    Err(e) => problems.push(format!(
+                        "DirResolver - storing the preloaded JWT of {key}: {e}"
+                    )),
                 },
             }
             accounts.insert(key, jwt);
@@ -235,7 +245,10 @@ impl Server {
             _ => String::new(),
         };
         let which = if cache { "some" } else { "all" };
-        self.log(Level::Info, format!("Managing {which} jwt in exclusive directory {dir_name}"));
+        self.log(
+            Level::Info,
+            format!("Managing {which} jwt in exclusive directory {dir_name}"),
+        );
         accounts
     }
 
@@ -308,8 +321,8 @@ impl Server {
         if self.trust.is_none() {
             return Err((unreadable.to_owned(), "no resolver".to_owned()));
         }
-        let claims =
-            Trust::decode_account(&text).map_err(|e| (unreadable.to_owned(), jwt_error_text(&e)))?;
+        let claims = Trust::decode_account(&text)
+            .map_err(|e| (unreadable.to_owned(), jwt_error_text(&e)))?;
         match key {
             Some(k) if k != claims.sub => Err((
                 k.to_owned(),
@@ -353,7 +366,11 @@ impl Server {
         self.close_revoked(now, key);
         self.account_claims_changed(now, key);
         let cache = self.nats_resolver().is_some_and(|(cache, _, _)| cache);
-        let done = if cache { CACHE_WORDS.done } else { FULL_WORDS.done };
+        let done = if cache {
+            CACHE_WORDS.done
+        } else {
+            FULL_WORDS.done
+        };
         let body = json!({"account": key, "code": 200, "message": done});
         self.respond_outcome(now, reply, "data", body);
     }
@@ -436,7 +453,11 @@ impl Server {
         if request.sub != request.iss {
             return fail("not self signed");
         }
-        if !self.trust.as_ref().is_some_and(|t| t.is_operator_key(&request.iss)) {
+        if !self
+            .trust
+            .as_ref()
+            .is_some_and(|t| t.is_operator_key(&request.iss))
+        {
             return fail("not trusted");
         }
         let Some(list) = request.nats.get("accounts").and_then(|a| a.as_array()) else {
