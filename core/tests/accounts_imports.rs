@@ -464,3 +464,67 @@ fn the_check_keeps_the_earlier_import_of_a_cycle() {
         }]
     );
 }
+
+#[test]
+fn stream_imports_may_name_wildcards_by_number() {
+    let mut node = Node::new(
+        r#"accounts {
+  A: { users: [ {user: a, password: a} ], exports: [ {stream: "s.*.*"}, {stream: "w.*.>"} ] }
+  B: { users: [ {user: b, password: b} ], imports: [ {stream: {account: A, subject: "s.*.*"}, to: "t.$2.{{wildcard(1)}}"}, {stream: {account: A, subject: "w.*.>"}, to: "v.$1.>"} ] }
+}"#,
+    );
+    let (a, b) = (login(&mut node, "a"), login(&mut node, "b"));
+    node.exchange(b, "SUB > 1\r\n");
+    node.exchange(a, "PUB s.x.y 1\r\n1\r\nPUB w.k.l.m 1\r\n2\r\n");
+    // What nats-server 2.15.1 delivers for the same config.
+    assert_eq!(
+        node.exchange(b, ""),
+        "MSG t.y.x 1 1\r\n1\r\nMSG v.k.l.m 1 1\r\n2\r\nPONG\r\n"
+    );
+}
+
+#[test]
+fn import_mappings_that_cannot_be_reversed_are_config_errors() {
+    let config = |kind: &str, subject: &str, to: &str| {
+        format!(
+            "accounts {{\n  A: {{ exports: [ {{stream: \">\"}}, {{service: \">\"}} ] }}\n  B: {{ imports: [ {{{kind}: {{account: A, subject: \"{subject}\"}}, to: \"{to}\"}} ] }}\n}}\n"
+        )
+    };
+    let prefix = "acc.conf:1:0: Error adding";
+    let cases = [
+        (
+            config("stream", "s.*", "t.*.*"),
+            r#"stream import "s.*": failed to create mapping transform for stream import subject from "s.*" to "t.*.*": invalid mapping destination: wildcard index out of range in $2: [2]"#,
+        ),
+        (
+            config("stream", "s.*.*", "t.*"),
+            r#"stream import "s.*.*": failed to create mapping transform for stream import subject from "s.*.*" to "t.*": invalid mapping destination: not using all of the token wildcard(s) in t.$1"#,
+        ),
+        (
+            config("stream", "s.>", "t.*"),
+            r#"stream import "s.>": failed to create mapping transform for stream import subject from "s.>" to "t.*": invalid subject"#,
+        ),
+        (
+            config("service", "q.*", "r"),
+            r#"service import "q.*": failed to create mapping transform for service import subject from "r" to "q.*": invalid mapping destination: not using all of the token wildcard(s) in r"#,
+        ),
+        (
+            config("service", "q.>", "r.*"),
+            r#"service import "q.>": failed to create mapping transform for service import subject from "r.*" to "q.>": invalid subject"#,
+        ),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            config_errors(&text),
+            format!("{prefix} {expected}"),
+            "{text}"
+        );
+    }
+    for (kind, subject, to) in [
+        ("stream", "s.*.*", "t.$2.$1"),
+        ("stream", "s.x", "t.*"),
+        ("service", "q.*", "r.*"),
+    ] {
+        config_is_valid(&config(kind, subject, to));
+    }
+}

@@ -62,7 +62,7 @@ pub enum ImportError {
 }
 
 /// Why an import naming a defined account is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// No export of the account admits this importer and subject.
     #[error("{0} import not authorized")]
@@ -82,6 +82,42 @@ pub enum Refusal {
     /// The cycle search went deeper than [`CYCLE_SEARCH_DEPTH_MAX`].
     #[error("search cycle depth exhausted")]
     CycleSearchDepth,
+    /// `to` cannot be a reversible mapping of the imported subject.
+    #[error("failed to create mapping transform for {kind} import subject from \"{from}\" to \"{to}\": {why}")]
+    Transform {
+        /// `stream` or `service`.
+        kind: &'static str,
+        /// The source as nats-server names it.
+        from: String,
+        /// The destination as nats-server names it.
+        to: String,
+        /// What is wrong with the mapping.
+        why: TransformError,
+    },
+}
+
+/// Why a subject mapping of an import is refused, in nats-server's words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransformError {
+    /// A subject is invalid, or only one side has `>`, or the destination
+    /// has a bare `*` left.
+    #[error("invalid subject")]
+    BadSubject,
+    /// The destination names a wildcard the source does not have.
+    #[error("invalid mapping destination: wildcard index out of range in {token}: [{index}]")]
+    IndexOutOfRange {
+        /// The destination token.
+        token: String,
+        /// The wildcard number it names.
+        index: usize,
+    },
+    /// The destination leaves a wildcard of the source out, so the mapping
+    /// cannot be reversed.
+    #[error("invalid mapping destination: not using all of the token wildcard(s) in {0}")]
+    NotUsingAllWildcards(String),
+    /// The destination uses a mapping function other than `wildcard`.
+    #[error("invalid mapping destination: the only mapping function allowed for import transforms is {{{{Wildcard()}}}} in {0}")]
+    FunctionNotForImports(String),
 }
 
 /// What [`check_imports`] found.
@@ -164,6 +200,8 @@ fn check_export_accounts(
 }
 
 /// The exporter's index if import `i` of `configs[importer]` may be added.
+// Runs once per import at load time: the error's size costs nothing.
+#[allow(clippy::result_large_err)]
 fn check_one(
     configs: &[AccountConfig],
     accepted: &[ImportRef],
@@ -215,6 +253,17 @@ fn stream_refusal(
             return Some(reason);
         }
     }
+    if has_wildcard(&i.subject) && to != i.subject {
+        if let Some(why) = transform_error(&i.subject, &number_wildcards(&to)) {
+            let from = i.subject.clone();
+            return Some(Refusal::Transform {
+                kind: "stream",
+                from,
+                to,
+                why,
+            });
+        }
+    }
     let duplicate = graph.accepted.iter().any(|r| {
         let other = graph.import(r);
         r.importer == importer
@@ -239,9 +288,128 @@ fn service_refusal(
     if find_export(&configs[exporter], i, &configs[importer].name).is_none() {
         return Some(Refusal::NotAuthorized("service"));
     }
-    graph
-        .service_cycle(importer, exporter, local, &i.subject)
-        .err()
+    if let Err(reason) = graph.service_cycle(importer, exporter, local, &i.subject) {
+        return Some(reason);
+    }
+    // nats-server builds the mapping backwards, from the exporter's subject
+    // to the importer's, so that only the importer's side holds numbers.
+    if has_wildcard(&i.subject) && local != i.subject {
+        let remote = unnumber_wildcards(&i.subject);
+        if let Some(why) = transform_error(&remote, &number_wildcards(local)) {
+            let from = local.to_owned();
+            return Some(Refusal::Transform {
+                kind: "service",
+                from,
+                to: remote,
+                why,
+            });
+        }
+    }
+    None
+}
+
+fn has_wildcard(subject: &str) -> bool {
+    tokens(subject.as_bytes()).any(|t| is_partial_wildcard(t) || is_full_wildcard(t))
+}
+
+/// The wildcard a mapping destination token stands for: `$N` or
+/// `{{wildcard(N)}}` (nats-server's two spellings), numbered from 1.
+pub fn wildcard_number(token: &[u8]) -> Option<usize> {
+    if let Some(digits) = token.strip_prefix(b"$") {
+        return std::str::from_utf8(digits).ok()?.parse().ok();
+    }
+    let inner = mapping_function(token)?.trim_start();
+    let rest = inner
+        .strip_prefix("wildcard")
+        .or_else(|| inner.strip_prefix("Wildcard"))?;
+    let args = rest
+        .trim_start()
+        .strip_prefix('(')?
+        .trim_end()
+        .strip_suffix(')')?;
+    args.trim().parse().ok()
+}
+
+/// The inside of a `{{…}}` mapping function token.
+fn mapping_function(token: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(token).ok()?;
+    text.strip_prefix("{{")?.strip_suffix("}}")
+}
+
+/// `subject` with its `*` tokens numbered `$1`, `$2`… in order.
+fn number_wildcards(subject: &str) -> String {
+    let mut n = 0;
+    let numbered: Vec<String> = subject
+        .split('.')
+        .map(|t| {
+            if t == "*" {
+                n += 1;
+                format!("${n}")
+            } else {
+                t.to_owned()
+            }
+        })
+        .collect();
+    numbered.join(".")
+}
+
+/// `subject` with its numbered wildcards back to `*`.
+fn unnumber_wildcards(subject: &str) -> String {
+    let plain: Vec<&str> = subject
+        .split('.')
+        .map(|t| {
+            let numbered = (t.len() > 1 && t.starts_with('$') && t.as_bytes()[1].is_ascii_digit())
+                || (t.starts_with("{{") && wildcard_number(t.as_bytes()).is_some());
+            if numbered {
+                "*"
+            } else {
+                t
+            }
+        })
+        .collect();
+    plain.join(".")
+}
+
+/// Why `dest` is not a reversible mapping of `src` (nats-server's strict
+/// import transforms: only wildcard references, every `*` of `src` used).
+/// Only called with a `src` holding wildcards.
+pub fn transform_error(src: &str, dest: &str) -> Option<TransformError> {
+    let (src_ok, src_stars, src_rest) = subject_shape(src);
+    let (dest_ok, dest_stars, dest_rest) = subject_shape(dest);
+    if !src_ok || !dest_ok || dest_stars > 0 || src_rest != dest_rest {
+        return Some(TransformError::BadSubject);
+    }
+    let mut used = 0;
+    for token in dest.split('.') {
+        if let Some(index) = wildcard_number(token.as_bytes()) {
+            if index > src_stars {
+                let token = token.to_owned();
+                return Some(TransformError::IndexOutOfRange { token, index });
+            }
+            used += 1;
+        } else if mapping_function(token.as_bytes()).is_some() {
+            return Some(TransformError::FunctionNotForImports(token.to_owned()));
+        }
+    }
+    (used < src_stars).then(|| TransformError::NotUsingAllWildcards(dest.to_owned()))
+}
+
+/// Whether `subject` is a valid pattern (no empty token, `>` last), its
+/// number of `*` and whether it ends in `>`.
+fn subject_shape(subject: &str) -> (bool, usize, bool) {
+    let mut stars = 0;
+    let mut rest = false;
+    for t in subject.split('.') {
+        if t.is_empty() || rest {
+            return (false, 0, false);
+        }
+        match t {
+            "*" => stars += 1,
+            ">" => rest = true,
+            _ => {}
+        }
+    }
+    (true, stars, rest)
 }
 
 /// The accounts and the imports accepted so far, walked by the cycle searches.

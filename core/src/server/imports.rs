@@ -69,7 +69,7 @@ pub(crate) fn add_routes(configs: &[AccountConfig], accounts: &mut [Account]) ->
         match i.kind {
             ImportKind::Stream => {
                 let to = Bytes::from(stream_import_to(i));
-                let map = SubjectMap { from: subject, to };
+                let map = SubjectMap::stream(subject, to);
                 accounts[exporter]
                     .stream_routes
                     .push(StreamRoute { importer, map });
@@ -84,10 +84,7 @@ pub(crate) fn add_routes(configs: &[AccountConfig], accounts: &mut [Account]) ->
                 accounts[importer].service_routes.push(ServiceRoute {
                     exporter,
                     export: export_index,
-                    map: SubjectMap {
-                        from: local,
-                        to: subject,
-                    },
+                    map: SubjectMap::new(local, subject),
                     response_type: export.response_type,
                     response_threshold: export.response_threshold,
                 });
