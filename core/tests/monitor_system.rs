@@ -41,8 +41,16 @@ fn login(node: &mut Node, user: &str, name: &str) -> ConnId {
 
 /// Everything a request on `subject` got back on a fresh inbox: each reply's
 /// headers (if any) and payload.
-fn ask_all(node: &mut Node, conn: ConnId, subject: &str, payload: &str) -> Vec<(Option<String>, String)> {
-    let wire = format!("SUB _INBOX.q 77\r\nPUB {subject} _INBOX.q {}\r\n{payload}\r\nUNSUB 77\r\n", payload.len());
+fn ask_all(
+    node: &mut Node,
+    conn: ConnId,
+    subject: &str,
+    payload: &str,
+) -> Vec<(Option<String>, String)> {
+    let wire = format!(
+        "SUB _INBOX.q 77\r\nPUB {subject} _INBOX.q {}\r\n{payload}\r\nUNSUB 77\r\n",
+        payload.len()
+    );
     let out = node.exchange(conn, &wire);
     messages(&out)
 }
@@ -67,7 +75,11 @@ fn messages(mut out: &str) -> Vec<(Option<String>, String)> {
         let line_end = rest.find("\r\n").unwrap();
         let fields: Vec<&str> = rest[..line_end].split(' ').collect();
         let total: usize = fields.last().unwrap().parse().unwrap();
-        let header_len: usize = if hmsg { fields[fields.len() - 2].parse().unwrap() } else { 0 };
+        let header_len: usize = if hmsg {
+            fields[fields.len() - 2].parse().unwrap()
+        } else {
+            0
+        };
         let body = &rest[line_end + 2..line_end + 2 + total];
         let headers = hmsg.then(|| body[..header_len].to_owned());
         found.push((headers, body[header_len..].to_owned()));
@@ -77,7 +89,14 @@ fn messages(mut out: &str) -> Vec<(Option<String>, String)> {
 }
 
 fn http(node: &mut Node, path: &str, query: &str) -> monitor::Response {
-    monitor::handle(&mut node.server, node.now, WALL_AT_START, &ProcessStats::default(), path, query)
+    monitor::handle(
+        &mut node.server,
+        node.now,
+        WALL_AT_START,
+        &ProcessStats::default(),
+        path,
+        query,
+    )
 }
 
 fn http_json(node: &mut Node, path: &str, query: &str) -> Value {
@@ -91,7 +110,12 @@ fn keys(v: &Value) -> Vec<&str> {
 }
 
 fn names(connz: &Value) -> Vec<&str> {
-    connz["connections"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap_or("")).collect()
+    connz["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or(""))
+        .collect()
 }
 
 #[test]
@@ -101,19 +125,34 @@ fn accountz_lists_accounts_and_describes_one() {
     node.exchange(a, "SUB a.x 1\r\n");
 
     let list = http_json(&mut node, "/accountz", "");
-    assert_eq!(keys(&list), ["accounts", "now", "server_id", "system_account"]);
+    assert_eq!(
+        keys(&list),
+        ["accounts", "now", "server_id", "system_account"]
+    );
     assert_eq!(list["system_account"], "SYS");
     assert_eq!(list["accounts"], json!(["$G", "A", "B", "C", "SYS"]));
 
     let doc = http_json(&mut node, "/accountz", "acc=A");
-    assert_eq!(keys(&doc), ["account_detail", "now", "server_id", "system_account"]);
+    assert_eq!(
+        keys(&doc),
+        ["account_detail", "now", "server_id", "system_account"]
+    );
     let a_info = &doc["account_detail"];
     assert_eq!(a_info["account_name"], "A");
     assert_eq!(a_info["update_time"], WALL_AT_START.to_rfc3339());
     assert!(a_info.get("is_system").is_none(), "omitted unless true");
-    assert_eq!((a_info["expired"].as_bool(), a_info["complete"].as_bool()), (Some(false), Some(true)));
+    assert_eq!(
+        (a_info["expired"].as_bool(), a_info["complete"].as_bool()),
+        (Some(false), Some(true))
+    );
     assert_eq!(a_info["jetstream_enabled"], false);
-    assert_eq!((a_info["client_connections"].as_u64(), a_info["subscriptions"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (
+            a_info["client_connections"].as_u64(),
+            a_info["subscriptions"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
     assert_eq!(a_info["leafnode_connections"], 0);
     assert_eq!(a_info["name_tag"], "A");
     assert_eq!(
@@ -131,7 +170,10 @@ fn accountz_lists_accounts_and_describes_one() {
                "local_subject": "$SYS.REQ.ACCOUNT.PING.CONNZ", "type": "service",
                "invalid": false, "share": false, "tracking": false})
     );
-    assert_eq!(imports.last().unwrap()["local_subject"], "$SYS.REQ.USER.INFO");
+    assert_eq!(
+        imports.last().unwrap()["local_subject"],
+        "$SYS.REQ.USER.INFO"
+    );
     assert_eq!(imports.last().unwrap()["share"], true);
     assert_eq!(a_info["sublist_stats"]["num_subscriptions"], 1);
     assert!(a_info.get("jwt").is_none() && a_info.get("responses").is_none());
@@ -142,20 +184,44 @@ fn accountz_lists_accounts_and_describes_one() {
         json!({"subject": "a.st.>", "account": "A", "local_subject": "fromA.a.st.>", "type": "stream",
                "invalid": false, "share": false, "tracking": false})
     );
-    assert_eq!((b_imports[1]["subject"].as_str(), b_imports[1]["to"].as_str()), (Some("a.svc"), Some("svc.a")));
+    assert_eq!(
+        (
+            b_imports[1]["subject"].as_str(),
+            b_imports[1]["to"].as_str()
+        ),
+        (Some("a.svc"), Some("svc.a"))
+    );
 
     let sys = http_json(&mut node, "/accountz", "acc=SYS")["account_detail"].clone();
     assert_eq!(sys["is_system"], true);
-    assert_eq!(sys["exports"][0], json!({"subject": "$SYS.REQ.ACCOUNT.*.CONNZ", "type": "service", "response_type": "Streamed"}));
-    assert_eq!(sys["imports"], json!([{"subject": "$SYS.REQ.USER.SYS.INFO", "account": "SYS",
+    assert_eq!(
+        sys["exports"][0],
+        json!({"subject": "$SYS.REQ.ACCOUNT.*.CONNZ", "type": "service", "response_type": "Streamed"})
+    );
+    assert_eq!(
+        sys["imports"],
+        json!([{"subject": "$SYS.REQ.USER.SYS.INFO", "account": "SYS",
         "to": "$SYS.REQ.USER.INFO", "local_subject": "$SYS.REQ.USER.INFO", "type": "service",
-        "invalid": false, "share": true, "tracking": false}]));
+        "invalid": false, "share": true, "tracking": false}])
+    );
 
     let missing = http(&mut node, "/accountz", "acc=NOPE");
-    assert_eq!((missing.status, missing.content_type), (400, "text/plain; charset=utf-8"));
+    assert_eq!(
+        (missing.status, missing.content_type),
+        (400, "text/plain; charset=utf-8")
+    );
     assert_eq!(missing.body, "Account NOPE does not exist");
-    assert_eq!(http_json(&mut node, "/accountz", "acc=")["accounts"].as_array().unwrap().len(), 5);
-    assert_eq!(http_json(&mut node, "/varz", "")["http_req_stats"]["/accountz"], 6);
+    assert_eq!(
+        http_json(&mut node, "/accountz", "acc=")["accounts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    assert_eq!(
+        http_json(&mut node, "/varz", "")["http_req_stats"]["/accountz"],
+        6
+    );
 }
 
 #[test]
@@ -170,8 +236,14 @@ fn accountz_shows_outstanding_responses() {
     let responses = info["responses"].as_object().unwrap();
     assert_eq!(responses.len(), 1, "{info}");
     let (reply, route) = responses.iter().next().unwrap();
-    assert!(reply.starts_with("_R_.") && made.contains(reply.as_str()), "{reply} {made}");
-    assert_eq!((route["subject"].as_str(), route["account"].as_str()), (Some("inbox.b"), Some("B")));
+    assert!(
+        reply.starts_with("_R_.") && made.contains(reply.as_str()),
+        "{reply} {made}"
+    );
+    assert_eq!(
+        (route["subject"].as_str(), route["account"].as_str()),
+        (Some("inbox.b"), Some("B"))
+    );
     assert_eq!(route["local_subject"].as_str(), Some(reply.as_str()));
 }
 
@@ -204,7 +276,8 @@ fn accountz_in_operator_mode_shows_the_jwt() {
     let mut node = Node::new(&config);
     let list = http_json(&mut node, "/accountz", "");
     assert_eq!(list["system_account"], sys.public_key());
-    let detail = &http_json(&mut node, "/accountz", &format!("acc={}", acc.public_key()))["account_detail"];
+    let detail =
+        &http_json(&mut node, "/accountz", &format!("acc={}", acc.public_key()))["account_detail"];
     assert_eq!(detail["jwt"], acc_jwt);
     assert_eq!(detail["issuer_key"], op.public_key());
     assert_eq!(detail["name_tag"], "AccA");
@@ -212,14 +285,24 @@ fn accountz_in_operator_mode_shows_the_jwt() {
     assert_eq!(detail["expired"], false);
     assert_eq!(detail["decoded_jwt"]["sub"], acc.public_key());
     assert_eq!(detail["decoded_jwt"]["nats"]["authorization"], json!({}));
-    assert_eq!(detail["revoked_user"], json!({revoked.public_key(): "2020-09-13T12:26:40Z"}));
+    assert_eq!(
+        detail["revoked_user"],
+        json!({revoked.public_key(): "2020-09-13T12:26:40Z"})
+    );
     assert_eq!(
         detail["exports"],
         json!([{"subject": "a.svc", "type": "service", "response_type": "Streamed"},
                {"subject": "a.st.>", "type": "stream", "token_req": true}])
     );
-    let sys_detail = &http_json(&mut node, "/accountz", &format!("acc={}", sys.public_key()))["account_detail"];
-    assert_eq!((sys_detail["is_system"].as_bool(), sys_detail["name_tag"].as_str()), (Some(true), Some("ACC")));
+    let sys_detail =
+        &http_json(&mut node, "/accountz", &format!("acc={}", sys.public_key()))["account_detail"];
+    assert_eq!(
+        (
+            sys_detail["is_system"].as_bool(),
+            sys_detail["name_tag"].as_str()
+        ),
+        (Some(true), Some("ACC"))
+    );
 }
 
 #[test]
@@ -234,10 +317,33 @@ fn system_user_asks_for_an_accounts_connz() {
     let reply = ask(&mut node, s, "$SYS.REQ.ACCOUNT.A.CONNZ", "").expect("a reply");
     assert_eq!(keys(&reply), ["data", "server"]);
     let server = &reply["server"];
-    assert_eq!(keys(server), ["flags", "host", "id", "jetstream", "name", "seq", "time", "ver"]);
+    assert_eq!(
+        keys(server),
+        [
+            "flags",
+            "host",
+            "id",
+            "jetstream",
+            "name",
+            "seq",
+            "time",
+            "ver"
+        ]
+    );
     assert_eq!(server["id"], node.server.server_id());
     let data = &reply["data"];
-    assert_eq!(keys(data), ["connections", "limit", "now", "num_connections", "offset", "server_id", "total"]);
+    assert_eq!(
+        keys(data),
+        [
+            "connections",
+            "limit",
+            "now",
+            "num_connections",
+            "offset",
+            "server_id",
+            "total"
+        ]
+    );
     assert_eq!(names(data), ["a1", "a2"]);
     assert_eq!(data["total"], 2);
     assert_eq!(data["connections"][0]["subscriptions"], 1);
@@ -245,16 +351,31 @@ fn system_user_asks_for_an_accounts_connz() {
     // The subject names the account; the body cannot widen it.
     let pinned = ask(&mut node, s, "$SYS.REQ.ACCOUNT.A.CONNZ", r#"{"acc":"B"}"#).unwrap();
     assert_eq!(names(&pinned["data"]), ["a1", "a2"]);
-    let paged = ask(&mut node, s, "$SYS.REQ.ACCOUNT.A.CONNZ", r#"{"limit":1,"offset":1,"subscriptions":true}"#).unwrap();
-    assert_eq!((names(&paged["data"]), paged["data"]["total"].as_u64()), (vec!["a2"], Some(2)));
+    let paged = ask(
+        &mut node,
+        s,
+        "$SYS.REQ.ACCOUNT.A.CONNZ",
+        r#"{"limit":1,"offset":1,"subscriptions":true}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (names(&paged["data"]), paged["data"]["total"].as_u64()),
+        (vec!["a2"], Some(2))
+    );
 
     let every = ask(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", "").unwrap();
     assert_eq!(names(&every["data"]), ["a1", "a2", "b1", "s1"]);
     let only_b = ask(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", r#"{"acc":"B"}"#).unwrap();
     assert_eq!(names(&only_b["data"]), ["b1"]);
     let by_id = format!("$SYS.REQ.SERVER.{}.CONNZ", node.server.server_id());
-    assert_eq!(names(&ask(&mut node, s, &by_id, "").unwrap()["data"]).len(), 4);
-    let seqs: Vec<u64> = [&reply, &pinned, &paged, &every].iter().map(|r| r["server"]["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        names(&ask(&mut node, s, &by_id, "").unwrap()["data"]).len(),
+        4
+    );
+    let seqs: Vec<u64> = [&reply, &pinned, &paged, &every]
+        .iter()
+        .map(|r| r["server"]["seq"].as_u64().unwrap())
+        .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
 }
 
@@ -269,21 +390,40 @@ fn an_accounts_connz_never_shows_another_accounts_connections() {
     }
     let s = login(&mut node, "sys", "s");
     for (user, acc) in [("a", "A"), ("b", "B"), ("c", "C")] {
-        let expected: Vec<String> = (0..12).filter(|i| ["a", "b", "c"][i % 3] == user).map(|i| format!("{user}{i}")).collect();
+        let expected: Vec<String> = (0..12)
+            .filter(|i| ["a", "b", "c"][i % 3] == user)
+            .map(|i| format!("{user}{i}"))
+            .collect();
         let by_system = ask(&mut node, s, &format!("$SYS.REQ.ACCOUNT.{acc}.CONNZ"), "").unwrap();
-        assert_eq!(names(&by_system["data"]), expected, "{acc} asked by the system account");
+        assert_eq!(
+            names(&by_system["data"]),
+            expected,
+            "{acc} asked by the system account"
+        );
         let &(_, own) = conns.iter().find(|(u, _)| *u == user).unwrap();
         for subject in ["$SYS.REQ.ACCOUNT.PING.CONNZ", "$SYS.REQ.SERVER.PING.CONNZ"] {
             for body in ["", r#"{"acc":"A"}"#, r#"{"acc":"SYS"}"#, r#"{"state":2}"#] {
                 let own_view = ask(&mut node, own, subject, body).unwrap();
-                assert_eq!(names(&own_view["data"]), expected, "{acc} asking {subject} {body}");
+                assert_eq!(
+                    names(&own_view["data"]),
+                    expected,
+                    "{acc} asking {subject} {body}"
+                );
             }
         }
         // Naming another account (or itself) directly is not an import: no one answers.
         for other in ["A", "B", "C", "SYS"] {
-            let replies = ask_all(&mut node, own, &format!("$SYS.REQ.ACCOUNT.{other}.CONNZ"), "");
+            let replies = ask_all(
+                &mut node,
+                own,
+                &format!("$SYS.REQ.ACCOUNT.{other}.CONNZ"),
+                "",
+            );
             assert_eq!(replies.len(), 1);
-            assert!(replies[0].0.as_deref().unwrap().starts_with("NATS/1.0 503"), "{replies:?}");
+            assert!(
+                replies[0].0.as_deref().unwrap().starts_with("NATS/1.0 503"),
+                "{replies:?}"
+            );
         }
         assert!(ask(&mut node, own, "$SYS.REQ.SERVER.PING.SUBSZ", "").is_none());
         assert!(ask(&mut node, own, "$SYS.REQ.ACCOUNT.PING.CONNS", "").is_none());
@@ -300,37 +440,95 @@ fn statz_info_conns_subsz_and_server_requests() {
 
     let statz = ask(&mut node, s, "$SYS.REQ.ACCOUNT.A.STATZ", "").unwrap();
     let stat = &statz["data"]["account_statz"];
-    assert_eq!((stat[0]["acc"].as_str(), stat[0]["conns"].as_u64(), stat.as_array().unwrap().len()), (Some("A"), Some(1), 1));
-    assert!(ask(&mut node, s, "$SYS.REQ.ACCOUNT.C.STATZ", "").is_none(), "no connections, no reply");
-    let unused = ask(&mut node, s, "$SYS.REQ.ACCOUNT.C.STATZ", r#"{"include_unused":true}"#).unwrap();
+    assert_eq!(
+        (
+            stat[0]["acc"].as_str(),
+            stat[0]["conns"].as_u64(),
+            stat.as_array().unwrap().len()
+        ),
+        (Some("A"), Some(1), 1)
+    );
+    assert!(
+        ask(&mut node, s, "$SYS.REQ.ACCOUNT.C.STATZ", "").is_none(),
+        "no connections, no reply"
+    );
+    let unused = ask(
+        &mut node,
+        s,
+        "$SYS.REQ.ACCOUNT.C.STATZ",
+        r#"{"include_unused":true}"#,
+    )
+    .unwrap();
     assert_eq!(unused["data"]["account_statz"][0]["conns"], 0);
     let all = ask(&mut node, s, "$SYS.REQ.ACCOUNT.PING.STATZ", "").unwrap();
-    let accs: Vec<&str> = all["data"]["account_statz"].as_array().unwrap().iter().map(|x| x["acc"].as_str().unwrap()).collect();
+    let accs: Vec<&str> = all["data"]["account_statz"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["acc"].as_str().unwrap())
+        .collect();
     assert_eq!(accs, ["A", "B", "SYS"]);
-    let chosen = ask(&mut node, s, "$SYS.REQ.ACCOUNT.PING.STATZ", r#"{"accounts":["B","C"]}"#).unwrap();
+    let chosen = ask(
+        &mut node,
+        s,
+        "$SYS.REQ.ACCOUNT.PING.STATZ",
+        r#"{"accounts":["B","C"]}"#,
+    )
+    .unwrap();
     assert_eq!(chosen["data"]["account_statz"].as_array().unwrap().len(), 1);
     // An account's own STATZ ignores the accounts it names.
-    let own = ask(&mut node, b, "$SYS.REQ.ACCOUNT.PING.STATZ", r#"{"accounts":["A"]}"#).unwrap();
+    let own = ask(
+        &mut node,
+        b,
+        "$SYS.REQ.ACCOUNT.PING.STATZ",
+        r#"{"accounts":["A"]}"#,
+    )
+    .unwrap();
     assert_eq!(own["data"]["account_statz"][0]["acc"], "B");
 
     let info = ask(&mut node, s, "$SYS.REQ.ACCOUNT.A.INFO", "").unwrap();
-    assert_eq!((info["data"]["account_name"].as_str(), info["data"]["client_connections"].as_u64()), (Some("A"), Some(1)));
+    assert_eq!(
+        (
+            info["data"]["account_name"].as_str(),
+            info["data"]["client_connections"].as_u64()
+        ),
+        (Some("A"), Some(1))
+    );
     let missing = ask(&mut node, s, "$SYS.REQ.ACCOUNT.NOPE.INFO", "").unwrap();
     assert_eq!(missing["data"], Value::Null);
-    assert_eq!(missing["error"], json!({"code": 500, "description": "Account NOPE does not exist"}));
+    assert_eq!(
+        missing["error"],
+        json!({"code": 500, "description": "Account NOPE does not exist"})
+    );
 
     let conns = ask(&mut node, s, "$SYS.REQ.ACCOUNT.A.CONNS", "").unwrap();
-    assert_eq!(conns["type"], "io.nats.server.advisory.v1.account_connections");
+    assert_eq!(
+        conns["type"],
+        "io.nats.server.advisory.v1.account_connections"
+    );
     assert_eq!(conns["id"].as_str().unwrap().len(), 22);
-    assert_eq!((conns["acc"].as_str(), conns["conns"].as_u64()), (Some("A"), Some(1)));
+    assert_eq!(
+        (conns["acc"].as_str(), conns["conns"].as_u64()),
+        (Some("A"), Some(1))
+    );
     assert_eq!(conns["server"]["id"], node.server.server_id());
     assert!(ask(&mut node, s, "$SYS.REQ.ACCOUNT.C.CONNS", "").is_none());
     assert!(ask(&mut node, s, "$SYS.REQ.ACCOUNT.A.CONNS", r#"{"acc":"B"}"#).is_none());
 
     let subsz = ask(&mut node, s, "$SYS.REQ.ACCOUNT.A.SUBSZ", "").unwrap();
-    assert_eq!((subsz["data"]["num_subscriptions"].as_u64(), subsz["data"]["total"].as_u64()), (Some(2), Some(2)));
-    let subjects: Vec<&str> =
-        subsz["data"]["subscriptions_list"].as_array().unwrap().iter().map(|x| x["subject"].as_str().unwrap()).collect();
+    assert_eq!(
+        (
+            subsz["data"]["num_subscriptions"].as_u64(),
+            subsz["data"]["total"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    let subjects: Vec<&str> = subsz["data"]["subscriptions_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["subject"].as_str().unwrap())
+        .collect();
     assert_eq!(subjects.len(), 2);
     assert!(subjects.contains(&"a.x") && subjects.contains(&"a.y"));
     let nobody = ask(&mut node, s, "$SYS.REQ.ACCOUNT.NOPE.SUBSZ", "").unwrap();
@@ -340,8 +538,17 @@ fn statz_info_conns_subsz_and_server_requests() {
     assert!(server_subsz["data"]["num_subscriptions"].as_u64().unwrap() >= 3);
 
     let accountz = ask(&mut node, s, "$SYS.REQ.SERVER.PING.ACCOUNTZ", "").unwrap();
-    assert_eq!(accountz["data"]["accounts"], json!(["$G", "A", "B", "C", "SYS"]));
-    let one = ask(&mut node, s, "$SYS.REQ.SERVER.PING.ACCOUNTZ", r#"{"account":"B"}"#).unwrap();
+    assert_eq!(
+        accountz["data"]["accounts"],
+        json!(["$G", "A", "B", "C", "SYS"])
+    );
+    let one = ask(
+        &mut node,
+        s,
+        "$SYS.REQ.SERVER.PING.ACCOUNTZ",
+        r#"{"account":"B"}"#,
+    )
+    .unwrap();
     assert_eq!(one["data"]["account_detail"]["account_name"], "B");
     let health = ask(&mut node, s, "$SYS.REQ.SERVER.PING.HEALTHZ", "").unwrap();
     assert_eq!(health["data"], json!({"status": "ok", "status_code": 200}));
@@ -349,7 +556,10 @@ fn statz_info_conns_subsz_and_server_requests() {
     assert_eq!(keys(&idz), ["host", "id", "name"]);
 
     let user = ask(&mut node, a, "$SYS.REQ.USER.INFO", "").unwrap();
-    assert_eq!(user["data"], json!({"user": "a", "account": "A", "account_name": "A"}));
+    assert_eq!(
+        user["data"],
+        json!({"user": "a", "account": "A", "account_name": "A"})
+    );
     let sys_user = ask(&mut node, s, "$SYS.REQ.USER.INFO", "").unwrap();
     assert_eq!(sys_user["data"]["account"], "SYS");
 }
@@ -359,17 +569,54 @@ fn bad_options_unknown_accounts_and_filters() {
     let mut node = Node::new(CONFIG);
     let s = login(&mut node, "sys", "s1");
     let bad = ask(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", "{bad").unwrap();
-    assert_eq!(keys(&bad), ["error", "server"], "no data beside a decode error");
+    assert_eq!(
+        keys(&bad),
+        ["error", "server"],
+        "no data beside a decode error"
+    );
     assert_eq!(bad["error"]["code"], 400);
-    let wrong_type = ask(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", r#"{"state":"closed"}"#).unwrap();
+    let wrong_type = ask(
+        &mut node,
+        s,
+        "$SYS.REQ.SERVER.PING.CONNZ",
+        r#"{"state":"closed"}"#,
+    )
+    .unwrap();
     assert_eq!(wrong_type["error"]["code"], 400);
-    let sort = ask(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", r#"{"sort":"bogus"}"#).unwrap();
+    let sort = ask(
+        &mut node,
+        s,
+        "$SYS.REQ.SERVER.PING.CONNZ",
+        r#"{"sort":"bogus"}"#,
+    )
+    .unwrap();
     assert_eq!(sort["data"], Value::Null);
-    assert_eq!(sort["error"], json!({"code": 500, "description": "invalid sorting option: bogus"}));
-    let stop = ask(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", r#"{"sort":"stop"}"#).unwrap();
-    assert_eq!(stop["error"]["description"], "sort by stop only valid on closed connections");
-    let test = ask(&mut node, s, "$SYS.REQ.SERVER.PING.SUBSZ", r#"{"test":"a.*"}"#).unwrap();
-    assert_eq!(test["error"]["description"], "invalid test subject, must be valid publish subject: a.*");
+    assert_eq!(
+        sort["error"],
+        json!({"code": 500, "description": "invalid sorting option: bogus"})
+    );
+    let stop = ask(
+        &mut node,
+        s,
+        "$SYS.REQ.SERVER.PING.CONNZ",
+        r#"{"sort":"stop"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        stop["error"]["description"],
+        "sort by stop only valid on closed connections"
+    );
+    let test = ask(
+        &mut node,
+        s,
+        "$SYS.REQ.SERVER.PING.SUBSZ",
+        r#"{"test":"a.*"}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        test["error"]["description"],
+        "invalid test subject, must be valid publish subject: a.*"
+    );
 
     // nats-server answers an unknown account's CONNZ with an empty document without its id.
     let blank = ask(&mut node, s, "$SYS.REQ.ACCOUNT.NOPE.CONNZ", "").unwrap();
@@ -379,8 +626,16 @@ fn bad_options_unknown_accounts_and_filters() {
     assert_eq!(ping["data"]["total"], 0);
 
     // Requests for other servers get no answer, and no no-responders status either.
-    for body in [r#"{"server_name":"elsewhere"}"#, r#"{"cluster":"c1"}"#, r#"{"tags":["x"]}"#, r#"{"domain":"d"}"#] {
-        assert!(ask_all(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", body).is_empty(), "{body}");
+    for body in [
+        r#"{"server_name":"elsewhere"}"#,
+        r#"{"cluster":"c1"}"#,
+        r#"{"tags":["x"]}"#,
+        r#"{"domain":"d"}"#,
+    ] {
+        assert!(
+            ask_all(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", body).is_empty(),
+            "{body}"
+        );
     }
     let name = node.server.server_name().to_owned();
     let exact = format!(r#"{{"server_name":"{name}","exact_match":true}}"#);
@@ -389,9 +644,15 @@ fn bad_options_unknown_accounts_and_filters() {
     assert!(ask(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", &partial).is_some());
     // Monitoring the server does not answer yet falls through to no responders.
     let varz = ask_all(&mut node, s, "$SYS.REQ.SERVER.PING.VARZ", "");
-    assert!(varz[0].0.as_deref().unwrap().starts_with("NATS/1.0 503"), "{varz:?}");
+    assert!(
+        varz[0].0.as_deref().unwrap().starts_with("NATS/1.0 503"),
+        "{varz:?}"
+    );
     // Without a reply subject the server takes the request silently.
-    assert_eq!(node.exchange(s, "PUB $SYS.REQ.SERVER.PING.CONNZ 0\r\n\r\n"), "PONG\r\n");
+    assert_eq!(
+        node.exchange(s, "PUB $SYS.REQ.SERVER.PING.CONNZ 0\r\n\r\n"),
+        "PONG\r\n"
+    );
 }
 
 #[test]
@@ -408,8 +669,14 @@ fn the_global_account_asks_about_itself_without_any_config() {
     let own = ask(&mut node, g, "$SYS.REQ.SERVER.PING.CONNZ", "").unwrap();
     assert_eq!(names(&own["data"]), ["g1"]);
     let user = ask(&mut node, g, "$SYS.REQ.USER.INFO", "").unwrap();
-    assert_eq!(user["data"], json!({"user": "", "account": "$G", "account_name": "$G"}));
-    assert_eq!(http_json(&mut node, "/accountz", "")["system_account"], "$SYS");
+    assert_eq!(
+        user["data"],
+        json!({"user": "", "account": "$G", "account_name": "$G"})
+    );
+    assert_eq!(
+        http_json(&mut node, "/accountz", "")["system_account"],
+        "$SYS"
+    );
 
     let mut bare = Node::new("no_system_account: true");
     let g = bare.client(r#"{"verbose":false}"#);
@@ -418,7 +685,10 @@ fn the_global_account_asks_about_itself_without_any_config() {
     assert!(list.get("system_account").is_none());
     assert_eq!(list["accounts"], json!(["$G"]));
     let detail = &http_json(&mut bare, "/accountz", "acc=%24G")["account_detail"];
-    assert!(detail.get("imports").is_none(), "no system account, no system imports: {detail}");
+    assert!(
+        detail.get("imports").is_none(),
+        "no system account, no system imports: {detail}"
+    );
 }
 
 #[test]
@@ -426,5 +696,11 @@ fn claims_are_still_taken_only_under_the_nats_resolver() {
     let mut node = Node::new(CONFIG);
     let s = login(&mut node, "sys", "s1");
     let replies = ask_all(&mut node, s, "$SYS.REQ.CLAIMS.UPDATE", "x.y.z");
-    assert!(replies[0].0.as_deref().is_some_and(|h| h.starts_with("NATS/1.0 503")), "{replies:?}");
+    assert!(
+        replies[0]
+            .0
+            .as_deref()
+            .is_some_and(|h| h.starts_with("NATS/1.0 503")),
+        "{replies:?}"
+    );
 }

@@ -186,12 +186,20 @@ pub(crate) fn response(server: &Server, wall: UnixNanos, q: &Query) -> Response 
     let acc = q.get("acc").filter(|a| !a.is_empty());
     match build(server, wall, acc) {
         Ok(doc) => Response::json(&doc),
-        Err(e) => Response { status: 400, content_type: "text/plain; charset=utf-8", body: e.to_string() },
+        Err(e) => Response {
+            status: 400,
+            content_type: "text/plain; charset=utf-8",
+            body: e.to_string(),
+        },
     }
 }
 
 /// The list of accounts, or with `acc` that account in detail.
-pub(crate) fn build(server: &Server, wall: UnixNanos, acc: Option<&str>) -> Result<Accountz, AccountzError> {
+pub(crate) fn build(
+    server: &Server,
+    wall: UnixNanos,
+    acc: Option<&str>,
+) -> Result<Accountz, AccountzError> {
     let names = server.accounts().iter().map(|a| a.name.clone());
     let (accounts, account_detail) = match acc {
         None => (names.collect(), None),
@@ -209,11 +217,19 @@ pub(crate) fn build(server: &Server, wall: UnixNanos, acc: Option<&str>) -> Resu
 /// The system account's name, when that account exists.
 fn system_name(server: &Server) -> Option<&str> {
     let name = server.system_account_name()?;
-    server.accounts().iter().any(|a| a.name == name).then_some(name)
+    server
+        .accounts()
+        .iter()
+        .any(|a| a.name == name)
+        .then_some(name)
 }
 
 /// Account `name` in detail.
-pub(crate) fn account_info(server: &Server, wall: UnixNanos, name: &str) -> Result<AccountInfo, AccountzError> {
+pub(crate) fn account_info(
+    server: &Server,
+    wall: UnixNanos,
+    name: &str,
+) -> Result<AccountInfo, AccountzError> {
     let (index, account) = server
         .accounts()
         .iter()
@@ -221,7 +237,10 @@ pub(crate) fn account_info(server: &Server, wall: UnixNanos, name: &str) -> Resu
         .find(|(_, a)| a.name == name)
         .ok_or_else(|| AccountzError::NoSuchAccount(name.to_owned()))?;
     let is_system = system_name(server) == Some(name);
-    let client_connections = server.clients_by_cid().filter(|c| c.connected && c.account == index).count();
+    let client_connections = server
+        .clients_by_cid()
+        .filter(|c| c.connected && c.account == index)
+        .count();
     let mut info = AccountInfo {
         account_name: name.to_owned(),
         update_time: server.started().1.to_rfc3339(),
@@ -267,11 +286,29 @@ fn fill_from_config(info: &mut AccountInfo, config: &AccountConfig) {
     // nats-server lists service exports before stream exports, and stream
     // imports before service imports.
     let exports = config.exports.iter();
-    info.exports.extend(exports.clone().filter(|e| e.kind == ImportKind::Service).map(config_export));
-    info.exports.extend(exports.filter(|e| e.kind == ImportKind::Stream).map(config_export));
+    info.exports.extend(
+        exports
+            .clone()
+            .filter(|e| e.kind == ImportKind::Service)
+            .map(config_export),
+    );
+    info.exports.extend(
+        exports
+            .filter(|e| e.kind == ImportKind::Stream)
+            .map(config_export),
+    );
     let imports = config.imports.iter();
-    info.imports.extend(imports.clone().filter(|i| i.kind == ImportKind::Stream).map(config_import));
-    info.imports.extend(imports.filter(|i| i.kind == ImportKind::Service).map(config_import));
+    info.imports.extend(
+        imports
+            .clone()
+            .filter(|i| i.kind == ImportKind::Stream)
+            .map(config_import),
+    );
+    info.imports.extend(
+        imports
+            .filter(|i| i.kind == ImportKind::Service)
+            .map(config_import),
+    );
 }
 
 fn config_export(e: &Export) -> ExtExport {
@@ -295,12 +332,22 @@ fn config_import(i: &Import) -> ExtImport {
 }
 
 /// An import entry: services repeat their local subject in the deprecated `to`.
-fn import_entry(kind: ImportKind, subject: &str, account: &str, local: String, invalid: bool) -> ExtImport {
+fn import_entry(
+    kind: ImportKind,
+    subject: &str,
+    account: &str,
+    local: String,
+    invalid: bool,
+) -> ExtImport {
     let service = kind == ImportKind::Service;
     ExtImport {
         subject: subject.to_owned(),
         account: account.to_owned(),
-        to: if service { local.clone() } else { String::new() },
+        to: if service {
+            local.clone()
+        } else {
+            String::new()
+        },
         local_subject: local,
         kind: if service { "service" } else { "stream" },
         invalid,
@@ -334,18 +381,35 @@ fn fill_from_jwt(info: &mut AccountInfo, text: &str, wall: UnixNanos) {
         .nats
         .revocations
         .iter()
-        .map(|(user, secs)| (user.clone(), UnixNanos(secs.saturating_mul(1_000_000_000)).to_rfc3339()))
+        .map(|(user, secs)| {
+            (
+                user.clone(),
+                UnixNanos(secs.saturating_mul(1_000_000_000)).to_rfc3339(),
+            )
+        })
         .collect();
     jwt_exports_imports(info, &claims);
 }
 
 fn jwt_exports_imports(info: &mut AccountInfo, claims: &Claims<AccountNats>) {
     let exports = claims.nats.exports.iter();
-    info.exports.extend(exports.clone().filter(|e| e.kind == "service").map(jwt_export));
-    info.exports.extend(exports.filter(|e| e.kind == "stream").map(jwt_export));
+    info.exports.extend(
+        exports
+            .clone()
+            .filter(|e| e.kind == "service")
+            .map(jwt_export),
+    );
+    info.exports
+        .extend(exports.filter(|e| e.kind == "stream").map(jwt_export));
     let imports = claims.nats.imports.iter();
-    info.imports.extend(imports.clone().filter(|i| i.kind == "stream").map(jwt_import));
-    info.imports.extend(imports.filter(|i| i.kind == "service").map(jwt_import));
+    info.imports.extend(
+        imports
+            .clone()
+            .filter(|i| i.kind == "stream")
+            .map(jwt_import),
+    );
+    info.imports
+        .extend(imports.filter(|i| i.kind == "service").map(jwt_import));
 }
 
 fn jwt_export(e: &ExportClaim) -> ExtExport {
@@ -367,7 +431,11 @@ fn jwt_export(e: &ExportClaim) -> ExtExport {
 /// A JWT import: `local_subject` wins; the older `to` is a stream's prefix
 /// or a service's local subject.
 fn jwt_import(i: &ImportClaim) -> ExtImport {
-    let kind = if i.kind == "service" { ImportKind::Service } else { ImportKind::Stream };
+    let kind = if i.kind == "service" {
+        ImportKind::Service
+    } else {
+        ImportKind::Stream
+    };
     let local = match (i.local_subject.is_empty(), i.to.is_empty(), kind) {
         (false, _, _) => i.local_subject.clone(),
         (true, false, ImportKind::Stream) => format!("{}.{}", i.to, i.subject),
@@ -382,10 +450,13 @@ fn jwt_import(i: &ImportClaim) -> ExtImport {
 /// they are added when the JWT left them out, so the shapes agree.
 fn decoded_claims(text: &str) -> Option<Value> {
     let body = text.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(body.trim_end_matches('=')).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(body.trim_end_matches('='))
+        .ok()?;
     let mut claims: Value = serde_json::from_slice(&bytes).ok()?;
     if let Some(nats) = claims.get_mut("nats").and_then(Value::as_object_mut) {
-        nats.entry("default_permissions").or_insert_with(|| json!({"pub": {}, "sub": {}}));
+        nats.entry("default_permissions")
+            .or_insert_with(|| json!({"pub": {}, "sub": {}}));
         nats.entry("authorization").or_insert_with(|| json!({}));
     }
     Some(claims)
@@ -398,8 +469,20 @@ fn responses(server: &Server, account: &Account) -> BTreeMap<String, ExtImport> 
         .responses
         .iter()
         .map(|(made, route)| {
-            let requester = server.accounts().get(route.requester).map_or("", |a| a.name.as_str());
-            (s(made), import_entry(ImportKind::Service, &s(&route.reply), requester, s(made), false))
+            let requester = server
+                .accounts()
+                .get(route.requester)
+                .map_or("", |a| a.name.as_str());
+            (
+                s(made),
+                import_entry(
+                    ImportKind::Service,
+                    &s(&route.reply),
+                    requester,
+                    s(made),
+                    false,
+                ),
+            )
         })
         .collect()
 }
@@ -414,7 +497,13 @@ fn add_system_services(server: &Server, info: &mut AccountInfo) {
     let name = info.account_name.clone();
     let service = |subject: String, local: &str, share: bool| ExtImport {
         share,
-        ..import_entry(ImportKind::Service, &subject, system, local.to_owned(), false)
+        ..import_entry(
+            ImportKind::Service,
+            &subject,
+            system,
+            local.to_owned(),
+            false,
+        )
     };
     if info.is_system {
         for &(subject, response_type) in SYSTEM_EXPORTS {
@@ -428,11 +517,21 @@ fn add_system_services(server: &Server, info: &mut AccountInfo) {
         }
     } else {
         let connz = format!("$SYS.REQ.ACCOUNT.{name}.CONNZ");
-        info.imports.push(service(connz.clone(), "$SYS.REQ.ACCOUNT.PING.CONNZ", false));
-        info.imports.push(service(connz, "$SYS.REQ.SERVER.PING.CONNZ", false));
-        info.imports.push(service(format!("$SYS.REQ.ACCOUNT.{name}.STATZ"), "$SYS.REQ.ACCOUNT.PING.STATZ", false));
+        info.imports
+            .push(service(connz.clone(), "$SYS.REQ.ACCOUNT.PING.CONNZ", false));
+        info.imports
+            .push(service(connz, "$SYS.REQ.SERVER.PING.CONNZ", false));
+        info.imports.push(service(
+            format!("$SYS.REQ.ACCOUNT.{name}.STATZ"),
+            "$SYS.REQ.ACCOUNT.PING.STATZ",
+            false,
+        ));
     }
-    info.imports.push(service(format!("$SYS.REQ.USER.{name}.INFO"), "$SYS.REQ.USER.INFO", true));
+    info.imports.push(service(
+        format!("$SYS.REQ.USER.{name}.INFO"),
+        "$SYS.REQ.USER.INFO",
+        true,
+    ));
 }
 
 /// What the system account exports to every other account.

@@ -85,7 +85,9 @@ fn parse(subject: &str, own: &str, in_system: bool, server_id: &str) -> Option<R
             Request::Server(server_kind(kind)?)
         }
         ["$SYS", "REQ", "ACCOUNT", "PING", "STATZ"] => Request::PingStatz,
-        ["$SYS", "REQ", "ACCOUNT", acc, kind] => Request::Account((*acc).to_owned(), account_kind(kind)?),
+        ["$SYS", "REQ", "ACCOUNT", acc, kind] => {
+            Request::Account((*acc).to_owned(), account_kind(kind)?)
+        }
         _ => return None,
     };
     Some(request)
@@ -133,7 +135,13 @@ trait Filtered {
 macro_rules! filtered {
     ($($t:ty),*) => {$(impl Filtered for $t { fn filter(&self) -> &EventFilter { &self.filter } })*};
 }
-filtered!(ConnzOptions, SubszOptions, AccountzOptions, StatzOptions, PlainOptions);
+filtered!(
+    ConnzOptions,
+    SubszOptions,
+    AccountzOptions,
+    StatzOptions,
+    PlainOptions
+);
 
 /// `CONNZ` options (nats-server's `ConnzOptions` JSON).
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -309,7 +317,9 @@ fn percent_encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
@@ -332,7 +342,11 @@ impl Server {
             return None;
         }
         let configured = self.opts.system_account.as_deref();
-        Some(configured.or(self.trust.as_ref().and_then(Trust::system_account)).unwrap_or(SYSTEM_ACCOUNT))
+        Some(
+            configured
+                .or(self.trust.as_ref().and_then(Trust::system_account))
+                .unwrap_or(SYSTEM_ACCOUNT),
+        )
     }
 
     /// The trusted operators and account JWTs, in operator mode.
@@ -364,20 +378,45 @@ impl Server {
     /// Answers a monitoring request published in `account` by the client in
     /// `from`. Returns 1 when the server listens on the subject (whether or
     /// not it replies), so the request does not get a no-responders status.
-    pub(super) fn monitor_request(&mut self, now: Instant, from: Slot, account: usize, p: &Publish) -> usize {
-        let Ok(subject) = std::str::from_utf8(&p.subject) else { return 0 };
-        let Some(own) = self.accounts.get(account).map(|a| a.name.as_str()) else { return 0 };
+    pub(super) fn monitor_request(
+        &mut self,
+        now: Instant,
+        from: Slot,
+        account: usize,
+        p: &Publish,
+    ) -> usize {
+        let Ok(subject) = std::str::from_utf8(&p.subject) else {
+            return 0;
+        };
+        let Some(own) = self.accounts.get(account).map(|a| a.name.as_str()) else {
+            return 0;
+        };
         let in_system = self.system_account_name() == Some(own);
-        let Some(request) = parse(subject, own, in_system, &self.server_id) else { return 0 };
-        let Some(reply) = p.reply.clone() else { return 1 };
+        let Some(request) = parse(subject, own, in_system, &self.server_id) else {
+            return 0;
+        };
+        let Some(reply) = p.reply.clone() else {
+            return 1;
+        };
         if let Some(payload) = self.answer(now, from, request, &p.payload) {
-            let response = Publish { subject: reply, reply: None, headers: None, payload };
+            let response = Publish {
+                subject: reply,
+                reply: None,
+                headers: None,
+                payload,
+            };
             self.deliver_in(now, SERVER_SLOT, account, &response);
         }
         1
     }
 
-    fn answer(&mut self, now: Instant, from: Slot, request: Request, payload: &[u8]) -> Option<Bytes> {
+    fn answer(
+        &mut self,
+        now: Instant,
+        from: Slot,
+        request: Request,
+        payload: &[u8],
+    ) -> Option<Bytes> {
         let wall = self.wall_at(now);
         match request {
             Request::Server(ServerKind::Idz) => Some(to_bytes(&ServerId {
@@ -385,11 +424,22 @@ impl Server {
                 host: &self.opts.host,
                 id: &self.server_id,
             })),
-            Request::Server(ServerKind::Connz) => self.z_request(now, payload, |s, o| s.connz(now, wall, o)),
-            Request::Server(ServerKind::Subsz) => self.z_request(now, payload, |s, o| s.subsz(wall, o)),
-            Request::Server(ServerKind::Accountz) => self.z_request(now, payload, |s, o| s.accountz(wall, o)),
+            Request::Server(ServerKind::Connz) => {
+                self.z_request(now, payload, |s, o| s.connz(now, wall, o))
+            }
+            Request::Server(ServerKind::Subsz) => {
+                self.z_request(now, payload, |s, o| s.subsz(wall, o))
+            }
+            Request::Server(ServerKind::Accountz) => {
+                self.z_request(now, payload, |s, o| s.accountz(wall, o))
+            }
             Request::Server(ServerKind::Healthz) => {
-                self.z_request(now, payload, |_, _: PlainOptions| Answer::Data(Health { status: "ok", status_code: 200 }))
+                self.z_request(now, payload, |_, _: PlainOptions| {
+                    Answer::Data(Health {
+                        status: "ok",
+                        status_code: 200,
+                    })
+                })
             }
             Request::Account(acc, kind) => self.account_request(now, wall, &acc, kind, payload),
             Request::PingStatz => self.z_request(now, payload, |s, o: StatzOptions| {
@@ -411,11 +461,25 @@ impl Server {
         payload: &[u8],
     ) -> Option<Bytes> {
         match kind {
-            AccountKind::Connz => {
-                self.z_request(now, payload, |s, o| s.connz(now, wall, ConnzOptions { acc: acc.to_owned(), ..o }))
-            }
+            AccountKind::Connz => self.z_request(now, payload, |s, o| {
+                s.connz(
+                    now,
+                    wall,
+                    ConnzOptions {
+                        acc: acc.to_owned(),
+                        ..o
+                    },
+                )
+            }),
             AccountKind::Subsz => self.z_request(now, payload, |s, o| {
-                s.subsz(wall, SubszOptions { subscriptions: true, account: acc.to_owned(), ..o })
+                s.subsz(
+                    wall,
+                    SubszOptions {
+                        subscriptions: true,
+                        account: acc.to_owned(),
+                        ..o
+                    },
+                )
             }),
             AccountKind::Statz if acc == "PING" => None,
             AccountKind::Statz => self.z_request(now, payload, |s, o: StatzOptions| {
@@ -433,7 +497,12 @@ impl Server {
 
     /// Decodes the options, applies the server filters, runs the builder
     /// and wraps its answer; `None` when no reply is due.
-    fn z_request<O, T>(&mut self, now: Instant, payload: &[u8], build: impl FnOnce(&Self, O) -> Answer<T>) -> Option<Bytes>
+    fn z_request<O, T>(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        build: impl FnOnce(&Self, O) -> Answer<T>,
+    ) -> Option<Bytes>
     where
         O: DeserializeOwned + Default + Filtered,
         T: Serialize,
@@ -441,7 +510,10 @@ impl Server {
         let options: O = match decode(payload) {
             Ok(o) => o,
             Err(e) => {
-                let error = ApiError { code: 400, description: e.to_string() };
+                let error = ApiError {
+                    code: 400,
+                    description: e.to_string(),
+                };
                 return Some(to_bytes(&self.envelope::<T>(now, None, Some(error))));
             }
         };
@@ -450,16 +522,30 @@ impl Server {
         }
         let response = match build(self, options) {
             Answer::Data(data) => self.envelope(now, Some(Some(data)), None),
-            Answer::Failed(description) => {
-                self.envelope::<T>(now, Some(None), Some(ApiError { code: 500, description }))
-            }
+            Answer::Failed(description) => self.envelope::<T>(
+                now,
+                Some(None),
+                Some(ApiError {
+                    code: 500,
+                    description,
+                }),
+            ),
             Answer::Skip => return None,
         };
         Some(to_bytes(&response))
     }
 
-    fn envelope<T>(&mut self, now: Instant, data: Option<Option<T>>, error: Option<ApiError>) -> ApiResponse<T> {
-        ApiResponse { server: self.stamp(now), data, error }
+    fn envelope<T>(
+        &mut self,
+        now: Instant,
+        data: Option<Option<T>>,
+        error: Option<ApiError>,
+    ) -> ApiResponse<T> {
+        ApiResponse {
+            server: self.stamp(now),
+            data,
+            error,
+        }
     }
 
     /// The `server` object; each reply takes the next sequence number.
@@ -482,7 +568,12 @@ impl Server {
     /// request asking for any of them is not for this server.
     fn filtered_out(&self, f: &EventFilter) -> bool {
         let differs = |want: &str, have: &str| {
-            !want.is_empty() && if f.exact_match { want != have } else { !have.contains(want) }
+            !want.is_empty()
+                && if f.exact_match {
+                    want != have
+                } else {
+                    !have.contains(want)
+                }
         };
         differs(&f.server_name, &self.server_name)
             || differs(&f.host, &self.opts.host)
@@ -494,7 +585,10 @@ impl Server {
     fn connz(&self, now: Instant, wall: UnixNanos, o: ConnzOptions) -> Answer<ConnzReply> {
         let closed = o.state == 1;
         if matches!(o.sort.as_str(), "stop" | "reason") && !closed {
-            return Answer::Failed(format!("sort by {} only valid on closed connections", o.sort));
+            return Answer::Failed(format!(
+                "sort by {} only valid on closed connections",
+                o.sort
+            ));
         }
         if !o.acc.is_empty() && !self.accounts.iter().any(|a| a.name == o.acc) {
             return Answer::Data(ConnzReply::Unknown(BlankConnz {
@@ -503,7 +597,10 @@ impl Server {
                 num_connections: 0,
                 total: 0,
                 offset: u64::try_from(o.offset).unwrap_or(0),
-                limit: u64::try_from(o.limit).ok().filter(|&l| l > 0).unwrap_or(1024),
+                limit: u64::try_from(o.limit)
+                    .ok()
+                    .filter(|&l| l > 0)
+                    .unwrap_or(1024),
                 connections: None,
             }));
         }
@@ -512,7 +609,10 @@ impl Server {
             (false, true) => "1",
             (false, false) => "",
         };
-        let state = ["open", "closed", "any"].get(usize::try_from(o.state).unwrap_or(0)).copied().unwrap_or("open");
+        let state = ["open", "closed", "any"]
+            .get(usize::try_from(o.state).unwrap_or(0))
+            .copied()
+            .unwrap_or("open");
         let pairs = [
             ("sort", o.sort.clone()),
             ("subs", subs.to_owned()),
@@ -521,20 +621,33 @@ impl Server {
             ("state", state.to_owned()),
             ("acc", o.acc),
         ];
-        let result = query(&pairs).and_then(|q| build::connz(self, now, wall, &q).map_err(|e| e.to_string()));
+        let result = query(&pairs)
+            .and_then(|q| build::connz(self, now, wall, &q).map_err(|e| e.to_string()));
         match result {
             Ok(connz) => Answer::Data(ConnzReply::Known(connz)),
-            Err(_) if !o.sort.is_empty() => Answer::Failed(format!("invalid sorting option: {}", o.sort)),
+            Err(_) if !o.sort.is_empty() => {
+                Answer::Failed(format!("invalid sorting option: {}", o.sort))
+            }
             Err(e) => Answer::Failed(e),
         }
     }
 
     fn subsz(&self, wall: UnixNanos, o: SubszOptions) -> Answer<Subsz> {
         if !o.test.is_empty() && !is_valid_literal_subject(o.test.as_bytes()) {
-            return Answer::Failed(format!("invalid test subject, must be valid publish subject: {}", o.test));
+            return Answer::Failed(format!(
+                "invalid test subject, must be valid publish subject: {}",
+                o.test
+            ));
         }
         let pairs = [
-            ("subs", if o.subscriptions { "1".to_owned() } else { String::new() }),
+            (
+                "subs",
+                if o.subscriptions {
+                    "1".to_owned()
+                } else {
+                    String::new()
+                },
+            ),
             ("offset", positive(o.offset)),
             ("limit", positive(o.limit)),
             ("acc", o.account),
@@ -571,7 +684,11 @@ impl Server {
         if chosen.is_empty() && !unused {
             return Answer::Skip;
         }
-        Answer::Data(Accstatz { server_id: self.server_id.clone(), now: wall.to_rfc3339(), account_statz: chosen })
+        Answer::Data(Accstatz {
+            server_id: self.server_id.clone(),
+            now: wall.to_rfc3339(),
+            account_statz: chosen,
+        })
     }
 
     /// `CONNS`: the account's connection counts as an event, only when it
@@ -586,7 +703,10 @@ impl Server {
         if request.acc.is_some_and(|a| a != acc) {
             return None;
         }
-        let stat = self.account_stats().into_iter().find(|s| s.acc == acc && s.conns > 0)?;
+        let stat = self
+            .account_stats()
+            .into_iter()
+            .find(|s| s.acc == acc && s.conns > 0)?;
         let event = AccountConns {
             kind: "io.nats.server.advisory.v1.account_connections",
             id: self.event_id(),
@@ -599,8 +719,11 @@ impl Server {
 
     /// A 22-character event id, like nats-server's NUIDs.
     fn event_id(&mut self) -> String {
-        const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        (0..22).map(|_| ALPHABET[(self.rng.next_u32() % 62) as usize] as char).collect()
+        const ALPHABET: &[u8; 62] =
+            b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        (0..22)
+            .map(|_| ALPHABET[(self.rng.next_u32() % 62) as usize] as char)
+            .collect()
     }
 
     /// Who the requester is: its user (a JWT user's public key), account,
@@ -637,24 +760,54 @@ mod tests {
     #[test]
     fn system_account_reaches_every_account_and_the_server() {
         let acc = |a: &str, k| Some(Request::Account(a.to_owned(), k));
-        assert_eq!(p("$SYS.REQ.ACCOUNT.A.CONNZ", "SYS", true), acc("A", AccountKind::Connz));
-        assert_eq!(p("$SYS.REQ.ACCOUNT.B.CONNS", "SYS", true), acc("B", AccountKind::Conns));
-        assert_eq!(p("$SYS.REQ.ACCOUNT.PING.CONNZ", "SYS", true), acc("PING", AccountKind::Connz));
-        assert_eq!(p("$SYS.REQ.ACCOUNT.PING.STATZ", "SYS", true), Some(Request::PingStatz));
-        assert_eq!(p("$SYS.REQ.SERVER.PING.SUBSZ", "SYS", true), Some(Request::Server(ServerKind::Subsz)));
-        assert_eq!(p("$SYS.REQ.SERVER.NSERVER.IDZ", "SYS", true), Some(Request::Server(ServerKind::Idz)));
+        assert_eq!(
+            p("$SYS.REQ.ACCOUNT.A.CONNZ", "SYS", true),
+            acc("A", AccountKind::Connz)
+        );
+        assert_eq!(
+            p("$SYS.REQ.ACCOUNT.B.CONNS", "SYS", true),
+            acc("B", AccountKind::Conns)
+        );
+        assert_eq!(
+            p("$SYS.REQ.ACCOUNT.PING.CONNZ", "SYS", true),
+            acc("PING", AccountKind::Connz)
+        );
+        assert_eq!(
+            p("$SYS.REQ.ACCOUNT.PING.STATZ", "SYS", true),
+            Some(Request::PingStatz)
+        );
+        assert_eq!(
+            p("$SYS.REQ.SERVER.PING.SUBSZ", "SYS", true),
+            Some(Request::Server(ServerKind::Subsz))
+        );
+        assert_eq!(
+            p("$SYS.REQ.SERVER.NSERVER.IDZ", "SYS", true),
+            Some(Request::Server(ServerKind::Idz))
+        );
         assert_eq!(p("$SYS.REQ.SERVER.NOTME.IDZ", "SYS", true), None);
         assert_eq!(p("$SYS.REQ.SERVER.PING.VARZ", "SYS", true), None);
         assert_eq!(p("$SYS.REQ.ACCOUNT.A.CLAIMS.LOOKUP", "SYS", true), None);
-        assert_eq!(p("$SYS.REQ.USER.X.INFO", "SYS", true), Some(Request::UserInfo));
+        assert_eq!(
+            p("$SYS.REQ.USER.X.INFO", "SYS", true),
+            Some(Request::UserInfo)
+        );
     }
 
     #[test]
     fn other_accounts_only_ask_about_themselves() {
         let own = |k| Some(Request::Account("A".to_owned(), k));
-        assert_eq!(p("$SYS.REQ.ACCOUNT.PING.CONNZ", "A", false), own(AccountKind::Connz));
-        assert_eq!(p("$SYS.REQ.SERVER.PING.CONNZ", "A", false), own(AccountKind::Connz));
-        assert_eq!(p("$SYS.REQ.ACCOUNT.PING.STATZ", "A", false), own(AccountKind::Statz));
+        assert_eq!(
+            p("$SYS.REQ.ACCOUNT.PING.CONNZ", "A", false),
+            own(AccountKind::Connz)
+        );
+        assert_eq!(
+            p("$SYS.REQ.SERVER.PING.CONNZ", "A", false),
+            own(AccountKind::Connz)
+        );
+        assert_eq!(
+            p("$SYS.REQ.ACCOUNT.PING.STATZ", "A", false),
+            own(AccountKind::Statz)
+        );
         assert_eq!(p("$SYS.REQ.USER.INFO", "A", false), Some(Request::UserInfo));
         assert_eq!(p("$SYS.REQ.ACCOUNT.B.CONNZ", "A", false), None);
         assert_eq!(p("$SYS.REQ.ACCOUNT.A.CONNZ", "A", false), None);
@@ -664,14 +817,23 @@ mod tests {
 
     #[test]
     fn options_decode_like_go() {
-        let o: ConnzOptions = decode(br#"{"acc":"B","limit":2,"subscriptions":true,"other":1}"#).unwrap();
+        let o: ConnzOptions =
+            decode(br#"{"acc":"B","limit":2,"subscriptions":true,"other":1}"#).unwrap();
         assert_eq!((o.acc.as_str(), o.limit, o.subscriptions), ("B", 2, true));
         assert!(decode::<ConnzOptions>(b"null").is_ok());
         assert!(decode::<ConnzOptions>(b"").is_ok());
         assert!(decode::<ConnzOptions>(b"{bad").is_err());
         assert!(decode::<ConnzOptions>(br#"{"state":"closed"}"#).is_err());
-        let f: StatzOptions = decode(br#"{"accounts":["A"],"server_name":"x","exact_match":true}"#).unwrap();
-        assert_eq!((f.accounts.len(), f.filter.server_name.as_str(), f.filter.exact_match), (1, "x", true));
+        let f: StatzOptions =
+            decode(br#"{"accounts":["A"],"server_name":"x","exact_match":true}"#).unwrap();
+        assert_eq!(
+            (
+                f.accounts.len(),
+                f.filter.server_name.as_str(),
+                f.filter.exact_match
+            ),
+            (1, "x", true)
+        );
     }
 
     #[test]
