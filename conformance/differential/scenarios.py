@@ -600,3 +600,38 @@ SCENARIOS += [
         ],
     },
 ]
+
+# /accountz with config accounts: the list, each account's detail, the
+# system account and an unknown account's plain-text 400. Shapes compare a
+# list by its first entry and nats-server lists exports in map order, so
+# each account here exports one kind only (A services, C streams).
+_ACCOUNTZ_CONFIG = """
+accounts {
+  A {
+    users = [ {user: a, password: a} ]
+    exports = [ {service: "a.svc", response_type: stream}, {service: "a.other"} ]
+  }
+  C { exports = [ {stream: "c.news.>"} ] }
+  B {
+    users = [ {user: b, password: b} ]
+    imports = [
+      {stream: {account: C, subject: "c.news.>"}, prefix: "fromC"}
+      {service: {account: A, subject: "a.svc"}, to: "svc.a"}
+    ]
+  }
+  SYS { users = [ {user: sys, password: sys} ] }
+}
+system_account: SYS
+"""
+
+SCENARIOS += [
+    {
+        "name": "accountz_shapes",
+        "config": _ACCOUNTZ_CONFIG,
+        "steps": connected("a", b'CONNECT {"verbose":false,"user":"a","pass":"a"}\r\n')
+        + connected("b", b'CONNECT {"verbose":false,"user":"b","pass":"b"}\r\n')
+        + [("send", "a", b"SUB a.svc 1\r\n"), ("sync", "a")],
+        "monitor": ["/accountz", "/accountz?acc=A", "/accountz?acc=B", "/accountz?acc=C",
+                    "/accountz?acc=SYS", "/accountz?acc=%24G", "/accountz?acc=NOPE"],
+    },
+]
