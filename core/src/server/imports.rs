@@ -240,8 +240,14 @@ impl Server {
             headers: p.headers.clone(),
             payload: p.payload.clone(),
         };
-        let delivered = self.deliver_in(now, from, route.exporter, &request);
-        delivered + self.deliver_service_imports(now, from, route.exporter, &request, chain)
+        let mut delivered = self.deliver_in(now, from, route.exporter, &request);
+        delivered += self.deliver_service_imports(now, from, route.exporter, &request, chain);
+        // Nobody took the request, so no response can come: forget the
+        // reply mapping now rather than at its threshold, as nats-server does.
+        if let (0, Some(made)) = (delivered, &request.reply) {
+            self.accounts[route.exporter].responses.remove(made);
+        }
+        delivered
     }
 
     /// A response on a made-up reply subject goes back to the requester, and
