@@ -458,10 +458,15 @@ fn the_check_keeps_the_earlier_import_of_a_cycle() {
     assert_eq!(
         check.errors,
         vec![ImportError::Refused {
+            importer: "B".into(),
             kind: "service",
             subject: "q".into(),
             reason: Refusal::Cycle
         }]
+    );
+    assert_eq!(
+        check.errors[0].jwt_log_line().as_deref(),
+        Some("Error adding service import to account [B]: import forms a cycle")
     );
 }
 

@@ -44,6 +44,8 @@ pub enum ImportError {
     /// An import names an account that does not exist.
     #[error("\"{account}\" account not defined for {kind} import")]
     AccountUndefined {
+        /// The importing account.
+        importer: String,
         /// The undefined account.
         account: String,
         /// `stream` or `service`.
@@ -52,6 +54,8 @@ pub enum ImportError {
     /// The import names a defined account but cannot be added.
     #[error("Error adding {kind} import \"{subject}\": {reason}")]
     Refused {
+        /// The importing account.
+        importer: String,
         /// `stream` or `service`.
         kind: &'static str,
         /// The imported subject.
@@ -59,6 +63,28 @@ pub enum ImportError {
         /// Why.
         reason: Refusal,
     },
+}
+
+impl ImportError {
+    /// How nats-server logs (at debug level) an import it leaves out of an
+    /// account JWT: `Error adding service import to account [NAME]: reason`.
+    /// `None` for an export's problem, which JWTs cannot have.
+    pub fn jwt_log_line(&self) -> Option<String> {
+        match self {
+            ImportError::ExportAccountUndefined { .. } => None,
+            ImportError::AccountUndefined { importer, kind, .. } => Some(format!(
+                "Error adding {kind} import to account [{importer}]: account missing"
+            )),
+            ImportError::Refused {
+                importer,
+                kind,
+                reason,
+                ..
+            } => Some(format!(
+                "Error adding {kind} import to account [{importer}]: {reason}"
+            )),
+        }
+    }
 }
 
 /// Why an import naming a defined account is refused.
@@ -209,14 +235,16 @@ fn check_one(
     i: &Import,
 ) -> Result<usize, ImportError> {
     let kind = kind_name(i.kind);
-    let exporter = configs
-        .iter()
-        .position(|c| c.name == i.account)
-        .ok_or_else(|| ImportError::AccountUndefined {
+    let importer_name = configs[importer].name.clone();
+    let Some(exporter) = configs.iter().position(|c| c.name == i.account) else {
+        return Err(ImportError::AccountUndefined {
+            importer: importer_name,
             account: i.account.clone(),
             kind,
-        })?;
+        });
+    };
     let refused = |reason| ImportError::Refused {
+        importer: importer_name,
         kind,
         subject: i.subject.clone(),
         reason,
