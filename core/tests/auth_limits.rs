@@ -523,3 +523,83 @@ fn a_claim_update_applies_new_subscription_and_payload_limits() {
     let (_, answer) = login(node, &p.exporter, json!({}));
     assert_eq!(max_payload_after_connect(&answer), 1024 * 1024);
 }
+
+#[test]
+fn an_account_disallowing_bearer_tokens_refuses_and_drops_their_users() {
+    let mut s = setup(json!({"limits": limits(json!({"disallow_bearer": true}))}));
+    assert_eq!(
+        login(&mut s.node, &s.acc, json!({"bearer_token": true})).1,
+        VIOLATION
+    );
+    client(&mut s.node, &s.acc, json!({}));
+
+    let mut p = pair();
+    let node = &mut p.node;
+    let bearer = client(node, &p.exporter, json!({"bearer_token": true}));
+    let signed = client(node, &p.exporter, json!({}));
+    let update = jwt::account(
+        &p.op,
+        &p.exporter,
+        json!({"limits": limits(json!({"disallow_bearer": true}))}),
+    );
+    assert_eq!(claim_update(node, p.sys_conn, &update)["code"], 200);
+    assert_eq!(node.take(bearer), VIOLATION);
+    assert_eq!(
+        node.closed.get(&bearer),
+        Some(&CloseReason::AuthenticationViolation)
+    );
+    assert_eq!(node.exchange(signed, ""), "PONG\r\n");
+}
+
+/// An activation token by `exporter` for `importer` to import `feed.>`.
+fn activation_token(exporter: &KeyPair, importer: &KeyPair, extra: Value) -> String {
+    jwt::encode(
+        exporter,
+        &importer.public_key(),
+        "act",
+        json!({"type": "activation", "version": 2, "subject": "feed.>", "kind": "stream"}),
+        extra,
+    )
+}
+
+#[test]
+fn expired_and_revoked_activation_tokens_open_nothing() {
+    let mut p = pair();
+    let node = &mut p.node;
+    let private = json!({"exports": [{"type": "stream", "subject": "feed.>", "token_req": true}]});
+    let update = jwt::account(&p.op, &p.exporter, private);
+    assert_eq!(claim_update(node, p.sys_conn, &update)["code"], 200);
+    let pubber = client(node, &p.exporter, json!({}));
+    let subber = client(node, &p.importer, json!({}));
+    assert_eq!(node.exchange(subber, "SUB feed.> 1\r\n"), "PONG\r\n");
+    let import_with = |token: String| json!({"imports": [{"type": "stream", "subject": "feed.>", "account": p.exporter.public_key(), "token": token}]});
+
+    // The node's wall clock reads 1_700_000_000.
+    let expired = activation_token(&p.exporter, &p.importer, json!({"exp": 1_600_000_000i64}));
+    let update = jwt::account(&p.op, &p.importer, import_with(expired));
+    assert_eq!(claim_update(node, p.sys_conn, &update)["code"], 200);
+    assert_eq!(node.exchange(pubber, "PUB feed.x 1\r\na\r\n"), "PONG\r\n");
+    assert_eq!(
+        node.exchange(subber, ""),
+        "PONG\r\n",
+        "an expired token opens nothing"
+    );
+
+    let valid = activation_token(&p.exporter, &p.importer, json!({}));
+    let update = jwt::account(&p.op, &p.importer, import_with(valid));
+    assert_eq!(claim_update(node, p.sys_conn, &update)["code"], 200);
+    assert_eq!(node.exchange(pubber, "PUB feed.x 1\r\na\r\n"), "PONG\r\n");
+    assert_eq!(node.exchange(subber, ""), "MSG feed.x 1 1\r\na\r\nPONG\r\n");
+
+    // The helper issues every token at 1_700_000_000: revoking up to then closes the import.
+    let revoked = json!({"exports": [{"type": "stream", "subject": "feed.>", "token_req": true,
+        "revocations": {p.importer.public_key(): 1_700_000_000i64}}]});
+    let update = jwt::account(&p.op, &p.exporter, revoked);
+    assert_eq!(claim_update(node, p.sys_conn, &update)["code"], 200);
+    assert_eq!(node.exchange(pubber, "PUB feed.x 1\r\na\r\n"), "PONG\r\n");
+    assert_eq!(
+        node.exchange(subber, ""),
+        "PONG\r\n",
+        "a revoked token opens nothing"
+    );
+}

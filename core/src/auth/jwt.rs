@@ -189,6 +189,9 @@ pub struct AccountLimitClaims {
     /// Whether exported subjects may contain wildcards.
     #[serde(default)]
     pub wildcards: bool,
+    /// Bearer user JWTs (no nonce signature) are refused.
+    #[serde(default)]
+    pub disallow_bearer: bool,
     /// Client connections the account may have at once.
     #[serde(default)]
     pub conn: i64,
@@ -324,6 +327,10 @@ pub struct ExportClaim {
     /// How long responses may come back, in nanoseconds.
     #[serde(default)]
     pub response_threshold: i64,
+    /// Revoked activation tokens: importing account (or `*`) → tokens
+    /// issued at or before this Unix second no longer open the export.
+    #[serde(default)]
+    pub revocations: BTreeMap<String, i64>,
 }
 
 /// One import of an account JWT.

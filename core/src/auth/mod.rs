@@ -90,6 +90,12 @@ pub enum AuthError {
     /// The account revoked this user.
     #[error("user {0:?} has been revoked")]
     Revoked(String),
+    /// A bearer user JWT in an account whose `limits.disallow_bearer` is set.
+    #[error("account does not allow bearer tokens (user {0:?})")]
+    BearerNotAllowed(String),
+    /// An activation token issued before the exporter revoked it.
+    #[error("activation token for {0:?} has been revoked")]
+    ActivationRevoked(String),
 }
 
 /// Checks `connect` against `auth`. `no_auth_user` is the user a client

@@ -52,6 +52,8 @@ pub struct JwtIdentity {
     pub user_limits: UserLimits,
     /// The account's limits when the user connected.
     pub account_limits: AccountLimitClaims,
+    /// A bearer token: no nonce signature was asked for.
+    pub bearer_token: bool,
 }
 
 impl Trust {
@@ -178,7 +180,7 @@ impl Trust {
                     continue;
                 };
                 if !imp.token.is_empty() {
-                    match activation(&claims, imp, &importer.sub) {
+                    match activation(&claims, imp, &importer.sub, now) {
                         Ok(()) => admit(&mut configs, &import, &importer.sub),
                         Err(e) => problems
                             .push(format!("activation token of {} refused: {e}", importer.sub)),
@@ -221,6 +223,9 @@ impl Trust {
         let scope = issuer_scope(&account, &user.iss)?;
         if is_revoked(&account.nats, &user.sub, user.iat) {
             return Err(AuthError::Revoked(user.sub.clone()));
+        }
+        if user.nats.bearer_token && account.nats.limits.disallow_bearer {
+            return Err(AuthError::BearerNotAllowed(user.sub.clone()));
         }
         if !user.nats.bearer_token {
             let nonce = nonce.ok_or(AuthError::NoNonce)?;
@@ -282,6 +287,7 @@ impl Trust {
             expires_at: (user.exp > 0).then_some(user.exp).into_iter().chain(window_end).min(),
             user_limits,
             account_limits: account.nats.limits.clone(),
+            bearer_token: user.nats.bearer_token,
         })
     }
 }
@@ -398,15 +404,18 @@ fn import_of(i: &ImportClaim) -> Option<Import> {
     })
 }
 
-/// Checks an activation token: issued by the exporter (or a signing key of
-/// it) to `importer`, for a subject covering the import.
+/// Checks an activation token at `now` (Unix seconds): issued by the
+/// exporter (or a signing key of it) to `importer`, for a subject covering
+/// the import, not expired, and not revoked by the export.
 fn activation(
     accounts: &[Claims<AccountNats>],
     imp: &ImportClaim,
     importer: &str,
+    now: i64,
 ) -> Result<(), AuthError> {
     let token: Claims<ActivationNats> = jwt::decode(&imp.token).map_err(AuthError::AccountJwt)?;
     jwt::expect_type(&token.nats.kind, "activation").map_err(AuthError::AccountJwt)?;
+    token.check_time(now).map_err(AuthError::AccountJwt)?;
     let exporter = accounts
         .iter()
         .find(|a| a.sub == imp.account)
@@ -422,6 +431,16 @@ fn activation(
     }
     if !crate::subject::subject_is_subset(imp.subject.as_bytes(), token.nats.subject.as_bytes()) {
         return Err(AuthError::UntrustedIssuer(token.iss));
+    }
+    let revoked = exporter
+        .nats
+        .exports
+        .iter()
+        .filter(|e| crate::subject::subject_is_subset(imp.subject.as_bytes(), e.subject.as_bytes()))
+        .flat_map(|e| [importer, "*"].map(|k| e.revocations.get(k)))
+        .any(|at| at.is_some_and(|&at| token.iat <= at));
+    if revoked {
+        return Err(AuthError::ActivationRevoked(importer.to_owned()));
     }
     Ok(())
 }

@@ -95,6 +95,7 @@ impl Server {
             c.jwt_limits = Some(Box::new(JwtLimits {
                 user: user.user_limits,
                 account: user.account_limits.clone(),
+                bearer: user.bearer_token,
             }));
         }
         let jwt_user = Some((user.user.clone(), user.issued_at));

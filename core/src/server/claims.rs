@@ -80,9 +80,34 @@ impl Server {
                 self.account_conns_exceeded(now, slot);
                 continue;
             }
+            if limits.disallow_bearer && self.is_bearer(slot) {
+                self.bearer_refused(now, slot);
+                continue;
+            }
             self.set_account_limits(slot, &limits);
             self.apply_limits(now, slot);
         }
+    }
+
+    fn is_bearer(&self, slot: Slot) -> bool {
+        self.client(slot)
+            .and_then(|c| c.jwt_limits.as_deref())
+            .is_some_and(|jwt| jwt.bearer)
+    }
+
+    /// An account that stops allowing bearer tokens drops their users, with
+    /// nats-server's `-ERR 'Authorization Violation'`.
+    fn bearer_refused(&mut self, now: Instant, slot: Slot) {
+        if let Some(c) = self.client(slot) {
+            let line = format!("{} - {} - Bearer User JWT not allowed", c.peer, c.cid);
+            self.log(Level::Debug, line);
+        }
+        self.close(
+            now,
+            slot,
+            CloseReason::AuthenticationViolation,
+            Some("Authorization Violation"),
+        );
     }
 
     fn set_account_limits(&mut self, slot: Slot, limits: &AccountLimitClaims) {

@@ -134,6 +134,8 @@ pub(crate) struct JwtLimits {
     pub user: UserLimits,
     /// Its account's, as of the account's latest claims.
     pub account: AccountLimitClaims,
+    /// The user JWT is a bearer token (an account may stop allowing those).
+    pub bearer: bool,
 }
 
 impl Client {
