@@ -17,6 +17,7 @@
 pub mod client;
 pub mod config;
 pub mod disk;
+pub mod isolation;
 pub mod model;
 pub mod net;
 pub mod rng;

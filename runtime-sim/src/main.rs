@@ -1,20 +1,49 @@
 //! `natrix-sim`: run, replay and CI-check deterministic simulations.
 //!
 //! ```text
-//! natrix-sim run --seeds N [--faults none|network|all] [--start S]
-//! natrix-sim replay SEED [--faults none|network|all]
+//! natrix-sim run --seeds N [--faults none|network|all] [--start S] [--isolation]
+//! natrix-sim replay SEED [--faults none|network|all] [--isolation]
 //! natrix-sim ci
 //! ```
+//!
+//! `--isolation` runs the account-isolation simulation instead of the
+//! delivery one; `ci` runs the fixed seeds of both.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use natrix_sim::{ci_seeds, run_seed, FaultMode, RunReport};
+use natrix_sim::{ci_seeds, isolation, run_seed, FaultMode, RunReport};
 
 const USAGE: &str = "usage:
-  natrix-sim run --seeds N [--faults none|network|all] [--start S]
-  natrix-sim replay SEED [--faults none|network|all]
+  natrix-sim run --seeds N [--faults none|network|all] [--start S] [--isolation]
+  natrix-sim replay SEED [--faults none|network|all] [--isolation]
   natrix-sim ci";
+
+/// Which simulation a seed runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Suite {
+    /// Delivery, ordering, queue groups, request-reply under faults.
+    Delivery,
+    /// Account isolation (`--isolation`).
+    Isolation,
+}
+
+impl Suite {
+    fn run(self, seed: u64, faults: FaultMode) -> RunReport {
+        match self {
+            Suite::Delivery => run_seed(seed, faults),
+            Suite::Isolation => isolation::run_seed(seed, faults),
+        }
+    }
+
+    /// What to add to a replay command.
+    fn flag(self) -> &'static str {
+        match self {
+            Suite::Delivery => "",
+            Suite::Isolation => " --isolation",
+        }
+    }
+}
 
 /// Totals over several runs.
 #[derive(Default)]
@@ -22,16 +51,16 @@ struct Summary {
     runs: u64,
     events: u64,
     virtual_time: Duration,
-    failures: Vec<(u64, FaultMode)>,
+    failures: Vec<(u64, FaultMode, Suite)>,
 }
 
 impl Summary {
-    fn add(&mut self, r: &RunReport, faults: FaultMode) {
+    fn add(&mut self, r: &RunReport, faults: FaultMode, suite: Suite) {
         self.runs += 1;
         self.events += r.events;
         self.virtual_time += r.virtual_time;
         if r.failure.is_some() {
-            self.failures.push((r.seed, faults));
+            self.failures.push((r.seed, faults, suite));
         }
     }
 
@@ -46,13 +75,16 @@ impl Summary {
             self.events as f64 / secs,
             self.failures.len()
         );
-        for (seed, faults) in &self.failures {
-            println!("  failed: natrix-sim replay {seed} --faults {faults}");
+        for (seed, faults, suite) in &self.failures {
+            println!(
+                "  failed: natrix-sim replay {seed} --faults {faults}{}",
+                suite.flag()
+            );
         }
     }
 }
 
-fn report(r: &RunReport, faults: FaultMode) {
+fn report(r: &RunReport, faults: FaultMode, suite: Suite) {
     match &r.failure {
         None => {}
         Some(f) => {
@@ -67,21 +99,23 @@ fn report(r: &RunReport, faults: FaultMode) {
             eprintln!("  {}", f.detail);
             eprintln!("last events:\n{}", f.recent);
             eprintln!(
-                "trace hash {:016x}; replay: cargo run -p natrix-sim -- replay {} --faults {faults}",
-                r.trace_hash, r.seed
+                "trace hash {:016x}; replay: cargo run -p natrix-sim -- replay {} --faults {faults}{}",
+                r.trace_hash,
+                r.seed,
+                suite.flag()
             );
         }
     }
 }
 
-fn run_many(seeds: impl Iterator<Item = (u64, FaultMode)>, total: u64) -> ExitCode {
+fn run_many(seeds: impl Iterator<Item = (u64, FaultMode, Suite)>, total: u64) -> ExitCode {
     let start = Instant::now();
     let mut summary = Summary::default();
     let mut last_progress = Instant::now();
-    for (seed, faults) in seeds {
-        let r = run_seed(seed, faults);
-        report(&r, faults);
-        summary.add(&r, faults);
+    for (seed, faults, suite) in seeds {
+        let r = suite.run(seed, faults);
+        report(&r, faults, suite);
+        summary.add(&r, faults, suite);
         if last_progress.elapsed() > Duration::from_secs(1) || summary.runs == total {
             let rate = summary.events as f64 / start.elapsed().as_secs_f64().max(1e-9);
             eprint!(
@@ -108,6 +142,7 @@ struct Args {
     seeds: u64,
     start: u64,
     faults: FaultMode,
+    suite: Suite,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -118,6 +153,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         seeds: 100,
         start: 0,
         faults: FaultMode::Network,
+        suite: Suite::Delivery,
     };
     let number = |v: Option<String>, what: &str| -> Result<u64, String> {
         v.ok_or(format!("{what} needs a value"))?
@@ -129,6 +165,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--seeds" => args.seeds = number(it.next(), "--seeds")?,
             "--start" => args.start = number(it.next(), "--start")?,
             "--faults" => args.faults = it.next().ok_or("--faults needs a value")?.parse()?,
+            "--isolation" => args.suite = Suite::Isolation,
             _ if args.positional.is_none() && !a.starts_with('-') => {
                 args.positional = Some(number(Some(a), "SEED")?)
             }
@@ -148,9 +185,9 @@ fn main() -> ExitCode {
     };
     match args.command.as_str() {
         "run" => {
-            let faults = args.faults;
+            let (faults, suite) = (args.faults, args.suite);
             run_many(
-                (args.start..args.start + args.seeds).map(|s| (s, faults)),
+                (args.start..args.start + args.seeds).map(|s| (s, faults, suite)),
                 args.seeds,
             )
         }
@@ -160,8 +197,8 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             };
             let start = Instant::now();
-            let r = run_seed(seed, args.faults);
-            report(&r, args.faults);
+            let r = args.suite.run(seed, args.faults);
+            report(&r, args.faults, args.suite);
             let secs = start.elapsed().as_secs_f64();
             println!(
                 "seed {seed} --faults {}: {} events, {:.1} virtual s, {} published, {} delivered, {} excused, {} replies, {} 503s, {} faults, server closes {:?}, trace {:016x}, {:.2}s ({:.0} events/s): {}",
@@ -187,7 +224,15 @@ fn main() -> ExitCode {
             }
         }
         "ci" => {
-            let seeds = ci_seeds();
+            let seeds: Vec<(u64, FaultMode, Suite)> = ci_seeds()
+                .into_iter()
+                .map(|(s, f)| (s, f, Suite::Delivery))
+                .chain(
+                    isolation::ci_seeds()
+                        .into_iter()
+                        .map(|(s, f)| (s, f, Suite::Isolation)),
+                )
+                .collect();
             let total = seeds.len() as u64;
             run_many(seeds.into_iter(), total)
         }
