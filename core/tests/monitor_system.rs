@@ -347,6 +347,15 @@ fn system_user_asks_for_an_accounts_connz() {
     assert_eq!(names(data), ["a1", "a2"]);
     assert_eq!(data["total"], 2);
     assert_eq!(data["connections"][0]["subscriptions"], 1);
+    // Users and accounts show only when asked for, as in nats-server.
+    assert!(data["connections"][0].get("authorized_user").is_none());
+    assert!(data["connections"][0].get("account").is_none());
+    let auth = ask(&mut node, s, "$SYS.REQ.ACCOUNT.A.CONNZ", r#"{"auth":true}"#).unwrap();
+    let first = &auth["data"]["connections"][0];
+    assert_eq!(
+        (first["authorized_user"].as_str(), first["account"].as_str()),
+        (Some("a"), Some("A"))
+    );
 
     // The subject names the account; the body cannot widen it.
     let pinned = ask(&mut node, s, "$SYS.REQ.ACCOUNT.A.CONNZ", r#"{"acc":"B"}"#).unwrap();
@@ -531,6 +540,11 @@ fn statz_info_conns_subsz_and_server_requests() {
         .collect();
     assert_eq!(subjects.len(), 2);
     assert!(subjects.contains(&"a.x") && subjects.contains(&"a.y"));
+    let first = &subsz["data"]["subscriptions_list"][0];
+    assert_eq!(
+        (first["account"].as_str(), first["account_tag"].as_str()),
+        (Some("A"), Some("A"))
+    );
     let nobody = ask(&mut node, s, "$SYS.REQ.ACCOUNT.NOPE.SUBSZ", "").unwrap();
     assert!(nobody["data"].get("subscriptions_list").is_none());
     let server_subsz = ask(&mut node, s, "$SYS.REQ.SERVER.PING.SUBSZ", "").unwrap();

@@ -112,6 +112,9 @@ pub struct SubDetail {
     /// Account (shown in `/subsz`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The account's human name (shown in `/subsz`): a JWT account's `name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_tag: Option<String>,
     /// Subject.
     pub subject: String,
     /// Queue group.
@@ -133,6 +136,7 @@ impl SubDetail {
     pub(crate) fn of(sub: &crate::server::Subscription, cid: u64, account: Option<String>) -> Self {
         let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         SubDetail {
+            account_tag: account.clone(),
             account,
             subject: s(&sub.subject),
             qgroup: sub.queue.as_deref().map(s),

@@ -63,6 +63,7 @@ pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz
     let mut list = Vec::new();
     if q.flag("subs") {
         for account in accounts() {
+            let tag = super::accountz::name_tag(server, &account.name);
             let subs = match test {
                 Some(t) => account.sublist.subscriptions_matching(t.as_bytes()),
                 None => account.sublist.all_subscriptions(),
@@ -70,7 +71,8 @@ pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz
             for (_, _, sref) in subs {
                 let Some(c) = server.client(sref.slot) else { continue };
                 let Some(sub) = c.subs.get(sref.sub as usize).and_then(Option::as_ref) else { continue };
-                list.push(SubDetail::of(sub, c.cid.0, Some(account.name.clone())));
+                let detail = SubDetail::of(sub, c.cid.0, Some(account.name.clone()));
+                list.push(SubDetail { account_tag: Some(tag.clone()), ..detail });
             }
         }
     }

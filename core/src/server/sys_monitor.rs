@@ -150,6 +150,8 @@ struct ConnzOptions {
     #[serde(flatten)]
     filter: EventFilter,
     sort: String,
+    /// Show each connection's user and account.
+    auth: bool,
     subscriptions: bool,
     subscriptions_detail: bool,
     offset: i64,
@@ -240,6 +242,23 @@ struct BlankConnz {
     offset: u64,
     limit: u64,
     connections: Option<()>,
+}
+
+impl BlankConnz {
+    fn new(wall: UnixNanos, o: &ConnzOptions) -> BlankConnz {
+        BlankConnz {
+            server_id: "",
+            now: wall.to_rfc3339(),
+            num_connections: 0,
+            total: 0,
+            offset: u64::try_from(o.offset).unwrap_or(0),
+            limit: u64::try_from(o.limit)
+                .ok()
+                .filter(|&l| l > 0)
+                .unwrap_or(1024),
+            connections: None,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -591,18 +610,7 @@ impl Server {
             ));
         }
         if !o.acc.is_empty() && !self.accounts.iter().any(|a| a.name == o.acc) {
-            return Answer::Data(ConnzReply::Unknown(BlankConnz {
-                server_id: "",
-                now: wall.to_rfc3339(),
-                num_connections: 0,
-                total: 0,
-                offset: u64::try_from(o.offset).unwrap_or(0),
-                limit: u64::try_from(o.limit)
-                    .ok()
-                    .filter(|&l| l > 0)
-                    .unwrap_or(1024),
-                connections: None,
-            }));
+            return Answer::Data(ConnzReply::Unknown(BlankConnz::new(wall, &o)));
         }
         let subs = match (o.subscriptions_detail, o.subscriptions) {
             (true, _) => "detail",
@@ -624,7 +632,15 @@ impl Server {
         let result = query(&pairs)
             .and_then(|q| build::connz(self, now, wall, &q).map_err(|e| e.to_string()));
         match result {
-            Ok(connz) => Answer::Data(ConnzReply::Known(connz)),
+            Ok(mut connz) => {
+                // Who is connected shows only with `auth`, as in nats-server.
+                if !o.auth {
+                    for c in &mut connz.connections {
+                        (c.authorized_user, c.account) = (None, None);
+                    }
+                }
+                Answer::Data(ConnzReply::Known(connz))
+            }
             Err(_) if !o.sort.is_empty() => {
                 Answer::Failed(format!("invalid sorting option: {}", o.sort))
             }
