@@ -533,3 +533,43 @@ fn import_mappings_that_cannot_be_reversed_are_config_errors() {
         config_is_valid(&config(kind, subject, to));
     }
 }
+
+#[test]
+fn forking_chains_are_bounded_in_all() {
+    // Each account imports q from both accounts of the next layer: 2^k paths
+    // reach layer k, 4094 crossings in all without a bound.
+    let layers = 12;
+    let mut text = String::from("accounts {\n");
+    for layer in 0..layers {
+        for side in ["x", "y"] {
+            let imports = if layer + 1 < layers {
+                format!(
+                    r#", imports: [ {{service: {{account: L{0}x, subject: "q"}}}}, {{service: {{account: L{0}y, subject: "q"}}}} ]"#,
+                    layer + 1
+                )
+            } else {
+                String::new()
+            };
+            text += &format!(
+                "  L{layer}{side}: {{ users: [ {{user: u{layer}{side}, password: u{layer}{side}}} ], exports: [ {{service: \"q\"}} ]{imports} }}\n"
+            );
+        }
+    }
+    text += "}\n";
+    let mut node = Node::new(&text);
+    let mut subscribers = Vec::new();
+    for layer in 1..layers {
+        for side in ["x", "y"] {
+            let conn = login(&mut node, &format!("u{layer}{side}"));
+            node.exchange(conn, "SUB q 1\r\n");
+            subscribers.push(conn);
+        }
+    }
+    let publisher = login(&mut node, "u0x");
+    node.exchange(publisher, "PUB q 1\r\nx\r\n");
+    let delivered: usize = subscribers
+        .iter()
+        .map(|&conn| node.exchange(conn, "").matches("MSG q 1 1").count())
+        .sum();
+    assert_eq!(delivered, 1024, "natrix's SERVICE_IMPORT_CROSSINGS_MAX");
+}

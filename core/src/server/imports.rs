@@ -101,12 +101,20 @@ pub(crate) fn add_routes(configs: &[AccountConfig], accounts: &mut [Account]) ->
 /// delivery unbounded.
 pub(crate) const SERVICE_IMPORT_HOPS_MAX: usize = 32;
 
+/// How many service import crossings one publish may cause in all. Chains
+/// that fork (an account importing the same subject from several accounts,
+/// each of which does the same) would otherwise multiply deliveries with
+/// every hop; nats-server has no such bound.
+pub(crate) const SERVICE_IMPORT_CROSSINGS_MAX: usize = 1024;
+
 /// The service exports a request has crossed on its way, outermost first.
 /// A request never crosses the same export twice in one chain (what stops a
 /// self-import and any loop), as nats-server's chain check does.
 struct ImportChain {
     exports: [(usize, usize); SERVICE_IMPORT_HOPS_MAX],
     len: usize,
+    /// Crossings so far, every branch counted.
+    crossings: usize,
 }
 
 impl Default for ImportChain {
@@ -114,20 +122,24 @@ impl Default for ImportChain {
         ImportChain {
             exports: [(0, 0); SERVICE_IMPORT_HOPS_MAX],
             len: 0,
+            crossings: 0,
         }
     }
 }
 
 impl ImportChain {
     /// Takes the hop through `route` unless its export was crossed already
-    /// or the chain is at its cap.
+    /// or a cap is reached.
     fn enter(&mut self, route: &ServiceRoute) -> bool {
         let export = (route.exporter, route.export);
-        if self.len == SERVICE_IMPORT_HOPS_MAX || self.exports[..self.len].contains(&export) {
+        let capped =
+            self.len == SERVICE_IMPORT_HOPS_MAX || self.crossings == SERVICE_IMPORT_CROSSINGS_MAX;
+        if capped || self.exports[..self.len].contains(&export) {
             return false;
         }
         self.exports[self.len] = export;
         self.len += 1;
+        self.crossings += 1;
         true
     }
 
