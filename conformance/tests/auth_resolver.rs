@@ -346,7 +346,20 @@ async fn claims_list_and_delete() {
         );
 
         let u = KeyPair::new_user();
-        let in_late = connect_as(&server, &late, &late, &u).await.unwrap();
+        let creds = jwt::creds(&jwt::user(&late, &late, &u, json!({}), json!({})), &u);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let in_late = ConnectOptions::with_credentials(&creds)
+            .unwrap()
+            .max_reconnects(1)
+            .event_callback(move |ev| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(format!("{ev:?}"));
+                }
+            })
+            .connect(server.client_url.as_str())
+            .await
+            .unwrap();
         sync(&in_late).await;
         let answer = request(
             &sys_client,
@@ -361,6 +374,17 @@ async fn claims_list_and_delete() {
         assert!(
             connect_as(&server, &late, &late, &u).await.is_err(),
             "deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut events = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        assert!(
+            events
+                .iter()
+                .any(|e| e.contains("Account Authentication Expired")),
+            "the deleted account's users are told why: {events:?}"
         );
         let list = request(&sys_client, "$SYS.REQ.CLAIMS.LIST".into(), String::new()).await;
         let mut left = vec![s.sys.public_key(), s.acc.public_key()];
@@ -392,5 +416,43 @@ async fn delete_needs_allow_delete() {
     assert_eq!(
         outcome(&answer),
         json!({"error": {"code": 500, "description": format!("delete accounts request by {} failed - delete must be enabled in server config", s.op.public_key())}})
+    );
+}
+
+#[tokio::test]
+async fn a_cache_resolver_updates_only_accounts_in_use() {
+    let s = setup();
+    let config = s.config.replace("type: full", "type: cache");
+    let server = Server::start(ServerOptions::new().config(config));
+    let sys_client = connect_as(&server, &s.sys, &s.sys, &KeyPair::new_user())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let late = KeyPair::new_account();
+    let answer = request(
+        &sys_client,
+        "$SYS.REQ.CLAIMS.UPDATE".into(),
+        jwt::account(&s.op, &late, json!({})),
+    )
+    .await;
+    assert_eq!(
+        outcome(&answer),
+        json!({"data": {"account": late.public_key(), "code": 200, "message": "jwt update cache skipped"}})
+    );
+    let early = newer_account(&s.op, &s.acc, json!({}), 1_700_000_050);
+    let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), early).await;
+    assert_eq!(
+        outcome(&answer)["data"]["message"],
+        "jwt update cache skipped",
+        "known but no client yet: {answer}"
+    );
+    let user = connect_as(&server, &s.acc, &s.acc, &KeyPair::new_user())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    sync(&user).await;
+    let updated = newer_account(&s.op, &s.acc, json!({}), 1_700_000_100);
+    let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), updated).await;
+    assert_eq!(
+        outcome(&answer),
+        json!({"data": {"account": s.acc.public_key(), "code": 200, "message": "jwt updated cache"}})
     );
 }

@@ -280,7 +280,7 @@ impl Server {
                 return self.update_refused(now, reply, words, &account, &why);
             }
         };
-        if cache && !self.accounts.iter().any(|a| a.name == sub) {
+        if cache && !self.account_in_use(&sub) {
             // A cache keeps only the accounts in use; nats-server says so and moves on.
             self.log(Level::Debug, format!("jwt update cache skipped - {sub}"));
             let body = json!({"account": sub, "code": 200, "message": "jwt update cache skipped"});
@@ -330,6 +330,17 @@ impl Server {
             )),
             _ => Ok((claims.sub, text)),
         }
+    }
+
+    /// What a cache resolver keeps up to date: the accounts nats-server has
+    /// registered, i.e. the system account and those a client connected to.
+    /// (natrix builds every known account at start, so "built" is not it.)
+    fn account_in_use(&self, key: &str) -> bool {
+        self.system_account_name() == Some(key)
+            || self
+                .accounts
+                .iter()
+                .any(|a| a.name == key && a.stats.total_conns > 0)
     }
 
     /// A full resolver refuses a new account beyond `limit`.
