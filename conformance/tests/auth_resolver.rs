@@ -456,3 +456,24 @@ async fn a_cache_resolver_updates_only_accounts_in_use() {
         json!({"data": {"account": s.acc.public_key(), "code": 200, "message": "jwt updated cache"}})
     );
 }
+
+#[tokio::test]
+async fn looking_up_an_unknown_account_answers_empty() {
+    let s = setup();
+    let server = Server::start(ServerOptions::new().config(s.config.clone()));
+    let sys_client = connect_as(&server, &s.sys, &s.sys, &KeyPair::new_user())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let unknown = KeyPair::new_account();
+    let reply = tokio::time::timeout(
+        STEP,
+        sys_client.request(
+            format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", unknown.public_key()),
+            "".into(),
+        ),
+    )
+    .await
+    .expect("request timed out")
+    .expect("answered, not 'no responders'");
+    assert!(reply.payload.is_empty(), "{reply:?}");
+}

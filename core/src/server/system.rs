@@ -138,10 +138,12 @@ impl Server {
         match request {
             SystemRequest::Update(key) => self.claims_update(now, key, &p.payload, reply),
             SystemRequest::Lookup(key) => {
-                let Some(jwt) = self.trust.as_ref().and_then(|t| t.account_jwt(key)) else {
+                // Only a full resolver answers lookups; an empty reply says "not here".
+                if self.nats_resolver().is_some_and(|(cache, _, _)| cache) {
                     return 0;
-                };
-                let body = Bytes::copy_from_slice(jwt.as_bytes());
+                }
+                let jwt = self.trust.as_ref().and_then(|t| t.account_jwt(key));
+                let body = Bytes::copy_from_slice(jwt.unwrap_or_default().as_bytes());
                 self.respond(now, reply, body);
             }
             SystemRequest::List => {
