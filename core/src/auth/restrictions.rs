@@ -31,8 +31,9 @@ pub enum RestrictionError {
     /// A `src` entry is not a CIDR block or address.
     #[error("invalid source network {0:?}")]
     BadSource(String),
-    /// The wall clock is outside every `times` window.
-    #[error("connection outside the allowed times")]
+    /// The wall clock is outside every `times` window (nats-server logs
+    /// "Outside connect times").
+    #[error("outside connect times")]
     Time,
     /// A `times` entry is not a window of `HH:MM:SS` times.
     #[error("invalid time window: {0}")]
