@@ -477,3 +477,35 @@ async fn looking_up_an_unknown_account_answers_empty() {
     .expect("answered, not 'no responders'");
     assert!(reply.payload.is_empty(), "{reply:?}");
 }
+
+/// A directory nats-server wrote (`<key>.jwt` files) is read by the server
+/// under test as it is: moving from nats-server keeps the accounts.
+#[tokio::test]
+async fn a_directory_nats_server_wrote_is_taken_over() {
+    let s = setup();
+    let late = KeyPair::new_account();
+    {
+        let reference = match Server::try_start(
+            natrix_conformance::Target::NatsServer,
+            ServerOptions::new().config(s.config.clone()),
+        ) {
+            Ok(server) => server,
+            Err(natrix_conformance::StartError::Spawn(path, e)) => {
+                eprintln!("skipped: no nats-server at {}: {e}", path.display());
+                return;
+            }
+            Err(e) => panic!("starting nats-server: {e}"),
+        };
+        let sys_client = connect_as(&reference, &s.sys, &s.sys, &KeyPair::new_user())
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", reference.log()));
+        let added = jwt::account(&s.op, &late, json!({}));
+        let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), added).await;
+        assert_eq!(outcome(&answer)["data"]["code"], 200, "{answer}");
+    }
+    let server = Server::start(ServerOptions::new().config(s.config.clone()));
+    let client = connect_as(&server, &late, &late, &KeyPair::new_user())
+        .await
+        .unwrap_or_else(|e| panic!("the account nats-server stored: {e}\n{}", server.log()));
+    sync(&client).await;
+}

@@ -19,7 +19,10 @@
 //!   lower generations that loading ignores.
 //!
 //! The storage trait has no rename, hence generations instead of nats-server's
-//! single `<key>.jwt` replaced in place. A deletion removes every generation
+//! single `<key>.jwt` replaced in place. A `<key>.jwt` found in the directory
+//! (one nats-server wrote) is generation 0, so switching servers keeps the
+//! accounts; it is removed like any older generation once an update of the
+//! account is durable. A deletion removes every generation
 //! and syncs each removal; `allow_delete` without `hard_delete` first keeps
 //! the JWT aside as `<key>.jwt.deleted`, as nats-server renames it.
 
@@ -42,12 +45,22 @@ fn deleted_name(key: &str) -> String {
     format!("{key}{EXTENSION}.deleted")
 }
 
+/// Generation 0 is nats-server's own `<key>.jwt`: a directory nats-server
+/// wrote is read as it is, and its files are replaced by generations as the
+/// accounts are updated.
 fn generation_name(key: &str, generation: u64) -> String {
-    format!("{key}{EXTENSION}.{generation}")
+    if generation == 0 {
+        format!("{key}{EXTENSION}")
+    } else {
+        format!("{key}{EXTENSION}.{generation}")
+    }
 }
 
 /// `(key, generation)` of a generation file's name.
 fn parse_name(name: &str) -> Option<(&str, u64)> {
+    if let Some(key) = name.strip_suffix(EXTENSION).filter(|k| !k.is_empty()) {
+        return Some((key, 0));
+    }
     let (key, generation) = name.rsplit_once('.')?;
     let key = key.strip_suffix(EXTENSION)?;
     let digits = !generation.is_empty() && generation.bytes().all(|b| b.is_ascii_digit());
@@ -183,7 +196,7 @@ impl<P> JwtDir<P> {
     }
 
     fn generations_of(&self, key: &str) -> Vec<u64> {
-        let prefix = format!("{key}{EXTENSION}.");
+        let prefix = format!("{key}{EXTENSION}");
         self.storage
             .list()
             .iter()
@@ -347,7 +360,9 @@ mod tests {
     fn names_parse_back() {
         assert_eq!(parse_name("AKEY.jwt.12"), Some(("AKEY", 12)));
         assert_eq!(parse_name("AKEY.jwt.deleted"), None);
-        assert_eq!(parse_name("AKEY.jwt"), None);
+        assert_eq!(parse_name("AKEY.jwt"), Some(("AKEY", 0)));
+        assert_eq!(generation_name("AKEY", 0), "AKEY.jwt");
+        assert_eq!(parse_name(".jwt"), None);
         assert_eq!(parse_name("AKEY.jwt.+1"), None);
         assert_eq!(parse_name("AKEY.txt.1"), None);
     }
@@ -375,6 +390,21 @@ mod tests {
                 generation: 2
             }
         );
+    }
+
+    #[test]
+    fn a_directory_nats_server_wrote_is_read_and_taken_over() {
+        let disk = Shared::default();
+        let legacy = ("A.jwt".to_owned(), b"jwt-0.end".to_vec());
+        disk.0.lock().unwrap().volatile.extend([legacy.clone()]);
+        disk.0.lock().unwrap().durable.extend([legacy]);
+        let mut d = dir(&disk);
+        assert_eq!(d.load(valid).accounts["A"].jwt, "jwt-0.end");
+        let (generation, _) = d.write("A", "jwt-1.end").unwrap();
+        assert_eq!(generation, 1);
+        d.prune("A", generation);
+        let names: Vec<String> = disk.0.lock().unwrap().volatile.keys().cloned().collect();
+        assert_eq!(names, ["A.jwt.1"]);
     }
 
     #[test]
