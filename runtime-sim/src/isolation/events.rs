@@ -122,6 +122,7 @@ impl IsolationWorld {
         let l = &mut self.links[link];
         let chunk = l.down.split_to(n);
         l.parser.push(&chunk);
+        self.trace.bytes(&chunk);
         loop {
             match self.links[link].parser.next_frame() {
                 Ok(Some((op, _))) => self.client_op(link, op),
