@@ -509,3 +509,32 @@ async fn a_directory_nats_server_wrote_is_taken_over() {
         .unwrap_or_else(|e| panic!("the account nats-server stored: {e}\n{}", server.log()));
     sync(&client).await;
 }
+
+#[tokio::test]
+async fn a_full_store_refuses_new_accounts() {
+    let mut s = setup();
+    // The two preloaded accounts fill it.
+    s.config = s.config.replace("type: full,", "type: full, limit: 2,");
+    let server = Server::start(ServerOptions::new().config(s.config.clone()));
+    let sys_client = connect_as(&server, &s.sys, &s.sys, &KeyPair::new_user())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let late = KeyPair::new_account();
+    let answer = request(
+        &sys_client,
+        "$SYS.REQ.CLAIMS.UPDATE".into(),
+        jwt::account(&s.op, &late, json!({})),
+    )
+    .await;
+    assert_eq!(
+        outcome(&answer),
+        json!({"error": {"account": late.public_key(), "code": 500, "description": "jwt update resulted in error - jwt store is full"}})
+    );
+    let updated = newer_account(&s.op, &s.acc, json!({}), 1_700_000_100);
+    let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), updated).await;
+    assert_eq!(
+        outcome(&answer)["data"]["code"],
+        200,
+        "a stored account still updates: {answer}"
+    );
+}
