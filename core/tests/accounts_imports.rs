@@ -37,7 +37,16 @@ accounts {
 }
 "#;
 
+/// A client without headers: it sees requests as plain MSG, without the
+/// `Nats-Request-Info` header nats-server adds to them.
 fn login(node: &mut Node, user: &str) -> natrix_core::ConnId {
+    node.client(&format!(
+        r#"{{"user":"{user}","pass":"{user}","verbose":false}}"#
+    ))
+}
+
+/// A client taking headers and asking for no-responders statuses.
+fn login_with_headers(node: &mut Node, user: &str) -> natrix_core::ConnId {
     node.client(&format!(
         r#"{{"user":"{user}","pass":"{user}","verbose":false,"headers":true,"no_responders":true}}"#
     ))
@@ -152,7 +161,7 @@ fn streams_are_not_re_exported_and_requests_do_not_feed_stream_exports() {
 #[test]
 fn a_chain_without_responders_answers_503() {
     let mut node = Node::new(CHAIN);
-    let a = login(&mut node, "a");
+    let a = login_with_headers(&mut node, "a");
     assert_eq!(
         node.exchange(a, "SUB _INBOX.y 1\r\nPUB q _INBOX.y 0\r\n\r\n"),
         "HMSG _INBOX.y 1 33 33\r\nNATS/1.0 503\r\nNats-Subject: q\r\n\r\n\r\nPONG\r\n"
@@ -572,4 +581,46 @@ fn forking_chains_are_bounded_in_all() {
         .map(|&conn| node.exchange(conn, "").matches("MSG q 1 1").count())
         .sum();
     assert_eq!(delivered, 1024, "natrix's SERVICE_IMPORT_CROSSINGS_MAX");
+}
+
+#[test]
+fn requests_say_who_asked_at_every_hop() {
+    let mut node = Node::new(CHAIN);
+    let a = login_with_headers(&mut node, "a");
+    let (b, c) = (
+        login_with_headers(&mut node, "b"),
+        login_with_headers(&mut node, "c"),
+    );
+    node.exchange(b, "SUB q 1\r\n");
+    node.exchange(c, "SUB q 1\r\n");
+    // The publisher's own Nats-Request-Info is replaced; its other headers stay.
+    let h = "NATS/1.0\r\nX-Mine: 1\r\nNats-Request-Info: forged\r\n\r\n";
+    node.exchange(
+        a,
+        &format!("HPUB q _INBOX.a {} {}\r\n{h}hi\r\n", h.len(), h.len() + 2),
+    );
+    // nats-server 2.15.1 sends, for the same config and publish:
+    //   B: NATS/1.0 / X-Mine: 1 / Nats-Request-Info: {"acc":"A","rtt":644307}
+    //   C: NATS/1.0 / X-Mine: 1 / Nats-Request-Info: {"acc":"A","svc":"B","rtt":644307}
+    let at_b = node.exchange(b, "");
+    let at_c = node.exchange(c, "");
+    for (got, info) in [
+        (&at_b, r#"{"acc":"A","rtt":"#),
+        (&at_c, r#"{"acc":"A","svc":"B","rtt":"#),
+    ] {
+        let headers = format!("\r\nNATS/1.0\r\nX-Mine: 1\r\nNats-Request-Info: {info}");
+        assert!(
+            got.starts_with("HMSG q 1 _R_.") && got.contains(&headers),
+            "{got}"
+        );
+        assert!(
+            got.ends_with("}\r\n\r\nhi\r\nPONG\r\n") && !got.contains("forged"),
+            "{got}"
+        );
+    }
+    // A client without headers gets the request alone.
+    let plain = login(&mut node, "c");
+    node.exchange(plain, "SUB q 2\r\n");
+    node.exchange(a, "PUB q 2\r\nhi\r\n");
+    assert!(node.exchange(plain, "").starts_with("MSG q 2 2\r\nhi\r\n"));
 }

@@ -115,6 +115,9 @@ struct ImportChain {
     len: usize,
     /// Crossings so far, every branch counted.
     crossings: usize,
+    /// Who published the request, for its `Nats-Request-Info` header: the
+    /// account's index and the client's round-trip time in nanoseconds.
+    origin: Option<(usize, u64)>,
 }
 
 impl Default for ImportChain {
@@ -123,6 +126,7 @@ impl Default for ImportChain {
             exports: [(0, 0); SERVICE_IMPORT_HOPS_MAX],
             len: 0,
             crossings: 0,
+            origin: None,
         }
     }
 }
@@ -147,6 +151,50 @@ impl ImportChain {
         debug_assert!(self.len > 0, "leaving an import chain that was not entered");
         self.len -= 1;
     }
+}
+
+/// The header nats-server puts on requests crossing a service import.
+const REQUEST_INFO_HEADER: &[u8] = b"Nats-Request-Info";
+
+/// `value` as a JSON string the way Go's encoder writes it (`<`, `>` and `&`
+/// escaped too).
+fn push_go_json_string(out: &mut String, value: &str) {
+    let quoted = serde_json::to_string(value).unwrap_or_else(|_| "\"\"".to_owned());
+    for c in quoted.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A header block with `key: value` set: any earlier `key` lines removed and
+/// the new one last, the status line kept, as nats-server's `setHeader` does.
+fn set_header(headers: Option<&Bytes>, key: &[u8], value: &[u8]) -> Bytes {
+    let mut out = BytesMut::new();
+    // The block without its closing empty line.
+    match headers.and_then(|h| h.strip_suffix(b"\r\n")) {
+        Some(block) if !block.is_empty() => {
+            for (i, line) in block.split_inclusive(|&b| b == b'\n').enumerate() {
+                let named = line
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with(b":"));
+                if i == 0 || !named {
+                    out.extend_from_slice(line);
+                }
+            }
+        }
+        _ => out.extend_from_slice(b"NATS/1.0\r\n"),
+    }
+    out.extend_from_slice(key);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n\r\n");
+    out.freeze()
 }
 
 /// `_R_.` and six random characters, like nats-server's reply prefixes.
@@ -190,7 +238,11 @@ impl Server {
             }
         }
         if !self.accounts[account].service_routes.is_empty() {
-            let mut chain = ImportChain::default();
+            let rtt = self.client(from).map(|c| c.rtt.map_or(0, |d| d.as_nanos()));
+            let mut chain = ImportChain {
+                origin: rtt.map(|rtt| (account, u64::try_from(rtt).unwrap_or(u64::MAX))),
+                ..ImportChain::default()
+            };
             delivered += self.deliver_service_imports(now, from, account, p, &mut chain);
         }
         delivered
@@ -246,10 +298,14 @@ impl Server {
             self.accounts[route.exporter].add_response(now, made.clone(), back);
             made
         });
+        let headers = match chain.origin {
+            Some(origin) => Some(self.request_info(origin, account, chain.len, p.headers.as_ref())),
+            None => p.headers.clone(),
+        };
         let request = Publish {
             subject,
             reply,
-            headers: p.headers.clone(),
+            headers,
             payload: p.payload.clone(),
         };
         let mut delivered = self.deliver_in(now, from, route.exporter, &request);
@@ -300,6 +356,30 @@ impl Server {
             responses.remove(subject);
         }
         (route.expires_at > now).then_some(route)
+    }
+
+    /// The request's headers with nats-server's `Nats-Request-Info` set
+    /// (replacing any the publisher sent): the requesting account and its
+    /// round-trip time, and from the second hop on the account whose import
+    /// the request is crossing now (`svc`).
+    fn request_info(
+        &self,
+        (requester, rtt_ns): (usize, u64),
+        importer: usize,
+        hop: usize,
+        headers: Option<&Bytes>,
+    ) -> Bytes {
+        let mut info = String::from("{\"acc\":");
+        push_go_json_string(&mut info, &self.accounts[requester].name);
+        if hop > 1 {
+            info.push_str(",\"svc\":");
+            push_go_json_string(&mut info, &self.accounts[importer].name);
+        }
+        if rtt_ns > 0 {
+            info.push_str(&format!(",\"rtt\":{rtt_ns}"));
+        }
+        info.push('}');
+        set_header(headers, REQUEST_INFO_HEADER, info.as_bytes())
     }
 
     fn mapped(&mut self, map: &SubjectMap, subject: &[u8]) -> Bytes {
