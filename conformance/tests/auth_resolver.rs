@@ -538,3 +538,33 @@ async fn a_full_store_refuses_new_accounts() {
         "a stored account still updates: {answer}"
     );
 }
+
+#[tokio::test]
+async fn an_invalid_account_jwt_is_refused() {
+    let s = setup();
+    let server = Server::start(ServerOptions::new().config(s.config.clone()));
+    let sys_client = connect_as(&server, &s.sys, &s.sys, &KeyPair::new_user())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let late = KeyPair::new_account();
+    let invalid = newer_account(
+        &s.op,
+        &late,
+        json!({
+            "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": 0, "wildcards": true, "conn": -1, "leaf": -1},
+            "exports": [{"name": "x", "subject": "x", "type": "stream"}]
+        }),
+        1_700_000_100,
+    );
+    for subject in [
+        "$SYS.REQ.CLAIMS.UPDATE".to_owned(),
+        format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.UPDATE", s.acc.public_key()),
+    ] {
+        let answer = request(&sys_client, subject, invalid.clone()).await;
+        assert_eq!(
+            outcome(&answer),
+            json!({"error": {"account": late.public_key(), "code": 500, "description": "jwt validation failed - validation errors: [the account contains more exports than allowed by the operator]"}}),
+            "validated before the subject is compared"
+        );
+    }
+}

@@ -94,24 +94,29 @@ pub(crate) enum Durable {
 /// The wording of one resolver kind's claim update replies.
 struct UpdateWords {
     error: &'static str,
+    invalid: &'static str,
     done: &'static str,
 }
 
 const FULL_WORDS: UpdateWords = UpdateWords {
     error: "jwt update resulted in error",
+    invalid: "jwt validation failed",
     done: "jwt updated",
 };
 
 const CACHE_WORDS: UpdateWords = UpdateWords {
     error: "jwt update cache resulted in error",
+    invalid: "jwt update cache validation failed",
     done: "jwt updated cache",
 };
 
-/// A claim update that checks out: the account key and the JWT.
-type CheckedUpdate = (String, String);
+/// A claim update that decodes: the account key, the JWT, and what
+/// validation found wrong with it (a cache reports that later).
+type CheckedUpdate = (String, String, Option<String>);
 
-/// A claim update refused: the account named in the reply, and why.
-type RefusedUpdate = (String, String);
+/// A claim update refused: the account named in the reply, the reply's
+/// wording, and why.
+type RefusedUpdate = (String, &'static str, String);
 
 impl Server {
     /// Answers a `$SYS…` request published in the system account.
@@ -276,10 +281,10 @@ impl Server {
     ) {
         let cache = self.nats_resolver().is_some_and(|(cache, _, _)| cache);
         let words = if cache { &CACHE_WORDS } else { &FULL_WORDS };
-        let (sub, text) = match self.check_update(key, payload, cache) {
+        let (sub, text, invalid) = match self.check_update(key, payload, words, cache) {
             Ok(checked) => checked,
-            Err((account, why)) => {
-                return self.update_refused(now, reply, words, &account, &why);
+            Err((account, wording, why)) => {
+                return self.update_refused(now, reply, wording, &account, &why);
             }
         };
         if cache && !self.account_in_use(&sub) {
@@ -288,8 +293,11 @@ impl Server {
             let body = json!({"account": sub, "code": 200, "message": "jwt update cache skipped"});
             return self.respond_outcome(now, reply, "data", body);
         }
+        if let Some(why) = invalid {
+            return self.update_refused(now, reply, words.invalid, &sub, &why);
+        }
         if !cache && self.store_is_full(&sub) {
-            return self.update_refused(now, reply, words, &sub, "jwt store is full");
+            return self.update_refused(now, reply, words.error, &sub, "jwt store is full");
         }
         let Some(dir) = self.jwt_dir.as_mut() else {
             return self.finish_update(now, &sub, &text, reply);
@@ -304,7 +312,7 @@ impl Server {
                 };
                 dir.wait_for(token, work);
             }
-            Err(e) => self.update_refused(now, reply, words, &sub, &e.to_string()),
+            Err(e) => self.update_refused(now, reply, words.error, &sub, &e.to_string()),
         }
     }
 
@@ -315,22 +323,29 @@ impl Server {
         &self,
         key: Option<&str>,
         payload: &[u8],
+        words: &UpdateWords,
         cache: bool,
     ) -> Result<CheckedUpdate, RefusedUpdate> {
         let text = String::from_utf8_lossy(payload).trim().to_owned();
         // The cache names the account of the subject even when the JWT is unreadable.
         let unreadable = if cache { key.unwrap_or("n/a") } else { "n/a" };
         if self.trust.is_none() {
-            return Err((unreadable.to_owned(), "no resolver".to_owned()));
+            return Err((unreadable.to_owned(), words.error, "no resolver".to_owned()));
         }
         let claims = Trust::decode_account(&text)
-            .map_err(|e| (unreadable.to_owned(), jwt_error_text(&e)))?;
+            .map_err(|e| (unreadable.to_owned(), words.error, jwt_error_text(&e)))?;
+        let invalid = claims.nats.validate().err().map(|e| e.to_string());
+        // A full resolver validates before comparing the subject; a cache after.
+        if let Some(why) = invalid.clone().filter(|_| !cache) {
+            return Err((claims.sub, words.invalid, why));
+        }
         match key {
             Some(k) if k != claims.sub => Err((
                 k.to_owned(),
+                words.error,
                 "subject does not match jwt content".to_owned(),
             )),
-            _ => Ok((claims.sub, text)),
+            _ => Ok((claims.sub, text, invalid)),
         }
     }
 
@@ -360,12 +375,13 @@ impl Server {
         &mut self,
         now: Instant,
         reply: Option<ReplyTo>,
-        words: &UpdateWords,
+        wording: &str,
         account: &str,
         why: &str,
     ) {
-        self.log(Level::Error, format!("{} - {account} - {why}", words.error));
-        let body = json!({"account": account, "code": 500, "description": format!("{} - {why}", words.error)});
+        self.log(Level::Error, format!("{wording} - {account} - {why}"));
+        let body =
+            json!({"account": account, "code": 500, "description": format!("{wording} - {why}")});
         self.respond_outcome(now, reply, "error", body);
     }
 
