@@ -455,3 +455,28 @@ fn resolver_settings_are_checked_like_nats_server() {
     assert!(bad("{ type: full }").contains("dir has no value and needs to point to a directory"));
     assert_eq!(bad("{ type: full, dir: x, allow_delete: true, hard_delete: true, limit: 3, interval: \"2m\", timeout: \"3s\" }"), "");
 }
+
+#[test]
+fn list_leaves_out_expired_accounts_as_nats_server_does() {
+    let s = setup("");
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    let expired = KeyPair::new_account();
+    // Stored anyway: expiry is checked when the account is used.
+    let nats = json!({"type": "account", "version": 2});
+    let expired_jwt = jwt::encode(
+        &s.op,
+        &expired.public_key(),
+        "ACC",
+        nats,
+        json!({"exp": 1_600_000_000i64}),
+    );
+    publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &expired_jwt);
+    settle(&mut node, &disk);
+    assert_eq!(replies(&node.take(sys))[0]["data"]["code"], 200);
+    let out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.LIST", "");
+    let mut live = vec![s.sys.public_key(), s.acc.public_key()];
+    live.sort();
+    assert_eq!(replies(&out)[0]["data"], json!(live));
+}
