@@ -207,6 +207,19 @@ fn system_account_exists_by_default() {
 }
 
 #[test]
+fn connect_info_marks_the_system_account() {
+    let text = "accounts { SYS: { users: [ {user: s, password: s} ] }, A: { users: [ {user: a, password: a} ] } }\nsystem_account: SYS\n";
+    let mut node = Node::with_options(options(text));
+    for (user, is_sys) in [("s", true), ("a", false)] {
+        let (_, info) = node.login(&format!(
+            r#"{{"user":"{user}","pass":"{user}","verbose":false,"protocol":1}}"#
+        ));
+        assert!(info.contains(r#""connect_info":true"#), "{info}");
+        assert_eq!(info.contains(r#""acc_is_sys":true"#), is_sys, "{info}");
+    }
+}
+
+#[test]
 fn top_level_default_permissions_skip_account_users() {
     // Accounts first, then authorization: the account users must survive.
     let mut node = Node::new(

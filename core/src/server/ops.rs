@@ -92,6 +92,7 @@ impl Server {
         let mut info = self.client_info(cid, peer);
         info.connect_info = true;
         info.remote_account = self.accounts[account].name.clone();
+        info.acc_is_sys = self.system_account_name() == Some(info.remote_account.as_str());
         // A JWT user's limits may lower max_payload; the client learns it here.
         info.max_payload = c_max_payload;
         if let Some(c) = self.client_mut(slot) {
