@@ -147,6 +147,11 @@ impl IsolationWorld {
             ServerOp::Msg(d) => {
                 self.check_delivery(link, &d);
                 self.mutate(link, &d);
+                // Every client answers every request it sees, once.
+                if let Some(reply) = &d.reply {
+                    let reply = String::from_utf8_lossy(reply).into_owned();
+                    self.client_publish(link, reply, false);
+                }
             }
             ServerOp::Ping => {
                 let mut out = bytes::BytesMut::new();
@@ -177,7 +182,17 @@ impl IsolationWorld {
             .and_then(|p| p.strip_prefix('m'))
             .and_then(|n| n.parse::<u64>().ok())
             .unwrap_or(u64::MAX);
-        let wrong = match self.model.delivered(link, account, d.sid, id, &subject) {
+        let reply = d
+            .reply
+            .as_ref()
+            .map(|r| String::from_utf8_lossy(r).into_owned());
+        let wrong = match self.model.delivered(
+            &self.plan,
+            (link, account),
+            (d.sid, id),
+            &subject,
+            reply.as_deref(),
+        ) {
             Ok(()) => return,
             Err(wrong) => wrong,
         };
@@ -186,18 +201,19 @@ impl IsolationWorld {
             .publish(id)
             .map_or("nothing published".to_owned(), |p| {
                 format!(
-                    "published in A{} on {:?}, which reaches {:?}",
-                    p.account, p.subject, p.targets
+                    "published in A{} on {:?} (reply {:?}), which reaches {:?}",
+                    p.account, p.subject, p.reply, p.targets
                 )
             });
         let detail = format!(
-            "client {client} in A{account} (link {link}, sid {}) got {subject:?} carrying m{id}, {origin}\naccounts:\n{}",
+            "client {client} in A{account} (link {link}, sid {}) got {subject:?} (reply {reply:?}) carrying m{id}, {origin}\naccounts:\n{}",
             d.sid,
             self.plan.render()
         );
         let invariant = match wrong {
             Wrong::OtherAccount => "account-isolation",
             Wrong::NotOwed | Wrong::Unknown => "no-extra-delivery",
+            Wrong::Reply => "reply-subject",
         };
         self.fail(invariant, detail);
     }

@@ -122,8 +122,15 @@ enum Ev {
 /// One client operation, with the byte offset where the node has read it all.
 #[derive(Clone, Debug)]
 enum Op {
-    Sub { sid: u64, pattern: String },
-    Pub { id: u64, subject: String },
+    Sub {
+        sid: u64,
+        pattern: String,
+    },
+    Pub {
+        id: u64,
+        subject: String,
+        reply: Option<String>,
+    },
 }
 
 /// A TCP connection between a client and a node.
@@ -277,13 +284,15 @@ impl IsolationWorld {
     fn add_client(&mut self) {
         let account = self.rng.index(self.plan.accounts);
         let user = Plan::user(account, self.rng.index(self.plan.users_per_account));
-        let patterns = (0..self.rng.range(0, 3))
+        let c = self.clients.len();
+        let mut patterns: Vec<String> = (0..self.rng.range(0, 3))
             .map(|_| {
                 let subject = self.subjects[self.rng.index(self.subjects.len())].clone();
                 pattern_of(&subject, &mut self.rng)
             })
             .collect();
-        let c = self.clients.len();
+        // Where its requests' responses come back.
+        patterns.push(format!("_INBOX.c{c}.>"));
         self.clients.push(Client {
             account,
             user,
@@ -313,6 +322,7 @@ impl IsolationWorld {
             self.now = end;
             self.final_checks();
         }
+        self.report.replies = self.model.responses_routed();
         self.report.virtual_time = self.now.saturating_duration_since(Instant::ZERO);
         self.report.trace_hash = self.trace.value();
         self.report
@@ -363,7 +373,8 @@ impl IsolationWorld {
             Some(link) if self.clients[c].ready && !self.draining => {
                 for _ in 0..self.rng.range(1, 4) {
                     let subject = self.subjects[self.rng.index(self.subjects.len())].clone();
-                    self.client_publish(link, subject);
+                    let request = self.rng.ratio(1, 3);
+                    self.client_publish(link, subject, request);
                 }
             }
             Some(_) => {}
@@ -425,12 +436,20 @@ impl IsolationWorld {
     }
 
     /// The payload names the publish: ids are unique in the run.
-    fn client_publish(&mut self, link: usize, subject: String) {
+    /// A request's reply subject is under the client's own inbox.
+    fn client_publish(&mut self, link: usize, subject: String, request: bool) {
         let id = self.next_publish;
         self.next_publish += 1;
+        let reply = request.then(|| format!("_INBOX.c{}.{id}", self.links[link].client));
         let mut out = BytesMut::new();
-        encode::publish(&mut out, &subject, None, None, format!("m{id}").as_bytes());
-        self.client_write(link, &out, Some(Op::Pub { id, subject }));
+        encode::publish(
+            &mut out,
+            &subject,
+            reply.as_deref(),
+            None,
+            format!("m{id}").as_bytes(),
+        );
+        self.client_write(link, &out, Some(Op::Pub { id, subject, reply }));
     }
 
     fn client_write(&mut self, link: usize, bytes: &[u8], op: Option<Op>) {
@@ -491,9 +510,9 @@ impl IsolationWorld {
         let account = self.clients[client].account;
         match op {
             Op::Sub { sid, pattern } => self.model.subscribed(node, link, account, sid, &pattern),
-            Op::Pub { id, subject } => {
+            Op::Pub { id, subject, reply } => {
                 self.model
-                    .published(&self.plan, node, account, id, &subject);
+                    .published(&self.plan, node, account, id, &subject, reply);
                 self.report.published += 1;
             }
         }

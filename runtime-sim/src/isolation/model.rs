@@ -2,6 +2,13 @@
 //! order the node processed them, and the deliveries each processed publish
 //! makes according to the account [`Plan`]. The checker settles every MSG a
 //! client receives against it.
+//!
+//! Requests crossing a service import reach the exporter with a reply
+//! subject the node makes up (`_R_.…`); the model learns it from the first
+//! such delivery, and the first response published on it in the exporter
+//! goes back to the requester's account under the original reply subject,
+//! as nats-server routes singleton responses. Stream imports and local
+//! deliveries keep the reply subject as published.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +33,20 @@ pub struct Published {
     pub subject: String,
     /// The model's (account, subject) deliveries.
     pub targets: Vec<(usize, String)>,
+    /// The reply subject it was published with.
+    pub reply: Option<String>,
+}
+
+/// A response route the node made for a request crossing a service import.
+#[derive(Clone, Debug)]
+struct ResponseRoute {
+    /// The account the responder publishes in.
+    exporter: usize,
+    /// The requester's account and reply subject.
+    requester: usize,
+    reply: String,
+    /// Singleton responses: only the first one goes back.
+    used: bool,
 }
 
 /// Why a delivery is wrong.
@@ -38,6 +59,8 @@ pub enum Wrong {
     NotOwed,
     /// The payload names no publish.
     Unknown,
+    /// The delivery's reply subject is not the one it must carry.
+    Reply,
 }
 
 /// The model of one run.
@@ -47,6 +70,8 @@ pub struct Model {
     publishes: BTreeMap<u64, Published>,
     /// (link, sid, publish id) → subjects still owed, one per path.
     owed: BTreeMap<(usize, u64, u64), Vec<String>>,
+    /// `_R_.…` reply subjects seen by responders → where responses go.
+    responses: BTreeMap<String, ResponseRoute>,
 }
 
 impl Model {
@@ -69,9 +94,23 @@ impl Model {
     }
 
     /// The node processed publish `id` (its payload names it) of `subject`
-    /// in `account`: records whom it owes.
-    pub fn published(&mut self, plan: &Plan, node: usize, account: usize, id: u64, subject: &str) {
-        let targets = plan.targets(account, subject);
+    /// with `reply` in `account`: records whom it owes.
+    pub fn published(
+        &mut self,
+        plan: &Plan,
+        node: usize,
+        account: usize,
+        id: u64,
+        subject: &str,
+        reply: Option<String>,
+    ) {
+        let mut targets = plan.targets(account, subject);
+        if let Some(route) = self.responses.get_mut(subject) {
+            if route.exporter == account && !route.used {
+                route.used = true;
+                targets.push((route.requester, route.reply.clone()));
+            }
+        }
         for (to_account, delivered) in &targets {
             for s in self.subs.get(&node).into_iter().flatten() {
                 if s.account == *to_account && matches(&s.pattern, delivered) {
@@ -89,6 +128,7 @@ impl Model {
                 account,
                 subject,
                 targets,
+                reply,
             },
         );
     }
@@ -99,19 +139,21 @@ impl Model {
     }
 
     /// `link` (a client in `account`) received publish `id` under `subject`
-    /// for `sid`: settles it, or says why it is wrong.
+    /// for `sid`, with `reply`: settles it, or says why it is wrong.
     pub fn delivered(
         &mut self,
-        link: usize,
-        account: usize,
-        sid: u64,
-        id: u64,
+        plan: &Plan,
+        (link, account): (usize, usize),
+        (sid, id): (u64, u64),
         subject: &str,
+        reply: Option<&str>,
     ) -> Result<(), Wrong> {
-        let published = self.publish(id).ok_or(Wrong::Unknown)?;
+        let published = self.publishes.get(&id).ok_or(Wrong::Unknown)?;
         if !published.targets.iter().any(|(a, _)| *a == account) {
             return Err(Wrong::OtherAccount);
         }
+        let (from, requested) = (published.account, published.reply.clone());
+        let via_service = from != account && plan.serves(from, account, &published.subject);
         let key = (link, sid, id);
         let subjects = self.owed.get_mut(&key).ok_or(Wrong::NotOwed)?;
         let at = subjects
@@ -122,7 +164,21 @@ impl Model {
         if subjects.is_empty() {
             self.owed.remove(&key);
         }
-        Ok(())
+        match (via_service, requested, reply) {
+            (true, Some(original), Some(r)) if r.starts_with("_R_.") => {
+                let route = ResponseRoute {
+                    exporter: account,
+                    requester: from,
+                    reply: original,
+                    used: false,
+                };
+                self.responses.entry(r.to_owned()).or_insert(route);
+                Ok(())
+            }
+            (true, None, None) => Ok(()),
+            (false, requested, reply) if requested.as_deref() == reply => Ok(()),
+            _ => Err(Wrong::Reply),
+        }
     }
 
     /// `link` closed: its subscriptions end and what it was owed is excused.
@@ -144,6 +200,11 @@ impl Model {
     /// A node restarted: every subscription on it is gone.
     pub fn node_restarted(&mut self, node: usize) {
         self.subs.remove(&node);
+    }
+
+    /// Responses routed back across accounts so far.
+    pub fn responses_routed(&self) -> u64 {
+        self.responses.values().filter(|r| r.used).count() as u64
     }
 
     /// Deliveries still owed, as (link, sid, publish id, subject).

@@ -234,6 +234,17 @@ impl Plan {
         out
     }
 
+    /// True when a publish of `subject` in `importer` reaches `exporter`
+    /// through a service import.
+    pub fn serves(&self, importer: usize, exporter: usize, subject: &str) -> bool {
+        self.imports.iter().any(|i| {
+            i.kind == Kind::Service
+                && i.importer == importer
+                && i.exporter == exporter
+                && matches(&i.local, subject)
+        })
+    }
+
     /// Literal subjects worth publishing or subscribing to: instances of
     /// every export and import subject, and a few that match nothing.
     pub fn subjects(&self) -> Vec<String> {
