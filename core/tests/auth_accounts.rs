@@ -196,6 +196,27 @@ accounts {
 }
 
 #[test]
+fn an_export_of_the_exact_subject_decides_alone() {
+    let errors = config_errors(
+        r#"accounts {
+  A: { imports: [ {stream: {account: B, subject: "s.a"}}, {stream: {account: B, subject: "s.b"}}, {service: {account: B, subject: "q.a"}} ] }
+  B: { exports: [ {stream: "s.*"}, {stream: "s.a", accounts: [C]}, {service: "q.*"}, {service: "q.a", accounts: [C]} ] }
+  C: {}
+}
+"#,
+    );
+    assert!(
+        errors.contains("Error adding stream import \"s.a\": stream import not authorized"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("Error adding service import \"q.a\": service import not authorized"),
+        "{errors}"
+    );
+    assert!(!errors.contains("s.b"), "the wildcard export admits s.b: {errors}");
+}
+
+#[test]
 fn system_account_exists_by_default() {
     let opts =
         options("accounts { SYS: { users: [ {user: s, password: s} ] } }\nsystem_account: SYS\n");

@@ -275,16 +275,20 @@ fn response_type(v: &Value, r: &mut Report) -> Option<ResponseType> {
 }
 
 /// The export of `exporter` that allows `importer` to make import `i`.
+/// An export of exactly the imported subject decides alone, as in
+/// nats-server: a narrower export restricted to other accounts is not
+/// widened by a public wildcard export that also covers it.
 pub fn find_export<'a>(
     exporter: &'a AccountConfig,
     i: &Import,
     importer: &str,
 ) -> Option<&'a Export> {
-    exporter.exports.iter().find(|e| {
-        e.kind == i.kind
-            && subject_is_subset(i.subject.as_bytes(), e.subject.as_bytes())
-            && (e.accounts.is_empty() || e.accounts.iter().any(|a| a == importer))
-    })
+    let admits = |e: &Export| e.accounts.is_empty() || e.accounts.iter().any(|a| a == importer);
+    let mut same_kind = exporter.exports.iter().filter(|e| e.kind == i.kind);
+    if let Some(exact) = same_kind.clone().find(|e| e.subject == i.subject) {
+        return admits(exact).then_some(exact);
+    }
+    same_kind.find(|e| subject_is_subset(i.subject.as_bytes(), e.subject.as_bytes()) && admits(e))
 }
 
 /// `operator: JWT | path | [ ... ]`.
