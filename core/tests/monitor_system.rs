@@ -294,6 +294,33 @@ fn accountz_in_operator_mode_shows_the_jwt() {
         json!([{"subject": "a.svc", "type": "service", "response_type": "Streamed"},
                {"subject": "a.st.>", "type": "stream", "token_req": true}])
     );
+    let user = KeyPair::new_user();
+    let user_jwt = jwt::user(&acc, &acc, &user, json!({}), json!({}));
+    let (conn, info) = node.connect();
+    let sig = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        user.sign(auth_support::nonce_of(&info).as_bytes()).unwrap(),
+    );
+    node.send(
+        conn,
+        &format!("CONNECT {{\"jwt\":\"{user_jwt}\",\"sig\":\"{sig}\",\"verbose\":false}}\r\n"),
+    );
+    let me = ask(&mut node, conn, "$SYS.REQ.USER.INFO", "").unwrap();
+    assert_eq!(
+        me["data"],
+        json!({"user": user.public_key(), "account": acc.public_key(), "account_name": "AccA", "user_name": "U"})
+    );
+    let connz = ask(
+        &mut node,
+        conn,
+        "$SYS.REQ.ACCOUNT.PING.CONNZ",
+        r#"{"auth":true}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        connz["data"]["connections"][0]["authorized_user"],
+        user.public_key()
+    );
     let sys_detail =
         &http_json(&mut node, "/accountz", &format!("acc={}", sys.public_key()))["account_detail"];
     assert_eq!(

@@ -196,7 +196,8 @@ pub(crate) fn conn_info(server: &Server, c: &Client, now: Instant, subs: SubsMod
         name: c.meta.name.clone(),
         lang: c.meta.lang.clone(),
         version: c.meta.version.clone(),
-        authorized_user: c.meta.user.clone(),
+        // A JWT user shows as its public key, as in nats-server.
+        authorized_user: c.jwt_user.as_ref().map(|(key, _)| key.clone()).or_else(|| c.meta.user.clone()),
         account: (account != "$G").then(|| account.clone()),
         subscriptions_list: (subs == SubsMode::Subjects).then(|| live().map(|x| s(&x.subject)).collect()),
         subscriptions_list_detail: (subs == SubsMode::Detail)
