@@ -158,12 +158,14 @@ impl Account {
         }
     }
 
-    /// True when a message published here may cross to another account.
-    pub fn has_routes(&self) -> bool {
+    /// True when a message published here on `subject` may cross to another
+    /// account, or is a request the server answers itself. Checked on every
+    /// publish: most accounts have no routes, and most subjects are not `$SYS`.
+    pub fn has_routes(&self, subject: &[u8]) -> bool {
         !self.stream_routes.is_empty()
             || !self.service_routes.is_empty()
             || !self.responses.is_empty()
-            || self.system_services
+            || (self.system_services && subject.starts_with(b"$SYS.REQ."))
     }
 
     /// Remembers where responses on `reply` go, within the bound.

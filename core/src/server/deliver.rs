@@ -18,7 +18,7 @@ impl Server {
         let Some(publisher) = self.client(from) else { return };
         let account = publisher.account;
         let mut delivered = self.deliver_in(now, from, account, p);
-        if self.accounts[account].has_routes() {
+        if self.accounts[account].has_routes(&p.subject) {
             delivered += self.deliver_across(now, from, account, p);
         }
         if delivered == 0 {
