@@ -99,7 +99,11 @@ impl Trust {
     pub fn decode_account(text: &str) -> Result<Claims<AccountNats>, JwtError> {
         let claims: Claims<AccountNats> = jwt::decode(text)?;
         jwt::expect_type(&claims.nats.kind, "account")?;
-        Ok(claims)
+        // Only an operator (or its signing key) or an account may issue one.
+        match nkey::role_of(&claims.iss) {
+            Some(KeyRole::Operator | KeyRole::Account) => Ok(claims),
+            _ => Err(JwtError::UnexpectedIssuer("[account operator]")),
+        }
     }
 
     /// Makes `text` (already decoded by [`Trust::decode_account`]) the JWT
@@ -190,6 +194,43 @@ impl Trust {
             }
         }
         (configs, problems)
+    }
+
+    /// The earliest `exp` later than `now` (Unix seconds) of the account
+    /// JWTs that verify at `now` and of the activation tokens their imports
+    /// carry: when the accounts and imports in force next change without
+    /// a claim update. `None` when nothing in force expires.
+    pub fn next_expiry(&self, now: i64) -> Option<i64> {
+        let mut next: Option<i64> = None;
+        for key in self.accounts.keys() {
+            let Ok(account) = self.account(key, now) else {
+                continue;
+            };
+            let tokens = account
+                .nats
+                .imports
+                .iter()
+                .filter(|i| !i.token.is_empty())
+                .filter_map(|i| jwt::decode::<ActivationNats>(&i.token).ok())
+                .map(|t| t.exp);
+            for exp in tokens.chain([account.exp]).filter(|&exp| exp > now) {
+                next = Some(next.map_or(exp, |n| n.min(exp)));
+            }
+        }
+        next
+    }
+
+    /// The keys of the stored account JWTs whose `exp` lies in
+    /// (`after`, `upto`] (Unix seconds): the accounts that expired in
+    /// between, sorted.
+    pub fn expired_between(&self, after: i64, upto: i64) -> Vec<String> {
+        self.accounts
+            .iter()
+            .filter(|(_, text)| {
+                Trust::decode_account(text).is_ok_and(|c| c.exp > after && c.exp <= upto)
+            })
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// Authenticates a CONNECT carrying a user JWT at `now` (Unix seconds).
@@ -284,7 +325,11 @@ impl Trust {
             permissions,
             issued_at: user.iat,
             // nats-server also disconnects when the `times` window ends.
-            expires_at: (user.exp > 0).then_some(user.exp).into_iter().chain(window_end).min(),
+            expires_at: (user.exp > 0)
+                .then_some(user.exp)
+                .into_iter()
+                .chain(window_end)
+                .min(),
             user_limits,
             account_limits: account.nats.limits.clone(),
             bearer_token: user.nats.bearer_token,

@@ -12,6 +12,22 @@ use crate::time::Instant;
 
 use super::{CloseReason, Server, Slot};
 
+/// nats-server's `-ERR` for the clients of an account whose JWT expired.
+const ACCOUNT_EXPIRED: &str = "Account Authentication Expired";
+
+/// When the claims in force next change by themselves: the earliest `exp`
+/// of a loaded account JWT or of an activation token in use. nats-server
+/// arms a timer per account and per token; one deadline for the whole
+/// server does the same work and costs nothing per message.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ClaimsClock {
+    /// The instant of the next expiry, if anything in force expires.
+    pub(crate) deadline: Option<Instant>,
+    /// Unix seconds up to which account expiries were acted upon: an
+    /// account whose `exp` is later loses its clients when it passes.
+    checked_unix: i64,
+}
+
 /// nats-server's `-ERR` for a client over its account's `limits.conn`.
 const ACCOUNT_CONNS_EXCEEDED: &str = "maximum account active connections exceeded";
 /// nats-server's `-ERR` for a subscription over the limit.
@@ -26,6 +42,78 @@ impl Server {
     pub(crate) fn account_claims_changed(&mut self, now: Instant, key: &str) {
         self.rebuild_routes(now);
         self.apply_account_limits(now, key);
+        // The account updated is left alone: like nats-server, a JWT that
+        // arrives already expired refuses new clients but drops none.
+        self.expire_accounts(now, Some(key));
+    }
+
+    /// Starts watching the expiry of the claims loaded at start-up.
+    pub(crate) fn start_claims_clock(&mut self, now: Instant) {
+        self.claims_clock.checked_unix = self.unix_secs(now);
+        self.rearm_claims_clock(now);
+    }
+
+    /// The claims deadline passed: imports whose activation token expired
+    /// are dropped, and so are the accounts whose JWT expired, with their
+    /// clients, as nats-server's expiry timers do.
+    pub(crate) fn claims_deadline_passed(&mut self, now: Instant) {
+        self.rebuild_routes(now);
+        self.expire_accounts(now, None);
+    }
+
+    /// Closes the clients of every account (but `spared`) whose JWT
+    /// expired since the last check, then arms the next deadline.
+    fn expire_accounts(&mut self, now: Instant, spared: Option<&str>) {
+        let unix_secs = self.unix_secs(now);
+        let expired = self.trust.as_ref().map_or_else(Vec::new, |t| {
+            t.expired_between(self.claims_clock.checked_unix, unix_secs)
+        });
+        self.claims_clock.checked_unix = self.claims_clock.checked_unix.max(unix_secs);
+        for key in expired.iter().filter(|k| Some(k.as_str()) != spared) {
+            self.log(Level::Debug, format!("Account JWT of {key} has expired"));
+            self.close_expired_account(now, key);
+        }
+        self.rearm_claims_clock(now);
+    }
+
+    /// Closes every client of account `key`, with nats-server's `-ERR`.
+    fn close_expired_account(&mut self, now: Instant, key: &str) {
+        let Some(index) = self.accounts.iter().position(|a| a.name == key) else {
+            return;
+        };
+        let doomed: Vec<Slot> = self
+            .clients_by_cid()
+            .filter(|c| c.account == index)
+            .filter_map(|c| self.by_cid.get(&c.cid).copied())
+            .collect();
+        for slot in doomed {
+            if let Some(c) = self.client(slot) {
+                let line = format!("{} - {} - {ACCOUNT_EXPIRED}", c.peer, c.cid);
+                self.log(Level::Debug, line);
+            }
+            let reason = CloseReason::AuthenticationExpired;
+            self.close(now, slot, reason, Some(ACCOUNT_EXPIRED));
+        }
+    }
+
+    /// Sets the claims deadline to the next expiry after `now`.
+    fn rearm_claims_clock(&mut self, now: Instant) {
+        let unix_secs = self.unix_secs(now);
+        let next = self.trust.as_ref().and_then(|t| t.next_expiry(unix_secs));
+        self.claims_clock.deadline = next.map(|exp| self.instant_at_unix(exp));
+    }
+
+    /// The monotonic instant at which the wall clock reads `unix_secs`,
+    /// from the clocks at start (the inverse of [`Server::wall_at`]).
+    fn instant_at_unix(&self, unix_secs: i64) -> Instant {
+        let (started_at, started_wall) = self.started();
+        let since = i128::from(unix_secs) * 1_000_000_000 - i128::from(started_wall.0);
+        let nanos = u64::try_from(since.max(0)).unwrap_or(u64::MAX);
+        started_at + std::time::Duration::from_nanos(nanos)
+    }
+
+    fn unix_secs(&self, now: Instant) -> i64 {
+        self.wall_at(now).0.div_euclid(1_000_000_000)
     }
 
     /// Recomputes every route, as at start-up: the config file's accounts

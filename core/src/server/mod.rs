@@ -211,6 +211,8 @@ pub struct Server {
     producer_stalled: bool,
     /// The NATS resolver's directory, when the runtime attached storage.
     jwt_dir: Option<jwt_dir::JwtDir<system::Durable>>,
+    /// When an account JWT or activation token in force next expires.
+    claims_clock: claims::ClaimsClock,
 }
 
 impl fmt::Debug for Server {
@@ -278,8 +280,10 @@ impl Server {
             system_seq: 0,
             producer_stalled: false,
             jwt_dir,
+            claims_clock: claims::ClaimsClock::default(),
         };
         server.enter_operator_mode(wall);
+        server.start_claims_clock(now);
         server.enable_system_services();
         server.log(Level::Info, format!("Starting natrix {VERSION}"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
@@ -404,11 +408,16 @@ impl Server {
 
     /// The earliest instant at which [`Server::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|&(at, _)| at)
+        let client = self.timers.first().map(|&(at, _)| at);
+        client.into_iter().chain(self.claims_clock.deadline).min()
     }
 
-    /// Run the timers due at `now` (pings, auth timeouts, write deadlines).
+    /// Run the timers due at `now` (pings, auth timeouts, write deadlines,
+    /// the expiry of account JWTs and activation tokens).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.claims_clock.deadline.is_some_and(|at| at <= now) {
+            self.claims_deadline_passed(now);
+        }
         while let Some(&(at, slot)) = self.timers.first() {
             if at > now {
                 break;
