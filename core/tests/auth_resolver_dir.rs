@@ -480,3 +480,50 @@ fn list_leaves_out_expired_accounts_as_nats_server_does() {
     live.sort();
     assert_eq!(replies(&out)[0]["data"], json!(live));
 }
+
+#[test]
+fn updates_are_refused_as_nats_server_refuses_them() {
+    let s = setup("");
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    let nats = json!({"type": "account", "version": 2});
+    let mut refusal = |jwt: String| {
+        let out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &jwt);
+        settle(&mut node, &disk);
+        let reply = replies(&(out + &node.take(sys))).remove(0);
+        (
+            reply["error"]["account"].clone(),
+            reply["error"]["description"].clone(),
+        )
+    };
+    // The key names the file: nats-server refuses one that is no public nkey.
+    let garbage = jwt::encode(&s.op, "garbage", "ACC", nats.clone(), json!({}));
+    assert_eq!(
+        refusal(garbage),
+        (
+            json!("garbage"),
+            json!("jwt update resulted in error - invalid public key")
+        )
+    );
+    // Only an operator or an account may issue an account JWT.
+    let by_user = jwt::encode(
+        &KeyPair::new_user(),
+        &s.acc.public_key(),
+        "ACC",
+        nats,
+        json!({}),
+    );
+    assert_eq!(
+        refusal(by_user),
+        (
+            json!("n/a"),
+            json!("jwt update resulted in error - unable to validate expected prefixes - [account operator]")
+        )
+    );
+    assert!(
+        disk.names().iter().all(|n| !n.starts_with("garbage")),
+        "{:?}",
+        disk.names()
+    );
+}

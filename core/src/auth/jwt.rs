@@ -39,6 +39,11 @@ pub enum JwtError {
     /// errors, e.g. more exports than `limits.exports` allows).
     #[error("validation errors: [{}]", .0.join(" "))]
     Invalid(Vec<&'static str>),
+    /// The issuer's key has a role this kind of JWT may not be issued by
+    /// (an account JWT signed by a user key); the roles allowed, in
+    /// nats-server's words (`[account operator]`).
+    #[error("unable to validate expected prefixes - {0}")]
+    UnexpectedIssuer(&'static str),
 }
 
 /// The claims every NATS JWT has.

@@ -296,6 +296,10 @@ impl Server {
         if let Some(why) = invalid {
             return self.update_refused(now, reply, words.invalid, &sub, &why);
         }
+        if !is_public_key(&sub) {
+            // The key names the stored file: nothing else may.
+            return self.update_refused(now, reply, words.error, &sub, "invalid public key");
+        }
         if !cache && self.store_is_full(&sub) {
             return self.update_refused(now, reply, words.error, &sub, "jwt store is full");
         }
@@ -640,6 +644,12 @@ impl Server {
             "time": self.wall_at(now).to_rfc3339(),
         })
     }
+}
+
+/// What nats-server's resolver requires of the key it stores a JWT under:
+/// a public nkey, of any role.
+fn is_public_key(key: &str) -> bool {
+    nkey::role_of(key).is_some_and(|role| nkey::decode_public(key, role).is_ok())
 }
 
 /// nats-server's wording for the JWT problems a client can cause.
