@@ -43,7 +43,10 @@ fn accstatz_and_connz_filter_by_account() {
 
     let only_a = get(&mut server, "/connz", "acc=A");
     assert_eq!(only_a["total"], 1);
-    assert_eq!(only_a["connections"][0]["account"], "A");
+    assert!(only_a["connections"][0].get("account").is_none(), "who is connected shows only with auth");
+    assert!(only_a["connections"][0].get("authorized_user").is_none());
+    let with_auth = &get(&mut server, "/connz", "acc=A&auth=1")["connections"][0];
+    assert_eq!((&with_auth["account"], &with_auth["authorized_user"]), (&"A".into(), &"a".into()));
     assert_eq!(get(&mut server, "/connz", "acc=%24G")["total"], 1);
     assert_eq!(get(&mut server, "/connz", "acc=nope")["total"], 0);
 

@@ -243,6 +243,12 @@ pub(crate) fn build(server: &Server, now: Instant, wall: UnixNanos, q: &Query) -
     if let Some(acc) = q.get("acc").filter(|a| !a.is_empty()) {
         conns.retain(|c| c.account.as_deref().unwrap_or("$G") == acc);
     }
+    // Who is connected, and as which account, shows only with `auth`.
+    if !q.flag("auth") {
+        for c in &mut conns {
+            (c.authorized_user, c.account) = (None, None);
+        }
+    }
     sort(&mut conns, q.get("sort").unwrap_or("cid"))?;
     let total = conns.len();
     let page: Vec<ConnInfo> = conns.into_iter().skip(offset as usize).take(limit as usize).collect();

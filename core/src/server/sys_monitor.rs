@@ -628,19 +628,12 @@ impl Server {
             ("limit", positive(o.limit)),
             ("state", state.to_owned()),
             ("acc", o.acc),
+            ("auth", if o.auth { "1" } else { "" }.to_owned()),
         ];
         let result = query(&pairs)
             .and_then(|q| build::connz(self, now, wall, &q).map_err(|e| e.to_string()));
         match result {
-            Ok(mut connz) => {
-                // Who is connected shows only with `auth`, as in nats-server.
-                if !o.auth {
-                    for c in &mut connz.connections {
-                        (c.authorized_user, c.account) = (None, None);
-                    }
-                }
-                Answer::Data(ConnzReply::Known(connz))
-            }
+            Ok(connz) => Answer::Data(ConnzReply::Known(connz)),
             Err(_) if !o.sort.is_empty() => {
                 Answer::Failed(format!("invalid sorting option: {}", o.sort))
             }
