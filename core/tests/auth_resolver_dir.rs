@@ -527,3 +527,58 @@ fn updates_are_refused_as_nats_server_refuses_them() {
         disk.names()
     );
 }
+
+#[test]
+fn malformed_claims_are_refused_in_nats_server_words() {
+    let s = setup(", allow_delete: true");
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    let mut refused = |subject: &str, jwt: String| {
+        let out = publish(&mut node, sys, subject, &jwt);
+        replies(&out).remove(0)["error"]["description"].clone()
+    };
+    let update = "$SYS.REQ.CLAIMS.UPDATE";
+    let of_type = |kind: &str| {
+        let nats = json!({"type": kind, "version": 2});
+        jwt::encode(&s.op, &s.acc.public_key(), "ACC", nats, json!({}))
+    };
+    let cases = [
+        ("user", "not account claim"),
+        ("operator", "not account claim"),
+        ("generic", "claim failed V1 signature verification"),
+        ("no-such-type", "claim failed V1 signature verification"),
+        ("cluster", "ClusterClaims are not supported"),
+        ("server", "ServerClaims are not supported"),
+    ];
+    for (kind, words) in cases {
+        let why = format!("jwt update resulted in error - {words}");
+        assert_eq!(refused(update, of_type(kind)), json!(why), "type {kind}");
+    }
+    let good = version(&s.op, &s.acc, 1, json!({}));
+    let (head, rest) = good.rsplit_once('.').unwrap();
+    let flipped = if rest.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{head}.{flipped}{}", &rest[1..]);
+    assert_eq!(
+        refused(update, tampered),
+        json!("jwt update resulted in error - claim failed V2 signature verification")
+    );
+    assert_eq!(
+        refused(update, format!("{good}.x")),
+        json!("jwt update resulted in error - expected 3 chunks")
+    );
+    let delete = jwt::encode(
+        &s.op,
+        &s.op.public_key(),
+        "del",
+        json!({"type": "generic", "version": 2, "accounts": [s.acc.public_key()]}),
+        json!({}),
+    );
+    assert_eq!(
+        refused("$SYS.REQ.CLAIMS.DELETE", format!("{delete}.x")),
+        json!("delete accounts request by  failed - expected 3 chunks")
+    );
+    // A lookup of a key no account could have gets no reply at all.
+    let out = publish(&mut node, sys, "$SYS.REQ.ACCOUNT.garbage.CLAIMS.LOOKUP", "");
+    assert_eq!(out, "PONG\r\n");
+}

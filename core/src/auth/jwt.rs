@@ -445,8 +445,11 @@ struct Header {
 /// returns its claims. Who the issuer may be is the caller's question.
 pub fn decode<N: serde::de::DeserializeOwned>(jwt: &str) -> Result<Claims<N>, JwtError> {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut parts = jwt.trim().splitn(3, '.');
-    let (Some(h), Some(c), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+    // Exactly three parts: a fourth is no part of the signature.
+    let mut parts = jwt.trim().split('.');
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwtError::Malformed("expected three parts"));
     };
     let header_bytes = b64

@@ -147,6 +147,10 @@ impl Server {
                 if self.nats_resolver().is_some_and(|(cache, _, _)| cache) {
                     return 0;
                 }
+                // nats-server stays silent on a key no account could have.
+                if !is_public_key(key) {
+                    return 1;
+                }
                 let jwt = self.trust.as_ref().and_then(|t| t.account_jwt(key));
                 let body = Bytes::copy_from_slice(jwt.unwrap_or_default().as_bytes());
                 self.respond(now, reply, body);
@@ -652,10 +656,30 @@ fn is_public_key(key: &str) -> bool {
     nkey::role_of(key).is_some_and(|role| nkey::decode_public(key, role).is_ok())
 }
 
-/// nats-server's wording for the JWT problems a client can cause.
+/// The claim types nats-server's JWT library reads as what they are; it
+/// reads any other as a version 1 generic claim, which then fails the
+/// version 1 signature check.
+const KNOWN_CLAIM_TYPES: &[&str] = &[
+    "operator",
+    "account",
+    "user",
+    "activation",
+    "authorization_request",
+    "authorization_response",
+];
+
+/// nats-server's wording (its JWT library's) for the JWT problems a client
+/// can cause.
 fn jwt_error_text(e: &JwtError) -> String {
     match e {
         JwtError::Malformed("expected three parts") => "expected 3 chunks".to_owned(),
+        JwtError::Signature(_) => "claim failed V2 signature verification".to_owned(),
+        JwtError::WrongType { got, .. } => match got.as_str() {
+            "cluster" => "ClusterClaims are not supported".to_owned(),
+            "server" => "ServerClaims are not supported".to_owned(),
+            known if KNOWN_CLAIM_TYPES.contains(&known) => "not account claim".to_owned(),
+            _ => "claim failed V1 signature verification".to_owned(),
+        },
         other => other.to_string(),
     }
 }
