@@ -582,3 +582,37 @@ fn malformed_claims_are_refused_in_nats_server_words() {
     let out = publish(&mut node, sys, "$SYS.REQ.ACCOUNT.garbage.CLAIMS.LOOKUP", "");
     assert_eq!(out, "PONG\r\n");
 }
+
+#[test]
+fn updates_waiting_for_their_sync_count_against_the_limit() {
+    // The system account and `acc` are stored already: room for one more.
+    let s = setup(", limit: 3");
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    let (first, second) = (KeyPair::new_account(), KeyPair::new_account());
+    let mut out = String::new();
+    for acc in [&first, &second] {
+        let update = version(&s.op, acc, 1, json!({}));
+        out += &publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &update);
+    }
+    settle(&mut node, &disk);
+    out += &node.take(sys);
+    let codes: Vec<_> = replies(&out)
+        .iter()
+        .map(|r| {
+            let body = if r["data"].is_null() {
+                &r["error"]
+            } else {
+                &r["data"]
+            };
+            (body["account"].clone(), body["code"].clone())
+        })
+        .collect();
+    assert!(
+        codes.contains(&(json!(first.public_key()), json!(200)))
+            && codes.contains(&(json!(second.public_key()), json!(500))),
+        "the second new account is over the limit: {codes:?}"
+    );
+    assert!(newest_generation(&disk, &second).is_none());
+}

@@ -253,6 +253,11 @@ impl<P> JwtDir<P> {
         self.waiting.push_back((token, work));
     }
 
+    /// The work still waiting for its sync, oldest first.
+    pub fn waiting(&self) -> impl Iterator<Item = &P> + '_ {
+        self.waiting.iter().map(|(_, work)| work)
+    }
+
     /// The work whose sync completed now that `token` has (every token up to
     /// it has too), oldest first.
     pub fn completed(&mut self, token: SyncToken) -> Vec<P> {

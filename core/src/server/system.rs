@@ -11,7 +11,7 @@
 //! and must survive a crash. The change takes effect at the same moment,
 //! so nothing observable runs ahead of the disk.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use serde_json::json;
@@ -89,6 +89,16 @@ pub(crate) enum Durable {
         failures: Vec<String>,
         reply: Option<ReplyTo>,
     },
+}
+
+impl Durable {
+    /// The account this work stores a JWT for.
+    fn stored_key(&self) -> Option<&str> {
+        match self {
+            Durable::Updated { key, .. } | Durable::Preloaded { key, .. } => Some(key),
+            Durable::Deleted { .. } => None,
+        }
+    }
 }
 
 /// The wording of one resolver kind's claim update replies.
@@ -368,7 +378,9 @@ impl Server {
                 .any(|a| a.name == key && a.stats.total_conns > 0)
     }
 
-    /// A full resolver refuses a new account beyond `limit`.
+    /// A full resolver refuses a new account beyond `limit`. Updates
+    /// waiting for their sync hold their place already: without that, a
+    /// burst of new accounts would all pass before the first is stored.
     fn store_is_full(&self, key: &str) -> bool {
         let Some((_, _, Some(limit))) = self.nats_resolver() else {
             return false;
@@ -376,7 +388,10 @@ impl Server {
         let Some(trust) = &self.trust else {
             return false;
         };
-        trust.account_jwt(key).is_none() && trust.account_keys().count() as u64 >= limit
+        let mut stored: BTreeSet<&str> = trust.account_keys().collect();
+        let waiting = self.jwt_dir.iter().flat_map(|dir| dir.waiting());
+        stored.extend(waiting.filter_map(Durable::stored_key));
+        !stored.contains(key) && stored.len() as u64 >= limit
     }
 
     fn update_refused(
