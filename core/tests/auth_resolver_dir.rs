@@ -616,3 +616,19 @@ fn updates_waiting_for_their_sync_count_against_the_limit() {
     );
     assert!(newest_generation(&disk, &second).is_none());
 }
+
+#[test]
+fn the_older_update_subject_is_answered_too() {
+    let s = setup("");
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    let late = KeyPair::new_account();
+    let update = version(&s.op, &late, 1, json!({}));
+    let subject = format!("$SYS.ACCOUNT.{}.CLAIMS.UPDATE", late.public_key());
+    let mut out = publish(&mut node, sys, &subject, &update);
+    settle(&mut node, &disk);
+    out += &node.take(sys);
+    assert_eq!(replies(&out)[0]["data"]["message"], "jwt updated", "{out}");
+    assert_eq!(lookup(&mut node, sys, &late), update);
+}

@@ -165,7 +165,7 @@ impl Account {
         !self.stream_routes.is_empty()
             || !self.service_routes.is_empty()
             || !self.responses.is_empty()
-            || (self.system_services && subject.starts_with(b"$SYS.REQ."))
+            || (self.system_services && is_server_request(subject))
     }
 
     /// Remembers where responses on `reply` go, within the bound.
@@ -178,6 +178,13 @@ impl Account {
         }
         self.responses.insert(reply, route);
     }
+}
+
+/// True for the subjects of requests the server may answer itself: the
+/// `$SYS.REQ.…` ones, and the older claim update subject
+/// `$SYS.ACCOUNT.<key>.CLAIMS.UPDATE` that nats-server still takes.
+pub(crate) fn is_server_request(subject: &[u8]) -> bool {
+    subject.starts_with(b"$SYS.REQ.") || subject.starts_with(b"$SYS.ACCOUNT.")
 }
 
 /// Messages published in the exporter on `subject` also go to `importer`,

@@ -12,7 +12,9 @@ use crate::protocol::Publish;
 use crate::subject::subject_matches;
 use crate::time::Instant;
 
-use super::account::{Account, ResponseRoute, ServiceRoute, StreamRoute, SubjectMap};
+use super::account::{
+    is_server_request, Account, ResponseRoute, ServiceRoute, StreamRoute, SubjectMap,
+};
 use super::{Server, Slot};
 
 /// The global account every client without one belongs to.
@@ -224,7 +226,7 @@ impl Server {
         p: &Publish,
     ) -> usize {
         let mut delivered = self.deliver_response(now, from, account, p);
-        if self.accounts[account].system_services && p.subject.starts_with(b"$SYS.REQ.") {
+        if self.accounts[account].system_services && is_server_request(&p.subject) {
             delivered += self.system_request(now, from, account, p);
         }
         for i in 0..self.accounts[account].stream_routes.len() {
