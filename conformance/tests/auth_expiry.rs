@@ -133,23 +133,31 @@ async fn an_expiring_account_disconnects_its_clients_and_refuses_new_ones() {
     sync(&survivor).await;
 }
 
-/// Account JWTs of an exporter of a private `feed.>` stream and of an
-/// importer holding an activation token that expires at `exp`.
+/// Account JWTs of an exporter of a private `feed.>` stream and `svc`
+/// service, and of an importer of both whose activation tokens expire at `exp`.
 fn activation_setup(exp: i64) -> (KeyPair, KeyPair, String) {
     let (op, exporter, importer) = (
         KeyPair::new_operator(),
         KeyPair::new_account(),
         KeyPair::new_account(),
     );
-    let token = jwt::encode(
-        &exporter,
-        &importer.public_key(),
-        "act",
-        json!({"type": "activation", "version": 2, "subject": "feed.>", "kind": "stream"}),
-        json!({"exp": exp}),
-    );
-    let exports = json!({"exports": [{"type": "stream", "subject": "feed.>", "token_req": true}]});
-    let imports = json!({"imports": [{"type": "stream", "subject": "feed.>", "account": exporter.public_key(), "token": token}]});
+    let token = |subject: &str, kind: &str| {
+        jwt::encode(
+            &exporter,
+            &importer.public_key(),
+            "act",
+            json!({"type": "activation", "version": 2, "subject": subject, "kind": kind}),
+            json!({"exp": exp}),
+        )
+    };
+    let exports = json!({"exports": [
+        {"type": "stream", "subject": "feed.>", "token_req": true},
+        {"type": "service", "subject": "svc", "token_req": true},
+    ]});
+    let imports = json!({"imports": [
+        {"type": "stream", "subject": "feed.>", "account": exporter.public_key(), "token": token("feed.>", "stream")},
+        {"type": "service", "subject": "svc", "account": exporter.public_key(), "token": token("svc", "service")},
+    ]});
     let config = config(
         &op,
         &[
@@ -170,13 +178,30 @@ async fn an_expiring_activation_token_closes_the_import() {
         .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     let subscriber = connect_as(&server, &importer, None).await.unwrap();
     let mut feed = subscriber.subscribe("feed.>").await.unwrap();
+    let mut svc = publisher.subscribe("svc").await.unwrap();
+    let responder = tokio::spawn({
+        let publisher = publisher.clone();
+        async move {
+            while let Some(req) = futures_util::StreamExt::next(&mut svc).await {
+                if let Some(reply) = req.reply {
+                    publisher.publish(reply, "answer".into()).await.unwrap();
+                }
+            }
+        }
+    });
     sync(&subscriber).await;
+    sync(&publisher).await;
     publisher
         .publish("feed.before", "while the token holds".into())
         .await
         .unwrap();
     let msg = next(&mut feed).await;
     assert_eq!(msg.subject.as_str(), "feed.before");
+    let answer = tokio::time::timeout(STEP, subscriber.request("svc", "q".into()))
+        .await
+        .expect("request timed out")
+        .expect("answered while the token holds");
+    assert_eq!(&answer.payload[..], b"answer");
 
     sleep_past(exp).await;
     publisher
@@ -185,6 +210,61 @@ async fn an_expiring_activation_token_closes_the_import() {
         .unwrap();
     sync(&publisher).await;
     assert_silent(&mut feed, Duration::from_millis(300)).await;
-    // Both clients stay connected: only the import is gone.
+    let refused = tokio::time::timeout(STEP, subscriber.request("svc", "q".into()))
+        .await
+        .expect("request timed out");
+    let err = refused.expect_err("no service import any more");
+    assert_eq!(
+        err.kind(),
+        async_nats::RequestErrorKind::NoResponders,
+        "{err:?}"
+    );
+    // Both clients stay connected: only the imports are gone.
     sync(&subscriber).await;
+    sync(&publisher).await;
+    responder.abort();
+}
+
+/// A JWT that arrives already expired is stored, but nats-server's expiry
+/// timer never runs for it: the clients connected stay.
+#[tokio::test]
+async fn a_claim_update_already_expired_keeps_the_clients() {
+    let (op, sys, acc) = (
+        KeyPair::new_operator(),
+        KeyPair::new_account(),
+        KeyPair::new_account(),
+    );
+    let dir = natrix_conformance::TempDir::new("expiry");
+    let config = format!(
+        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"{}\" }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
+        jwt::operator(&op, &[]),
+        sys.public_key(),
+        dir.path().join("jwt").display(),
+        sys.public_key(),
+        account(&op, &sys, json!({}), json!({})),
+        acc.public_key(),
+        account(&op, &acc, json!({}), json!({})),
+    );
+    let server = Server::start(ServerOptions::new().config(config));
+    let sys_client = connect_as(&server, &sys, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let kept = connect_as(&server, &acc, Some(tx)).await.unwrap();
+    sync(&kept).await;
+
+    let expired = account(&op, &acc, json!({}), json!({"exp": soon() - 60}));
+    let reply = tokio::time::timeout(
+        STEP,
+        sys_client.request("$SYS.REQ.CLAIMS.UPDATE", expired.into()),
+    )
+    .await
+    .expect("request timed out")
+    .expect("request answered");
+    let answer: Value = serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(answer["data"]["code"], 200, "{answer}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sync(&kept).await;
+    let events = drain(&mut rx);
+    assert_eq!(events, ["Connected"], "the client stays");
 }

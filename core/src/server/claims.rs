@@ -70,7 +70,6 @@ impl Server {
         });
         self.claims_clock.checked_unix = self.claims_clock.checked_unix.max(unix_secs);
         for key in expired.iter().filter(|k| Some(k.as_str()) != spared) {
-            self.log(Level::Debug, format!("Account JWT of {key} has expired"));
             self.close_expired_account(now, key);
         }
         self.rearm_claims_clock(now);
