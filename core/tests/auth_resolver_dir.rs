@@ -632,3 +632,36 @@ fn the_older_update_subject_is_answered_too() {
     assert_eq!(replies(&out)[0]["data"]["message"], "jwt updated", "{out}");
     assert_eq!(lookup(&mut node, sys, &late), update);
 }
+
+#[test]
+fn a_cache_resolver_deletes_as_a_hard_delete() {
+    // nats-server's cache takes deletes without `allow_delete` (which it
+    // refuses in its config) and removes the JWT outright.
+    let mut s = setup("");
+    s.config = s.config.replace("type: full", "type: cache");
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    assert!(newest_generation(&disk, &s.acc).is_some());
+    let delete = jwt::encode(
+        &s.op,
+        &s.op.public_key(),
+        "delete",
+        json!({"accounts": [s.acc.public_key()], "type": "generic", "version": 2}),
+        json!({}),
+    );
+    let mut out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.DELETE", &delete);
+    settle(&mut node, &disk);
+    out += &node.take(sys);
+    assert_eq!(
+        replies(&out)[0]["data"],
+        json!({"code": 200, "message": "deleted 1 accounts"}),
+        "{out}"
+    );
+    let acc = s.acc.public_key();
+    assert!(
+        !disk.names().iter().any(|n| n.starts_with(&acc)),
+        "{:?}",
+        disk.names()
+    );
+}

@@ -381,7 +381,8 @@ fn nats_resolver(m: &ConfigMap, v: &Value, r: &mut Report) -> Option<Resolver> {
     }
     let delete = if cache {
         cache_conflicts(&f, v, r);
-        ResolverDelete::Refuse
+        // nats-server's cache takes deletes anyway, and removes the JWT.
+        ResolverDelete::Remove
     } else {
         full_delete(&f, v, r)
     };

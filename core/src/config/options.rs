@@ -149,12 +149,12 @@ pub enum Resolver {
 /// What `$SYS.REQ.CLAIMS.DELETE` may do to the NATS resolver's JWTs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ResolverDelete {
-    /// No `allow_delete`: deletes are refused.
+    /// A full resolver without `allow_delete`: deletes are refused.
     #[default]
     Refuse,
     /// `allow_delete` alone: the JWT is kept aside as `<key>.jwt.deleted`.
     Rename,
-    /// `allow_delete` with `hard_delete`: the JWT is removed.
+    /// `allow_delete` with `hard_delete`, or a cache resolver: the JWT is removed.
     Remove,
 }
 
