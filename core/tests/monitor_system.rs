@@ -745,3 +745,33 @@ fn claims_are_still_taken_only_under_the_nats_resolver() {
         "{replies:?}"
     );
 }
+
+#[test]
+fn statz_names_a_jwt_account_by_its_jwt_name() {
+    let op = KeyPair::new_operator();
+    let (sys, acc) = (KeyPair::new_account(), KeyPair::new_account());
+    let acc_jwt = jwt::encode(
+        &op,
+        &acc.public_key(),
+        "AccA",
+        json!({"type": "account", "version": 2}),
+        json!({}),
+    );
+    let config = format!(
+        "operator: {}\nsystem_account: {}\nresolver: MEMORY\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
+        jwt::operator(&op, &[]),
+        sys.public_key(),
+        sys.public_key(),
+        jwt::account(&op, &sys, json!({})),
+        acc.public_key(),
+        acc_jwt,
+    );
+    let mut node = Node::new(&config);
+    let statz = http_json(&mut node, "/accstatz", "unused=1");
+    let entry = statz["account_statz"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["acc"] == acc.public_key()))
+        .cloned()
+        .unwrap_or_else(|| panic!("{statz}"));
+    assert_eq!(entry["name"], "AccA", "nats-server shows the JWT's name");
+}

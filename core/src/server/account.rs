@@ -130,7 +130,8 @@ impl super::Server {
             .zip(conns)
             .map(|(a, conns)| AccountStats {
                 acc: a.name.clone(),
-                name: a.name.clone(),
+                // A JWT account shows under its JWT's `name`, as in nats-server.
+                name: crate::monitor::build::name_tag(self, &a.name),
                 conns,
                 leafnodes: 0,
                 total_conns: a.stats.total_conns,
