@@ -665,3 +665,45 @@ fn a_cache_resolver_deletes_as_a_hard_delete() {
         disk.names()
     );
 }
+
+#[test]
+fn a_delete_right_after_an_update_is_not_undone_by_its_sync() {
+    let s = setup(", allow_delete: true, hard_delete: true");
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    let late = KeyPair::new_account();
+    let update = version(&s.op, &late, 1, json!({}));
+    let mut out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &update);
+    let delete = jwt::encode(
+        &s.op,
+        &s.op.public_key(),
+        "delete",
+        json!({"accounts": [late.public_key()], "type": "generic", "version": 2}),
+        json!({}),
+    );
+    // Sent before the update's sync completed.
+    out += &publish(&mut node, sys, "$SYS.REQ.CLAIMS.DELETE", &delete);
+    for _ in 0..3 {
+        settle(&mut node, &disk);
+    }
+    out += &node.take(sys);
+    let answers: Vec<_> = replies(&out)
+        .iter()
+        .map(|r| r["data"]["message"].clone())
+        .collect();
+    assert_eq!(
+        answers,
+        [json!("jwt updated"), json!("deleted 1 accounts")],
+        "answered in the order asked"
+    );
+    assert_eq!(lookup(&mut node, sys, &late), "", "deleted last");
+    disk.crash(None);
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    assert_eq!(
+        lookup(&mut node, sys, &late),
+        "",
+        "the delete survives a crash"
+    );
+}

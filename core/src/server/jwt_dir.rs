@@ -253,6 +253,11 @@ impl<P> JwtDir<P> {
         self.waiting.push_back((token, work));
     }
 
+    /// The token the newest waiting work waits for.
+    pub fn last_token(&self) -> Option<SyncToken> {
+        self.waiting.back().map(|(token, _)| *token)
+    }
+
     /// The work still waiting for its sync, oldest first.
     pub fn waiting(&self) -> impl Iterator<Item = &P> + '_ {
         self.waiting.iter().map(|(_, work)| work)

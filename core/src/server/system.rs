@@ -83,6 +83,12 @@ pub(crate) enum Durable {
     /// A preloaded JWT newer than the stored one was written at start-up;
     /// it is already in effect.
     Preloaded { key: String, generation: u64 },
+    /// A delete request waiting for updates of its accounts to become
+    /// durable before it removes their files.
+    DeleteAfterUpdates {
+        keys: Vec<String>,
+        reply: Option<ReplyTo>,
+    },
     /// A delete request: `keys` are gone from the directory.
     Deleted {
         keys: Vec<String>,
@@ -96,7 +102,7 @@ impl Durable {
     fn stored_key(&self) -> Option<&str> {
         match self {
             Durable::Updated { key, .. } | Durable::Preloaded { key, .. } => Some(key),
-            Durable::Deleted { .. } => None,
+            Durable::DeleteAfterUpdates { .. } | Durable::Deleted { .. } => None,
         }
     }
 }
@@ -194,6 +200,9 @@ impl Server {
                     self.finish_update(now, &key, &jwt, reply);
                 }
                 Durable::Preloaded { key, generation } => self.prune(&key, generation),
+                Durable::DeleteAfterUpdates { keys, reply } => {
+                    self.delete_when_durable(now, keys, reply)
+                }
                 Durable::Deleted {
                     keys,
                     failures,
@@ -461,6 +470,38 @@ impl Server {
                 return self.respond_outcome(now, reply, "error", body);
             }
         };
+        self.delete_when_durable(now, keys, reply);
+    }
+
+    /// Deletes `keys` now, or once the updates of theirs still waiting for
+    /// their sync are durable (checked again then: more may have come).
+    fn delete_when_durable(&mut self, now: Instant, keys: Vec<String>, reply: Option<ReplyTo>) {
+        if let Some(token) = self.update_in_flight(&keys) {
+            let work = Durable::DeleteAfterUpdates { keys, reply };
+            if let Some(dir) = self.jwt_dir.as_mut() {
+                dir.wait_for(token, work);
+            }
+            return;
+        }
+        self.delete_now(now, keys, reply);
+    }
+
+    /// When a claim update of one of `keys` is still waiting for its sync,
+    /// the token after which every waiting update is durable. A delete must
+    /// wait for it: removing a file whose sync is in flight can be undone by
+    /// that sync (the storage may report nothing to sync for the removal),
+    /// and the update would take effect after the delete was acknowledged.
+    fn update_in_flight(&self, keys: &[String]) -> Option<SyncToken> {
+        let dir = self.jwt_dir.as_ref()?;
+        let pending = dir
+            .waiting()
+            .filter_map(Durable::stored_key)
+            .any(|key| keys.iter().any(|k| k == key));
+        pending.then(|| dir.last_token()).flatten()
+    }
+
+    /// Deletes `keys` from the directory, answering once that is durable.
+    fn delete_now(&mut self, now: Instant, keys: Vec<String>, reply: Option<ReplyTo>) {
         let rename = matches!(self.nats_resolver(), Some((_, ResolverDelete::Rename, _)));
         let Some(dir) = self.jwt_dir.as_mut() else {
             return self.finish_delete(now, &keys, &[], reply);
