@@ -707,3 +707,28 @@ fn a_delete_right_after_an_update_is_not_undone_by_its_sync() {
         "the delete survives a crash"
     );
 }
+
+#[test]
+fn a_requester_without_echo_still_gets_its_replies() {
+    let s = setup("");
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let u = KeyPair::new_user();
+    let token = jwt::user(&s.sys, &s.sys, &u, json!({}), json!({}));
+    let (sys, info) = node.connect();
+    let nonce = nonce_of(&info);
+    let sig =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(u.sign(nonce.as_bytes()).unwrap());
+    let connect = format!(
+        "CONNECT {{\"jwt\":\"{token}\",\"sig\":\"{sig}\",\"verbose\":false,\"echo\":false}}\r\nSUB r 1\r\nPING\r\n"
+    );
+    node.send(sys, &connect);
+    assert!(node.take(sys).ends_with("PONG\r\n"));
+    let out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.LIST", "");
+    assert_eq!(replies(&out).len(), 1, "{out}");
+    let late = KeyPair::new_account();
+    let update = version(&s.op, &late, 1, json!({}));
+    publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &update);
+    settle(&mut node, &disk);
+    assert_eq!(replies(&node.take(sys))[0]["data"]["code"], 200);
+}

@@ -25,7 +25,7 @@ use crate::protocol::Publish;
 use crate::storage::SyncToken;
 use crate::time::Instant;
 
-use super::{CloseReason, ConnId, Server, Slot, VERSION};
+use super::{CloseReason, Server, Slot, VERSION};
 
 /// What a `$SYS…` subject asks for.
 enum SystemRequest<'a> {
@@ -61,11 +61,10 @@ fn parse(subject: &[u8]) -> Option<SystemRequest<'_>> {
 }
 
 /// Where a reply goes: the requester's reply subject in the system account.
-/// Kept by connection id, not slot, since the reply may leave after the
-/// requester is gone and its slot reused.
+/// The reply may leave after the requester is gone; it reaches whoever
+/// subscribes to the subject then.
 #[derive(Debug)]
 pub(crate) struct ReplyTo {
-    conn: ConnId,
     account: usize,
     subject: Bytes,
 }
@@ -148,14 +147,7 @@ impl Server {
         let Some(request) = claims else {
             return self.monitor_request(now, from, account, p);
         };
-        let reply = p.reply.clone().and_then(|subject| {
-            let conn = self.client(from)?.cid;
-            Some(ReplyTo {
-                conn,
-                account,
-                subject,
-            })
-        });
+        let reply = p.reply.clone().map(|subject| ReplyTo { account, subject });
         match request {
             SystemRequest::Update(key) => self.claims_update(now, key, &p.payload, reply),
             SystemRequest::Lookup(key) => {
@@ -679,15 +671,14 @@ impl Server {
         let Some(to) = reply else {
             return;
         };
-        // A requester gone by now is no slot: the reply still reaches its subscribers.
-        let from = self.by_cid.get(&to.conn).copied().unwrap_or(Slot::MAX);
         let response = Publish {
             subject: to.subject,
             reply: None,
             headers: None,
             payload,
         };
-        self.deliver_in(now, from, to.account, &response);
+        // The server publishes it, so a requester with `echo: false` hears it too.
+        self.deliver_in(now, super::sys_monitor::SERVER_SLOT, to.account, &response);
     }
 
     /// The `server` object nats-server puts in its system replies.
