@@ -50,5 +50,63 @@ fn pongs_respect_max_pending() {
 #[test]
 fn connect_ignores_out_of_range_numbers_in_unknown_fields() {
     let info = natrix_core::protocol::ConnectInfo::parse(br#"{"foo":1e400,"verbose":true}"#);
-    assert!(info.is_ok_and(|i| i.verbose), "refused a CONNECT nats-server accepts");
+    assert!(
+        info.is_ok_and(|i| i.verbose),
+        "refused a CONNECT nats-server accepts"
+    );
+}
+
+/// jwt_auth: a scoped signing key's template was expanded again after each
+/// substitution, so a user named `{{name()}}` (any user JWT can carry that
+/// name) recursed without end and overflowed the stack. nats-server replaces
+/// the templates of the original subject only.
+#[test]
+fn template_values_are_not_templates() {
+    use natrix_core::auth::template::{expand_subject, TemplateContext};
+    let tags = vec!["t:{{tag(t)}}".to_owned()];
+    let ctx = TemplateContext {
+        name: "{{name()}}",
+        subject: "UKEY",
+        account_name: "acc",
+        account_subject: "AKEY",
+        tags: &tags,
+        account_tags: &[],
+    };
+    assert_eq!(
+        expand_subject("a.{{name()}}.b", &ctx),
+        Ok(vec!["a.{{name()}}.b".to_owned()])
+    );
+    assert_eq!(
+        expand_subject("{{tag(t)}}", &ctx),
+        Ok(vec!["{{tag(t)}}".to_owned()])
+    );
+}
+
+/// jwt_auth: tag templates multiply (one subject per combination of tag
+/// values), so a few templates over a user's tags built millions of
+/// subjects at each login. Past a bound the template is refused.
+#[test]
+fn template_expansion_is_bounded() {
+    use natrix_core::auth::template::{
+        expand_subject, TemplateContext, TemplateError, EXPANDED_SUBJECTS_MAX,
+    };
+    let tags: Vec<String> = (0..100).map(|i| format!("t:{i}")).collect();
+    let ctx = TemplateContext {
+        name: "u",
+        subject: "UKEY",
+        account_name: "acc",
+        account_subject: "AKEY",
+        tags: &tags,
+        account_tags: &[],
+    };
+    assert_eq!(
+        expand_subject("{{tag(t)}}.{{tag(t)}}", &ctx).map(|v| v.len()),
+        Ok(10_000)
+    );
+    let four = "{{tag(t)}}.{{tag(t)}}.{{tag(t)}}.{{tag(t)}}";
+    assert!(matches!(
+        expand_subject(four, &ctx),
+        Err(TemplateError::TooMany(_))
+    ));
+    assert!(EXPANDED_SUBJECTS_MAX >= 10_000);
 }

@@ -30,6 +30,9 @@ pub enum TemplateError {
     /// `{{…}}` names no known function, or is not closed.
     #[error("unknown template {0:?}")]
     Unknown(String),
+    /// The template stands for more than [`EXPANDED_SUBJECTS_MAX`] subjects.
+    #[error("template {0:?} expands to too many subjects")]
+    TooMany(String),
 }
 
 /// Expands every subject of `p` for `ctx`.
@@ -53,6 +56,9 @@ fn expand_claim(
         let mut out = Vec::new();
         for s in l {
             out.extend(expand_subject(s, ctx)?);
+            if out.len() > EXPANDED_SUBJECTS_MAX {
+                return Err(TemplateError::TooMany(s.clone()));
+            }
         }
         Ok(Some(out))
     };
@@ -67,20 +73,35 @@ fn expand_claim(
     Ok(PermissionClaim { allow, deny })
 }
 
-/// One subject with templates → every subject it stands for.
+/// The most subjects one permission list may expand to. Tag templates
+/// multiply: `{{tag(a)}}.{{tag(a)}}.{{tag(a)}}` with 100 tags is a million
+/// subjects, built at every login; past this bound the user is refused.
+pub const EXPANDED_SUBJECTS_MAX: usize = 65_536;
+
+/// One subject with templates → every subject it stands for. Each
+/// `{{…}}` of `s` is replaced by each of its values; the values themselves
+/// are never read as templates (a user named `{{name()}}` stays that).
 pub fn expand_subject(s: &str, ctx: &TemplateContext<'_>) -> Result<Vec<String>, TemplateError> {
-    let Some(start) = s.find("{{") else {
-        return Ok(vec![s.to_owned()]);
-    };
-    let end = s[start..]
-        .find("}}")
-        .map(|e| start + e)
-        .ok_or_else(|| TemplateError::Unknown(s.to_owned()))?;
-    let values = values_of(s[start + 2..end].trim(), ctx)?;
-    let mut out = Vec::new();
-    for v in values {
-        let replaced = format!("{}{v}{}", &s[..start], &s[end + 2..]);
-        out.extend(expand_subject(&replaced, ctx)?);
+    let mut out = vec![String::new()];
+    let mut rest = s;
+    while let Some(start) = rest.find("{{") {
+        let end = rest[start..]
+            .find("}}")
+            .map(|e| start + e)
+            .ok_or_else(|| TemplateError::Unknown(s.to_owned()))?;
+        let values = values_of(rest[start + 2..end].trim(), ctx)?;
+        let literal = &rest[..start];
+        if out.len().saturating_mul(values.len()) > EXPANDED_SUBJECTS_MAX {
+            return Err(TemplateError::TooMany(s.to_owned()));
+        }
+        out = out
+            .iter()
+            .flat_map(|head| values.iter().map(move |v| format!("{head}{literal}{v}")))
+            .collect();
+        rest = &rest[end + 2..];
+    }
+    for subject in &mut out {
+        subject.push_str(rest);
     }
     Ok(out)
 }
