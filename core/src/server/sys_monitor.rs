@@ -215,14 +215,15 @@ struct ServerStamp {
 }
 
 /// nats-server's `ServerAPIResponse`. `data` is `Some(None)` for the
-/// `"data": null` nats-server sends beside a builder's error.
+/// `"data": null` nats-server sends beside a builder's error; the claims
+/// requests send errors of their own shape (`E`).
 #[derive(Serialize)]
-struct ApiResponse<T> {
+struct ApiResponse<T, E = ApiError> {
     server: ServerStamp,
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<Option<T>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<ApiError>,
+    error: Option<E>,
 }
 
 #[derive(Serialize)]
@@ -565,6 +566,22 @@ impl Server {
             data,
             error,
         }
+    }
+
+    /// A system reply carrying `data`, stamped with the next sequence number.
+    pub(crate) fn reply_data(&mut self, now: Instant, data: impl Serialize) -> Bytes {
+        let response: ApiResponse<_> = self.envelope(now, Some(Some(data)), None);
+        to_bytes(&response)
+    }
+
+    /// A system reply carrying `error`, stamped with the next sequence number.
+    pub(crate) fn reply_error(&mut self, now: Instant, error: impl Serialize) -> Bytes {
+        let response = ApiResponse::<(), _> {
+            server: self.stamp(now),
+            data: None,
+            error: Some(error),
+        };
+        to_bytes(&response)
     }
 
     /// The `server` object; each reply takes the next sequence number.

@@ -25,7 +25,7 @@ use crate::protocol::Publish;
 use crate::storage::SyncToken;
 use crate::time::Instant;
 
-use super::{CloseReason, Server, Slot, VERSION};
+use super::{CloseReason, Server, Slot};
 
 /// What a `$SYS…` subject asks for.
 enum SystemRequest<'a> {
@@ -306,7 +306,7 @@ impl Server {
             // A cache keeps only the accounts in use; nats-server says so and moves on.
             self.log(Level::Debug, format!("jwt update cache skipped - {sub}"));
             let body = json!({"account": sub, "code": 200, "message": "jwt update cache skipped"});
-            return self.respond_outcome(now, reply, "data", body);
+            return self.respond_outcome(now, reply, Ok(body));
         }
         if let Some(why) = invalid {
             return self.update_refused(now, reply, words.invalid, &sub, &why);
@@ -406,7 +406,7 @@ impl Server {
         self.log(Level::Error, format!("{wording} - {account} - {why}"));
         let body =
             json!({"account": account, "code": 500, "description": format!("{wording} - {why}")});
-        self.respond_outcome(now, reply, "error", body);
+        self.respond_outcome(now, reply, Err(body));
     }
 
     /// A claim update is durable (or there is no directory): it takes
@@ -425,7 +425,7 @@ impl Server {
             FULL_WORDS.done
         };
         let body = json!({"account": key, "code": 200, "message": done});
-        self.respond_outcome(now, reply, "data", body);
+        self.respond_outcome(now, reply, Ok(body));
     }
 
     /// `$SYS.REQ.CLAIMS.LIST`: the stored accounts whose JWT has not expired,
@@ -448,8 +448,7 @@ impl Server {
             Level::Debug,
             format!("list request responded with {} account ids", keys.len()),
         );
-        let reply = json!({"server": self.server_stamp(now), "data": keys});
-        Bytes::from(reply.to_string())
+        self.reply_data(now, keys)
     }
 
     fn claims_delete(&mut self, now: Instant, payload: &[u8], reply: Option<ReplyTo>) {
@@ -459,7 +458,7 @@ impl Server {
                 let message = format!("delete accounts request by {by} failed");
                 self.log(Level::Error, format!("{message} - {why}"));
                 let body = json!({"code": 500, "description": format!("{message} - {why}")});
-                return self.respond_outcome(now, reply, "error", body);
+                return self.respond_outcome(now, reply, Err(body));
             }
         };
         self.delete_when_durable(now, keys, reply);
@@ -588,13 +587,13 @@ impl Server {
             let message = format!("deleted {passed} accounts");
             self.log(Level::Debug, message.clone());
             let body = json!({"code": 200, "message": message});
-            return self.respond_outcome(now, reply, "data", body);
+            return self.respond_outcome(now, reply, Ok(body));
         }
         let message = format!("deleted {passed} accounts, failed for {}", failures.len());
         let why = failures.join("\n");
         self.log(Level::Error, format!("{message} - {why}"));
         let body = json!({"code": 500, "description": format!("{message} - {why}")});
-        self.respond_outcome(now, reply, "error", body);
+        self.respond_outcome(now, reply, Err(body));
     }
 
     fn close_account_users(&mut self, now: Instant, key: &str) {
@@ -651,20 +650,22 @@ impl Server {
         }
     }
 
-    /// Sends `{"server": …, field: body}`, nats-server's reply shape.
+    /// Sends `{"server": …, "data": …}` or `{"server": …, "error": …}`,
+    /// nats-server's reply shapes.
     fn respond_outcome(
         &mut self,
         now: Instant,
         reply: Option<ReplyTo>,
-        field: &str,
-        body: serde_json::Value,
+        outcome: Result<serde_json::Value, serde_json::Value>,
     ) {
         if reply.is_none() {
             return;
         }
-        let mut answer = json!({"server": self.server_stamp(now)});
-        answer[field] = body;
-        self.respond(now, reply, Bytes::from(answer.to_string()));
+        let answer = match outcome {
+            Ok(data) => self.reply_data(now, data),
+            Err(error) => self.reply_error(now, error),
+        };
+        self.respond(now, reply, answer);
     }
 
     fn respond(&mut self, now: Instant, reply: Option<ReplyTo>, payload: Bytes) {
@@ -679,21 +680,6 @@ impl Server {
         };
         // The server publishes it, so a requester with `echo: false` hears it too.
         self.deliver_in(now, super::sys_monitor::SERVER_SLOT, to.account, &response);
-    }
-
-    /// The `server` object nats-server puts in its system replies.
-    fn server_stamp(&mut self, now: Instant) -> serde_json::Value {
-        self.system_seq += 1;
-        json!({
-            "name": self.server_name,
-            "host": self.opts.host,
-            "id": self.server_id,
-            "ver": VERSION,
-            "jetstream": false,
-            "flags": 0,
-            "seq": self.system_seq,
-            "time": self.wall_at(now).to_rfc3339(),
-        })
     }
 }
 
