@@ -182,12 +182,37 @@ fn start(config: &str, disk: &SharedDisk) -> Node {
     node
 }
 
-/// Completes every sync the disk was asked for and tells the server.
+/// Completes the syncs the disk was asked for and tells the server, until
+/// none are left: an update's later steps ask for more.
 fn settle(node: &mut Node, disk: &SharedDisk) {
-    if let Some(token) = disk.complete_all() {
-        node.server.handle_synced(node.now, token);
-        node.advance(Duration::ZERO);
-    }
+    while complete_once(node, disk) {}
+}
+
+/// Completes the syncs asked for so far (not those their completion asks for).
+fn complete_once(node: &mut Node, disk: &SharedDisk) -> bool {
+    let Some(token) = disk.complete_all() else {
+        return false;
+    };
+    node.server.handle_synced(node.now, token);
+    node.advance(Duration::ZERO);
+    true
+}
+
+/// The files of `acc` on the disk with their contents.
+fn files_of(disk: &SharedDisk, acc: &KeyPair) -> BTreeMap<String, String> {
+    let d = disk.0.lock().unwrap();
+    d.volatile
+        .iter()
+        .filter(|(name, _)| name.starts_with(&acc.public_key()))
+        .map(|(name, v)| (name.clone(), String::from_utf8_lossy(v).into_owned()))
+        .collect()
+}
+
+/// Puts `name` on the disk as durable, as another server would have left it.
+fn put_durable(disk: &SharedDisk, name: &str, text: &str) {
+    let mut d = disk.0.lock().unwrap();
+    d.volatile.insert(name.to_owned(), text.as_bytes().to_vec());
+    d.durable.insert(name.to_owned(), text.as_bytes().to_vec());
 }
 
 fn login(node: &mut Node, signer: &KeyPair, acc: &KeyPair) -> (ConnId, String) {
@@ -289,25 +314,21 @@ fn a_restart_keeps_acknowledged_updates_over_older_preloads() {
     }
     let mut node = start(&s.config, &disk);
     assert_eq!(login(&mut node, &signer, &s.acc).1, "PONG\r\n");
-    let generations: Vec<String> = disk
-        .names()
-        .into_iter()
-        .filter(|n| n.starts_with(&s.acc.public_key()))
-        .collect();
+    let files: Vec<String> = files_of(&disk, &s.acc).into_keys().collect();
     assert_eq!(
-        generations,
-        [format!("{}.jwt.2", s.acc.public_key())],
-        "the preload was generation 1, replaced and pruned"
+        files,
+        [format!("{}.jwt", s.acc.public_key())],
+        "nats-server's layout: the write-ahead files are gone"
     );
 }
 
 #[test]
 fn a_crash_before_the_sync_falls_back_to_the_acknowledged_jwt() {
     let s = setup("");
-    let disk = SharedDisk::default();
     let acked = version(&s.op, &s.acc, 1, json!({}));
     let lost = version(&s.op, &s.acc, 2, json!({}));
     for torn_len in [0, 10, lost.len() - 1, lost.len()] {
+        let disk = SharedDisk::default();
         let mut node = start(&s.config, &disk);
         let sys = system_client(&mut node, &s);
         publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &acked);
@@ -642,7 +663,9 @@ fn a_cache_resolver_deletes_as_a_hard_delete() {
     let disk = SharedDisk::default();
     let mut node = start(&s.config, &disk);
     let sys = system_client(&mut node, &s);
-    assert!(newest_generation(&disk, &s.acc).is_some());
+    assert!(disk
+        .names()
+        .contains(&format!("{}.jwt", s.acc.public_key())));
     let delete = jwt::encode(
         &s.op,
         &s.op.public_key(),
@@ -731,4 +754,195 @@ fn a_requester_without_echo_still_gets_its_replies() {
     publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &update);
     settle(&mut node, &disk);
     assert_eq!(replies(&node.take(sys))[0]["data"]["code"], 200);
+}
+
+fn delete_request(s: &Setup, acc: &KeyPair) -> String {
+    jwt::encode(
+        &s.op,
+        &s.op.public_key(),
+        "delete",
+        json!({"accounts": [acc.public_key()], "type": "generic", "version": 2}),
+        json!({}),
+    )
+}
+
+/// The `message` (or error description) of every reply in `out`.
+fn messages(out: &str) -> Vec<serde_json::Value> {
+    replies(out)
+        .iter()
+        .map(|r| {
+            let m = r["data"]["message"].clone();
+            if m.is_null() {
+                r["error"]["description"].clone()
+            } else {
+                m
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_crash_while_rewriting_the_jwt_file_keeps_the_acknowledged_jwt() {
+    let s = setup("");
+    let key = s.acc.public_key();
+    let acked = version(&s.op, &s.acc, 1, json!({}));
+    for torn_len in [0, 10, acked.len() - 1] {
+        let disk = SharedDisk::default();
+        let mut node = start(&s.config, &disk);
+        let sys = system_client(&mut node, &s);
+        publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &acked);
+        assert!(
+            complete_once(&mut node, &disk),
+            "the write-ahead file synced"
+        );
+        assert_eq!(messages(&node.take(sys)), [json!("jwt updated")]);
+        // `<key>.jwt` is being rewritten; the crash tears it.
+        disk.crash(Some((&format!("{key}.jwt"), torn_len)));
+        let mut node = start(&s.config, &disk);
+        let sys = system_client(&mut node, &s);
+        assert_eq!(lookup(&mut node, sys, &s.acc), acked, "torn at {torn_len}");
+        let files = files_of(&disk, &s.acc);
+        assert_eq!(
+            files,
+            BTreeMap::from([(format!("{key}.jwt"), acked.clone())]),
+            "the start finished the rewrite"
+        );
+    }
+}
+
+#[test]
+fn a_directory_nats_server_wrote_is_taken_over_in_its_layout() {
+    let s = setup("");
+    let key = s.acc.public_key();
+    let disk = SharedDisk::default();
+    // nats-server's directory: one `<key>.jwt` per account, raw JWT, a newline after.
+    let theirs = version(&s.op, &s.acc, 3, json!({}));
+    put_durable(&disk, &format!("{key}.jwt"), &format!("{theirs}\n"));
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    assert_eq!(
+        lookup(&mut node, sys, &s.acc),
+        theirs,
+        "their JWT wins over the older preload"
+    );
+    let ours = version(&s.op, &s.acc, 4, json!({}));
+    publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &ours);
+    settle(&mut node, &disk);
+    assert_eq!(messages(&node.take(sys)), [json!("jwt updated")]);
+    assert_eq!(
+        files_of(&disk, &s.acc),
+        BTreeMap::from([(format!("{key}.jwt"), ours)]),
+        "left as nats-server would leave it"
+    );
+}
+
+#[test]
+fn a_newer_jwt_nats_server_stored_after_natrix_wins_at_the_next_start() {
+    // natrix ran, then nats-server took the directory over and stored a
+    // newer JWT, then natrix runs again. A write-ahead file natrix left
+    // behind (a crash before its rewrite finished) must not roll it back.
+    let s = setup("");
+    let key = s.acc.public_key();
+    let disk = SharedDisk::default();
+    let revoked_user = KeyPair::new_user();
+    {
+        let mut node = start(&s.config, &disk);
+        let sys = system_client(&mut node, &s);
+        publish(
+            &mut node,
+            sys,
+            "$SYS.REQ.CLAIMS.UPDATE",
+            &version(&s.op, &s.acc, 4, json!({})),
+        );
+        settle(&mut node, &disk);
+    }
+    let leftover = version(&s.op, &s.acc, 5, json!({}));
+    put_durable(&disk, &format!("{key}.jwt.9"), &leftover);
+    let revocations = json!({"revocations": {revoked_user.public_key(): 1_800_000_000i64}});
+    let by_nats_server = version(&s.op, &s.acc, 6, revocations);
+    put_durable(&disk, &format!("{key}.jwt"), &by_nats_server);
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    assert_eq!(lookup(&mut node, sys, &s.acc), by_nats_server);
+    assert_eq!(
+        files_of(&disk, &s.acc),
+        BTreeMap::from([(format!("{key}.jwt"), by_nats_server)]),
+        "the stale write-ahead file is gone"
+    );
+}
+
+#[test]
+fn requests_take_effect_in_the_order_they_arrive() {
+    // An update, a delete, then another update of the same account, all
+    // before any sync completes: the delete removes the first update's JWT
+    // only, and the second update lives on.
+    let s = setup(", allow_delete: true");
+    let key = s.acc.public_key();
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    let (first, second) = (
+        version(&s.op, &s.acc, 1, json!({})),
+        version(&s.op, &s.acc, 2, json!({})),
+    );
+    let mut out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &first);
+    out += &publish(
+        &mut node,
+        sys,
+        "$SYS.REQ.CLAIMS.DELETE",
+        &delete_request(&s, &s.acc),
+    );
+    out += &publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &second);
+    settle(&mut node, &disk);
+    out += &node.take(sys);
+    assert_eq!(
+        messages(&out),
+        [
+            json!("jwt updated"),
+            json!("deleted 1 accounts"),
+            json!("jwt updated")
+        ]
+    );
+    assert_eq!(lookup(&mut node, sys, &s.acc), second);
+    let expected = BTreeMap::from([
+        (format!("{key}.jwt"), second.clone()),
+        (format!("{key}.jwt.deleted"), first),
+    ]);
+    assert_eq!(files_of(&disk, &s.acc), expected);
+    disk.crash(None);
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    assert_eq!(lookup(&mut node, sys, &s.acc), second, "after a crash too");
+}
+
+#[test]
+fn an_update_not_newer_than_the_stored_jwt_changes_nothing() {
+    // nats-server keeps the stored JWT when the update was issued earlier,
+    // or is the same JWT, and answers "jwt updated" all the same.
+    let s = setup("");
+    let disk = SharedDisk::default();
+    let mut node = start(&s.config, &disk);
+    let sys = system_client(&mut node, &s);
+    let newer = version(&s.op, &s.acc, 5, json!({}));
+    let mut out = publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &newer);
+    out += &publish(
+        &mut node,
+        sys,
+        "$SYS.REQ.CLAIMS.UPDATE",
+        &version(&s.op, &s.acc, 3, json!({})),
+    );
+    out += &publish(&mut node, sys, "$SYS.REQ.CLAIMS.UPDATE", &newer);
+    assert_eq!(
+        out, "PONG\r\nPONG\r\nPONG\r\n",
+        "none answered before the first is durable"
+    );
+    settle(&mut node, &disk);
+    out += &node.take(sys);
+    assert_eq!(messages(&out), vec![json!("jwt updated"); 3]);
+    assert_eq!(lookup(&mut node, sys, &s.acc), newer);
+    let key = s.acc.public_key();
+    assert_eq!(
+        files_of(&disk, &s.acc),
+        BTreeMap::from([(format!("{key}.jwt"), newer)])
+    );
 }

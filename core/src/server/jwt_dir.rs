@@ -1,30 +1,44 @@
 //! The NATS resolver's `dir`: account JWTs kept on a [`Storage`] so that an
-//! acknowledged claim update survives a crash.
+//! acknowledged claim update survives a crash, in nats-server's own layout
+//! so that either server can take the directory over at any time.
 //!
 //! # Layout
 //!
-//! Each version of an account's JWT is its own file,
-//! `<account key>.jwt.<generation>`, written once and never appended to.
-//! An update writes generation `n + 1` (one more than any generation of the
-//! key seen or written), syncs it, and only when that sync has completed is
-//! the update acknowledged and the older generations removed. Loading takes,
-//! per key, the highest generation whose content decodes as a signed account
-//! JWT of that key. So at every point of a crash:
+//! At rest the directory is exactly nats-server's: one `<account key>.jwt`
+//! per account holding the raw JWT, and `<key>.jwt.deleted` for an account
+//! deleted with `allow_delete` (nats-server renames the file aside). The
+//! storage trait has no rename, so `<key>.jwt` cannot be replaced
+//! atomically; an update goes through a write-ahead file instead:
 //!
-//! - before the new generation's sync completes, the new file may be missing,
-//!   empty or torn; a torn JWT fails to decode (its signature no longer
-//!   verifies), so the previous generation, still in place, is used;
-//! - after it completes, the new file is durable and is the highest valid one;
-//! - removing old generations can be undone by a crash, which only leaves
-//!   lower generations that loading ignores.
+//! 1. the JWT is written to `<key>.jwt.<generation>` (one more than any
+//!    generation of the key seen or written) and synced; when the sync
+//!    completes the update is durable and acknowledged ([`JwtDir::write`]);
+//! 2. the older write-ahead files of the key are removed and those removals
+//!    synced, then `<key>.jwt` is rewritten (truncated, appended) and synced
+//!    ([`JwtDir::settle`]);
+//! 3. once that sync completes, the write-ahead file is removed and the
+//!    removal synced ([`JwtDir::discard`]).
 //!
-//! The storage trait has no rename, hence generations instead of nats-server's
-//! single `<key>.jwt` replaced in place. A `<key>.jwt` found in the directory
-//! (one nats-server wrote) is generation 0, so switching servers keeps the
-//! accounts; it is removed like any older generation once an update of the
-//! account is durable. A deletion removes every generation
+//! Loading takes, per key, among `<key>.jwt` and the write-ahead files that
+//! decode as the key's signed account JWT, the newest by the JWT's `iat`
+//! (nats-server's rule for which claim is newer); on a tie a write-ahead
+//! file beats `<key>.jwt`, and a higher generation a lower one. So at every
+//! point of a crash:
+//!
+//! - before step 1's sync completes, the new file may be missing, empty or
+//!   torn; a torn JWT fails to decode, so the previous state is used;
+//! - during step 2, `<key>.jwt` may be old, empty or torn, but the durable
+//!   write-ahead file is there and wins (an update never lowers `iat`);
+//! - the write-ahead file is removed only after `<key>.jwt` holds its JWT
+//!   durably and every older write-ahead file is durably gone: a removal a
+//!   crash undoes leaves a file that ties `<key>.jwt` with the same JWT, and
+//!   no older one can come back and win a tie with it.
+//!
+//! A `<key>.jwt` written by nats-server is read like natrix's own, and a
+//! JWT nats-server stored after natrix ran wins over a leftover write-ahead
+//! file when it was issued later. A deletion removes every file of the key
 //! and syncs each removal; `allow_delete` without `hard_delete` first keeps
-//! the JWT aside as `<key>.jwt.deleted`, as nats-server renames it.
+//! the JWT aside as `<key>.jwt.deleted`.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -45,26 +59,27 @@ fn deleted_name(key: &str) -> String {
     format!("{key}{EXTENSION}.deleted")
 }
 
-/// Generation 0 is nats-server's own `<key>.jwt`: a directory nats-server
-/// wrote is read as it is, and its files are replaced by generations as the
-/// accounts are updated.
-fn generation_name(key: &str, generation: u64) -> String {
-    if generation == 0 {
-        format!("{key}{EXTENSION}")
-    } else {
-        format!("{key}{EXTENSION}.{generation}")
-    }
+/// nats-server's file for `key`, the one that holds its JWT at rest.
+fn main_name(key: &str) -> String {
+    format!("{key}{EXTENSION}")
 }
 
-/// `(key, generation)` of a generation file's name.
-fn parse_name(name: &str) -> Option<(&str, u64)> {
+/// The write-ahead file of one update of `key` (generations start at 1).
+fn wal_name(key: &str, generation: u64) -> String {
+    format!("{key}{EXTENSION}.{generation}")
+}
+
+/// `(key, None)` for a `<key>.jwt`, `(key, Some(generation))` for a
+/// write-ahead file, `None` for any other name.
+fn parse_name(name: &str) -> Option<(&str, Option<u64>)> {
     if let Some(key) = name.strip_suffix(EXTENSION).filter(|k| !k.is_empty()) {
-        return Some((key, 0));
+        return Some((key, None));
     }
     let (key, generation) = name.rsplit_once('.')?;
-    let key = key.strip_suffix(EXTENSION)?;
+    let key = key.strip_suffix(EXTENSION).filter(|k| !k.is_empty())?;
     let digits = !generation.is_empty() && generation.bytes().all(|b| b.is_ascii_digit());
-    Some((key, generation.parse().ok().filter(|_| digits)?))
+    let generation = generation.parse().ok().filter(|g| digits && *g > 0)?;
+    Some((key, Some(generation)))
 }
 
 /// One account's JWT as loaded from the directory.
@@ -72,18 +87,36 @@ fn parse_name(name: &str) -> Option<(&str, u64)> {
 pub(crate) struct StoredJwt {
     /// The JWT text.
     pub jwt: String,
-    /// The generation it was read from.
-    pub generation: u64,
+    /// The write-ahead generation it was read from, `None` for `<key>.jwt`.
+    /// When set, `<key>.jwt` still has to be rewritten ([`JwtDir::settle`]).
+    pub wal: Option<u64>,
 }
 
-/// The account JWTs of the directory: one per key that has a valid
-/// generation, plus a line for each file that was passed over.
+/// The account JWTs of the directory: one per key that has a valid file,
+/// plus a line for each file that was passed over.
 #[derive(Debug, Default)]
 pub(crate) struct Loaded {
     /// Account key → its newest valid JWT.
     pub accounts: BTreeMap<String, StoredJwt>,
-    /// Generations that did not decode (torn by a crash, or damaged).
+    /// Files that did not decode (torn by a crash, or damaged).
     pub skipped: Vec<String>,
+    /// Keys whose leftover write-ahead files were removed, with the token
+    /// after which the removals are durable.
+    pub cleaned: Vec<(String, SyncToken)>,
+}
+
+/// A file that holds a valid JWT of its key, ranked as loading ranks them.
+struct Candidate {
+    iat: i64,
+    /// `None` for `<key>.jwt`, which loses ties to any write-ahead file.
+    wal: Option<u64>,
+    jwt: String,
+}
+
+impl Candidate {
+    fn rank(&self) -> (i64, bool, u64) {
+        (self.iat, self.wal.is_some(), self.wal.unwrap_or(0))
+    }
 }
 
 /// The resolver directory over a [`Storage`], plus the work waiting for the
@@ -106,46 +139,65 @@ impl<P> JwtDir<P> {
         }
     }
 
-    /// Reads every key's newest generation that `valid` accepts (it is given
-    /// the key and the text). Remembers every generation seen, valid or not,
-    /// so that new ones are numbered above them.
-    pub fn load(&mut self, valid: impl Fn(&str, &str) -> bool) -> Loaded {
-        let mut by_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    /// Reads every key's newest valid JWT: `valid` is given the key and a
+    /// file's text and returns the JWT's `iat` when it is a signed account
+    /// JWT of that key. Remembers every generation seen, valid or not, so
+    /// that new ones are numbered above them. When `<key>.jwt` wins, the
+    /// key's write-ahead files are leftovers and are removed; when a
+    /// write-ahead file wins, the caller finishes its rewrite.
+    pub fn load(&mut self, valid: impl Fn(&str, &str) -> Option<i64>) -> Loaded {
+        let mut by_key: BTreeMap<String, Vec<Option<u64>>> = BTreeMap::new();
         for name in self.storage.list() {
             if let Some((key, generation)) = parse_name(&name) {
                 by_key.entry(key.to_owned()).or_default().push(generation);
             }
         }
         let mut loaded = Loaded::default();
-        for (key, mut generations) in by_key {
-            generations.sort_unstable_by(|a, b| b.cmp(a));
-            self.generations
-                .insert(key.clone(), generations.first().copied().unwrap_or(0));
-            for generation in generations {
-                let name = generation_name(&key, generation);
+        for (key, files) in by_key {
+            let highest = files.iter().flatten().max().copied().unwrap_or(0);
+            self.generations.insert(key.clone(), highest);
+            let mut best: Option<Candidate> = None;
+            for wal in files {
+                let name = wal.map_or_else(|| main_name(&key), |g| wal_name(&key, g));
                 match self.read_valid(&name, |text| valid(&key, text)) {
-                    Some(jwt) => {
-                        loaded
-                            .accounts
-                            .insert(key.clone(), StoredJwt { jwt, generation });
-                        break;
+                    Some((iat, jwt)) => {
+                        let found = Candidate { iat, wal, jwt };
+                        if best.as_ref().is_none_or(|b| found.rank() > b.rank()) {
+                            best = Some(found);
+                        }
                     }
                     None => loaded.skipped.push(name),
                 }
             }
+            let Some(best) = best else { continue };
+            if best.wal.is_none() {
+                if let Some(token) = self.remove_wals(&key, u64::MAX) {
+                    loaded.cleaned.push((key.clone(), token));
+                }
+            }
+            let stored = StoredJwt {
+                jwt: best.jwt,
+                wal: best.wal,
+            };
+            loaded.accounts.insert(key, stored);
         }
         loaded
     }
 
-    /// The whole of `name` if it reads as valid text, trying again a few times.
-    fn read_valid(&mut self, name: &str, valid: impl Fn(&str) -> bool) -> Option<String> {
+    /// The whole of `name` with its `iat` if it reads as valid text, trying
+    /// again a few times.
+    fn read_valid(
+        &mut self,
+        name: &str,
+        valid: impl Fn(&str) -> Option<i64>,
+    ) -> Option<(i64, String)> {
         for _ in 0..READ_ATTEMPTS {
             let Ok(bytes) = self.read_all(name) else {
                 continue;
             };
             if let Ok(text) = std::str::from_utf8(&bytes) {
-                if valid(text) {
-                    return Some(text.trim().to_owned());
+                if let Some(iat) = valid(text) {
+                    return Some((iat, text.trim().to_owned()));
                 }
             }
         }
@@ -163,14 +215,14 @@ impl<P> JwtDir<P> {
         self.storage.read(name, 0, len)
     }
 
-    /// Writes `jwt` as the next generation of `key` and asks for its sync.
-    /// Nothing may rely on it until the returned token completes; then
-    /// [`JwtDir::prune`] removes the generations it replaces. On failure the
+    /// Writes `jwt` to the next write-ahead file of `key` and asks for its
+    /// sync. Nothing may rely on it until the returned token completes;
+    /// then [`JwtDir::settle`] moves it into `<key>.jwt`. On failure the
     /// partial file is removed (best effort: a torn leftover never decodes).
     pub fn write(&mut self, key: &str, jwt: &str) -> Result<(u64, SyncToken), StorageError> {
         let generation = self.generations.get(key).map_or(1, |g| g + 1);
         self.generations.insert(key.to_owned(), generation);
-        let name = generation_name(key, generation);
+        let name = wal_name(key, generation);
         let written = self
             .storage
             .append(&name, jwt.as_bytes())
@@ -184,54 +236,105 @@ impl<P> JwtDir<P> {
         }
     }
 
-    /// Removes the generations of `key` below `keep`, once `keep` is durable.
-    /// A removal a crash undoes leaves a lower generation, which loading
-    /// ignores, so these removals need no sync.
-    pub fn prune(&mut self, key: &str, keep: u64) {
-        for generation in self.generations_of(key) {
-            if generation < keep {
-                let _ = self.storage.remove(&generation_name(key, generation));
+    /// Once write-ahead file `generation` of `key` (holding `jwt`) is
+    /// durable: removes the older write-ahead files durably, then rewrites
+    /// `<key>.jwt` to hold `jwt`. When the returned token completes,
+    /// [`JwtDir::discard`] may remove the write-ahead file. On an error the
+    /// write-ahead file stays, and loading finishes the work later.
+    pub fn settle(
+        &mut self,
+        key: &str,
+        generation: u64,
+        jwt: &str,
+    ) -> Result<SyncToken, StorageError> {
+        for older in self.wals_of(key).into_iter().filter(|g| *g < generation) {
+            self.remove_durably(&wal_name(key, older))?;
+        }
+        self.replace(&main_name(key), jwt)
+    }
+
+    /// Removes write-ahead file `generation` of `key`, now that `<key>.jwt`
+    /// holds its JWT durably, and returns the token after which the removal
+    /// is durable (`None` when there was nothing to make durable).
+    pub fn discard(
+        &mut self,
+        key: &str,
+        generation: u64,
+    ) -> Result<Option<SyncToken>, StorageError> {
+        self.remove_durably(&wal_name(key, generation))
+    }
+
+    /// Removes the write-ahead files of `key` below `below`, syncing each
+    /// removal; the last token, if any removal needed one. Errors are left
+    /// for the next load, which ranks the leftovers below `<key>.jwt`.
+    fn remove_wals(&mut self, key: &str, below: u64) -> Option<SyncToken> {
+        let mut last = None;
+        for generation in self.wals_of(key).into_iter().filter(|g| *g < below) {
+            if let Ok(Some(token)) = self.remove_durably(&wal_name(key, generation)) {
+                last = Some(token);
             }
+        }
+        last
+    }
+
+    /// Removes `name` and asks for the removal's sync: a removal not synced
+    /// may be undone by a crash.
+    fn remove_durably(&mut self, name: &str) -> Result<Option<SyncToken>, StorageError> {
+        match self.storage.remove(name) {
+            Ok(()) => {}
+            Err(StorageError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        match self.storage.sync(name) {
+            Ok(token) => Ok(Some(token)),
+            // The file never reached the disk: its removal has nothing to make durable.
+            Err(StorageError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
-    fn generations_of(&self, key: &str) -> Vec<u64> {
-        let prefix = format!("{key}{EXTENSION}");
-        self.storage
+    /// The generations of `key`'s write-ahead files, lowest first.
+    fn wals_of(&self, key: &str) -> Vec<u64> {
+        self.files_of(key).into_iter().flatten().collect()
+    }
+
+    /// `key`'s files: `None` for `<key>.jwt`, the generation of each
+    /// write-ahead file.
+    fn files_of(&self, key: &str) -> Vec<Option<u64>> {
+        let prefix = main_name(key);
+        let mut files: Vec<Option<u64>> = self
+            .storage
             .list()
             .iter()
             .filter(|name| name.starts_with(&prefix))
             .filter_map(|name| parse_name(name))
             .filter(|(k, _)| *k == key)
             .map(|(_, generation)| generation)
-            .collect()
+            .collect();
+        files.sort_unstable();
+        files
     }
 
-    /// Deletes every generation of `key`, first keeping `keep_aside` (the
-    /// JWT in use) as `<key>.jwt.deleted` when given. Returns the token
-    /// after which the deletion is durable, or `None` when there was nothing
-    /// to delete.
+    /// Deletes every file of `key`, first keeping `keep_aside` (the JWT in
+    /// use) as `<key>.jwt.deleted` when given. Returns the token after which
+    /// the deletion is durable, or `None` when there was nothing to delete.
     pub fn delete(
         &mut self,
         key: &str,
         keep_aside: Option<&str>,
     ) -> Result<Option<SyncToken>, StorageError> {
-        let generations = self.generations_of(key);
-        if generations.is_empty() {
+        let files = self.files_of(key);
+        if files.is_empty() {
             return Ok(None);
         }
         let mut last = None;
         if let Some(jwt) = keep_aside {
             last = Some(self.replace(&deleted_name(key), jwt)?);
         }
-        for generation in generations {
-            let name = generation_name(key, generation);
-            self.storage.remove(&name)?;
-            match self.storage.sync(&name) {
-                Ok(token) => last = Some(token),
-                // The file never reached the disk: its removal has nothing to make durable.
-                Err(StorageError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
+        for file in files {
+            let name = file.map_or_else(|| main_name(key), |g| wal_name(key, g));
+            if let Some(token) = self.remove_durably(&name)? {
+                last = Some(token);
             }
         }
         Ok(last)
@@ -259,8 +362,13 @@ impl<P> JwtDir<P> {
     }
 
     /// The work still waiting for its sync, oldest first.
-    pub fn waiting(&self) -> impl Iterator<Item = &P> + '_ {
+    pub fn waiting(&self) -> impl DoubleEndedIterator<Item = &P> + '_ {
         self.waiting.iter().map(|(_, work)| work)
+    }
+
+    /// The work still waiting for its sync, oldest first, to add to.
+    pub fn waiting_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut P> + '_ {
+        self.waiting.iter_mut().map(|(_, work)| work)
     }
 
     /// The work whose sync completed now that `token` has (every token up to
@@ -361,100 +469,174 @@ mod tests {
         JwtDir::new(Box::new(disk.clone()))
     }
 
-    /// A "JWT" is valid here when it is one of the complete test texts.
-    fn valid(_: &str, text: &str) -> bool {
-        text.starts_with("jwt-") && text.ends_with(".end")
+    /// A "JWT" is valid here when it is a complete `jwt-<iat>-<tag>.end`.
+    fn valid(_: &str, text: &str) -> Option<i64> {
+        let body = text.strip_prefix("jwt-")?.strip_suffix(".end")?;
+        body.split('-').next()?.parse().ok()
+    }
+
+    fn names(disk: &Shared) -> Vec<String> {
+        disk.0.lock().unwrap().volatile.keys().cloned().collect()
+    }
+
+    fn put_durable(disk: &Shared, name: &str, text: &str) {
+        let mut d = disk.0.lock().unwrap();
+        d.volatile.insert(name.into(), text.as_bytes().to_vec());
+        d.durable.insert(name.into(), text.as_bytes().to_vec());
+    }
+
+    fn content(disk: &Shared, name: &str) -> String {
+        String::from_utf8(disk.0.lock().unwrap().volatile[name].clone()).unwrap()
     }
 
     #[test]
     fn names_parse_back() {
-        assert_eq!(parse_name("AKEY.jwt.12"), Some(("AKEY", 12)));
+        assert_eq!(parse_name("AKEY.jwt.12"), Some(("AKEY", Some(12))));
         assert_eq!(parse_name("AKEY.jwt.deleted"), None);
-        assert_eq!(parse_name("AKEY.jwt"), Some(("AKEY", 0)));
-        assert_eq!(generation_name("AKEY", 0), "AKEY.jwt");
+        assert_eq!(parse_name("AKEY.jwt"), Some(("AKEY", None)));
+        assert_eq!(main_name("AKEY"), "AKEY.jwt");
+        assert_eq!(wal_name("AKEY", 3), "AKEY.jwt.3");
         assert_eq!(parse_name(".jwt"), None);
+        assert_eq!(parse_name(".jwt.1"), None);
+        assert_eq!(parse_name("AKEY.jwt.0"), None);
         assert_eq!(parse_name("AKEY.jwt.+1"), None);
         assert_eq!(parse_name("AKEY.txt.1"), None);
     }
 
     #[test]
-    fn newest_generation_wins_and_old_ones_are_pruned() {
+    fn an_update_ends_as_nats_servers_single_file() {
         let disk = Shared::default();
         let mut d = dir(&disk);
-        assert_eq!(d.write("A", "jwt-1.end").unwrap().0, 1);
-        let (generation, token) = d.write("A", "jwt-2.end").unwrap();
-        assert_eq!(generation, 2);
-        d.wait_for(token, "second");
+        let (generation, token) = d.write("A", "jwt-1-a.end").unwrap();
+        assert_eq!(generation, 1);
+        d.wait_for(token, "written");
         assert_eq!(d.completed(SyncToken(token.0 - 1)), Vec::<&str>::new());
-        assert_eq!(d.completed(token), vec!["second"]);
-        d.prune("A", generation);
-        assert_eq!(
-            disk.0.lock().unwrap().volatile.keys().collect::<Vec<_>>(),
-            ["A.jwt.2"]
-        );
+        assert_eq!(d.completed(token), vec!["written"]);
+        d.settle("A", generation, "jwt-1-a.end").unwrap();
+        assert_eq!(names(&disk), ["A.jwt", "A.jwt.1"]);
+        assert!(d.discard("A", generation).unwrap().is_some());
+        assert_eq!(names(&disk), ["A.jwt"]);
+        assert_eq!(content(&disk, "A.jwt"), "jwt-1-a.end");
+        disk.0.lock().unwrap().crash("");
+        assert_eq!(names(&disk), ["A.jwt"], "every step was synced");
         let loaded = dir(&disk).load(valid);
         assert_eq!(
             loaded.accounts["A"],
             StoredJwt {
-                jwt: "jwt-2.end".into(),
-                generation: 2
+                jwt: "jwt-1-a.end".into(),
+                wal: None
             }
         );
     }
 
     #[test]
-    fn a_directory_nats_server_wrote_is_read_and_taken_over() {
+    fn settling_removes_older_write_ahead_files_first() {
         let disk = Shared::default();
-        let legacy = ("A.jwt".to_owned(), b"jwt-0.end".to_vec());
-        disk.0.lock().unwrap().volatile.extend([legacy.clone()]);
-        disk.0.lock().unwrap().durable.extend([legacy]);
         let mut d = dir(&disk);
-        assert_eq!(d.load(valid).accounts["A"].jwt, "jwt-0.end");
-        let (generation, _) = d.write("A", "jwt-1.end").unwrap();
-        assert_eq!(generation, 1);
-        d.prune("A", generation);
-        let names: Vec<String> = disk.0.lock().unwrap().volatile.keys().cloned().collect();
-        assert_eq!(names, ["A.jwt.1"]);
+        d.write("A", "jwt-1-a.end").unwrap();
+        let (second, _) = d.write("A", "jwt-1-b.end").unwrap();
+        d.settle("A", second, "jwt-1-b.end").unwrap();
+        assert_eq!(names(&disk), ["A.jwt", "A.jwt.2"]);
+        disk.0.lock().unwrap().crash("A.jwt");
+        let loaded = dir(&disk).load(valid);
+        assert_eq!(
+            loaded.accounts["A"].jwt, "jwt-1-b.end",
+            "same iat: the later write wins"
+        );
+        assert_eq!(loaded.accounts["A"].wal, Some(2));
     }
 
     #[test]
-    fn a_torn_new_generation_falls_back_to_the_synced_one() {
+    fn a_torn_rewrite_falls_back_to_the_write_ahead_file() {
         let disk = Shared::default();
+        put_durable(&disk, "A.jwt", "jwt-1-old.end");
         let mut d = dir(&disk);
-        d.write("A", "jwt-1.end").unwrap();
-        // The second write's sync never happened: simulate by writing behind the dir's back.
+        assert_eq!(d.load(valid).accounts["A"].jwt, "jwt-1-old.end");
+        let (generation, _) = d.write("A", "jwt-1-new.end").unwrap();
+        // The write-ahead file is durable; the rewrite of A.jwt is torn by a crash.
         disk.0
             .lock()
             .unwrap()
-            .volatile
-            .insert("A.jwt.2".into(), b"jwt-2.end".to_vec());
-        disk.0.lock().unwrap().crash("A.jwt.2");
+            .durable
+            .insert("A.jwt.1".into(), b"jwt-1-new.end".to_vec());
+        d.settle("A", generation, "jwt-1-new.end").unwrap();
+        disk.0.lock().unwrap().durable.remove("A.jwt");
+        disk.0.lock().unwrap().crash("A.jwt");
+        let loaded = dir(&disk).load(valid);
+        assert_eq!(
+            loaded.accounts["A"],
+            StoredJwt {
+                jwt: "jwt-1-new.end".into(),
+                wal: Some(1)
+            }
+        );
+        assert_eq!(loaded.skipped, ["A.jwt"]);
+    }
+
+    #[test]
+    fn a_torn_write_ahead_file_falls_back_to_the_stored_jwt() {
+        let disk = Shared::default();
+        put_durable(&disk, "A.jwt", "jwt-1-a.end");
+        let mut d = dir(&disk);
+        d.load(valid);
+        d.write("A", "jwt-2-b.end").unwrap();
+        disk.0.lock().unwrap().durable.remove("A.jwt.1");
+        disk.0.lock().unwrap().crash("A.jwt.1");
         let mut after = dir(&disk);
         let loaded = after.load(valid);
-        assert_eq!(loaded.accounts["A"].jwt, "jwt-1.end");
-        assert_eq!(loaded.skipped, ["A.jwt.2"]);
+        assert_eq!(loaded.accounts["A"].jwt, "jwt-1-a.end");
+        assert_eq!(loaded.skipped, ["A.jwt.1"]);
+        assert_eq!(loaded.cleaned.len(), 1, "the torn file is removed");
+        assert_eq!(names(&disk), ["A.jwt"]);
         assert_eq!(
-            after.write("A", "jwt-3.end").unwrap().0,
-            3,
+            after.write("A", "jwt-3-c.end").unwrap().0,
+            2,
             "numbered above the torn one"
         );
     }
 
     #[test]
-    fn delete_removes_every_generation_and_keeps_the_jwt_aside() {
+    fn a_newer_jwt_nats_server_stored_wins_over_a_leftover_write_ahead_file() {
+        let disk = Shared::default();
+        // natrix crashed before finishing an update; nats-server then ran and
+        // stored a JWT issued later in A.jwt.
+        put_durable(&disk, "A.jwt.4", "jwt-5-natrix.end");
+        put_durable(&disk, "A.jwt", "jwt-7-nats-server.end");
+        let loaded = dir(&disk).load(valid);
+        assert_eq!(
+            loaded.accounts["A"],
+            StoredJwt {
+                jwt: "jwt-7-nats-server.end".into(),
+                wal: None
+            }
+        );
+        assert_eq!(
+            names(&disk),
+            ["A.jwt"],
+            "the stale write-ahead file is gone"
+        );
+        // An older one in A.jwt loses to the write-ahead file.
+        put_durable(&disk, "B.jwt.1", "jwt-5-natrix.end");
+        put_durable(&disk, "B.jwt", "jwt-3-older.end");
+        let loaded = dir(&disk).load(valid);
+        assert_eq!(loaded.accounts["B"].wal, Some(1));
+    }
+
+    #[test]
+    fn delete_removes_every_file_and_keeps_the_jwt_aside() {
         let disk = Shared::default();
         let mut d = dir(&disk);
-        d.write("A", "jwt-1.end").unwrap();
-        d.write("A", "jwt-2.end").unwrap();
-        assert!(d.delete("A", Some("jwt-2.end")).unwrap().is_some());
+        put_durable(&disk, "A.jwt", "jwt-1-a.end");
+        d.write("A", "jwt-2-b.end").unwrap();
+        assert!(d.delete("A", Some("jwt-2-b.end")).unwrap().is_some());
         assert_eq!(d.delete("A", None).unwrap(), None, "nothing left");
         disk.0.lock().unwrap().crash("");
-        let volatile = disk.0.lock().unwrap().volatile.clone();
-        assert_eq!(volatile.keys().collect::<Vec<_>>(), ["A.jwt.deleted"]);
+        assert_eq!(names(&disk), ["A.jwt.deleted"]);
+        assert_eq!(content(&disk, "A.jwt.deleted"), "jwt-2-b.end");
         assert!(dir(&disk).load(valid).accounts.is_empty());
         assert_eq!(
-            d.write("A", "jwt-3.end").unwrap().0,
-            3,
+            d.write("A", "jwt-3-c.end").unwrap().0,
+            2,
             "generations keep rising"
         );
     }

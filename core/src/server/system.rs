@@ -69,10 +69,12 @@ pub(crate) struct ReplyTo {
     subject: Bytes,
 }
 
-/// Work finished when the sync that makes it durable completes.
+/// Work finished when the sync that makes it durable completes. An
+/// update goes through `Updated` (or `Preloaded`), `Rewritten` and
+/// `Settled`; see [`super::jwt_dir`] for why each step waits for a sync.
 #[derive(Debug)]
 pub(crate) enum Durable {
-    /// A claim update: generation `generation` of `key` holds `jwt`.
+    /// A claim update: write-ahead file `generation` of `key` holds `jwt`.
     Updated {
         key: String,
         jwt: String,
@@ -81,27 +83,90 @@ pub(crate) enum Durable {
     },
     /// A preloaded JWT newer than the stored one was written at start-up;
     /// it is already in effect.
-    Preloaded { key: String, generation: u64 },
-    /// A delete request waiting for updates of its accounts to become
+    Preloaded {
+        key: String,
+        jwt: String,
+        generation: u64,
+    },
+    /// `<key>.jwt` holds the JWT of write-ahead file `generation`.
+    Rewritten { key: String, generation: u64 },
+    /// A write-ahead file of `key` is durably gone.
+    Settled { key: String },
+    /// A claim update no newer than the one before it, answered (without
+    /// effect, as nats-server does) once that one is durable.
+    Unchanged { key: String, reply: Option<ReplyTo> },
+    /// A delete request waiting for earlier work on its accounts to become
     /// durable before it removes their files.
     DeleteAfterUpdates {
         keys: Vec<String>,
         reply: Option<ReplyTo>,
+        held: Vec<HeldUpdate>,
     },
     /// A delete request: `keys` are gone from the directory.
     Deleted {
         keys: Vec<String>,
         failures: Vec<String>,
         reply: Option<ReplyTo>,
+        held: Vec<HeldUpdate>,
     },
 }
 
+/// A claim update that arrived after a delete of its account was asked
+/// for: it is stored once the delete is done, so that requests take effect
+/// in the order they arrived.
+#[derive(Debug)]
+pub(crate) struct HeldUpdate {
+    key: String,
+    jwt: String,
+    reply: Option<ReplyTo>,
+}
+
 impl Durable {
-    /// The account this work stores a JWT for.
-    fn stored_key(&self) -> Option<&str> {
+    /// The account and JWT this work is storing.
+    fn storing(&self) -> Option<(&str, &str)> {
         match self {
-            Durable::Updated { key, .. } | Durable::Preloaded { key, .. } => Some(key),
-            Durable::DeleteAfterUpdates { .. } | Durable::Deleted { .. } => None,
+            Durable::Updated { key, jwt, .. } | Durable::Preloaded { key, jwt, .. } => {
+                Some((key, jwt))
+            }
+            _ => None,
+        }
+    }
+
+    /// The accounts this work will store a JWT for.
+    fn keys_to_store(&self) -> Vec<&str> {
+        match self {
+            Durable::DeleteAfterUpdates { held, .. } | Durable::Deleted { held, .. } => {
+                held.iter().map(|h| h.key.as_str()).collect()
+            }
+            other => other.storing().map(|(key, _)| key).into_iter().collect(),
+        }
+    }
+
+    /// True when this work changes (or will change) account `key`'s files.
+    fn touches(&self, key: &str) -> bool {
+        match self {
+            Durable::Updated { key: k, .. }
+            | Durable::Preloaded { key: k, .. }
+            | Durable::Rewritten { key: k, .. }
+            | Durable::Settled { key: k }
+            | Durable::Unchanged { key: k, .. } => k == key,
+            Durable::DeleteAfterUpdates { keys, held, .. }
+            | Durable::Deleted { keys, held, .. } => {
+                keys.iter().any(|k| k == key) || held.iter().any(|h| h.key == key)
+            }
+        }
+    }
+
+    /// The updates held behind this work, when it is a delete of `key`.
+    fn held_behind(&mut self, key: &str) -> Option<&mut Vec<HeldUpdate>> {
+        match self {
+            Durable::DeleteAfterUpdates { keys, held, .. }
+            | Durable::Deleted { keys, held, .. }
+                if keys.iter().any(|k| k == key) =>
+            {
+                Some(held)
+            }
+            _ => None,
         }
     }
 }
@@ -188,26 +253,65 @@ impl Server {
                     generation,
                     reply,
                 } => {
-                    self.prune(&key, generation);
+                    self.settle(&key, generation, &jwt);
                     self.finish_update(now, &key, &jwt, reply);
                 }
-                Durable::Preloaded { key, generation } => self.prune(&key, generation),
-                Durable::DeleteAfterUpdates { keys, reply } => {
-                    self.delete_when_durable(now, keys, reply)
+                Durable::Preloaded {
+                    key,
+                    jwt,
+                    generation,
+                } => self.settle(&key, generation, &jwt),
+                Durable::Rewritten { key, generation } => self.discard(&key, generation),
+                Durable::Settled { .. } => {}
+                Durable::Unchanged { key, reply } => self.reply_updated(now, &key, reply),
+                Durable::DeleteAfterUpdates { keys, reply, held } => {
+                    self.delete_when_durable(now, keys, reply, held)
                 }
                 Durable::Deleted {
                     keys,
                     failures,
                     reply,
-                } => self.finish_delete(now, &keys, &failures, reply),
+                    held,
+                } => self.finish_delete(now, &keys, &failures, reply, held),
             }
         }
         self.flush(now);
     }
 
-    fn prune(&mut self, key: &str, generation: u64) {
-        if let Some(dir) = self.jwt_dir.as_mut() {
-            dir.prune(key, generation);
+    /// Write-ahead file `generation` of `key` is durable: `<key>.jwt` is
+    /// rewritten to hold `jwt`, nats-server's layout.
+    fn settle(&mut self, key: &str, generation: u64, jwt: &str) {
+        let Some(dir) = self.jwt_dir.as_mut() else {
+            return;
+        };
+        match dir.settle(key, generation, jwt) {
+            Ok(token) => {
+                let key = key.to_owned();
+                dir.wait_for(token, Durable::Rewritten { key, generation });
+            }
+            Err(e) => self.log(
+                Level::Warn,
+                format!("DirResolver - rewriting {key}.jwt: {e}; kept in {key}.jwt.{generation}"),
+            ),
+        }
+    }
+
+    /// `<key>.jwt` durably holds write-ahead file `generation`'s JWT: the
+    /// write-ahead file goes.
+    fn discard(&mut self, key: &str, generation: u64) {
+        let Some(dir) = self.jwt_dir.as_mut() else {
+            return;
+        };
+        match dir.discard(key, generation) {
+            Ok(Some(token)) => {
+                let key = key.to_owned();
+                dir.wait_for(token, Durable::Settled { key });
+            }
+            Ok(None) => {}
+            Err(e) => self.log(
+                Level::Warn,
+                format!("DirResolver - removing {key}.jwt.{generation}: {e}"),
+            ),
         }
     }
 
@@ -224,17 +328,29 @@ impl Server {
         let Some(dir) = self.jwt_dir.as_mut() else {
             return preload;
         };
-        let loaded = dir.load(|key, text| Trust::decode_account(text).is_ok_and(|c| c.sub == key));
+        let loaded = dir.load(|key, text| {
+            let claims = Trust::decode_account(text).ok()?;
+            (claims.sub == key).then_some(claims.iat)
+        });
+        for (key, token) in loaded.cleaned {
+            dir.wait_for(token, Durable::Settled { key });
+        }
         let mut problems: Vec<String> = loaded
             .skipped
             .iter()
             .map(|name| format!("DirResolver - {name} does not hold a valid account JWT, skipped"))
             .collect();
-        let mut accounts: BTreeMap<String, String> = loaded
-            .accounts
-            .into_iter()
-            .map(|(k, s)| (k, s.jwt))
-            .collect();
+        let mut accounts = BTreeMap::new();
+        for (key, stored) in loaded.accounts {
+            if let Some(generation) = stored.wal {
+                // An update interrupted after its write-ahead file was durable.
+                self.settle(&key, generation, &stored.jwt);
+            }
+            accounts.insert(key, stored.jwt);
+        }
+        let Some(dir) = self.jwt_dir.as_mut() else {
+            return preload;
+        };
         for (key, jwt) in preload {
             let stored = accounts
                 .get(&key)
@@ -248,6 +364,7 @@ impl Server {
                     Ok((generation, token)) => {
                         let work = Durable::Preloaded {
                             key: key.clone(),
+                            jwt: jwt.clone(),
                             generation,
                         };
                         dir.wait_for(token, work);
@@ -318,21 +435,82 @@ impl Server {
         if !cache && self.store_is_full(&sub) {
             return self.update_refused(now, reply, words.error, &sub, "jwt store is full");
         }
+        self.store_update(
+            now,
+            HeldUpdate {
+                key: sub,
+                jwt: text,
+                reply,
+            },
+        );
+    }
+
+    /// Stores a checked claim update: held behind a pending delete of its
+    /// account, answered without effect when it is not newer than the JWT
+    /// it would replace (nats-server keeps the newer one), else written
+    /// and answered once durable.
+    fn store_update(&mut self, now: Instant, update: HeldUpdate) {
+        if let Some(dir) = self.jwt_dir.as_mut() {
+            let delete = dir
+                .waiting_mut()
+                .rev()
+                .find_map(|w| w.held_behind(&update.key));
+            if let Some(held) = delete {
+                return held.push(update);
+            }
+        }
+        if !self.is_newer(&update.key, &update.jwt) {
+            return self.unchanged(now, update.key, update.reply);
+        }
+        let HeldUpdate { key, jwt, reply } = update;
         let Some(dir) = self.jwt_dir.as_mut() else {
-            return self.finish_update(now, &sub, &text, reply);
+            return self.finish_update(now, &key, &jwt, reply);
         };
-        match dir.write(&sub, &text) {
+        match dir.write(&key, &jwt) {
             Ok((generation, token)) => {
                 let work = Durable::Updated {
-                    key: sub,
-                    jwt: text,
+                    key,
+                    jwt,
                     generation,
                     reply,
                 };
                 dir.wait_for(token, work);
             }
-            Err(e) => self.update_refused(now, reply, words.error, &sub, &e.to_string()),
+            Err(e) => {
+                let cache = self.nats_resolver().is_some_and(|(cache, _, _)| cache);
+                let words = if cache { &CACHE_WORDS } else { &FULL_WORDS };
+                self.update_refused(now, reply, words.error, &key, &e.to_string());
+            }
         }
+    }
+
+    /// nats-server's rule for replacing a stored JWT: not when it is the
+    /// same JWT (`jti`) or the stored one was issued later. The JWT to
+    /// replace is the newest one still being stored, else the one in use.
+    fn is_newer(&self, key: &str, jwt: &str) -> bool {
+        let pending = self.jwt_dir.iter().flat_map(|dir| dir.waiting().rev());
+        let pending = pending
+            .filter_map(Durable::storing)
+            .find(|(k, _)| *k == key);
+        let current = pending
+            .map(|(_, jwt)| jwt)
+            .or_else(|| self.trust.as_ref()?.account_jwt(key));
+        let existing = current.and_then(|text| Trust::decode_account(text).ok());
+        match (existing, Trust::decode_account(jwt)) {
+            (Some(old), Ok(new)) => old.jti != new.jti && old.iat <= new.iat,
+            _ => true,
+        }
+    }
+
+    /// An update without effect is answered as stored once the work before
+    /// it on the same account is durable, so replies keep request order.
+    fn unchanged(&mut self, now: Instant, key: String, reply: Option<ReplyTo>) {
+        if let Some(token) = self.pending_for(std::slice::from_ref(&key)) {
+            if let Some(dir) = self.jwt_dir.as_mut() {
+                return dir.wait_for(token, Durable::Unchanged { key, reply });
+            }
+        }
+        self.reply_updated(now, &key, reply);
     }
 
     /// What nats-server checks before storing a claim update: an account
@@ -391,7 +569,7 @@ impl Server {
         };
         let mut stored: BTreeSet<&str> = trust.account_keys().collect();
         let waiting = self.jwt_dir.iter().flat_map(|dir| dir.waiting());
-        stored.extend(waiting.filter_map(Durable::stored_key));
+        stored.extend(waiting.flat_map(Durable::keys_to_store));
         !stored.contains(key) && stored.len() as u64 >= limit
     }
 
@@ -418,6 +596,11 @@ impl Server {
         self.log(Level::Info, format!("Updated account claims: {key}"));
         self.close_revoked(now, key);
         self.account_claims_changed(now, key);
+        self.reply_updated(now, key, reply);
+    }
+
+    /// nats-server's answer to a stored claim update.
+    fn reply_updated(&mut self, now: Instant, key: &str, reply: Option<ReplyTo>) {
         let cache = self.nats_resolver().is_some_and(|(cache, _, _)| cache);
         let done = if cache {
             CACHE_WORDS.done
@@ -461,41 +644,51 @@ impl Server {
                 return self.respond_outcome(now, reply, Err(body));
             }
         };
-        self.delete_when_durable(now, keys, reply);
+        self.delete_when_durable(now, keys, reply, Vec::new());
     }
 
-    /// Deletes `keys` now, or once the updates of theirs still waiting for
-    /// their sync are durable (checked again then: more may have come).
-    fn delete_when_durable(&mut self, now: Instant, keys: Vec<String>, reply: Option<ReplyTo>) {
-        if let Some(token) = self.update_in_flight(&keys) {
-            let work = Durable::DeleteAfterUpdates { keys, reply };
+    /// Deletes `keys` now, or once the work on them that arrived earlier is
+    /// durable (checked again then: an update's later steps may have come).
+    /// Updates of `keys` arriving meanwhile are `held` until it is done, so
+    /// the delete removes only what was asked before it.
+    fn delete_when_durable(
+        &mut self,
+        now: Instant,
+        keys: Vec<String>,
+        reply: Option<ReplyTo>,
+        held: Vec<HeldUpdate>,
+    ) {
+        if let Some(token) = self.pending_for(&keys) {
             if let Some(dir) = self.jwt_dir.as_mut() {
-                dir.wait_for(token, work);
+                return dir.wait_for(token, Durable::DeleteAfterUpdates { keys, reply, held });
             }
-            return;
         }
-        self.delete_now(now, keys, reply);
+        self.delete_now(now, keys, reply, held);
     }
 
-    /// When a claim update of one of `keys` is still waiting for its sync,
-    /// the token after which every waiting update is durable. A delete must
-    /// wait for it: removing a file whose sync is in flight can be undone by
-    /// that sync (the storage may report nothing to sync for the removal),
-    /// and the update would take effect after the delete was acknowledged.
-    fn update_in_flight(&self, keys: &[String]) -> Option<SyncToken> {
+    /// When work on one of `keys` is still waiting for its sync, the token
+    /// after which all waiting work is durable. Removing a file while a
+    /// write of it is in flight can be undone by that write's sync, and an
+    /// update's later steps remove and rewrite files a delete must see gone.
+    fn pending_for(&self, keys: &[String]) -> Option<SyncToken> {
         let dir = self.jwt_dir.as_ref()?;
         let pending = dir
             .waiting()
-            .filter_map(Durable::stored_key)
-            .any(|key| keys.iter().any(|k| k == key));
+            .any(|work| keys.iter().any(|k| work.touches(k)));
         pending.then(|| dir.last_token()).flatten()
     }
 
     /// Deletes `keys` from the directory, answering once that is durable.
-    fn delete_now(&mut self, now: Instant, keys: Vec<String>, reply: Option<ReplyTo>) {
+    fn delete_now(
+        &mut self,
+        now: Instant,
+        keys: Vec<String>,
+        reply: Option<ReplyTo>,
+        held: Vec<HeldUpdate>,
+    ) {
         let rename = matches!(self.nats_resolver(), Some((_, ResolverDelete::Rename, _)));
         let Some(dir) = self.jwt_dir.as_mut() else {
-            return self.finish_delete(now, &keys, &[], reply);
+            return self.finish_delete(now, &keys, &[], reply, held);
         };
         let (mut deleted, mut failures, mut last) = (Vec::new(), Vec::new(), None);
         for key in keys {
@@ -515,9 +708,10 @@ impl Server {
                     keys: deleted,
                     failures,
                     reply,
+                    held,
                 },
             ),
-            None => self.finish_delete(now, &deleted, &failures, reply),
+            None => self.finish_delete(now, &deleted, &failures, reply, held),
         }
     }
 
@@ -566,9 +760,25 @@ impl Server {
         Ok(keys)
     }
 
+    /// A delete is durable (or there is no directory): it takes effect and
+    /// is answered, then the updates that arrived after it are stored.
+    fn finish_delete(
+        &mut self,
+        now: Instant,
+        keys: &[String],
+        failures: &[String],
+        reply: Option<ReplyTo>,
+        held: Vec<HeldUpdate>,
+    ) {
+        self.answer_delete(now, keys, failures, reply);
+        for update in held {
+            self.store_update(now, update);
+        }
+    }
+
     /// Deleted accounts are forgotten, and their users closed as nats-server
     /// closes them, with `-ERR 'Account Authentication Expired'`.
-    fn finish_delete(
+    fn answer_delete(
         &mut self,
         now: Instant,
         keys: &[String],
