@@ -1,11 +1,15 @@
 //! The NATS resolver's `dir` on the simulated disk: a node in operator mode
-//! takes a stream of claim updates for one account from a system-account
-//! client while the disk completes syncs late, flips bits on reads, fails
-//! operations, and the node crashes (losing and tearing unsynced writes) and
-//! restarts. The checker: every update that got its "jwt updated" reply
-//! survives every later crash, i.e. after a restart the account's JWT is the
-//! last acknowledged version or a later one, and is always a JWT that was
-//! sent whole, never a damaged one. A failing seed prints itself.
+//! takes a stream of claim updates (and, in one variant, deletes) for one
+//! account from a system-account client while the disk completes syncs
+//! late, flips bits on reads, fails operations, and the node crashes
+//! (losing and tearing unsynced writes, in the middle of any step of an
+//! update: write-ahead file, rewrite of `<key>.jwt`, removals) and restarts.
+//! The checker: every request that got its success reply survives every
+//! later crash, i.e. after a restart the account is as the last
+//! acknowledged request left it or as a later request left it, requests
+//! taking effect in the order they were sent, and its JWT is always one
+//! that was sent whole, never a damaged one. After a clean restart the
+//! directory is in nats-server's layout. A failing seed prints itself.
 
 #[path = "../../core/tests/auth_support/jwt.rs"]
 #[allow(dead_code)]
@@ -62,6 +66,15 @@ impl Storage for SharedDisk {
 
 const WALL: UnixNanos = UnixNanos(1_700_000_000_000_000_000);
 
+/// One request of the stream, in the order sent.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    /// An update to version `n`.
+    Update(usize),
+    /// A delete of the account: after a restart it comes back as preloaded.
+    Delete,
+}
+
 /// One seeded run: the node, its disk, the system client and what it was told.
 struct Run {
     seed: u64,
@@ -71,14 +84,19 @@ struct Run {
     now: Instant,
     server: Server,
     conn: ConnId,
+    op: KeyPair,
     sys: KeyPair,
     acc: KeyPair,
+    /// Every request sent, in order; replies go to `r.<index>`.
+    ops: Vec<Op>,
     /// Every version of the account's JWT, in the order they are sent.
     versions: Vec<String>,
     /// The preloaded JWT, in effect until an update is stored.
     preload: String,
-    /// Highest version acknowledged with "jwt updated".
+    /// Highest index in `ops` acknowledged.
     acked: Option<usize>,
+    /// Whether the stream includes deletes.
+    deletes: bool,
     received: Vec<u8>,
     log: Vec<String>,
 }
@@ -104,6 +122,10 @@ fn account_version(op: &KeyPair, acc: &KeyPair, n: usize) -> String {
 
 impl Run {
     fn new(seed: u64) -> Run {
+        Run::with(seed, false)
+    }
+
+    fn with(seed: u64, deletes: bool) -> Run {
         let mut rng = SimRng::new(seed);
         let op = key(&mut rng, KeyPairType::Operator);
         let (sys, acc) = (
@@ -112,7 +134,7 @@ impl Run {
         );
         let preload = jwt::account(&op, &acc, json!({}));
         let config = format!(
-            "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"./jwt\" }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
+            "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"./jwt\", allow_delete: {deletes} }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
             jwt::operator(&op, &[]),
             sys.public_key(),
             sys.public_key(),
@@ -139,11 +161,14 @@ impl Run {
             now: Instant::ZERO,
             server,
             conn: ConnId(0),
+            op,
             sys,
             acc,
+            ops: Vec::new(),
             versions,
             preload,
             acked: None,
+            deletes,
             received: Vec::new(),
             log: Vec::new(),
         };
@@ -211,10 +236,22 @@ impl Run {
 
     fn update(&mut self, n: usize) {
         let v = self.versions[n].clone();
-        self.log.push(format!("{:?} update v{n}", self.now));
+        self.request(Op::Update(n), "$SYS.REQ.CLAIMS.UPDATE", &v);
+    }
+
+    fn delete(&mut self) {
+        let nats = json!({"accounts": [self.acc.public_key()], "type": "generic", "version": 2});
+        let request = jwt::encode(&self.op, &self.op.public_key(), "delete", nats, json!({}));
+        self.request(Op::Delete, "$SYS.REQ.CLAIMS.DELETE", &request);
+    }
+
+    fn request(&mut self, op: Op, subject: &str, payload: &str) {
+        let i = self.ops.len();
+        self.ops.push(op);
+        self.log.push(format!("{:?} #{i} {op:?}", self.now));
         let out = self.send(&format!(
-            "PUB $SYS.REQ.CLAIMS.UPDATE r.{n} {}\r\n{v}\r\n",
-            v.len()
+            "PUB {subject} r.{i} {}\r\n{payload}\r\n",
+            payload.len()
         ));
         self.note_replies(&out);
     }
@@ -230,7 +267,7 @@ impl Run {
         self.note_replies(&out);
     }
 
-    /// Records the versions acknowledged in `out` (`MSG r.<n> 1 <len>` + JSON).
+    /// Records the requests acknowledged in `out` (`MSG r.<i> 1 <len>` + JSON).
     fn note_replies(&mut self, out: &str) {
         let mut lines = out.split("\r\n");
         while let Some(line) = lines.next() {
@@ -241,17 +278,21 @@ impl Run {
                 .split(' ')
                 .next()
                 .and_then(|n| n.parse().ok())
-                .expect("version");
+                .expect("request index");
             let body: serde_json::Value = serde_json::from_str(lines.next().unwrap_or_default())
                 .unwrap_or_else(|e| self.fail(format!("reply is not JSON: {e}")));
-            let ok = body["data"]["message"] == "jwt updated";
+            let message = &body["data"]["message"];
+            let ok = *message == "jwt updated" || *message == "deleted 1 accounts";
             self.log.push(format!(
-                "{:?} v{n} answered: {}",
+                "{:?} #{n} answered: {}",
                 self.now,
                 if ok { "acked" } else { "error" }
             ));
             if ok {
-                self.acked = Some(self.acked.map_or(n, |a| a.max(n)));
+                if self.acked.is_some_and(|a| a > n) {
+                    self.fail(format!("#{n} acknowledged after #{:?}", self.acked));
+                }
+                self.acked = Some(n);
             }
         }
     }
@@ -270,25 +311,53 @@ impl Run {
         self.check();
     }
 
-    /// The account's JWT after a restart: the acknowledged version or a later one.
+    /// The account after a restart: as the last acknowledged request left
+    /// it, or as a later one did (each request sets the whole state).
     fn check(&mut self) {
         let subject = format!("$SYS.REQ.ACCOUNT.{}.CLAIMS.LOOKUP", self.acc.public_key());
         let out = self.send(&format!("PUB {subject} r.lookup 0\r\n\r\nPING\r\n"));
         let found = out.split("\r\n").nth(1).unwrap_or_default().to_owned();
+        let from = self.acked.unwrap_or(0);
+        let mut allowed = self.ops[from.min(self.ops.len())..]
+            .iter()
+            .map(|op| match op {
+                Op::Update(n) => &self.versions[*n],
+                Op::Delete => &self.preload,
+            });
+        let ok =
+            allowed.any(|jwt| *jwt == found) || (self.acked.is_none() && found == self.preload);
         let version = self.versions.iter().position(|v| *v == found);
         self.log.push(format!(
-            "{:?} found {version:?}, acked {:?}",
+            "{:?} found {version:?}, acked #{:?}",
             self.now, self.acked
         ));
-        match (self.acked, version) {
-            (Some(a), Some(v)) if v >= a => {}
-            (None, Some(_)) => {}
-            (None, None) if found == self.preload => {}
-            _ => self.fail(format!(
-                "after a restart the account has {} but v{:?} was acknowledged",
-                version.map_or_else(|| format!("an unknown JWT {found:?}"), |v| format!("v{v}")),
-                self.acked
-            )),
+        if !ok {
+            let what = if found == self.preload {
+                "the preloaded JWT".to_owned()
+            } else {
+                version.map_or_else(|| format!("an unknown JWT {found:?}"), |v| format!("v{v}"))
+            };
+            self.fail(format!(
+                "after a restart the account has {what} but #{:?} ({:?}) was acknowledged",
+                self.acked,
+                self.acked.map(|a| self.ops[a])
+            ));
+        }
+    }
+
+    /// After a clean restart (without injected errors) every interrupted
+    /// update is finished: only
+    /// nats-server's `<key>.jwt` (and `.jwt.deleted`) remain.
+    fn check_layout(&mut self) {
+        let key = self.acc.public_key();
+        let files: Vec<String> = self.disk.lock().list();
+        let stray: Vec<&String> = files
+            .iter()
+            .filter(|n| n.starts_with(&key))
+            .filter(|n| **n != format!("{key}.jwt") && **n != format!("{key}.jwt.deleted"))
+            .collect();
+        if !stray.is_empty() {
+            self.fail(format!("files outside nats-server's layout: {stray:?}"));
         }
     }
 
@@ -297,6 +366,10 @@ impl Run {
         let mut next = 0;
         for _ in 0..steps {
             let what = match self.rng.below(100) {
+                0..=5 if self.deletes => {
+                    self.delete();
+                    "delete"
+                }
                 0..=39 if next < self.versions.len() => {
                     self.update(next);
                     next += 1;
@@ -313,7 +386,16 @@ impl Run {
                 }
                 _ => {
                     self.advance(Duration::from_millis(20));
+                    let errors = self.disk.lock().stats().io_errors;
                     self.restart(false);
+                    // The start's own rewrites and removals complete too.
+                    self.advance(Duration::from_millis(20));
+                    self.advance(Duration::from_millis(20));
+                    // An injected I/O error leaves a write-ahead file for the next start.
+                    if self.disk.lock().stats().io_errors == errors {
+                        self.check_layout();
+                        *counts.entry("layout checked").or_insert(0) += 1;
+                    }
                     "restart"
                 }
             };
@@ -322,22 +404,42 @@ impl Run {
         self.advance(Duration::from_millis(20));
         self.restart(true);
         counts.insert("acked", self.acked.map_or(0, |a| a as u64 + 1));
+        let deletes_acked = self.ops[..self.acked.map_or(0, |a| a + 1)]
+            .iter()
+            .filter(|op| matches!(op, Op::Delete))
+            .count();
+        counts.insert("deletes acked", deletes_acked as u64);
         counts
     }
 }
 
 #[test]
 fn acknowledged_claim_updates_survive_crashes() {
-    let mut acked_somewhere = 0;
+    let (mut acked_somewhere, mut layouts) = (0, 0);
     for seed in 1..=40 {
         let counts = Run::new(seed).run(150);
         if counts["acked"] > 0 {
             acked_somewhere += 1;
         }
+        layouts += counts.get("layout checked").copied().unwrap_or(0);
     }
+    assert!(layouts > 40, "clean restarts check the layout: {layouts}");
     assert!(
         acked_somewhere > 30,
         "the runs acknowledge updates: {acked_somewhere}"
+    );
+}
+
+#[test]
+fn deletes_between_updates_take_effect_in_order_and_survive_crashes() {
+    let mut deletes_acked = 0;
+    for seed in 101..=140 {
+        let counts = Run::with(seed, true).run(150);
+        deletes_acked += counts["deletes acked"];
+    }
+    assert!(
+        deletes_acked > 20,
+        "the runs acknowledge deletes: {deletes_acked}"
     );
 }
 

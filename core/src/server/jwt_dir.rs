@@ -142,9 +142,10 @@ impl<P> JwtDir<P> {
     /// Reads every key's newest valid JWT: `valid` is given the key and a
     /// file's text and returns the JWT's `iat` when it is a signed account
     /// JWT of that key. Remembers every generation seen, valid or not, so
-    /// that new ones are numbered above them. When `<key>.jwt` wins, the
-    /// key's write-ahead files are leftovers and are removed; when a
-    /// write-ahead file wins, the caller finishes its rewrite.
+    /// that new ones are numbered above them. The write-ahead files that
+    /// lost are leftovers and are removed (durably, before anything else is
+    /// asked of the key); when a write-ahead file wins, the caller finishes
+    /// its rewrite with [`JwtDir::settle`].
     pub fn load(&mut self, valid: impl Fn(&str, &str) -> Option<i64>) -> Loaded {
         let mut by_key: BTreeMap<String, Vec<Option<u64>>> = BTreeMap::new();
         for name in self.storage.list() {
@@ -170,10 +171,8 @@ impl<P> JwtDir<P> {
                 }
             }
             let Some(best) = best else { continue };
-            if best.wal.is_none() {
-                if let Some(token) = self.remove_wals(&key, u64::MAX) {
-                    loaded.cleaned.push((key.clone(), token));
-                }
+            if let Some(token) = self.remove_wals_except(&key, best.wal) {
+                loaded.cleaned.push((key.clone(), token));
             }
             let stored = StoredJwt {
                 jwt: best.jwt,
@@ -264,12 +263,17 @@ impl<P> JwtDir<P> {
         self.remove_durably(&wal_name(key, generation))
     }
 
-    /// Removes the write-ahead files of `key` below `below`, syncing each
-    /// removal; the last token, if any removal needed one. Errors are left
-    /// for the next load, which ranks the leftovers below `<key>.jwt`.
-    fn remove_wals(&mut self, key: &str, below: u64) -> Option<SyncToken> {
+    /// Removes the write-ahead files of `key` other than `keep` (every one
+    /// when `None`), syncing each removal; the last token, if any removal
+    /// needed one. They lost to the loaded JWT (torn, older, or the same
+    /// JWT as `<key>.jwt`). Errors are left for the next load, which ranks
+    /// the leftovers the same way.
+    fn remove_wals_except(&mut self, key: &str, keep: Option<u64>) -> Option<SyncToken> {
         let mut last = None;
-        for generation in self.wals_of(key).into_iter().filter(|g| *g < below) {
+        for generation in self.wals_of(key) {
+            if Some(generation) == keep {
+                continue;
+            }
             if let Ok(Some(token)) = self.remove_durably(&wal_name(key, generation)) {
                 last = Some(token);
             }
