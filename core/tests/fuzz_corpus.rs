@@ -102,3 +102,13 @@ fn sublist_ops() {
 fn monitor_query() {
     replay("monitor_query");
 }
+
+#[test]
+fn jwt_auth() {
+    replay("jwt_auth");
+}
+
+#[test]
+fn system_requests() {
+    replay("system_requests");
+}

@@ -4,18 +4,22 @@
 //! (`core/tests/fuzz_corpus.rs`, which includes this file by path) call the
 //! same functions, so the logic lives here only.
 //!
-//! Dependencies: natrix-core, bytes, serde_json, arbitrary — all available
-//! to natrix-core's integration tests too.
+//! Dependencies: natrix-core, bytes, serde_json, arbitrary, base64, nkeys —
+//! all available to natrix-core's integration tests too.
 
+mod auth;
 mod config;
 mod protocol;
 mod server;
 mod subject;
+mod system;
 
+pub use auth::jwt_auth;
 pub use config::{cli_args, config_parse};
 pub use protocol::{connect_json, protocol_parser};
 pub use server::{monitor_query, server_node};
 pub use subject::{subject_validation, sublist_ops};
+pub use system::system_requests;
 
 /// Every target by name (the directory under `fuzz/corpus/`), with its check.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
@@ -27,6 +31,8 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("subject_validation", subject_validation),
     ("sublist_ops", sublist_ops),
     ("monitor_query", monitor_query),
+    ("jwt_auth", jwt_auth),
+    ("system_requests", system_requests),
 ];
 
 /// A small deterministic generator seeded from the input itself, for

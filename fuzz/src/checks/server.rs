@@ -275,10 +275,15 @@ impl Frame {
             Frame::Raw(bytes) => out.extend_from_slice(bytes),
             Frame::Repeat { times, frame } => {
                 for _ in 0..usize::from(*times) * 4 {
-                    if out.len() > WIRE_MAX_BYTES {
+                    let before = out.len();
+                    if before > WIRE_MAX_BYTES {
                         break;
                     }
                     frame.encode(out);
+                    // Nested repeats of nothing would loop (4·times)^depth times.
+                    if out.len() == before {
+                        break;
+                    }
                 }
             }
         }
