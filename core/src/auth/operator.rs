@@ -28,8 +28,52 @@ pub struct Trust {
     operator_keys: Vec<String>,
     /// The system account named by an operator JWT, if any.
     system_account: Option<String>,
-    /// Account public key → account JWT (`resolver_preload`).
-    accounts: BTreeMap<String, String>,
+    /// Account public key → account JWT (`resolver_preload`, the resolver
+    /// directory, claim updates), decoded when stored.
+    accounts: BTreeMap<String, StoredAccount>,
+}
+
+/// An account JWT as stored, with what does not depend on the clock or on
+/// the operator worked out once: decoding and checking an ed25519
+/// signature costs tens of microseconds, and the accounts are walked on
+/// every claim update, expiry, STATZ and connect.
+#[derive(Clone, Debug)]
+struct StoredAccount {
+    /// The JWT as stored.
+    jwt: String,
+    /// [`jwt::decode`] of `jwt`: signed by its issuer, or why not.
+    claims: Result<Claims<AccountNats>, JwtError>,
+    /// [`jwt::decode`] of each import's activation token, in import order;
+    /// `None` for an import without one.
+    activations: Vec<Option<Result<Claims<ActivationNats>, JwtError>>>,
+}
+
+impl StoredAccount {
+    fn new(jwt: String) -> StoredAccount {
+        let claims: Result<Claims<AccountNats>, JwtError> = jwt::decode(&jwt);
+        let activations = claims.as_ref().map_or_else(
+            |_| Vec::new(),
+            |c| {
+                let imports = c.nats.imports.iter();
+                imports
+                    .map(|i| (!i.token.is_empty()).then(|| jwt::decode(&i.token)))
+                    .collect()
+            },
+        );
+        StoredAccount {
+            jwt,
+            claims,
+            activations,
+        }
+    }
+
+    /// What [`Trust::decode_account`] says of the stored JWT.
+    fn as_account(&self) -> Result<&Claims<AccountNats>, JwtError> {
+        let claims = self.claims.as_ref().map_err(Clone::clone)?;
+        jwt::expect_type(&claims.nats.kind, "account")?;
+        check_account_issuer(claims)?;
+        Ok(claims)
+    }
 }
 
 /// A client authenticated by a user JWT.
@@ -63,8 +107,12 @@ impl Trust {
         operator_jwts: &[String],
         preload: &BTreeMap<String, String>,
     ) -> Result<Trust, JwtError> {
+        let accounts = preload
+            .iter()
+            .map(|(key, text)| (key.clone(), StoredAccount::new(text.clone())))
+            .collect();
         let mut trust = Trust {
-            accounts: preload.clone(),
+            accounts,
             ..Trust::default()
         };
         for text in operator_jwts {
@@ -89,9 +137,10 @@ impl Trust {
     /// resolver does, whether its issuer is trusted is checked when the
     /// account is used.
     pub fn update_account(&mut self, text: &str) -> Result<String, JwtError> {
-        let claims = Trust::decode_account(text)?;
-        self.store_account(&claims.sub, text);
-        Ok(claims.sub)
+        let stored = StoredAccount::new(text.trim().to_owned());
+        let key = stored.as_account()?.sub.clone();
+        self.accounts.insert(key.clone(), stored);
+        Ok(key)
     }
 
     /// Decodes `text` as a signed account JWT: what the NATS resolver
@@ -99,17 +148,23 @@ impl Trust {
     pub fn decode_account(text: &str) -> Result<Claims<AccountNats>, JwtError> {
         let claims: Claims<AccountNats> = jwt::decode(text)?;
         jwt::expect_type(&claims.nats.kind, "account")?;
-        // Only an operator (or its signing key) or an account may issue one.
-        match nkey::role_of(&claims.iss) {
-            Some(KeyRole::Operator | KeyRole::Account) => Ok(claims),
-            _ => Err(JwtError::UnexpectedIssuer("[account operator]")),
-        }
+        check_account_issuer(&claims)?;
+        Ok(claims)
+    }
+
+    /// The claims of account `key`'s stored JWT, if it is a signed account
+    /// JWT ([`Trust::decode_account`] of [`Trust::account_jwt`]), decoded
+    /// when it was stored. Neither the clock nor the issuer's trust is
+    /// checked: [`Trust::account`] does that.
+    pub fn account_claims(&self, key: &str) -> Option<&Claims<AccountNats>> {
+        self.accounts.get(key)?.as_account().ok()
     }
 
     /// Makes `text` (already decoded by [`Trust::decode_account`]) the JWT
     /// of account `key`.
     pub fn store_account(&mut self, key: &str, text: &str) {
-        self.accounts.insert(key.to_owned(), text.trim().to_owned());
+        let stored = StoredAccount::new(text.trim().to_owned());
+        self.accounts.insert(key.to_owned(), stored);
     }
 
     /// Forgets account `key`'s JWT (a resolver delete); false if unknown.
@@ -131,13 +186,13 @@ impl Trust {
     /// Which users account `key`'s current JWT revokes: a predicate over
     /// (user key, `iat`). `None` when the account does not verify.
     pub fn revocations(&self, key: &str, now: i64) -> Option<impl Fn(&str, i64) -> bool> {
-        let account = self.account(key, now).ok()?;
-        Some(move |user: &str, issued_at: i64| is_revoked(&account.nats, user, issued_at))
+        let revocations = self.verified(key, now).ok()?.nats.revocations.clone();
+        Some(move |user: &str, issued_at: i64| is_revoked(&revocations, user, issued_at))
     }
 
     /// The stored JWT of account `key`.
     pub fn account_jwt(&self, key: &str) -> Option<&str> {
-        self.accounts.get(key).map(String::as_str)
+        self.accounts.get(key).map(|a| a.jwt.as_str())
     }
 
     /// The system account an operator JWT names.
@@ -147,11 +202,20 @@ impl Trust {
 
     /// The verified claims of account `key` at `now` (Unix seconds).
     pub fn account(&self, key: &str, now: i64) -> Result<Claims<AccountNats>, AuthError> {
-        let text = self
+        self.verified(key, now).cloned()
+    }
+
+    /// [`Trust::account`] without the copy: the signature was checked when
+    /// the JWT was stored, so only the clock and the issuer's trust are.
+    fn verified(&self, key: &str, now: i64) -> Result<&Claims<AccountNats>, AuthError> {
+        let stored = self
             .accounts
             .get(key)
             .ok_or_else(|| AuthError::UnknownAccount(key.to_owned()))?;
-        let claims: Claims<AccountNats> = jwt::decode(text).map_err(AuthError::AccountJwt)?;
+        let claims = stored
+            .claims
+            .as_ref()
+            .map_err(|e| AuthError::AccountJwt(e.clone()))?;
         jwt::expect_type(&claims.nats.kind, "account").map_err(AuthError::AccountJwt)?;
         claims.check_time(now).map_err(AuthError::AccountJwt)?;
         claims.nats.validate().map_err(AuthError::AccountJwt)?;
@@ -159,7 +223,7 @@ impl Trust {
             return Err(AuthError::UnknownAccount(key.to_owned()));
         }
         if !self.operator_keys.contains(&claims.iss) {
-            return Err(AuthError::UntrustedIssuer(claims.iss));
+            return Err(AuthError::UntrustedIssuer(claims.iss.clone()));
         }
         Ok(claims)
     }
@@ -171,20 +235,24 @@ impl Trust {
     pub fn account_configs(&self, now: i64) -> (Vec<AccountConfig>, Vec<String>) {
         let mut problems = Vec::new();
         let mut claims = Vec::new();
-        for key in self.accounts.keys() {
-            match self.account(key, now) {
-                Ok(c) => claims.push(c),
+        let mut activations = Vec::new();
+        for (key, stored) in &self.accounts {
+            match self.verified(key, now) {
+                Ok(c) => {
+                    claims.push(c);
+                    activations.push(&stored.activations);
+                }
                 Err(e) => problems.push(format!("account {key} not loaded: {e}")),
             }
         }
-        let mut configs: Vec<AccountConfig> = claims.iter().map(config_of).collect();
+        let mut configs: Vec<AccountConfig> = claims.iter().copied().map(config_of).collect();
         for (i, importer) in claims.iter().enumerate() {
-            for imp in &importer.nats.imports {
+            for (imp, token) in importer.nats.imports.iter().zip(activations[i]) {
                 let Some(import) = import_of(imp) else {
                     continue;
                 };
-                if !imp.token.is_empty() {
-                    match activation(&claims, imp, &importer.sub, now) {
+                if let Some(token) = token {
+                    match activation(&claims, imp, token, &importer.sub, now) {
                         Ok(()) => admit(&mut configs, &import, &importer.sub),
                         Err(e) => problems
                             .push(format!("activation token of {} refused: {e}", importer.sub)),
@@ -202,16 +270,14 @@ impl Trust {
     /// a claim update. `None` when nothing in force expires.
     pub fn next_expiry(&self, now: i64) -> Option<i64> {
         let mut next: Option<i64> = None;
-        for key in self.accounts.keys() {
-            let Ok(account) = self.account(key, now) else {
+        for (key, stored) in &self.accounts {
+            let Ok(account) = self.verified(key, now) else {
                 continue;
             };
-            let tokens = account
-                .nats
-                .imports
+            let tokens = stored
+                .activations
                 .iter()
-                .filter(|i| !i.token.is_empty())
-                .filter_map(|i| jwt::decode::<ActivationNats>(&i.token).ok())
+                .filter_map(|t| t.as_ref()?.as_ref().ok())
                 .map(|t| t.exp);
             for exp in tokens.chain([account.exp]).filter(|&exp| exp > now) {
                 next = Some(next.map_or(exp, |n| n.min(exp)));
@@ -226,8 +292,10 @@ impl Trust {
     pub fn expired_between(&self, after: i64, upto: i64) -> Vec<String> {
         self.accounts
             .iter()
-            .filter(|(_, text)| {
-                Trust::decode_account(text).is_ok_and(|c| c.exp > after && c.exp <= upto)
+            .filter(|(_, stored)| {
+                stored
+                    .as_account()
+                    .is_ok_and(|c| c.exp > after && c.exp <= upto)
             })
             .map(|(key, _)| key.clone())
             .collect()
@@ -260,9 +328,9 @@ impl Trust {
         } else {
             &user.nats.issuer_account
         };
-        let account = self.account(account_key, now)?;
-        let scope = issuer_scope(&account, &user.iss)?;
-        if is_revoked(&account.nats, &user.sub, user.iat) {
+        let account = self.verified(account_key, now)?;
+        let scope = issuer_scope(account, &user.iss)?;
+        if is_revoked(&account.nats.revocations, &user.sub, user.iat) {
             return Err(AuthError::Revoked(user.sub.clone()));
         }
         if user.nats.bearer_token && account.nats.limits.disallow_bearer {
@@ -355,13 +423,19 @@ fn issuer_scope<'a>(
 
 /// nats-server revokes users issued at or before the revocation time, by
 /// key or for everyone (`*`).
-fn is_revoked(account: &AccountNats, user: &str, issued_at: i64) -> bool {
-    [user, "*"].iter().any(|k| {
-        account
-            .revocations
-            .get(*k)
-            .is_some_and(|&at| issued_at <= at)
-    })
+fn is_revoked(revocations: &BTreeMap<String, i64>, user: &str, issued_at: i64) -> bool {
+    [user, "*"]
+        .iter()
+        .any(|k| revocations.get(*k).is_some_and(|&at| issued_at <= at))
+}
+
+/// Only an operator (or its signing key) or an account may issue an
+/// account JWT.
+fn check_account_issuer(claims: &Claims<AccountNats>) -> Result<(), JwtError> {
+    match nkey::role_of(&claims.iss) {
+        Some(KeyRole::Operator | KeyRole::Account) => Ok(()),
+        _ => Err(JwtError::UnexpectedIssuer("[account operator]")),
+    }
 }
 
 fn permissions_of(p: &UserPermissionClaims) -> Option<Permissions> {
@@ -453,12 +527,15 @@ fn import_of(i: &ImportClaim) -> Option<Import> {
 /// exporter (or a signing key of it) to `importer`, for a subject covering
 /// the import, not expired, and not revoked by the export.
 fn activation(
-    accounts: &[Claims<AccountNats>],
+    accounts: &[&Claims<AccountNats>],
     imp: &ImportClaim,
+    token: &Result<Claims<ActivationNats>, JwtError>,
     importer: &str,
     now: i64,
 ) -> Result<(), AuthError> {
-    let token: Claims<ActivationNats> = jwt::decode(&imp.token).map_err(AuthError::AccountJwt)?;
+    let token = token
+        .as_ref()
+        .map_err(|e| AuthError::AccountJwt(e.clone()))?;
     jwt::expect_type(&token.nats.kind, "activation").map_err(AuthError::AccountJwt)?;
     token.check_time(now).map_err(AuthError::AccountJwt)?;
     let exporter = accounts
@@ -472,10 +549,10 @@ fn activation(
             .iter()
             .any(|k| k.key() == token.iss);
     if !issuer_ok || token.sub != importer {
-        return Err(AuthError::UntrustedIssuer(token.iss));
+        return Err(AuthError::UntrustedIssuer(token.iss.clone()));
     }
     if !crate::subject::subject_is_subset(imp.subject.as_bytes(), token.nats.subject.as_bytes()) {
-        return Err(AuthError::UntrustedIssuer(token.iss));
+        return Err(AuthError::UntrustedIssuer(token.iss.clone()));
     }
     let revoked = exporter
         .nats

@@ -9,7 +9,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::auth::jwt::{AccountNats, Claims, ExportClaim, ImportClaim};
-use crate::auth::Trust;
 use crate::config::{AccountConfig, Export, Import, ImportKind, ResponseType};
 use crate::server::{Account, Server};
 use crate::subject::sublist::SublistStats;
@@ -264,22 +263,26 @@ pub(crate) fn account_info(
     };
     if let Some(config) = server.options().accounts.iter().find(|a| a.name == name) {
         fill_from_config(&mut info, config);
-    } else if let Some(text) = server.trust().and_then(|t| t.account_jwt(name)) {
-        fill_from_jwt(&mut info, text, wall);
+    } else if let Some(trust) = server.trust() {
+        if let Some(text) = trust.account_jwt(name) {
+            fill_from_jwt(&mut info, text, trust.account_claims(name), wall);
+        }
     }
     add_system_services(server, &mut info);
     Ok(info)
 }
 
-/// The human name of account `name`: its JWT's `name`, else the name itself.
+/// The human name of account `name`: its JWT's `name`, else the name
+/// itself. The JWT was decoded when stored: STATZ asks this of every
+/// account.
 pub(crate) fn name_tag(server: &Server, name: &str) -> String {
     server
         .trust()
-        .and_then(|t| t.account_jwt(name))
-        .and_then(|text| Trust::decode_account(text).ok())
-        .map(|c| c.name)
+        .and_then(|t| t.account_claims(name))
+        .map(|c| c.name.as_str())
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| name.to_owned())
+        .unwrap_or(name)
+        .to_owned()
 }
 
 fn fill_from_config(info: &mut AccountInfo, config: &AccountConfig) {
@@ -364,10 +367,17 @@ fn response_type_name(t: ResponseType) -> &'static str {
     }
 }
 
-fn fill_from_jwt(info: &mut AccountInfo, text: &str, wall: UnixNanos) {
+/// Fills `info` from account JWT `text` and its claims, when it is a
+/// signed account JWT.
+fn fill_from_jwt(
+    info: &mut AccountInfo,
+    text: &str,
+    claims: Option<&Claims<AccountNats>>,
+    wall: UnixNanos,
+) {
     info.jwt = text.to_owned();
     info.decoded_jwt = decoded_claims(text);
-    let Ok(claims) = Trust::decode_account(text) else {
+    let Some(claims) = claims else {
         return;
     };
     let now_secs = wall.0.div_euclid(1_000_000_000);
@@ -388,7 +398,7 @@ fn fill_from_jwt(info: &mut AccountInfo, text: &str, wall: UnixNanos) {
             )
         })
         .collect();
-    jwt_exports_imports(info, &claims);
+    jwt_exports_imports(info, claims);
 }
 
 fn jwt_exports_imports(info: &mut AccountInfo, claims: &Claims<AccountNats>) {
