@@ -179,8 +179,10 @@ impl Server {
         let Some(c) = self.client_mut(slot) else { return };
         c.connected = true;
         c.auth_deadline = None;
+        // Saturating: a wall clock before 1970 (or a far `exp`) must not overflow.
         c.auth_expires_at = identity.expires_at.map(|exp| {
-            now + std::time::Duration::from_secs(u64::try_from(exp - now_unix_secs).unwrap_or(0))
+            let left_secs = u64::try_from(exp.saturating_sub(now_unix_secs)).unwrap_or(0);
+            now + std::time::Duration::from_secs(left_secs)
         });
         c.flags.verbose = info.verbose;
         c.flags.pedantic = info.pedantic;
