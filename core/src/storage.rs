@@ -55,6 +55,13 @@ pub enum StorageError {
         /// The file being written.
         file: String,
     },
+    /// The name is not a plain file name (empty, `.`, `..`, or holding a
+    /// path separator or NUL): a file outside the store could be reached.
+    #[error("not a plain file name: {file:?}")]
+    InvalidName {
+        /// The name refused.
+        file: String,
+    },
     /// The device reported an I/O error.
     #[error("I/O error on {file}: {detail}")]
     Io {

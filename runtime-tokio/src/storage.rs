@@ -9,7 +9,6 @@
 //! asks, as an input after the call: the token goes to a queue the driver
 //! drains into [`natrix_core::Server::handle_synced`].
 
-use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -26,9 +25,9 @@ pub type Completions = Arc<Mutex<Vec<SyncToken>>>;
 pub struct DirStorage {
     dir: PathBuf,
     next_token: u64,
-    /// Names created or removed since the directory was last synced: their
-    /// directory entry is durable only after an fsync of the directory.
-    dir_changes: BTreeSet<String>,
+    /// A name was created or removed since the directory was last synced:
+    /// a directory entry is durable only after an fsync of the directory.
+    dir_changed: bool,
     completions: Completions,
 }
 
@@ -40,7 +39,7 @@ impl DirStorage {
         Ok(DirStorage {
             dir,
             next_token: 1,
-            dir_changes: BTreeSet::new(),
+            dir_changed: false,
             completions: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -58,17 +57,16 @@ impl DirStorage {
         if plain {
             Ok(self.dir.join(name))
         } else {
-            Err(StorageError::Io {
+            Err(StorageError::InvalidName {
                 file: name.to_owned(),
-                detail: "not a plain file name".to_owned(),
             })
         }
     }
 
     fn sync_dir(&mut self) -> std::io::Result<()> {
-        if !self.dir_changes.is_empty() {
+        if self.dir_changed {
             File::open(&self.dir)?.sync_all()?;
-            self.dir_changes.clear();
+            self.dir_changed = false;
         }
         Ok(())
     }
@@ -112,9 +110,7 @@ impl Storage for DirStorage {
             .append(true)
             .open(&path)
             .map_err(|e| error(file, &e))?;
-        if created {
-            self.dir_changes.insert(file.to_owned());
-        }
+        self.dir_changed |= created;
         let offset = f.metadata().map_err(|e| error(file, &e))?.len();
         f.write_all(data).map_err(|e| {
             // Leave no partial write behind a failure, as the contract promises.
@@ -161,7 +157,7 @@ impl Storage for DirStorage {
 
     fn remove(&mut self, file: &str) -> Result<(), StorageError> {
         fs::remove_file(self.path(file)?).map_err(|e| error(file, &e))?;
-        self.dir_changes.insert(file.to_owned());
+        self.dir_changed = true;
         Ok(())
     }
 
@@ -230,7 +226,16 @@ mod tests {
         assert!(second > first);
         let third = s.sync("never").unwrap();
         assert_eq!(*s.completions().lock().unwrap(), [first, second, third]);
-        assert!(s.append("../escape", b"x").is_err());
+        assert_eq!(
+            s.append("../escape", b"x"),
+            Err(StorageError::InvalidName {
+                file: "../escape".into()
+            })
+        );
+        assert!(matches!(
+            s.read("..", 0, 1),
+            Err(StorageError::InvalidName { .. })
+        ));
         fs::remove_dir_all(root).unwrap();
     }
 }
