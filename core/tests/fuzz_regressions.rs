@@ -110,3 +110,25 @@ fn template_expansion_is_bounded() {
     ));
     assert!(EXPANDED_SUBJECTS_MAX >= 10_000);
 }
+
+/// jwt_auth: a `times` window is built on the local day of `now`, in
+/// seconds; at the ends of the i64 range (a wall clock nobody has, but an
+/// input all the same) building it overflowed.
+#[test]
+fn time_windows_at_the_ends_of_time() {
+    use natrix_core::auth::jwt::UserLimitClaims;
+    use natrix_core::auth::restrictions::{check, RestrictionError, STANDARD};
+    let limits: UserLimitClaims = serde_json::from_value(serde_json::json!({
+        "times": [{"start": "00:00:01", "end": "23:59:59"}, {"start": "23:00:00", "end": "01:00:00"}],
+        "times_location": "America/New_York"
+    }))
+    .unwrap();
+    let peer = "127.0.0.1".parse().unwrap();
+    for now in [i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX] {
+        let result = check(&limits, peer, now, STANDARD);
+        assert!(
+            matches!(result, Ok(Some(_)) | Err(RestrictionError::Time)),
+            "{now}: {result:?}"
+        );
+    }
+}

@@ -203,19 +203,21 @@ impl Zone {
     /// repeated time is its first occurrence (02:30 in New York in March is
     /// 01:30 EST); east of UTC a skipped time lands an hour late and a
     /// repeated one is the second (02:30 in Berlin in March is 03:30 CEST).
+    ///
+    /// Saturates at the ends of the i64 range, where no real clock is.
     fn instant(&self, day: i64, second_of_day: i64) -> i64 {
-        let wall = day * DAY_SECS + second_of_day;
+        let wall = day.saturating_mul(DAY_SECS).saturating_add(second_of_day);
         let mut offset = self.offset_at(wall);
-        let guess = wall - offset;
+        let guess = wall.saturating_sub(offset);
         if self.offset_at(guess) != offset {
             offset = self.offset_at(guess);
         }
-        wall - offset
+        wall.saturating_sub(offset)
     }
 
     /// The local day and second of day at instant `unix_secs`.
     fn wall_clock(&self, unix_secs: i64) -> (i64, i64) {
-        let wall = unix_secs + self.offset_at(unix_secs);
+        let wall = unix_secs.saturating_add(self.offset_at(unix_secs));
         (wall.div_euclid(DAY_SECS), wall.rem_euclid(DAY_SECS))
     }
 }
@@ -268,7 +270,7 @@ fn window_end(zone: &Zone, start: i64, end: i64, now: i64) -> Option<i64> {
     }
     // Before midnight: the window ends tomorrow at the same wall time.
     let (end_day, end_second) = zone.wall_clock(end);
-    let end = zone.instant(end_day + 1, end_second);
+    let end = zone.instant(end_day.saturating_add(1), end_second);
     (start <= now && now < end).then_some(end)
 }
 
