@@ -132,3 +132,27 @@ fn time_windows_at_the_ends_of_time() {
         );
     }
 }
+
+/// connect_json: `serde_json` refuses a `\u` escape of an unpaired UTF-16
+/// surrogate in a string it decodes, so `CONNECT {"name":"\ud83d x"}` was a
+/// syntax error and closed the connection; Go reads it as U+FFFD and
+/// nats-server answers +OK (verified on 2.15.1, keys included).
+#[test]
+fn connect_reads_lone_surrogates_as_replacement_characters() {
+    use natrix_core::protocol::connect::{ConnectError, ConnectInfo};
+    let name = |json: &str| ConnectInfo::parse(json.as_bytes()).map(|i| i.name);
+    let fffd = |s: &str| Ok(Some(s.replace('?', "\u{fffd}")));
+    assert_eq!(name(r#"{"name":"\ud83d x"}"#), fffd("? x"));
+    assert_eq!(name(r#"{"name":"\udc00\ud83d\ude00"}"#), fffd("?\u{1f600}"));
+    assert_eq!(name(r#"{"name":"\ud83d\u0041\ud83d"}"#), fffd("?A?"));
+    assert_eq!(
+        name(r#"{"name":"\\ud83d"}"#),
+        Ok(Some("\\ud83d".to_owned()))
+    );
+    let key = ConnectInfo::parse(br#"{"\udc00":1,"verbose":false}"#);
+    assert!(key.is_ok_and(|i| !i.verbose));
+    assert!(matches!(
+        ConnectInfo::parse(br#"{"name":"\ud83d"#),
+        Err(ConnectError::Syntax(_))
+    ));
+}

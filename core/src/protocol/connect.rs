@@ -6,7 +6,9 @@
 //! - `null`, for the whole object or a field, leaves the defaults
 //!   (`CONNECT null` is accepted: verbose and pedantic stay on);
 //! - a value of the wrong JSON type fails the CONNECT, as does bad JSON;
-//! - bytes that are not UTF-8 become U+FFFD inside strings, as in Go.
+//! - bytes that are not UTF-8 become U+FFFD inside strings, as in Go, and
+//!   so do `\u` escapes of lone UTF-16 surrogates (`"\ud83d x"`), which
+//!   `serde_json` would refuse.
 //!
 //! nats-server answers a CONNECT it cannot decode by closing the connection
 //! with no `-ERR` (reason "Parse Error" in `/connz`) and logs Go's error, e.g.
@@ -15,6 +17,7 @@
 //! string`. [`ConnectError`]'s `Display` gives the same text for type errors
 //! and for truncated input; other syntax errors are worded by `serde_json`.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -162,6 +165,7 @@ impl ConnectInfo {
     /// docs for the Go rules it follows).
     pub fn parse(json: &[u8]) -> Result<ConnectInfo, ConnectError> {
         let text = String::from_utf8_lossy(json);
+        let text = replace_lone_surrogates(&text);
         let mut de = serde_json::Deserializer::from_str(&text);
         // Go checks the whole input is valid JSON before decoding, so a
         // syntax error anywhere wins over a type error before it.
@@ -171,6 +175,53 @@ impl ConnectInfo {
         de.end().map_err(syntax_error)?;
         decoded
     }
+}
+
+/// `text` with every `\u` escape of an unpaired UTF-16 surrogate inside a
+/// string replaced by `\uFFFD`, as Go decodes it. Only escapes are touched,
+/// so the syntax (and any syntax error) stays where it was.
+fn replace_lone_surrogates(text: &str) -> Cow<'_, str> {
+    if !text.contains("\\u") {
+        return Cow::Borrowed(text);
+    }
+    let b = text.as_bytes();
+    let surrogate = |at: usize| -> Option<u16> {
+        let hex = b.get(at..at + 6)?.strip_prefix(b"\\u")?;
+        let n = u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+        (0xD800..0xE000).contains(&n).then_some(n)
+    };
+    let (mut out, mut copied, mut i, mut in_string) = (String::new(), 0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => {
+                let paired = match surrogate(i) {
+                    Some(0xD800..=0xDBFF) => surrogate(i + 6).is_some_and(|lo| lo >= 0xDC00),
+                    Some(_) => false,
+                    None => {
+                        i += 2; // any other escape, e.g. `\"`
+                        continue;
+                    }
+                };
+                if paired {
+                    i += 12;
+                    continue;
+                }
+                out.push_str(&text[copied..i]);
+                out.push_str("\\uFFFD");
+                i += 6;
+                copied = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(&text[copied..]);
+    Cow::Owned(out)
 }
 
 fn syntax_error(e: serde_json::Error) -> ConnectError {
@@ -363,9 +414,28 @@ fn set_permission(
 
 /// The CONNECT fields nats-server decodes, lower case.
 const KNOWN_FIELDS: &[&str] = &[
-    "verbose", "pedantic", "tls_required", "auth_token", "user", "pass", "name", "lang", "version",
-    "protocol", "echo", "sig", "jwt", "nkey", "no_responders", "headers", "account", "new_account",
-    "import", "export", "remote_account", "proxy_sig",
+    "verbose",
+    "pedantic",
+    "tls_required",
+    "auth_token",
+    "user",
+    "pass",
+    "name",
+    "lang",
+    "version",
+    "protocol",
+    "echo",
+    "sig",
+    "jwt",
+    "nkey",
+    "no_responders",
+    "headers",
+    "account",
+    "new_account",
+    "import",
+    "export",
+    "remote_account",
+    "proxy_sig",
 ];
 
 fn is_known_field(key: &str) -> bool {
