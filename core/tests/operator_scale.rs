@@ -4,6 +4,8 @@
 //! test checks that every step still does its work at that scale.
 //! `cargo test -p natrix-core --release --test operator_scale -- --nocapture`
 //! shows them.
+// Measuring is the point here: the host clock times the core from outside.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 mod auth_support;
 
