@@ -315,6 +315,86 @@ pub(crate) enum Shape {
     },
 }
 
+impl Shape {
+    /// Fills the `nats` of an account JWT: exports, imports (with nested
+    /// activation tokens down to `depth` 2), signing keys, limits, tags.
+    fn account_claims(&self, nats: &mut Value, depth: u8) {
+        let Shape::Account {
+            exports,
+            imports,
+            scoped,
+            limited,
+            tags,
+        } = self
+        else {
+            return;
+        };
+        let k = keys();
+        nats["exports"] = exports
+            .iter()
+            .take(8)
+            .map(|(s, service, token)| {
+                let kind = if *service { "service" } else { "stream" };
+                json!({"subject": s.get(), "type": kind, "token_req": token})
+            })
+            .collect();
+        nats["imports"] = imports
+            .iter()
+            .take(8)
+            .map(|(s, acc, service, local, token)| {
+                let kind = if *service { "service" } else { "stream" };
+                let mut i = json!({"subject": s.get(), "account": k.key(*acc).public_key(),
+                                   "type": kind, "local_subject": local.get()});
+                if let Some(t) = token.as_ref().filter(|_| depth < 2) {
+                    i["token"] = json!(t.encode_at(depth + 1));
+                }
+                i
+            })
+            .collect();
+        let signer = k.public(ACC_SIGNER);
+        nats["signing_keys"] = match scoped {
+            None => json!([signer]),
+            Some((allow, deny)) => json!([{"kind": "user_scope", "key": signer, "role": "r",
+                "template": {"pub": {"allow": texts(allow)}, "sub": {"deny": texts(deny)}}}]),
+        };
+        if !limited {
+            nats["limits"] = json!({"subs": -1, "data": -1, "payload": -1, "imports": -1,
+                "exports": -1, "wildcards": true, "conn": -1, "leaf": -1});
+        }
+        nats["tags"] = json!(texts(tags));
+    }
+
+    /// Fills the `nats` of a user JWT: permissions, tags, bearer, `times`
+    /// in a zone, `src` networks.
+    fn user_claims(&self, nats: &mut Value) {
+        let Shape::User {
+            pub_allow,
+            sub_deny,
+            tags,
+            bearer,
+            windows,
+            zone,
+            src,
+        } = self
+        else {
+            return;
+        };
+        nats["pub"] = json!({"allow": pub_allow.as_deref().map(texts)});
+        nats["sub"] = json!({"deny": sub_deny.as_deref().map(texts)});
+        nats["tags"] = json!(texts(tags));
+        nats["bearer_token"] = json!(bearer);
+        nats["times"] = windows
+            .iter()
+            .take(8)
+            .map(|(s, e)| json!({"start": s.get(), "end": e.get()}))
+            .collect();
+        nats["times_location"] = json!(zone.get());
+        nats["src"] = json!(texts(src));
+        nats["subs"] = json!(-1);
+        nats["payload"] = json!(-1);
+    }
+}
+
 /// How the signed text is spoiled after signing, if at all.
 #[derive(Arbitrary, Debug, Clone)]
 pub(crate) enum Damage {
@@ -345,71 +425,8 @@ impl JwtSpec {
         let mut nats = json!({"type": kind, "version": 2});
         match &self.shape {
             Shape::Plain => {}
-            Shape::Account {
-                exports,
-                imports,
-                scoped,
-                limited,
-                tags,
-            } => {
-                nats["exports"] = exports
-                    .iter()
-                    .take(8)
-                    .map(|(s, service, token)| {
-                        let kind = if *service { "service" } else { "stream" };
-                        json!({"subject": s.get(), "type": kind, "token_req": token})
-                    })
-                    .collect();
-                nats["imports"] = imports
-                    .iter()
-                    .take(8)
-                    .map(|(s, acc, service, local, token)| {
-                        let kind = if *service { "service" } else { "stream" };
-                        let mut i = json!({"subject": s.get(), "account": k.key(*acc).public_key(),
-                                           "type": kind, "local_subject": local.get()});
-                        if let Some(t) = token.as_ref().filter(|_| depth < 2) {
-                            i["token"] = json!(t.encode_at(depth + 1));
-                        }
-                        i
-                    })
-                    .collect();
-                let signer = k.public(ACC_SIGNER);
-                nats["signing_keys"] = match scoped {
-                    None => json!([signer]),
-                    Some((allow, deny)) => {
-                        json!([{"kind": "user_scope", "key": signer, "role": "r",
-                        "template": {"pub": {"allow": texts(allow)}, "sub": {"deny": texts(deny)}}}])
-                    }
-                };
-                if !limited {
-                    nats["limits"] = json!({"subs": -1, "data": -1, "payload": -1, "imports": -1,
-                        "exports": -1, "wildcards": true, "conn": -1, "leaf": -1});
-                }
-                nats["tags"] = json!(texts(tags));
-            }
-            Shape::User {
-                pub_allow,
-                sub_deny,
-                tags,
-                bearer,
-                windows,
-                zone,
-                src,
-            } => {
-                nats["pub"] = json!({"allow": pub_allow.as_deref().map(texts)});
-                nats["sub"] = json!({"deny": sub_deny.as_deref().map(texts)});
-                nats["tags"] = json!(texts(tags));
-                nats["bearer_token"] = json!(bearer);
-                nats["times"] = windows
-                    .iter()
-                    .take(8)
-                    .map(|(s, e)| json!({"start": s.get(), "end": e.get()}))
-                    .collect();
-                nats["times_location"] = json!(zone.get());
-                nats["src"] = json!(texts(src));
-                nats["subs"] = json!(-1);
-                nats["payload"] = json!(-1);
-            }
+            Shape::Account { .. } => self.shape.account_claims(&mut nats, depth),
+            Shape::User { .. } => self.shape.user_claims(&mut nats),
         }
         json!({
             "jti": format!("J{}", self.kind),

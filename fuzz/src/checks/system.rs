@@ -522,22 +522,7 @@ impl Node {
             }
             Action::Sync { all, token } => self.sync(*all, *token),
             Action::FailStorage(n) => self.disk.state().failures = n % 4,
-            Action::Advance { secs } => {
-                self.now = self.now + Duration::from_secs(u64::from(*secs % 400_000_000));
-                for _ in 0..100 {
-                    let Some(at) = self.server.poll_timeout().filter(|&at| at <= self.now) else {
-                        break;
-                    };
-                    self.server.handle_timeout(self.now.max(at));
-                    self.drain();
-                }
-                let due = self.server.poll_timeout().filter(|&at| at <= self.now);
-                assert!(
-                    due.is_none(),
-                    "a timer at {due:?} stays due at {:?}",
-                    self.now
-                );
-            }
+            Action::Advance { secs } => self.advance(*secs),
             Action::Login { user, signer } => {
                 if self.conns.len() < 16 {
                     let jwt = user.encode();
@@ -555,20 +540,7 @@ impl Node {
             }
             Action::Monitor { path, query, raw } => {
                 let path = PATHS[usize::from(*path) % PATHS.len()];
-                let query = raw.clone().unwrap_or_else(|| {
-                    let pairs: Vec<String> = query
-                        .iter()
-                        .take(8)
-                        .map(|(k, v)| {
-                            format!(
-                                "{}={}",
-                                QUERY_KEYS[usize::from(*k) % QUERY_KEYS.len()],
-                                v.get()
-                            )
-                        })
-                        .collect();
-                    pairs.join("&")
-                });
+                let query = raw.clone().unwrap_or_else(|| query_string(query));
                 self.monitor(path, &query);
             }
         }
@@ -577,6 +549,24 @@ impl Node {
             let checked = self.checked.remove(conn).unwrap_or(0);
             buffer.drain(..checked);
         }
+    }
+
+    /// Time passes; timers run as a runtime would run them.
+    fn advance(&mut self, secs: u32) {
+        self.now = self.now + Duration::from_secs(u64::from(secs % 400_000_000));
+        for _ in 0..100 {
+            let Some(at) = self.server.poll_timeout().filter(|&at| at <= self.now) else {
+                break;
+            };
+            self.server.handle_timeout(self.now.max(at));
+            self.drain();
+        }
+        let due = self.server.poll_timeout().filter(|&at| at <= self.now);
+        assert!(
+            due.is_none(),
+            "a timer at {due:?} stays due at {:?}",
+            self.now
+        );
     }
 
     fn publish(&mut self, conn: ConnId, subject: &str, reply: bool, payload: &[u8]) {
@@ -613,6 +603,19 @@ impl Node {
             other => panic!("{path}?{query} gave status {other}"),
         }
     }
+}
+
+/// A monitoring query string from picked keys and values.
+fn query_string(pairs: &[(u8, Text)]) -> String {
+    let pairs: Vec<String> = pairs
+        .iter()
+        .take(8)
+        .map(|(k, v)| {
+            let key = QUERY_KEYS[usize::from(*k) % QUERY_KEYS.len()];
+            format!("{key}={}", v.get())
+        })
+        .collect();
+    pairs.join("&")
 }
 
 /// `s` as one subject token of a PUB line (no separators, no line breaks
