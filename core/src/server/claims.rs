@@ -6,6 +6,8 @@
 //! `subs`, `payload` of the user JWT) are checked when a user connects and
 //! again whenever its account's claims change.
 
+use std::collections::BTreeSet;
+
 use crate::auth::jwt::{bound, tighter, AccountLimitClaims};
 use crate::log::Level;
 use crate::time::Instant;
@@ -128,8 +130,16 @@ impl Server {
             account.stream_routes.clear();
             account.service_routes.clear();
         }
-        for config in &configs {
-            self.account_index(Some(&config.name));
+        // Only accounts new to the server are looked up one by one: that
+        // lookup is linear, and every known account passes here.
+        let known: BTreeSet<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+        let new: Vec<String> = configs
+            .iter()
+            .filter(|c| !known.contains(c.name.as_str()))
+            .map(|c| c.name.clone())
+            .collect();
+        for name in new {
+            self.account_index(Some(&name));
         }
         super::imports::add_routes(&self.opts.accounts, &mut self.accounts);
         // Imports refused now (e.g. an export taken back) are left out until
