@@ -156,3 +156,24 @@ fn connect_reads_lone_surrogates_as_replacement_characters() {
         Err(ConnectError::Syntax(_))
     ));
 }
+
+/// connect_json: a top-level number beyond f64 (`CONNECT 4444e333`) was a
+/// syntax error, as `serde_json` refuses it; Go checks it as syntax only and
+/// then fails to put a number into the options: a type error, as for any
+/// other number (nats-server closes the connection either way).
+#[test]
+fn connect_of_a_huge_number_is_a_type_error() {
+    use natrix_core::protocol::connect::{ConnectError, ConnectInfo};
+    let number = Err(ConnectError::NotObject { found: "number" });
+    assert_eq!(ConnectInfo::parse(b" 4444e333\n"), number);
+    assert_eq!(ConnectInfo::parse(b"-1e400"), number);
+    assert_eq!(ConnectInfo::parse(b"12"), number);
+    assert!(matches!(
+        ConnectInfo::parse(b"1e400 x"),
+        Err(ConnectError::Syntax(_))
+    ));
+    assert!(matches!(
+        ConnectInfo::parse(b"-"),
+        Err(ConnectError::Syntax(_))
+    ));
+}

@@ -166,6 +166,15 @@ impl ConnectInfo {
     pub fn parse(json: &[u8]) -> Result<ConnectInfo, ConnectError> {
         let text = String::from_utf8_lossy(json);
         let text = replace_lone_surrogates(&text);
+        let top = text.trim_start_matches([' ', '\t', '\n', '\r']);
+        if top.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            // A number is a type error once its syntax checks, however large
+            // (Go checks `1e400` as syntax only); serde_json would refuse it.
+            let mut de = serde_json::Deserializer::from_str(&text);
+            IgnoredAny::deserialize(&mut de).map_err(syntax_error)?;
+            de.end().map_err(syntax_error)?;
+            return Err(ConnectError::NotObject { found: "number" });
+        }
         let mut de = serde_json::Deserializer::from_str(&text);
         // Go checks the whole input is valid JSON before decoding, so a
         // syntax error anywhere wins over a type error before it.
