@@ -177,3 +177,23 @@ fn connect_of_a_huge_number_is_a_type_error() {
         Err(ConnectError::Syntax(_))
     ));
 }
+
+/// connect_json: the same inside an object, in a known field: serde_json
+/// refused `{"verbose":9999e99999999999999999999}` as a syntax error; Go
+/// fails to store the number in the bool, a type error.
+#[test]
+fn connect_of_a_huge_number_in_a_known_field_is_a_type_error() {
+    use natrix_core::protocol::connect::{ConnectError, ConnectInfo};
+    let parsed = ConnectInfo::parse(br#"{"verbose":9999e99999999999999999999}"#);
+    assert!(
+        matches!(parsed, Err(ConnectError::FieldType { .. })),
+        "{parsed:?}"
+    );
+    let parsed = ConnectInfo::parse(br#"{"name":"1e999","protocol":-1e999}"#);
+    assert!(
+        matches!(parsed, Err(ConnectError::FieldType { .. })),
+        "{parsed:?}"
+    );
+    let parsed = ConnectInfo::parse(br#"{"x":"\"1e999","verbose":1e999"#);
+    assert!(matches!(parsed, Err(ConnectError::Syntax(_))), "{parsed:?}");
+}

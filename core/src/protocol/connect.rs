@@ -175,15 +175,66 @@ impl ConnectInfo {
             de.end().map_err(syntax_error)?;
             return Err(ConnectError::NotObject { found: "number" });
         }
-        let mut de = serde_json::Deserializer::from_str(&text);
-        // Go checks the whole input is valid JSON before decoding, so a
-        // syntax error anywhere wins over a type error before it.
-        let decoded = (&mut de)
-            .deserialize_any(ConnectVisitor)
-            .map_err(syntax_error)?;
-        de.end().map_err(syntax_error)?;
-        decoded
+        match decode(&text) {
+            // A number beyond f64 in a known field: Go checks its syntax
+            // only, then fails to store it (no field is a float), a type
+            // error; serde_json refuses it before the field sees it.
+            Err(ConnectError::Syntax(m))
+                if m.starts_with("number out of range") && syntax_is_valid(&text) =>
+            {
+                decode(&cap_huge_numbers(&text))
+            }
+            decoded => decoded,
+        }
     }
+}
+
+fn decode(text: &str) -> Result<ConnectInfo, ConnectError> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    // Go checks the whole input is valid JSON before decoding, so a
+    // syntax error anywhere wins over a type error before it.
+    let decoded = (&mut de)
+        .deserialize_any(ConnectVisitor)
+        .map_err(syntax_error)?;
+    de.end().map_err(syntax_error)?;
+    decoded
+}
+
+/// JSON syntax alone, numbers of any size included, as Go's `checkValid`.
+fn syntax_is_valid(text: &str) -> bool {
+    let mut de = serde_json::Deserializer::from_str(text);
+    IgnoredAny::deserialize(&mut de).is_ok() && de.end().is_ok()
+}
+
+/// `text` with each number beyond f64 outside strings replaced by the
+/// largest finite one of its sign, so that it reaches the field it is in.
+fn cap_huge_numbers(text: &str) -> String {
+    let b = text.as_bytes();
+    let (mut out, mut copied, mut i, mut in_string) = (String::new(), 0, 0, false);
+    while i < b.len() {
+        match b[i] {
+            b'"' => in_string = !in_string,
+            b'\\' if in_string => i += 1,
+            b'-' | b'0'..=b'9' if !in_string => {
+                let len = b[i..]
+                    .iter()
+                    .take_while(|c| matches!(c, b'0'..=b'9' | b'+' | b'-' | b'.' | b'e' | b'E'))
+                    .count();
+                let number = &text[i..i + len];
+                if number.parse::<f64>().is_ok_and(f64::is_infinite) {
+                    out.push_str(&text[copied..i]);
+                    out.push_str(if b[i] == b'-' { "-1e308" } else { "1e308" });
+                    copied = i + len;
+                }
+                i += len;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// `text` with every `\u` escape of an unpaired UTF-16 surrogate inside a
