@@ -290,6 +290,10 @@ impl Time {
     }
 }
 
+/// An import: subject, exporting key, service or stream, local subject,
+/// and maybe an activation token.
+pub(crate) type ImportSpec = (Text, u8, bool, Text, Option<Box<JwtSpec>>);
+
 /// The structured part of the claims, by kind.
 #[derive(Arbitrary, Debug, Clone)]
 pub(crate) enum Shape {
@@ -298,7 +302,7 @@ pub(crate) enum Shape {
     /// signing keys (maybe scoped) and limits.
     Account {
         exports: Vec<(Text, bool, bool)>,
-        imports: Vec<(Text, u8, bool, Text, Option<Box<JwtSpec>>)>,
+        imports: Vec<ImportSpec>,
         scoped: Option<(Vec<Text>, Vec<Text>)>,
         limited: bool,
         tags: Vec<Text>,

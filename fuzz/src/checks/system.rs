@@ -24,7 +24,7 @@ use super::auth::{
     USER_U,
 };
 
-const WALL_START: UnixNanos = UnixNanos(NOW_UNIX as i64 * 1_000_000_000);
+const WALL_START: UnixNanos = UnixNanos(NOW_UNIX * 1_000_000_000);
 /// Where the server's replies go; no request is published there.
 const REPLY: &str = "_R";
 /// Most bytes one step may send all clients together: far above any
