@@ -12,12 +12,14 @@
 //!
 //! 1. the JWT is written to `<key>.jwt.<generation>` (one more than any
 //!    generation of the key seen or written) and synced; when the sync
-//!    completes the update is durable and acknowledged ([`JwtDir::write`]);
+//!    completes the update is durable ([`JwtDir::write`]);
 //! 2. the older write-ahead files of the key are removed and those removals
 //!    synced, then `<key>.jwt` is rewritten (truncated, appended) and synced
-//!    ([`JwtDir::settle`]);
-//! 3. once that sync completes, the write-ahead file is removed and the
-//!    removal synced ([`JwtDir::discard`]).
+//!    ([`JwtDir::settle`]); when that sync completes the update is
+//!    acknowledged, so that every acknowledged JWT is in the file
+//!    nats-server reads;
+//! 3. the write-ahead file is removed and the removal synced
+//!    ([`JwtDir::discard`]).
 //!
 //! Loading takes, per key, among `<key>.jwt` and the write-ahead files that
 //! decode as the key's signed account JWT, the newest by the JWT's `iat`
@@ -127,6 +129,8 @@ pub(crate) struct JwtDir<P> {
     generations: BTreeMap<String, u64>,
     /// Work to finish when its sync completes, in token order.
     waiting: VecDeque<(SyncToken, P)>,
+    /// Numbers requests whose place in the queue may change, in arrival order.
+    arrivals: u64,
 }
 
 impl<P> JwtDir<P> {
@@ -136,6 +140,7 @@ impl<P> JwtDir<P> {
             storage,
             generations: BTreeMap::new(),
             waiting: VecDeque::new(),
+            arrivals: 0,
         }
     }
 
@@ -354,6 +359,13 @@ impl<P> JwtDir<P> {
         self.storage.sync(name)
     }
 
+    /// A number above every one handed out before: the arrival order of
+    /// requests that wait in the queue more than once.
+    pub fn next_arrival(&mut self) -> u64 {
+        self.arrivals += 1;
+        self.arrivals
+    }
+
     /// Keeps `work` until `token` completes.
     pub fn wait_for(&mut self, token: SyncToken, work: P) {
         debug_assert!(self.waiting.back().is_none_or(|(t, _)| *t <= token));
@@ -375,16 +387,14 @@ impl<P> JwtDir<P> {
         self.waiting.iter_mut().map(|(_, work)| work)
     }
 
-    /// The work whose sync completed now that `token` has (every token up to
-    /// it has too), oldest first.
-    pub fn completed(&mut self, token: SyncToken) -> Vec<P> {
-        let mut done = Vec::new();
-        while self.waiting.front().is_some_and(|(t, _)| *t <= token) {
-            if let Some((_, work)) = self.waiting.pop_front() {
-                done.push(work);
-            }
+    /// The oldest work whose sync completed now that `token` has (every
+    /// token up to it has too). Taken one at a time, so that work finished
+    /// in between can queue behind the rest and keep their order.
+    pub fn next_completed(&mut self, token: SyncToken) -> Option<P> {
+        if self.waiting.front().is_some_and(|(t, _)| *t <= token) {
+            return self.waiting.pop_front().map(|(_, work)| work);
         }
-        done
+        None
     }
 }
 
@@ -514,8 +524,9 @@ mod tests {
         let (generation, token) = d.write("A", "jwt-1-a.end").unwrap();
         assert_eq!(generation, 1);
         d.wait_for(token, "written");
-        assert_eq!(d.completed(SyncToken(token.0 - 1)), Vec::<&str>::new());
-        assert_eq!(d.completed(token), vec!["written"]);
+        assert_eq!(d.next_completed(SyncToken(token.0 - 1)), None);
+        assert_eq!(d.next_completed(token), Some("written"));
+        assert_eq!(d.next_completed(token), None);
         d.settle("A", generation, "jwt-1-a.end").unwrap();
         assert_eq!(names(&disk), ["A.jwt", "A.jwt.1"]);
         assert!(d.discard("A", generation).unwrap().is_some());

@@ -72,6 +72,9 @@ pub(crate) struct ReplyTo {
 /// Work finished when the sync that makes it durable completes. An
 /// update goes through `Updated` (or `Preloaded`), `Rewritten` and
 /// `Settled`; see [`super::jwt_dir`] for why each step waits for a sync.
+/// A claim update is answered and takes effect at `Rewritten`, once
+/// `<key>.jwt` holds it: then nats-server, which reads only that file,
+/// finds every acknowledged JWT should it take the directory over.
 #[derive(Debug)]
 pub(crate) enum Durable {
     /// A claim update: write-ahead file `generation` of `key` holds `jwt`.
@@ -88,8 +91,8 @@ pub(crate) enum Durable {
         jwt: String,
         generation: u64,
     },
-    /// `<key>.jwt` holds the JWT of write-ahead file `generation`.
-    Rewritten { key: String, generation: u64 },
+    /// `<key>.jwt` holds the JWT of a write-ahead file.
+    Rewritten(Rewrite),
     /// A write-ahead file of `key` is durably gone.
     Settled { key: String },
     /// A claim update no newer than the one before it, answered (without
@@ -98,17 +101,34 @@ pub(crate) enum Durable {
     /// A delete request waiting for earlier work on its accounts to become
     /// durable before it removes their files.
     DeleteAfterUpdates {
+        arrival: u64,
         keys: Vec<String>,
         reply: Option<ReplyTo>,
         held: Vec<HeldUpdate>,
     },
     /// A delete request: `keys` are gone from the directory.
     Deleted {
+        arrival: u64,
         keys: Vec<String>,
         failures: Vec<String>,
         reply: Option<ReplyTo>,
         held: Vec<HeldUpdate>,
     },
+}
+
+/// A JWT durable in its write-ahead file, being moved into `<key>.jwt`.
+#[derive(Debug)]
+pub(crate) struct Rewrite {
+    key: String,
+    jwt: String,
+    /// The write-ahead file to remove once `<key>.jwt` holds `jwt`; `None`
+    /// when the rewrite failed and the write-ahead file stays for the next start.
+    generation: Option<u64>,
+    /// Who asked, for a claim update.
+    reply: Option<ReplyTo>,
+    /// True for a claim update, which takes effect now; a preload or a JWT
+    /// found at start is in effect already.
+    apply: bool,
 }
 
 /// A claim update that arrived after a delete of its account was asked
@@ -128,6 +148,7 @@ impl Durable {
             Durable::Updated { key, jwt, .. } | Durable::Preloaded { key, jwt, .. } => {
                 Some((key, jwt))
             }
+            Durable::Rewritten(r) if r.apply => Some((&r.key, &r.jwt)),
             _ => None,
         }
     }
@@ -142,17 +163,29 @@ impl Durable {
         }
     }
 
-    /// True when this work changes (or will change) account `key`'s files.
-    fn touches(&self, key: &str) -> bool {
+    /// True when this work changes (or will change) account `key`'s files
+    /// and must be done before a delete that arrived as `arrival` (deletes
+    /// that arrived later wait for that one, not the other way round).
+    fn blocks(&self, key: &str, arrival: u64) -> bool {
         match self {
             Durable::Updated { key: k, .. }
             | Durable::Preloaded { key: k, .. }
-            | Durable::Rewritten { key: k, .. }
+            | Durable::Rewritten(Rewrite { key: k, .. })
             | Durable::Settled { key: k }
             | Durable::Unchanged { key: k, .. } => k == key,
-            Durable::DeleteAfterUpdates { keys, held, .. }
-            | Durable::Deleted { keys, held, .. } => {
-                keys.iter().any(|k| k == key) || held.iter().any(|h| h.key == key)
+            Durable::DeleteAfterUpdates {
+                arrival: a,
+                keys,
+                held,
+                ..
+            }
+            | Durable::Deleted {
+                arrival: a,
+                keys,
+                held,
+                ..
+            } => {
+                *a < arrival && (keys.iter().any(|k| k == key) || held.iter().any(|h| h.key == key))
             }
         }
     }
@@ -241,11 +274,9 @@ impl Server {
     /// completed, and with it every earlier one: the claim updates and
     /// deletes it covers take effect and are acknowledged.
     pub fn handle_synced(&mut self, now: Instant, token: SyncToken) {
-        let done = match self.jwt_dir.as_mut() {
-            Some(dir) => dir.completed(token),
-            None => return,
-        };
-        for work in done {
+        // One at a time: finishing one may queue work that must come after
+        // the others already completed.
+        while let Some(work) = self.jwt_dir.as_mut().and_then(|d| d.next_completed(token)) {
             match work {
                 Durable::Updated {
                     key,
@@ -253,21 +284,44 @@ impl Server {
                     generation,
                     reply,
                 } => {
-                    self.settle(&key, generation, &jwt);
-                    self.finish_update(now, &key, &jwt, reply);
+                    let rewrite = Rewrite {
+                        key,
+                        jwt,
+                        generation: Some(generation),
+                        reply,
+                        apply: true,
+                    };
+                    if let Some(done) = self.settle(rewrite) {
+                        self.rewritten(now, done);
+                    }
                 }
                 Durable::Preloaded {
                     key,
                     jwt,
                     generation,
-                } => self.settle(&key, generation, &jwt),
-                Durable::Rewritten { key, generation } => self.discard(&key, generation),
+                } => {
+                    let rewrite = Rewrite {
+                        key,
+                        jwt,
+                        generation: Some(generation),
+                        reply: None,
+                        apply: false,
+                    };
+                    if let Some(done) = self.settle(rewrite) {
+                        self.rewritten(now, done);
+                    }
+                }
+                Durable::Rewritten(rewrite) => self.rewritten(now, rewrite),
                 Durable::Settled { .. } => {}
                 Durable::Unchanged { key, reply } => self.reply_updated(now, &key, reply),
-                Durable::DeleteAfterUpdates { keys, reply, held } => {
-                    self.delete_when_durable(now, keys, reply, held)
-                }
+                Durable::DeleteAfterUpdates {
+                    arrival,
+                    keys,
+                    reply,
+                    held,
+                } => self.delete_when_durable(now, arrival, keys, reply, held),
                 Durable::Deleted {
+                    arrival: _,
                     keys,
                     failures,
                     reply,
@@ -278,21 +332,52 @@ impl Server {
         self.flush(now);
     }
 
-    /// Write-ahead file `generation` of `key` is durable: `<key>.jwt` is
-    /// rewritten to hold `jwt`, nats-server's layout.
-    fn settle(&mut self, key: &str, generation: u64, jwt: &str) {
-        let Some(dir) = self.jwt_dir.as_mut() else {
-            return;
-        };
-        match dir.settle(key, generation, jwt) {
+    /// A write-ahead file is durable: `<key>.jwt` is rewritten to hold its
+    /// JWT, nats-server's layout. Should that fail, the write-ahead file
+    /// stays (the next start finishes the move) and the work is returned
+    /// when nothing before it waits, to be finished now; otherwise it is
+    /// finished in turn, so answers keep request order.
+    fn settle(&mut self, mut rewrite: Rewrite) -> Option<Rewrite> {
+        let dir = self.jwt_dir.as_mut()?;
+        let generation = rewrite.generation?;
+        let failed = match dir.settle(&rewrite.key, generation, &rewrite.jwt) {
             Ok(token) => {
-                let key = key.to_owned();
-                dir.wait_for(token, Durable::Rewritten { key, generation });
+                dir.wait_for(token, Durable::Rewritten(rewrite));
+                return None;
             }
-            Err(e) => self.log(
-                Level::Warn,
-                format!("DirResolver - rewriting {key}.jwt: {e}; kept in {key}.jwt.{generation}"),
-            ),
+            Err(e) => e,
+        };
+        rewrite.generation = None;
+        let key = &rewrite.key;
+        let why =
+            format!("DirResolver - rewriting {key}.jwt: {failed}; kept in {key}.jwt.{generation}");
+        let waiting = dir.last_token();
+        self.log(Level::Warn, why);
+        match (waiting, self.jwt_dir.as_mut()) {
+            (Some(token), Some(dir)) => {
+                dir.wait_for(token, Durable::Rewritten(rewrite));
+                None
+            }
+            _ => Some(rewrite),
+        }
+    }
+
+    /// `<key>.jwt` holds the JWT (or the rewrite failed and the write-ahead
+    /// file keeps it): the write-ahead file goes, and a claim update takes
+    /// effect and is answered.
+    fn rewritten(&mut self, now: Instant, rewrite: Rewrite) {
+        let Rewrite {
+            key,
+            jwt,
+            generation,
+            reply,
+            apply,
+        } = rewrite;
+        if let Some(generation) = generation {
+            self.discard(&key, generation);
+        }
+        if apply {
+            self.finish_update(now, &key, &jwt, reply);
         }
     }
 
@@ -343,8 +428,15 @@ impl Server {
         let mut accounts = BTreeMap::new();
         for (key, stored) in loaded.accounts {
             if let Some(generation) = stored.wal {
-                // An update interrupted after its write-ahead file was durable.
-                self.settle(&key, generation, &stored.jwt);
+                // An update interrupted after its write-ahead file was durable;
+                // a failure leaves nothing to do now, the next start tries again.
+                let _ = self.settle(Rewrite {
+                    key: key.clone(),
+                    jwt: stored.jwt.clone(),
+                    generation: Some(generation),
+                    reply: None,
+                    apply: false,
+                });
             }
             accounts.insert(key, stored.jwt);
         }
@@ -435,7 +527,7 @@ impl Server {
         if !cache && self.store_is_full(&sub) {
             return self.update_refused(now, reply, words.error, &sub, "jwt store is full");
         }
-        self.store_update(
+        self.hold_or_store(
             now,
             HeldUpdate {
                 key: sub,
@@ -445,11 +537,9 @@ impl Server {
         );
     }
 
-    /// Stores a checked claim update: held behind a pending delete of its
-    /// account, answered without effect when it is not newer than the JWT
-    /// it would replace (nats-server keeps the newer one), else written
-    /// and answered once durable.
-    fn store_update(&mut self, now: Instant, update: HeldUpdate) {
+    /// A checked claim update waits behind a pending delete of its account
+    /// (the last one: it arrived after them all), or is stored now.
+    fn hold_or_store(&mut self, now: Instant, update: HeldUpdate) {
         if let Some(dir) = self.jwt_dir.as_mut() {
             let delete = dir
                 .waiting_mut()
@@ -459,6 +549,14 @@ impl Server {
                 return held.push(update);
             }
         }
+        self.store_update(now, update);
+    }
+
+    /// Stores a claim update: answered without effect when it is not newer
+    /// than the JWT it would replace (nats-server keeps the newer one), else
+    /// written and answered once durable. A held update comes here when its
+    /// delete is done, ahead of any later delete.
+    fn store_update(&mut self, now: Instant, update: HeldUpdate) {
         if !self.is_newer(&update.key, &update.jwt) {
             return self.unchanged(now, update.key, update.reply);
         }
@@ -505,7 +603,7 @@ impl Server {
     /// An update without effect is answered as stored once the work before
     /// it on the same account is durable, so replies keep request order.
     fn unchanged(&mut self, now: Instant, key: String, reply: Option<ReplyTo>) {
-        if let Some(token) = self.pending_for(std::slice::from_ref(&key)) {
+        if let Some(token) = self.pending_for(std::slice::from_ref(&key), u64::MAX) {
             if let Some(dir) = self.jwt_dir.as_mut() {
                 return dir.wait_for(token, Durable::Unchanged { key, reply });
             }
@@ -644,7 +742,8 @@ impl Server {
                 return self.respond_outcome(now, reply, Err(body));
             }
         };
-        self.delete_when_durable(now, keys, reply, Vec::new());
+        let arrival = self.jwt_dir.as_mut().map_or(0, |dir| dir.next_arrival());
+        self.delete_when_durable(now, arrival, keys, reply, Vec::new());
     }
 
     /// Deletes `keys` now, or once the work on them that arrived earlier is
@@ -654,27 +753,35 @@ impl Server {
     fn delete_when_durable(
         &mut self,
         now: Instant,
+        arrival: u64,
         keys: Vec<String>,
         reply: Option<ReplyTo>,
         held: Vec<HeldUpdate>,
     ) {
-        if let Some(token) = self.pending_for(&keys) {
+        if let Some(token) = self.pending_for(&keys, arrival) {
             if let Some(dir) = self.jwt_dir.as_mut() {
-                return dir.wait_for(token, Durable::DeleteAfterUpdates { keys, reply, held });
+                let work = Durable::DeleteAfterUpdates {
+                    arrival,
+                    keys,
+                    reply,
+                    held,
+                };
+                return dir.wait_for(token, work);
             }
         }
-        self.delete_now(now, keys, reply, held);
+        self.delete_now(now, arrival, keys, reply, held);
     }
 
-    /// When work on one of `keys` is still waiting for its sync, the token
-    /// after which all waiting work is durable. Removing a file while a
+    /// When work on one of `keys` that must come before a delete that
+    /// arrived as `arrival` (`u64::MAX`: any work) is still waiting for its
+    /// sync, the token after which all waiting work is durable. Removing a file while a
     /// write of it is in flight can be undone by that write's sync, and an
     /// update's later steps remove and rewrite files a delete must see gone.
-    fn pending_for(&self, keys: &[String]) -> Option<SyncToken> {
+    fn pending_for(&self, keys: &[String], arrival: u64) -> Option<SyncToken> {
         let dir = self.jwt_dir.as_ref()?;
         let pending = dir
             .waiting()
-            .any(|work| keys.iter().any(|k| work.touches(k)));
+            .any(|work| keys.iter().any(|k| work.blocks(k, arrival)));
         pending.then(|| dir.last_token()).flatten()
     }
 
@@ -682,6 +789,7 @@ impl Server {
     fn delete_now(
         &mut self,
         now: Instant,
+        arrival: u64,
         keys: Vec<String>,
         reply: Option<ReplyTo>,
         held: Vec<HeldUpdate>,
@@ -705,6 +813,7 @@ impl Server {
             Some(token) => dir.wait_for(
                 token,
                 Durable::Deleted {
+                    arrival,
                     keys: deleted,
                     failures,
                     reply,
