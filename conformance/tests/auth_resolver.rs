@@ -568,3 +568,79 @@ async fn an_invalid_account_jwt_is_refused() {
         );
     }
 }
+
+/// Going natrix → nats-server → the server under test: the directory the
+/// server under test wrote is nats-server's layout, so nats-server uses the
+/// updated account; the JWT nats-server then stores (issued later) wins
+/// when the server under test takes the directory back.
+#[tokio::test]
+async fn nats_server_takes_over_a_directory_and_hands_it_back() {
+    let s = setup();
+    let (first, second) = (KeyPair::new_account(), KeyPair::new_account());
+    let dir = s._dir.path().join("jwt");
+    {
+        let server = Server::start(ServerOptions::new().config(s.config.clone()));
+        let sys_client = connect_as(&server, &s.sys, &s.sys, &KeyPair::new_user())
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+        let updated = newer_account(
+            &s.op,
+            &s.acc,
+            json!({"signing_keys": [first.public_key()]}),
+            1_700_000_100,
+        );
+        let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), updated).await;
+        assert_eq!(outcome(&answer)["data"]["code"], 200, "{answer}");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("the resolver directory")
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    assert!(
+        names.iter().all(|n| n.ends_with(".jwt")),
+        "nats-server's layout only: {names:?}"
+    );
+    {
+        let reference = match Server::try_start(
+            natrix_conformance::Target::NatsServer,
+            ServerOptions::new().config(s.config.clone()),
+        ) {
+            Ok(server) => server,
+            Err(natrix_conformance::StartError::Spawn(path, e)) => {
+                eprintln!("skipped: no nats-server at {}: {e}", path.display());
+                return;
+            }
+            Err(e) => panic!("starting nats-server: {e}"),
+        };
+        let by_first = connect_as(&reference, &first, &s.acc, &KeyPair::new_user())
+            .await
+            .unwrap_or_else(|e| {
+                panic!("nats-server uses the updated JWT: {e}\n{}", reference.log())
+            });
+        sync(&by_first).await;
+        let sys_client = connect_as(&reference, &s.sys, &s.sys, &KeyPair::new_user())
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", reference.log()));
+        let later = newer_account(
+            &s.op,
+            &s.acc,
+            json!({"signing_keys": [second.public_key()]}),
+            1_700_000_200,
+        );
+        let answer = request(&sys_client, "$SYS.REQ.CLAIMS.UPDATE".into(), later).await;
+        assert_eq!(outcome(&answer)["data"]["code"], 200, "{answer}");
+    }
+    let server = Server::start(ServerOptions::new().config(s.config.clone()));
+    let by_second = connect_as(&server, &second, &s.acc, &KeyPair::new_user())
+        .await
+        .unwrap_or_else(|e| panic!("the JWT nats-server stored: {e}\n{}", server.log()));
+    sync(&by_second).await;
+    assert!(
+        connect_as(&server, &first, &s.acc, &KeyPair::new_user())
+            .await
+            .is_err(),
+        "the older JWT is not back"
+    );
+}
