@@ -7,7 +7,7 @@ use crate::server::Server;
 use crate::subject;
 use crate::time::UnixNanos;
 
-use super::{Query, QueryError, SubDetail};
+use super::{Query, QueryError, SubDetail, SublistStatsJson};
 
 /// The `/subsz` document.
 #[derive(Clone, Debug, Serialize)]
@@ -16,24 +16,9 @@ pub struct Subsz {
     pub server_id: String,
     /// Snapshot time.
     pub now: String,
-    /// Subscriptions in every account.
-    pub num_subscriptions: u32,
-    /// Cached match results.
-    pub num_cache: u32,
-    /// Inserts since start.
-    pub num_inserts: u64,
-    /// Removes since start.
-    pub num_removes: u64,
-    /// Matches since start.
-    pub num_matches: u64,
-    /// Cache hits per match.
-    #[serde(serialize_with = "super::go_float")]
-    pub cache_hit_rate: f64,
-    /// Largest fan-out of a cached result.
-    pub max_fanout: u32,
-    /// Average fan-out of cached results.
-    #[serde(serialize_with = "super::go_float")]
-    pub avg_fanout: f64,
+    /// The index's figures, summed over the accounts shown.
+    #[serde(flatten)]
+    pub stats: SublistStatsJson,
     /// Subscriptions listed in total (with `subs=1`).
     pub total: usize,
     /// Page offset.
@@ -81,14 +66,7 @@ pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz
     Ok(Subsz {
         server_id: server.server_id().to_owned(),
         now: wall.to_rfc3339(),
-        num_subscriptions: stats.num_subscriptions,
-        num_cache: stats.num_cache,
-        num_inserts: stats.num_inserts,
-        num_removes: stats.num_removes,
-        num_matches: stats.num_matches,
-        cache_hit_rate: stats.cache_hit_rate,
-        max_fanout: stats.max_fanout,
-        avg_fanout: stats.avg_fanout,
+        stats: stats.into(),
         total,
         offset,
         limit,
