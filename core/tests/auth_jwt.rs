@@ -480,15 +480,7 @@ fn nats_resolver_takes_claim_updates_from_the_system_account() {
         KeyPair::new_account(),
         KeyPair::new_account(),
     );
-    let config = format!(
-        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"./jwt\" }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
-        jwt::operator(&op, &[]),
-        sys.public_key(),
-        sys.public_key(),
-        jwt::account(&op, &sys, json!({})),
-        acc.public_key(),
-        jwt::account(&op, &acc, json!({})),
-    );
+    let config = jwt::resolver_config(&op, &sys, "", &[(&acc, jwt::account(&op, &acc, json!({})))]);
     let mut node = Node::new(&config);
     let (su, au, lu) = (
         KeyPair::new_user(),
@@ -618,7 +610,13 @@ fn a_user_whose_jwt_expires_while_connected_is_closed() {
     let s = Setup::new(json!({}));
     let u = KeyPair::new_user();
     // The test node's wall clock starts at 1_700_000_000 s.
-    let token = jwt::user(&s.acc, &s.acc, &u, json!({}), json!({"exp": 1_700_000_060i64}));
+    let token = jwt::user(
+        &s.acc,
+        &s.acc,
+        &u,
+        json!({}),
+        json!({"exp": 1_700_000_060i64}),
+    );
     let mut node = Node::new(&s.config);
     let (conn, answer) = login(&mut node, &token, &u);
     assert_eq!(answer, "PONG\r\n");
@@ -626,6 +624,11 @@ fn a_user_whose_jwt_expires_while_connected_is_closed() {
     assert!(!node.is_closed(conn), "still valid");
     node.take(conn);
     node.advance(std::time::Duration::from_secs(2));
-    assert!(node.take(conn).ends_with("-ERR 'User Authentication Expired'\r\n"));
-    assert_eq!(node.closed.get(&conn), Some(&natrix_core::server::CloseReason::AuthenticationExpired));
+    assert!(node
+        .take(conn)
+        .ends_with("-ERR 'User Authentication Expired'\r\n"));
+    assert_eq!(
+        node.closed.get(&conn),
+        Some(&natrix_core::server::CloseReason::AuthenticationExpired)
+    );
 }

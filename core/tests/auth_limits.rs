@@ -41,15 +41,7 @@ fn setup(acc_nats: Value) -> Setup {
         KeyPair::new_account(),
         KeyPair::new_account(),
     );
-    let config = format!(
-        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"./jwt\" }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
-        jwt::operator(&op, &[]),
-        sys.public_key(),
-        sys.public_key(),
-        jwt::account(&op, &sys, json!({})),
-        acc.public_key(),
-        jwt::account(&op, &acc, acc_nats),
-    );
+    let config = jwt::resolver_config(&op, &sys, "", &[(&acc, jwt::account(&op, &acc, acc_nats))]);
     Setup {
         acc,
         node: Node::new(&config),
@@ -302,17 +294,11 @@ fn pair() -> Pair {
         {"type": "stream", "subject": "feed.>", "account": exporter.public_key()},
         {"type": "service", "subject": "svc", "account": exporter.public_key()},
     ]});
-    let config = format!(
-        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"./jwt\" }}\nresolver_preload: {{\n {}: {}\n {}: {}\n {}: {}\n}}\n",
-        jwt::operator(&op, &[]),
-        sys.public_key(),
-        sys.public_key(),
-        jwt::account(&op, &sys, json!({})),
-        exporter.public_key(),
-        jwt::account(&op, &exporter, json!({})),
-        importer.public_key(),
-        jwt::account(&op, &importer, imports),
-    );
+    let preload = [
+        (&exporter, jwt::account(&op, &exporter, json!({}))),
+        (&importer, jwt::account(&op, &importer, imports)),
+    ];
+    let config = jwt::resolver_config(&op, &sys, "", &preload);
     let mut node = Node::new(&config);
     let sys_conn = system_client(&mut node, &sys);
     Pair {

@@ -134,14 +134,11 @@ fn setup(resolver_extra: &str) -> Setup {
         KeyPair::new_account(),
         KeyPair::new_account(),
     );
-    let config = format!(
-        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"./jwt\" {resolver_extra} }}\nresolver_preload: {{\n {}: {}\n {}: {}\n}}\n",
-        jwt::operator(&op, &[]),
-        sys.public_key(),
-        sys.public_key(),
-        jwt::account(&op, &sys, json!({})),
-        acc.public_key(),
-        jwt::account(&op, &acc, json!({})),
+    let config = jwt::resolver_config(
+        &op,
+        &sys,
+        resolver_extra,
+        &[(&acc, jwt::account(&op, &acc, json!({})))],
     );
     Setup {
         op,

@@ -100,3 +100,26 @@ pub fn creds(jwt: &str, user: &KeyPair) -> String {
         user.seed().unwrap()
     )
 }
+
+/// A config trusting `op` under the NATS resolver (`resolver_extra` goes
+/// inside its block), with `sys` as the system account and `preload`'s
+/// account JWTs preloaded after the system account's own.
+pub fn resolver_config(
+    op: &KeyPair,
+    sys: &KeyPair,
+    resolver_extra: &str,
+    preload: &[(&KeyPair, String)],
+) -> String {
+    let mut config = format!(
+        "operator: {}\nsystem_account: {}\nresolver: {{ type: full, dir: \"./jwt\" {resolver_extra} }}\nresolver_preload: {{\n {}: {}\n",
+        operator(op, &[]),
+        sys.public_key(),
+        sys.public_key(),
+        account(op, sys, json!({})),
+    );
+    for (acc, jwt) in preload {
+        config.push_str(&format!(" {}: {}\n", acc.public_key(), jwt));
+    }
+    config.push_str("}\n");
+    config
+}
