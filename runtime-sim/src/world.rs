@@ -836,6 +836,10 @@ impl<S: SimServer> World<S> {
         }
         self.model.link_closed(node, link);
         if self.clients[client].link == Some(link) {
+            // The socket is gone: bytes the client had not read yet go with
+            // it. (The model forgot what this link was owed; a message read
+            // from here later would look like one it never was.)
+            self.clients[client].rx.clear();
             self.schedule(latency, Ev::ClientLost { client, link });
         }
     }
@@ -990,7 +994,11 @@ impl<S: SimServer> World<S> {
         let chunks = std::mem::take(&mut self.clients[client].rx);
         let mut out = Outbox::default();
         for chunk in chunks {
-            self.links[link].down.in_flight -= chunk.len();
+            let pipe = &mut self.links[link].down;
+            pipe.in_flight = pipe
+                .in_flight
+                .checked_sub(chunk.len())
+                .expect("a chunk the client reads was counted in flight");
             self.clients[client].parser.push(&chunk);
             loop {
                 let frame = self.clients[client].parser.next_frame();
