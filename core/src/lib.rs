@@ -13,6 +13,7 @@ pub mod log;
 pub mod monitor;
 pub mod protocol;
 pub mod server;
+mod slab;
 pub mod storage;
 pub mod subject;
 pub mod time;

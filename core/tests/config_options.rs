@@ -139,8 +139,8 @@ fn users_permissions_and_variables() {
     assert_eq!(
         client.allow_responses,
         Some(ResponsePermission {
-            max_msgs: 5,
-            expires: Duration::from_secs(60)
+            max_msgs: Some(5),
+            expires: Some(Duration::from_secs(60))
         })
     );
 
@@ -155,9 +155,10 @@ fn users_permissions_and_variables() {
     assert_eq!(
         service.allow_responses,
         Some(ResponsePermission {
-            max_msgs: 1,
-            expires: Duration::ZERO
-        })
+            max_msgs: Some(1),
+            expires: Some(Duration::from_secs(120))
+        }),
+        "allow_responses: true is nats-server's defaults: one response within two minutes"
     );
     assert_eq!(
         service.publish,

@@ -445,10 +445,7 @@ fn permissions_of(p: &UserPermissionClaims) -> Option<Permissions> {
             deny: c.deny.clone().unwrap_or_default(),
         })
     };
-    let responses = p.resp.as_ref().map(|r| ResponsePermission {
-        max_msgs: u32::try_from(r.max).ok().filter(|&m| m > 0).unwrap_or(1),
-        expires: std::time::Duration::from_nanos(u64::try_from(r.ttl).unwrap_or(0)),
-    });
+    let responses = p.resp.as_ref().map(|r| ResponsePermission::from_limits(r.max, r.ttl));
     let mut publish = direction(&p.publish);
     if responses.is_some() && publish.is_none() {
         // As with config permissions: allowing responses turns off the blanket publish allow.

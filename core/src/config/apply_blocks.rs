@@ -334,12 +334,8 @@ fn is_valid_subject(s: &str) -> bool {
 }
 
 fn responses(v: &Value, r: &mut Report) -> Option<ResponsePermission> {
-    let default = ResponsePermission {
-        max_msgs: 1,
-        expires: Duration::ZERO,
-    };
     let map = match &v.kind {
-        ValueKind::Bool(true) => return Some(default),
+        ValueKind::Bool(true) => return Some(ResponsePermission::default()),
         ValueKind::Bool(false) => return None,
         ValueKind::Map(map) => map,
         _ => {
@@ -350,18 +346,12 @@ fn responses(v: &Value, r: &mut Report) -> Option<ResponsePermission> {
             return None;
         }
     };
-    let mut rp = default;
+    let (mut max_msgs, mut expires_ns) = (0, 0);
     for entry in map.entries() {
         let ev = &entry.value;
         match entry.key.to_ascii_lowercase().as_str() {
-            "max" | "max_msgs" | "max_messages" | "max_responses" => match r.int(ev, &entry.key)? {
-                0 => {}
-                // Negative means unlimited in nats-server.
-                n => rp.max_msgs = u32::try_from(n).unwrap_or(u32::MAX),
-            },
-            "expires" | "expiration" | "ttl" => {
-                rp.expires = response_expiry(ev, r)?.unwrap_or(rp.expires)
-            }
+            "max" | "max_msgs" | "max_messages" | "max_responses" => max_msgs = r.int(ev, &entry.key)?,
+            "expires" | "expiration" | "ttl" => expires_ns = response_expiry(ev, r)?,
             _ if entry.used_as_variable => {}
             _ => r.error(
                 &ev.pos,
@@ -369,18 +359,17 @@ fn responses(v: &Value, r: &mut Report) -> Option<ResponsePermission> {
             ),
         }
     }
-    Some(rp)
+    Some(ResponsePermission::from_limits(max_msgs, expires_ns))
 }
 
-/// `Some(None)`: zero or negative, which keep the default (no expiry).
-fn response_expiry(v: &Value, r: &mut Report) -> Option<Option<Duration>> {
+/// A Go duration string, in signed nanoseconds (negative: no expiry).
+fn response_expiry(v: &Value, r: &mut Report) -> Option<i64> {
     let ValueKind::String(text) = &v.kind else {
         r.error(&v.pos, "error parsing expires, not a duration string");
         return None;
     };
     match parse_go_duration(text) {
-        Ok(n) if n > 0 => Some(Some(Duration::from_nanos(n.unsigned_abs()))),
-        Ok(_) => Some(None),
+        Ok(n) => Some(n),
         Err(e) => {
             r.error(&v.pos, format!("error parsing expires: {e}"));
             None

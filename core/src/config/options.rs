@@ -277,13 +277,44 @@ pub struct SubjectPermission {
     pub deny: Vec<String>,
 }
 
-/// `allow_responses: true | { max, expires }`.
+/// `allow_responses: true | { max, expires }` (a JWT's `resp`). As in
+/// nats-server, 0 in either field means its default (one response, within
+/// two minutes) and a negative value means no limit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResponsePermission {
-    /// Responses allowed per request (nats-server default 1).
-    pub max_msgs: u32,
-    /// How long the permission lasts; zero means no limit.
-    pub expires: Duration,
+    /// Responses allowed per request; `None`: any number.
+    pub max_msgs: Option<u32>,
+    /// How long after the request they are allowed; `None`: forever.
+    pub expires: Option<Duration>,
+}
+
+impl ResponsePermission {
+    /// nats-server's default number of responses per request.
+    pub const DEFAULT_MAX_MSGS: u32 = 1;
+    /// nats-server's default time allowed for them.
+    pub const DEFAULT_EXPIRES: Duration = Duration::from_secs(120);
+
+    /// From nats-server's signed numbers: 0 is the default, negative unlimited.
+    pub fn from_limits(max_msgs: i64, expires_ns: i64) -> Self {
+        let max_msgs = match max_msgs {
+            0 => Some(Self::DEFAULT_MAX_MSGS),
+            n if n < 0 => None,
+            n => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+        };
+        let expires = match expires_ns {
+            0 => Some(Self::DEFAULT_EXPIRES),
+            n if n < 0 => None,
+            n => Some(Duration::from_nanos(n.unsigned_abs())),
+        };
+        ResponsePermission { max_msgs, expires }
+    }
+}
+
+impl Default for ResponsePermission {
+    /// `allow_responses: true`.
+    fn default() -> Self {
+        ResponsePermission::from_limits(0, 0)
+    }
 }
 
 /// The `tls {}` block and the `--tls*` flags. Paths are read by the runtime.

@@ -171,7 +171,7 @@ pub(crate) fn conn_info(server: &Server, c: &Client, now: Instant, subs: SubsMod
     let wall_now = server.wall_at(now);
     let start = c.started;
     let last = c.last_activity;
-    let live = || c.subs.iter().flatten();
+    let live = || c.subs.iter().map(|(_, s)| s);
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let account = &server.accounts()[c.account].name;
     ConnInfo {

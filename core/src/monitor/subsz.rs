@@ -55,7 +55,7 @@ pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz
             };
             for (_, _, sref) in subs {
                 let Some(c) = server.client(sref.slot) else { continue };
-                let Some(sub) = c.subs.get(sref.sub as usize).and_then(Option::as_ref) else { continue };
+                let Some(sub) = c.subs.get(sref.sub) else { continue };
                 let detail = SubDetail::of(sub, c.cid.0, Some(account.name.clone()));
                 list.push(SubDetail { account_tag: Some(tag.clone()), ..detail });
             }

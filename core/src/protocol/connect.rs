@@ -164,6 +164,13 @@ impl ConnectInfo {
     /// Decodes the JSON after `CONNECT ` as nats-server does (see the module
     /// docs for the Go rules it follows).
     pub fn parse(json: &[u8]) -> Result<ConnectInfo, ConnectError> {
+        Self::parse_over(&ConnectInfo::default(), json)
+    }
+
+    /// Decodes a later CONNECT of the same connection: like Go decoding
+    /// into the options it already holds, a field the JSON leaves out keeps
+    /// its value from `base` (the CONNECT before), credentials included.
+    pub fn parse_over(base: &ConnectInfo, json: &[u8]) -> Result<ConnectInfo, ConnectError> {
         let text = String::from_utf8_lossy(json);
         let text = replace_lone_surrogates(&text);
         let top = text.trim_start_matches([' ', '\t', '\n', '\r']);
@@ -175,26 +182,26 @@ impl ConnectInfo {
             de.end().map_err(syntax_error)?;
             return Err(ConnectError::NotObject { found: "number" });
         }
-        match decode(&text) {
+        match decode(base, &text) {
             // A number beyond f64 in a known field: Go checks its syntax
             // only, then fails to store it (no field is a float), a type
             // error; serde_json refuses it before the field sees it.
             Err(ConnectError::Syntax(m))
                 if m.starts_with("number out of range") && syntax_is_valid(&text) =>
             {
-                decode(&cap_huge_numbers(&text))
+                decode(base, &cap_huge_numbers(&text))
             }
             decoded => decoded,
         }
     }
 }
 
-fn decode(text: &str) -> Result<ConnectInfo, ConnectError> {
+fn decode(base: &ConnectInfo, text: &str) -> Result<ConnectInfo, ConnectError> {
     let mut de = serde_json::Deserializer::from_str(text);
     // Go checks the whole input is valid JSON before decoding, so a
     // syntax error anywhere wins over a type error before it.
     let decoded = (&mut de)
-        .deserialize_any(ConnectVisitor)
+        .deserialize_any(ConnectVisitor(base))
         .map_err(syntax_error)?;
     de.end().map_err(syntax_error)?;
     decoded
@@ -294,16 +301,17 @@ fn syntax_error(e: serde_json::Error) -> ConnectError {
 impl<'de> Deserialize<'de> for ConnectInfo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer
-            .deserialize_any(ConnectVisitor)?
+            .deserialize_any(ConnectVisitor(&ConnectInfo::default()))?
             .map_err(de::Error::custom)
     }
 }
 
 /// Walks the JSON in document order, so repeated keys end with the last
-/// value and the first type error is the one Go reports.
-struct ConnectVisitor;
+/// value and the first type error is the one Go reports. It decodes over
+/// the options it holds (the defaults, or an earlier CONNECT's).
+struct ConnectVisitor<'b>(&'b ConnectInfo);
 
-impl<'de> Visitor<'de> for ConnectVisitor {
+impl<'de> Visitor<'de> for ConnectVisitor<'_> {
     type Value = Result<ConnectInfo, ConnectError>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -311,7 +319,7 @@ impl<'de> Visitor<'de> for ConnectVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut info = ConnectInfo::default();
+        let mut info = self.0.clone();
         let mut first_error = None;
         while let Some(key) = map.next_key::<String>()? {
             if !is_known_field(&key) {
@@ -328,7 +336,7 @@ impl<'de> Visitor<'de> for ConnectVisitor {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Ok(ConnectInfo::default()))
+        Ok(Ok(self.0.clone()))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {

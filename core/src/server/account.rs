@@ -3,7 +3,7 @@
 //! resolved at start-up into routes kept on the account a message is
 //! published in (so delivery looks only at the publisher's account).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -16,8 +16,13 @@ use crate::time::Instant;
 
 use super::SubRef;
 
-/// Outstanding service responses one account keeps before it evicts.
-pub(crate) const RESPONSE_MAPPINGS_MAX: usize = 10_000;
+/// Outstanding service responses an exporting account keeps for one
+/// requesting account. nats-server keeps them unbounded until each lapses
+/// (`response_threshold`); natrix also bounds them, per requester, so a
+/// flood of requests from one account cannot take the answers another
+/// account is owed: the request beyond the bound is refused, no live
+/// mapping is ever forgotten early.
+pub(crate) const RESPONSE_MAPPINGS_PER_REQUESTER_MAX: usize = 65_536;
 
 /// One account, its subscription index and its cross-account routes.
 pub(crate) struct Account {
@@ -28,7 +33,7 @@ pub(crate) struct Account {
     /// Service imports of this account: requests published here go to the exporter.
     pub service_routes: Vec<ServiceRoute>,
     /// Reply subjects handed to this account's responders, keyed by that subject.
-    pub responses: BTreeMap<Bytes, ResponseRoute>,
+    pub responses: ResponseTable,
     /// `_R_.xxxxxx.`: the prefix of the reply subjects made for this account.
     pub reply_prefix: Bytes,
     /// The server answers `$SYS.REQ.…` requests published here (the system
@@ -45,8 +50,9 @@ pub(crate) struct AccountCounters {
     pub sent: MsgBytes,
     /// Published by the account's clients.
     pub received: MsgBytes,
-    /// Clients ever connected to the account.
-    pub total_conns: u64,
+    /// Connections ever bound to the account (by a CONNECT, or a later
+    /// CONNECT that moved them here).
+    pub conns_ever: u64,
     /// The account's clients closed as slow consumers.
     pub slow_consumers: u64,
 }
@@ -106,7 +112,8 @@ pub struct AccountStats {
     pub conns: u64,
     /// Leaf node connections (none yet).
     pub leafnodes: u64,
-    /// Clients ever connected.
+    /// Connections now, clients and leaf nodes together (nats-server's
+    /// `total_conns`: current, not cumulative).
     pub total_conns: u64,
     /// Subscriptions in the account.
     pub num_subscriptions: u64,
@@ -134,7 +141,7 @@ impl super::Server {
                 name: crate::monitor::build::name_tag(self, &a.name),
                 conns,
                 leafnodes: 0,
-                total_conns: a.stats.total_conns,
+                total_conns: conns,
                 num_subscriptions: a.sublist.count() as u64,
                 sent: a.stats.sent.into(),
                 received: a.stats.received.into(),
@@ -152,7 +159,7 @@ impl Account {
             sublist: Sublist::with_seed(cache, seed),
             stream_routes: Vec::new(),
             service_routes: Vec::new(),
-            responses: BTreeMap::new(),
+            responses: ResponseTable::default(),
             reply_prefix: Bytes::new(),
             system_services: false,
             stats: AccountCounters::default(),
@@ -168,16 +175,74 @@ impl Account {
             || !self.responses.is_empty()
             || (self.system_services && is_server_request(subject))
     }
+}
 
-    /// Remembers where responses on `reply` go, within the bound.
-    pub fn add_response(&mut self, now: Instant, reply: Bytes, route: ResponseRoute) {
-        if self.responses.len() >= RESPONSE_MAPPINGS_MAX {
-            self.responses.retain(|_, r| r.expires_at > now);
-            if self.responses.len() >= RESPONSE_MAPPINGS_MAX {
-                self.responses.pop_first();
+/// The made-up reply subjects of requests that crossed into an account,
+/// each mapped back to its requester, until answered or lapsed.
+#[derive(Debug, Default)]
+pub(crate) struct ResponseTable {
+    routes: BTreeMap<Bytes, ResponseRoute>,
+    /// When each route lapses, soonest first.
+    expiry: BTreeSet<(Instant, Bytes)>,
+    /// Live routes per requesting account (each has its own bound).
+    per_requester: BTreeMap<usize, usize>,
+}
+
+impl ResponseTable {
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Every live route, by reply subject.
+    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &ResponseRoute)> + '_ {
+        self.routes.iter()
+    }
+
+    pub fn get(&self, reply: &[u8]) -> Option<&ResponseRoute> {
+        self.routes.get(reply)
+    }
+
+    /// Remembers where responses on `reply` go. False (and nothing
+    /// remembered) when the requester already has its bound of live routes.
+    pub fn insert(&mut self, now: Instant, reply: Bytes, route: ResponseRoute) -> bool {
+        self.prune(now);
+        self.remove(&reply);
+        let live = self.per_requester.entry(route.requester).or_default();
+        if *live >= RESPONSE_MAPPINGS_PER_REQUESTER_MAX {
+            return false;
+        }
+        *live += 1;
+        self.expiry.insert((route.expires_at, reply.clone()));
+        self.routes.insert(reply, route);
+        true
+    }
+
+    /// Forgets the route of `reply`.
+    pub fn remove(&mut self, reply: &[u8]) -> Option<ResponseRoute> {
+        let route = self.routes.remove(reply)?;
+        self.expiry.remove(&(route.expires_at, Bytes::copy_from_slice(reply)));
+        match self.per_requester.get_mut(&route.requester) {
+            Some(1) => {
+                self.per_requester.remove(&route.requester);
+            }
+            Some(live) => *live -= 1,
+            None => debug_assert!(false, "a response route its requester does not count"),
+        }
+        Some(route)
+    }
+
+    /// Forgets the routes that lapsed by `now`.
+    fn prune(&mut self, now: Instant) {
+        while let Some((at, reply)) = self.expiry.first().cloned() {
+            if at > now {
+                break;
+            }
+            let removed = self.remove(&reply);
+            debug_assert!(removed.is_some(), "an expiry for a route that is gone");
+            if removed.is_none() {
+                self.expiry.pop_first();
             }
         }
-        self.responses.insert(reply, route);
     }
 }
 

@@ -8,18 +8,26 @@ use bytes::{Bytes, BytesMut};
 
 use crate::auth::jwt::{AccountLimitClaims, UserLimits};
 use crate::auth::ClientPermissions;
-use crate::protocol::{Parser, ParserLimits};
+use crate::protocol::{ConnectInfo, Parser, ParserLimits};
 use crate::server::ConnId;
+use crate::slab::{Key, Slab};
 use crate::time::{Instant, UnixNanos};
 
-/// Index of a client in the server's slab.
-pub(crate) type Slot = u32;
+/// A client in the server's slab: its position and generation, so a slot
+/// kept anywhere (the subscription index, a timer) never reaches a later
+/// connection that reuses the position.
+pub(crate) type Slot = Key<Client>;
 
-/// A subscription as the sublist stores it: which client, which of its subscriptions.
+/// One subscription of one client.
+pub(crate) type SubId = Key<Subscription>;
+
+/// A subscription as the sublist stores it: which client (generation
+/// checked), which of its subscriptions (generation checked). A reference
+/// that outlived its subscription or its connection resolves to nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct SubRef {
     pub slot: Slot,
-    pub sub: u32,
+    pub sub: SubId,
 }
 
 /// One subscription of a client.
@@ -81,9 +89,11 @@ pub(crate) struct Client {
     pub flags: ClientFlags,
     pub meta: ClientMeta,
     pub account: usize,
-    pub subs: Vec<Option<Subscription>>,
-    pub free_subs: Vec<u32>,
-    pub sids: BTreeMap<Bytes, u32>,
+    pub subs: Slab<Subscription>,
+    pub sids: BTreeMap<Bytes, SubId>,
+    /// What the last accepted CONNECT said: a later CONNECT is read over it,
+    /// as nats-server decodes each CONNECT into the options it already has.
+    pub connect: Option<Box<ConnectInfo>>,
     /// Bytes produced by the core and not yet handed to the runtime.
     pub outbound: BytesMut,
     /// Queued in [`Server`](super::Server)'s dirty list.
@@ -148,9 +158,9 @@ impl Client {
             flags: ClientFlags::default(),
             meta: ClientMeta::default(),
             account: 0,
-            subs: Vec::new(),
-            free_subs: Vec::new(),
+            subs: Slab::default(),
             sids: BTreeMap::new(),
+            connect: None,
             outbound: BytesMut::new(),
             dirty: false,
             pending_bytes: 0,
@@ -177,38 +187,30 @@ impl Client {
         }
     }
 
-    /// Adds a subscription; returns its index, or None if the sid is taken
+    /// Adds a subscription; returns its id, or None if the sid is taken
     /// (nats-server keeps the first and ignores the duplicate).
-    pub fn add_sub(&mut self, sub: Subscription) -> Option<u32> {
+    pub fn add_sub(&mut self, sub: Subscription) -> Option<SubId> {
         if self.sids.contains_key(&sub.sid) {
             return None;
         }
         let sid = sub.sid.clone();
-        let idx = match self.free_subs.pop() {
-            Some(i) => {
-                self.subs[i as usize] = Some(sub);
-                i
-            }
-            None => {
-                self.subs.push(Some(sub));
-                u32::try_from(self.subs.len() - 1).expect("subscriptions are bounded by max_subscriptions")
-            }
-        };
-        self.sids.insert(sid, idx);
-        Some(idx)
+        let id = self.subs.insert(sub);
+        self.sids.insert(sid, id);
+        Some(id)
     }
 
-    /// Removes a subscription by index.
-    pub fn remove_sub(&mut self, idx: u32) -> Option<Subscription> {
-        let sub = self.subs.get_mut(idx as usize)?.take()?;
-        self.sids.remove(&sub.sid);
-        self.free_subs.push(idx);
+    /// Removes a subscription.
+    pub fn remove_sub(&mut self, id: SubId) -> Option<Subscription> {
+        let sub = self.subs.remove(id)?;
+        let removed = self.sids.remove(&sub.sid);
+        debug_assert_eq!(removed, Some(id), "a subscription's sid names another");
         Some(sub)
     }
 
     /// Number of live subscriptions.
     pub fn sub_count(&self) -> usize {
-        self.sids.len()
+        debug_assert_eq!(self.subs.len(), self.sids.len(), "every subscription has one sid");
+        self.subs.len()
     }
 
     /// The earliest instant this client's timers need attention.

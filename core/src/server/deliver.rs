@@ -68,16 +68,17 @@ impl Server {
     fn deliver_to(&mut self, now: Instant, sub: SubRef, p: &Publish) -> bool {
         let max_pending = self.opts.max_pending_bytes;
         let Some(c) = self.client_mut(sub.slot) else { return false };
+        let Some(s) = c.subs.get_mut(sub.sub) else { return false };
         if let Some(perms) = c.perms.as_mut() {
-            // A wildcard subscription does not receive what the deny list names.
-            if !perms.can_receive(&p.subject) {
+            // A wildcard subscription does not receive what the deny list
+            // names, nor a queue subscription what its queue is denied.
+            if !perms.can_receive(&p.subject, s.queue.as_deref()) {
                 return false;
             }
             if let (Some(reply), true) = (p.reply.as_deref(), perms.tracks_responses()) {
                 perms.grant_response(now, reply);
             }
         }
-        let Some(s) = c.subs.get_mut(sub.sub as usize).and_then(Option::as_mut) else { return false };
         s.delivered += 1;
         let done = s.max_msgs.is_some_and(|max| s.delivered >= max);
         let reply = p.reply.as_deref();

@@ -287,19 +287,27 @@ impl Server {
         chain: &mut ImportChain,
     ) -> usize {
         let subject = self.mapped(&route.map, &p.subject);
-        let reply = p.reply.as_ref().map(|reply| {
-            let mut made = BytesMut::from(&self.accounts[route.exporter].reply_prefix[..]);
-            push_random_token(&mut self.rng, &mut made);
-            let made = made.freeze();
-            let back = ResponseRoute {
-                requester: account,
-                reply: reply.clone(),
-                response_type: route.response_type,
-                expires_at: now + route.response_threshold,
-            };
-            self.accounts[route.exporter].add_response(now, made.clone(), back);
-            made
-        });
+        let reply = match &p.reply {
+            None => None,
+            Some(reply) => {
+                let mut made = BytesMut::from(&self.accounts[route.exporter].reply_prefix[..]);
+                push_random_token(&mut self.rng, &mut made);
+                let made = made.freeze();
+                let back = ResponseRoute {
+                    requester: account,
+                    reply: reply.clone(),
+                    response_type: route.response_type,
+                    expires_at: now + route.response_threshold,
+                };
+                if !self.accounts[route.exporter].responses.insert(now, made.clone(), back) {
+                    // The requester has as many requests awaiting answers
+                    // here as it may: this one cannot be answered, so it
+                    // does not cross (a requester asking for it gets 503).
+                    return 0;
+                }
+                Some(made)
+            }
+        };
         let headers = match chain.origin {
             Some(origin) => Some(self.request_info(origin, account, chain.len, p.headers.as_ref())),
             None => p.headers.clone(),

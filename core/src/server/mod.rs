@@ -29,6 +29,7 @@ use crate::config::ServerOptions;
 use crate::log::{Level, LogEvent};
 use crate::monitor::ConnInfo;
 use crate::protocol::{encode, ParserLimits, ServerInfo};
+use crate::slab::Slab;
 use crate::time::{Instant, UnixNanos};
 
 pub(crate) use account::Account;
@@ -115,6 +116,8 @@ pub enum CloseReason {
     MsgHeaderViolation,
     /// `no_responders` without `headers`.
     NoRespondersRequiresHeaders,
+    /// CONNECT asked for a protocol level the server does not speak.
+    BadClientProtocolVersion,
     /// The server is shutting down (or lame duck mode evicted the client).
     ServerShutdown,
 }
@@ -143,6 +146,7 @@ impl CloseReason {
             CloseReason::MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",
             CloseReason::MsgHeaderViolation => "Message Header Violation",
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
+            CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::ServerShutdown => "Server Shutdown",
         }
     }
@@ -186,8 +190,7 @@ pub struct Server {
     server_name: String,
     started_wall: UnixNanos,
     started_at: Instant,
-    clients: Vec<Option<Client>>,
-    free_slots: Vec<Slot>,
+    clients: Slab<Client>,
     by_cid: BTreeMap<ConnId, Slot>,
     next_cid: u64,
     accounts: Vec<Account>,
@@ -265,8 +268,7 @@ impl Server {
             server_name,
             started_wall: wall,
             started_at: now,
-            clients: Vec::new(),
-            free_slots: Vec::new(),
+            clients: Slab::default(),
             by_cid: BTreeMap::new(),
             next_cid: 1,
             accounts,
@@ -467,27 +469,18 @@ impl Server {
 
     fn insert_client(&mut self, client: Client) -> Slot {
         let cid = client.cid;
-        let slot = match self.free_slots.pop() {
-            Some(slot) => {
-                self.clients[slot as usize] = Some(client);
-                slot
-            }
-            None => {
-                self.clients.push(Some(client));
-                Slot::try_from(self.clients.len() - 1).expect("connections are bounded by max_connections")
-            }
-        };
+        let slot = self.clients.insert(client);
         self.by_cid.insert(cid, slot);
         self.arm(slot);
         slot
     }
 
     pub(crate) fn client(&self, slot: Slot) -> Option<&Client> {
-        self.clients.get(slot as usize)?.as_ref()
+        self.clients.get(slot)
     }
 
     pub(crate) fn client_mut(&mut self, slot: Slot) -> Option<&mut Client> {
-        self.clients.get_mut(slot as usize)?.as_mut()
+        self.clients.get_mut(slot)
     }
 
     /// Iterates over live clients in cid order.
@@ -572,19 +565,16 @@ impl Server {
                 self.closed.push_back(info);
             }
         }
-        let Some(client) = self.clients.get_mut(slot as usize).and_then(Option::take) else { return };
+        let Some(client) = self.clients.remove(slot) else { return };
         if let Some(at) = client.armed_deadline {
             self.timers.remove(&(at, slot));
         }
         let account = &mut self.accounts[client.account];
-        for (idx, sub) in client.subs.iter().enumerate() {
-            if let Some(sub) = sub {
-                let value = SubRef { slot, sub: idx as u32 };
-                account.sublist.remove(&sub.subject, sub.queue.as_deref(), &value);
-            }
+        for (id, sub) in client.subs.iter() {
+            let removed = account.sublist.remove(&sub.subject, sub.queue.as_deref(), &SubRef { slot, sub: id });
+            debug_assert!(removed, "a subscription missing from its account's index");
         }
         self.by_cid.remove(&client.cid);
-        self.free_slots.push(slot);
         self.log(
             Level::Debug,
             format!("{} - {} - Client connection closed: {reason}", client.peer, client.cid),

@@ -4,11 +4,11 @@ use bytes::Bytes;
 
 use crate::auth;
 use crate::log::Level;
-use crate::protocol::{encode, ClientOp, ConnectInfo, Publish};
+use crate::protocol::{encode, ClientOp, ConnectInfo, ParserLimits, Publish};
 use crate::subject;
 use crate::time::Instant;
 
-use super::client::Subscription;
+use super::client::{SubId, Subscription};
 use super::{CloseReason, Server, Slot, SubRef};
 
 impl Server {
@@ -71,7 +71,7 @@ impl Server {
 
     /// `-V`: traces one delivery (the control line, not the payload).
     pub(crate) fn trace_delivery(&mut self, sub: SubRef, p: &Publish, size: usize) {
-        let Some(s) = self.client(sub.slot).and_then(|c| c.subs.get(sub.sub as usize)?.as_ref()) else { return };
+        let Some(s) = self.client(sub.slot).and_then(|c| c.subs.get(sub.sub)) else { return };
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let reply = p.reply.as_deref().map(|r| format!(" {}", text(r))).unwrap_or_default();
         let op = format!("MSG {} {}{reply} {size}", text(&p.subject), text(&s.sid));
@@ -146,22 +146,38 @@ impl Server {
         self.send_err(slot, &err);
     }
 
+    /// CONNECT. A later CONNECT on the same connection is read over the
+    /// one before (fields it leaves out keep their values) and starts the
+    /// session over, as in nats-server: every subscription is dropped
+    /// before the credentials are checked again, so nothing subscribed
+    /// under one identity (or account) survives into the next.
     fn on_connect(&mut self, now: Instant, slot: Slot, json: &[u8]) {
-        let info = match ConnectInfo::parse(json) {
+        let Some(c) = self.client(slot) else { return };
+        let repeated = c.connected;
+        let parsed = match c.connect.as_deref() {
+            Some(before) => ConnectInfo::parse_over(before, json),
+            None => ConnectInfo::parse(json),
+        };
+        let info = match parsed {
             Ok(info) => info,
             Err(e) => {
-                if let Some(c) = self.client(slot) {
-                    let line = format!("{} - {} - invalid CONNECT: {e}", c.peer, c.cid);
-                    self.log(Level::Error, line);
-                }
+                let line = format!("{} - {} - invalid CONNECT: {e}", c.peer, c.cid);
+                self.log(Level::Error, line);
                 // nats-server closes without an -ERR on unparseable CONNECT JSON.
                 return self.close(now, slot, CloseReason::ParseError, None);
             }
         };
+        if repeated {
+            self.end_session(slot);
+        }
         let identity = match self.authenticate(now, slot, &info) {
             Ok(identity) => identity,
             Err(e) => return self.auth_violation(now, slot, &e.to_string()),
         };
+        if !(0..=1).contains(&info.protocol) {
+            self.send_err(slot, "invalid client protocol");
+            return self.close(now, slot, CloseReason::BadClientProtocolVersion, None);
+        }
         let headers = info.headers.unwrap_or(false) && !self.opts.no_header_support;
         if info.no_responders.unwrap_or(false) && !headers {
             return self.close(
@@ -175,9 +191,39 @@ impl Server {
         if !self.admit_jwt_user(now, slot, account) {
             return;
         }
+        self.start_session(now, slot, info, identity, account);
+    }
+
+    /// Forgets what the connection's last CONNECT set up: its subscriptions
+    /// (out of its account's index), its permissions and its limits.
+    fn end_session(&mut self, slot: Slot) {
+        let server_limits = ParserLimits {
+            max_control_line_bytes: self.opts.max_control_line_bytes,
+            max_payload_bytes: self.opts.max_payload_bytes,
+        };
+        let Some(c) = self.client_mut(slot) else { return };
+        let account = c.account;
+        let subs = c.subs.drain();
+        c.sids.clear();
+        c.perms = None;
+        c.jwt_user = None;
+        c.jwt_limits = None;
+        c.subs_max = None;
+        c.auth_expires_at = None;
+        c.parser.set_limits(server_limits);
+        let sublist = &mut self.accounts[account].sublist;
+        for (id, sub) in subs {
+            let removed = sublist.remove(&sub.subject, sub.queue.as_deref(), &SubRef { slot, sub: id });
+            debug_assert!(removed, "a subscription missing from its account's index");
+        }
+    }
+
+    /// Binds an authenticated connection to its identity and account.
+    fn start_session(&mut self, now: Instant, slot: Slot, info: ConnectInfo, identity: auth::Identity, account: usize) {
+        let headers = info.headers.unwrap_or(false) && !self.opts.no_header_support;
         let now_unix_secs = self.wall_at(now).0.div_euclid(1_000_000_000);
         let Some(c) = self.client_mut(slot) else { return };
-        c.connected = true;
+        let was_connected = std::mem::replace(&mut c.connected, true);
         c.auth_deadline = None;
         // Saturating: a wall clock before 1970 (or a far `exp`) must not overflow.
         c.auth_expires_at = identity.expires_at.map(|exp| {
@@ -192,15 +238,17 @@ impl Server {
         c.flags.info_updates = info.protocol >= 1;
         // Until a PING measures it, nats-server estimates the round trip by the handshake.
         c.rtt = Some(now.saturating_duration_since(c.accepted_at).max(std::time::Duration::from_nanos(1)));
-        c.meta.name = info.name.unwrap_or_default();
-        c.meta.lang = info.lang.unwrap_or_default();
-        c.meta.version = info.version.unwrap_or_default();
+        c.meta.name = info.name.clone().unwrap_or_default();
+        c.meta.lang = info.lang.clone().unwrap_or_default();
+        c.meta.version = info.version.clone().unwrap_or_default();
         c.meta.user = identity.user;
         c.jwt_user = identity.jwt_user;
-        c.account = account;
-        self.accounts[account].stats.total_conns += 1;
-        let Some(c) = self.client_mut(slot) else { return };
         c.perms = identity.permissions.as_ref().map(|p| Box::new(auth::ClientPermissions::new(p)));
+        c.connect = Some(Box::new(info));
+        let previous = std::mem::replace(&mut c.account, account);
+        if !was_connected || previous != account {
+            self.accounts[account].stats.conns_ever += 1;
+        }
         self.arm(slot);
         self.send_ok(slot);
     }
@@ -249,8 +297,8 @@ impl Server {
         }
         let account = c.account;
         let sub = Subscription { subject: subject.clone(), queue: queue.clone(), sid, max_msgs: None, delivered: 0 };
-        if let Some(idx) = c.add_sub(sub) {
-            let value = SubRef { slot, sub: idx };
+        if let Some(id) = c.add_sub(sub) {
+            let value = SubRef { slot, sub: id };
             // Valid subjects and a fresh SubRef cannot be refused by the index.
             let inserted = self.accounts[account].sublist.insert(&subject, queue.as_deref(), value);
             debug_assert!(inserted.is_ok(), "sublist refused a validated subscription");
@@ -260,8 +308,8 @@ impl Server {
 
     fn on_unsub(&mut self, slot: Slot, sid: &[u8], max_msgs: Option<u64>) {
         let Some(c) = self.client_mut(slot) else { return };
-        if let Some(&idx) = c.sids.get(sid) {
-            let keep = match (max_msgs, c.subs[idx as usize].as_mut()) {
+        if let Some(&id) = c.sids.get(sid) {
+            let keep = match (max_msgs, c.subs.get_mut(id)) {
                 (Some(max), Some(sub)) if sub.delivered < max => {
                     sub.max_msgs = Some(max);
                     true
@@ -269,19 +317,19 @@ impl Server {
                 _ => false,
             };
             if !keep {
-                self.unsubscribe(slot, idx);
+                self.unsubscribe(slot, id);
             }
         }
         self.send_ok(slot);
     }
 
     /// Removes one subscription from its client and from the account's index.
-    pub(crate) fn unsubscribe(&mut self, slot: Slot, idx: u32) {
+    pub(crate) fn unsubscribe(&mut self, slot: Slot, id: SubId) {
         let Some(c) = self.client_mut(slot) else { return };
         let account = c.account;
-        if let Some(sub) = c.remove_sub(idx) {
-            let value = SubRef { slot, sub: idx };
-            self.accounts[account].sublist.remove(&sub.subject, sub.queue.as_deref(), &value);
+        if let Some(sub) = c.remove_sub(id) {
+            let removed = self.accounts[account].sublist.remove(&sub.subject, sub.queue.as_deref(), &SubRef { slot, sub: id });
+            debug_assert!(removed, "a subscription missing from its account's index");
         }
     }
 }

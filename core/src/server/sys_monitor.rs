@@ -25,7 +25,7 @@ use super::{AccountStats, Server, Slot, VERSION};
 
 /// Stands for the server as the publisher of its replies: no client holds
 /// it, so a requester with `echo: false` still gets its answer.
-pub(super) const SERVER_SLOT: Slot = Slot::MAX;
+pub(super) const SERVER_SLOT: Slot = Slot::NONE;
 
 mod requests;
 

@@ -652,7 +652,7 @@ impl Server {
             || self
                 .accounts
                 .iter()
-                .any(|a| a.name == key && a.stats.total_conns > 0)
+                .any(|a| a.name == key && a.stats.conns_ever > 0)
     }
 
     /// A full resolver refuses a new account beyond `limit`. Updates
