@@ -279,6 +279,9 @@ def run_steps(srv: Server, scenario: dict) -> list:
                 lines = conns[name].sync()
             elif op == "read":
                 lines = conns[name].read_idle()
+            elif op == "close":
+                conns.pop(name).close()
+                continue
             else:
                 raise ValueError(f"unknown step {op!r} in {scenario['name']}")
             events.append({"step": f"{i}:{op}:{name}",

@@ -11,6 +11,7 @@ A scenario is a dict:
              ("sync", conn)          send PING, record everything up to PONG (or close)
              ("read", conn)          record whatever arrives until 300 ms of silence or close
              ("sleep", seconds)      wait
+             ("close", conn)         close the connection (its slot may be reused)
              ("send_fn", conn, fn)   write fn(connection): bytes made from its first
                                      INFO (`conn.info`, e.g. the nonce to sign) or
                                      the lines it received so far (`conn.seen`)
@@ -635,5 +636,181 @@ SCENARIOS += [
         + [("send", "a", b"SUB a.svc 1\r\n"), ("sync", "a")],
         "monitor": ["/accountz", "/accountz?acc=A", "/accountz?acc=B", "/accountz?acc=C",
                     "/accountz?acc=SYS", "/accountz?acc=%24G", "/accountz?acc=NOPE"],
+    },
+]
+
+# A CONNECT after the first on the same connection: nats-server drops the
+# connection's subscriptions, reads the JSON over the options it had, and
+# checks the credentials again. The connection that moved to B and closed
+# must leave nothing behind that the next connection (in B) could receive.
+_TENANTS_CONFIG = """
+accounts {
+  A: { users: [ {user: a, password: a} ] }
+  B: { users: [ {user: b, password: b},
+                {user: r, password: r, permissions: { publish: "r.>", subscribe: "r.>" }} ] }
+}
+"""
+
+
+def _reconnect(conn, user):
+    return [("send", conn, b'CONNECT {"verbose":false,"user":"%s","pass":"%s"}\r\n'
+             % (user.encode(), user.encode())), ("sync", conn)]
+
+
+SCENARIOS += [
+    {
+        "name": "second_connect_other_account_after_close",
+        "config": _TENANTS_CONFIG,
+        "steps": _login("c1", "a") + [("send", "c1", b"SUB foo 1\r\n"), ("sync", "c1")]
+        + _reconnect("c1", "b") + [("close", "c1"), ("sleep", 0.2)]
+        + _login("c2", "b") + [("send", "c2", b"SUB bar 1\r\n"), ("sync", "c2")]
+        + _login("c3", "a") + [("send", "c3", b"PUB foo 6\r\nsecret\r\n"), ("sync", "c3"),
+                               ("read", "c2")],
+    },
+    {
+        "name": "second_connect_drops_subscriptions",
+        "config": _TENANTS_CONFIG,
+        "steps": _login("c1", "a")
+        + [("send", "c1", b"SUB foo 1\r\nSUB baz 5\r\nUNSUB 5 3\r\n"), ("sync", "c1")]
+        + _reconnect("c1", "a") + _login("p", "a")
+        + [("send", "p", b"PUB foo 1\r\nx\r\nPUB baz 1\r\ny\r\n"), ("sync", "p"), ("read", "c1"),
+           ("send", "c1", b"SUB foo 1\r\n"), ("sync", "c1"),
+           ("send", "p", b"PUB foo 1\r\nz\r\n"), ("sync", "p"), ("read", "c1")]
+        + _reconnect("c1", "b") + _login("q", "b")
+        + [("send", "c1", b"SUB bar 2\r\n"), ("sync", "c1"),
+           ("send", "p", b"PUB bar 1\r\na\r\nPUB foo 1\r\nb\r\n"), ("sync", "p"),
+           ("send", "q", b"PUB bar 1\r\nc\r\n"), ("sync", "q"), ("read", "c1")],
+    },
+    {
+        "name": "second_connect_permissions_and_options",
+        "config": _TENANTS_CONFIG,
+        "steps": _login("c1", "b") + _reconnect("c1", "r")
+        + [("send", "c1", b"SUB x 1\r\nPUB x 1\r\nm\r\n"), ("sync", "c1")]
+        + _reconnect("c1", "b")
+        + [("send", "c1", b"SUB x 1\r\nPUB x 1\r\nm\r\n"), ("sync", "c1")]
+        # Fields left out keep their values: echo stays off, the credentials stay.
+        + connected("e", b'CONNECT {"verbose":false,"echo":false,"user":"a","pass":"a"}\r\n')
+        + [("send", "e", b"CONNECT {}\r\nSUB x 1\r\nPUB x 1\r\nm\r\n"), ("sync", "e")]
+        # Another user with the first one's password: refused and closed.
+        + _login("f", "a") + [("send", "f", b'CONNECT {"user":"b"}\r\n'), ("read", "f")]
+        + connected("g", b'CONNECT {"verbose":false,"headers":true,"no_responders":true,'
+                         b'"user":"a","pass":"a"}\r\n')
+        + [("send", "g", b'CONNECT {"headers":false}\r\n'), ("read", "g")],
+    },
+    {
+        "name": "connect_invalid_protocol",
+        "config": _TENANTS_CONFIG,
+        "steps": [("open", "a"),
+                  ("send", "a", b'CONNECT {"verbose":false,"user":"a","pass":"a","protocol":2}\r\n'),
+                  ("read", "a")]
+        + _login("b", "a") + [("send", "b", b'CONNECT {"protocol":-1}\r\n'), ("read", "b")],
+    },
+]
+
+# Queue groups in permissions, and response permissions over time.
+_QUEUE_PERMS_CONFIG = """
+authorization {
+  users = [
+    { user: a, password: a, permissions: { subscribe: { allow: ["foo", "foo workers", "bar.*"] } } }
+    { user: b, password: b, permissions: { subscribe: { deny: ["foo.> grp"] } } }
+    { user: r, password: r, permissions: {
+        publish: "nothing", subscribe: "svc", allow_responses: { max: -1, expires: "1s" } } }
+    { user: q, password: q }
+  ]
+}
+"""
+
+SCENARIOS += [
+    {
+        "name": "permissions_queue_groups",
+        "config": _QUEUE_PERMS_CONFIG,
+        "steps": _login("a", "a") + _login("b", "b") + _login("q", "q")
+        + [("send", "a", b"SUB foo 1\r\nSUB foo workers 2\r\nSUB foo billing 3\r\n"
+                         b"SUB bar.x any 4\r\n"), ("sync", "a"),
+           ("send", "b", b"SUB > grp 1\r\nSUB > other 2\r\nSUB foo.> 3\r\n"), ("sync", "b"),
+           ("send", "q", b"PUB foo.x 1\r\nm\r\nPUB bar.y 1\r\nn\r\n"), ("sync", "q"),
+           ("read", "b")],
+    },
+    {
+        "name": "permissions_responses_expire",
+        "config": _QUEUE_PERMS_CONFIG,
+        "steps": _login("r", "r") + _login("q", "q")
+        + [("send", "r", b"SUB svc 1\r\n"), ("sync", "r"),
+           ("send", "q", b"SUB inbox.> 1\r\nPUB svc inbox.1 3\r\nreq\r\nPUB svc inbox.2 3\r\nreq\r\n"),
+           ("sync", "q"), ("read", "r"),
+           # max -1: any number of responses while the grant lasts.
+           ("send", "r", b"PUB inbox.1 1\r\na\r\nPUB inbox.1 1\r\nb\r\n"), ("sync", "r"),
+           ("read", "q"),
+           ("sleep", 1.5),
+           ("send", "r", b"PUB inbox.2 1\r\nc\r\n"), ("sync", "r"), ("read", "q")],
+    },
+]
+
+
+def _requests(conn_reply_prefix: str, count: int) -> bytes:
+    return b"".join(b"PUB svc %s.%d 1\r\nr\r\n" % (conn_reply_prefix.encode(), i) for i in range(count))
+
+
+def _answer_prefix(prefix: str, payload: bytes):
+    """Answers every request received so far whose reply starts with `prefix`."""
+    def build(conn):
+        out = b""
+        for line in conn.seen:
+            parts = line.split(" ")
+            if parts[0] == "MSG" and len(parts) == 5 and parts[3].startswith(prefix):
+                out += b"PUB %s %d\r\n%s\r\n" % (parts[3].encode(), len(payload), payload)
+        return out
+    return build
+
+
+# One requester's flood must not take another's answers: neither through a
+# service import's response routes nor through a responder's grants.
+_FLOOD_CONFIG = """
+accounts {
+  A: { users: [ {user: a, password: a} ], exports: [ {service: svc} ] }
+  B: { users: [ {user: b, password: b} ], imports: [ {service: {account: A, subject: svc}} ] }
+  C: { users: [ {user: c, password: c} ], imports: [ {service: {account: A, subject: svc}} ] }
+}
+"""
+_GRANTS_FLOOD_CONFIG = """
+authorization {
+  users = [
+    { user: r, password: r, permissions: {
+        publish: "nothing", subscribe: "svc", allow_responses: { max: 1, expires: "1m" } } }
+    { user: q, password: q }
+  ]
+}
+"""
+
+
+def _count_msgs(subject_prefix: str):
+    return [(r"^MSG %s\.\d+ 1 1$" % subject_prefix, "MSG %s.N 1 1" % subject_prefix)]
+
+
+SCENARIOS += [
+    {
+        "name": "service_import_flood_keeps_other_requesters_answers",
+        "config": _FLOOD_CONFIG,
+        "mask": _count_msgs("cin") + [(r"^MSG svc 1 _R_\.\S+ 1$", "MSG svc 1 <reply> 1")],
+        "steps": _login("a", "a", headers=False) + _login("b", "b", headers=False)
+        + _login("c", "c", headers=False)
+        + [("send", "a", b"SUB svc 1\r\n"), ("sync", "a"),
+           ("send", "c", b"SUB cin.> 1\r\n" + _requests("cin", 100)), ("sync", "c"),
+           ("send", "b", _requests("bin", 40000)), ("sync", "b"), ("sync", "a"),
+           # A answers C's requests only: the first 100 it received.
+           ("send_fn", "a", lambda conn: b"".join(
+               b"PUB %s 1\r\nk\r\n" % line.split(" ")[3].encode()
+               for line in [l for l in conn.seen if l.startswith("MSG svc 1 ")][:100])),
+           ("sync", "a"), ("read", "c")],
+    },
+    {
+        "name": "response_grants_flood_keeps_other_requesters_answers",
+        "config": _GRANTS_FLOOD_CONFIG,
+        "mask": _count_msgs("cin") + [(r"^MSG svc 1 (cin|zin)\.\d+ 1$", r"MSG svc 1 \1.N 1")],
+        "steps": _login("r", "r") + _login("q", "q") + _login("z", "q")
+        + [("send", "r", b"SUB svc 1\r\n"), ("sync", "r"),
+           ("send", "q", b"SUB cin.> 1\r\n" + _requests("cin", 100)), ("sync", "q"),
+           ("send", "z", _requests("zin", 6000)), ("sync", "z"), ("sync", "r"),
+           ("send_fn", "r", _answer_prefix("cin.", b"k")), ("sync", "r"), ("read", "q")],
     },
 ]
