@@ -175,7 +175,7 @@ impl IsolationWorld {
         self.report.delivered += 1;
         self.deliveries += 1;
         let client = self.links[link].client;
-        let account = self.clients[client].account;
+        let account = self.links[link].account;
         let subject = String::from_utf8_lossy(&d.subject).into_owned();
         let id = std::str::from_utf8(&d.payload)
             .ok()
@@ -227,10 +227,10 @@ impl IsolationWorld {
         if self.deliveries != nth + 1 {
             return;
         }
-        let account = self.clients[self.links[link].client].account;
+        let account = self.links[link].account;
         let victim = (0..self.links.len()).find(|&l| {
             let c = &self.clients[self.links[l].client];
-            self.links[l].open && c.account != account && !c.patterns.is_empty()
+            self.links[l].open && self.links[l].account != account && !c.patterns.is_empty()
         });
         if let Some(victim) = victim {
             let copy = Delivery {
@@ -288,7 +288,7 @@ impl IsolationWorld {
                 "no-lost-message",
                 format!(
                     "client {client} in A{} (link {link}, sid {sid}) never got m{id} as {subject:?}\naccounts:\n{}",
-                    self.clients[client].account,
+                    self.links[link].account,
                     self.plan.render()
                 ),
             );

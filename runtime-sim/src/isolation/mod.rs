@@ -8,7 +8,11 @@
 //! it was owed while its connection stayed up (`no-lost-message`).
 //!
 //! Each node is a separate server with the same config; the model tracks
-//! subscriptions per node in the order the node processed them.
+//! subscriptions per node in the order the node processed them. Now and
+//! then a client sends CONNECT again on the same connection as a user of
+//! another account (or the same one) and subscribes anew: nothing its
+//! earlier subscriptions matched may reach it afterwards, and nothing may
+//! reach whoever takes its connection's place once it is gone.
 
 mod events;
 pub mod model;
@@ -122,6 +126,10 @@ enum Ev {
 /// One client operation, with the byte offset where the node has read it all.
 #[derive(Clone, Debug)]
 enum Op {
+    /// A CONNECT logging the link in as a user of `account`.
+    Login {
+        account: usize,
+    },
     Sub {
         sid: u64,
         pattern: String,
@@ -138,6 +146,10 @@ struct Link {
     node: usize,
     conn: ConnId,
     client: usize,
+    /// The account the node bound the link to by the last CONNECT it read.
+    account: usize,
+    /// The node has read a CONNECT of this link.
+    logged_in: bool,
     open: bool,
     up: BytesMut,
     up_ops: Vec<(u64, Op)>,
@@ -370,6 +382,9 @@ impl IsolationWorld {
     fn tick(&mut self, c: usize) {
         match self.clients[c].link {
             None => self.connect(c),
+            Some(link) if self.clients[c].ready && !self.draining && self.rng.ratio(1, 40) => {
+                self.login_again(c, link);
+            }
             Some(link) if self.clients[c].ready && !self.draining => {
                 for _ in 0..self.rng.range(1, 4) {
                     let subject = self.subjects[self.rng.index(self.subjects.len())].clone();
@@ -397,6 +412,8 @@ impl IsolationWorld {
             node,
             conn,
             client: c,
+            account: self.clients[c].account,
+            logged_in: false,
             open: true,
             up: BytesMut::new(),
             up_ops: Vec::new(),
@@ -412,11 +429,18 @@ impl IsolationWorld {
             "client {c} (A{}) connects to node {node} as link {id}",
             self.clients[c].account
         ));
+        self.login(c, id);
+        self.drain_node(node);
+    }
+
+    /// Sends CONNECT as the client's user, its subscriptions and a PING.
+    fn login(&mut self, c: usize, id: usize) {
         let connect = format!(
             "CONNECT {{\"user\":\"{}\",\"pass\":\"p\",\"verbose\":false,\"pedantic\":false,\"echo\":true,\"protocol\":1}}\r\n",
             self.clients[c].user
         );
-        self.client_write(id, connect.as_bytes(), None);
+        let account = self.clients[c].account;
+        self.client_write(id, connect.as_bytes(), Some(Op::Login { account }));
         for (sid, pattern) in self.clients[c].patterns.clone().into_iter().enumerate() {
             let mut out = BytesMut::new();
             encode::sub(&mut out, &pattern, None, sid as u64);
@@ -432,7 +456,16 @@ impl IsolationWorld {
         let mut out = BytesMut::new();
         encode::ping(&mut out);
         self.client_write(id, &out, None);
-        self.drain_node(node);
+    }
+
+    /// The client becomes a user of a random account (often another one)
+    /// on the connection it has, and subscribes again with the same sids.
+    fn login_again(&mut self, c: usize, link: usize) {
+        let account = self.rng.index(self.plan.accounts);
+        self.clients[c].account = account;
+        self.clients[c].user = Plan::user(account, self.rng.index(self.plan.users_per_account));
+        self.note(format!("client {c} logs in again on link {link} as A{account}"));
+        self.login(c, link);
     }
 
     /// The payload names the publish: ids are unique in the run.
@@ -506,9 +539,16 @@ impl IsolationWorld {
     /// The node has read the whole of `op`: the model learns it now, in
     /// the node's order.
     fn apply_op(&mut self, link: usize, op: Op) {
-        let (node, client) = (self.links[link].node, self.links[link].client);
-        let account = self.clients[client].account;
+        let node = self.links[link].node;
+        let account = self.links[link].account;
         match op {
+            Op::Login { account } => {
+                let l = &mut self.links[link];
+                if std::mem::replace(&mut l.logged_in, true) {
+                    self.model.logged_in_again(link);
+                }
+                l.account = account;
+            }
             Op::Sub { sid, pattern } => self.model.subscribed(node, link, account, sid, &pattern),
             Op::Pub { id, subject, reply } => {
                 self.model

@@ -68,8 +68,10 @@ pub enum Wrong {
 pub struct Model {
     subs: BTreeMap<usize, Vec<LiveSub>>,
     publishes: BTreeMap<u64, Published>,
-    /// (link, sid, publish id) → subjects still owed, one per path.
-    owed: BTreeMap<(usize, u64, u64), Vec<String>>,
+    /// (link, sid, publish id) → (subject, account the subscription was
+    /// in) still owed, one per path. A link that logged in again as another
+    /// account is still owed what its earlier subscriptions were.
+    owed: BTreeMap<(usize, u64, u64), Vec<(String, usize)>>,
     /// `_R_.…` reply subjects seen by responders → where responses go.
     responses: BTreeMap<String, ResponseRoute>,
 }
@@ -117,7 +119,7 @@ impl Model {
                     self.owed
                         .entry((s.link, s.sid, id))
                         .or_default()
-                        .push(delivered.clone());
+                        .push((delivered.clone(), s.account));
                 }
             }
         }
@@ -138,8 +140,8 @@ impl Model {
         self.publishes.get(&id)
     }
 
-    /// `link` (a client in `account`) received publish `id` under `subject`
-    /// for `sid`, with `reply`: settles it, or says why it is wrong.
+    /// `link` (a client now in `account`) received publish `id` under
+    /// `subject` for `sid`, with `reply`: settles it, or says why it is wrong.
     pub fn delivered(
         &mut self,
         plan: &Plan,
@@ -149,18 +151,22 @@ impl Model {
         reply: Option<&str>,
     ) -> Result<(), Wrong> {
         let published = self.publishes.get(&id).ok_or(Wrong::Unknown)?;
-        if !published.targets.iter().any(|(a, _)| *a == account) {
-            return Err(Wrong::OtherAccount);
-        }
-        let (from, requested) = (published.account, published.reply.clone());
-        let via_service = from != account && plan.serves(from, account, &published.subject);
         let key = (link, sid, id);
+        let owed_at = self
+            .owed
+            .get(&key)
+            .and_then(|owed| owed.iter().position(|(s, _)| s == subject));
+        let Some(at) = owed_at else {
+            return Err(if published.targets.iter().any(|(a, _)| *a == account) {
+                Wrong::NotOwed
+            } else {
+                Wrong::OtherAccount
+            });
+        };
+        let (from, requested) = (published.account, published.reply.clone());
         let subjects = self.owed.get_mut(&key).ok_or(Wrong::NotOwed)?;
-        let at = subjects
-            .iter()
-            .position(|s| s == subject)
-            .ok_or(Wrong::NotOwed)?;
-        subjects.swap_remove(at);
+        let (_, account) = subjects.swap_remove(at);
+        let via_service = from != account && plan.serves(from, account, &published.subject);
         if subjects.is_empty() {
             self.owed.remove(&key);
         }
@@ -197,6 +203,14 @@ impl Model {
         excused
     }
 
+    /// `link` sent a CONNECT again (the node processed it): its
+    /// subscriptions end, but what they were owed is already on its way.
+    pub fn logged_in_again(&mut self, link: usize) {
+        for subs in self.subs.values_mut() {
+            subs.retain(|s| s.link != link);
+        }
+    }
+
     /// A node restarted: every subscription on it is gone.
     pub fn node_restarted(&mut self, node: usize) {
         self.subs.remove(&node);
@@ -210,7 +224,7 @@ impl Model {
     /// Deliveries still owed, as (link, sid, publish id, subject).
     pub fn outstanding(&self) -> impl Iterator<Item = (usize, u64, u64, &str)> + '_ {
         self.owed.iter().flat_map(|(&(link, sid, id), subjects)| {
-            subjects.iter().map(move |s| (link, sid, id, s.as_str()))
+            subjects.iter().map(move |(s, _)| (link, sid, id, s.as_str()))
         })
     }
 }
