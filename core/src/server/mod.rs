@@ -397,6 +397,8 @@ impl Server {
     pub fn handle_written(&mut self, now: Instant, conn: ConnId, n: usize) {
         let Some(&slot) = self.by_cid.get(&conn) else { return };
         let Some(c) = self.client_mut(slot) else { return };
+        // The runtime reports only bytes it was given: more is a runtime bug.
+        debug_assert!(n as u64 <= c.pending_bytes, "{conn}: {n} bytes written of {} pending", c.pending_bytes);
         c.pending_bytes = c.pending_bytes.saturating_sub(n as u64);
         c.write_progress_at = (c.pending_bytes > 0).then_some(now);
         self.arm(slot);

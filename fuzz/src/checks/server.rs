@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
-use natrix_core::config::{Authorization, Permissions, ServerOptions, SubjectPermission, User};
+use natrix_core::config::{
+    AccountConfig, Authorization, Permissions, ResponsePermission, ServerOptions, SubjectPermission,
+    User,
+};
 use natrix_core::monitor::{self, ProcessStats, Query, QueryError};
 use natrix_core::server::CloseReason;
 use natrix_core::{ConnId, Instant, Output, Server, UnixNanos};
@@ -58,6 +61,11 @@ enum AuthSetup {
     UserPass,
     /// Two users, one with publish/subscribe permissions.
     Users,
+    /// The same two users in two accounts (u in A, v in B): clients log
+    /// in, log in again as the other, close and come back on reused slots,
+    /// and no message may reach a connection that never was in an account
+    /// its publisher was ever in.
+    Accounts,
 }
 
 impl Setup {
@@ -92,6 +100,16 @@ impl Setup {
                 users: users(),
                 ..Authorization::default()
             },
+            AuthSetup::Accounts => {
+                o.accounts = ["A", "B"]
+                    .map(|name| AccountConfig { name: name.to_owned(), ..AccountConfig::default() })
+                    .into();
+                let mut users = users();
+                for (user, account) in users.iter_mut().zip(["A", "B"]) {
+                    user.account = Some(account.to_owned());
+                }
+                Authorization { users, ..Authorization::default() }
+            }
         };
         o
     }
@@ -112,11 +130,16 @@ fn users() -> Vec<User> {
             allow: vec!["a.>".to_owned(), "_INBOX.>".to_owned()],
             deny: vec!["a.b".to_owned()],
         }),
+        // Queue entries: `a.*` only in group q1, `foo` in any group but q2.
         subscribe: Some(SubjectPermission {
-            allow: vec!["a.*".to_owned(), "foo".to_owned()],
-            deny: Vec::new(),
+            allow: vec!["a.*".to_owned(), "foo".to_owned(), "a.* q1".to_owned()],
+            deny: vec!["foo q2".to_owned()],
         }),
-        allow_responses: None,
+        // Grants that run out, by count and over time.
+        allow_responses: Some(ResponsePermission {
+            max_msgs: Some(1),
+            expires: Some(Duration::from_secs(1)),
+        }),
     };
     vec![
         User {
@@ -193,8 +216,24 @@ enum Frame {
     },
 }
 
+/// The accounts a connection ever logged in to (bit 0: A as user u, bit
+/// 1: B as user v), as the harness sent them. Every publish carries its
+/// publisher's as the first payload byte (`b'0' + bits`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Claims(u8);
+
+impl Claims {
+    fn tag(self) -> u8 {
+        b'0' + self.0
+    }
+
+    fn of_tag(byte: u8) -> Option<Claims> {
+        (b'1'..=b'3').contains(&byte).then(|| Claims(byte - b'0'))
+    }
+}
+
 impl Frame {
-    fn encode(&self, out: &mut Vec<u8>) {
+    fn encode(&self, out: &mut Vec<u8>, claims: &mut Claims) {
         match self {
             Frame::Connect {
                 verbose,
@@ -204,6 +243,11 @@ impl Frame {
                 no_responders,
                 cred,
             } => {
+                claims.0 |= match cred % 5 {
+                    2 => 1,
+                    3 => 2,
+                    _ => 0,
+                };
                 let cred = match cred % 5 {
                     0 => "",
                     1 => r#","auth_token":"s3cret""#,
@@ -243,7 +287,7 @@ impl Frame {
                 out.extend_from_slice(
                     format!("PUB {}{reply} {size}\r\n", subject.text()).as_bytes(),
                 );
-                out.resize(out.len() + size, b'x');
+                push_payload(out, size, b'x', *claims);
                 out.extend_from_slice(b"\r\n");
             }
             Frame::Hpub {
@@ -267,7 +311,7 @@ impl Frame {
                     .as_bytes(),
                 );
                 out.extend_from_slice(headers);
-                out.resize(out.len() + size, b'y');
+                push_payload(out, size, b'y', *claims);
                 out.extend_from_slice(b"\r\n");
             }
             Frame::Ping => out.extend_from_slice(b"PING\r\n"),
@@ -279,7 +323,7 @@ impl Frame {
                     if before > WIRE_MAX_BYTES {
                         break;
                     }
-                    frame.encode(out);
+                    frame.encode(out, claims);
                     // Nested repeats of nothing would loop (4·times)^depth times.
                     if out.len() == before {
                         break;
@@ -287,6 +331,14 @@ impl Frame {
                 }
             }
         }
+    }
+}
+
+/// `size` payload bytes: the publisher's claims, then `fill`.
+fn push_payload(out: &mut Vec<u8>, size: usize, fill: u8, claims: Claims) {
+    if size > 0 {
+        out.push(claims.tag());
+        out.resize(out.len() + size - 1, fill);
     }
 }
 
@@ -331,6 +383,11 @@ struct Node {
     /// Connections the server closed or the peer closed.
     gone: BTreeSet<ConnId>,
     pending_bound: u64,
+    /// With users u and v: what each connection claimed, and the bytes it
+    /// was sent not yet split into whole messages.
+    accounts: Option<BTreeMap<ConnId, (Claims, Vec<u8>)>>,
+    /// u and v are in accounts of their own ([`AuthSetup::Accounts`]).
+    isolated: bool,
 }
 
 impl Node {
@@ -345,6 +402,9 @@ impl Node {
             live: BTreeMap::new(),
             gone: BTreeSet::new(),
             pending_bound,
+            accounts: matches!(setup.auth, AuthSetup::Users | AuthSetup::Accounts)
+                .then(BTreeMap::new),
+            isolated: matches!(setup.auth, AuthSetup::Accounts),
         };
         node.drain();
         node
@@ -375,6 +435,7 @@ impl Node {
                         panic!("Transmit to {conn}, which is not live (closed before: {gone})");
                     };
                     *unwritten += bytes.len() as u64;
+                    self.check_accounts(conn, &bytes);
                 }
                 Output::Close { conn, reason } => {
                     assert!(
@@ -441,6 +502,30 @@ impl Node {
         self.drain();
     }
 
+    /// No message reaches a connection that was never in an account its
+    /// publisher was ever in, nor one only ever of user v on a subject v
+    /// may not subscribe to.
+    fn check_accounts(&mut self, conn: ConnId, bytes: &[u8]) {
+        let isolated = self.isolated;
+        let Some((claims, stream)) = self.accounts.as_mut().map(|a| a.entry(conn).or_default()) else {
+            return;
+        };
+        stream.extend_from_slice(bytes);
+        for (subject, payload) in take_messages(stream) {
+            // Only ever user v: only what v may subscribe to.
+            assert!(
+                *claims != Claims(2) || v_may_receive(&subject),
+                "{conn}, only ever user v, got a message on {:?}",
+                String::from_utf8_lossy(&subject)
+            );
+            let Some(from) = payload.first().copied().and_then(Claims::of_tag) else { continue };
+            assert!(
+                !isolated || from.0 & claims.0 != 0,
+                "{conn}, only ever in accounts {claims:?}, got a message published from {from:?}"
+            );
+        }
+    }
+
     fn monitor(&mut self, path: &str, query: &str) {
         let (now, wall) = (self.now, self.wall());
         check_response(&mut self.server, now, wall, path, query);
@@ -460,11 +545,15 @@ impl Node {
     fn send(&mut self, conn: u8, frames: &[Frame], reads: &[u16]) {
         let conn = self.pick(conn);
         let mut wire = Vec::new();
+        let mut claims = self.claims(conn);
         for frame in frames.iter().take(256) {
             if wire.len() > WIRE_MAX_BYTES {
                 break;
             }
-            frame.encode(&mut wire);
+            frame.encode(&mut wire, &mut claims);
+        }
+        if let Some(accounts) = self.accounts.as_mut() {
+            accounts.entry(conn).or_default().0 = claims;
         }
         let wire = Bytes::from(wire);
         let mut at = 0;
@@ -478,6 +567,10 @@ impl Node {
             at += n;
             self.drain();
         }
+    }
+
+    fn claims(&self, conn: ConnId) -> Claims {
+        self.accounts.as_ref().and_then(|a| a.get(&conn)).map(|(c, _)| *c).unwrap_or_default()
     }
 
     /// Runs each timer at its deadline up to `now + by`, as a runtime's
@@ -527,6 +620,46 @@ pub fn server_node(data: &[u8]) {
         "connections survived shutdown: {:?}",
         node.live
     );
+}
+
+/// Whether user v's subscribe permissions cover a message on `subject`
+/// (`a.*` or `foo`).
+fn v_may_receive(subject: &[u8]) -> bool {
+    subject == b"foo" || subject.strip_prefix(b"a.").is_some_and(|rest| !rest.is_empty() && !rest.contains(&b'.'))
+}
+
+/// Splits the whole MSG/HMSG frames off the front of `stream`; returns their
+/// subjects and payloads (without headers). Other lines (INFO, +OK, -ERR, PING, PONG)
+/// are dropped; an incomplete frame stays for the next bytes.
+fn take_messages(stream: &mut Vec<u8>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut payloads = Vec::new();
+    let mut at = 0;
+    while let Some(end) = stream[at..].windows(2).position(|w| w == b"\r\n") {
+        let line = &stream[at..at + end];
+        let words: Vec<&[u8]> = line.split(|&b| b == b' ').collect();
+        let number = |w: &[u8]| std::str::from_utf8(w).ok().and_then(|s| s.parse::<usize>().ok());
+        let (header, total) = match words.first().copied() {
+            Some(b"MSG") => (0, words.last().copied().and_then(number)),
+            Some(b"HMSG") => {
+                let header = words.get(words.len().saturating_sub(2)).copied().and_then(number);
+                (header.unwrap_or(0), words.last().copied().and_then(number))
+            }
+            _ => {
+                at += end + 2;
+                continue;
+            }
+        };
+        let Some(total) = total else { panic!("a MSG line without a size: {:?}", String::from_utf8_lossy(line)) };
+        let body = at + end + 2;
+        if stream.len() < body + total + 2 {
+            break;
+        }
+        let subject = words.get(1).copied().unwrap_or_default().to_vec();
+        payloads.push((subject, stream[body + header.min(total)..body + total].to_vec()));
+        at = body + total + 2;
+    }
+    stream.drain(..at);
+    payloads
 }
 
 /// Answers `path?query` and checks the answer's shape.
