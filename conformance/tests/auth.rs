@@ -30,7 +30,7 @@ async fn connect_refused(server: &Server, opts: ConnectOptions) {
     let result = tokio::time::timeout(STEP, opts.connect(server.client_url.as_str()))
         .await
         .expect("a refused connect must fail fast, not hang");
-    let err = result.err().expect("connection must be refused");
+    let Err(err) = result else { panic!("connection must be refused") };
     let kind = err.kind();
     assert!(
         matches!(kind, async_nats::ConnectErrorKind::AuthorizationViolation),

@@ -157,7 +157,7 @@ async fn the_account_connection_limit_refuses_one_more_client() {
         .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
     sync(&first).await;
     let refused = connect_as(&server, &s.exporter, None).await;
-    let err = refused.err().expect("over the account's conn limit");
+    let Err(err) = refused else { panic!("over the account's conn limit") };
     assert!(
         format!("{err:?}").contains("maximum account active connections exceeded"),
         "{err:?}"

@@ -22,10 +22,7 @@ async fn try_connect(
 }
 
 async fn assert_refused(server: &Server, opts: ConnectOptions) {
-    let err = try_connect(server, opts)
-        .await
-        .err()
-        .expect("connection must be refused");
+    let Err(err) = try_connect(server, opts).await else { panic!("connection must be refused") };
     assert!(
         matches!(
             err.kind(),

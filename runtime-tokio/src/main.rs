@@ -2,16 +2,8 @@
 //! runtime around the pure core: it owns the sockets, files, clocks and
 //! signals, and carries out what the core decides.
 
-mod clock;
-mod conn;
-mod driver;
-mod http;
-mod logger;
-mod process;
-mod signals;
-mod storage;
-mod tls;
 
+use natrix::{clock, conn, driver, http, signals, storage, tls};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -23,8 +15,8 @@ use natrix_core::Server;
 use rand_core::{OsRng, TryRngCore};
 use tokio::net::TcpListener;
 
-use crate::driver::Shared;
-use crate::logger::Logger;
+use natrix::driver::Shared;
+use natrix::logger::Logger;
 
 /// Reads config files and environment variables for the core's config parser.
 struct FsSource;

@@ -10,6 +10,12 @@ pub struct ProcessSampler {
     cores: u32,
 }
 
+impl Default for ProcessSampler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ProcessSampler {
     /// A sampler whose CPU average starts now.
     pub fn new() -> Self {

@@ -21,8 +21,11 @@ pub use server::{monitor_query, server_node};
 pub use subject::{subject_validation, sublist_ops};
 pub use system::system_requests;
 
+/// A fuzz target's check: panics on a finding.
+pub type Check = fn(&[u8]);
+
 /// Every target by name (the directory under `fuzz/corpus/`), with its check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("protocol_parser", protocol_parser),
     ("server_node", server_node),
     ("connect_json", connect_json),
