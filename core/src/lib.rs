@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod close;
 pub mod config;
 pub mod log;
 pub mod monitor;

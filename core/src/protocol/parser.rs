@@ -47,7 +47,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::{ClientOp, Publish};
-use crate::server::CloseReason;
+use crate::close::CloseReason;
 
 /// nats-server logs at most this many bytes of the offending input.
 const SNIPPET_BYTES: usize = 32;
