@@ -6,15 +6,13 @@
 //! for timers.
 
 mod account;
+mod auth;
 mod client;
 mod deliver;
 mod imports;
-mod jwt_dir;
 mod ops;
-mod auth;
-mod claims;
+mod resolver;
 mod sys_monitor;
-mod system;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -128,9 +126,9 @@ pub struct Server {
     /// fell more than half of `max_pending` behind: the producer should slow down.
     producer_stalled: bool,
     /// The NATS resolver's directory, when the runtime attached storage.
-    jwt_dir: Option<jwt_dir::JwtDir<system::Durable>>,
+    jwt_dir: Option<resolver::dir::JwtDir<resolver::Durable>>,
     /// When an account JWT or activation token in force next expires.
-    claims_clock: claims::ClaimsClock,
+    claims_clock: resolver::claims::ClaimsClock,
 }
 
 impl fmt::Debug for Server {
@@ -162,7 +160,7 @@ impl Server {
         wall: UnixNanos,
         storage: Box<dyn crate::storage::Storage + Send>,
     ) -> Self {
-        Self::build(opts, seed, now, wall, Some(jwt_dir::JwtDir::new(storage)))
+        Self::build(opts, seed, now, wall, Some(resolver::dir::JwtDir::new(storage)))
     }
 
     fn build(
@@ -170,7 +168,7 @@ impl Server {
         seed: [u8; 32],
         now: Instant,
         wall: UnixNanos,
-        jwt_dir: Option<jwt_dir::JwtDir<system::Durable>>,
+        jwt_dir: Option<resolver::dir::JwtDir<resolver::Durable>>,
     ) -> Self {
         let mut rng = ChaCha8Rng::from_seed(seed);
         let server_id = server_id(&mut rng);
@@ -197,7 +195,7 @@ impl Server {
             system_seq: 0,
             producer_stalled: false,
             jwt_dir,
-            claims_clock: claims::ClaimsClock::default(),
+            claims_clock: resolver::claims::ClaimsClock::default(),
         };
         server.enter_operator_mode(wall);
         server.start_claims_clock(now);

@@ -291,9 +291,9 @@ impl Server {
             return self.permission_violation(slot, "Subscription", &subject, queue.as_deref());
         }
         if auth::jwt::tighter(server_max, c.subs_max).is_some_and(|max| c.sub_count() as u64 >= max) {
-            let line = format!("{} - {} - {}", c.peer, c.cid, super::claims::SUBS_EXCEEDED);
+            let line = format!("{} - {} - {}", c.peer, c.cid, super::resolver::claims::SUBS_EXCEEDED);
             self.log(Level::Error, line);
-            return self.send_err(slot, super::claims::SUBS_EXCEEDED);
+            return self.send_err(slot, super::resolver::claims::SUBS_EXCEEDED);
         }
         let account = c.account;
         let sub = Subscription { subject: subject.clone(), queue: queue.clone(), sid, max_msgs: None, delivered: 0 };

@@ -12,7 +12,7 @@ use crate::auth::jwt::{bound, tighter, AccountLimitClaims};
 use crate::log::Level;
 use crate::time::Instant;
 
-use super::{CloseReason, Server, Slot};
+use crate::server::{CloseReason, Server, Slot};
 
 /// nats-server's `-ERR` for the clients of an account whose JWT expired.
 const ACCOUNT_EXPIRED: &str = "Account Authentication Expired";
@@ -141,10 +141,10 @@ impl Server {
         for name in new {
             self.account_index(Some(&name));
         }
-        super::imports::add_routes(&self.opts.accounts, &mut self.accounts);
+        crate::server::imports::add_routes(&self.opts.accounts, &mut self.accounts);
         // Imports refused now (e.g. an export taken back) are left out until
         // a later update allows them again, as nats-server does.
-        for refused in super::imports::add_routes(&configs, &mut self.accounts) {
+        for refused in crate::server::imports::add_routes(&configs, &mut self.accounts) {
             self.log(Level::Debug, format!("import left out: {refused}"));
         }
     }
