@@ -10,6 +10,7 @@
 
 use super::accounts::find_export;
 use super::options::{AccountConfig, Import, ImportKind};
+use crate::subject::map::{mapping_function, wildcard_number};
 use crate::subject::{
     is_full_wildcard, is_literal, is_partial_wildcard, is_valid_subject, subject_is_subset, tokens,
 };
@@ -338,30 +339,6 @@ fn service_refusal(
 
 fn has_wildcard(subject: &str) -> bool {
     tokens(subject.as_bytes()).any(|t| is_partial_wildcard(t) || is_full_wildcard(t))
-}
-
-/// The wildcard a mapping destination token stands for: `$N` or
-/// `{{wildcard(N)}}` (nats-server's two spellings), numbered from 1.
-pub fn wildcard_number(token: &[u8]) -> Option<usize> {
-    if let Some(digits) = token.strip_prefix(b"$") {
-        return std::str::from_utf8(digits).ok()?.parse().ok();
-    }
-    let inner = mapping_function(token)?.trim_start();
-    let rest = inner
-        .strip_prefix("wildcard")
-        .or_else(|| inner.strip_prefix("Wildcard"))?;
-    let args = rest
-        .trim_start()
-        .strip_prefix('(')?
-        .trim_end()
-        .strip_suffix(')')?;
-    args.trim().parse().ok()
-}
-
-/// The inside of a `{{…}}` mapping function token.
-fn mapping_function(token: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(token).ok()?;
-    text.strip_prefix("{{")?.strip_suffix("}}")
 }
 
 /// `subject` with its `*` tokens numbered `$1`, `$2`… in order.

@@ -9,12 +9,10 @@ use crate::config::import_check::{
 };
 use crate::config::{find_export, AccountConfig, ImportKind, ResponseType, ServerOptions};
 use crate::protocol::Publish;
-use crate::subject::subject_matches;
+use crate::subject::{subject_matches, SubjectMap};
 use crate::time::Instant;
 
-use super::account::{
-    is_server_request, Account, ResponseRoute, ServiceRoute, StreamRoute, SubjectMap,
-};
+use super::account::{is_server_request, Account, ResponseRoute, ServiceRoute, StreamRoute};
 use super::{Server, Slot};
 
 /// The global account every client without one belongs to.

@@ -28,8 +28,10 @@
 //!   carry it, so [`is_valid_subject`] rejects it like nats-server does.
 
 mod hash;
+pub(crate) mod map;
 pub mod sublist;
 
+pub(crate) use map::SubjectMap;
 pub use sublist::{Sublist, SublistError, SublistResult, SublistStats};
 
 /// Separates the tokens of a subject.
