@@ -293,7 +293,8 @@ impl Server {
                 let made = made.freeze();
                 let back = ResponseRoute {
                     requester: account,
-                    reply: reply.clone(),
+                    // A copy: the route outlives the publisher's read buffer.
+                    reply: Bytes::copy_from_slice(reply),
                     response_type: route.response_type,
                     expires_at: now + route.response_threshold,
                 };

@@ -1,6 +1,6 @@
 //! What the server does with each client operation.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::auth;
 use crate::log::Level;
@@ -296,6 +296,10 @@ impl Server {
             return self.send_err(slot, super::resolver::claims::SUBS_EXCEEDED);
         }
         let account = c.account;
+        // The parsed arguments are slices of the read buffer: kept as they
+        // are, each subscription would hold its whole buffer (64 KiB in the
+        // tokio runtime) alive for as long as it lives.
+        let (subject, queue, sid) = compact(&subject, queue.as_deref(), &sid);
         let sub = Subscription { subject: subject.clone(), queue: queue.clone(), sid, max_msgs: None, delivered: 0 };
         if let Some(id) = c.add_sub(sub) {
             let value = SubRef { slot, sub: id };
@@ -358,5 +362,35 @@ fn trace_text(op: &ClientOp) -> String {
         ClientOp::Pong => "PONG".to_owned(),
         ClientOp::Ok => "+OK".to_owned(),
         ClientOp::Err(e) => format!("-ERR {}", s(e)),
+    }
+}
+
+/// A copy of a SUB's arguments in one allocation of their own.
+fn compact(subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> (Bytes, Option<Bytes>, Bytes) {
+    let queue_len = queue.map_or(0, <[u8]>::len);
+    let mut all = BytesMut::with_capacity(subject.len() + queue_len + sid.len());
+    all.extend_from_slice(subject);
+    all.extend_from_slice(queue.unwrap_or_default());
+    all.extend_from_slice(sid);
+    let all = all.freeze();
+    let (s, q) = (subject.len(), subject.len() + queue_len);
+    (all.slice(..s), queue.map(|_| all.slice(s..q)), all.slice(q..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_arguments_leave_the_read_buffer() {
+        let read = Bytes::from(vec![b'x'; 64 * 1024]);
+        let (subject, queue, sid) = compact(&read[..3], Some(&read[3..5]), &read[5..6]);
+        let buffer = read.as_ptr_range();
+        for part in [&subject, queue.as_ref().expect("a queue"), &sid] {
+            assert!(!buffer.contains(&part.as_ptr()), "a SUB argument still points into the read buffer");
+        }
+        assert_eq!((&subject[..], queue.as_deref(), &sid[..]), (&b"xxx"[..], Some(&b"xx"[..]), &b"x"[..]));
+        let (subject, queue, sid) = compact(b"foo.bar", None, b"12");
+        assert_eq!((&subject[..], queue, &sid[..]), (&b"foo.bar"[..], None, &b"12"[..]));
     }
 }
