@@ -17,8 +17,14 @@ use crate::clock;
 use crate::driver::{Shared, WriterMsg};
 use crate::tls::TlsSetup;
 
-/// Read buffer size: one read carries many messages into one core call.
-const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Read buffer sizes: a connection starts small, doubles while its reads
+/// fill the buffer (one read then carries many messages into one core
+/// call) and halves after a run of small reads, as nats-server's read
+/// loop does, so that a quiet connection holds little memory.
+const READ_CHUNK_MIN: usize = 512;
+const READ_CHUNK_MAX: usize = 64 * 1024;
+/// Reads of under a quarter of the buffer in a row before it halves.
+const SMALL_READS_TO_SHRINK: u32 = 2;
 /// Most buffers gathered into one vectored write.
 const WRITE_BATCH_MAX: usize = 64;
 
@@ -79,18 +85,34 @@ async fn read_loop<R: AsyncRead>(
     mut stop: oneshot::Receiver<()>,
 ) {
     tokio::pin!(reader);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut chunk = READ_CHUNK_MIN;
+    let mut small_reads = 0;
+    let mut buf = BytesMut::with_capacity(chunk);
     loop {
-        if buf.capacity() < READ_CHUNK_BYTES / 4 {
-            buf.reserve(READ_CHUNK_BYTES);
+        if buf.capacity() < chunk / 4 {
+            // A fresh allocation: reserving could keep a larger one alive.
+            buf = BytesMut::with_capacity(chunk);
         }
+        let room = buf.capacity();
         let read = tokio::select! {
             r = reader.read_buf(&mut buf) => r,
             _ = &mut stop => return,
         };
         match read {
             Ok(0) => return shared.closed(conn, CloseReason::ClientClosed),
-            Ok(_) => {
+            Ok(n) => {
+                if n == room {
+                    chunk = (chunk * 2).min(READ_CHUNK_MAX);
+                    small_reads = 0;
+                } else if n < chunk / 4 {
+                    small_reads += 1;
+                    if small_reads >= SMALL_READS_TO_SHRINK {
+                        chunk = (chunk / 2).max(READ_CHUNK_MIN);
+                        small_reads = 0;
+                    }
+                } else {
+                    small_reads = 0;
+                }
                 let bytes = buf.split().freeze();
                 if let Some(pause) = shared.with_server(|s| s.handle_received(clock::now(), conn, bytes)) {
                     // Back-pressure: a receiver of this producer's messages is falling behind.
