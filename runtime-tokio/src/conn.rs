@@ -19,8 +19,10 @@ use crate::tls::TlsSetup;
 
 /// Read buffer sizes: a connection starts small, doubles while its reads
 /// fill the buffer (one read then carries many messages into one core
-/// call) and halves after a run of small reads, as nats-server's read
-/// loop does, so that a quiet connection holds little memory.
+/// call) and halves after a run of small reads, so that a quiet connection
+/// holds little memory. nats-server's read loop sizes its buffer the same
+/// way (it halves after three reads under half the buffer; halving after
+/// two under a quarter kept publishers' reads larger here).
 const READ_CHUNK_MIN: usize = 512;
 const READ_CHUNK_MAX: usize = 64 * 1024;
 /// Reads of under a quarter of the buffer in a row before it halves.
@@ -89,8 +91,11 @@ async fn read_loop<R: AsyncRead>(
     let mut small_reads = 0;
     let mut buf = BytesMut::with_capacity(chunk);
     loop {
-        if buf.capacity() < chunk / 4 {
-            // A fresh allocation: reserving could keep a larger one alive.
+        // What is left after a split shares its allocation with the bytes
+        // handed to the core: too little left, or left over from a larger
+        // size, and the read goes to a fresh allocation (reserving could
+        // keep a larger one alive).
+        if buf.capacity() < chunk / 4 || buf.capacity() > chunk * 2 {
             buf = BytesMut::with_capacity(chunk);
         }
         let room = buf.capacity();

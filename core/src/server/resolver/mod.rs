@@ -95,7 +95,8 @@ impl Server {
         let Some(request) = claims else {
             return self.monitor_request(now, from, account, p);
         };
-        let reply = p.reply.clone().map(|subject| ReplyTo { account, subject });
+        // A copy: an update's reply waits for a sync, past the read buffer.
+        let reply = p.reply.as_deref().map(|r| ReplyTo { account, subject: Bytes::copy_from_slice(r) });
         match request {
             SystemRequest::Update(key) => self.claims_update(now, key, &p.payload, reply),
             SystemRequest::Lookup(key) => {
