@@ -124,6 +124,10 @@ impl Setup {
     }
 }
 
+/// The subjects user v may subscribe to (in any queue group but those its
+/// queue entries name).
+const V_SUBSCRIBE: [&str; 2] = ["a.*", "foo"];
+
 fn users() -> Vec<User> {
     let limited = Permissions {
         publish: Some(SubjectPermission {
@@ -132,7 +136,7 @@ fn users() -> Vec<User> {
         }),
         // Queue entries: `a.*` only in group q1, `foo` in any group but q2.
         subscribe: Some(SubjectPermission {
-            allow: vec!["a.*".to_owned(), "foo".to_owned(), "a.* q1".to_owned()],
+            allow: V_SUBSCRIBE.iter().map(|&s| s.to_owned()).chain(["a.* q1".to_owned()]).collect(),
             deny: vec!["foo q2".to_owned()],
         }),
         // Grants that run out, by count and over time.
@@ -388,6 +392,8 @@ struct Node {
     accounts: Option<BTreeMap<ConnId, (Claims, Vec<u8>)>>,
     /// u and v are in accounts of their own ([`AuthSetup::Accounts`]).
     isolated: bool,
+    /// Messages the account and permission checks have seen.
+    checked: u64,
 }
 
 impl Node {
@@ -405,6 +411,7 @@ impl Node {
             accounts: matches!(setup.auth, AuthSetup::Users | AuthSetup::Accounts)
                 .then(BTreeMap::new),
             isolated: matches!(setup.auth, AuthSetup::Accounts),
+            checked: 0,
         };
         node.drain();
         node
@@ -511,7 +518,9 @@ impl Node {
             return;
         };
         stream.extend_from_slice(bytes);
-        for (subject, payload) in take_messages(stream) {
+        let messages = take_messages(stream);
+        self.checked += messages.len() as u64;
+        for (subject, payload) in messages {
             // Only ever user v: only what v may subscribe to.
             assert!(
                 *claims != Claims(2) || v_may_receive(&subject),
@@ -622,10 +631,10 @@ pub fn server_node(data: &[u8]) {
     );
 }
 
-/// Whether user v's subscribe permissions cover a message on `subject`
-/// (`a.*` or `foo`).
+/// Whether user v's subscribe allow list ([`users`]) covers a message on
+/// `subject`.
 fn v_may_receive(subject: &[u8]) -> bool {
-    subject == b"foo" || subject.strip_prefix(b"a.").is_some_and(|rest| !rest.is_empty() && !rest.contains(&b'.'))
+    V_SUBSCRIBE.iter().any(|pattern| natrix_core::subject::subject_matches(pattern.as_bytes(), subject))
 }
 
 /// Splits the whole MSG/HMSG frames off the front of `stream`; returns their
@@ -780,4 +789,73 @@ fn populate(node: &mut Node) {
     node.live.remove(&last);
     node.gone.insert(last);
     node.drain();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(auth: AuthSetup) -> Node {
+        Node::new(&Setup {
+            max_pending: 255,
+            max_payload: 255,
+            max_control_line: 255,
+            max_connections: 7,
+            max_subscriptions: 0,
+            ping_interval_ms: 60_000,
+            ping_max: 2,
+            write_deadline_ms: 10_000,
+            auth,
+            no_header_support: false,
+            disable_sublist_cache: false,
+            max_closed_clients: 3,
+            trace: false,
+        })
+    }
+
+    /// Logs connection `i` in with credential `cred` (2: u, 3: v), then sends `frames`.
+    fn as_user(node: &mut Node, i: u8, cred: u8, frames: Vec<Frame>) {
+        let connect = Frame::Connect { verbose: false, pedantic: false, headers: true, echo: true, no_responders: false, cred };
+        node.send(i, &[connect].into_iter().chain(frames).chain([Frame::Ping]).collect::<Vec<_>>(), &[]);
+    }
+
+    fn sub(tokens: &[u8], sid: u8) -> Frame {
+        Frame::Sub { subject: Subj(tokens.to_vec()), queue: None, sid }
+    }
+
+    fn publish(tokens: &[u8]) -> Frame {
+        Frame::Pub { subject: Subj(tokens.to_vec()), reply: None, size: 4 }
+    }
+
+    /// v subscribes to `a.*` and `foo`; u publishes `a.b` and `foo`.
+    fn v_hears_u(auth: AuthSetup) -> Node {
+        let mut node = node(auth);
+        node.connect();
+        node.connect();
+        as_user(&mut node, 0, 3, vec![sub(&[0, 2], 1), sub(&[4], 2)]);
+        as_user(&mut node, 1, 2, vec![publish(&[0, 1]), publish(&[4])]);
+        node
+    }
+
+    #[test]
+    fn deliveries_reach_the_checks() {
+        assert_eq!(v_hears_u(AuthSetup::Users).checked, 2, "v gets both messages, and the checks see them");
+        assert_eq!(v_hears_u(AuthSetup::Accounts).checked, 0, "nothing crosses from A to B");
+    }
+
+    #[test]
+    #[should_panic(expected = "only ever user v")]
+    fn a_subject_v_may_not_subscribe_to_is_caught() {
+        let mut node = v_hears_u(AuthSetup::Users);
+        let v = node.pick(0);
+        node.check_accounts(v, b"MSG b.b 1 4\r\n2xxx\r\n");
+    }
+
+    #[test]
+    #[should_panic(expected = "only ever in accounts")]
+    fn a_message_from_another_account_is_caught() {
+        let mut node = v_hears_u(AuthSetup::Accounts);
+        let v = node.pick(0);
+        node.check_accounts(v, b"MSG a.b 1 4\r\n1xxx\r\n");
+    }
 }
