@@ -15,6 +15,7 @@ pub mod monitor;
 pub mod protocol;
 pub mod server;
 mod slab;
+mod sync;
 pub mod storage;
 pub mod subject;
 pub mod time;

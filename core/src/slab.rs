@@ -142,6 +142,7 @@ impl<T> Slab<T> {
     }
 
     /// Number of values.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::auth::jwt::{AccountNats, Claims, ExportClaim, ImportClaim};
 use crate::config::{AccountConfig, Export, Import, ImportKind, ResponseType};
-use crate::server::{Account, Server};
+use crate::server::{Account, Control};
 use crate::subject::sublist::SublistStats;
 use crate::time::UnixNanos;
 
@@ -181,7 +181,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// The HTTP answer: the document, or nats-server's plain-text 400.
-pub(crate) fn response(server: &Server, wall: UnixNanos, q: &Query) -> Response {
+pub(crate) fn response(server: &Control, wall: UnixNanos, q: &Query) -> Response {
     let acc = q.get("acc").filter(|a| !a.is_empty());
     match build(server, wall, acc) {
         Ok(doc) => Response::json(&doc),
@@ -195,7 +195,7 @@ pub(crate) fn response(server: &Server, wall: UnixNanos, q: &Query) -> Response 
 
 /// The list of accounts, or with `acc` that account in detail.
 pub(crate) fn build(
-    server: &Server,
+    server: &Control,
     wall: UnixNanos,
     acc: Option<&str>,
 ) -> Result<Accountz, AccountzError> {
@@ -214,7 +214,7 @@ pub(crate) fn build(
 }
 
 /// The system account's name, when that account exists.
-fn system_name(server: &Server) -> Option<&str> {
+fn system_name(server: &Control) -> Option<&str> {
     let name = server.system_account_name()?;
     server
         .accounts()
@@ -225,7 +225,7 @@ fn system_name(server: &Server) -> Option<&str> {
 
 /// Account `name` in detail.
 pub(crate) fn account_info(
-    server: &Server,
+    server: &Control,
     wall: UnixNanos,
     name: &str,
 ) -> Result<AccountInfo, AccountzError> {
@@ -249,7 +249,7 @@ pub(crate) fn account_info(
         jetstream_enabled: false,
         leafnode_connections: 0,
         client_connections: client_connections as u64,
-        subscriptions: account.sublist.count() as u64,
+        subscriptions: account.shared.index.read().count() as u64,
         exports: Vec::new(),
         imports: Vec::new(),
         jwt: String::new(),
@@ -258,7 +258,7 @@ pub(crate) fn account_info(
         tags: Vec::new(),
         decoded_jwt: None,
         revoked_user: BTreeMap::new(),
-        sublist_stats: account.sublist.stats().into(),
+        sublist_stats: account.shared.index.read().stats().into(),
         responses: responses(server, account),
     };
     if let Some(config) = server.options().accounts.iter().find(|a| a.name == name) {
@@ -275,7 +275,7 @@ pub(crate) fn account_info(
 /// The human name of account `name`: its JWT's `name`, else the name
 /// itself. The JWT was decoded when stored: STATZ asks this of every
 /// account.
-pub(crate) fn name_tag(server: &Server, name: &str) -> String {
+pub(crate) fn name_tag(server: &Control, name: &str) -> String {
     server
         .trust()
         .and_then(|t| t.account_claims(name))
@@ -473,7 +473,7 @@ fn decoded_claims(text: &str) -> Option<Value> {
 }
 
 /// Replies this account's responders owe: where each made-up reply subject leads.
-fn responses(server: &Server, account: &Account) -> BTreeMap<String, ExtImport> {
+fn responses(server: &Control, account: &Account) -> BTreeMap<String, ExtImport> {
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     account
         .responses
@@ -500,7 +500,7 @@ fn responses(server: &Server, account: &Account) -> BTreeMap<String, ExtImport> 
 /// The monitoring requests the server answers show as nats-server shows
 /// them: exports of the system account, and in every other account the
 /// imports that let its users ask about themselves.
-fn add_system_services(server: &Server, info: &mut AccountInfo) {
+fn add_system_services(server: &Control, info: &mut AccountInfo) {
     let Some(system) = system_name(server) else {
         return;
     };

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::server::{AccountStats, Server};
+use crate::server::{AccountStats, Control};
 use crate::time::UnixNanos;
 
 use super::Query;
@@ -20,7 +20,7 @@ pub struct Accstatz {
 
 /// Accounts with connections, or every account with `unused=1`; `acc=NAME`
 /// narrows to one account, as nats-server does.
-pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Accstatz {
+pub(crate) fn build(server: &Control, wall: UnixNanos, q: &Query) -> Accstatz {
     let unused = q.flag("unused");
     let only = q.get("acc").filter(|a| !a.is_empty());
     let account_statz = server

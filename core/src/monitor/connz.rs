@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::server::{Client, Server};
+use crate::server::{Client, Control};
 use crate::time::{Instant, UnixNanos};
 
 use super::{duration, Query, QueryError};
@@ -167,11 +167,14 @@ pub(crate) enum SubsMode {
 }
 
 /// A snapshot of one client.
-pub(crate) fn conn_info(server: &Server, c: &Client, now: Instant, subs: SubsMode) -> ConnInfo {
+pub(crate) fn conn_info(server: &Control, c: &Client, now: Instant, subs: SubsMode) -> ConnInfo {
     let wall_now = server.wall_at(now);
     let start = c.started;
-    let last = c.last_activity;
-    let live = || c.subs.iter().map(|(_, s)| s);
+    // One look at the outbox: its figures are consistent with each other
+    // while deliveries go on.
+    let o = c.outbox.lock();
+    let last = o.last_activity;
+    let live = || o.subs.iter().map(|(_, s)| s);
     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let account = &server.accounts()[c.account].name;
     ConnInfo {
@@ -187,11 +190,11 @@ pub(crate) fn conn_info(server: &Server, c: &Client, now: Instant, subs: SubsMod
         rtt: c.rtt.map(duration::go_duration).unwrap_or_default(),
         uptime: duration::uptime(nanos_between(start, wall_now)),
         idle: duration::uptime(nanos_between(last, wall_now)),
-        pending_bytes: c.pending_bytes + c.outbound.len() as u64,
-        in_msgs: c.counters.in_msgs,
-        out_msgs: c.counters.out_msgs,
-        in_bytes: c.counters.in_bytes,
-        out_bytes: c.counters.out_bytes,
+        pending_bytes: o.unread_bytes(),
+        in_msgs: o.counters.in_msgs,
+        out_msgs: o.counters.out_msgs,
+        in_bytes: o.counters.in_bytes,
+        out_bytes: o.counters.out_bytes,
         subscriptions: c.sub_count(),
         name: c.meta.name.clone(),
         lang: c.meta.lang.clone(),
@@ -222,7 +225,7 @@ fn nanos_between(earlier: UnixNanos, later: UnixNanos) -> Duration {
     Duration::from_nanos(u64::try_from(later.0.saturating_sub(earlier.0)).unwrap_or(0))
 }
 
-pub(crate) fn build(server: &Server, now: Instant, wall: UnixNanos, q: &Query) -> Result<Connz, QueryError> {
+pub(crate) fn build(server: &Control, now: Instant, wall: UnixNanos, q: &Query) -> Result<Connz, QueryError> {
     let (offset, limit) = paging(q)?;
     let subs = match q.get("subs") {
         Some("detail") => SubsMode::Detail,

@@ -19,7 +19,7 @@ pub use query::{Query, QueryError};
 pub use subsz::Subsz;
 pub use varz::{KindCounts, Varz};
 
-use crate::server::Server;
+use crate::server::Control;
 
 /// The builders behind the endpoints, shared with the monitoring requests
 /// the server answers over NATS in the system account.
@@ -41,7 +41,7 @@ pub(crate) fn go_float<S: serde::Serializer>(value: &f64, s: S) -> Result<S::Ok,
 }
 
 /// Snapshot of a client about to be closed, for `/connz?state=closed`.
-pub(crate) fn closed_conn_info(server: &Server, client: &crate::server::Client, now: Instant) -> ConnInfo {
+pub(crate) fn closed_conn_info(server: &Control, client: &crate::server::Client, now: Instant) -> ConnInfo {
     connz::conn_info(server, client, now, connz::SubsMode::None)
 }
 
@@ -82,7 +82,7 @@ impl Response {
 
 /// Answers one monitoring request: `path` without the base path, `query`
 /// the raw query string (without `?`).
-pub fn handle(server: &mut Server, now: Instant, wall: UnixNanos, process: &ProcessStats, path: &str, query: &str) -> Response {
+pub fn handle(server: &mut Control, now: Instant, wall: UnixNanos, process: &ProcessStats, path: &str, query: &str) -> Response {
     let query = match Query::parse(query) {
         Ok(q) => q,
         Err(e) => return Response::error(400, &e.to_string()),

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::server::Server;
+use crate::server::Control;
 use crate::subject;
 use crate::time::UnixNanos;
 
@@ -30,7 +30,7 @@ pub struct Subsz {
     pub subscriptions_list: Option<Vec<SubDetail>>,
 }
 
-pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz, QueryError> {
+pub(crate) fn build(server: &Control, wall: UnixNanos, q: &Query) -> Result<Subsz, QueryError> {
     let (offset, limit) = super::connz::paging(q)?;
     let test = q.get("test").filter(|t| !t.is_empty());
     if let Some(t) = test {
@@ -43,19 +43,20 @@ pub(crate) fn build(server: &Server, wall: UnixNanos, q: &Query) -> Result<Subsz
     let accounts = || server.accounts().iter().filter(move |a| only.is_none_or(|o| a.name == o));
     let mut stats = crate::subject::sublist::SublistStats::default();
     for account in accounts() {
-        stats.add(&account.sublist.stats());
+        stats.add(&account.shared.index.read().stats());
     }
     let mut list = Vec::new();
     if q.flag("subs") {
         for account in accounts() {
             let tag = super::accountz::name_tag(server, &account.name);
             let subs = match test {
-                Some(t) => account.sublist.subscriptions_matching(t.as_bytes()),
-                None => account.sublist.all_subscriptions(),
+                Some(t) => account.shared.index.read().subscriptions_matching(t.as_bytes()),
+                None => account.shared.index.read().all_subscriptions(),
             };
             for (_, _, sref) in subs {
                 let Some(c) = server.client(sref.slot) else { continue };
-                let Some(sub) = c.subs.get(sref.sub) else { continue };
+                let o = sref.outbox.lock();
+                let Some(sub) = o.subs.get(sref.sub) else { continue };
                 let detail = SubDetail::of(sub, c.cid.0, Some(account.name.clone()));
                 list.push(SubDetail { account_tag: Some(tag.clone()), ..detail });
             }

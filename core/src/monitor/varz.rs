@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::server::{Server, VERSION};
+use crate::server::{Control, VERSION};
 use crate::time::{Instant, UnixNanos};
 
 use super::{duration, ProcessStats};
@@ -158,11 +158,11 @@ pub struct KindCounts {
     pub leafs: u64,
 }
 
-pub(crate) fn build(server: &Server, now: Instant, wall: UnixNanos, process: &ProcessStats) -> Varz {
+pub(crate) fn build(server: &Control, now: Instant, wall: UnixNanos, process: &ProcessStats) -> Varz {
     let opts = server.options();
     let counters = server.counters();
     let (started_at, started_wall) = server.started();
-    let subscriptions = server.accounts().iter().map(|a| a.sublist.count()).sum();
+    let subscriptions = server.accounts().iter().map(|a| a.shared.index.read().count()).sum();
     Varz {
         server_id: server.server_id().to_owned(),
         server_name: server.server_name().to_owned(),

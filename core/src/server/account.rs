@@ -4,6 +4,7 @@
 //! published in (so delivery looks only at the publisher's account).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use crate::config::ResponseType;
 use crate::subject::sublist::Sublist;
 use crate::subject::SubjectMap;
+use crate::sync::{AtomicBool, AtomicU64, Ordering, Shared};
 use crate::time::Instant;
 
 use super::SubRef;
@@ -26,7 +28,8 @@ pub(crate) const RESPONSE_MAPPINGS_PER_REQUESTER_MAX: usize = 65_536;
 /// One account, its subscription index and its cross-account routes.
 pub(crate) struct Account {
     pub name: String,
-    pub sublist: Sublist<SubRef>,
+    /// What the account's publishers share: its index and traffic counters.
+    pub shared: Arc<AccountShared>,
     /// Stream imports fed by this account's messages.
     pub stream_routes: Vec<StreamRoute>,
     /// Service imports of this account: requests published here go to the exporter.
@@ -42,13 +45,81 @@ pub(crate) struct Account {
     pub stats: AccountCounters,
 }
 
-/// What an account counts as traffic passes.
+/// The part of an account that its connections' sessions use on every
+/// publish, from any thread: the subscription index and the counters they
+/// add to. The rest of the account (routes, response mappings, limits)
+/// belongs to the control plane.
+#[derive(Debug)]
+pub(crate) struct AccountShared {
+    /// The account's subscriptions. Written by SUB, UNSUB and closes, read
+    /// by publishers whose cached matches went stale.
+    pub index: Shared<Sublist<SubRef>>,
+    /// Moves on every change to the index: a session's cached match made
+    /// before the change is not used after it.
+    pub genid: AtomicU64,
+    /// Messages published here may cross to another account (stream or
+    /// service imports, response mappings): they take the control path.
+    pub routes: AtomicBool,
+    /// The server answers `$SYS.REQ.…` requests published here.
+    pub system_services: AtomicBool,
+    /// Delivered to the account's clients.
+    pub sent: AtomicMsgBytes,
+    /// Published by the account's clients.
+    pub received: AtomicMsgBytes,
+}
+
+impl AccountShared {
+    /// Adds a subscription to the index.
+    pub fn insert(&self, subject: &[u8], queue: Option<&[u8]>, sub: SubRef) {
+        let mut index = self.index.write();
+        // Valid subjects and a fresh SubRef cannot be refused by the index.
+        let inserted = index.insert(subject, queue, sub);
+        debug_assert!(inserted.is_ok(), "sublist refused a validated subscription");
+        self.genid.fetch_add(1, Ordering::Release);
+    }
+
+    /// Takes a subscription out of the index.
+    pub fn remove(&self, subject: &[u8], queue: Option<&[u8]>, sub: &SubRef) {
+        let mut index = self.index.write();
+        let removed = index.remove(subject, queue, sub);
+        debug_assert!(removed, "a subscription missing from its account's index");
+        self.genid.fetch_add(1, Ordering::Release);
+    }
+
+    /// True when a message published here on `subject` may cross to another
+    /// account, or is a request the server answers itself. Checked on every
+    /// publish: most accounts have no routes, and most subjects are not `$SYS`.
+    pub fn has_routes(&self, subject: &[u8]) -> bool {
+        self.routes.load(Ordering::Acquire)
+            || (self.system_services.load(Ordering::Acquire) && is_server_request(subject))
+    }
+}
+
+/// A [`MsgBytes`] that many threads add to.
+#[derive(Debug, Default)]
+pub(crate) struct AtomicMsgBytes {
+    msgs: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl AtomicMsgBytes {
+    /// Adds a batch's worth.
+    pub fn add(&self, m: MsgBytes) {
+        if m.msgs > 0 {
+            self.msgs.fetch_add(m.msgs, Ordering::Relaxed);
+            self.bytes.fetch_add(m.bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// The figures so far.
+    pub fn get(&self) -> MsgBytes {
+        MsgBytes { msgs: self.msgs.load(Ordering::Relaxed), bytes: self.bytes.load(Ordering::Relaxed) }
+    }
+}
+
+/// What an account counts as traffic passes, besides its messages.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct AccountCounters {
-    /// Delivered to the account's clients.
-    pub sent: MsgBytes,
-    /// Published by the account's clients.
-    pub received: MsgBytes,
     /// Connections ever bound to the account (by a CONNECT, or a later
     /// CONNECT that moved them here).
     pub conns_ever: u64,
@@ -70,6 +141,12 @@ impl MsgBytes {
     pub fn add(&mut self, size: usize) {
         self.msgs += 1;
         self.bytes += size as u64;
+    }
+
+    /// Adds another count.
+    pub fn merge(&mut self, other: MsgBytes) {
+        self.msgs += other.msgs;
+        self.bytes += other.bytes;
     }
 }
 
@@ -124,7 +201,7 @@ pub struct AccountStats {
     pub slow_consumers: u64,
 }
 
-impl super::Server {
+impl super::Control {
     /// Statistics of every account, in the server's account order.
     pub fn account_stats(&self) -> Vec<AccountStats> {
         let mut conns = vec![0u64; self.accounts.len()];
@@ -141,9 +218,9 @@ impl super::Server {
                 conns,
                 leafnodes: 0,
                 total_conns: conns,
-                num_subscriptions: a.sublist.count() as u64,
-                sent: a.stats.sent.into(),
-                received: a.stats.received.into(),
+                num_subscriptions: a.shared.index.read().count() as u64,
+                sent: a.shared.sent.get().into(),
+                received: a.shared.received.get().into(),
                 slow_consumers: a.stats.slow_consumers,
             })
             .collect()
@@ -153,9 +230,17 @@ impl super::Server {
 impl Account {
     /// `seed` keys the index's hashing, so clients cannot aim subjects at one bucket.
     pub fn new(name: &str, cache: bool, seed: u64) -> Self {
+        let shared = AccountShared {
+            index: Shared::new(Sublist::with_seed(cache, seed)),
+            genid: AtomicU64::new(0),
+            routes: AtomicBool::new(false),
+            system_services: AtomicBool::new(false),
+            sent: AtomicMsgBytes::default(),
+            received: AtomicMsgBytes::default(),
+        };
         Account {
             name: name.to_owned(),
-            sublist: Sublist::with_seed(cache, seed),
+            shared: Arc::new(shared),
             stream_routes: Vec::new(),
             service_routes: Vec::new(),
             responses: ResponseTable::default(),
@@ -166,13 +251,19 @@ impl Account {
     }
 
     /// True when a message published here on `subject` may cross to another
-    /// account, or is a request the server answers itself. Checked on every
-    /// publish: most accounts have no routes, and most subjects are not `$SYS`.
+    /// account, or is a request the server answers itself.
     pub fn has_routes(&self, subject: &[u8]) -> bool {
-        !self.stream_routes.is_empty()
-            || !self.service_routes.is_empty()
-            || !self.responses.is_empty()
-            || (self.system_services && is_server_request(subject))
+        self.shared.has_routes(subject)
+    }
+
+    /// Tells the account's sessions whether its publishes may cross to
+    /// another account: call after every change to the routes, the
+    /// response mappings or `system_services`. A flag left on after a
+    /// mapping lapsed only sends publishes the long way.
+    pub fn share_routes(&self) {
+        let routes = !self.stream_routes.is_empty() || !self.service_routes.is_empty() || !self.responses.is_empty();
+        self.shared.routes.store(routes, Ordering::Release);
+        self.shared.system_services.store(self.system_services, Ordering::Release);
     }
 }
 

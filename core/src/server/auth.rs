@@ -9,9 +9,9 @@ use crate::time::{Instant, UnixNanos};
 
 use super::account::Account;
 use super::client::JwtLimits;
-use super::{Server, Slot};
+use super::{Control, Slot};
 
-impl Server {
+impl Control {
     /// Operator mode trusts the configured operator JWTs and materialises
     /// every preloaded account that verifies, with its JWT imports and
     /// exports. Config loading refuses operator JWTs that do not verify;
@@ -49,6 +49,7 @@ impl Server {
                 system.as_deref().unwrap_or(super::imports::SYSTEM_ACCOUNT),
             ));
             self.accounts[index].system_services = true;
+            self.accounts[index].share_routes();
         }
     }
 
@@ -127,6 +128,7 @@ impl Server {
         let mut account = Account::new(name, cache, rand_core::RngCore::next_u64(&mut self.rng));
         account.reply_prefix = super::imports::reply_prefix(&mut self.rng);
         account.system_services = self.system_services_on();
+        account.share_routes();
         self.accounts.push(account);
         self.accounts.len() - 1
     }

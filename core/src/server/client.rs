@@ -2,16 +2,18 @@
 //! the outbound buffer and the timers of one client.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use core::net::SocketAddr;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::auth::jwt::{AccountLimitClaims, UserLimits};
-use crate::auth::ClientPermissions;
-use crate::protocol::{ConnectInfo, Parser, ParserLimits};
+use crate::protocol::ConnectInfo;
 use crate::server::ConnId;
-use crate::slab::{Key, Slab};
+use crate::slab::Key;
 use crate::time::{Instant, UnixNanos};
+
+use super::outbox::Outbox;
 
 /// A client in the server's slab: its position and generation, so a slot
 /// kept anywhere (the subscription index, a timer) never reaches a later
@@ -22,12 +24,44 @@ pub(crate) type Slot = Key<Client>;
 pub(crate) type SubId = Key<Subscription>;
 
 /// A subscription as the sublist stores it: which client (generation
-/// checked), which of its subscriptions (generation checked). A reference
-/// that outlived its subscription or its connection resolves to nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// checked), which of its subscriptions (generation checked), and the
+/// client's outbox, so a delivery goes straight there. A reference that
+/// outlived its subscription finds no subscription in the outbox; one that
+/// outlived its connection finds the outbox closed.
+///
+/// Compared and ordered by `(slot, sub)` alone: the order of a match result
+/// never depends on where an outbox happens to be allocated.
+#[derive(Clone, Debug)]
 pub(crate) struct SubRef {
     pub slot: Slot,
     pub sub: SubId,
+    pub outbox: Arc<Outbox>,
+}
+
+impl SubRef {
+    fn key(&self) -> (Slot, SubId) {
+        (self.slot, self.sub)
+    }
+}
+
+impl PartialEq for SubRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for SubRef {}
+
+impl PartialOrd for SubRef {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SubRef {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 /// One subscription of a client.
@@ -78,30 +112,24 @@ pub(crate) struct Counters {
     pub out_bytes: u64,
 }
 
-/// One client connection.
+/// One client connection, as the control plane keeps it. What deliveries
+/// touch lives in its [`Outbox`]; its parser lives in its session.
 #[derive(Debug)]
 pub(crate) struct Client {
     pub cid: ConnId,
     pub peer: SocketAddr,
-    pub parser: Parser,
+    pub outbox: Arc<Outbox>,
     /// CONNECT received and accepted.
     pub connected: bool,
     pub flags: ClientFlags,
     pub meta: ClientMeta,
     pub account: usize,
-    pub subs: Slab<Subscription>,
+    /// The connection's subscriptions by sid (the subscriptions themselves
+    /// are in the outbox, where deliveries find them).
     pub sids: BTreeMap<Bytes, SubId>,
     /// What the last accepted CONNECT said: a later CONNECT is read over it,
     /// as nats-server decodes each CONNECT into the options it already has.
     pub connect: Option<Box<ConnectInfo>>,
-    /// Bytes produced by the core and not yet handed to the runtime.
-    pub outbound: BytesMut,
-    /// Queued in [`Server`](super::Server)'s dirty list.
-    pub dirty: bool,
-    /// Bytes handed to the runtime and not yet reported written.
-    pub pending_bytes: u64,
-    /// When the runtime last made write progress while bytes were pending.
-    pub write_progress_at: Option<Instant>,
     pub pings_out: u32,
     /// When the connection was accepted.
     pub accepted_at: Instant,
@@ -113,20 +141,19 @@ pub(crate) struct Client {
     pub ping_sent_at: Option<Instant>,
     /// Round-trip time: the handshake's, then the last PING/PONG's.
     pub rtt: Option<std::time::Duration>,
-    pub last_in_at: Instant,
     pub auth_deadline: Option<Instant>,
     /// When the user's credentials expire (a user JWT's `exp`).
     pub auth_expires_at: Option<Instant>,
     pub next_ping_at: Instant,
     /// The deadline currently registered in the server's timer set.
     pub armed_deadline: Option<Instant>,
-    pub counters: Counters,
     pub started: UnixNanos,
-    pub last_activity: UnixNanos,
     /// The nonce sent in INFO for an nkey user to sign.
     pub nonce: Option<String>,
-    /// The user's permissions; `None` allows everything.
-    pub perms: Option<Box<ClientPermissions>>,
+    /// The user has permissions (kept in the outbox, where they are used).
+    pub has_perms: bool,
+    /// The parser limits the connection's session applies.
+    pub parser_limits: crate::protocol::ParserLimits,
     /// A JWT user's public key and `iat`, to apply revocations that arrive later.
     pub jwt_user: Option<(String, i64)>,
     /// A JWT user's own limits and its account's, kept to apply account
@@ -149,68 +176,47 @@ pub(crate) struct JwtLimits {
 }
 
 impl Client {
-    pub fn new(cid: ConnId, peer: SocketAddr, limits: ParserLimits, now: Instant, wall: UnixNanos) -> Self {
+    pub fn new(
+        cid: ConnId,
+        peer: SocketAddr,
+        outbox: Arc<Outbox>,
+        limits: crate::protocol::ParserLimits,
+        now: Instant,
+        wall: UnixNanos,
+    ) -> Self {
         Client {
             cid,
             peer,
-            parser: Parser::new(limits),
+            outbox,
             connected: false,
             flags: ClientFlags::default(),
             meta: ClientMeta::default(),
             account: 0,
-            subs: Slab::default(),
             sids: BTreeMap::new(),
             connect: None,
-            outbound: BytesMut::new(),
-            dirty: false,
-            pending_bytes: 0,
-            write_progress_at: None,
             pings_out: 0,
             accepted_at: now,
             first_pong_sent: false,
             first_ping_sent: false,
             ping_sent_at: None,
             rtt: None,
-            last_in_at: now,
             auth_deadline: None,
             auth_expires_at: None,
             next_ping_at: now,
             armed_deadline: None,
-            counters: Counters::default(),
             started: wall,
-            last_activity: wall,
             nonce: None,
-            perms: None,
+            has_perms: false,
+            parser_limits: limits,
             jwt_user: None,
             jwt_limits: None,
             subs_max: None,
         }
     }
 
-    /// Adds a subscription; returns its id, or None if the sid is taken
-    /// (nats-server keeps the first and ignores the duplicate).
-    pub fn add_sub(&mut self, sub: Subscription) -> Option<SubId> {
-        if self.sids.contains_key(&sub.sid) {
-            return None;
-        }
-        let sid = sub.sid.clone();
-        let id = self.subs.insert(sub);
-        self.sids.insert(sid, id);
-        Some(id)
-    }
-
-    /// Removes a subscription.
-    pub fn remove_sub(&mut self, id: SubId) -> Option<Subscription> {
-        let sub = self.subs.remove(id)?;
-        let removed = self.sids.remove(&sub.sid);
-        debug_assert_eq!(removed, Some(id), "a subscription's sid names another");
-        Some(sub)
-    }
-
     /// Number of live subscriptions.
     pub fn sub_count(&self) -> usize {
-        debug_assert_eq!(self.subs.len(), self.sids.len(), "every subscription has one sid");
-        self.subs.len()
+        self.sids.len()
     }
 
     /// The earliest instant this client's timers need attention.
@@ -219,7 +225,7 @@ impl Client {
         for deadline in [self.auth_deadline, self.auth_expires_at].into_iter().flatten() {
             at = at.min(deadline);
         }
-        if let Some(progress) = self.write_progress_at {
+        if let Some(progress) = self.outbox.lock().write_progress_at {
             at = at.min(progress + write_deadline);
         }
         at

@@ -1,19 +1,192 @@
 //! Routing a published message to the subscriptions that match it: every
 //! plain subscriber gets a copy, one member of each queue group gets one.
-//! This is the hot path: no allocation per message or per receiver beyond
-//! the bytes appended to each receiver's outbound buffer.
+//! This is the hot path, run by whichever thread read the publish (see
+//! [`Session`](super::Session)) or by the control plane for what crosses
+//! accounts: no allocation per message or per receiver beyond the bytes
+//! appended to each receiver's outbox, and no lock but each receiver's for
+//! the length of one message.
+
+use std::sync::Arc;
 
 use rand_core::RngCore;
 
 use crate::log::Level;
 use crate::protocol::{encode, Publish};
+use crate::subject::sublist::SublistResult;
 use crate::time::Instant;
 
-use super::{CloseReason, Server, Slot, SubRef};
+use super::account::{AccountShared, MsgBytes};
+use super::outbox::Touched;
+use super::{CloseReason, Control, Slot, SubId, SubRef};
 
-impl Server {
+/// What a batch of deliveries leaves to do once it has released every
+/// outbox: wakes, counters, and the changes only the control plane makes.
+#[derive(Debug, Default)]
+pub(crate) struct Work {
+    pub touched: Touched,
+    /// Payload bytes published (by the session's client).
+    pub received: MsgBytes,
+    /// Delivered, server-wide.
+    pub delivered: MsgBytes,
+    /// Delivered, by receiving account (a batch seldom reaches more than one).
+    pub sent: Vec<(Arc<AccountShared>, MsgBytes)>,
+    /// Subscriptions that took their last message (`UNSUB <sid> <max>`).
+    pub expired: Vec<(Slot, SubId)>,
+    /// Receivers that went over `max_pending`, closed at delivery.
+    pub slow: Vec<Slot>,
+    /// A receiver is more than half `max_pending` behind.
+    pub stalled: bool,
+}
+
+impl Work {
+    fn count_sent(&mut self, account: &Arc<AccountShared>, m: MsgBytes) {
+        match self.sent.iter_mut().find(|(a, _)| Arc::ptr_eq(a, account)) {
+            Some((_, total)) => total.merge(m),
+            None => self.sent.push((Arc::clone(account), m)),
+        }
+    }
+
+    /// Leaves nothing to do but the wakes and the control plane's changes.
+    pub fn needs_control(&self) -> bool {
+        !self.expired.is_empty() || !self.slow.is_empty()
+    }
+}
+
+/// How a delivery is done: the limit it enforces, the trace it keeps.
+pub(crate) struct Route<'a, R: RngCore> {
+    pub now: Instant,
+    pub max_pending: u64,
+    pub rng: &'a mut R,
+    pub work: &'a mut Work,
+    /// `-V`: the receivers' `MSG` lines, for the control plane to log.
+    pub trace: Option<&'a mut Vec<(Slot, String)>>,
+}
+
+impl<R: RngCore> Route<'_, R> {
+    /// Delivers `p`, published by `from` (with `echo` as it asked), to every
+    /// match in `result`; returns how many got it.
+    pub fn deliver(&mut self, result: &SublistResult<SubRef>, from: Slot, echo: bool, p: &Publish) -> usize {
+        let mut delivered = 0usize;
+        for sub in &result.plain {
+            if sub.slot == from && !echo {
+                continue;
+            }
+            delivered += usize::from(self.deliver_to(sub, p));
+        }
+        for (_, members) in &result.queues {
+            delivered += usize::from(self.deliver_to_queue(from, echo, members, p));
+        }
+        delivered
+    }
+
+    /// Delivers to one member of a queue group, starting at a random member
+    /// and moving on past those that cannot take it.
+    fn deliver_to_queue(&mut self, from: Slot, echo: bool, members: &[SubRef], p: &Publish) -> bool {
+        let n = members.len();
+        if n == 0 {
+            return false;
+        }
+        let start = (self.rng.next_u64() % n as u64) as usize;
+        for i in 0..n {
+            let sub = &members[(start + i) % n];
+            if sub.slot == from && !echo {
+                continue;
+            }
+            if self.deliver_to(sub, p) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Appends MSG/HMSG for `sub` to its outbox. False if the subscription
+    /// cannot take it: gone, closed, done with its `max_msgs`, or denied.
+    pub fn deliver_to(&mut self, sub: &SubRef, p: &Publish) -> bool {
+        let mut guard = sub.outbox.lock();
+        let o = &mut *guard;
+        if o.closed.is_some() {
+            return false;
+        }
+        let Some(s) = o.subs.get_mut(sub.sub) else { return false };
+        if s.max_msgs.is_some_and(|max| s.delivered >= max) {
+            return false;
+        }
+        if let Some(perms) = o.perms.as_mut() {
+            // A wildcard subscription does not receive what the deny list
+            // names, nor a queue subscription what its queue is denied.
+            if !perms.can_receive(&p.subject, s.queue.as_deref()) {
+                return false;
+            }
+            if let (Some(reply), true) = (p.reply.as_deref(), perms.tracks_responses()) {
+                perms.grant_response(self.now, reply);
+            }
+        }
+        s.delivered += 1;
+        if s.max_msgs.is_some_and(|max| s.delivered >= max) {
+            self.work.expired.push((sub.slot, sub.sub));
+        }
+        let reply = p.reply.as_deref();
+        let size = match (&p.headers, o.profile.headers) {
+            (Some(h), true) => {
+                encode::write_hmsg(&mut o.bytes, &p.subject, &s.sid, reply, h, &p.payload);
+                h.len() + p.payload.len()
+            }
+            // A client that did not announce headers gets the payload alone, as nats-server does.
+            _ => {
+                encode::write_msg(&mut o.bytes, &p.subject, &s.sid, reply, &p.payload);
+                p.payload.len()
+            }
+        };
+        if let Some(trace) = self.trace.as_deref_mut() {
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let reply = reply.map(|r| format!(" {}", text(r))).unwrap_or_default();
+            trace.push((sub.slot, format!("MSG {} {}{reply} {size}", text(&p.subject), text(&s.sid))));
+        }
+        o.counters.out_msgs += 1;
+        o.counters.out_bytes += size as u64;
+        let m = MsgBytes { msgs: 1, bytes: size as u64 };
+        self.work.delivered.merge(m);
+        self.work.count_sent(&o.profile.account, m);
+        let unread = o.unread_bytes();
+        self.work.stalled |= unread > self.max_pending / 2;
+        if unread > self.max_pending {
+            // The same limit as for every other byte queued to a client:
+            // nothing more is queued, the control plane closes it.
+            o.closed = Some(CloseReason::SlowConsumerPendingBytes);
+            self.work.slow.push(sub.slot);
+        }
+        if o.mark_dirty() {
+            self.work.touched.push(&sub.outbox);
+        }
+        true
+    }
+}
+
+/// The publisher's own subscription on `reply` among `result`, for a
+/// no-responders status.
+pub(crate) fn own_subscription(result: &SublistResult<SubRef>, from: Slot) -> Option<&SubRef> {
+    let mut all = result.plain.iter().chain(result.queues.iter().flat_map(|(_, m)| m.iter()));
+    all.find(|s| s.slot == from)
+}
+
+/// The `NATS/1.0 503` status a requester gets when nobody listens.
+pub(crate) fn no_responders_status(p: &Publish, scratch: &mut bytes::BytesMut) -> Publish {
+    scratch.clear();
+    scratch.extend_from_slice(b"NATS/1.0 503\r\nNats-Subject: ");
+    scratch.extend_from_slice(&p.subject);
+    scratch.extend_from_slice(b"\r\n\r\n");
+    Publish {
+        subject: p.reply.clone().unwrap_or_default(),
+        reply: None,
+        headers: Some(scratch.split().freeze()),
+        payload: bytes::Bytes::new(),
+    }
+}
+
+impl Control {
     /// Delivers `p`, published by the client in `from`, within its account
-    /// and to the accounts that import it.
+    /// and to the accounts that import it: the control plane's path, for
+    /// what the publisher's session does not deliver itself.
     pub(crate) fn deliver(&mut self, now: Instant, from: Slot, p: &Publish) {
         let Some(publisher) = self.client(from) else { return };
         let account = publisher.account;
@@ -29,87 +202,52 @@ impl Server {
     /// Delivers `p` to the matching subscriptions of `account`; returns how many got it.
     pub(crate) fn deliver_in(&mut self, now: Instant, from: Slot, account: usize, p: &Publish) -> usize {
         let echo = self.client(from).is_none_or(|c| c.flags.echo);
-        let result = self.accounts[account].sublist.match_subject(&p.subject);
-        let mut delivered = 0usize;
-        for &sub in &result.plain {
-            if sub.slot == from && !echo {
-                continue;
-            }
-            delivered += usize::from(self.deliver_to(now, sub, p));
-        }
-        for (_, members) in &result.queues {
-            delivered += usize::from(self.deliver_to_queue(now, from, echo, members, p));
-        }
-        delivered
+        let result = self.accounts[account].shared.index.write().match_subject(&p.subject);
+        self.route(now, |route| route.deliver(&result, from, echo, p))
     }
 
-    /// Delivers to one member of a queue group, starting at a random member
-    /// and moving on past those that cannot take it.
-    fn deliver_to_queue(&mut self, now: Instant, from: Slot, echo: bool, members: &[SubRef], p: &Publish) -> bool {
-        let n = members.len();
-        if n == 0 {
-            return false;
-        }
-        let start = (self.rng.next_u64() % n as u64) as usize;
-        for i in 0..n {
-            let sub = members[(start + i) % n];
-            if sub.slot == from && !echo {
-                continue;
-            }
-            if self.deliver_to(now, sub, p) {
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Appends MSG/HMSG for `sub` to its client's outbound buffer. False if
-    /// the subscription is gone (closed earlier in this same delivery).
-    fn deliver_to(&mut self, now: Instant, sub: SubRef, p: &Publish) -> bool {
-        let max_pending = self.opts.max_pending_bytes;
-        let Some(c) = self.client_mut(sub.slot) else { return false };
-        let Some(s) = c.subs.get_mut(sub.sub) else { return false };
-        if let Some(perms) = c.perms.as_mut() {
-            // A wildcard subscription does not receive what the deny list
-            // names, nor a queue subscription what its queue is denied.
-            if !perms.can_receive(&p.subject, s.queue.as_deref()) {
-                return false;
-            }
-            if let (Some(reply), true) = (p.reply.as_deref(), perms.tracks_responses()) {
-                perms.grant_response(now, reply);
-            }
-        }
-        s.delivered += 1;
-        let done = s.max_msgs.is_some_and(|max| s.delivered >= max);
-        let reply = p.reply.as_deref();
-        let size = match (&p.headers, c.flags.headers) {
-            (Some(h), true) => {
-                encode::write_hmsg(&mut c.outbound, &p.subject, &s.sid, reply, h, &p.payload);
-                h.len() + p.payload.len()
-            }
-            // A client that did not announce headers gets the payload alone, as nats-server does.
-            _ => {
-                encode::write_msg(&mut c.outbound, &p.subject, &s.sid, reply, &p.payload);
-                p.payload.len()
-            }
+    /// Runs `f` with the control plane's delivery context, then logs what
+    /// it traced and closes the slow consumers it found.
+    fn route<T>(&mut self, now: Instant, f: impl FnOnce(&mut Route<'_, rand_chacha::ChaCha8Rng>) -> T) -> T {
+        let mut trace = Vec::new();
+        let traced = self.opts.trace;
+        let mut route = Route {
+            now,
+            max_pending: self.opts.max_pending_bytes,
+            rng: &mut self.rng,
+            work: &mut self.work,
+            trace: traced.then_some(&mut trace),
         };
-        c.counters.out_msgs += 1;
-        c.counters.out_bytes += size as u64;
-        let receiver_account = c.account;
-        self.producer_stalled |= c.pending_bytes + c.outbound.len() as u64 > max_pending / 2;
-        self.counters.out_msgs += 1;
-        self.counters.out_bytes += size as u64;
-        self.accounts[receiver_account].stats.sent.add(size);
-        if self.opts.trace {
-            self.trace_delivery(sub, p, size);
+        let out = f(&mut route);
+        for (slot, op) in trace {
+            self.trace_out(slot, &op);
         }
-        if done {
-            self.unsubscribe(sub.slot, sub.sub);
+        self.finish_work(now);
+        out
+    }
+
+    /// Carries out what deliveries left for the control plane: subscriptions
+    /// past their `max_msgs` leave the index, slow consumers are closed.
+    pub(crate) fn finish_work(&mut self, now: Instant) {
+        for (slot, sub) in std::mem::take(&mut self.work.expired) {
+            self.unsubscribe(slot, sub);
         }
-        self.mark_dirty(sub.slot);
-        // The same limit as for every other byte queued to a client.
-        self.enforce_max_pending(now, sub.slot);
-        true
+        for slot in std::mem::take(&mut self.work.slow) {
+            self.slow_consumer(now, slot);
+        }
+        self.count_work();
+    }
+
+    /// Adds what the control plane's own deliveries counted.
+    fn count_work(&mut self) {
+        let work = &mut self.work;
+        self.traffic.add(std::mem::take(&mut work.received), std::mem::take(&mut work.delivered));
+        for (account, m) in work.sent.drain(..) {
+            account.sent.add(m);
+        }
+        if std::mem::take(&mut work.stalled) {
+            self.producer_stalled = true;
+        }
     }
 
     pub(crate) fn slow_consumer(&mut self, now: Instant, slot: Slot) {
@@ -117,8 +255,10 @@ impl Server {
         if let Some(c) = self.client(slot) {
             let line = format!("{} - {} - Slow Consumer Detected: MaxPending of {max_pending} Exceeded", c.peer, c.cid);
             self.log(Level::Info, line);
+        } else {
+            return;
         }
-        self.counters.slow_consumers += 1;
+        self.traffic.slow_consumer();
         if let Some(account) = self.client(slot).map(|c| c.account) {
             self.accounts[account].stats.slow_consumers += 1;
         }
@@ -132,20 +272,11 @@ impl Server {
         if !self.client(from).is_some_and(|c| c.flags.no_responders) {
             return;
         }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(b"NATS/1.0 503\r\nNats-Subject: ");
-        self.scratch.extend_from_slice(&p.subject);
-        self.scratch.extend_from_slice(b"\r\n\r\n");
-        let status = Publish {
-            subject: p.reply.clone().unwrap_or_default(),
-            reply: None,
-            headers: Some(self.scratch.split().freeze()),
-            payload: bytes::Bytes::new(),
-        };
-        let result = self.accounts[account].sublist.match_subject(reply);
-        let own = result.plain.iter().chain(result.queues.iter().flat_map(|(_, m)| m.iter()));
-        if let Some(&sub) = own.into_iter().find(|s| s.slot == from) {
-            self.deliver_to(now, sub, &status);
+        let status = no_responders_status(p, &mut self.scratch);
+        let result = self.accounts[account].shared.index.write().match_subject(reply);
+        if let Some(sub) = own_subscription(&result, from) {
+            let sub = sub.clone();
+            self.route(now, |route| route.deliver_to(&sub, &status));
         }
     }
 }

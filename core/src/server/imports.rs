@@ -13,7 +13,7 @@ use crate::subject::{subject_matches, SubjectMap};
 use crate::time::Instant;
 
 use super::account::{is_server_request, Account, ResponseRoute, ServiceRoute, StreamRoute};
-use super::{Server, Slot};
+use super::{Control, Slot};
 
 /// The global account every client without one belongs to.
 pub(crate) const GLOBAL_ACCOUNT: &str = "$G";
@@ -213,7 +213,7 @@ fn push_random_token(rng: &mut impl RngCore, out: &mut BytesMut) {
     }
 }
 
-impl Server {
+impl Control {
     /// Delivers `p`, published in `account`, to the other accounts its
     /// routes reach. Returns how many subscriptions got it.
     pub(crate) fn deliver_across(
@@ -317,12 +317,17 @@ impl Server {
             headers,
             payload: p.payload.clone(),
         };
+        if request.reply.is_some() {
+            // Before the request is delivered: a response may follow at once.
+            self.accounts[route.exporter].share_routes();
+        }
         let mut delivered = self.deliver_in(now, from, route.exporter, &request);
         delivered += self.deliver_service_imports(now, from, route.exporter, &request, chain);
         // Nobody took the request, so no response can come: forget the
         // reply mapping now rather than at its threshold, as nats-server does.
         if let (0, Some(made)) = (delivered, &request.reply) {
             self.accounts[route.exporter].responses.remove(made);
+            self.accounts[route.exporter].share_routes();
         }
         delivered
     }
@@ -363,6 +368,7 @@ impl Server {
         let route = responses.get(subject).cloned()?;
         if route.expires_at <= now || route.response_type == ResponseType::Singleton {
             responses.remove(subject);
+            self.accounts[account].share_routes();
         }
         (route.expires_at > now).then_some(route)
     }

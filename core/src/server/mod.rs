@@ -1,9 +1,20 @@
-//! The server state machine: one per node. It owns every client connection's
-//! protocol state, the accounts and their subscription indexes, and routes
-//! messages between them. Its whole surface is the four verbs of a sans-IO
-//! protocol object: `handle_*` to feed it, [`Server::poll_output`] to drain
-//! what it wants done, and [`Server::poll_timeout`] / [`Server::handle_timeout`]
-//! for timers.
+//! The server: one per node, in three kinds of pieces.
+//!
+//! - [`Session`]: one per connection, owned by whoever reads its bytes. It
+//!   parses, checks and delivers the connection's publishes itself, through
+//!   its account's shared index, into the receivers' outboxes.
+//! - [`Outbox`]: one per connection, shared. What deliveries write to and
+//!   the runtime drains.
+//! - [`Control`]: one per node, the control plane. CONNECT and auth, SUB
+//!   and UNSUB, timers, accounts and their routes, monitoring, the
+//!   resolver: everything that changes shared state, which sessions reach
+//!   only through it, one at a time.
+//!
+//! Each keeps the four verbs of a sans-IO protocol object (`handle_*` to
+//! feed it, `poll_*` to drain it, `poll_timeout` / `handle_timeout` for
+//! timers). The production runtime runs sessions on every worker thread
+//! and holds the control plane behind a lock; [`Server`] runs every piece
+//! on one thread, for the simulator and the tests.
 
 mod account;
 mod auth;
@@ -11,12 +22,16 @@ mod client;
 mod deliver;
 mod imports;
 mod ops;
+mod outbox;
 mod resolver;
+mod session;
+mod single;
 mod sys_monitor;
 mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::sync::Arc;
 use core::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
@@ -28,12 +43,16 @@ use crate::log::{Level, LogEvent};
 use crate::monitor::ConnInfo;
 use crate::protocol::{encode, ParserLimits, ServerInfo};
 use crate::slab::Slab;
+use crate::sync::{AtomicU64, Ordering};
 use crate::time::{Instant, UnixNanos};
 
 pub use crate::close::CloseReason;
 pub(crate) use account::Account;
 pub use account::{AccountStats, MsgBytes, TrafficStats};
-pub(crate) use client::{Client, Slot, SubRef, Subscription};
+pub(crate) use client::{Client, Slot, SubId, SubRef, Subscription};
+pub use outbox::{Outbox, Taken, Wake};
+pub use session::{Session, WithControl};
+pub use single::Server;
 
 /// The version natrix reports in INFO and `/varz`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -52,8 +71,10 @@ impl fmt::Display for ConnId {
 /// What the server asks the runtime to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
-    /// Write these bytes to the connection, after everything sent before.
-    /// The runtime reports progress with [`Server::handle_written`].
+    /// Write these bytes to the connection, after everything sent before
+    /// (only [`Server`] gives this: a runtime with its own sessions takes
+    /// the bytes from each connection's [`Outbox`]). The runtime reports
+    /// progress with [`Server::handle_written`].
     Transmit {
         /// The connection.
         conn: ConnId,
@@ -61,7 +82,7 @@ pub enum Output {
         bytes: Bytes,
     },
     /// Flush what was transmitted, then close the connection. The server has
-    /// already forgotten it; no [`Server::handle_closed`] is expected.
+    /// already forgotten it; no [`Control::handle_closed`] is expected.
     Close {
         /// The connection.
         conn: ConnId,
@@ -95,8 +116,44 @@ pub struct ServerCounters {
     pub http_requests: BTreeMap<&'static str, u64>,
 }
 
-/// One NATS server node.
-pub struct Server {
+/// What every session adds to as traffic passes: `/varz`'s message
+/// counters, shared by every thread.
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    in_msgs: AtomicU64,
+    in_bytes: AtomicU64,
+    out_msgs: AtomicU64,
+    out_bytes: AtomicU64,
+    slow_consumers: AtomicU64,
+    stalled_clients: AtomicU64,
+}
+
+impl Traffic {
+    /// Adds a batch: what a client published, what was delivered.
+    pub fn add(&self, received: MsgBytes, delivered: MsgBytes) {
+        for (counter, n) in [
+            (&self.in_msgs, received.msgs),
+            (&self.in_bytes, received.bytes),
+            (&self.out_msgs, delivered.msgs),
+            (&self.out_bytes, delivered.bytes),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn slow_consumer(&self) {
+        self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn stalled(&self) {
+        self.stalled_clients.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A node's control plane (see the [module](self) documentation).
+pub struct Control {
     opts: ServerOptions,
     rng: ChaCha8Rng,
     server_id: String,
@@ -107,12 +164,13 @@ pub struct Server {
     by_cid: BTreeMap<ConnId, Slot>,
     next_cid: u64,
     accounts: Vec<Account>,
-    /// Clients whose outbound buffer has bytes to hand to the runtime.
-    dirty: Vec<Slot>,
+    /// What the control plane's own deliveries and replies left to do.
+    work: deliver::Work,
     outputs: VecDeque<Output>,
     /// (deadline, slot): each live client appears once, at its earliest deadline.
     timers: BTreeSet<(Instant, Slot)>,
     counters: ServerCounters,
+    traffic: Arc<Traffic>,
     /// Recently closed connections for `/connz?state=closed`, oldest first,
     /// at most `max_closed_clients`.
     closed: VecDeque<ConnInfo>,
@@ -131,16 +189,16 @@ pub struct Server {
     claims_clock: resolver::claims::ClaimsClock,
 }
 
-impl fmt::Debug for Server {
+impl fmt::Debug for Control {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
+        f.debug_struct("Control")
             .field("server_id", &self.server_id)
             .field("clients", &self.by_cid.len())
             .finish_non_exhaustive()
     }
 }
 
-impl Server {
+impl Control {
     /// A server with these options. `seed` seeds the node's only RNG (queue
     /// member choice, nonces, the server id); `now` and `wall` are the clocks
     /// at start.
@@ -152,7 +210,7 @@ impl Server {
     /// resolver's `dir`): it starts with the JWTs stored there, and
     /// acknowledges a claim update only once it is durable. The runtime
     /// reports the completion of the syncs it asks for with
-    /// [`Server::handle_synced`]. Without the NATS resolver the storage is unused.
+    /// [`Control::handle_synced`]. Without the NATS resolver the storage is unused.
     pub fn with_storage(
         opts: ServerOptions,
         seed: [u8; 32],
@@ -174,7 +232,7 @@ impl Server {
         let server_id = server_id(&mut rng);
         let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
         let accounts = imports::build_accounts(&opts, &mut rng);
-        let mut server = Server {
+        let mut server = Control {
             opts,
             rng,
             server_id,
@@ -185,10 +243,11 @@ impl Server {
             by_cid: BTreeMap::new(),
             next_cid: 1,
             accounts,
-            dirty: Vec::new(),
+            work: deliver::Work::default(),
             outputs: VecDeque::new(),
             timers: BTreeSet::new(),
             counters: ServerCounters::default(),
+            traffic: Arc::default(),
             closed: VecDeque::new(),
             scratch: BytesMut::new(),
             trust: None,
@@ -200,6 +259,7 @@ impl Server {
         server.enter_operator_mode(wall);
         server.start_claims_clock(now);
         server.enable_system_services();
+        server.share_routes();
         server.log(Level::Info, format!("Starting natrix {VERSION}"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
         server.log(Level::Info, format!("  ID:       {}", server.server_id));
@@ -226,18 +286,30 @@ impl Server {
         self.by_cid.len()
     }
 
-    /// Server-wide counters.
-    pub fn counters(&self) -> &ServerCounters {
-        &self.counters
+    /// Server-wide counters, as of now.
+    pub fn counters(&self) -> ServerCounters {
+        let t = &self.traffic;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ServerCounters {
+            in_msgs: get(&t.in_msgs),
+            in_bytes: get(&t.in_bytes),
+            out_msgs: get(&t.out_msgs),
+            out_bytes: get(&t.out_bytes),
+            slow_consumers: get(&t.slow_consumers),
+            stalled_clients: get(&t.stalled_clients),
+            ..self.counters.clone()
+        }
     }
 
     pub(crate) fn counters_mut(&mut self) -> &mut ServerCounters {
         &mut self.counters
     }
 
-    /// A client connected from `peer`. The server sends INFO (as an
-    /// [`Output::Transmit`]) and starts the auth timer.
-    pub fn handle_connected(&mut self, now: Instant, wall: UnixNanos, peer: SocketAddr) -> ConnId {
+    /// A client connected from `peer`: the server queues INFO in its new
+    /// outbox and starts the auth timer. `waker` is how the runtime is told
+    /// that the outbox has bytes; the returned session is the connection's,
+    /// to be fed everything it receives.
+    pub fn handle_connected(&mut self, now: Instant, wall: UnixNanos, peer: SocketAddr, waker: Box<dyn Wake>) -> Session {
         let cid = ConnId(self.next_cid);
         self.next_cid += 1;
         self.counters.total_connections += 1;
@@ -245,7 +317,20 @@ impl Server {
             max_control_line_bytes: self.opts.max_control_line_bytes,
             max_payload_bytes: self.opts.max_payload_bytes,
         };
-        let mut client = Client::new(cid, peer, limits, now, wall);
+        let profile = Arc::new(outbox::Profile {
+            connected: false,
+            account: Arc::clone(&self.accounts[0].shared),
+            verbose: true,
+            pedantic: true,
+            echo: true,
+            headers: false,
+            no_responders: false,
+            guarded: false,
+            parser_limits: limits,
+            trace: self.opts.trace,
+        });
+        let outbox = Arc::new(Outbox::new(cid, waker, Arc::clone(&profile), now, wall));
+        let mut client = Client::new(cid, peer, Arc::clone(&outbox), limits, now, wall);
         client.next_ping_at = now + self.opts.ping_interval.min(FIRST_PING_INTERVAL);
         if self.auth_required() {
             client.auth_deadline = Some(now + self.opts.auth_timeout);
@@ -256,71 +341,27 @@ impl Server {
             info.nonce.clone_from(&nonce);
             client.nonce = Some(nonce);
         }
-        encode::write_info(&mut client.outbound, &info);
         let slot = self.insert_client(client);
+        self.queue(slot, |bytes| encode::write_info(bytes, &info));
+        let seed = self.rng.next_u64();
+        let started = (self.started_at, self.started_wall);
+        let session =
+            Session::new(slot, outbox, profile, Arc::clone(&self.traffic), self.opts.max_pending_bytes, started, seed);
         if self.by_cid.len() > self.opts.max_connections as usize {
             self.log(Level::Error, format!("{peer} - {cid} - maximum connections exceeded"));
             self.close(now, slot, CloseReason::MaxConnectionsExceeded, Some("maximum connections exceeded"));
         } else {
             self.log(Level::Debug, format!("{peer} - {cid} - Client connection created"));
-            self.mark_dirty(slot);
-            self.flush(now);
         }
-        cid
-    }
-
-    /// Bytes arrived on `conn`. Returns how long the runtime should wait
-    /// before reading more from `conn`: when a receiver of its messages falls
-    /// behind, the producer is slowed down before anyone becomes a slow
-    /// consumer, as nats-server does.
-    pub fn handle_received(&mut self, now: Instant, conn: ConnId, mut bytes: Bytes) -> Option<std::time::Duration> {
-        let &slot = self.by_cid.get(&conn)?;
-        self.producer_stalled = false;
-        let wall = self.wall_at(now);
-        if let Some(c) = self.client_mut(slot) {
-            c.last_in_at = now;
-            c.last_activity = wall;
-        }
-        while !bytes.is_empty() {
-            let Some(client) = self.client_mut(slot) else { break };
-            match client.parser.next_op(&mut bytes) {
-                Ok(Some(op)) => {
-                    self.process_op(now, slot, op);
-                    if self.by_cid.get(&conn) != Some(&slot) {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let line = format!("{} - {conn} - {e}", client.peer);
-                    self.log(Level::Error, line);
-                    self.close(now, slot, e.close_reason(), e.err_text());
-                    break;
-                }
-            }
-        }
-        self.flush(now);
-        if self.producer_stalled {
-            self.counters.stalled_clients += 1;
-        }
-        self.producer_stalled.then_some(PRODUCER_STALL)
-    }
-
-    /// The runtime wrote `n` more bytes of `conn`'s transmitted data to the socket.
-    pub fn handle_written(&mut self, now: Instant, conn: ConnId, n: usize) {
-        let Some(&slot) = self.by_cid.get(&conn) else { return };
-        let Some(c) = self.client_mut(slot) else { return };
-        // The runtime reports only bytes it was given: more is a runtime bug.
-        debug_assert!(n as u64 <= c.pending_bytes, "{conn}: {n} bytes written of {} pending", c.pending_bytes);
-        c.pending_bytes = c.pending_bytes.saturating_sub(n as u64);
-        c.write_progress_at = (c.pending_bytes > 0).then_some(now);
-        self.arm(slot);
+        self.wake();
+        session
     }
 
     /// The connection closed under the server (peer hang-up or I/O error).
     pub fn handle_closed(&mut self, now: Instant, conn: ConnId, reason: CloseReason) {
         let Some(&slot) = self.by_cid.get(&conn) else { return };
         self.remove_client(now, slot, reason);
+        self.wake();
     }
 
     /// The earliest instant at which [`Server::handle_timeout`] has work to do.
@@ -345,7 +386,8 @@ impl Server {
                 self.run_client_timers(now, slot);
             }
         }
-        self.flush(now);
+        self.finish_work(now);
+        self.wake();
     }
 
     /// The next thing the runtime must do, if any.
@@ -358,6 +400,52 @@ impl Server {
         let slots: Vec<Slot> = self.by_cid.values().copied().collect();
         for slot in slots {
             self.close(now, slot, CloseReason::ServerShutdown, None);
+        }
+        self.wake();
+    }
+
+    /// Tells the runtime about every outbox the control plane queued bytes in.
+    pub(crate) fn wake(&mut self) {
+        self.work.touched.wake_all();
+    }
+
+    /// Queues bytes for the client in `slot`, written by `write`.
+    pub(crate) fn queue(&mut self, slot: Slot, write: impl FnOnce(&mut BytesMut)) {
+        let Some(c) = self.clients.get(slot) else { return };
+        let outbox = Arc::clone(&c.outbox);
+        let mut o = outbox.lock();
+        if o.closed.is_some() {
+            return;
+        }
+        write(&mut o.bytes);
+        if o.mark_dirty() {
+            self.work.touched.push(&outbox);
+        }
+    }
+
+    /// Hands the connection's session what the control plane decided for
+    /// its publishes (after CONNECT, or when its limits change).
+    pub(crate) fn share_profile(&mut self, slot: Slot) {
+        let Some(c) = self.clients.get(slot) else { return };
+        let profile = outbox::Profile {
+            connected: c.connected,
+            account: Arc::clone(&self.accounts[c.account].shared),
+            verbose: c.flags.verbose,
+            pedantic: c.flags.pedantic,
+            echo: c.flags.echo,
+            headers: c.flags.headers,
+            no_responders: c.flags.no_responders,
+            guarded: c.has_perms,
+            parser_limits: c.parser_limits,
+            trace: self.opts.trace,
+        };
+        c.outbox.lock().profile = Arc::new(profile);
+    }
+
+    /// Tells every account's sessions whether its publishes may cross accounts.
+    pub(crate) fn share_routes(&self) {
+        for account in &self.accounts {
+            account.share_routes();
         }
     }
 
@@ -422,50 +510,13 @@ impl Server {
         self.closed.iter()
     }
 
-    pub(crate) fn mark_dirty(&mut self, slot: Slot) {
-        if let Some(c) = self.client_mut(slot) {
-            if !c.dirty {
-                c.dirty = true;
-                self.dirty.push(slot);
-            }
-        }
-    }
-
-    /// Hands every dirty client's outbound bytes to the runtime, one
-    /// [`Output::Transmit`] per client per call.
-    fn flush(&mut self, now: Instant) {
-        let dirty = std::mem::take(&mut self.dirty);
-        for &slot in &dirty {
-            self.flush_client(now, slot);
-        }
-        self.dirty = dirty;
-        self.dirty.clear();
-    }
-
-    fn flush_client(&mut self, now: Instant, slot: Slot) {
-        let Some(c) = self.client_mut(slot) else { return };
-        c.dirty = false;
-        if c.outbound.is_empty() {
-            return;
-        }
-        let bytes = c.outbound.split().freeze();
-        if c.pending_bytes == 0 {
-            c.write_progress_at = Some(now);
-        }
-        c.pending_bytes += bytes.len() as u64;
-        let conn = c.cid;
-        self.outputs.push_back(Output::Transmit { conn, bytes });
-        self.arm(slot);
-    }
-
     /// Sends `-ERR 'text'` (if any), flushes, and closes the connection.
     pub(crate) fn close(&mut self, now: Instant, slot: Slot, reason: CloseReason, err: Option<&str>) {
-        let Some(c) = self.client_mut(slot) else { return };
-        if let Some(text) = err {
-            encode::write_err(&mut c.outbound, text);
-        }
+        let Some(c) = self.client(slot) else { return };
         let conn = c.cid;
-        self.flush_client(now, slot);
+        if let Some(text) = err {
+            self.queue(slot, |bytes| encode::write_err(bytes, text));
+        }
         self.outputs.push_back(Output::Close { conn, reason });
         self.remove_client(now, slot, reason);
     }
@@ -484,10 +535,19 @@ impl Server {
         if let Some(at) = client.armed_deadline {
             self.timers.remove(&(at, slot));
         }
-        let account = &mut self.accounts[client.account];
-        for (id, sub) in client.subs.iter() {
-            let removed = account.sublist.remove(&sub.subject, sub.queue.as_deref(), &SubRef { slot, sub: id });
-            debug_assert!(removed, "a subscription missing from its account's index");
+        // Closed first: a delivery holding a stale match queues nothing more.
+        let subs = {
+            let mut o = client.outbox.lock();
+            o.closed.get_or_insert(reason);
+            if o.mark_dirty() {
+                self.work.touched.push(&client.outbox);
+            }
+            o.subs.drain()
+        };
+        let shared = &self.accounts[client.account].shared;
+        for (id, sub) in subs {
+            let sref = SubRef { slot, sub: id, outbox: Arc::clone(&client.outbox) };
+            shared.remove(&sub.subject, sub.queue.as_deref(), &sref);
         }
         self.by_cid.remove(&client.cid);
         self.log(
@@ -507,7 +567,7 @@ impl Server {
 
 /// How long a producer's reads pause while a receiver of its messages is
 /// more than half of `max_pending` behind.
-const PRODUCER_STALL: std::time::Duration = std::time::Duration::from_millis(2);
+pub(crate) const PRODUCER_STALL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// How soon after connecting a client gets its first PING (nats-server pings
 /// early to measure round-trip time).

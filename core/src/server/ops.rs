@@ -1,17 +1,19 @@
 //! What the server does with each client operation.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::auth;
 use crate::log::Level;
-use crate::protocol::{encode, ClientOp, ConnectInfo, ParserLimits, Publish};
+use crate::protocol::{encode, ClientOp, ConnectInfo, ParseError, ParserLimits, Publish};
 use crate::subject;
 use crate::time::Instant;
 
 use super::client::{SubId, Subscription};
-use super::{CloseReason, Server, Slot, SubRef};
+use super::{CloseReason, Control, Slot, SubRef};
 
-impl Server {
+impl Control {
     pub(crate) fn process_op(&mut self, now: Instant, slot: Slot, op: ClientOp) {
         let Some(c) = self.client(slot) else { return };
         let connected = c.connected;
@@ -41,20 +43,30 @@ impl Server {
         self.enforce_max_pending(now, slot);
     }
 
+    /// The client's bytes could not be parsed: nats-server's error, and
+    /// the connection closes.
+    pub(crate) fn parse_error(&mut self, now: Instant, slot: Slot, e: &ParseError) {
+        let Some(c) = self.client(slot) else { return };
+        let line = format!("{} - {} - {e}", c.peer, c.cid);
+        self.log(Level::Error, line);
+        self.close(now, slot, e.close_reason(), e.err_text());
+    }
+
     /// A client that does not read the server's replies (PONG, +OK, -ERR)
     /// is a slow consumer as surely as one that does not read its messages.
     pub(crate) fn enforce_max_pending(&mut self, now: Instant, slot: Slot) {
         let max_pending = self.opts.max_pending_bytes;
-        if self.client(slot).is_some_and(|c| c.pending_bytes + c.outbound.len() as u64 > max_pending) {
+        let over = self.client(slot).is_some_and(|c| {
+            let o = c.outbox.lock();
+            o.closed.is_none() && o.unread_bytes() > max_pending
+        });
+        if over {
             self.slow_consumer(now, slot);
         }
     }
 
     fn send(&mut self, slot: Slot, bytes: &[u8]) {
-        if let Some(c) = self.client_mut(slot) {
-            c.outbound.extend_from_slice(bytes);
-            self.mark_dirty(slot);
-        }
+        self.queue(slot, |b| b.extend_from_slice(bytes));
         if self.trace_enabled() {
             let op = String::from_utf8_lossy(bytes.strip_prefix(b"+").unwrap_or(bytes)).trim_end().to_owned();
             self.trace_out(slot, &op);
@@ -69,15 +81,6 @@ impl Server {
         }
     }
 
-    /// `-V`: traces one delivery (the control line, not the payload).
-    pub(crate) fn trace_delivery(&mut self, sub: SubRef, p: &Publish, size: usize) {
-        let Some(s) = self.client(sub.slot).and_then(|c| c.subs.get(sub.sub)) else { return };
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let reply = p.reply.as_deref().map(|r| format!(" {}", text(r))).unwrap_or_default();
-        let op = format!("MSG {} {}{reply} {size}", text(&p.subject), text(&s.sid));
-        self.trace_out(sub.slot, &op);
-    }
-
     /// PONG; after the first one, a client that speaks protocol 1 gets an
     /// INFO confirming its connection (`connect_info`), as nats-server sends.
     fn on_ping(&mut self, slot: Slot) {
@@ -88,16 +91,14 @@ impl Server {
             return;
         }
         let (cid, peer, account) = (c.cid, c.peer, c.account);
-        let c_max_payload = c.parser.limits().max_payload_bytes;
+        let c_max_payload = c.parser_limits.max_payload_bytes;
         let mut info = self.client_info(cid, peer);
         info.connect_info = true;
         info.remote_account = self.accounts[account].name.clone();
         info.acc_is_sys = self.system_account_name() == Some(info.remote_account.as_str());
         // A JWT user's limits may lower max_payload; the client learns it here.
         info.max_payload = c_max_payload;
-        if let Some(c) = self.client_mut(slot) {
-            encode::write_info(&mut c.outbound, &info);
-        }
+        self.queue(slot, |b| encode::write_info(b, &info));
     }
 
     fn send_ok(&mut self, slot: Slot) {
@@ -107,10 +108,7 @@ impl Server {
     }
 
     fn send_err(&mut self, slot: Slot, text: &str) {
-        if let Some(c) = self.client_mut(slot) {
-            encode::write_err(&mut c.outbound, text);
-            self.mark_dirty(slot);
-        }
+        self.queue(slot, |b| encode::write_err(b, text));
         if self.trace_enabled() {
             self.trace_out(slot, &format!("-ERR '{text}'"));
         }
@@ -203,19 +201,25 @@ impl Server {
         };
         let Some(c) = self.client_mut(slot) else { return };
         let account = c.account;
-        let subs = c.subs.drain();
         c.sids.clear();
-        c.perms = None;
+        c.has_perms = false;
         c.jwt_user = None;
         c.jwt_limits = None;
         c.subs_max = None;
         c.auth_expires_at = None;
-        c.parser.set_limits(server_limits);
-        let sublist = &mut self.accounts[account].sublist;
+        c.parser_limits = server_limits;
+        let outbox = Arc::clone(&c.outbox);
+        let subs = {
+            let mut o = outbox.lock();
+            o.perms = None;
+            o.subs.drain()
+        };
+        let shared = &self.accounts[account].shared;
         for (id, sub) in subs {
-            let removed = sublist.remove(&sub.subject, sub.queue.as_deref(), &SubRef { slot, sub: id });
-            debug_assert!(removed, "a subscription missing from its account's index");
+            let sref = SubRef { slot, sub: id, outbox: Arc::clone(&outbox) };
+            shared.remove(&sub.subject, sub.queue.as_deref(), &sref);
         }
+        self.share_profile(slot);
     }
 
     /// Binds an authenticated connection to its identity and account.
@@ -243,12 +247,15 @@ impl Server {
         c.meta.version = info.version.clone().unwrap_or_default();
         c.meta.user = identity.user;
         c.jwt_user = identity.jwt_user;
-        c.perms = identity.permissions.as_ref().map(|p| Box::new(auth::ClientPermissions::new(p)));
+        let perms = identity.permissions.as_ref().map(|p| Box::new(auth::ClientPermissions::new(p)));
+        c.has_perms = perms.is_some();
+        c.outbox.lock().perms = perms;
         c.connect = Some(Box::new(info));
         let previous = std::mem::replace(&mut c.account, account);
         if !was_connected || previous != account {
             self.accounts[account].stats.conns_ever += 1;
         }
+        self.share_profile(slot);
         self.arm(slot);
         self.send_ok(slot);
     }
@@ -259,19 +266,23 @@ impl Server {
             // nats-server drops a client that sends HPUB without announcing headers.
             return self.close(now, slot, CloseReason::ProtocolViolation, None);
         }
-        if let Some(perms) = c.perms.as_mut() {
-            if !perms.can_publish(now, &p.subject) {
-                return self.permission_violation(slot, "Publish", &p.subject, None);
-            }
-        }
-        c.counters.in_msgs += 1;
-        let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
-        c.counters.in_bytes += size as u64;
         let pedantic = c.flags.pedantic;
         let account = c.account;
-        self.counters.in_msgs += 1;
-        self.counters.in_bytes += size as u64;
-        self.accounts[account].stats.received.add(size);
+        let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
+        {
+            let mut o = c.outbox.lock();
+            if let Some(perms) = o.perms.as_mut() {
+                if !perms.can_publish(now, &p.subject) {
+                    drop(o);
+                    return self.permission_violation(slot, "Publish", &p.subject, None);
+                }
+            }
+            o.counters.in_msgs += 1;
+            o.counters.in_bytes += size as u64;
+        }
+        let m = super::MsgBytes { msgs: 1, bytes: size as u64 };
+        self.traffic.add(m, super::MsgBytes::default());
+        self.accounts[account].shared.received.add(m);
         if pedantic && !subject::is_valid_literal_subject(&p.subject) {
             // nats-server reports the subject but still routes the message.
             self.send_err(slot, "Invalid Publish Subject");
@@ -287,7 +298,9 @@ impl Server {
         if !subject::is_valid_subject(&subject) || !queue_ok {
             return self.send_err(slot, "Invalid Subject");
         }
-        if c.perms.as_ref().is_some_and(|p| !p.can_subscribe(&subject, queue.as_deref())) {
+        let denied = c.has_perms
+            && c.outbox.lock().perms.as_ref().is_some_and(|p| !p.can_subscribe(&subject, queue.as_deref()));
+        if denied {
             return self.permission_violation(slot, "Subscription", &subject, queue.as_deref());
         }
         if auth::jwt::tighter(server_max, c.subs_max).is_some_and(|max| c.sub_count() as u64 >= max) {
@@ -300,12 +313,15 @@ impl Server {
         // are, each subscription would hold its whole buffer (64 KiB in the
         // tokio runtime) alive for as long as it lives.
         let (subject, queue, sid) = compact(&subject, queue.as_deref(), &sid);
-        let sub = Subscription { subject: subject.clone(), queue: queue.clone(), sid, max_msgs: None, delivered: 0 };
-        if let Some(id) = c.add_sub(sub) {
-            let value = SubRef { slot, sub: id };
-            // Valid subjects and a fresh SubRef cannot be refused by the index.
-            let inserted = self.accounts[account].sublist.insert(&subject, queue.as_deref(), value);
-            debug_assert!(inserted.is_ok(), "sublist refused a validated subscription");
+        // nats-server keeps the first of two subscriptions with one sid and
+        // ignores the second.
+        if !c.sids.contains_key(&sid) {
+            let outbox = Arc::clone(&c.outbox);
+            let sub = Subscription { subject: subject.clone(), queue: queue.clone(), sid: sid.clone(), max_msgs: None, delivered: 0 };
+            let id = outbox.lock().subs.insert(sub);
+            c.sids.insert(sid, id);
+            let sref = SubRef { slot, sub: id, outbox };
+            self.accounts[account].shared.insert(&subject, queue.as_deref(), sref);
         }
         self.send_ok(slot);
     }
@@ -313,13 +329,15 @@ impl Server {
     fn on_unsub(&mut self, slot: Slot, sid: &[u8], max_msgs: Option<u64>) {
         let Some(c) = self.client_mut(slot) else { return };
         if let Some(&id) = c.sids.get(sid) {
-            let keep = match (max_msgs, c.subs.get_mut(id)) {
+            let mut o = c.outbox.lock();
+            let keep = match (max_msgs, o.subs.get_mut(id)) {
                 (Some(max), Some(sub)) if sub.delivered < max => {
                     sub.max_msgs = Some(max);
                     true
                 }
                 _ => false,
             };
+            drop(o);
             if !keep {
                 self.unsubscribe(slot, id);
             }
@@ -331,10 +349,12 @@ impl Server {
     pub(crate) fn unsubscribe(&mut self, slot: Slot, id: SubId) {
         let Some(c) = self.client_mut(slot) else { return };
         let account = c.account;
-        if let Some(sub) = c.remove_sub(id) {
-            let removed = self.accounts[account].sublist.remove(&sub.subject, sub.queue.as_deref(), &SubRef { slot, sub: id });
-            debug_assert!(removed, "a subscription missing from its account's index");
-        }
+        let outbox = Arc::clone(&c.outbox);
+        let Some(sub) = outbox.lock().subs.remove(id) else { return };
+        let removed = c.sids.remove(&sub.sid);
+        debug_assert_eq!(removed, Some(id), "a subscription's sid names another");
+        let sref = SubRef { slot, sub: id, outbox };
+        self.accounts[account].shared.remove(&sub.subject, sub.queue.as_deref(), &sref);
     }
 }
 

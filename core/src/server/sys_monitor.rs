@@ -21,7 +21,7 @@ use crate::subject::is_valid_literal_subject;
 use crate::time::{Instant, UnixNanos};
 
 use super::imports::SYSTEM_ACCOUNT;
-use super::{AccountStats, Server, Slot, VERSION};
+use super::{AccountStats, Control, Slot, VERSION};
 
 /// Stands for the server as the publisher of its replies: no client holds
 /// it, so a requester with `echo: false` still gets its answer.
@@ -31,7 +31,7 @@ mod requests;
 
 use requests::*;
 
-impl Server {
+impl Control {
     /// The system account's name: `system_account`, else the one the
     /// operator JWT names, else `$SYS`; none with `no_system_account`.
     pub(crate) fn system_account_name(&self) -> Option<&str> {
@@ -62,6 +62,7 @@ impl Server {
         let on = self.system_services_on();
         for account in &mut self.accounts {
             account.system_services |= on;
+            account.share_routes();
         }
     }
 

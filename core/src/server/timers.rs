@@ -6,10 +6,17 @@ use crate::log::Level;
 use crate::protocol::encode;
 use crate::time::Instant;
 
-use super::{CloseReason, Server, Slot};
+use super::{CloseReason, Control, Slot};
 
-impl Server {
+impl Control {
     /// Re-registers `slot` in the timer set at its current earliest deadline.
+    /// [`Control::arm`] by connection id.
+    pub(crate) fn arm_conn(&mut self, conn: super::ConnId) {
+        if let Some(&slot) = self.by_cid.get(&conn) {
+            self.arm(slot);
+        }
+    }
+
     pub(crate) fn arm(&mut self, slot: Slot) {
         let write_deadline = self.opts.write_deadline;
         let Some(c) = self.client_mut(slot) else { return };
@@ -38,16 +45,20 @@ impl Server {
             self.log(Level::Debug, line);
             return self.close(now, slot, CloseReason::AuthenticationExpired, Some("User Authentication Expired"));
         }
-        if c.pending_bytes > 0 && c.write_progress_at.is_some_and(|at| at + write_deadline <= now) {
+        let (stuck, last_in_at) = {
+            let o = c.outbox.lock();
+            (o.pending_bytes > 0 && o.write_progress_at.is_some_and(|at| at + write_deadline <= now), o.last_in_at)
+        };
+        if stuck {
             let msg = format!("{} - {} - Slow Consumer Detected: WriteDeadline of {write_deadline:?} exceeded", c.peer, c.cid);
-            self.counters.slow_consumers += 1;
+            self.traffic.slow_consumer();
             self.log(Level::Info, msg);
             return self.close(now, slot, CloseReason::SlowConsumerWriteDeadline, None);
         }
         if c.next_ping_at <= now {
             c.next_ping_at = now + ping_interval;
             // Traffic from the client since the last tick proves it alive.
-            let quiet = now.saturating_duration_since(c.last_in_at) >= ping_interval;
+            let quiet = now.saturating_duration_since(last_in_at) >= ping_interval;
             if quiet || c.pings_out > 0 || !c.first_ping_sent {
                 c.first_ping_sent = true;
                 if c.pings_out + 1 > ping_max {
@@ -58,8 +69,7 @@ impl Server {
                 }
                 c.pings_out += 1;
                 c.ping_sent_at = Some(now);
-                c.outbound.extend_from_slice(encode::PING);
-                self.mark_dirty(slot);
+                self.queue(slot, |b| b.extend_from_slice(encode::PING));
                 self.enforce_max_pending(now, slot);
                 if self.client(slot).is_none() {
                     return;

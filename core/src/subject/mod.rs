@@ -27,7 +27,7 @@
 //!   parser splits arguments on it), but subjects from configuration can
 //!   carry it, so [`is_valid_subject`] rejects it like nats-server does.
 
-mod hash;
+pub(crate) mod hash;
 pub(crate) mod map;
 pub mod sublist;
 

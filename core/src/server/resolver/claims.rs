@@ -12,7 +12,7 @@ use crate::auth::jwt::{bound, tighter, AccountLimitClaims};
 use crate::log::Level;
 use crate::time::Instant;
 
-use crate::server::{CloseReason, Server, Slot};
+use crate::server::{CloseReason, Control, Slot};
 
 /// nats-server's `-ERR` for the clients of an account whose JWT expired.
 const ACCOUNT_EXPIRED: &str = "Account Authentication Expired";
@@ -35,7 +35,7 @@ const ACCOUNT_CONNS_EXCEEDED: &str = "maximum account active connections exceede
 /// nats-server's `-ERR` for a subscription over the limit.
 pub(crate) const SUBS_EXCEEDED: &str = "maximum subscriptions exceeded";
 
-impl Server {
+impl Control {
     /// Account `key`'s JWT changed (stored, replaced or removed): rebuilds
     /// the stream and service routes of every account from the config
     /// file's accounts and the JWTs that verify now, and applies the
@@ -105,7 +105,7 @@ impl Server {
     }
 
     /// The monotonic instant at which the wall clock reads `unix_secs`,
-    /// from the clocks at start (the inverse of [`Server::wall_at`]).
+    /// from the clocks at start (the inverse of [`Control::wall_at`]).
     fn instant_at_unix(&self, unix_secs: i64) -> Instant {
         let (started_at, started_wall) = self.started();
         let since = i128::from(unix_secs) * 1_000_000_000 - i128::from(started_wall.0);
@@ -147,6 +147,7 @@ impl Server {
         for refused in crate::server::imports::add_routes(&configs, &mut self.accounts) {
             self.log(Level::Debug, format!("import left out: {refused}"));
         }
+        self.share_routes();
     }
 
     /// Applies account `key`'s current limits to its connected JWT users,
@@ -271,10 +272,8 @@ impl Server {
         };
         let limits = jwt.user.within(&jwt.account);
         c.subs_max = limits.subs;
-        let mut parser = c.parser.limits();
         let payload = tighter(server_payload, limits.payload).unwrap_or(u64::MAX);
-        parser.max_payload_bytes = u32::try_from(payload).unwrap_or(u32::MAX);
-        c.parser.set_limits(parser);
+        c.parser_limits.max_payload_bytes = u32::try_from(payload).unwrap_or(u32::MAX);
         let subs_max = tighter(server_subs, limits.subs);
         if subs_max.is_some_and(|max| c.sub_count() as u64 >= max) {
             let line = format!("{} - {} - {SUBS_EXCEEDED}", c.peer, c.cid);
@@ -287,6 +286,7 @@ impl Server {
             );
             return false;
         }
+        self.share_profile(slot);
         true
     }
 }

@@ -8,11 +8,11 @@ use crate::config::ResolverDelete;
 use crate::log::Level;
 use crate::storage::SyncToken;
 use crate::time::Instant;
-use crate::server::{CloseReason, Server, Slot};
+use crate::server::{CloseReason, Control, Slot};
 
 use super::{jwt_error_text, Durable, HeldUpdate, ReplyTo};
 
-impl Server {
+impl Control {
     pub(super) fn claims_delete(&mut self, now: Instant, payload: &[u8], reply: Option<ReplyTo>) {
         let keys = match self.check_delete(payload) {
             Ok(keys) => keys,

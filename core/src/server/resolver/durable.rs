@@ -4,7 +4,7 @@
 use crate::log::Level;
 use crate::storage::SyncToken;
 use crate::time::Instant;
-use crate::server::Server;
+use crate::server::Control;
 
 use super::ReplyTo;
 
@@ -143,7 +143,7 @@ impl Durable {
     }
 }
 
-impl Server {
+impl Control {
     /// A sync the server asked of its [`crate::storage::Storage`] has
     /// completed, and with it every earlier one: the claim updates and
     /// deletes it covers take effect and are acknowledged.
@@ -203,7 +203,8 @@ impl Server {
                 } => self.finish_delete(now, &keys, &failures, reply, held),
             }
         }
-        self.flush(now);
+        self.finish_work(now);
+        self.wake();
     }
 
     /// A write-ahead file is durable: `<key>.jwt` is rewritten to hold its

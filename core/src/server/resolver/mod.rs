@@ -5,9 +5,9 @@
 //! (`$SYS.REQ.ACCOUNT.<key>.CLAIMS.LOOKUP`), the list of stored accounts
 //! (`$SYS.REQ.CLAIMS.LIST`) and deletes (`$SYS.REQ.CLAIMS.DELETE`).
 //!
-//! With a resolver directory attached ([`Server::with_storage`]) an update
+//! With a resolver directory attached ([`Control::with_storage`]) an update
 //! or delete is answered only once the sync that makes it durable has
-//! completed ([`Server::handle_synced`]): the reply is an acknowledgement
+//! completed ([`Control::handle_synced`]): the reply is an acknowledgement
 //! and must survive a crash. The change takes effect at the same moment,
 //! so nothing observable runs ahead of the disk.
 //!
@@ -27,7 +27,7 @@ use crate::log::Level;
 use crate::protocol::Publish;
 use crate::time::Instant;
 
-use super::{Server, Slot};
+use super::{Control, Slot};
 
 pub(crate) mod claims;
 mod delete;
@@ -81,7 +81,7 @@ pub(crate) struct ReplyTo {
 }
 
 
-impl Server {
+impl Control {
     /// Answers a `$SYS…` request published in the system account.
     /// Returns 1 when the server is a responder.
     pub(crate) fn system_request(

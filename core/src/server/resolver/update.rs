@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::auth::Trust;
 use crate::log::Level;
 use crate::time::Instant;
-use crate::server::Server;
+use crate::server::Control;
 
 use super::{is_public_key, jwt_error_text, Durable, HeldUpdate, ReplyTo};
 
@@ -40,7 +40,7 @@ pub(super) type CheckedUpdate = (String, String, Option<String>);
 /// wording, and why.
 pub(super) type RefusedUpdate = (String, &'static str, String);
 
-impl Server {
+impl Control {
     pub(super) fn claims_update(
         &mut self,
         now: Instant,

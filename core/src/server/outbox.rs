@@ -1,0 +1,190 @@
+//! What is owed to one connection: the bytes encoded for it and not yet
+//! taken by the runtime, its subscriptions as deliveries see them, and the
+//! figures that deliveries update. It is the only per-connection state that
+//! other connections touch: a publisher on any thread locks the receiver's
+//! outbox for the length of one message, so messages from different
+//! publishers interleave whole, and each publisher's stay in order.
+//!
+//! The runtime drains an outbox when its [`Wake`] is called: [`Outbox::take`]
+//! hands over the bytes, [`Outbox::written`] reports how many reached the
+//! socket.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::auth::ClientPermissions;
+use crate::protocol::ParserLimits;
+use crate::slab::Slab;
+use crate::sync::Lock;
+use crate::time::{Instant, UnixNanos};
+
+use super::account::AccountShared;
+use super::client::{Counters, Subscription};
+use super::{CloseReason, ConnId};
+
+/// Tells the runtime that an outbox has bytes to take (or was closed).
+/// Called outside every lock of the core, once per batch of deliveries.
+pub trait Wake: Send + Sync {
+    /// The outbox of `conn` wants draining.
+    fn wake(&self, conn: ConnId);
+}
+
+/// One connection's outbox.
+pub struct Outbox {
+    cid: ConnId,
+    state: Lock<OutboxState>,
+    waker: Box<dyn Wake>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("cid", &self.cid).finish_non_exhaustive()
+    }
+}
+
+/// What [`Outbox::take`] hands the runtime.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// Bytes to write, after everything taken before.
+    pub bytes: Option<Bytes>,
+    /// The core let the connection go: write `bytes`, then close (or cut
+    /// it at once when [`CloseReason::is_slow_consumer`]).
+    pub closed: Option<CloseReason>,
+}
+
+/// How a connection's publishes are handled, as its last CONNECT (and the
+/// claims of its user and account) set them. The control plane replaces it
+/// whole; the connection's session picks the new one up before its next op.
+#[derive(Debug)]
+pub(crate) struct Profile {
+    /// CONNECT accepted (or none needed yet): PUB may take the fast path.
+    pub connected: bool,
+    pub account: Arc<AccountShared>,
+    pub verbose: bool,
+    pub pedantic: bool,
+    pub echo: bool,
+    pub headers: bool,
+    pub no_responders: bool,
+    /// The user has permissions: publishes are checked under the outbox lock.
+    pub guarded: bool,
+    pub parser_limits: ParserLimits,
+    /// `-V`: every op is traced, which the control plane does.
+    pub trace: bool,
+}
+
+/// The outbox's contents, under its lock.
+#[derive(Debug)]
+pub(crate) struct OutboxState {
+    /// Encoded and not yet taken by the runtime.
+    pub bytes: BytesMut,
+    /// Taken by the runtime and not yet reported written.
+    pub pending_bytes: u64,
+    /// When the runtime last made write progress while bytes were pending.
+    pub write_progress_at: Option<Instant>,
+    /// Set once the core let the connection go: nothing more is queued.
+    pub closed: Option<CloseReason>,
+    /// A wake is owed for bytes queued since the runtime last took.
+    pub dirty: bool,
+    pub subs: Slab<Subscription>,
+    /// The user's permissions (`None` allows everything): receive checks
+    /// and response grants happen at delivery, publish checks at the publisher.
+    pub perms: Option<Box<ClientPermissions>>,
+    pub counters: Counters,
+    /// When the last bytes from the client arrived (monotonic and wall).
+    pub last_in_at: Instant,
+    pub last_activity: UnixNanos,
+    pub profile: Arc<Profile>,
+}
+
+impl OutboxState {
+    /// Bytes the client has not read yet: taken and unwritten, plus queued.
+    pub fn unread_bytes(&self) -> u64 {
+        self.pending_bytes + self.bytes.len() as u64
+    }
+
+    /// Notes that bytes were queued; true if the caller now owes a wake.
+    #[must_use]
+    pub fn mark_dirty(&mut self) -> bool {
+        !std::mem::replace(&mut self.dirty, true)
+    }
+}
+
+impl Outbox {
+    pub(crate) fn new(cid: ConnId, waker: Box<dyn Wake>, profile: Arc<Profile>, now: Instant, wall: UnixNanos) -> Self {
+        let state = OutboxState {
+            bytes: BytesMut::new(),
+            pending_bytes: 0,
+            write_progress_at: None,
+            closed: None,
+            dirty: false,
+            subs: Slab::default(),
+            perms: None,
+            counters: Counters::default(),
+            last_in_at: now,
+            last_activity: wall,
+            profile,
+        };
+        Outbox { cid, state: Lock::new(state), waker }
+    }
+
+    /// The connection this outbox belongs to.
+    pub fn cid(&self) -> ConnId {
+        self.cid
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        self.state.lock()
+    }
+
+    pub(crate) fn wake(&self) {
+        self.waker.wake(self.cid);
+    }
+
+    /// Hands the runtime what is queued. Call it when woken; calling it
+    /// more often is harmless.
+    pub fn take(&self, now: Instant) -> Taken {
+        let mut s = self.lock();
+        s.dirty = false;
+        let bytes = (!s.bytes.is_empty()).then(|| s.bytes.split().freeze());
+        if let Some(b) = &bytes {
+            if s.pending_bytes == 0 {
+                s.write_progress_at = Some(now);
+            }
+            s.pending_bytes += b.len() as u64;
+        }
+        Taken { bytes, closed: s.closed }
+    }
+
+    /// `n` more of the taken bytes reached the socket.
+    pub fn written(&self, now: Instant, n: usize) {
+        let mut s = self.lock();
+        // The runtime reports only bytes it took: more is a runtime bug.
+        debug_assert!(n as u64 <= s.pending_bytes, "{}: {n} bytes written of {} pending", self.cid, s.pending_bytes);
+        s.pending_bytes = s.pending_bytes.saturating_sub(n as u64);
+        s.write_progress_at = (s.pending_bytes > 0).then_some(now);
+    }
+}
+
+/// Outboxes that owe a wake, each once, woken together at the end of a
+/// batch so that the runtime writes each connection's bytes in one go.
+#[derive(Debug, Default)]
+pub(crate) struct Touched(Vec<Arc<Outbox>>);
+
+impl Touched {
+    pub fn push(&mut self, outbox: &Arc<Outbox>) {
+        self.0.push(Arc::clone(outbox));
+    }
+
+    /// Wakes every outbox touched since the last call.
+    pub fn wake_all(&mut self) {
+        for outbox in self.0.drain(..) {
+            outbox.wake();
+        }
+    }
+
+    /// Takes over another list's outboxes.
+    pub fn append(&mut self, other: &mut Touched) {
+        self.0.append(&mut other.0);
+    }
+}

@@ -1,0 +1,309 @@
+//! One connection's session: the parser and the publish path, run by
+//! whichever thread read the connection's bytes.
+//!
+//! A publish is checked, matched and delivered here, without the control
+//! plane: the match comes from the session's own cache of its account's
+//! index (checked against the index's generation on every publish, so it
+//! is never used after a change), the deliveries lock one receiver's
+//! outbox at a time. Everything else the client sends (CONNECT, SUB,
+//! UNSUB, PING…), and the publishes that need the control plane (those
+//! that may cross accounts, are denied, or are traced), the session hands
+//! to [`Control`] through [`WithControl`], in order, so that a SUB followed
+//! by a PUB in one read sees its own subscription.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use hashbrown::HashMap;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+use crate::protocol::{encode, ClientOp, Parser, Publish};
+use crate::subject::hash::SeededState;
+use crate::subject::{is_valid_literal_subject, SublistResult};
+use crate::sync::Ordering;
+use crate::time::{Instant, UnixNanos};
+
+use super::account::AccountShared;
+use super::deliver::{no_responders_status, own_subscription, Route, Work};
+use super::outbox::{Outbox, Profile};
+use super::{ConnId, Control, Slot, SubRef, Traffic, PRODUCER_STALL};
+
+/// How a session reaches the control plane: the runtime's lock around it,
+/// or plain `&mut` where one thread runs everything.
+pub trait WithControl {
+    /// Runs `f` on the control plane, alone.
+    fn with_control<R>(&mut self, f: impl FnOnce(&mut Control) -> R) -> R;
+}
+
+/// Above this many cached matches a session forgets them all.
+const MATCH_CACHE_MAX: usize = 256;
+
+/// A session's matches of its account's index, valid for one generation.
+struct MatchCache {
+    account: Option<Arc<AccountShared>>,
+    genid: u64,
+    entries: HashMap<Bytes, Arc<SublistResult<SubRef>>, SeededState>,
+}
+
+impl MatchCache {
+    fn lookup(&mut self, account: &Arc<AccountShared>, subject: &[u8]) -> Arc<SublistResult<SubRef>> {
+        let genid = account.genid.load(Ordering::Acquire);
+        if genid != self.genid || !self.account.as_ref().is_some_and(|a| Arc::ptr_eq(a, account)) {
+            self.entries.clear();
+            self.genid = genid;
+            self.account = Some(Arc::clone(account));
+        }
+        if let Some(hit) = self.entries.get(subject) {
+            return Arc::clone(hit);
+        }
+        let result = account.index.write().match_subject(subject);
+        if self.entries.len() >= MATCH_CACHE_MAX {
+            self.entries.clear();
+        }
+        self.entries.insert(Bytes::copy_from_slice(subject), Arc::clone(&result));
+        result
+    }
+}
+
+/// One connection's session (see the [module](self) documentation).
+pub struct Session {
+    slot: Slot,
+    outbox: Arc<Outbox>,
+    parser: Parser,
+    profile: Arc<Profile>,
+    cache: MatchCache,
+    /// Picks queue members for this connection's publishes.
+    rng: ChaCha8Rng,
+    work: Work,
+    traffic: Arc<Traffic>,
+    max_pending: u64,
+    /// The clocks at the server's start, to tell the wall time of `now`.
+    started: (Instant, UnixNanos),
+    scratch: BytesMut,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("cid", &self.outbox.cid()).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        slot: Slot,
+        outbox: Arc<Outbox>,
+        profile: Arc<Profile>,
+        traffic: Arc<Traffic>,
+        max_pending: u64,
+        started: (Instant, UnixNanos),
+        seed: u64,
+    ) -> Self {
+        Session {
+            slot,
+            parser: Parser::new(profile.parser_limits),
+            outbox,
+            profile,
+            cache: MatchCache { account: None, genid: 0, entries: HashMap::with_hasher(SeededState::new(seed)) },
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            work: Work::default(),
+            traffic,
+            max_pending,
+            started,
+            scratch: BytesMut::new(),
+        }
+    }
+
+    /// The connection's id.
+    pub fn cid(&self) -> ConnId {
+        self.outbox.cid()
+    }
+
+    /// The connection's outbox, which the runtime drains.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// Bytes arrived from the client. Returns how long the runtime should
+    /// wait before reading more: when a receiver of the client's messages
+    /// falls behind, the producer is slowed down before anyone becomes a
+    /// slow consumer, as nats-server does. Once the connection is closed
+    /// (see [`Outbox::take`]) the session ignores what it is fed.
+    pub fn handle_received(&mut self, now: Instant, mut bytes: Bytes, control: &mut impl WithControl) -> Option<Duration> {
+        if !self.begin(now) {
+            return None;
+        }
+        while !bytes.is_empty() {
+            match self.parser.next_op(&mut bytes) {
+                Ok(Some(ClientOp::Pub(p))) if self.takes(now, &p) => self.publish(now, &p),
+                Ok(Some(op)) => {
+                    if !self.hand_over(control, |c, slot| c.process_op(now, slot, op)) {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    self.hand_over(control, |c, slot| c.parse_error(now, slot, &e));
+                    break;
+                }
+            }
+        }
+        self.finish(now, control)
+    }
+
+    /// Notes the arrival; false if the connection is closed.
+    fn begin(&mut self, now: Instant) -> bool {
+        let (at, wall) = self.started;
+        let since = i64::try_from(now.saturating_duration_since(at).as_nanos()).unwrap_or(i64::MAX);
+        let mut o = self.outbox.lock();
+        if o.closed.is_some() {
+            return false;
+        }
+        o.last_in_at = now;
+        o.last_activity = UnixNanos(wall.0.saturating_add(since));
+        if !Arc::ptr_eq(&o.profile, &self.profile) {
+            self.profile = Arc::clone(&o.profile);
+            self.parser.set_limits(self.profile.parser_limits);
+        }
+        true
+    }
+
+    /// True when this publish can go the session's own way.
+    fn takes(&mut self, now: Instant, p: &Publish) -> bool {
+        let profile = &self.profile;
+        let plain = profile.connected
+            && !profile.trace
+            && (p.headers.is_none() || profile.headers)
+            && !profile.account.has_routes(&p.subject);
+        if !plain || !profile.guarded {
+            return plain;
+        }
+        // Denied publishes go to the control plane, which says so.
+        let mut o = self.outbox.lock();
+        o.perms.as_mut().is_none_or(|perms| perms.can_publish(now, &p.subject))
+    }
+
+    /// The fast path: counts, acknowledges and delivers `p`.
+    fn publish(&mut self, now: Instant, p: &Publish) {
+        let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
+        self.work.received.add(size);
+        let profile = Arc::clone(&self.profile);
+        if profile.pedantic && !is_valid_literal_subject(&p.subject) {
+            // nats-server reports the subject but still routes the message.
+            self.queue_own(|b| encode::write_err(b, "Invalid Publish Subject"));
+        }
+        if profile.verbose {
+            self.queue_own(|b| b.extend_from_slice(encode::OK));
+        }
+        let result = self.cache.lookup(&profile.account, &p.subject);
+        let mut route =
+            Route { now, max_pending: self.max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
+        let delivered = route.deliver(&result, self.slot, profile.echo, p);
+        if delivered == 0 && profile.no_responders {
+            if let Some(reply) = p.reply.as_deref() {
+                let status = no_responders_status(p, &mut self.scratch);
+                let result = self.cache.lookup(&profile.account, reply);
+                if let Some(sub) = own_subscription(&result, self.slot) {
+                    let mut route =
+                        Route { now, max_pending: self.max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
+                    route.deliver_to(sub, &status);
+                }
+            }
+        }
+    }
+
+    /// Queues the server's reply to this client (`+OK`, `-ERR`).
+    fn queue_own(&mut self, write: impl FnOnce(&mut BytesMut)) {
+        let mut o = self.outbox.lock();
+        if o.closed.is_some() {
+            return;
+        }
+        write(&mut o.bytes);
+        // A client that does not read the server's replies is a slow
+        // consumer as surely as one that does not read its messages.
+        if o.unread_bytes() > self.max_pending {
+            o.closed = Some(super::CloseReason::SlowConsumerPendingBytes);
+            self.work.slow.push(self.slot);
+        }
+        if o.mark_dirty() {
+            self.work.touched.push(&self.outbox);
+        }
+    }
+
+    /// Runs `f` on the control plane with the session's counts flushed
+    /// first; takes over what the control plane queued. False once the
+    /// connection is closed.
+    fn hand_over(&mut self, control: &mut impl WithControl, f: impl FnOnce(&mut Control, Slot)) -> bool {
+        self.count();
+        let (slot, work) = (self.slot, &mut self.work);
+        control.with_control(|c| {
+            f(c, slot);
+            c.hand_over(work);
+        });
+        self.begin_again()
+    }
+
+    /// Picks up what the control plane changed; false if it closed the connection.
+    fn begin_again(&mut self) -> bool {
+        let o = self.outbox.lock();
+        if o.closed.is_some() {
+            return false;
+        }
+        if !Arc::ptr_eq(&o.profile, &self.profile) {
+            self.profile = Arc::clone(&o.profile);
+            self.parser.set_limits(self.profile.parser_limits);
+        }
+        true
+    }
+
+    /// Adds the batch's counts to the shared counters.
+    fn count(&mut self) {
+        let received = std::mem::take(&mut self.work.received);
+        let delivered = std::mem::take(&mut self.work.delivered);
+        if received.msgs > 0 {
+            let mut o = self.outbox.lock();
+            o.counters.in_msgs += received.msgs;
+            o.counters.in_bytes += received.bytes;
+            drop(o);
+            self.profile.account.received.add(received);
+        }
+        self.traffic.add(received, delivered);
+        for (account, m) in self.work.sent.drain(..) {
+            account.sent.add(m);
+        }
+    }
+
+    /// Ends a batch: counts, has the control plane carry out what the
+    /// deliveries left it, and wakes every outbox that got bytes.
+    fn finish(&mut self, now: Instant, control: &mut impl WithControl) -> Option<Duration> {
+        self.count();
+        if self.work.needs_control() {
+            let work = &mut self.work;
+            control.with_control(|c| {
+                for (slot, sub) in work.expired.drain(..) {
+                    c.unsubscribe(slot, sub);
+                }
+                for slot in work.slow.drain(..) {
+                    c.slow_consumer(now, slot);
+                }
+                c.hand_over(work);
+            });
+        }
+        self.work.touched.wake_all();
+        let stalled = std::mem::take(&mut self.work.stalled);
+        if stalled {
+            self.traffic.stalled();
+        }
+        stalled.then_some(PRODUCER_STALL)
+    }
+}
+
+impl Control {
+    /// Gives a session what the control plane queued and noticed while
+    /// running one of its ops.
+    pub(crate) fn hand_over(&mut self, work: &mut Work) {
+        work.touched.append(&mut self.work.touched);
+        work.stalled |= std::mem::take(&mut self.producer_stalled);
+    }
+}
