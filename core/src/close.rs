@@ -54,6 +54,11 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// Closed as a slow consumer: its socket is cut, not flushed.
+    pub fn is_slow_consumer(self) -> bool {
+        matches!(self, CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline)
+    }
+
     /// nats-server's text for this reason.
     pub fn as_str(self) -> &'static str {
         match self {

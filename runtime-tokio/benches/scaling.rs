@@ -4,9 +4,11 @@
 //! own, so nothing but the server's shape stops N threads from going N
 //! times as fast as one.
 //!
-//! Each thread hands the driver a read of 64 PUBs of 16 bytes, as a
-//! connection task does, then takes its subscriber's bytes from the writer
-//! channel and reports them written, as a writer task does.
+//! Each thread hands its publisher's session a read of 64 PUBs of 16
+//! bytes, as a connection task does (the session matches and delivers
+//! into the subscriber's outbox, taking the control lock only if it must),
+//! then takes its subscriber's bytes from the outbox and reports them
+//! written, as a writer task does.
 //!
 //! ```sh
 //! cargo bench -p natrix --bench scaling            # 1 and 2 threads, 3 s each
@@ -19,11 +21,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use natrix::clock;
-use natrix::driver::{Shared, WriterMsg};
+use natrix::driver::{Locked, Shared};
 use natrix::logger::Logger;
 use natrix_core::config::ServerOptions;
-use natrix_core::{ConnId, Server};
-use tokio::sync::mpsc::UnboundedReceiver;
+use natrix_core::server::{Control, Outbox, Session};
 
 const PAYLOAD: usize = 16;
 const BATCH: usize = 64;
@@ -42,35 +43,36 @@ fn main() {
 
 /// One thread's publisher and subscriber.
 struct Pair {
-    publisher: ConnId,
-    subscriber: ConnId,
-    inbox: UnboundedReceiver<WriterMsg>,
+    publisher: Session,
+    /// The subscriber's outbox (its session is done once subscribed).
+    inbox: Arc<Outbox>,
     subject: String,
 }
 
-fn connect(shared: &Shared, setup: &str) -> (ConnId, UnboundedReceiver<WriterMsg>) {
+fn connect(shared: &Shared, setup: &str) -> Session {
     let peer: SocketAddr = "127.0.0.1:40000".parse().expect("an address");
-    let (conn, rx, _kill) = shared.connect(peer);
+    let (mut session, _signal) = shared.connect(peer);
     let setup = Bytes::from(setup.to_owned());
-    shared.with_server(|s| s.handle_received(clock::now(), conn, setup));
-    (conn, rx)
+    session.handle_received(clock::now(), setup, &mut Locked(shared));
+    session
 }
 
 /// Delivered messages per second over all threads.
 fn run(threads: usize) -> f64 {
     let opts = ServerOptions::default();
-    let server = Server::new(opts, [7; 32], clock::now(), clock::wall());
+    let control = Control::new(opts, [7; 32], clock::now(), clock::wall());
     let logger = Logger::new(false, false, false, None).expect("a stderr logger");
-    let shared = Shared::new(server, Arc::new(logger), None);
+    let shared = Shared::new(control, Arc::new(logger), None);
     let pairs: Vec<Pair> = (0..threads)
         .map(|t| {
             let subject = format!("bench.{t}");
-            let (subscriber, mut inbox) =
+            let subscriber =
                 connect(&shared, &format!("CONNECT {{\"verbose\":false}}\r\nSUB {subject} 1\r\nPING\r\n"));
-            let (publisher, _) = connect(&shared, "CONNECT {\"verbose\":false}\r\n");
+            let publisher = connect(&shared, "CONNECT {\"verbose\":false}\r\n");
+            let inbox = Arc::clone(subscriber.outbox());
             // INFO and PONG: the subscription is in place.
-            drain(&shared, subscriber, &mut inbox);
-            Pair { publisher, subscriber, inbox, subject }
+            drain(&inbox);
+            Pair { publisher, inbox, subject }
         })
         .collect();
     let start = Arc::new(Barrier::new(threads));
@@ -106,23 +108,16 @@ fn publish(shared: &Shared, mut pair: Pair, start: &Barrier) -> (u64, Duration) 
     while began.elapsed() < RUN {
         for _ in 0..16 {
             let read = read.clone();
-            shared.with_server(|s| s.handle_received(clock::now(), pair.publisher, read));
-            bytes += drain(shared, pair.subscriber, &mut pair.inbox);
+            pair.publisher.handle_received(clock::now(), read, &mut Locked(shared));
+            bytes += drain(&pair.inbox);
         }
     }
     (bytes / msg_len as u64, began.elapsed())
 }
 
-/// Takes what the writer channel holds and reports it written; returns its length.
-fn drain(shared: &Shared, conn: ConnId, inbox: &mut UnboundedReceiver<WriterMsg>) -> u64 {
-    let mut n = 0;
-    while let Ok(msg) = inbox.try_recv() {
-        if let WriterMsg::Bytes(bytes) = msg {
-            n += bytes.len();
-        }
-    }
-    if n > 0 {
-        shared.with_server(|s| s.handle_written(clock::now(), conn, n));
-    }
-    n as u64
+/// Takes what the outbox holds and reports it written; returns its length.
+fn drain(inbox: &Outbox) -> u64 {
+    let Some(bytes) = inbox.take(clock::now()).bytes else { return 0 };
+    inbox.written(clock::now(), bytes.len());
+    bytes.len() as u64
 }

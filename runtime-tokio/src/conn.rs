@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use natrix_core::server::CloseReason;
+use natrix_core::server::{CloseReason, Outbox, Session};
 use natrix_core::ConnId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::oneshot;
 
 use crate::clock;
-use crate::driver::{Shared, WriterMsg};
+use crate::driver::{Locked, Shared, Signal};
 use crate::tls::TlsSetup;
 
 /// Read buffer sizes: a connection starts small, doubles while its reads
@@ -27,30 +27,29 @@ const READ_CHUNK_MIN: usize = 512;
 const READ_CHUNK_MAX: usize = 64 * 1024;
 /// Reads of under a quarter of the buffer in a row before it halves.
 const SMALL_READS_TO_SHRINK: u32 = 2;
-/// Most buffers gathered into one vectored write.
-const WRITE_BATCH_MAX: usize = 64;
 
 /// Serves one accepted TCP connection until it closes.
 pub async fn serve(shared: Arc<Shared>, tls: Option<Arc<TlsSetup>>, stream: TcpStream, peer: SocketAddr) {
     // Nagle would hold back small replies (PONG, +OK) waiting for an ACK.
     let _ = stream.set_nodelay(true);
-    let (conn, mut rx, kill) = shared.connect(peer);
+    let (session, signal) = shared.connect(peer);
     match tls {
-        None => run(shared, conn, stream, rx, kill).await,
+        None => run(shared, session, stream, signal).await,
         Some(tls) => {
             let mut stream = stream;
+            let (conn, outbox) = (session.cid(), Arc::clone(session.outbox()));
             if !tls.handshake_first {
                 // nats-server greets in plain text, then the client starts TLS.
-                if let Some(WriterMsg::Bytes(info)) = rx.recv().await {
+                if let Some(info) = outbox.take(clock::now()).bytes {
                     if stream.write_all(&info).await.is_err() {
                         return shared.closed(conn, CloseReason::WriteError);
                     }
-                    shared.with_server(|s| s.handle_written(clock::now(), conn, info.len()));
+                    outbox.written(clock::now(), info.len());
                 }
             }
             let handshake = tokio::time::timeout(tls.timeout, tls.acceptor.accept(stream)).await;
             match handshake {
-                Ok(Ok(tls_stream)) => run(shared, conn, tls_stream, rx, kill).await,
+                Ok(Ok(tls_stream)) => run(shared, session, tls_stream, signal).await,
                 Ok(Err(e)) => {
                     shared.logger.at(
                         natrix_core::log::Level::Error,
@@ -64,29 +63,21 @@ pub async fn serve(shared: Arc<Shared>, tls: Option<Arc<TlsSetup>>, stream: TcpS
     }
 }
 
-async fn run<S>(
-    shared: Arc<Shared>,
-    conn: ConnId,
-    stream: S,
-    rx: mpsc::UnboundedReceiver<WriterMsg>,
-    kill: Arc<Notify>,
-) where
+async fn run<S>(shared: Arc<Shared>, session: Session, stream: S, signal: Arc<Signal>)
+where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
     let (stop_reader, reader_stopped) = oneshot::channel();
-    let write_task = tokio::spawn(write_loop(shared.clone(), conn, writer, rx, kill, stop_reader));
-    read_loop(shared, conn, reader, reader_stopped).await;
+    let (conn, outbox) = (session.cid(), Arc::clone(session.outbox()));
+    let write_task = tokio::spawn(write_loop(shared.clone(), conn, outbox, writer, signal, stop_reader));
+    read_loop(shared, session, reader, reader_stopped).await;
     let _ = write_task.await;
 }
 
-async fn read_loop<R: AsyncRead>(
-    shared: Arc<Shared>,
-    conn: ConnId,
-    reader: R,
-    mut stop: oneshot::Receiver<()>,
-) {
+async fn read_loop<R: AsyncRead>(shared: Arc<Shared>, mut session: Session, reader: R, mut stop: oneshot::Receiver<()>) {
     tokio::pin!(reader);
+    let conn = session.cid();
     let mut chunk = READ_CHUNK_MIN;
     let mut small_reads = 0;
     let mut buf = BytesMut::with_capacity(chunk);
@@ -119,7 +110,7 @@ async fn read_loop<R: AsyncRead>(
                     small_reads = 0;
                 }
                 let bytes = buf.split().freeze();
-                if let Some(pause) = shared.with_server(|s| s.handle_received(clock::now(), conn, bytes)) {
+                if let Some(pause) = session.handle_received(clock::now(), bytes, &mut Locked(&shared)) {
                     // Back-pressure: a receiver of this producer's messages is falling behind.
                     tokio::time::sleep(pause).await;
                 }
@@ -129,52 +120,66 @@ async fn read_loop<R: AsyncRead>(
     }
 }
 
+/// Writes what the core queues in the connection's outbox, each time it
+/// is woken, until the core closes it or the socket fails.
 async fn write_loop<W: AsyncWrite>(
     shared: Arc<Shared>,
     conn: ConnId,
+    outbox: Arc<Outbox>,
     writer: W,
-    mut rx: mpsc::UnboundedReceiver<WriterMsg>,
-    kill: Arc<Notify>,
+    signal: Arc<Signal>,
     stop_reader: oneshot::Sender<()>,
 ) {
     tokio::pin!(writer);
-    let mut batch: Vec<Bytes> = Vec::with_capacity(WRITE_BATCH_MAX);
-    let mut close = None;
-    while close.is_none() {
-        let Some(first) = rx.recv().await else { break };
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                WriterMsg::Bytes(b) => batch.push(b),
-                WriterMsg::Close(reason) => {
-                    close = Some(reason);
-                    break;
+    // What was taken and not yet fully written, and how much of it the
+    // outbox has not heard of.
+    let mut batch: Vec<Bytes> = Vec::with_capacity(1);
+    let mut unreported = 0usize;
+    let mut closed = None;
+    loop {
+        if batch.is_empty() {
+            tokio::select! {
+                () = signal.ready.notified() => {}
+                () = signal.kill.notified() => break,
+            }
+            let taken = outbox.take(clock::now());
+            if let Some(bytes) = taken.bytes {
+                unreported += bytes.len();
+                batch.push(bytes);
+            }
+            closed = taken.closed;
+        }
+        if !batch.is_empty() {
+            let write = tokio::time::timeout(shared.write_deadline, write_all_vectored(&mut writer, &mut batch));
+            let result = tokio::select! {
+                r = write => r,
+                () = signal.kill.notified() => break,
+            };
+            match result {
+                // No progress for the write deadline: the core decides, and
+                // the write goes on unless it cuts the connection.
+                Err(_elapsed) => {
+                    shared.with_control(|c| c.handle_write_stalled(clock::now(), conn));
+                    continue;
                 }
-            }
-            if batch.len() < WRITE_BATCH_MAX {
-                next = rx.try_recv().ok();
+                Ok(Err(_)) => {
+                    let _ = stop_reader.send(());
+                    return shared.closed(conn, CloseReason::WriteError);
+                }
+                Ok(Ok(())) => outbox.written(clock::now(), std::mem::take(&mut unreported)),
             }
         }
-        let written: usize = batch.iter().map(Bytes::len).sum();
-        let result = tokio::select! {
-            r = write_all_vectored(&mut writer, &mut batch) => r,
-            () = kill.notified() => {
-                // The core already forgot the connection; drop the socket unflushed.
-                let _ = stop_reader.send(());
-                return;
+        if let Some(reason) = closed {
+            if !reason.is_slow_consumer() {
+                // Flush what the core queued before closing, bounded so a stuck peer cannot hold us.
+                let _ = tokio::time::timeout(Duration::from_secs(2), writer.flush()).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), writer.shutdown()).await;
             }
-        };
-        if result.is_err() {
-            let _ = stop_reader.send(());
-            return shared.closed(conn, CloseReason::WriteError);
-        }
-        if close.is_none() && written > 0 {
-            shared.with_server(|s| s.handle_written(clock::now(), conn, written));
+            break;
         }
     }
-    // Flush what the core sent before closing, bounded so a stuck peer cannot hold us.
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer.flush()).await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer.shutdown()).await;
+    // The core already forgot the connection (or is told now); a slow
+    // consumer's socket is dropped unflushed.
     let _ = stop_reader.send(());
 }
 

@@ -1,40 +1,48 @@
-//! The driver: one core `Server` behind a mutex, fed by the connection tasks
-//! and the timer task, with its outputs carried out while the lock is held so
-//! that the bytes for one connection leave in the order the core produced them.
+//! The driver: the core's control plane behind one lock, and every
+//! connection's session run by that connection's own task.
+//!
+//! A connection task feeds its [`Session`] what it reads; the session
+//! delivers publishes itself, into the receivers' outboxes, and takes the
+//! control lock only for what changes shared state (CONNECT, SUB, UNSUB,
+//! PING…, publishes that cross accounts). A receiver's writer task sleeps
+//! on its [`Signal`] until an outbox wakes it, then takes the bytes and
+//! writes them. The timer task and the monitoring server take the control
+//! lock; neither stops publishes.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::Bytes;
-use natrix_core::server::CloseReason;
-use natrix_core::{ConnId, Instant, Output, Server};
-use tokio::sync::{mpsc, Notify};
+use natrix_core::server::{CloseReason, Control, Session, Wake, WithControl};
+use natrix_core::{ConnId, Instant, Output};
+use tokio::sync::Notify;
 
 use crate::clock;
 use crate::logger::Logger;
 
-/// What a connection's writer task is told to do.
-#[derive(Debug)]
-pub enum WriterMsg {
-    /// Write these bytes.
-    Bytes(Bytes),
-    /// Write everything before this, then close.
-    Close(CloseReason),
+/// What a connection's writer task waits on.
+#[derive(Debug, Default)]
+pub struct Signal {
+    /// The outbox has bytes, or was closed.
+    pub ready: Notify,
+    /// Cut the connection without flushing (a slow consumer's socket may never drain).
+    pub kill: Notify,
 }
 
-/// The runtime's handle on one connection's writer task.
-struct ConnHandle {
-    tx: mpsc::UnboundedSender<WriterMsg>,
-    /// Cuts the connection without flushing (a slow consumer's socket may never drain).
-    kill: Arc<Notify>,
+/// An outbox's wake: its writer task's signal.
+struct Waker(Arc<Signal>);
+
+impl Wake for Waker {
+    fn wake(&self, _conn: ConnId) {
+        self.0.ready.notify_one();
+    }
 }
 
-/// The core plus the runtime's per-connection handles.
+/// The control plane plus the runtime's per-connection signals.
 pub struct Core {
-    /// The node's state machine.
-    pub server: Server,
-    writers: HashMap<ConnId, ConnHandle>,
+    /// The node's control plane.
+    pub control: Control,
+    signals: HashMap<ConnId, Arc<Signal>>,
     timer_deadline: Option<Instant>,
     /// Syncs the server's storage completed, to report back to it.
     synced: Option<crate::storage::Completions>,
@@ -47,22 +55,35 @@ pub struct Shared {
     pub timer_changed: Notify,
     /// The log printer.
     pub logger: Arc<Logger>,
+    /// How long a write may make no progress before the core hears of it.
+    pub write_deadline: std::time::Duration,
+}
+
+/// A session's way to the control plane: the lock.
+pub struct Locked<'a>(pub &'a Shared);
+
+impl WithControl for Locked<'_> {
+    fn with_control<R>(&mut self, f: impl FnOnce(&mut Control) -> R) -> R {
+        self.0.with_control(f)
+    }
 }
 
 impl Shared {
-    /// Wraps a freshly built server; `synced` is the completion queue of
-    /// the storage it was given, if any.
-    pub fn new(server: Server, logger: Arc<Logger>, synced: Option<crate::storage::Completions>) -> Arc<Self> {
+    /// Wraps a freshly built control plane; `synced` is the completion
+    /// queue of the storage it was given, if any.
+    pub fn new(control: Control, logger: Arc<Logger>, synced: Option<crate::storage::Completions>) -> Arc<Self> {
+        let write_deadline = control.options().write_deadline;
         Arc::new(Shared {
-            core: Mutex::new(Core { server, writers: HashMap::new(), timer_deadline: None, synced }),
+            write_deadline,
+            core: Mutex::new(Core { control, signals: HashMap::new(), timer_deadline: None, synced }),
             timer_changed: Notify::new(),
             logger,
         })
     }
 
-    /// Locks the core. A panic while it was held leaves the core in an unknown
-    /// state; the only safe answer is to stop the process.
-    pub fn lock(&self) -> MutexGuard<'_, Core> {
+    /// Locks the control plane. A panic while it was held leaves the core
+    /// in an unknown state; the only safe answer is to stop the process.
+    fn lock(&self) -> MutexGuard<'_, Core> {
         match self.core.lock() {
             Ok(guard) => guard,
             Err(_) => {
@@ -72,23 +93,24 @@ impl Shared {
         }
     }
 
-    /// Runs `f` on the server, then carries out every output it produced.
-    pub fn with_server<R>(&self, f: impl FnOnce(&mut Server) -> R) -> R {
+    /// Runs `f` on the control plane, then carries out every output it produced.
+    pub fn with_control<R>(&self, f: impl FnOnce(&mut Control) -> R) -> R {
         let mut core = self.lock();
-        let result = f(&mut core.server);
+        let result = f(&mut core.control);
         self.drain(&mut core);
         result
     }
 
-    /// Accepts a new connection: registers its writer, then lets the core greet it.
-    pub fn connect(&self, peer: SocketAddr) -> (ConnId, mpsc::UnboundedReceiver<WriterMsg>, Arc<Notify>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let kill = Arc::new(Notify::new());
+    /// Accepts a new connection: the core greets it and hands back its
+    /// session; the signal is what its writer task waits on.
+    pub fn connect(&self, peer: SocketAddr) -> (Session, Arc<Signal>) {
+        let signal = Arc::new(Signal::default());
         let mut core = self.lock();
-        let conn = core.server.handle_connected(clock::now(), clock::wall(), peer);
-        core.writers.insert(conn, ConnHandle { tx, kill: kill.clone() });
+        let waker = Box::new(Waker(Arc::clone(&signal)));
+        let session = core.control.handle_connected(clock::now(), clock::wall(), peer, waker);
+        core.signals.insert(session.cid(), Arc::clone(&signal));
         self.drain(&mut core);
-        (conn, rx, kill)
+        (session, signal)
     }
 
     fn drain(&self, core: &mut Core) {
@@ -96,29 +118,25 @@ impl Shared {
             self.carry_out(core);
             // Completed syncs release acknowledgements, which are more outputs.
             let Some(token) = core.synced.as_ref().and_then(take_last) else { break };
-            core.server.handle_synced(clock::now(), token);
+            core.control.handle_synced(clock::now(), token);
         }
         self.follow_timer(core);
     }
 
     fn carry_out(&self, core: &mut Core) {
-        while let Some(output) = core.server.poll_output() {
+        while let Some(output) = core.control.poll_output() {
             match output {
-                Output::Transmit { conn, bytes } => {
-                    if let Some(handle) = core.writers.get(&conn) {
-                        // A send fails only when the writer is gone, i.e. the
-                        // socket is already closed: the bytes have nowhere to go.
-                        let _ = handle.tx.send(WriterMsg::Bytes(bytes));
-                    }
-                }
+                // Bytes reach a writer through its outbox, never as an output.
+                Output::Transmit { .. } => debug_assert!(false, "the control plane transmitted"),
                 Output::Close { conn, reason } => {
-                    if let Some(handle) = core.writers.remove(&conn) {
-                        let _ = handle.tx.send(WriterMsg::Close(reason));
+                    // The outbox is closed and its writer woken: it writes
+                    // what is left and closes, unless told to cut.
+                    if let Some(signal) = core.signals.remove(&conn) {
                         if matches!(
                             reason,
                             CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline
                         ) {
-                            handle.kill.notify_one();
+                            signal.kill.notify_one();
                         }
                     }
                 }
@@ -128,7 +146,7 @@ impl Shared {
     }
 
     fn follow_timer(&self, core: &mut Core) {
-        let next = core.server.poll_timeout();
+        let next = core.control.poll_timeout();
         if next != core.timer_deadline {
             let earlier = match (next, core.timer_deadline) {
                 (Some(n), Some(old)) => n < old,
@@ -146,8 +164,8 @@ impl Shared {
     /// for a connection the core already closed.
     pub fn closed(&self, conn: ConnId, reason: CloseReason) {
         let mut core = self.lock();
-        if core.writers.remove(&conn).is_some() {
-            core.server.handle_closed(clock::now(), conn, reason);
+        if core.signals.remove(&conn).is_some() {
+            core.control.handle_closed(clock::now(), conn, reason);
             self.drain(&mut core);
         }
     }
@@ -177,7 +195,7 @@ pub async fn run_timers(shared: Arc<Shared>) {
             Some(at) => {
                 tokio::select! {
                     () = tokio::time::sleep_until(clock::to_tokio(at)) => {
-                        shared.with_server(|s| s.handle_timeout(clock::now()));
+                        shared.with_control(|c| c.handle_timeout(clock::now()));
                     }
                     () = changed => {}
                 }

@@ -60,7 +60,7 @@ async fn answer(shared: Arc<Shared>, sampler: Arc<ProcessSampler>, mut stream: T
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let path = path.strip_prefix(base.trim_end_matches('/')).unwrap_or(path);
     let process = sampler.sample();
-    let response = shared.with_server(|s| monitor::handle(s, clock::now(), clock::wall(), &process, path, query));
+    let response = shared.with_control(|c| monitor::handle(c, clock::now(), clock::wall(), &process, path, query));
     respond(&mut stream, response.status, response.content_type, &response.body).await;
 }
 

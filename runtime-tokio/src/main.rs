@@ -11,7 +11,7 @@ use std::sync::Arc;
 use natrix_core::config::{self, CliCommand, ConfigError, ConfigSource, ReadError, ServerOptions};
 use natrix_core::log::Level;
 use natrix_core::server::VERSION;
-use natrix_core::Server;
+use natrix_core::server::Control;
 use rand_core::{OsRng, TryRngCore};
 use tokio::net::TcpListener;
 
@@ -138,14 +138,14 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
         Some(dir) => {
             let storage = storage::DirStorage::open(&dir).map_err(|e| format!("resolver dir {dir}: {e}"))?;
             let synced = storage.completions();
-            let server = Server::with_storage(opts.clone(), seed, clock::now(), clock::wall(), Box::new(storage));
+            let server = Control::with_storage(opts.clone(), seed, clock::now(), clock::wall(), Box::new(storage));
             (server, Some(synced))
         }
-        None => (Server::new(opts.clone(), seed, clock::now(), clock::wall()), None),
+        None => (Control::new(opts.clone(), seed, clock::now(), clock::wall()), None),
     };
     let shared = Shared::new(server, logger.clone(), synced);
     // Print the start-up lines the core logged while it was built.
-    shared.with_server(|_| ());
+    shared.with_control(|_| ());
     if let Some(l) = http {
         let at = l.local_addr().map_err(|e| e.to_string())?;
         logger.at(Level::Info, format!("Starting http monitor on {at}"));
@@ -159,7 +159,7 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     tokio::spawn(driver::run_timers(shared.clone()));
     tokio::spawn(accept_loop(shared.clone(), listener, tls));
     signals::wait_for_shutdown(&shared).await;
-    shared.with_server(|s| s.shutdown(clock::now()));
+    shared.with_control(|c| c.shutdown(clock::now()));
     files.remove();
     logger.at(Level::Info, "Server Exiting..");
     Ok(())

@@ -7,7 +7,7 @@
 //! that a blocking fsync there costs less than the machinery to move it to
 //! another thread. The completion is still reported the way the contract
 //! asks, as an input after the call: the token goes to a queue the driver
-//! drains into [`natrix_core::Server::handle_synced`].
+//! drains into [`natrix_core::server::Control::handle_synced`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};

@@ -31,8 +31,34 @@ impl Control {
         self.timers.insert((at, slot));
     }
 
-    pub(crate) fn run_client_timers(&mut self, now: Instant, slot: Slot) {
+    /// The runtime's write to `conn` made no progress for a while: closes
+    /// it as a slow consumer if that while is `write_deadline`.
+    pub fn handle_write_stalled(&mut self, now: Instant, conn: super::ConnId) {
+        if let Some(&slot) = self.by_cid.get(&conn) {
+            self.write_deadline_passed(now, slot);
+            self.wake();
+        }
+    }
+
+    /// Closes the client if its pending bytes saw no write progress for
+    /// `write_deadline`; true if it did.
+    fn write_deadline_passed(&mut self, now: Instant, slot: Slot) -> bool {
         let write_deadline = self.opts.write_deadline;
+        let Some(c) = self.client(slot) else { return false };
+        let stuck = {
+            let o = c.outbox.lock();
+            o.pending_bytes > 0 && o.write_progress_at.is_some_and(|at| at + write_deadline <= now)
+        };
+        if stuck {
+            let msg = format!("{} - {} - Slow Consumer Detected: WriteDeadline of {write_deadline:?} exceeded", c.peer, c.cid);
+            self.traffic.slow_consumer();
+            self.log(Level::Info, msg);
+            self.close(now, slot, CloseReason::SlowConsumerWriteDeadline, None);
+        }
+        stuck
+    }
+
+    pub(crate) fn run_client_timers(&mut self, now: Instant, slot: Slot) {
         let (ping_interval, ping_max) = (self.opts.ping_interval, self.opts.ping_max);
         let Some(c) = self.client_mut(slot) else { return };
         if c.auth_deadline.is_some_and(|at| at <= now) {
@@ -45,16 +71,11 @@ impl Control {
             self.log(Level::Debug, line);
             return self.close(now, slot, CloseReason::AuthenticationExpired, Some("User Authentication Expired"));
         }
-        let (stuck, last_in_at) = {
-            let o = c.outbox.lock();
-            (o.pending_bytes > 0 && o.write_progress_at.is_some_and(|at| at + write_deadline <= now), o.last_in_at)
-        };
-        if stuck {
-            let msg = format!("{} - {} - Slow Consumer Detected: WriteDeadline of {write_deadline:?} exceeded", c.peer, c.cid);
-            self.traffic.slow_consumer();
-            self.log(Level::Info, msg);
-            return self.close(now, slot, CloseReason::SlowConsumerWriteDeadline, None);
+        let last_in_at = c.outbox.lock().last_in_at;
+        if self.write_deadline_passed(now, slot) {
+            return;
         }
+        let Some(c) = self.client_mut(slot) else { return };
         if c.next_ping_at <= now {
             c.next_ping_at = now + ping_interval;
             // Traffic from the client since the last tick proves it alive.
