@@ -54,26 +54,42 @@ pub fn run(ctx: &Ctx) -> Result<(), String> {
         "subscription"
     };
     println!(
-        "{}: {} {what}s: server VmRSS {before} KiB -> {after} KiB, {per:.0} bytes per {what}",
+        "{}: {} {what}s: server VmRSS {before} KiB -> {after} KiB, {per:.0} bytes per {what}, opened in {open_seconds:.1} s",
         o.mode.name(),
         o.count
     );
     let j = json!({
         "mode": o.mode.name(),
         "count": o.count,
+        "subs_per_conn": o.per_conn,
         "rss_before_kib": before,
         "rss_after_kib": after,
         "bytes_per_item": per.round(),
         "open_seconds": (open_seconds * 1000.0).round() / 1000.0,
     });
     println!("{j}");
+    thread::sleep(o.hold);
     drop(held);
     first.close();
     Ok(())
 }
 
+/// Opens the connections, each with `--per-conn` subscriptions of its own
+/// on distinct literal subjects.
 fn open_conns(ctx: &Ctx) -> Result<Vec<Conn>, String> {
-    (0..ctx.opts.count).map(|_| connect(ctx)).collect()
+    let per_conn = ctx.opts.per_conn;
+    (0..ctx.opts.count)
+        .map(|c| {
+            let mut conn = connect(ctx)?;
+            if per_conn > 0 {
+                for i in 0..per_conn {
+                    conn.sub(&format!("natrix.bench.mem.{c}.{i}"), None, i + 1).map_err(|e| e.to_string())?;
+                }
+                conn.wait_pong().map_err(|e| e.to_string())?;
+            }
+            Ok(conn)
+        })
+        .collect()
 }
 
 /// Distinct literal subjects, like a service with many interests; one

@@ -80,6 +80,11 @@ pub struct Opts {
     pub count: u64,
     /// `conns`/`subs`: the server process whose memory to read.
     pub pid: Option<u32>,
+    /// `conns`: subscriptions each connection opens.
+    pub per_conn: u64,
+    /// `conns`/`subs`: keep them open this long after the reading (for
+    /// measuring traffic beside them).
+    pub hold: Duration,
     /// No progress line.
     pub quiet: bool,
 }
@@ -110,6 +115,8 @@ options:
   --timeout SECS  fail if not done by then (default 60)
   --count N       conns/subs: how many (default 1000)
   --pid PID       conns/subs: server pid to read VmRSS of
+  --per-conn N    conns: subscriptions per connection (default 0)
+  --hold SECS     conns/subs: keep them open this long after the reading
   --quiet         no progress line
 
 The last line of output is a JSON summary. Any lost, duplicated,
@@ -133,6 +140,8 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
         timeout: Duration::from_secs(60),
         count: 1000,
         pid: None,
+        per_conn: 0,
+        hold: Duration::ZERO,
         quiet: false,
     };
     while let Some(flag) = it.next() {
@@ -155,6 +164,8 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             }
             "--count" => o.count = number(v)?,
             "--pid" => o.pid = Some(v.parse().map_err(|_| bad(flag, v))?),
+            "--per-conn" => o.per_conn = number(v)?,
+            "--hold" => o.hold = Duration::from_secs(number(v)?),
             _ => return Err(format!("unknown option {flag}")),
         }
     }

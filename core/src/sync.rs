@@ -26,6 +26,9 @@ use loom::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(not(loom))]
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+/// Access to a [`Lock`]'s value, for as long as it lives.
+pub(crate) type LockGuard<'a, T> = MutexGuard<'a, T>;
+
 /// A value one thread at a time may change.
 ///
 /// A panic while it is held leaves the value as the panicking code left
@@ -41,7 +44,7 @@ impl<T> Lock<T> {
     }
 
     /// Waits for the value, for one short critical section.
-    pub fn lock(&self) -> MutexGuard<'_, T> {
+    pub fn lock(&self) -> LockGuard<'_, T> {
         match self.0.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),

@@ -152,7 +152,7 @@ impl<R: RngCore> Route<'_, R> {
         if unread > self.max_pending {
             // The same limit as for every other byte queued to a client:
             // nothing more is queued, the control plane closes it.
-            o.closed = Some(CloseReason::SlowConsumerPendingBytes);
+            sub.outbox.close(o, CloseReason::SlowConsumerPendingBytes);
             self.work.slow.push(sub.slot);
         }
         if o.mark_dirty() {

@@ -21,6 +21,8 @@ mod auth;
 mod client;
 mod deliver;
 mod imports;
+#[cfg(all(test, loom))]
+mod loom_outbox;
 mod ops;
 mod outbox;
 mod resolver;
@@ -538,7 +540,7 @@ impl Control {
         // Closed first: a delivery holding a stale match queues nothing more.
         let subs = {
             let mut o = client.outbox.lock();
-            o.closed.get_or_insert(reason);
+            client.outbox.close(&mut o, reason);
             if o.mark_dirty() {
                 self.work.touched.push(&client.outbox);
             }

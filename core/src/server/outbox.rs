@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use crate::auth::ClientPermissions;
 use crate::protocol::ParserLimits;
 use crate::slab::Slab;
-use crate::sync::Lock;
+use crate::sync::{AtomicBool, Lock, LockGuard, Ordering};
 use crate::time::{Instant, UnixNanos};
 
 use super::account::AccountShared;
@@ -34,6 +34,9 @@ pub trait Wake: Send + Sync {
 pub struct Outbox {
     cid: ConnId,
     state: Lock<OutboxState>,
+    /// `state.closed.is_some()`, readable without the lock: the session
+    /// checks it before each publish it delivers.
+    closed: AtomicBool,
     waker: Box<dyn Wake>,
 }
 
@@ -125,7 +128,7 @@ impl Outbox {
             last_activity: wall,
             profile,
         };
-        Outbox { cid, state: Lock::new(state), waker }
+        Outbox { cid, state: Lock::new(state), closed: AtomicBool::new(false), waker }
     }
 
     /// The connection this outbox belongs to.
@@ -133,8 +136,20 @@ impl Outbox {
         self.cid
     }
 
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+    pub(crate) fn lock(&self) -> LockGuard<'_, OutboxState> {
         self.state.lock()
+    }
+
+    /// Closes the outbox (`state` is its locked contents): nothing more is
+    /// queued. The first reason stays.
+    pub(crate) fn close(&self, state: &mut OutboxState, reason: CloseReason) {
+        state.closed.get_or_insert(reason);
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// True once the core let the connection go.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn wake(&self) {

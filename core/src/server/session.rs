@@ -136,7 +136,14 @@ impl Session {
         }
         while !bytes.is_empty() {
             match self.parser.next_op(&mut bytes) {
-                Ok(Some(ClientOp::Pub(p))) if self.takes(now, &p) => self.publish(now, &p),
+                Ok(Some(ClientOp::Pub(p))) if self.takes(now, &p) => {
+                    // Closed meanwhile (by a timer, a revocation, a slow
+                    // consumer check): the rest of the read is dropped.
+                    if self.outbox.is_closed() {
+                        break;
+                    }
+                    self.publish(now, &p);
+                }
                 Ok(Some(op)) => {
                     if !self.hand_over(control, |c, slot| c.process_op(now, slot, op)) {
                         break;
@@ -223,7 +230,7 @@ impl Session {
         // A client that does not read the server's replies is a slow
         // consumer as surely as one that does not read its messages.
         if o.unread_bytes() > self.max_pending {
-            o.closed = Some(super::CloseReason::SlowConsumerPendingBytes);
+            self.outbox.close(&mut o, super::CloseReason::SlowConsumerPendingBytes);
             self.work.slow.push(self.slot);
         }
         if o.mark_dirty() {
