@@ -138,9 +138,9 @@ impl SubDetail {
         SubDetail {
             account_tag: account.clone(),
             account,
-            subject: s(&sub.subject),
-            qgroup: sub.queue.as_deref().map(s),
-            sid: s(&sub.sid),
+            subject: s(sub.subject()),
+            qgroup: sub.queue().map(s),
+            sid: s(sub.sid()),
             msgs: sub.delivered,
             max: sub.max_msgs,
             cid,
@@ -202,7 +202,7 @@ pub(crate) fn conn_info(server: &Control, c: &Client, now: Instant, subs: SubsMo
         // A JWT user shows as its public key, as in nats-server.
         authorized_user: c.jwt_user.as_ref().map(|(key, _)| key.clone()).or_else(|| c.meta.user.clone()),
         account: (account != "$G").then(|| account.clone()),
-        subscriptions_list: (subs == SubsMode::Subjects).then(|| live().map(|x| s(&x.subject)).collect()),
+        subscriptions_list: (subs == SubsMode::Subjects).then(|| live().map(|x| s(x.subject())).collect()),
         subscriptions_list_detail: (subs == SubsMode::Detail)
             .then(|| live().map(|x| SubDetail::of(x, c.cid.0, None)).collect()),
         idle_for: nanos_between(last, wall_now),

@@ -64,15 +64,56 @@ impl Ord for SubRef {
     }
 }
 
-/// One subscription of a client.
+/// One subscription of a client. Its subject, queue and sid are copied
+/// out of the read buffer into one allocation, kept whole.
 #[derive(Debug)]
 pub(crate) struct Subscription {
-    pub subject: Bytes,
-    pub queue: Option<Bytes>,
-    pub sid: Bytes,
+    /// Subject, then queue, then sid.
+    args: Bytes,
+    subject_len: u32,
+    queue_len: Option<u32>,
     /// Auto-unsubscribe once `delivered` reaches this.
     pub max_msgs: Option<u64>,
     pub delivered: u64,
+}
+
+impl Subscription {
+    /// A subscription to `subject` (in `queue`, if any) under `sid`.
+    pub fn new(subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Self {
+        let queue_len = queue.map_or(0, <[u8]>::len);
+        let mut args = bytes::BytesMut::with_capacity(subject.len() + queue_len + sid.len());
+        args.extend_from_slice(subject);
+        args.extend_from_slice(queue.unwrap_or_default());
+        args.extend_from_slice(sid);
+        let len = |n: usize| u32::try_from(n).expect("a SUB argument longer than the control line");
+        Subscription {
+            args: args.freeze(),
+            subject_len: len(subject.len()),
+            queue_len: queue.map(|q| len(q.len())),
+            max_msgs: None,
+            delivered: 0,
+        }
+    }
+
+    pub fn subject(&self) -> &[u8] {
+        &self.args[..self.subject_len as usize]
+    }
+
+    pub fn queue(&self) -> Option<&[u8]> {
+        let start = self.subject_len as usize;
+        self.queue_len.map(|n| &self.args[start..start + n as usize])
+    }
+
+    pub fn sid(&self) -> &[u8] {
+        let start = self.subject_len as usize + self.queue_len.unwrap_or(0) as usize;
+        &self.args[start..]
+    }
+
+    /// The sid as its own `Bytes`, sharing the allocation.
+    pub fn sid_bytes(&self) -> Bytes {
+        let start = self.subject_len as usize + self.queue_len.unwrap_or(0) as usize;
+        self.args.slice(start..)
+    }
 }
 
 /// What the client asked for in CONNECT. Before CONNECT, nats-server treats

@@ -114,7 +114,7 @@ impl<R: RngCore> Route<'_, R> {
         if let Some(perms) = o.perms.as_mut() {
             // A wildcard subscription does not receive what the deny list
             // names, nor a queue subscription what its queue is denied.
-            if !perms.can_receive(&p.subject, s.queue.as_deref()) {
+            if !perms.can_receive(&p.subject, s.queue()) {
                 return false;
             }
             if let (Some(reply), true) = (p.reply.as_deref(), perms.tracks_responses()) {
@@ -128,19 +128,19 @@ impl<R: RngCore> Route<'_, R> {
         let reply = p.reply.as_deref();
         let size = match (&p.headers, o.profile.headers) {
             (Some(h), true) => {
-                encode::write_hmsg(&mut o.bytes, &p.subject, &s.sid, reply, h, &p.payload);
+                encode::write_hmsg(&mut o.bytes, &p.subject, s.sid(), reply, h, &p.payload);
                 h.len() + p.payload.len()
             }
             // A client that did not announce headers gets the payload alone, as nats-server does.
             _ => {
-                encode::write_msg(&mut o.bytes, &p.subject, &s.sid, reply, &p.payload);
+                encode::write_msg(&mut o.bytes, &p.subject, s.sid(), reply, &p.payload);
                 p.payload.len()
             }
         };
         if let Some(trace) = self.trace.as_deref_mut() {
             let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
             let reply = reply.map(|r| format!(" {}", text(r))).unwrap_or_default();
-            trace.push((sub.slot, format!("MSG {} {}{reply} {size}", text(&p.subject), text(&s.sid))));
+            trace.push((sub.slot, format!("MSG {} {}{reply} {size}", text(&p.subject), text(s.sid()))));
         }
         o.counters.out_msgs += 1;
         o.counters.out_bytes += size as u64;

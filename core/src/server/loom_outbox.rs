@@ -59,13 +59,7 @@ fn receiver(signal: &Arc<Signal>) -> SubRef {
     });
     let waker = Box::new(Waker(Arc::clone(signal)));
     let outbox = Arc::new(Outbox::new(ConnId(1), waker, profile, Instant::ZERO, UnixNanos(0)));
-    let sub = Subscription {
-        subject: Bytes::from_static(b"s"),
-        queue: None,
-        sid: Bytes::from_static(b"1"),
-        max_msgs: None,
-        delivered: 0,
-    };
+    let sub = Subscription::new(b"s", None, b"1");
     let id = outbox.lock().subs.insert(sub);
     SubRef { slot: Slot::NONE, sub: id, outbox }
 }

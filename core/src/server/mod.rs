@@ -549,7 +549,7 @@ impl Control {
         let shared = &self.accounts[client.account].shared;
         for (id, sub) in subs {
             let sref = SubRef { slot, sub: id, outbox: Arc::clone(&client.outbox) };
-            shared.remove(&sub.subject, sub.queue.as_deref(), &sref);
+            shared.remove(sub.subject(), sub.queue(), &sref);
         }
         self.by_cid.remove(&client.cid);
         self.log(

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::auth;
 use crate::log::Level;
@@ -217,7 +217,7 @@ impl Control {
         let shared = &self.accounts[account].shared;
         for (id, sub) in subs {
             let sref = SubRef { slot, sub: id, outbox: Arc::clone(&outbox) };
-            shared.remove(&sub.subject, sub.queue.as_deref(), &sref);
+            shared.remove(sub.subject(), sub.queue(), &sref);
         }
         self.share_profile(slot);
     }
@@ -309,15 +309,15 @@ impl Control {
             return self.send_err(slot, super::resolver::claims::SUBS_EXCEEDED);
         }
         let account = c.account;
-        // The parsed arguments are slices of the read buffer: kept as they
-        // are, each subscription would hold its whole buffer (64 KiB in the
-        // tokio runtime) alive for as long as it lives.
-        let (subject, queue, sid) = compact(&subject, queue.as_deref(), &sid);
         // nats-server keeps the first of two subscriptions with one sid and
         // ignores the second.
         if !c.sids.contains_key(&sid) {
             let outbox = Arc::clone(&c.outbox);
-            let sub = Subscription { subject: subject.clone(), queue: queue.clone(), sid: sid.clone(), max_msgs: None, delivered: 0 };
+            // The parsed arguments are slices of the read buffer: kept as
+            // they are, each subscription would hold its whole buffer (64 KiB
+            // in the tokio runtime) alive for as long as it lives.
+            let sub = Subscription::new(&subject, queue.as_deref(), &sid);
+            let sid = sub.sid_bytes();
             let id = outbox.lock().subs.insert(sub);
             c.sids.insert(sid, id);
             let sref = SubRef { slot, sub: id, outbox };
@@ -351,10 +351,10 @@ impl Control {
         let account = c.account;
         let outbox = Arc::clone(&c.outbox);
         let Some(sub) = outbox.lock().subs.remove(id) else { return };
-        let removed = c.sids.remove(&sub.sid);
+        let removed = c.sids.remove(sub.sid());
         debug_assert_eq!(removed, Some(id), "a subscription's sid names another");
         let sref = SubRef { slot, sub: id, outbox };
-        self.accounts[account].shared.remove(&sub.subject, sub.queue.as_deref(), &sref);
+        self.accounts[account].shared.remove(sub.subject(), sub.queue(), &sref);
     }
 }
 
@@ -385,18 +385,6 @@ fn trace_text(op: &ClientOp) -> String {
     }
 }
 
-/// A copy of a SUB's arguments in one allocation of their own.
-fn compact(subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> (Bytes, Option<Bytes>, Bytes) {
-    let queue_len = queue.map_or(0, <[u8]>::len);
-    let mut all = BytesMut::with_capacity(subject.len() + queue_len + sid.len());
-    all.extend_from_slice(subject);
-    all.extend_from_slice(queue.unwrap_or_default());
-    all.extend_from_slice(sid);
-    let all = all.freeze();
-    let (s, q) = (subject.len(), subject.len() + queue_len);
-    (all.slice(..s), queue.map(|_| all.slice(s..q)), all.slice(q..))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,13 +392,15 @@ mod tests {
     #[test]
     fn sub_arguments_leave_the_read_buffer() {
         let read = Bytes::from(vec![b'x'; 64 * 1024]);
-        let (subject, queue, sid) = compact(&read[..3], Some(&read[3..5]), &read[5..6]);
+        let sub = Subscription::new(&read[..3], Some(&read[3..5]), &read[5..6]);
         let buffer = read.as_ptr_range();
-        for part in [&subject, queue.as_ref().expect("a queue"), &sid] {
+        for part in [sub.subject(), sub.queue().expect("a queue"), sub.sid(), &sub.sid_bytes()[..]] {
             assert!(!buffer.contains(&part.as_ptr()), "a SUB argument still points into the read buffer");
         }
-        assert_eq!((&subject[..], queue.as_deref(), &sid[..]), (&b"xxx"[..], Some(&b"xx"[..]), &b"x"[..]));
-        let (subject, queue, sid) = compact(b"foo.bar", None, b"12");
-        assert_eq!((&subject[..], queue, &sid[..]), (&b"foo.bar"[..], None, &b"12"[..]));
+        assert_eq!((sub.subject(), sub.queue(), sub.sid()), (&b"xxx"[..], Some(&b"xx"[..]), &b"x"[..]));
+        let sub = Subscription::new(b"foo.bar", None, b"12");
+        assert_eq!((sub.subject(), sub.queue(), sub.sid()), (&b"foo.bar"[..], None, &b"12"[..]));
+        let sub = Subscription::new(b"a", Some(b""), b"");
+        assert_eq!((sub.subject(), sub.queue(), sub.sid()), (&b"a"[..], Some(&b""[..]), &b""[..]));
     }
 }

@@ -14,12 +14,13 @@
 //! subscription touches at most one entry, found directly; a wildcard one
 //! scans the bounded cache), so the cache never serves a stale answer.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use hashbrown::HashMap;
 
+use self::members::Members;
 use super::hash::SeededState;
 use super::{
     has_no_empty_token, is_full_wildcard, is_literal, is_partial_wildcard, is_valid_subject,
@@ -271,15 +272,15 @@ impl<T> Level<T> {
 /// The end of one subscription subject (and the way on to longer ones).
 struct Node<T> {
     next: Option<Box<Level<T>>>,
-    plain: BTreeSet<T>,
-    queues: BTreeMap<Bytes, BTreeSet<T>>,
+    plain: Members<T>,
+    queues: BTreeMap<Bytes, Members<T>>,
 }
 
 impl<T> Default for Node<T> {
     fn default() -> Self {
         Self {
             next: None,
-            plain: BTreeSet::new(),
+            plain: Members::default(),
             queues: BTreeMap::new(),
         }
     }
@@ -292,8 +293,7 @@ impl<T: Ord> Node<T> {
             Some(name) => match self.queues.get_mut(name) {
                 Some(members) => members.insert(value),
                 None => {
-                    let members = BTreeSet::from([value]);
-                    self.queues.insert(Bytes::copy_from_slice(name), members);
+                    self.queues.insert(Bytes::copy_from_slice(name), Members::one(value));
                     true
                 }
             },
@@ -810,15 +810,17 @@ fn push_children<'a, T>(
 }
 
 fn visit_node<T>(node: &Node<T>, subject: &[u8], visit: &mut impl FnMut(&[u8], Option<&[u8]>, &T)) {
-    for value in &node.plain {
+    for value in node.plain.iter() {
         visit(subject, None, value);
     }
     for (name, members) in &node.queues {
-        for value in members {
+        for value in members.iter() {
             visit(subject, Some(name), value);
         }
     }
 }
+
+mod members;
 
 #[cfg(test)]
 mod tests;
