@@ -27,9 +27,8 @@ impl<T> Default for Members<T> {
 impl<T: Ord> Members<T> {
     /// One subscriber, in an allocation of its own size.
     pub fn one(value: T) -> Self {
-        let mut few = Vec::with_capacity(1);
-        few.push(value);
-        Members::Few(few)
+        // `vec![x]` allocates exactly one slot.
+        Members::Few(vec![value])
     }
 
     /// Adds `value`; false if it was there already.
