@@ -11,7 +11,6 @@ pub mod auth;
 pub mod close;
 pub mod config;
 pub mod log;
-pub mod monitor;
 pub mod protocol;
 pub mod server;
 mod slab;
@@ -21,4 +20,7 @@ pub mod subject;
 pub mod time;
 
 pub use server::{ConnId, Output, Server};
+/// The monitoring endpoints are the server's view of itself; they live
+/// under it and are re-exported here, where the runtimes look.
+pub use server::monitor;
 pub use time::{Instant, UnixNanos};

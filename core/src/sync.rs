@@ -6,7 +6,7 @@
 //! never contended and change nothing about determinism; in production the
 //! connection tasks run on every worker and meet only here:
 //!
-//! - [`Lock`] guards one connection's [`Outbox`](crate::server::Outbox):
+//! - [`Lock`] guards one connection's `Outbox`:
 //!   whoever delivers to that connection takes it for one message.
 //! - [`Shared`] guards an account's subscription index: read by
 //!   publishers whose cached match went stale, written by SUB and UNSUB.

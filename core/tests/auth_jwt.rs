@@ -261,7 +261,7 @@ fn operator_from_a_file_and_creds_format() {
     let source = MemorySource::new()
         .with_file("n.conf", &config)
         .with_file("op.jwt", &file);
-    let loaded = load(&["-c".into(), "n.conf".into()], &source).expect("loads");
+    let loaded = load(&["-c".into(), "n.conf".into()], &source, &natrix_core::auth::verify_operators).expect("loads");
     assert_eq!(loaded.options.operators, vec![op_jwt]);
     let u = KeyPair::new_user();
     let mut node = Node::with_options(loaded.options);
@@ -271,12 +271,12 @@ fn operator_from_a_file_and_creds_format() {
     let bad = MemorySource::new()
         .with_file("n.conf", &config)
         .with_file("op.jwt", "not a jwt");
-    let err = load(&["-c".into(), "n.conf".into()], &bad)
+    let err = load(&["-c".into(), "n.conf".into()], &bad, &natrix_core::auth::verify_operators)
         .unwrap_err()
         .to_string();
     assert!(err.contains("error parsing operator JWT"), "{err}");
     let missing = MemorySource::new().with_file("n.conf", &config);
-    let err = load(&["-c".into(), "n.conf".into()], &missing)
+    let err = load(&["-c".into(), "n.conf".into()], &missing, &natrix_core::auth::verify_operators)
         .unwrap_err()
         .to_string();
     assert!(err.contains("n.conf:1:"), "{err}");

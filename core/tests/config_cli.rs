@@ -158,6 +158,7 @@ fn tls_flags() {
     let loaded = load(
         &args(&["-c", "t.conf", "--tls=false", "--tlscert", "x"]),
         &source,
+        &natrix_core::auth::verify_operators,
     )
     .expect("loads");
     assert!(loaded.options.tls.is_none());
@@ -259,7 +260,7 @@ fn errors_match_go_flag_texts() {
     assert!(!err.shows_usage());
     assert_eq!(err.exit_code(), 1);
     assert!(matches!(
-        load(&args(&["-xyz"]), &MemorySource::new()),
+        load(&args(&["-xyz"]), &MemorySource::new(), &natrix_core::auth::verify_operators),
         Err(ConfigError::Cli(_))
     ));
 }
@@ -286,6 +287,7 @@ fn unsupported_cluster_flags_are_accepted_with_a_warning() {
             "c",
         ]),
         &MemorySource::new(),
+        &natrix_core::auth::verify_operators,
     )
     .expect("accepted");
     assert_eq!(loaded.warnings.len(), 3);

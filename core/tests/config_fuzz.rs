@@ -26,13 +26,13 @@ proptest! {
     ) {
         let _ = parse_str(&text, "t.conf", &source());
         let src = source().with_file("t.conf", &text);
-        let _ = load(&["-c".to_owned(), "t.conf".to_owned()], &src);
+        let _ = load(&["-c".to_owned(), "t.conf".to_owned()], &src, &natrix_core::auth::verify_operators);
     }
 
     #[test]
     fn flags_never_panic(args in proptest::collection::vec("-{0,3}[a-zA-Z_]{0,12}(=[a-z0-9-]{0,5})?", 0..6)) {
         let _ = parse_args(&args);
-        let _ = load(&args, &MemorySource::new());
+        let _ = load(&args, &MemorySource::new(), &natrix_core::auth::verify_operators);
     }
 
     #[test]

@@ -60,11 +60,11 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 fn load_fixture(name: &str) -> Loaded {
-    load(&args(&["-c", name]), &fixtures()).unwrap_or_else(|e| panic!("{name}: {e}"))
+    load(&args(&["-c", name]), &fixtures(), &natrix_core::auth::verify_operators).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn load_err(name: &str, source: &MemorySource) -> String {
-    load(&args(&["-c", name]), source)
+    load(&args(&["-c", name]), source, &natrix_core::auth::verify_operators)
         .expect_err("must fail")
         .to_string()
 }
@@ -229,7 +229,7 @@ fn environment_variables_are_parsed_as_values() {
         .with_env("NATRIX_TEST_NAME", "from-env")
         .with_env("NATRIX_TEST_MAX_PAYLOAD", "256K")
         .with_env("NATRIX_TEST_TOKEN", "t0k3n");
-    let o = load(&args(&["-c", "env.conf"]), &source)
+    let o = load(&args(&["-c", "env.conf"]), &source, &natrix_core::auth::verify_operators)
         .expect("env.conf")
         .options;
     assert_eq!(o.port, 4341);
@@ -297,6 +297,7 @@ fn load_text(text: &str) -> Result<Loaded, ConfigError> {
     load(
         &args(&["-c", "t.conf"]),
         &MemorySource::new().with_file("t.conf", text),
+        &natrix_core::auth::verify_operators,
     )
 }
 
@@ -376,13 +377,13 @@ fn wrong_types_and_bad_values_carry_positions() {
 #[test]
 fn warnings_are_returned_and_fail_only_under_test_mode() {
     let source = MemorySource::new().with_file("w.conf", "ping_interval: 60\n");
-    let loaded = load(&args(&["-c", "w.conf"]), &source).expect("warnings do not stop the server");
+    let loaded = load(&args(&["-c", "w.conf"]), &source, &natrix_core::auth::verify_operators).expect("warnings do not stop the server");
     assert_eq!(loaded.options.ping_interval, Duration::from_secs(60));
     assert_eq!(
         loaded.warnings,
         ["w.conf:1:0: invalid use of field \"ping_interval\": ping_interval should be converted to a duration"]
     );
-    let err = load(&args(&["-t", "-c", "w.conf"]), &source).expect_err("-t is strict");
+    let err = load(&args(&["-t", "-c", "w.conf"]), &source, &natrix_core::auth::verify_operators).expect_err("-t is strict");
     assert!(
         matches!(err, ConfigError::Invalid { ref errors, ref warnings } if errors.is_empty() && warnings.len() == 1)
     );
@@ -392,7 +393,7 @@ fn warnings_are_returned_and_fail_only_under_test_mode() {
 fn integer_durations_are_seconds() {
     let source = MemorySource::new().with_file("d.conf", "ping_interval: 2m\n");
     // Unquoted `2m` is the integer 2,000,000 (m is the mega suffix), as in nats-server.
-    let loaded = load(&args(&["-c", "d.conf"]), &source).expect("loads with a warning");
+    let loaded = load(&args(&["-c", "d.conf"]), &source, &natrix_core::auth::verify_operators).expect("loads with a warning");
     assert_eq!(loaded.options.ping_interval, Duration::from_secs(2_000_000));
 }
 
@@ -414,6 +415,7 @@ fn flags_win_over_the_file() {
             "y",
         ]),
         &fixtures(),
+        &natrix_core::auth::verify_operators,
     )
     .expect("loads");
     let o = &loaded.options;
@@ -428,12 +430,12 @@ fn flags_win_over_the_file() {
 #[test]
 fn an_empty_file_warns_and_fails_the_test() {
     let source = MemorySource::new().with_file("empty.conf", "# nothing\n");
-    let loaded = load(&args(&["-c", "empty.conf"]), &source).expect("runs");
+    let loaded = load(&args(&["-c", "empty.conf"]), &source, &natrix_core::auth::verify_operators).expect("runs");
     assert_eq!(
         loaded.warnings,
         ["empty.conf: config has no values or is empty"]
     );
-    let err = load(&args(&["-t", "-c", "empty.conf"]), &source).expect_err("-t refuses it");
+    let err = load(&args(&["-t", "-c", "empty.conf"]), &source, &natrix_core::auth::verify_operators).expect_err("-t refuses it");
     assert_eq!(
         err.to_string(),
         "empty.conf: config has no values or is empty"
@@ -442,17 +444,17 @@ fn an_empty_file_warns_and_fails_the_test() {
 
 #[test]
 fn no_config_means_defaults() {
-    let loaded = load(&[], &MemorySource::new()).expect("defaults");
+    let loaded = load(&[], &MemorySource::new(), &natrix_core::auth::verify_operators).expect("defaults");
     assert_eq!(loaded.options, ServerOptions::default());
     assert!(loaded.tree.is_none());
     assert_eq!(
-        load(&args(&["-t"]), &MemorySource::new())
+        load(&args(&["-t"]), &MemorySource::new(), &natrix_core::auth::verify_operators)
             .expect_err("-t needs -c")
             .to_string(),
         "must specify [-c, --config] option to check configuration file syntax"
     );
     assert_eq!(
-        load(&args(&["-c", "missing.conf"]), &MemorySource::new())
+        load(&args(&["-c", "missing.conf"]), &MemorySource::new(), &natrix_core::auth::verify_operators)
             .expect_err("missing")
             .to_string(),
         "error opening config file: open missing.conf: no such file or directory"

@@ -64,4 +64,9 @@ pub const REGRESSION_SEEDS: &[(u64, FaultMode)] = &[
     // The client read bytes left in the receive buffer of a connection the
     // network had already closed (and the model had already written off).
     (102_564, FaultMode::All),
+    // A client hung up while a partition held back its last bytes and its
+    // FIN; the server rightly closed the half-open link as stale, and the
+    // checker, which marked only open links as partitioned, called it
+    // unexplained.
+    (610_226, FaultMode::Network),
 ];

@@ -33,7 +33,7 @@ impl ConfigSource for FsSource {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let loaded = match config::load(&args, &FsSource) {
+    let loaded = match config::load(&args, &FsSource, &natrix_core::auth::verify_operators) {
         Ok(loaded) => loaded,
         Err(ConfigError::Cli(e)) => {
             eprintln!("{e}");

@@ -499,18 +499,7 @@ pub fn expect_type(found: &str, expected: &'static str) -> Result<(), JwtError> 
     }
 }
 
-/// The JWT inside a file as `nsc` writes it: either bare, or between
-/// `-----BEGIN … JWT-----` / `------END … JWT------` lines (as in `.creds`).
-pub fn extract(text: &str) -> Option<&str> {
-    let mut lines = text.lines().map(str::trim);
-    while let Some(line) = lines.next() {
-        if line.starts_with("---") && line.contains("BEGIN") && line.contains("JWT") {
-            return lines.next().filter(|l| !l.is_empty());
-        }
-    }
-    let trimmed = text.trim();
-    (trimmed.split('.').count() == 3 && !trimmed.contains(char::is_whitespace)).then_some(trimmed)
-}
+pub use crate::config::jwt_in_text as extract;
 
 /// The role a JWT's subject must have.
 pub fn subject_role(kind: &str) -> Option<KeyRole> {

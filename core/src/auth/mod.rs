@@ -16,6 +16,16 @@ pub mod template;
 pub use operator::{JwtIdentity, Trust};
 pub use permissions::ClientPermissions;
 
+/// Checks the operator JWTs (and preloaded account JWTs) a config names,
+/// as [`crate::config::load`] asks: each operator JWT self-signed by an
+/// operator key.
+pub fn verify_operators(
+    operators: &[String],
+    preload: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    Trust::new(operators, preload).map(drop).map_err(|e| e.to_string())
+}
+
 use crate::config::{Authorization, Permissions};
 use crate::protocol::ConnectInfo;
 

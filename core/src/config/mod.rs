@@ -46,12 +46,18 @@ pub struct Loaded {
     pub tree: Option<ConfigMap>,
 }
 
+/// Verifies the operator JWTs a config file names (and the resolver's
+/// preloaded account JWTs): trust is the auth module's to judge, so the
+/// runtime passes its check in (`auth::Trust::new`); the config only knows
+/// where each JWT came from, to report a refusal there.
+pub type VerifyOperators<'a> = &'a dyn Fn(&[String], &std::collections::BTreeMap<String, String>) -> Result<(), String>;
+
 /// Parses `args` (without the program name), reads the config file through
 /// `source` when one is given, applies it and then the flag overrides.
 ///
 /// As nats-server: with `-t`, warnings are errors; otherwise they are
 /// returned for logging. Help, version and signal commands read no file.
-pub fn load(args: &[String], source: &dyn ConfigSource) -> Result<Loaded, ConfigError> {
+pub fn load(args: &[String], source: &dyn ConfigSource, verify: VerifyOperators<'_>) -> Result<Loaded, ConfigError> {
     let command = parse_args(args)?;
     let (config_file, overrides, testing) = match &command {
         CliCommand::Run {
@@ -84,7 +90,7 @@ pub fn load(args: &[String], source: &dyn ConfigSource) -> Result<Loaded, Config
                 warnings.push(empty.to_string());
             }
             warnings.extend(apply_config(&tree, &mut options, testing)?);
-            read_operator_files(&tree, &mut options, source)?;
+            read_operator_files(&tree, &mut options, source, verify)?;
             options.config_file = Some(path.clone());
             Some(tree)
         }
@@ -102,7 +108,12 @@ pub fn load(args: &[String], source: &dyn ConfigSource) -> Result<Loaded, Config
 
 /// Replaces each `operator` entry that names a file with the JWT in it,
 /// and refuses operator JWTs that do not verify.
-fn read_operator_files(tree: &ConfigMap, options: &mut ServerOptions, source: &dyn ConfigSource) -> Result<(), ConfigError> {
+fn read_operator_files(
+    tree: &ConfigMap,
+    options: &mut ServerOptions,
+    source: &dyn ConfigSource,
+    verify: VerifyOperators<'_>,
+) -> Result<(), ConfigError> {
     let pos = tree
         .entries()
         .iter()
@@ -112,7 +123,7 @@ fn read_operator_files(tree: &ConfigMap, options: &mut ServerOptions, source: &d
     for entry in &mut options.operators {
         if !entry.trim_start().starts_with("eyJ") {
             match source.read_file(entry) {
-                Ok(text) => match crate::auth::jwt::extract(&text) {
+                Ok(text) => match jwt_in_text(&text) {
                     Some(jwt) => *entry = jwt.to_owned(),
                     None => errors.push(format!("error parsing operator JWT: no JWT found in {entry}")),
                 },
@@ -121,7 +132,7 @@ fn read_operator_files(tree: &ConfigMap, options: &mut ServerOptions, source: &d
         }
     }
     if errors.is_empty() {
-        if let Err(e) = crate::auth::Trust::new(&options.operators, &options.resolver_preload) {
+        if let Err(e) = verify(&options.operators, &options.resolver_preload) {
             errors.push(format!("error parsing operator JWT: {e}"));
         }
     }
@@ -155,4 +166,17 @@ pub fn apply_config(
         .chain(report.unsupported.iter())
         .map(ToString::to_string)
         .collect())
+}
+
+/// The JWT inside a file as `nsc` writes it: either bare, or between
+/// `-----BEGIN … JWT-----` / `------END … JWT------` lines (as in `.creds`).
+pub fn jwt_in_text(text: &str) -> Option<&str> {
+    let mut lines = text.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        if line.starts_with("---") && line.contains("BEGIN") && line.contains("JWT") {
+            return lines.next().filter(|l| !l.is_empty());
+        }
+    }
+    let trimmed = text.trim();
+    (trimmed.split('.').count() == 3 && !trimmed.contains(char::is_whitespace)).then_some(trimmed)
 }

@@ -214,7 +214,7 @@ impl super::Control {
             .map(|(a, conns)| AccountStats {
                 acc: a.name.clone(),
                 // A JWT account shows under its JWT's `name`, as in nats-server.
-                name: crate::monitor::build::name_tag(self, &a.name),
+                name: crate::server::monitor::build::name_tag(self, &a.name),
                 conns,
                 leafnodes: 0,
                 total_conns: conns,

@@ -21,6 +21,7 @@ mod auth;
 mod client;
 mod deliver;
 mod imports;
+pub mod monitor;
 #[cfg(all(test, loom))]
 mod loom_outbox;
 mod ops;
@@ -42,7 +43,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use crate::config::ServerOptions;
 use crate::log::{Level, LogEvent};
-use crate::monitor::ConnInfo;
+use crate::server::monitor::ConnInfo;
 use crate::protocol::{encode, ParserLimits, ServerInfo};
 use crate::slab::Slab;
 use crate::sync::{AtomicU64, Ordering};
@@ -526,7 +527,7 @@ impl Control {
     fn remove_client(&mut self, now: Instant, slot: Slot, reason: CloseReason) {
         if self.opts.max_closed_clients > 0 {
             if let Some(c) = self.client(slot) {
-                let info = crate::monitor::closed_conn_info(self, c, now).closed(self.wall_at(now), reason.as_str());
+                let info = crate::server::monitor::closed_conn_info(self, c, now).closed(self.wall_at(now), reason.as_str());
                 if self.closed.len() >= self.opts.max_closed_clients as usize {
                     self.closed.pop_front();
                 }

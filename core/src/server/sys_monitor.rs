@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Trust;
 use crate::config::Resolver;
-use crate::monitor::{build, AccountInfo, Accountz, Accstatz, Subsz};
+use crate::server::monitor::{build, AccountInfo, Accountz, Accstatz, Subsz};
 use crate::protocol::Publish;
 use crate::subject::is_valid_literal_subject;
 use crate::time::{Instant, UnixNanos};

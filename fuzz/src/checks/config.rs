@@ -47,7 +47,7 @@ pub fn config_parse(data: &[u8]) {
         if flag == "-t" {
             args.push("-t".to_owned());
         }
-        let loaded = load(&args, &source);
+        let loaded = load(&args, &source, &natrix_core::auth::verify_operators);
         if tree.is_err() {
             assert!(loaded.is_err(), "load accepted a file parse_file refused");
         }
@@ -76,7 +76,7 @@ pub fn cli_args(data: &[u8]) {
         .with_env("PORT", "4444");
     let parsed = parse_args(&args);
     assert_eq!(parsed, parse_args(&args), "parse_args is not deterministic");
-    let loaded = load(&args, &source);
+    let loaded = load(&args, &source, &natrix_core::auth::verify_operators);
     match (&parsed, &loaded) {
         (Err(_), Ok(l)) => panic!(
             "load accepted {args:?} that parse_args refused: {:?}",

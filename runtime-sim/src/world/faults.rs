@@ -65,9 +65,10 @@ impl<S: SimServer> World<S> {
             1 => (false, true),
             _ => (true, true),
         };
-        for link in self.open_links() {
-            let l = &mut self.links[link];
-            if l.node == node && clients.contains(&l.client) {
+        // Half-closed links too: a partition that holds back a client's
+        // last bytes and its FIN leaves the server a link that goes stale.
+        for l in &mut self.links {
+            if l.state != LinkState::Closed && l.node == node && clients.contains(&l.client) {
                 l.faulted = true;
             }
         }

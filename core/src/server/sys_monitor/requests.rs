@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::monitor::{Connz, Query};
+use crate::server::monitor::{Connz, Query};
 use crate::server::AccountStats;
 use crate::time::UnixNanos;
 
