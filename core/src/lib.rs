@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod auth;
 pub mod close;
 pub mod config;

@@ -8,11 +8,9 @@
 mod auth_support;
 
 use auth_support::Node;
-use natrix_core::config::import_check::{check_imports, ImportError, Refusal};
-use natrix_core::config::{
-    apply_config, parse_str, AccountConfig, Export, Import, ImportKind, MemorySource, ResponseType,
-    ServerOptions,
-};
+use natrix_core::account::checks::{check_imports, ImportError, Refusal};
+use natrix_core::account::{AccountConfig, Export, Import, ImportKind, ResponseType};
+use natrix_core::config::{apply_config, parse_str, MemorySource, ServerOptions};
 
 /// A imports `q` from B, which imports it from C: requests from A reach C.
 const CHAIN: &str = r#"

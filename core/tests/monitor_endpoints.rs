@@ -1,7 +1,8 @@
 //! Monitoring documents rendered by the core for a live server.
 
 use bytes::Bytes;
-use natrix_core::config::{AccountConfig, ServerOptions, User};
+use natrix_core::account::AccountConfig;
+use natrix_core::config::{ServerOptions, User};
 use natrix_core::monitor::{self, ProcessStats};
 use natrix_core::{Instant, Server, UnixNanos};
 

@@ -15,10 +15,8 @@ use super::nkey::{self, KeyRole};
 use super::restrictions;
 use super::template::{expand, TemplateContext};
 use super::AuthError;
-use crate::config::{
-    AccountConfig, Export, Import, ImportKind, Permissions, ResponsePermission, ResponseType,
-    SubjectPermission, DEFAULT_RESPONSE_THRESHOLD,
-};
+use crate::account::{AccountConfig, Export, Import, ImportKind, ResponseType, DEFAULT_RESPONSE_THRESHOLD};
+use crate::config::{Permissions, ResponsePermission, SubjectPermission};
 use crate::protocol::ConnectInfo;
 
 /// What the server trusts in operator mode.

@@ -4,18 +4,14 @@
 
 use std::time::Duration;
 
+use crate::account::checks::{check_imports, service_import_local};
+use crate::account::{AccountConfig, Export, Import, ImportKind, ResponseType, DEFAULT_RESPONSE_THRESHOLD};
+use crate::subject::is_valid_subject;
+
 use super::apply::{set_some, Report};
 use super::apply_blocks::{permissions, users};
-use super::import_check::{check_imports, service_import_local};
-use super::options::{
-    AccountConfig, Export, Import, ImportKind, Resolver, ResolverDelete, ResponseType,
-    ServerOptions,
-};
+use super::options::{Resolver, ResolverDelete, ServerOptions};
 use super::value::{ConfigMap, Pos, Value, ValueKind};
-use crate::subject::{is_valid_subject, subject_is_subset};
-
-/// nats-server's default `response_threshold` of a service export.
-pub const DEFAULT_RESPONSE_THRESHOLD: Duration = Duration::from_secs(120);
 
 /// Applies `accounts { NAME: { users, exports, imports, default_permissions } }`.
 pub(crate) fn accounts(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
@@ -274,22 +270,6 @@ fn response_type(v: &Value, r: &mut Report) -> Option<ResponseType> {
     }
 }
 
-/// The export of `exporter` that allows `importer` to make import `i`.
-/// An export of exactly the imported subject decides alone, as in
-/// nats-server: a narrower export restricted to other accounts is not
-/// widened by a public wildcard export that also covers it.
-pub fn find_export<'a>(
-    exporter: &'a AccountConfig,
-    i: &Import,
-    importer: &str,
-) -> Option<&'a Export> {
-    let admits = |e: &Export| e.accounts.is_empty() || e.accounts.iter().any(|a| a == importer);
-    let mut same_kind = exporter.exports.iter().filter(|e| e.kind == i.kind);
-    if let Some(exact) = same_kind.clone().find(|e| e.subject == i.subject) {
-        return admits(exact).then_some(exact);
-    }
-    same_kind.find(|e| subject_is_subset(i.subject.as_bytes(), e.subject.as_bytes()) && admits(e))
-}
 
 /// `operator: JWT | path | [ ... ]`.
 pub(crate) fn operators(v: &Value, opts: &mut ServerOptions, r: &mut Report) {

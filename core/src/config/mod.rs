@@ -14,14 +14,12 @@ pub mod cli;
 mod cursor;
 pub mod duration;
 mod error;
-pub mod import_check;
 pub mod options;
 mod overrides;
 pub mod parser;
 mod source;
 pub mod value;
 
-pub use accounts::{find_export, DEFAULT_RESPONSE_THRESHOLD};
 pub use apply_blocks::DEFAULT_TLS_TIMEOUT;
 pub use cli::{parse_args, CliCommand, CliError, Overrides, SignalCommand, USAGE};
 pub use error::{ConfigError, Diagnostic, ReadError};

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::account::AccountConfig;
+
 /// Everything the server is configured with. Built from [`ServerOptions::default`],
 /// then a config file, then command-line flags (flags win, as in nats-server).
 #[derive(Clone, Debug, PartialEq)]
@@ -336,67 +338,3 @@ pub struct TlsOptions {
     pub handshake_first: bool,
 }
 
-/// One account of the `accounts {}` block.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AccountConfig {
-    /// The account name.
-    pub name: String,
-    /// `exports: [...]`.
-    pub exports: Vec<Export>,
-    /// `imports: [...]`.
-    pub imports: Vec<Import>,
-}
-
-/// Whether an export or import carries messages or requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ImportKind {
-    /// `stream`: messages published in the exporter reach the importer.
-    Stream,
-    /// `service`: requests from the importer reach the exporter, and its
-    /// responses come back.
-    Service,
-}
-
-/// How many responses a service request may get (`response_type`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ResponseType {
-    /// One response (the default).
-    #[default]
-    Singleton,
-    /// Any number of responses until the threshold passes.
-    Stream,
-    /// Any number of responses, each a chunk of one answer.
-    Chunked,
-}
-
-/// One entry of `exports: [...]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Export {
-    /// Stream or service.
-    pub kind: ImportKind,
-    /// The exported subject (may hold wildcards).
-    pub subject: String,
-    /// `accounts: [...]`: who may import; empty means public.
-    pub accounts: Vec<String>,
-    /// `response_type` of a service.
-    pub response_type: ResponseType,
-    /// `response_threshold`: how long a service's responses may come back
-    /// (nats-server default two minutes).
-    pub response_threshold: Duration,
-}
-
-/// One entry of `imports: [...]`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Import {
-    /// Stream or service.
-    pub kind: ImportKind,
-    /// The exporting account.
-    pub account: String,
-    /// The subject in the exporting account.
-    pub subject: String,
-    /// `to`: for a stream, where the messages land in this account; for a
-    /// service, the subject this account publishes requests on.
-    pub to: Option<String>,
-    /// `prefix` (streams): prepended to the exporter's subject.
-    pub prefix: Option<String>,
-}

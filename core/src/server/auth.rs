@@ -7,7 +7,7 @@ use crate::log::Level;
 use crate::protocol::ConnectInfo;
 use crate::time::{Instant, UnixNanos};
 
-use super::account::Account;
+use super::Account;
 use super::client::JwtLimits;
 use super::{Control, Slot};
 
@@ -35,7 +35,7 @@ impl Control {
         for config in &configs {
             self.account_index(Some(&config.name));
         }
-        super::imports::add_routes(&configs, &mut self.accounts);
+        crate::account::routes::add_routes(&configs, &mut self.accounts);
         if matches!(
             self.opts.resolver,
             Some(crate::config::Resolver::Nats { .. })
@@ -46,7 +46,7 @@ impl Control {
                 .or(self.trust.as_ref().and_then(Trust::system_account))
                 .map(str::to_owned);
             let index = self.account_index(Some(
-                system.as_deref().unwrap_or(super::imports::SYSTEM_ACCOUNT),
+                system.as_deref().unwrap_or(crate::account::routes::SYSTEM_ACCOUNT),
             ));
             self.accounts[index].system_services = true;
             self.accounts[index].share_routes();
@@ -126,7 +126,7 @@ impl Control {
         }
         let cache = !self.opts.disable_sublist_cache;
         let mut account = Account::new(name, cache, rand_core::RngCore::next_u64(&mut self.rng));
-        account.reply_prefix = super::imports::reply_prefix(&mut self.rng);
+        account.reply_prefix = crate::account::routes::reply_prefix(&mut self.rng);
         account.system_services = self.system_services_on();
         account.share_routes();
         self.accounts.push(account);

@@ -15,7 +15,7 @@ use crate::protocol::{encode, Publish};
 use crate::subject::sublist::SublistResult;
 use crate::time::Instant;
 
-use super::account::{AccountShared, MsgBytes};
+use super::{AccountShared, MsgBytes};
 use super::outbox::Touched;
 use super::{CloseReason, Control, Slot, SubId, SubRef};
 

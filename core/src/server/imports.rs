@@ -1,98 +1,17 @@
-//! Accounts built from the config, and messages crossing accounts through
-//! stream and service imports, with responses routed back to requesters.
+//! Messages crossing accounts through stream and service imports, with
+//! responses routed back to requesters (the routes themselves are built in
+//! [`crate::account::routes`]).
 
 use bytes::{Bytes, BytesMut};
-use rand_core::RngCore;
 
-use crate::config::import_check::{
-    check_imports, service_import_local, stream_import_to, ImportError,
-};
-use crate::config::{find_export, AccountConfig, ImportKind, ResponseType, ServerOptions};
+use crate::account::routes::push_random_token;
+use crate::account::state::{is_server_request, ResponseRoute, ServiceRoute};
+use crate::account::ResponseType;
 use crate::protocol::Publish;
 use crate::subject::{subject_matches, SubjectMap};
 use crate::time::Instant;
 
-use super::account::{is_server_request, Account, ResponseRoute, ServiceRoute, StreamRoute};
 use super::{Control, Slot};
-
-/// The global account every client without one belongs to.
-pub(crate) const GLOBAL_ACCOUNT: &str = "$G";
-/// The system account's name when `system_account` names none.
-pub(crate) const SYSTEM_ACCOUNT: &str = "$SYS";
-
-/// `$G` first (index 0 is the default account), then the configured
-/// accounts, then `$SYS` unless `system_account` names a configured one.
-pub(crate) fn build_accounts(opts: &ServerOptions, rng: &mut impl RngCore) -> Vec<Account> {
-    let cache = !opts.disable_sublist_cache;
-    let mut names: Vec<&str> = vec![GLOBAL_ACCOUNT];
-    names.extend(
-        opts.accounts
-            .iter()
-            .map(|a| a.name.as_str())
-            .filter(|n| *n != GLOBAL_ACCOUNT),
-    );
-    let system = opts.system_account.as_deref().unwrap_or(SYSTEM_ACCOUNT);
-    if !opts.no_system_account && !names.contains(&system) {
-        names.push(system);
-    }
-    let mut accounts: Vec<Account> = names
-        .iter()
-        .map(|n| Account::new(n, cache, rng.next_u64()))
-        .collect();
-    for account in &mut accounts {
-        account.reply_prefix = reply_prefix(rng);
-    }
-    add_routes(&opts.accounts, &mut accounts);
-    accounts
-}
-
-/// Resolves every import that passes nats-server's checks (see
-/// [`check_imports`]) into a route on the account whose publishes it
-/// carries. Returns the refused ones: config files refuse to start on them
-/// already, JWT accounts leave them out as nats-server does.
-pub(crate) fn add_routes(configs: &[AccountConfig], accounts: &mut [Account]) -> Vec<ImportError> {
-    let check = check_imports(configs);
-    let index = |accounts: &[Account], name: &str| accounts.iter().position(|a| a.name == name);
-    for r in &check.accepted {
-        let (importer_cfg, exporter_cfg) = (&configs[r.importer], &configs[r.exporter]);
-        let i = &importer_cfg.imports[r.import];
-        let (Some(importer), Some(exporter)) = (
-            index(accounts, &importer_cfg.name),
-            index(accounts, &exporter_cfg.name),
-        ) else {
-            continue;
-        };
-        let Some(export) = find_export(exporter_cfg, i, &importer_cfg.name) else {
-            continue;
-        };
-        let subject = Bytes::copy_from_slice(i.subject.as_bytes());
-        match i.kind {
-            ImportKind::Stream => {
-                let to = Bytes::from(stream_import_to(i));
-                let map = SubjectMap::stream(subject, to);
-                accounts[exporter]
-                    .stream_routes
-                    .push(StreamRoute { importer, map });
-            }
-            ImportKind::Service => {
-                let local = Bytes::copy_from_slice(service_import_local(i).as_bytes());
-                let export_index = exporter_cfg
-                    .exports
-                    .iter()
-                    .position(|e| std::ptr::eq(e, export))
-                    .unwrap_or(usize::MAX);
-                accounts[importer].service_routes.push(ServiceRoute {
-                    exporter,
-                    export: export_index,
-                    map: SubjectMap::new(local, subject),
-                    response_type: export.response_type,
-                    response_threshold: export.response_threshold,
-                });
-            }
-        }
-    }
-    check.errors
-}
 
 /// How many service imports one request may cross in a row (A imports from
 /// B, which imports from C…). nats-server bounds a chain only by never
@@ -195,22 +114,6 @@ fn set_header(headers: Option<&Bytes>, key: &[u8], value: &[u8]) -> Bytes {
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n\r\n");
     out.freeze()
-}
-
-/// `_R_.` and six random characters, like nats-server's reply prefixes.
-pub(crate) fn reply_prefix(rng: &mut impl RngCore) -> Bytes {
-    let mut out = BytesMut::with_capacity(11);
-    out.extend_from_slice(b"_R_.");
-    push_random_token(rng, &mut out);
-    out.extend_from_slice(b".");
-    out.freeze()
-}
-
-fn push_random_token(rng: &mut impl RngCore, out: &mut BytesMut) {
-    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    for _ in 0..6 {
-        out.extend_from_slice(&[ALPHABET[(rng.next_u32() % 62) as usize]]);
-    }
 }
 
 impl Control {

@@ -20,7 +20,7 @@ use rand_core::SeedableRng;
 use crate::protocol::{ParserLimits, Publish};
 use crate::time::{Instant, UnixNanos};
 
-use super::account::Account;
+use super::Account;
 use super::client::Subscription;
 use super::deliver::{Route, Work};
 use super::outbox::{Outbox, Profile, Wake};

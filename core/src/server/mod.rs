@@ -16,7 +16,6 @@
 //! and holds the control plane behind a lock; [`Server`] runs every piece
 //! on one thread, for the simulator and the tests.
 
-mod account;
 mod auth;
 mod client;
 mod deliver;
@@ -41,6 +40,7 @@ use bytes::{Bytes, BytesMut};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
+use crate::account::routes::SYSTEM_ACCOUNT;
 use crate::config::ServerOptions;
 use crate::log::{Level, LogEvent};
 use crate::server::monitor::ConnInfo;
@@ -50,8 +50,11 @@ use crate::sync::{AtomicU64, Ordering};
 use crate::time::{Instant, UnixNanos};
 
 pub use crate::close::CloseReason;
-pub(crate) use account::Account;
-pub use account::{AccountStats, MsgBytes, TrafficStats};
+pub use crate::account::{AccountStats, MsgBytes, TrafficStats};
+/// An account as this server keeps it: its index holds [`SubRef`]s.
+pub(crate) type Account = crate::account::state::Account<SubRef>;
+/// The part of an [`Account`] that sessions share.
+pub(crate) type AccountShared = crate::account::state::AccountShared<SubRef>;
 pub(crate) use client::{Client, Slot, SubId, SubRef, Subscription};
 pub use outbox::{Outbox, Taken, Wake};
 pub use session::{Session, WithControl};
@@ -234,7 +237,9 @@ impl Control {
         let mut rng = ChaCha8Rng::from_seed(seed);
         let server_id = server_id(&mut rng);
         let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
-        let accounts = imports::build_accounts(&opts, &mut rng);
+        let system = (!opts.no_system_account).then(|| opts.system_account.as_deref().unwrap_or(SYSTEM_ACCOUNT));
+        let cache = !opts.disable_sublist_cache;
+        let accounts = crate::account::routes::build_accounts(&opts.accounts, system, cache, &mut rng);
         let mut server = Control {
             opts,
             rng,
@@ -594,4 +599,30 @@ fn server_id(rng: &mut ChaCha8Rng) -> String {
         id.push(ALPHABET[(rng.next_u32() % 32) as usize] as char);
     }
     id
+}
+
+impl Control {
+    /// Statistics of every account, in the server's account order.
+    pub fn account_stats(&self) -> Vec<AccountStats> {
+        let mut conns = vec![0u64; self.accounts.len()];
+        for c in self.clients_by_cid().filter(|c| c.connected) {
+            conns[c.account] += 1;
+        }
+        self.accounts
+            .iter()
+            .zip(conns)
+            .map(|(a, conns)| AccountStats {
+                acc: a.name.clone(),
+                // A JWT account shows under its JWT's `name`, as in nats-server.
+                name: crate::server::monitor::build::name_tag(self, &a.name),
+                conns,
+                leafnodes: 0,
+                total_conns: conns,
+                num_subscriptions: a.shared.index.read().count() as u64,
+                sent: a.shared.sent.get().into(),
+                received: a.shared.received.get().into(),
+                slow_consumers: a.stats.slow_consumers,
+            })
+            .collect()
+    }
 }

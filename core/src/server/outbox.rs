@@ -19,7 +19,7 @@ use crate::slab::Slab;
 use crate::sync::{AtomicBool, Lock, LockGuard, Ordering};
 use crate::time::{Instant, UnixNanos};
 
-use super::account::AccountShared;
+use super::AccountShared;
 use super::client::{Counters, Subscription};
 use super::{CloseReason, ConnId};
 

@@ -25,7 +25,7 @@ use crate::subject::{is_valid_literal_subject, SublistResult};
 use crate::sync::Ordering;
 use crate::time::{Instant, UnixNanos};
 
-use super::account::AccountShared;
+use super::AccountShared;
 use super::deliver::{no_responders_status, own_subscription, Route, Work};
 use super::outbox::{Outbox, Profile};
 use super::{ConnId, Control, Slot, SubRef, Traffic, PRODUCER_STALL};

@@ -20,7 +20,7 @@ use crate::protocol::Publish;
 use crate::subject::is_valid_literal_subject;
 use crate::time::{Instant, UnixNanos};
 
-use super::imports::SYSTEM_ACCOUNT;
+use crate::account::routes::SYSTEM_ACCOUNT;
 use super::{AccountStats, Control, Slot, VERSION};
 
 /// Stands for the server as the publisher of its replies: no client holds

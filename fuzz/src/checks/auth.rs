@@ -18,7 +18,7 @@ use natrix_core::auth::jwt::{self, ActivationNats, OperatorNats, UserNats};
 use natrix_core::auth::restrictions;
 use natrix_core::auth::template::{expand_subject, TemplateContext};
 use natrix_core::auth::Trust;
-use natrix_core::config::import_check::check_imports;
+use natrix_core::account::checks::check_imports;
 use natrix_core::protocol::ConnectInfo;
 use nkeys::{KeyPair, KeyPairType};
 use serde_json::{json, Map, Value};

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::Bytes;
+use natrix_core::account::AccountConfig;
 use natrix_core::config::{
-    AccountConfig, Authorization, Permissions, ResponsePermission, ServerOptions, SubjectPermission,
+    Authorization, Permissions, ResponsePermission, ServerOptions, SubjectPermission,
     User,
 };
 use natrix_core::monitor::{self, ProcessStats, Query, QueryError};

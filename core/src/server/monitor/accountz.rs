@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::auth::jwt::{AccountNats, Claims, ExportClaim, ImportClaim};
-use crate::config::{AccountConfig, Export, Import, ImportKind, ResponseType};
+use crate::account::{AccountConfig, Export, Import, ImportKind, ResponseType};
 use crate::server::{Account, Control};
 use crate::subject::sublist::SublistStats;
 use crate::time::UnixNanos;

@@ -141,10 +141,10 @@ impl Control {
         for name in new {
             self.account_index(Some(&name));
         }
-        crate::server::imports::add_routes(&self.opts.accounts, &mut self.accounts);
+        crate::account::routes::add_routes(&self.opts.accounts, &mut self.accounts);
         // Imports refused now (e.g. an export taken back) are left out until
         // a later update allows them again, as nats-server does.
-        for refused in crate::server::imports::add_routes(&configs, &mut self.accounts) {
+        for refused in crate::account::routes::add_routes(&configs, &mut self.accounts) {
             self.log(Level::Debug, format!("import left out: {refused}"));
         }
         self.share_routes();

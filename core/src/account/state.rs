@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::config::ResponseType;
+use super::ResponseType;
 use crate::subject::sublist::Sublist;
 use crate::subject::SubjectMap;
 use crate::sync::{AtomicBool, AtomicU64, Ordering, Shared};
 use crate::time::Instant;
 
-use super::SubRef;
 
 /// Outstanding service responses an exporting account keeps for one
 /// requesting account. nats-server keeps them unbounded until each lapses
@@ -26,10 +25,10 @@ use super::SubRef;
 pub(crate) const RESPONSE_MAPPINGS_PER_REQUESTER_MAX: usize = 65_536;
 
 /// One account, its subscription index and its cross-account routes.
-pub(crate) struct Account {
+pub(crate) struct Account<T> {
     pub name: String,
     /// What the account's publishers share: its index and traffic counters.
-    pub shared: Arc<AccountShared>,
+    pub shared: Arc<AccountShared<T>>,
     /// Stream imports fed by this account's messages.
     pub stream_routes: Vec<StreamRoute>,
     /// Service imports of this account: requests published here go to the exporter.
@@ -50,10 +49,10 @@ pub(crate) struct Account {
 /// add to. The rest of the account (routes, response mappings, limits)
 /// belongs to the control plane.
 #[derive(Debug)]
-pub(crate) struct AccountShared {
+pub(crate) struct AccountShared<T> {
     /// The account's subscriptions. Written by SUB, UNSUB and closes, read
     /// by publishers whose cached matches went stale.
-    pub index: Shared<Sublist<SubRef>>,
+    pub index: Shared<Sublist<T>>,
     /// Moves on every change to the index: a session's cached match made
     /// before the change is not used after it.
     pub genid: AtomicU64,
@@ -68,18 +67,18 @@ pub(crate) struct AccountShared {
     pub received: AtomicMsgBytes,
 }
 
-impl AccountShared {
+impl<T: Clone + Ord> AccountShared<T> {
     /// Adds a subscription to the index.
-    pub fn insert(&self, subject: &[u8], queue: Option<&[u8]>, sub: SubRef) {
+    pub fn insert(&self, subject: &[u8], queue: Option<&[u8]>, sub: T) {
         let mut index = self.index.write();
-        // Valid subjects and a fresh SubRef cannot be refused by the index.
+        // Valid subjects and a fresh subscription cannot be refused by the index.
         let inserted = index.insert(subject, queue, sub);
         debug_assert!(inserted.is_ok(), "sublist refused a validated subscription");
         self.genid.fetch_add(1, Ordering::Release);
     }
 
     /// Takes a subscription out of the index.
-    pub fn remove(&self, subject: &[u8], queue: Option<&[u8]>, sub: &SubRef) {
+    pub fn remove(&self, subject: &[u8], queue: Option<&[u8]>, sub: &T) {
         let mut index = self.index.write();
         let removed = index.remove(subject, queue, sub);
         debug_assert!(removed, "a subscription missing from its account's index");
@@ -201,33 +200,8 @@ pub struct AccountStats {
     pub slow_consumers: u64,
 }
 
-impl super::Control {
-    /// Statistics of every account, in the server's account order.
-    pub fn account_stats(&self) -> Vec<AccountStats> {
-        let mut conns = vec![0u64; self.accounts.len()];
-        for c in self.clients_by_cid().filter(|c| c.connected) {
-            conns[c.account] += 1;
-        }
-        self.accounts
-            .iter()
-            .zip(conns)
-            .map(|(a, conns)| AccountStats {
-                acc: a.name.clone(),
-                // A JWT account shows under its JWT's `name`, as in nats-server.
-                name: crate::server::monitor::build::name_tag(self, &a.name),
-                conns,
-                leafnodes: 0,
-                total_conns: conns,
-                num_subscriptions: a.shared.index.read().count() as u64,
-                sent: a.shared.sent.get().into(),
-                received: a.shared.received.get().into(),
-                slow_consumers: a.stats.slow_consumers,
-            })
-            .collect()
-    }
-}
 
-impl Account {
+impl<T: Clone + Ord> Account<T> {
     /// `seed` keys the index's hashing, so clients cannot aim subjects at one bucket.
     pub fn new(name: &str, cache: bool, seed: u64) -> Self {
         let shared = AccountShared {

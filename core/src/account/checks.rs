@@ -8,8 +8,7 @@
 //! stream imports, service imports; an import is checked against the imports
 //! accepted before it, so of two imports forming a cycle the later is refused.
 
-use super::accounts::find_export;
-use super::options::{AccountConfig, Import, ImportKind};
+use super::{find_export, AccountConfig, Import, ImportKind};
 use crate::subject::map::{mapping_function, wildcard_number};
 use crate::subject::{
     is_full_wildcard, is_literal, is_partial_wildcard, is_valid_subject, subject_is_subset, tokens,
