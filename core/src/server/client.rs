@@ -8,7 +8,6 @@ use core::net::SocketAddr;
 use bytes::Bytes;
 
 use crate::auth::jwt::{AccountLimitClaims, UserLimits};
-use crate::protocol::ConnectInfo;
 use crate::server::ConnId;
 use crate::slab::Key;
 use crate::time::{Instant, UnixNanos};
@@ -168,9 +167,6 @@ pub(crate) struct Client {
     /// The connection's subscriptions by sid (the subscriptions themselves
     /// are in the outbox, where deliveries find them).
     pub sids: BTreeMap<Bytes, SubId>,
-    /// What the last accepted CONNECT said: a later CONNECT is read over it,
-    /// as nats-server decodes each CONNECT into the options it already has.
-    pub connect: Option<Box<ConnectInfo>>,
     pub pings_out: u32,
     /// When the connection was accepted.
     pub accepted_at: Instant,
@@ -234,7 +230,6 @@ impl Client {
             meta: ClientMeta::default(),
             account: 0,
             sids: BTreeMap::new(),
-            connect: None,
             pings_out: 0,
             accepted_at: now,
             first_pong_sent: false,

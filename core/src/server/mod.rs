@@ -158,6 +158,14 @@ impl Traffic {
     }
 }
 
+/// The configured users, for sessions to check credentials against
+/// without the control plane: outside operator mode nothing else decides.
+#[derive(Debug)]
+pub(crate) struct PlainAuth {
+    pub authorization: crate::config::Authorization,
+    pub no_auth_user: Option<String>,
+}
+
 /// A node's control plane (see the [module](self) documentation).
 pub struct Control {
     opts: ServerOptions,
@@ -177,6 +185,8 @@ pub struct Control {
     timers: BTreeSet<(Instant, Slot)>,
     counters: ServerCounters,
     traffic: Arc<Traffic>,
+    /// Set outside operator mode (see [`PlainAuth`]).
+    plain_auth: Option<Arc<PlainAuth>>,
     /// Recently closed connections for `/connz?state=closed`, oldest first,
     /// at most `max_closed_clients`.
     closed: VecDeque<ConnInfo>,
@@ -256,6 +266,7 @@ impl Control {
             timers: BTreeSet::new(),
             counters: ServerCounters::default(),
             traffic: Arc::default(),
+            plain_auth: None,
             closed: VecDeque::new(),
             scratch: BytesMut::new(),
             trust: None,
@@ -265,6 +276,12 @@ impl Control {
             claims_clock: resolver::claims::ClaimsClock::default(),
         };
         server.enter_operator_mode(wall);
+        if server.trust.is_none() {
+            server.plain_auth = Some(Arc::new(PlainAuth {
+                authorization: server.opts.authorization.clone(),
+                no_auth_user: server.opts.no_auth_user.clone(),
+            }));
+        }
         server.start_claims_clock(now);
         server.enable_system_services();
         server.share_routes();
@@ -351,10 +368,17 @@ impl Control {
         }
         let slot = self.insert_client(client);
         self.queue(slot, |bytes| encode::write_info(bytes, &info));
-        let seed = self.rng.next_u64();
-        let started = (self.started_at, self.started_wall);
-        let session =
-            Session::new(slot, outbox, profile, Arc::clone(&self.traffic), self.opts.max_pending_bytes, started, seed);
+        let session = Session::new(session::SessionSetup {
+            slot,
+            outbox,
+            profile,
+            traffic: Arc::clone(&self.traffic),
+            max_pending: self.opts.max_pending_bytes,
+            started: (self.started_at, self.started_wall),
+            seed: self.rng.next_u64(),
+            nonce: self.client(slot).and_then(|c| c.nonce.clone()),
+            plain_auth: self.plain_auth.clone(),
+        });
         if self.by_cid.len() > self.opts.max_connections as usize {
             self.log(Level::Error, format!("{peer} - {cid} - maximum connections exceeded"));
             self.close(now, slot, CloseReason::MaxConnectionsExceeded, Some("maximum connections exceeded"));

@@ -6,6 +6,8 @@ use bytes::Bytes;
 
 use crate::auth;
 use crate::log::Level;
+use crate::auth::{AuthError, Identity};
+use crate::protocol::connect::ConnectError;
 use crate::protocol::{encode, ClientOp, ConnectInfo, ParseError, ParserLimits, Publish};
 use crate::subject;
 use crate::time::Instant;
@@ -13,8 +15,21 @@ use crate::time::Instant;
 use super::client::{SubId, Subscription};
 use super::{CloseReason, Control, Slot, SubRef};
 
+/// A CONNECT as the connection's session prepared it: read over the one
+/// before, and checked against the configured users where that needs no
+/// shared state (so a bcrypt password costs the connection's own thread,
+/// not the control plane's).
+#[derive(Debug)]
+pub(crate) struct PreparedConnect {
+    pub parsed: Result<ConnectInfo, ConnectError>,
+    /// `None` when the credentials need the control plane (operator mode).
+    pub identity: Option<Result<Identity, AuthError>>,
+}
+
 impl Control {
-    pub(crate) fn process_op(&mut self, now: Instant, slot: Slot, op: ClientOp) {
+    /// Carries out one op of the client in `slot`; a CONNECT comes with
+    /// what its session prepared of it.
+    pub(crate) fn process_op(&mut self, now: Instant, slot: Slot, op: ClientOp, prepared: Option<PreparedConnect>) {
         let Some(c) = self.client(slot) else { return };
         let connected = c.connected;
         if self.trace_enabled() {
@@ -25,7 +40,11 @@ impl Control {
             return self.auth_violation(now, slot, "authentication required before CONNECT");
         }
         match op {
-            ClientOp::Connect(json) => self.on_connect(now, slot, &json),
+            ClientOp::Connect(json) => {
+                // Sessions always prepare CONNECT; without that, it is read as a first one.
+                let prepared = prepared.unwrap_or_else(|| PreparedConnect { parsed: ConnectInfo::parse(&json), identity: None });
+                self.on_connect(now, slot, prepared);
+            }
             ClientOp::Pub(p) => self.on_pub(now, slot, p),
             ClientOp::Sub { subject, queue, sid } => self.on_sub(slot, subject, queue, sid),
             ClientOp::Unsub { sid, max_msgs } => self.on_unsub(slot, &sid, max_msgs),
@@ -149,14 +168,10 @@ impl Control {
     /// session over, as in nats-server: every subscription is dropped
     /// before the credentials are checked again, so nothing subscribed
     /// under one identity (or account) survives into the next.
-    fn on_connect(&mut self, now: Instant, slot: Slot, json: &[u8]) {
+    fn on_connect(&mut self, now: Instant, slot: Slot, prepared: PreparedConnect) {
         let Some(c) = self.client(slot) else { return };
         let repeated = c.connected;
-        let parsed = match c.connect.as_deref() {
-            Some(before) => ConnectInfo::parse_over(before, json),
-            None => ConnectInfo::parse(json),
-        };
-        let info = match parsed {
+        let info = match prepared.parsed {
             Ok(info) => info,
             Err(e) => {
                 let line = format!("{} - {} - invalid CONNECT: {e}", c.peer, c.cid);
@@ -168,7 +183,8 @@ impl Control {
         if repeated {
             self.end_session(slot);
         }
-        let identity = match self.authenticate(now, slot, &info) {
+        let identity = prepared.identity.unwrap_or_else(|| self.authenticate(now, slot, &info));
+        let identity = match identity {
             Ok(identity) => identity,
             Err(e) => return self.auth_violation(now, slot, &e.to_string()),
         };
@@ -250,7 +266,6 @@ impl Control {
         let perms = identity.permissions.as_ref().map(|p| Box::new(auth::ClientPermissions::new(p)));
         c.has_perms = perms.is_some();
         c.outbox.lock().perms = perms;
-        c.connect = Some(Box::new(info));
         let previous = std::mem::replace(&mut c.account, account);
         if !was_connected || previous != account {
             self.accounts[account].stats.conns_ever += 1;

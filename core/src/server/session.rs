@@ -19,7 +19,8 @@ use hashbrown::HashMap;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
-use crate::protocol::{encode, ClientOp, Parser, Publish};
+use crate::auth;
+use crate::protocol::{encode, ClientOp, ConnectInfo, Parser, Publish};
 use crate::subject::hash::SeededState;
 use crate::subject::{is_valid_literal_subject, SublistResult};
 use crate::sync::Ordering;
@@ -27,8 +28,9 @@ use crate::time::{Instant, UnixNanos};
 
 use super::AccountShared;
 use super::deliver::{no_responders_status, own_subscription, Route, Work};
+use super::ops::PreparedConnect;
 use super::outbox::{Outbox, Profile};
-use super::{ConnId, Control, Slot, SubRef, Traffic, PRODUCER_STALL};
+use super::{ConnId, Control, PlainAuth, Slot, SubRef, Traffic, PRODUCER_STALL};
 
 /// How a session reaches the control plane: the runtime's lock around it,
 /// or plain `&mut` where one thread runs everything.
@@ -82,6 +84,26 @@ pub struct Session {
     /// The clocks at the server's start, to tell the wall time of `now`.
     started: (Instant, UnixNanos),
     scratch: BytesMut,
+    /// What the last CONNECT said: a later CONNECT is read over it, as
+    /// nats-server decodes each CONNECT into the options it already has.
+    connect: Option<Box<ConnectInfo>>,
+    /// The nonce the server's INFO asked the client to sign.
+    nonce: Option<String>,
+    /// The configured users, when checking credentials needs nothing else.
+    plain_auth: Option<Arc<PlainAuth>>,
+}
+
+/// What a [`Session`] starts with, from the control plane.
+pub(crate) struct SessionSetup {
+    pub slot: Slot,
+    pub outbox: Arc<Outbox>,
+    pub profile: Arc<Profile>,
+    pub traffic: Arc<Traffic>,
+    pub max_pending: u64,
+    pub started: (Instant, UnixNanos),
+    pub seed: u64,
+    pub nonce: Option<String>,
+    pub plain_auth: Option<Arc<PlainAuth>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -91,27 +113,23 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(
-        slot: Slot,
-        outbox: Arc<Outbox>,
-        profile: Arc<Profile>,
-        traffic: Arc<Traffic>,
-        max_pending: u64,
-        started: (Instant, UnixNanos),
-        seed: u64,
-    ) -> Self {
+    pub(crate) fn new(setup: SessionSetup) -> Self {
+        let seed = setup.seed;
         Session {
-            slot,
-            parser: Parser::new(profile.parser_limits),
-            outbox,
-            profile,
+            slot: setup.slot,
+            parser: Parser::new(setup.profile.parser_limits),
+            outbox: setup.outbox,
+            profile: setup.profile,
             cache: MatchCache { account: None, genid: 0, entries: HashMap::with_hasher(SeededState::new(seed)) },
             rng: ChaCha8Rng::seed_from_u64(seed),
             work: Work::default(),
-            traffic,
-            max_pending,
-            started,
+            traffic: setup.traffic,
+            max_pending: setup.max_pending,
+            started: setup.started,
             scratch: BytesMut::new(),
+            connect: None,
+            nonce: setup.nonce,
+            plain_auth: setup.plain_auth,
         }
     }
 
@@ -144,8 +162,15 @@ impl Session {
                     }
                     self.publish(now, &p);
                 }
+                Ok(Some(ClientOp::Connect(json))) => {
+                    let prepared = self.prepare_connect(&json);
+                    let op = ClientOp::Connect(json);
+                    if !self.hand_over(control, |c, slot| c.process_op(now, slot, op, Some(prepared))) {
+                        break;
+                    }
+                }
                 Ok(Some(op)) => {
-                    if !self.hand_over(control, |c, slot| c.process_op(now, slot, op)) {
+                    if !self.hand_over(control, |c, slot| c.process_op(now, slot, op, None)) {
                         break;
                     }
                 }
@@ -157,6 +182,30 @@ impl Session {
             }
         }
         self.finish(now, control)
+    }
+
+    /// Reads a CONNECT over the one before and, outside operator mode,
+    /// checks its credentials here, on the connection's own thread.
+    fn prepare_connect(&mut self, json: &[u8]) -> PreparedConnect {
+        let parsed = match self.connect.as_deref() {
+            Some(before) => ConnectInfo::parse_over(before, json),
+            None => ConnectInfo::parse(json),
+        };
+        let identity = match (&parsed, &self.plain_auth) {
+            (Ok(info), Some(users)) => Some(auth::authenticate(
+                &users.authorization,
+                users.no_auth_user.as_deref(),
+                info,
+                self.nonce.as_deref(),
+            )),
+            _ => None,
+        };
+        if let Ok(info) = &parsed {
+            // Every CONNECT that is not accepted closes the connection, so
+            // the next one can only follow an accepted one.
+            self.connect = Some(Box::new(info.clone()));
+        }
+        PreparedConnect { parsed, identity }
     }
 
     /// Notes the arrival; false if the connection is closed.
