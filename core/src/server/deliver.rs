@@ -19,6 +19,9 @@ use super::{AccountShared, MsgBytes};
 use super::outbox::Touched;
 use super::{CloseReason, Control, Slot, SubId, SubRef};
 
+/// Accounts a session's deliveries stay counted for between batches.
+const SENT_ACCOUNTS_KEPT: usize = 8;
+
 /// What a batch of deliveries leaves to do once it has released every
 /// outbox: wakes, counters, and the changes only the control plane makes.
 #[derive(Debug, Default)]
@@ -43,6 +46,21 @@ impl Work {
         match self.sent.iter_mut().find(|(a, _)| Arc::ptr_eq(a, account)) {
             Some((_, total)) => total.merge(m),
             None => self.sent.push((Arc::clone(account), m)),
+        }
+    }
+
+    /// Adds the batch's deliveries to their accounts' counters. The
+    /// accounts stay listed (at zero), so the next batch clones no `Arc`:
+    /// its count lives on the line beside the account's index.
+    pub fn count_sent_into_accounts(&mut self) {
+        if self.sent.len() > SENT_ACCOUNTS_KEPT {
+            for (account, m) in self.sent.drain(..) {
+                account.sent.add(m);
+            }
+            return;
+        }
+        for (account, m) in &mut self.sent {
+            account.sent.add(std::mem::take(m));
         }
     }
 
@@ -242,9 +260,7 @@ impl Control {
     fn count_work(&mut self) {
         let work = &mut self.work;
         self.traffic.add(std::mem::take(&mut work.received), std::mem::take(&mut work.delivered));
-        for (account, m) in work.sent.drain(..) {
-            account.sent.add(m);
-        }
+        work.count_sent_into_accounts();
         if std::mem::take(&mut work.stalled) {
             self.producer_stalled = true;
         }

@@ -123,8 +123,9 @@ pub struct ServerCounters {
 }
 
 /// What every session adds to as traffic passes: `/varz`'s message
-/// counters, shared by every thread.
+/// counters, shared by every thread (on cache lines of their own).
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub(crate) struct Traffic {
     in_msgs: AtomicU64,
     in_bytes: AtomicU64,

@@ -30,7 +30,11 @@ pub trait Wake: Send + Sync {
     fn wake(&self, conn: ConnId);
 }
 
-/// One connection's outbox.
+/// One connection's outbox. Aligned to its own cache lines: publishers on
+/// other threads lock their receivers' outboxes all the time, and an
+/// outbox sharing a line with another connection's would make that
+/// connection's thread wait on traffic that is not its own.
+#[repr(align(128))]
 pub struct Outbox {
     cid: ConnId,
     state: Lock<OutboxState>,

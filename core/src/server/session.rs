@@ -46,26 +46,23 @@ const MATCH_CACHE_MAX: usize = 256;
 struct MatchCache {
     account: Option<Arc<AccountShared>>,
     genid: u64,
-    entries: HashMap<Bytes, Arc<SublistResult<SubRef>>, SeededState>,
+    entries: HashMap<Vec<u8>, Arc<SublistResult<SubRef>>, SeededState>,
 }
 
 impl MatchCache {
-    fn lookup(&mut self, account: &Arc<AccountShared>, subject: &[u8]) -> Arc<SublistResult<SubRef>> {
+    /// The match of `subject`, borrowed: no reference count moves on a hit
+    /// (an `Arc` clone per publish writes to a line other threads read).
+    fn lookup(&mut self, account: &Arc<AccountShared>, subject: &[u8]) -> &SublistResult<SubRef> {
         let genid = account.genid.load(Ordering::Acquire);
         if genid != self.genid || !self.account.as_ref().is_some_and(|a| Arc::ptr_eq(a, account)) {
             self.entries.clear();
             self.genid = genid;
             self.account = Some(Arc::clone(account));
         }
-        if let Some(hit) = self.entries.get(subject) {
-            return Arc::clone(hit);
-        }
-        let result = account.index.write().match_subject(subject);
-        if self.entries.len() >= MATCH_CACHE_MAX {
+        if self.entries.len() >= MATCH_CACHE_MAX && !self.entries.contains_key(subject) {
             self.entries.clear();
         }
-        self.entries.insert(Bytes::copy_from_slice(subject), Arc::clone(&result));
-        result
+        self.entries.entry_ref(subject).or_insert_with(|| account.index.write().match_subject(subject))
     }
 }
 
@@ -244,23 +241,23 @@ impl Session {
     fn publish(&mut self, now: Instant, p: &Publish) {
         let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
         self.work.received.add(size);
-        let profile = Arc::clone(&self.profile);
-        if profile.pedantic && !is_valid_literal_subject(&p.subject) {
+        let (pedantic, verbose, echo) = (self.profile.pedantic, self.profile.verbose, self.profile.echo);
+        if pedantic && !is_valid_literal_subject(&p.subject) {
             // nats-server reports the subject but still routes the message.
             self.queue_own(|b| encode::write_err(b, "Invalid Publish Subject"));
         }
-        if profile.verbose {
+        if verbose {
             self.queue_own(|b| b.extend_from_slice(encode::OK));
         }
-        let result = self.cache.lookup(&profile.account, &p.subject);
+        let result = self.cache.lookup(&self.profile.account, &p.subject);
         let mut route =
             Route { now, max_pending: self.max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
-        let delivered = route.deliver(&result, self.slot, profile.echo, p);
-        if delivered == 0 && profile.no_responders {
+        let delivered = route.deliver(result, self.slot, echo, p);
+        if delivered == 0 && self.profile.no_responders {
             if let Some(reply) = p.reply.as_deref() {
                 let status = no_responders_status(p, &mut self.scratch);
-                let result = self.cache.lookup(&profile.account, reply);
-                if let Some(sub) = own_subscription(&result, self.slot) {
+                let result = self.cache.lookup(&self.profile.account, reply);
+                if let Some(sub) = own_subscription(result, self.slot) {
                     let mut route =
                         Route { now, max_pending: self.max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
                     route.deliver_to(sub, &status);
@@ -325,9 +322,7 @@ impl Session {
             self.profile.account.received.add(received);
         }
         self.traffic.add(received, delivered);
-        for (account, m) in self.work.sent.drain(..) {
-            account.sent.add(m);
-        }
+        self.work.count_sent_into_accounts();
     }
 
     /// Ends a batch: counts, has the control plane carry out what the
