@@ -11,6 +11,7 @@ pub mod account;
 pub mod auth;
 pub mod close;
 pub mod config;
+pub mod jetstream;
 pub mod log;
 pub mod protocol;
 pub mod server;
