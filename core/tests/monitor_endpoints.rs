@@ -21,7 +21,7 @@ fn connect(server: &mut Server, wire: &str) {
 #[test]
 fn accstatz_and_connz_filter_by_account() {
     let mut opts = ServerOptions::default();
-    opts.accounts.push(AccountConfig { name: "A".into(), exports: Vec::new(), imports: Vec::new() });
+    opts.accounts.push(AccountConfig { name: "A".into(), ..AccountConfig::default() });
     opts.authorization.users.push(User {
         user: "a".into(),
         password: Some("pa".into()),

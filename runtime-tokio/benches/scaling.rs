@@ -62,7 +62,7 @@ fn run(threads: usize) -> f64 {
     let opts = ServerOptions::default();
     let control = Control::new(opts, [7; 32], clock::now(), clock::wall());
     let logger = Logger::new(false, false, false, None).expect("a stderr logger");
-    let shared = Shared::new(control, Arc::new(logger), None);
+    let shared = Shared::new(control, Arc::new(logger), None, None);
     let pairs: Vec<Pair> = (0..threads)
         .map(|t| {
             let subject = format!("bench.{t}");

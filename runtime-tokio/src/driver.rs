@@ -46,6 +46,8 @@ pub struct Core {
     timer_deadline: Option<Instant>,
     /// Syncs the server's storage completed, to report back to it.
     synced: Option<crate::storage::Completions>,
+    /// Syncs of JetStream's storage completed.
+    js_synced: Option<crate::storage::Completions>,
 }
 
 /// State shared by every task of the runtime.
@@ -71,11 +73,16 @@ impl WithControl for Locked<'_> {
 impl Shared {
     /// Wraps a freshly built control plane; `synced` is the completion
     /// queue of the storage it was given, if any.
-    pub fn new(control: Control, logger: Arc<Logger>, synced: Option<crate::storage::Completions>) -> Arc<Self> {
+    pub fn new(
+        control: Control,
+        logger: Arc<Logger>,
+        synced: Option<crate::storage::Completions>,
+        js_synced: Option<crate::storage::Completions>,
+    ) -> Arc<Self> {
         let write_deadline = control.options().write_deadline;
         Arc::new(Shared {
             write_deadline,
-            core: Mutex::new(Core { control, signals: HashMap::new(), timer_deadline: None, synced }),
+            core: Mutex::new(Core { control, signals: HashMap::new(), timer_deadline: None, synced, js_synced }),
             timer_changed: Notify::new(),
             logger,
         })
@@ -117,6 +124,10 @@ impl Shared {
         loop {
             self.carry_out(core);
             // Completed syncs release acknowledgements, which are more outputs.
+            if let Some(token) = core.js_synced.as_ref().and_then(take_last) {
+                core.control.handle_jetstream_synced(clock::now(), token);
+                continue;
+            }
             let Some(token) = core.synced.as_ref().and_then(take_last) else { break };
             core.control.handle_synced(clock::now(), token);
         }
@@ -184,6 +195,15 @@ fn take_last(queue: &crate::storage::Completions) -> Option<natrix_core::storage
         Err(poisoned) => poisoned.into_inner(),
     };
     queue.drain(..).max()
+}
+
+/// Hands JetStream's completed syncs to the core as soon as the syncer
+/// reports them (the acknowledgements they release go out at once).
+pub async fn run_jetstream_syncs(shared: Arc<Shared>, woken: Arc<Notify>) {
+    loop {
+        woken.notified().await;
+        shared.with_control(|_| ());
+    }
 }
 
 /// Runs the core's timers for as long as the process lives.

@@ -12,4 +12,5 @@ pub mod logger;
 pub mod process;
 pub mod signals;
 pub mod storage;
+pub mod store_files;
 pub mod tls;

@@ -3,7 +3,7 @@
 //! signals, and carries out what the core decides.
 
 
-use natrix::{clock, conn, driver, http, signals, storage, tls};
+use natrix::{clock, conn, driver, http, signals, storage, store_files, tls};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -134,16 +134,30 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     OsRng.try_fill_bytes(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
     let base_path = opts.http_base_path.clone();
     let files = signals::ProcessFiles::write(&opts, bound, http.as_ref().and_then(|l| l.local_addr().ok()))?;
-    let (server, synced) = match resolver_dir(&opts) {
+    let (resolver, synced) = match resolver_dir(&opts) {
         Some(dir) => {
             let storage = storage::DirStorage::open(&dir).map_err(|e| format!("resolver dir {dir}: {e}"))?;
             let synced = storage.completions();
-            let server = Control::with_storage(opts.clone(), seed, clock::now(), clock::wall(), Box::new(storage));
-            (server, Some(synced))
+            (Some(Box::new(storage) as Box<dyn natrix_core::storage::Storage + Send>), Some(synced))
         }
-        None => (Control::new(opts.clone(), seed, clock::now(), clock::wall()), None),
+        None => (None, None),
     };
-    let shared = Shared::new(server, logger.clone(), synced);
+    let js_woken = Arc::new(tokio::sync::Notify::new());
+    let (js_storage, js_synced) = match opts.jetstream {
+        true => {
+            let dir = jetstream_dir(&opts);
+            let wake = Arc::clone(&js_woken);
+            let files = store_files::FileStorage::open(&dir, Arc::new(move || wake.notify_one()))
+                .map_err(|e| format!("could not create storage directory {}: {e}", dir.display()))?;
+            logger.at(Level::Info, format!("  Store Directory: \"{}\"", dir.display()));
+            let synced = files.completions();
+            (Some(Box::new(files) as Box<dyn natrix_core::storage::Storage + Send>), Some(synced))
+        }
+        false => (None, None),
+    };
+    let server = Control::with_storages(opts.clone(), seed, clock::now(), clock::wall(), resolver, js_storage);
+    let shared = Shared::new(server, logger.clone(), synced, js_synced);
+    tokio::spawn(driver::run_jetstream_syncs(shared.clone(), js_woken));
     // Print the start-up lines the core logged while it was built.
     shared.with_control(|_| ());
     if let Some(l) = http {
@@ -163,6 +177,16 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     files.remove();
     logger.at(Level::Info, "Server Exiting..");
     Ok(())
+}
+
+/// Where JetStream keeps its files: `<store_dir>/jetstream`, with
+/// nats-server's default store directory (`<tmp>/nats`) when none is set.
+fn jetstream_dir(opts: &ServerOptions) -> std::path::PathBuf {
+    let base = match &opts.store_dir {
+        Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => std::env::temp_dir().join("nats"),
+    };
+    base.join("jetstream")
 }
 
 /// The NATS resolver's `dir` in operator mode, where account JWTs are kept.

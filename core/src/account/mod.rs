@@ -29,6 +29,8 @@ pub struct AccountConfig {
     pub exports: Vec<Export>,
     /// `imports: [...]`.
     pub imports: Vec<Import>,
+    /// `jetstream: enabled` (or a limits map): the account may use JetStream.
+    pub jetstream: bool,
 }
 
 /// Whether an export or import carries messages or requests.

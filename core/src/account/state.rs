@@ -61,6 +61,11 @@ pub(crate) struct AccountShared<T> {
     pub routes: AtomicBool,
     /// The server answers `$SYS.REQ.…` requests published here.
     pub system_services: AtomicBool,
+    /// JetStream is on for the account: its API subjects and its streams'
+    /// subjects take the control path.
+    pub jetstream: AtomicBool,
+    /// The subjects of the account's streams (read only while `jetstream` is set).
+    pub stream_subjects: Shared<Vec<Bytes>>,
     /// Delivered to the account's clients.
     pub sent: AtomicMsgBytes,
     /// Published by the account's clients.
@@ -91,6 +96,13 @@ impl<T: Clone + Ord> AccountShared<T> {
     pub fn has_routes(&self, subject: &[u8]) -> bool {
         self.routes.load(Ordering::Acquire)
             || (self.system_services.load(Ordering::Acquire) && is_server_request(subject))
+            || (self.jetstream.load(Ordering::Acquire) && self.is_jetstream_subject(subject))
+    }
+
+    /// True for `$JS.API.…` and for the subjects the account's streams capture.
+    fn is_jetstream_subject(&self, subject: &[u8]) -> bool {
+        subject.starts_with(b"$JS.")
+            || self.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, subject))
     }
 }
 
@@ -212,6 +224,8 @@ impl<T: Clone + Ord> Account<T> {
             genid: AtomicU64::new(0),
             routes: AtomicBool::new(false),
             system_services: AtomicBool::new(false),
+            jetstream: AtomicBool::new(false),
+            stream_subjects: Shared::new(Vec::new()),
             sent: AtomicMsgBytes::default(),
             received: AtomicMsgBytes::default(),
         };

@@ -474,6 +474,7 @@ fn config_of(account: &Claims<AccountNats>) -> AccountConfig {
         name: account.sub.clone(),
         exports,
         imports: Vec::new(),
+        jetstream: false,
     }
 }
 

@@ -60,7 +60,8 @@ fn one_account(
             "exports" => account.exports = list(ev, r, export),
             "imports" => account.imports = drop_duplicate_services(list(ev, r, import), r),
             "default_permissions" => defaults = permissions(ev, r),
-            "jetstream" | "mappings" | "maps" | "limits" | "nkey" | "msg_trace" | "trace_dest" => {
+            "jetstream" => account.jetstream = account_jetstream(ev, r),
+            "mappings" | "maps" | "limits" | "nkey" | "msg_trace" | "trace_dest" => {
                 r.unsupported(&ev.pos, &format!("accounts.{}.{}", account.name, entry.key))
             }
             _ if entry.used_as_variable => {}
@@ -411,6 +412,27 @@ pub(crate) fn resolver_preload(v: &Value, opts: &mut ServerOptions, r: &mut Repo
     for entry in map.entries() {
         if let Some(jwt) = r.string(&entry.value, &entry.key) {
             opts.resolver_preload.insert(entry.key.clone(), jwt);
+        }
+    }
+}
+
+/// An account's `jetstream`: `enabled`/`disabled`, a bool, or a map of
+/// limits (which enables it; the limits themselves are not enforced yet).
+fn account_jetstream(v: &Value, r: &mut Report) -> bool {
+    match &v.kind {
+        ValueKind::Bool(b) => *b,
+        ValueKind::String(s) => match s.to_ascii_lowercase().as_str() {
+            "enabled" | "enable" => true,
+            "disabled" | "disable" => false,
+            _ => {
+                r.error(&v.pos, format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"));
+                false
+            }
+        },
+        ValueKind::Map(_) => true,
+        other => {
+            r.error(&v.pos, format!("Expected map, bool or string to define JetStream, got {}", other.type_name()));
+            false
         }
     }
 }

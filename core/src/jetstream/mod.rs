@@ -1,4 +1,366 @@
-//! JetStream: persistent streams of messages, configured and queried through the `$JS.API` JSON API.
+//! JetStream on one node: the streams of every account, the `$JS.API`
+//! requests that manage them, and the publish path into them.
+//!
+//! [`JetStream`] is fed what the control plane routes to it (API requests,
+//! publishes on stream subjects, sync completions, the clock) and answers
+//! with [`Reply`]s for the control plane to deliver. A reply that depends
+//! on a write (a PubAck, a stream created on disk) is released only once
+//! the sync covering that write completed: writes are synced in groups, at
+//! [`JetStream::flush`], once per batch of input, so one fsync covers every
+//! publish of the batch.
 
 pub mod api;
 pub mod config;
+pub mod headers;
+mod requests;
+pub mod store;
+mod stream;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::log::{Level, LogEvent};
+use crate::storage::SyncToken;
+use crate::time::UnixNanos;
+
+use api::ApiError;
+use config::{CheckLimits, StorageType, StreamConfig};
+use store::{escape_name, unescape_name, FileStore, MemStore, MsgStore, SharedStorage};
+pub use stream::{Lookup, Stored, Stream};
+pub use requests::is_api as is_api_subject;
+
+/// Message blocks roll over at this size.
+const BLOCK_SIZE_MAX: u64 = 8 * 1024 * 1024;
+
+/// A message for the control plane to publish in an account: an API
+/// response, a PubAck, an advisory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The account it is published in.
+    pub account: String,
+    /// Its subject (the requester's reply subject).
+    pub subject: Bytes,
+    /// Its header block, if any.
+    pub headers: Option<Bytes>,
+    /// Its payload.
+    pub payload: Bytes,
+}
+
+/// One account's JetStream: its streams and its API counters.
+#[derive(Debug, Default)]
+pub struct JsAccount {
+    streams: BTreeMap<String, Stream>,
+}
+
+/// What a stream's metadata file holds.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    created_ns: i64,
+    config: StreamConfig,
+}
+
+/// JetStream on one node (see the [module](self) documentation).
+pub struct JetStream {
+    limits: CheckLimits,
+    storage: Option<SharedStorage>,
+    accounts: BTreeMap<String, JsAccount>,
+    /// Accounts JetStream is enabled for.
+    enabled: BTreeSet<String>,
+    /// Replies whose writes still need a sync to be asked for.
+    unsynced: Vec<Reply>,
+    /// Replies waiting for a requested sync to complete, by token.
+    waiting: VecDeque<(SyncToken, Reply)>,
+    /// Replies free to go.
+    ready: VecDeque<Reply>,
+    /// File streams written since the last flush: (account, stream).
+    dirty: BTreeSet<(String, String)>,
+    logs: VecDeque<LogEvent>,
+    api_total: u64,
+    api_errors: u64,
+    /// The server's name, which stream info gives as the stream's leader.
+    server_name: String,
+}
+
+impl std::fmt::Debug for JetStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStream").field("accounts", &self.accounts).finish_non_exhaustive()
+    }
+}
+
+impl JetStream {
+    /// JetStream with these limits; file streams live on `storage` (and
+    /// are recovered from it now), without it only memory streams can be made.
+    pub fn new(limits: CheckLimits, storage: Option<SharedStorage>) -> Self {
+        let mut js = JetStream {
+            limits,
+            storage,
+            accounts: BTreeMap::new(),
+            enabled: BTreeSet::new(),
+            unsynced: Vec::new(),
+            waiting: VecDeque::new(),
+            ready: VecDeque::new(),
+            dirty: BTreeSet::new(),
+            logs: VecDeque::new(),
+            api_total: 0,
+            api_errors: 0,
+            server_name: String::new(),
+        };
+        js.recover();
+        js
+    }
+
+    /// Names the server, as stream info reports its leader.
+    pub fn set_server_name(&mut self, name: &str) {
+        name.clone_into(&mut self.server_name);
+    }
+
+    /// Turns JetStream on for `account`.
+    pub fn enable(&mut self, account: &str) {
+        self.enabled.insert(account.to_owned());
+        self.accounts.entry(account.to_owned()).or_default();
+    }
+
+    /// True when JetStream is on for `account`.
+    pub fn is_enabled(&self, account: &str) -> bool {
+        self.enabled.contains(account)
+    }
+
+    /// The subjects of every stream of `account`: publishes on them (and on
+    /// `$JS.API.>`) must reach [`JetStream::handle_publish`].
+    pub fn subjects(&self, account: &str) -> Vec<Bytes> {
+        self.accounts.get(account).map_or_else(Vec::new, |a| {
+            a.streams.values().flat_map(|s| s.config().subjects.iter().map(|x| Bytes::copy_from_slice(x.as_bytes()))).collect()
+        })
+    }
+
+    fn recover(&mut self) {
+        let Some(storage) = self.storage.clone() else { return };
+        let names = storage.lock().list();
+        let mut prefixes = BTreeSet::new();
+        for name in &names {
+            let mut parts = name.splitn(3, '.');
+            if let (Some(a), Some(s), Some(_)) = (parts.next(), parts.next(), parts.next()) {
+                prefixes.insert((a.to_owned(), s.to_owned()));
+            }
+        }
+        for (a, s) in prefixes {
+            let (Some(account), Some(name)) = (unescape_name(&a), unescape_name(&s)) else { continue };
+            let prefix = format!("{a}.{s}.");
+            match self.open_stream(&storage, &prefix) {
+                Ok(stream) => {
+                    self.log(Level::Info, format!("  Restored stream '{account} > {name}'"));
+                    self.accounts.entry(account).or_default().streams.insert(name, stream);
+                }
+                Err(why) => self.log(Level::Error, format!("Could not restore stream '{account} > {name}': {why}")),
+            }
+        }
+    }
+
+    fn open_stream(&mut self, storage: &SharedStorage, prefix: &str) -> Result<Stream, String> {
+        let mut store = FileStore::open(storage.clone(), prefix.to_owned(), BLOCK_SIZE_MAX).map_err(|e| e.to_string())?;
+        let meta = store.read_meta().map_err(|e| e.to_string())?.ok_or("no metadata")?;
+        let meta: Meta = serde_json::from_slice(&meta).map_err(|e| e.to_string())?;
+        if let Some(lost) = store.state().lost {
+            self.log(
+                Level::Warn,
+                format!("Stream '{}' lost {} damaged messages ({} bytes) on recovery", meta.config.name, lost.msgs.len(), lost.bytes),
+            );
+        }
+        Ok(Stream::new(meta.config, UnixNanos(meta.created_ns), Box::new(store)))
+    }
+
+    /// Makes a store for a new stream.
+    fn make_store(&self, account: &str, config: &StreamConfig, created: UnixNanos) -> Result<Box<dyn MsgStore>, ApiError> {
+        let first_seq = config.first_seq.max(1);
+        match config.storage {
+            StorageType::Memory => Ok(Box::new(MemStore::new(first_seq))),
+            StorageType::File => {
+                let storage = self.storage.clone().ok_or_else(ApiError::storage_resources_exceeded)?;
+                let prefix = format!("{}.{}.", escape_name(account), escape_name(&config.name));
+                let mut store = FileStore::create(storage, prefix, first_seq, BLOCK_SIZE_MAX)
+                    .map_err(ApiError::stream_store_failed)?;
+                let meta = Meta { created_ns: created.0, config: config.clone() };
+                let json = serde_json::to_vec(&meta).expect("a stream config serialises");
+                store.write_meta(&json).map_err(ApiError::stream_store_failed)?;
+                Ok(Box::new(store))
+            }
+        }
+    }
+
+    /// Rewrites a file stream's metadata after an update.
+    fn rewrite_meta(stream: &mut Stream) -> Result<(), ApiError> {
+        let meta = Meta { created_ns: stream.created().0, config: stream.config().clone() };
+        let json = serde_json::to_vec(&meta).expect("a stream config serialises");
+        stream.write_meta(&json).map_err(ApiError::stream_store_failed)
+    }
+
+    /// A message published in `account` on `subject`: stored by the stream
+    /// that captures the subject, if any. Returns true when a stream took
+    /// it (it then counts as delivered; the reply, if any, follows).
+    pub fn handle_publish(
+        &mut self,
+        account: &str,
+        subject: &[u8],
+        reply: Option<&Bytes>,
+        hdrs: Option<&Bytes>,
+        payload: &Bytes,
+        wall: UnixNanos,
+    ) -> bool {
+        if !self.is_enabled(account) {
+            return false;
+        }
+        let Some(acc) = self.accounts.get_mut(account) else { return false };
+        let Some(stream) = acc.streams.values_mut().find(|s| s.captures(subject)) else { return false };
+        let name = stream.name().to_owned();
+        let file = stream.config().storage == StorageType::File;
+        let outcome = stream.publish(subject, hdrs.map(|h| &h[..]), payload, wall);
+        let body = match &outcome {
+            Ok(stored) => api::responses::PubAck {
+                stream: name.clone(),
+                seq: stored.seq,
+                domain: self.limits.domain.clone().unwrap_or_default(),
+                duplicate: stored.duplicate,
+            }
+            .to_json(),
+            Err(e) => api::responses::PubAck::error_json(&name, self.limits.domain.as_deref().unwrap_or_default(), e),
+        };
+        let wrote = matches!(outcome, Ok(Stored { duplicate: false, .. }));
+        if wrote && file {
+            self.dirty.insert((account.to_owned(), name));
+        }
+        if let Some(reply) = reply {
+            let r = Reply { account: account.to_owned(), subject: reply.clone(), headers: None, payload: body.into() };
+            if wrote && file {
+                self.unsynced.push(r);
+            } else {
+                // A duplicate's original may still be waiting for its
+                // sync: its ack goes behind every ack asked for so far.
+                self.queue_after_writes(r);
+            }
+        }
+        true
+    }
+
+    /// Queues a reply that must not overtake the writes made before it.
+    fn queue_after_writes(&mut self, reply: Reply) {
+        if self.unsynced.is_empty() && self.waiting.is_empty() {
+            self.ready.push_back(reply);
+        } else {
+            self.unsynced.push(reply);
+        }
+    }
+
+    /// Asks for one sync covering every write since the last flush; the
+    /// replies that waited on those writes go out when it completes.
+    pub fn flush(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let mut last = None;
+        for (account, name) in dirty {
+            let Some(stream) = self.accounts.get_mut(&account).and_then(|a| a.streams.get_mut(&name)) else { continue };
+            match stream.store_mut().sync() {
+                Ok(token) => last = last.max(token),
+                Err(e) => {
+                    let line = format!("JetStream sync of stream '{account} > {name}' failed: {e}");
+                    self.log(Level::Error, line);
+                }
+            }
+        }
+        let replies = std::mem::take(&mut self.unsynced);
+        match last {
+            Some(token) => self.waiting.extend(replies.into_iter().map(|r| (token, r))),
+            None if self.waiting.is_empty() => self.ready.extend(replies),
+            None => {
+                let token = self.waiting.back().expect("not empty").0;
+                self.waiting.extend(replies.into_iter().map(|r| (token, r)));
+            }
+        }
+    }
+
+    /// True when writes wait for [`JetStream::flush`].
+    pub fn needs_flush(&self) -> bool {
+        !self.dirty.is_empty() || !self.unsynced.is_empty()
+    }
+
+    /// A sync of JetStream's storage completed: every token up to `token` did.
+    pub fn handle_synced(&mut self, token: SyncToken) {
+        while self.waiting.front().is_some_and(|(t, _)| *t <= token) {
+            let (_, reply) = self.waiting.pop_front().expect("front exists");
+            self.ready.push_back(reply);
+        }
+    }
+
+    /// The next reply to deliver.
+    pub fn poll_reply(&mut self) -> Option<Reply> {
+        self.ready.pop_front()
+    }
+
+    /// The next line for the log.
+    pub fn poll_log(&mut self) -> Option<LogEvent> {
+        self.logs.pop_front()
+    }
+
+    /// How long until a stream has something to expire.
+    pub fn poll_timeout(&self, wall: UnixNanos) -> Option<Duration> {
+        self.accounts.values().flat_map(|a| a.streams.values()).filter_map(|s| s.next_expiry(wall)).min()
+    }
+
+    /// Runs the streams' clocks.
+    pub fn handle_timeout(&mut self, wall: UnixNanos) {
+        let mut failed = Vec::new();
+        for (account, acc) in &mut self.accounts {
+            for (name, stream) in &mut acc.streams {
+                if let Err(e) = stream.handle_timeout(wall) {
+                    failed.push(format!("JetStream expiry in stream '{account} > {name}' failed: {e}"));
+                }
+                if stream.config().storage == StorageType::File {
+                    self.dirty.insert((account.clone(), name.clone()));
+                }
+            }
+        }
+        for line in failed {
+            self.log(Level::Error, line);
+        }
+    }
+
+    fn log(&mut self, level: Level, message: String) {
+        self.logs.push_back(LogEvent { level, message });
+    }
+
+    /// Memory and file bytes used by `account`'s streams (or every account's).
+    fn usage(&self, account: Option<&str>) -> (u64, u64, usize) {
+        let (mut mem, mut file, mut streams) = (0, 0, 0);
+        for (name, acc) in &self.accounts {
+            if account.is_some_and(|a| a != name) {
+                continue;
+            }
+            for s in acc.streams.values() {
+                streams += 1;
+                let bytes = s.store().state().bytes;
+                match s.config().storage {
+                    StorageType::Memory => mem += bytes,
+                    StorageType::File => file += bytes,
+                }
+            }
+        }
+        (mem, file, streams)
+    }
+
+    /// `/varz`'s and `/jsz`'s figures: (memory bytes, file bytes, streams, accounts).
+    pub fn totals(&self) -> (u64, u64, usize, usize) {
+        let (mem, file, streams) = self.usage(None);
+        (mem, file, streams, self.enabled.len())
+    }
+
+    /// The limits JetStream was started with.
+    pub fn limits(&self) -> &CheckLimits {
+        &self.limits
+    }
+
+    /// API requests served, and how many were errors.
+    pub fn api_counts(&self) -> (u64, u64) {
+        (self.api_total, self.api_errors)
+    }
+}

@@ -39,6 +39,8 @@ pub(crate) struct Work {
     pub slow: Vec<Slot>,
     /// A receiver is more than half `max_pending` behind.
     pub stalled: bool,
+    /// JetStream wrote: the batch ends with a sync request.
+    pub jetstream_flush: bool,
 }
 
 impl Work {
@@ -66,7 +68,7 @@ impl Work {
 
     /// Leaves nothing to do but the wakes and the control plane's changes.
     pub fn needs_control(&self) -> bool {
-        !self.expired.is_empty() || !self.slow.is_empty()
+        !self.expired.is_empty() || !self.slow.is_empty() || self.jetstream_flush
     }
 }
 
@@ -211,6 +213,9 @@ impl Control {
         let mut delivered = self.deliver_in(now, from, account, p);
         if self.accounts[account].has_routes(&p.subject) {
             delivered += self.deliver_across(now, from, account, p);
+        }
+        if self.jetstream_takes(account, p) {
+            delivered += self.jetstream_publish(now, account, p);
         }
         if delivered == 0 {
             self.no_responders(now, from, account, p);

@@ -20,6 +20,7 @@ mod auth;
 mod client;
 mod deliver;
 mod imports;
+mod jetstream;
 pub mod monitor;
 #[cfg(all(test, loom))]
 mod loom_outbox;
@@ -204,6 +205,10 @@ pub struct Control {
     jwt_dir: Option<resolver::dir::JwtDir<resolver::Durable>>,
     /// When an account JWT or activation token in force next expires.
     claims_clock: resolver::claims::ClaimsClock,
+    /// JetStream, when enabled (`-js`).
+    jetstream: Option<crate::jetstream::JetStream>,
+    /// When JetStream next has something to expire.
+    jetstream_deadline: Option<Instant>,
 }
 
 impl fmt::Debug for Control {
@@ -220,7 +225,7 @@ impl Control {
     /// member choice, nonces, the server id); `now` and `wall` are the clocks
     /// at start.
     pub fn new(opts: ServerOptions, seed: [u8; 32], now: Instant, wall: UnixNanos) -> Self {
-        Self::build(opts, seed, now, wall, None)
+        Self::build(opts, seed, now, wall, None, None)
     }
 
     /// A server whose NATS resolver keeps its account JWTs on `storage` (the
@@ -235,7 +240,22 @@ impl Control {
         wall: UnixNanos,
         storage: Box<dyn crate::storage::Storage + Send>,
     ) -> Self {
-        Self::build(opts, seed, now, wall, Some(resolver::dir::JwtDir::new(storage)))
+        Self::build(opts, seed, now, wall, Some(resolver::dir::JwtDir::new(storage)), None)
+    }
+
+    /// A server with storage for the NATS resolver's directory (if any)
+    /// and for JetStream's streams (if any): see [`Control::with_storage`].
+    /// JetStream recovers its streams from its storage now; completions of
+    /// the syncs it asks for come back through [`Control::handle_jetstream_synced`].
+    pub fn with_storages(
+        opts: ServerOptions,
+        seed: [u8; 32],
+        now: Instant,
+        wall: UnixNanos,
+        resolver: Option<Box<dyn crate::storage::Storage + Send>>,
+        jetstream: Option<Box<dyn crate::storage::Storage + Send>>,
+    ) -> Self {
+        Self::build(opts, seed, now, wall, resolver.map(resolver::dir::JwtDir::new), jetstream)
     }
 
     fn build(
@@ -244,6 +264,7 @@ impl Control {
         now: Instant,
         wall: UnixNanos,
         jwt_dir: Option<resolver::dir::JwtDir<resolver::Durable>>,
+        js_storage: Option<Box<dyn crate::storage::Storage + Send>>,
     ) -> Self {
         let mut rng = ChaCha8Rng::from_seed(seed);
         let server_id = server_id(&mut rng);
@@ -275,6 +296,8 @@ impl Control {
             producer_stalled: false,
             jwt_dir,
             claims_clock: resolver::claims::ClaimsClock::default(),
+            jetstream: None,
+            jetstream_deadline: None,
         };
         server.enter_operator_mode(wall);
         if server.trust.is_none() {
@@ -289,6 +312,7 @@ impl Control {
         server.log(Level::Info, format!("Starting natrix {VERSION}"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
         server.log(Level::Info, format!("  ID:       {}", server.server_id));
+        server.start_jetstream(js_storage);
         server
     }
 
@@ -400,7 +424,7 @@ impl Control {
     /// The earliest instant at which [`Server::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let client = self.timers.first().map(|&(at, _)| at);
-        client.into_iter().chain(self.claims_clock.deadline).min()
+        client.into_iter().chain(self.claims_clock.deadline).chain(self.jetstream_deadline).min()
     }
 
     /// Run the timers due at `now` (pings, auth timeouts, write deadlines,
@@ -408,6 +432,9 @@ impl Control {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.claims_clock.deadline.is_some_and(|at| at <= now) {
             self.claims_deadline_passed(now);
+        }
+        if self.jetstream_deadline.is_some_and(|at| at <= now) {
+            self.jetstream_timeout(now);
         }
         while let Some(&(at, slot)) = self.timers.first() {
             if at > now {

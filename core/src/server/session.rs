@@ -338,6 +338,9 @@ impl Session {
                 for slot in work.slow.drain(..) {
                     c.slow_consumer(now, slot);
                 }
+                if std::mem::take(&mut work.jetstream_flush) {
+                    c.flush_jetstream(now);
+                }
                 c.hand_over(work);
             });
         }
@@ -356,5 +359,6 @@ impl Control {
     pub(crate) fn hand_over(&mut self, work: &mut Work) {
         work.touched.append(&mut self.work.touched);
         work.stalled |= std::mem::take(&mut self.producer_stalled);
+        work.jetstream_flush |= self.jetstream_needs_flush();
     }
 }

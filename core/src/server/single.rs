@@ -68,6 +68,18 @@ impl Server {
         Self::around(Control::with_storage(opts, seed, now, wall, storage))
     }
 
+    /// A server with storage for the resolver and for JetStream (see [`Control::with_storages`]).
+    pub fn with_storages(
+        opts: ServerOptions,
+        seed: [u8; 32],
+        now: Instant,
+        wall: UnixNanos,
+        resolver: Option<Box<dyn Storage + Send>>,
+        jetstream: Option<Box<dyn Storage + Send>>,
+    ) -> Self {
+        Self::around(Control::with_storages(opts, seed, now, wall, resolver, jetstream))
+    }
+
     fn around(control: Control) -> Self {
         let mut server = Server {
             control,
@@ -125,6 +137,12 @@ impl Server {
     /// A sync the server asked for completed (see [`Control::handle_synced`]).
     pub fn handle_synced(&mut self, now: Instant, token: SyncToken) {
         self.control.handle_synced(now, token);
+        self.collect(now);
+    }
+
+    /// A sync of JetStream's storage completed (see [`Control::handle_jetstream_synced`]).
+    pub fn handle_jetstream_synced(&mut self, now: Instant, token: SyncToken) {
+        self.control.handle_jetstream_synced(now, token);
         self.collect(now);
     }
 

@@ -1,0 +1,443 @@
+//! The `$JS.API.…` requests about streams and the account, answered as
+//! nats-server answers them.
+
+use bytes::Bytes;
+
+use super::api::responses::ApiPaged;
+use super::api::{self, kinds, ApiError};
+use super::config::{self, StorageType, StreamConfig, JS_API_LEVEL};
+use super::store::PurgeRequest;
+use super::stream::Lookup;
+use super::{headers, JetStream, Reply, Stream};
+use crate::time::UnixNanos;
+
+/// The API's subject prefix.
+pub(crate) const API_PREFIX: &str = "$JS.API.";
+
+const NAMES_PAGE: usize = api::NAMES_LIMIT;
+const LIST_PAGE: usize = api::LIST_LIMIT;
+
+/// A parsed API subject.
+enum Request<'a> {
+    Info,
+    Create(&'a str),
+    Update(&'a str),
+    StreamInfo(&'a str),
+    Delete(&'a str),
+    Names,
+    List,
+    Purge(&'a str),
+    MsgGet(&'a str),
+    MsgDelete(&'a str),
+    DirectGet(&'a str, Option<&'a str>),
+}
+
+impl Request<'_> {
+    /// The response's `type`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Request::Info => kinds::ACCOUNT_INFO,
+            Request::Create(_) => kinds::STREAM_CREATE,
+            Request::Update(_) => kinds::STREAM_UPDATE,
+            Request::StreamInfo(_) => kinds::STREAM_INFO,
+            Request::Delete(_) => kinds::STREAM_DELETE,
+            Request::Names => kinds::STREAM_NAMES,
+            Request::List => kinds::STREAM_LIST,
+            Request::Purge(_) => kinds::STREAM_PURGE,
+            Request::MsgGet(_) | Request::DirectGet(..) => kinds::STREAM_MSG_GET,
+            Request::MsgDelete(_) => kinds::STREAM_MSG_DELETE,
+        }
+    }
+}
+
+fn parse(subject: &str) -> Option<Request<'_>> {
+    let rest = subject.strip_prefix(API_PREFIX)?;
+    if rest == "INFO" {
+        return Some(Request::Info);
+    }
+    if let Some(rest) = rest.strip_prefix("DIRECT.GET.") {
+        return Some(match rest.split_once('.') {
+            Some((stream, subject)) => Request::DirectGet(stream, Some(subject)),
+            None => Request::DirectGet(rest, None),
+        });
+    }
+    let rest = rest.strip_prefix("STREAM.")?;
+    let one = |s: &'static str| -> Option<&str> {
+        let name = rest.strip_prefix(s)?;
+        (!name.is_empty() && !name.contains('.')).then_some(name)
+    };
+    match rest {
+        "NAMES" => return Some(Request::Names),
+        "LIST" => return Some(Request::List),
+        _ => {}
+    }
+    if let Some(n) = one("CREATE.") {
+        return Some(Request::Create(n));
+    }
+    if let Some(n) = one("UPDATE.") {
+        return Some(Request::Update(n));
+    }
+    if let Some(n) = one("INFO.") {
+        return Some(Request::StreamInfo(n));
+    }
+    if let Some(n) = one("DELETE.") {
+        return Some(Request::Delete(n));
+    }
+    if let Some(n) = one("PURGE.") {
+        return Some(Request::Purge(n));
+    }
+    if let Some(n) = one("MSG.GET.") {
+        return Some(Request::MsgGet(n));
+    }
+    one("MSG.DELETE.").map(Request::MsgDelete)
+}
+
+/// True when the server answers `subject` as a JetStream API request.
+pub fn is_api(subject: &[u8]) -> bool {
+    subject.starts_with(API_PREFIX.as_bytes())
+}
+
+impl JetStream {
+    /// An API request published in `account`. Returns true when the server
+    /// listens on the subject (so the requester gets no "no responders").
+    pub fn handle_api(&mut self, account: &str, subject: &[u8], reply: Option<&Bytes>, payload: &Bytes, wall: UnixNanos) -> bool {
+        let Some(request) = std::str::from_utf8(subject).ok().and_then(parse) else {
+            return false;
+        };
+        let Some(reply) = reply.cloned() else { return true };
+        self.api_total += 1;
+        if !self.is_enabled(account) {
+            self.api_errors += 1;
+            let body = api::error_response(request.kind(), &ApiError::not_enabled_for_account());
+            self.ready.push_back(Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() });
+            return true;
+        }
+        if let Request::DirectGet(stream, subject) = request {
+            self.direct_get(account, stream, subject, reply, payload);
+            return true;
+        }
+        let kind = request.kind();
+        let (body, waits) = match self.answer(account, request, payload, wall) {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.api_errors += 1;
+                (api::error_response(kind, &e), false)
+            }
+        };
+        let r = Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() };
+        if waits {
+            self.unsynced.push(r);
+        } else {
+            self.queue_after_writes(r);
+        }
+        true
+    }
+
+    /// The body of a successful answer, and whether it must wait for a sync.
+    fn answer(&mut self, account: &str, request: Request<'_>, payload: &Bytes, wall: UnixNanos) -> Result<(Vec<u8>, bool), ApiError> {
+        match request {
+            Request::Info => Ok((self.account_info(account), false)),
+            Request::Create(name) => self.create(account, name, payload, wall),
+            Request::Update(name) => self.update(account, name, payload, wall),
+            Request::StreamInfo(name) => {
+                let req = api::requests::StreamInfoRequest::parse(payload)?;
+                let stream = self.stream(account, name)?;
+                let mut i = info(stream, &req, wall, true);
+                if let Some(c) = i.cluster.as_mut() {
+                    c.leader.clone_from(&self.server_name);
+                }
+                Ok((api::responses::stream_info_response(&i, ApiPaged::default()), false))
+            }
+            Request::Delete(name) => {
+                api::requests::check_empty_request(payload)?;
+                let mut stream = self.take_stream(account, name)?;
+                let file = stream.config().storage == StorageType::File;
+                stream.store_mut().delete().map_err(ApiError::stream_delete)?;
+                if file {
+                    // The removal is durable once a sync of the store's files completes.
+                    let _ = stream.store_mut().sync();
+                }
+                Ok((api::success_response(kinds::STREAM_DELETE), false))
+            }
+            Request::Names => self.names(account, payload),
+            Request::List => self.list(account, payload, wall),
+            Request::Purge(name) => self.purge(account, name, payload),
+            Request::MsgGet(name) => {
+                let req = api::requests::MsgGetRequest::parse(payload)?;
+                let stream = self.stream_mut(account, name)?;
+                match stream.get(&lookup(&req)).map_err(ApiError::stream_store_failed)? {
+                    Some(m) => Ok((api::responses::stream_msg_get_response(&msg_json(m)), false)),
+                    None => Err(ApiError::no_message_found()),
+                }
+            }
+            Request::MsgDelete(name) => self.msg_delete(account, name, payload),
+            Request::DirectGet(..) => unreachable!("answered by direct_get"),
+        }
+    }
+
+    fn stream(&self, account: &str, name: &str) -> Result<&Stream, ApiError> {
+        self.accounts.get(account).and_then(|a| a.streams.get(name)).ok_or_else(ApiError::stream_not_found)
+    }
+
+    fn stream_mut(&mut self, account: &str, name: &str) -> Result<&mut Stream, ApiError> {
+        self.accounts.get_mut(account).and_then(|a| a.streams.get_mut(name)).ok_or_else(ApiError::stream_not_found)
+    }
+
+    fn take_stream(&mut self, account: &str, name: &str) -> Result<Stream, ApiError> {
+        self.accounts.get_mut(account).and_then(|a| a.streams.remove(name)).ok_or_else(ApiError::stream_not_found)
+    }
+
+    fn parse_config(name: &str, payload: &[u8]) -> Result<StreamConfig, ApiError> {
+        if payload.is_empty() {
+            return Err(ApiError::bad_request());
+        }
+        let mut cfg = api::requests::StreamConfigRequest::parse(payload)?.config;
+        if cfg.name.is_empty() {
+            cfg.name = name.to_owned();
+        }
+        if cfg.name != name {
+            return Err(ApiError::stream_mismatch());
+        }
+        Ok(cfg)
+    }
+
+    fn create(&mut self, account: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<(Vec<u8>, bool), ApiError> {
+        let cfg = Self::parse_config(name, payload)?;
+        let mut cfg = config::check_stream_config(cfg, &self.limits)?;
+        cfg.set_static_metadata();
+        let acc = self.accounts.entry(account.to_owned()).or_default();
+        if let Some(existing) = acc.streams.get(name) {
+            // The same configuration again is not an error: the stream is returned.
+            let mut asked = cfg.clone();
+            asked.copy_metadata_from(existing.config());
+            if asked != *existing.config() {
+                return Err(ApiError::stream_name_exist());
+            }
+            let existing = &acc.streams[name];
+            return Ok((api::responses::stream_create_response(&info(existing, &Default::default(), wall, false)), false));
+        }
+        if acc.streams.values().any(|s| config::subjects_overlap(&s.config().subjects, &cfg.subjects)) {
+            return Err(ApiError::stream_subject_overlap());
+        }
+        let store = self.make_store(account, &cfg, wall)?;
+        let file = cfg.storage == StorageType::File;
+        let stream = Stream::new(cfg, wall, store);
+        let body = api::responses::stream_create_response(&info(&stream, &Default::default(), wall, false));
+        self.accounts.get_mut(account).expect("made above").streams.insert(name.to_owned(), stream);
+        if file {
+            self.dirty.insert((account.to_owned(), name.to_owned()));
+        }
+        Ok((body, file))
+    }
+
+    fn update(&mut self, account: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<(Vec<u8>, bool), ApiError> {
+        let cfg = Self::parse_config(name, payload)?;
+        let limits = self.limits.clone();
+        let others_overlap = {
+            let acc = self.accounts.get(account).ok_or_else(ApiError::stream_not_found)?;
+            acc.streams.iter().any(|(n, s)| n != name && config::subjects_overlap(&s.config().subjects, &cfg.subjects))
+        };
+        let stream = self.stream_mut(account, name)?;
+        let mut cfg = config::check_stream_update(stream.config(), cfg, &limits)?;
+        cfg.set_static_metadata();
+        if others_overlap {
+            return Err(ApiError::stream_subject_overlap());
+        }
+        stream.update(cfg, wall).map_err(ApiError::stream_update)?;
+        let file = stream.config().storage == StorageType::File;
+        if file {
+            Self::rewrite_meta(stream)?;
+        }
+        let body = api::responses::stream_update_response(&info(stream, &Default::default(), wall, false));
+        if file {
+            self.dirty.insert((account.to_owned(), name.to_owned()));
+        }
+        Ok((body, file))
+    }
+
+    fn names(&self, account: &str, payload: &[u8]) -> Result<(Vec<u8>, bool), ApiError> {
+        let req = api::requests::StreamNamesRequest::parse(payload)?;
+        let streams = self.matching_streams(account, &req.subject);
+        let offset = usize::try_from(req.offset).unwrap_or(usize::MAX);
+        let paged = ApiPaged { total: streams.len(), offset, limit: NAMES_PAGE };
+        let page: Vec<String> = streams.iter().skip(offset).take(NAMES_PAGE).map(|s| s.name().to_owned()).collect();
+        Ok((api::responses::stream_names_response(&page, paged), false))
+    }
+
+    fn list(&self, account: &str, payload: &[u8], wall: UnixNanos) -> Result<(Vec<u8>, bool), ApiError> {
+        let req = api::requests::StreamListRequest::parse(payload)?;
+        let streams = self.matching_streams(account, &req.subject);
+        let offset = usize::try_from(req.offset).unwrap_or(usize::MAX);
+        let paged = ApiPaged { total: streams.len(), offset, limit: LIST_PAGE };
+        let page: Vec<api::responses::StreamInfo> = streams
+            .iter()
+            .skip(offset)
+            .take(LIST_PAGE)
+            .map(|s| {
+                let mut i = info(s, &Default::default(), wall, false);
+                i.config = s.config().clone();
+                i
+            })
+            .collect();
+        Ok((api::responses::stream_list_response(&page, &[], paged), false))
+    }
+
+    /// The account's streams, by name, those whose subjects match `subject` if given.
+    fn matching_streams(&self, account: &str, subject: &str) -> Vec<&Stream> {
+        let subject = Some(subject).filter(|s| !s.is_empty());
+        let Some(acc) = self.accounts.get(account) else { return Vec::new() };
+        acc.streams
+            .values()
+            .filter(|s| {
+                subject.is_none_or(|f| {
+                    s.config().subjects.iter().any(|x| config::subjects_overlap(std::slice::from_ref(x), &[f.to_owned()]))
+                })
+            })
+            .collect()
+    }
+
+    fn purge(&mut self, account: &str, name: &str, payload: &[u8]) -> Result<(Vec<u8>, bool), ApiError> {
+        let req = api::requests::StreamPurgeRequest::parse(payload)?.unwrap_or_default();
+        let stream = self.stream_mut(account, name)?;
+        if stream.config().sealed {
+            return Err(ApiError::stream_sealed());
+        }
+        if stream.config().deny_purge {
+            return Err(ApiError::stream_purge_not_allowed());
+        }
+        let request = PurgeRequest {
+            filter: Some(req.filter).filter(|f| !f.is_empty() && f != ">").map(Bytes::from),
+            below_seq: Some(req.seq).filter(|&s| s > 0),
+            keep: Some(req.keep).filter(|&k| k > 0),
+        };
+        let purged = stream.store_mut().purge(&request).map_err(ApiError::stream_purge_failed)?;
+        let file = stream.config().storage == StorageType::File;
+        if file {
+            self.dirty.insert((account.to_owned(), name.to_owned()));
+        }
+        Ok((api::responses::stream_purge_response(purged), file))
+    }
+
+    fn msg_delete(&mut self, account: &str, name: &str, payload: &[u8]) -> Result<(Vec<u8>, bool), ApiError> {
+        let req = api::requests::MsgDeleteRequest::parse(payload)?;
+        let stream = self.stream_mut(account, name)?;
+        if stream.config().sealed {
+            return Err(ApiError::stream_sealed());
+        }
+        if stream.config().deny_delete {
+            return Err(ApiError::stream_msg_delete_not_allowed());
+        }
+        let removed = stream.store_mut().remove(req.seq, !req.no_erase).map_err(ApiError::stream_msg_delete_failed)?;
+        if !removed {
+            return Err(ApiError::sequence_not_found(req.seq));
+        }
+        let file = stream.config().storage == StorageType::File;
+        if file {
+            self.dirty.insert((account.to_owned(), name.to_owned()));
+        }
+        Ok((api::success_response(kinds::STREAM_MSG_DELETE), file))
+    }
+
+    fn account_info(&self, account: &str) -> Vec<u8> {
+        let (memory, storage, streams) = self.usage(Some(account));
+        api::responses::account_info_response(&api::responses::AccountInfo {
+            memory,
+            storage,
+            streams: streams as u64,
+            domain: self.limits.domain.clone().unwrap_or_default(),
+            api: api::responses::ApiStats { level: JS_API_LEVEL, total: self.api_total, errors: self.api_errors },
+            ..Default::default()
+        })
+    }
+
+    /// `$JS.API.DIRECT.GET.<stream>[.<subject>]`: the message itself, with
+    /// headers naming it, or a status.
+    fn direct_get(&mut self, account: &str, stream: &str, subject: Option<&str>, reply: Bytes, payload: &Bytes) {
+        let answer = |status: (u16, &str)| (Some(headers::block(Some(status), &[])), Bytes::new());
+        let (hdrs, body) = match self.stream_mut(account, stream) {
+            Err(_) => answer((404, "Message Not Found")),
+            Ok(s) if !s.config().allow_direct => answer((404, "Message Not Found")),
+            Ok(s) => {
+                let how = match (subject, payload.is_empty()) {
+                    (Some(subj), true) => Ok(Lookup::LastBySubject(Bytes::copy_from_slice(subj.as_bytes()))),
+                    (Some(_), false) => Err(()),
+                    (None, _) => api::requests::MsgGetRequest::parse(payload).map(|r| lookup(&r)).map_err(|_| ()),
+                };
+                match how {
+                    Err(()) => answer((408, "Bad Request")),
+                    Ok(how) => match s.get(&how) {
+                        Ok(Some(m)) => {
+                            let seq = m.seq.to_string();
+                            let ts = m.time.to_rfc3339();
+                            let extra: [(&[u8], &[u8]); 4] = [
+                                (b"Nats-Stream", stream.as_bytes()),
+                                (b"Nats-Subject", &m.subject),
+                                (b"Nats-Sequence", seq.as_bytes()),
+                                (b"Nats-Time-Stamp", ts.as_bytes()),
+                            ];
+                            (Some(headers::append(m.headers.as_deref(), &extra)), m.payload)
+                        }
+                        _ => answer((404, "Message Not Found")),
+                    },
+                }
+            }
+        };
+        self.queue_after_writes(Reply { account: account.to_owned(), subject: reply, headers: hdrs, payload: body });
+    }
+}
+
+/// How a `MSG.GET` request looks its message up.
+fn lookup(req: &api::requests::MsgGetRequest) -> Lookup {
+    if !req.last_by_subj.is_empty() {
+        Lookup::LastBySubject(Bytes::copy_from_slice(req.last_by_subj.as_bytes()))
+    } else if !req.next_by_subj.is_empty() {
+        Lookup::NextBySubject(Bytes::copy_from_slice(req.next_by_subj.as_bytes()), req.seq)
+    } else {
+        Lookup::Seq(req.seq)
+    }
+}
+
+/// A stored message as `MSG.GET` returns it.
+fn msg_json(m: super::store::StoredMsg) -> api::responses::StoredMsgJson {
+    api::responses::StoredMsgJson {
+        subject: String::from_utf8_lossy(&m.subject).into_owned(),
+        seq: m.seq,
+        hdrs: m.headers.map(|h| h.to_vec()).unwrap_or_default(),
+        data: m.payload.to_vec(),
+        time: m.time,
+    }
+}
+
+/// A stream's info, as `STREAM.INFO` and the create/update responses give
+/// it (only `STREAM.INFO` names the server as the stream's leader).
+fn info(stream: &Stream, req: &api::requests::StreamInfoRequest, wall: UnixNanos, leader: bool) -> api::responses::StreamInfo {
+    let s = stream.store().state();
+    let subjects = Some(req.subjects_filter.as_str())
+        .filter(|f| !f.is_empty())
+        .map(|f| stream.store().subject_counts(f.as_bytes()))
+        .unwrap_or_default();
+    let state = api::responses::StreamStateJson {
+        messages: s.msgs,
+        bytes: s.bytes,
+        first_seq: s.first_seq,
+        first_ts: (s.msgs > 0).then_some(s.first_time),
+        last_seq: s.last_seq,
+        last_ts: (s.last_seq > 0 && s.last_time.0 != 0).then_some(s.last_time),
+        num_subjects: s.num_subjects,
+        subjects: subjects.into_iter().map(|(k, v)| (String::from_utf8_lossy(&k).into_owned(), v)).collect(),
+        num_deleted: s.num_deleted,
+        deleted: if req.deleted_details { stream.store().deleted() } else { Vec::new() },
+        lost: s.lost.map(|l| api::responses::LostStreamData { msgs: l.msgs, bytes: l.bytes }),
+        consumer_count: 0,
+    };
+    api::responses::StreamInfo {
+        config: stream.config().with_dynamic_metadata(crate::server::VERSION),
+        created: stream.created(),
+        state,
+        domain: String::new(),
+        cluster: leader.then(api::responses::ClusterInfoJson::default),
+        mirror: None,
+        sources: Vec::new(),
+        ts: wall,
+    }
+}

@@ -1,0 +1,693 @@
+//! [`FileStore`]: a stream's messages in block files on the shared
+//! [`Storage`](crate::storage::Storage).
+//!
+//! A store owns every file whose name starts with its prefix:
+//! `{prefix}{n}.blk` are its message blocks (see [`record`](super::record)
+//! for their format) and `{prefix}meta.{generation}` its metadata. Writes go
+//! to the last block; a block past `block_size_max` makes the next write
+//! start a new one, which opens with a floor record (the store's first and
+//! last sequence at that moment).
+//!
+//! # Removing emptied blocks
+//!
+//! A crash may undo a removal that was not synced, and may keep one file's
+//! writes but not another's, so an emptied block goes only when nothing it
+//! says can be missed:
+//!
+//! - the last block's floor record is durable: it covers every earlier
+//!   block's floor records and highest sequence;
+//! - each tombstone it holds for a message of another block is no longer
+//!   needed: that block's removal is durable.
+//!
+//! The store learns what is durable from [`MsgStore::handle_synced`]; until
+//! the stream reports completions, emptied blocks (and superseded meta
+//! files) stay on disk, which is safe.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use super::index::{Entry, Index, PurgePlan};
+use super::record::{self, Record};
+use super::{LostData, MsgStore, PurgeRequest, SharedStorage, StoreError, StoreState, StoredMsg};
+use crate::storage::{StorageError, SyncToken};
+use crate::time::UnixNanos;
+
+mod recover;
+
+/// Recently written messages kept for reads, at most this many…
+const CACHE_MSGS_MAX: usize = 1024;
+/// …and at most this many bytes of them.
+const CACHE_BYTES_MAX: u64 = 4 << 20;
+
+/// Maps a stream (or account) name to a string safe in a file name: ASCII
+/// letters, digits, `-` and `_` stay, every other byte becomes `%XX`
+/// (uppercase hex). `.` is escaped too, so a prefix built from escaped names
+/// joined by `.` never prefixes another stream's files.
+pub fn escape_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for &b in name.as_bytes() {
+        if kept_as_is(b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Reverses [`escape_name`]; `None` for a string it could not have made.
+pub fn unescape_name(escaped: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(escaped.len());
+    let mut bytes = escaped.bytes();
+    while let Some(b) = bytes.next() {
+        if kept_as_is(b) {
+            out.push(b);
+            continue;
+        }
+        let hex = |d: u8| match d {
+            b'0'..=b'9' => Some(d - b'0'),
+            b'A'..=b'F' => Some(d - b'A' + 10),
+            _ => None,
+        };
+        let decoded = (b == b'%')
+            .then(|| Some(hex(bytes.next()?)? << 4 | hex(bytes.next()?)?))
+            .flatten()?;
+        if kept_as_is(decoded) {
+            return None;
+        }
+        out.push(decoded);
+    }
+    String::from_utf8(out).ok()
+}
+
+fn kept_as_is(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
+/// What a file of a store is, from its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FileKind {
+    Block(u64),
+    Meta(u64),
+}
+
+fn parse_number(digits: &str) -> Option<u64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+fn parse_name(prefix: &str, name: &str) -> Option<FileKind> {
+    let rest = name.strip_prefix(prefix)?;
+    if let Some(id) = rest.strip_suffix(".blk") {
+        return parse_number(id).map(FileKind::Block);
+    }
+    parse_number(rest.strip_prefix("meta.")?).map(FileKind::Meta)
+}
+
+/// Where a held message's record is.
+#[derive(Clone, Debug)]
+struct Slot {
+    block: u64,
+    offset: u64,
+    len: u32,
+    subject: Bytes,
+    size: u64,
+    time: UnixNanos,
+}
+
+impl Entry for Slot {
+    fn subject(&self) -> &Bytes {
+        &self.subject
+    }
+    fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+/// One block file, as the store tracks it.
+#[derive(Debug)]
+struct Block {
+    name: String,
+    /// Bytes written (durable or not).
+    len: u64,
+    /// Messages held whose record is here.
+    live: u64,
+    /// For each other block, how many tombstones here remove its messages.
+    deps: BTreeMap<u64, u64>,
+    /// Where this block's first floor record ends, if it has one.
+    floor_end: Option<u64>,
+    /// Syncs requested and not known complete, with the length each covers.
+    syncs: VecDeque<(SyncToken, u64)>,
+    /// How much of the block is known durable.
+    durable_len: u64,
+}
+
+impl Block {
+    fn new(name: String, len: u64) -> Self {
+        Block {
+            name,
+            len,
+            live: 0,
+            deps: BTreeMap::new(),
+            floor_end: None,
+            syncs: VecDeque::new(),
+            durable_len: 0,
+        }
+    }
+}
+
+/// The last messages written, so that recent reads skip the storage.
+#[derive(Debug, Default)]
+struct Cache {
+    msgs: BTreeMap<u64, StoredMsg>,
+    bytes: u64,
+}
+
+impl Cache {
+    fn insert(&mut self, msg: StoredMsg) {
+        self.bytes += msg.size();
+        self.msgs.insert(msg.seq, msg);
+        while self.msgs.len() > CACHE_MSGS_MAX || self.bytes > CACHE_BYTES_MAX {
+            let Some((_, old)) = self.msgs.pop_first() else { break };
+            self.bytes -= old.size();
+        }
+    }
+
+    fn remove(&mut self, seq: u64) {
+        if let Some(old) = self.msgs.remove(&seq) {
+            self.bytes -= old.size();
+        }
+    }
+}
+
+/// A message log in block files on the shared storage (a stream with
+/// `storage: file`). See the [module](self) documentation for the layout
+/// and [`super::record`] for the format.
+pub struct FileStore {
+    storage: SharedStorage,
+    prefix: String,
+    block_size_max: u64,
+    index: Index<Slot>,
+    blocks: BTreeMap<u64, Block>,
+    next_block_id: u64,
+    /// Blocks removed whose removal is not yet known durable, with the
+    /// token of the sync that makes it so once requested.
+    removing: BTreeMap<u64, Option<SyncToken>>,
+    /// Files written, created or removed since the last sync.
+    dirty: BTreeSet<String>,
+    cache: Cache,
+    meta_gens: BTreeSet<u64>,
+    /// The newest meta generation until its sync completes.
+    meta_written: Option<(u64, Option<SyncToken>)>,
+    lost: Option<LostData>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileStore")
+            .field("prefix", &self.prefix)
+            .field("blocks", &self.blocks.keys().collect::<Vec<_>>())
+            .field("removing", &self.removing)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileStore {
+    fn empty(storage: SharedStorage, prefix: String, first_seq: u64, block_size_max: u64) -> Self {
+        FileStore {
+            storage,
+            prefix,
+            block_size_max: block_size_max.max(1),
+            index: Index::new(first_seq.max(1)),
+            blocks: BTreeMap::new(),
+            next_block_id: 1,
+            removing: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            cache: Cache::default(),
+            meta_gens: BTreeSet::new(),
+            meta_written: None,
+            lost: None,
+            closed: false,
+        }
+    }
+
+    /// A new, empty store whose first message gets `first_seq` (≥ 1).
+    /// Files left with this prefix (a stream deleted before its removal
+    /// was durable) are removed first. Blocks roll past `block_size_max`
+    /// bytes.
+    pub fn create(
+        storage: SharedStorage,
+        prefix: String,
+        first_seq: u64,
+        block_size_max: u64,
+    ) -> Result<FileStore, StoreError> {
+        let mut store = FileStore::empty(storage, prefix, first_seq, block_size_max);
+        for (name, kind) in store.own_files() {
+            match store.storage.lock().remove(&name) {
+                Ok(()) | Err(StorageError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if let FileKind::Block(id) = kind {
+                store.next_block_id = store.next_block_id.max(id + 1);
+            }
+            store.dirty.insert(name);
+        }
+        // The first block opens with a floor record, so `first_seq`
+        // survives a restart before anything is stored.
+        store.append(&[])?;
+        Ok(store)
+    }
+
+    /// This store's files, by name.
+    fn own_files(&self) -> Vec<(String, FileKind)> {
+        let names = self.storage.lock().list();
+        names
+            .into_iter()
+            .filter_map(|name| parse_name(&self.prefix, &name).map(|kind| (name, kind)))
+            .collect()
+    }
+
+    fn block_name(&self, id: u64) -> String {
+        format!("{}{id}.blk", self.prefix)
+    }
+
+    fn meta_name(&self, generation: u64) -> String {
+        format!("{}meta.{generation}", self.prefix)
+    }
+
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.closed {
+            return Err(StoreError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Appends `records` to the last block (starting a new one when it is
+    /// full) and returns the block and the offset they start at. On an
+    /// error nothing in memory changes.
+    fn append(&mut self, records: &[u8]) -> Result<(u64, u64), StoreError> {
+        let roll = match self.blocks.last_key_value() {
+            None => true,
+            Some((_, last)) => last.len > 0 && last.len + records.len() as u64 > self.block_size_max,
+        };
+        let id = match self.blocks.last_key_value() {
+            Some((&id, _)) if !roll => id,
+            _ => self.next_block_id,
+        };
+        let needs_floor = self.blocks.get(&id).is_none_or(|b| b.floor_end.is_none());
+        let mut buf = BytesMut::with_capacity(records.len() + 64);
+        if needs_floor {
+            let (first, last, time) = (self.index.first_seq(), self.index.last_seq(), self.index.last_time());
+            record::put_floor(&mut buf, first, last, time);
+        }
+        let floor_len = buf.len() as u64;
+        buf.extend_from_slice(records);
+        let name = self.block_name(id);
+        let result = self.storage.lock().append(&name, &buf);
+        let offset = match result {
+            Ok(offset) => offset,
+            Err(e) => {
+                self.after_failed_append(id, name);
+                return Err(e.into());
+            }
+        };
+        if roll {
+            self.blocks.insert(id, Block::new(name.clone(), offset));
+            self.next_block_id = id + 1;
+        }
+        let block = self.blocks.get_mut(&id).expect("the block written");
+        debug_assert_eq!(offset, block.len, "{name}: our length and the storage's disagree");
+        if needs_floor {
+            block.floor_end = Some(offset + floor_len);
+        }
+        block.len = offset + buf.len() as u64;
+        self.dirty.insert(name);
+        Ok((id, offset + floor_len))
+    }
+
+    /// An I/O error may have applied part of a write (a full disk applies
+    /// nothing): take the storage's length as the truth, so later records
+    /// land after the fragment, which recovery then skips.
+    fn after_failed_append(&mut self, id: u64, name: String) {
+        let Ok(len) = self.storage.lock().len(&name) else { return };
+        let known = self.blocks.get(&id).map_or(0, |b| b.len);
+        if len == known {
+            return;
+        }
+        if !self.blocks.contains_key(&id) {
+            self.blocks.insert(id, Block::new(name.clone(), 0));
+            self.next_block_id = id + 1;
+        }
+        let block = self.blocks.get_mut(&id).expect("just ensured");
+        block.len = len;
+        self.dirty.insert(name);
+    }
+
+    /// Forgets the held message `seq`, removed by a tombstone in
+    /// `tombstone_block` (or by a floor record when `None`).
+    fn forget(&mut self, seq: u64, tombstone_block: Option<u64>) -> bool {
+        let Some(slot) = self.index.remove(seq) else { return false };
+        self.cache.remove(seq);
+        if let Some(block) = self.blocks.get_mut(&slot.block) {
+            block.live -= 1;
+        }
+        if let Some(at) = tombstone_block.filter(|&at| at != slot.block) {
+            if let Some(block) = self.blocks.get_mut(&at) {
+                *block.deps.entry(slot.block).or_default() += 1;
+            }
+        }
+        true
+    }
+
+    /// Removes the blocks nothing needs any more (see the module docs).
+    fn reclaim(&mut self) {
+        let Some((&last_id, last)) = self.blocks.last_key_value() else { return };
+        if !last.floor_end.is_some_and(|end| last.durable_len >= end) {
+            return;
+        }
+        let gone = |id: &u64| !self.blocks.contains_key(id) && !self.removing.contains_key(id);
+        let removable: Vec<u64> = self
+            .blocks
+            .iter()
+            .filter(|&(&id, b)| id != last_id && b.live == 0 && b.deps.keys().all(gone))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in removable {
+            let name = self.blocks[&id].name.clone();
+            match self.storage.lock().remove(&name) {
+                Ok(()) | Err(StorageError::NotFound { .. }) => {}
+                // Tried again on the next change.
+                Err(_) => return,
+            }
+            self.blocks.remove(&id);
+            self.removing.insert(id, None);
+            self.dirty.insert(name);
+        }
+    }
+
+    /// Reads the record of `seq` from its block and checks it.
+    fn read_slot(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
+        let Some(slot) = self.index.get(seq) else { return Ok(None) };
+        let name = self.block_name(slot.block);
+        let (offset, len) = (slot.offset, slot.len);
+        let bytes = self.storage.lock().read(&name, offset, len as usize)?;
+        match record::decode(&bytes, 0) {
+            Some((Record::Msg { seq: found, time, subject, headers, payload }, n))
+                if found == seq && n == len as usize =>
+            {
+                Ok(Some(StoredMsg { seq, subject, headers, payload, time }))
+            }
+            _ => Err(StorageError::Corrupt { file: name, offset }.into()),
+        }
+    }
+
+    /// Writes the stream's metadata (its config) as a new generation; the
+    /// older ones are removed once a sync of the new one completes, so a
+    /// crash always leaves one readable. Durable after the next
+    /// [`MsgStore::sync`] completes.
+    pub fn write_meta(&mut self, meta: &[u8]) -> Result<(), StoreError> {
+        self.check_open()?;
+        let generation = self.meta_gens.last().map_or(1, |g| g + 1);
+        let name = self.meta_name(generation);
+        let result = self.storage.lock().append(&name, &record::encode_meta(meta));
+        if let Err(e) = result {
+            if self.storage.lock().len(&name).is_ok() {
+                // A fragment was left: skip its generation, reads will too.
+                self.meta_gens.insert(generation);
+                self.dirty.insert(name);
+            }
+            return Err(e.into());
+        }
+        self.meta_gens.insert(generation);
+        self.meta_written = Some((generation, None));
+        self.dirty.insert(name);
+        Ok(())
+    }
+
+    /// The newest intact metadata written, if any: a damaged or torn newest
+    /// generation falls back to an older one.
+    pub fn read_meta(&mut self) -> Result<Option<Bytes>, StoreError> {
+        self.check_open()?;
+        let generations: Vec<u64> = self.meta_gens.iter().rev().copied().collect();
+        for generation in generations {
+            let name = self.meta_name(generation);
+            let mut storage = self.storage.lock();
+            let Ok(len) = storage.len(&name) else { continue };
+            let Ok(bytes) = storage.read(&name, 0, usize::try_from(len).unwrap_or(usize::MAX)) else {
+                continue;
+            };
+            if let Some(meta) = record::decode_meta(&bytes) {
+                return Ok(Some(meta));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Notes a sync of `name` requested as `token`.
+    fn note_sync(&mut self, name: &str, token: Option<SyncToken>) {
+        match (parse_name(&self.prefix, name), token) {
+            (Some(FileKind::Block(id)), Some(token)) => {
+                if let Some(block) = self.blocks.get_mut(&id) {
+                    block.syncs.push_back((token, block.len));
+                } else if let Some(pending) = self.removing.get_mut(&id) {
+                    *pending = Some(token);
+                }
+            }
+            // Never durable, so nothing a crash could bring back.
+            (Some(FileKind::Block(id)), None) => {
+                if !self.blocks.contains_key(&id) {
+                    self.removing.remove(&id);
+                }
+            }
+            (Some(FileKind::Meta(generation)), token) => {
+                if let Some((newest, pending)) = &mut self.meta_written {
+                    if *newest == generation {
+                        *pending = token;
+                    }
+                }
+            }
+            (None, _) => {}
+        }
+    }
+
+    /// Removes the meta generations older than `newest`, now durable.
+    fn drop_old_meta(&mut self, newest: u64) {
+        let old: Vec<u64> = self.meta_gens.range(..newest).copied().collect();
+        for generation in old {
+            let name = self.meta_name(generation);
+            match self.storage.lock().remove(&name) {
+                Ok(()) | Err(StorageError::NotFound { .. }) => {}
+                Err(_) => return,
+            }
+            self.meta_gens.remove(&generation);
+            self.dirty.insert(name);
+        }
+    }
+}
+
+impl MsgStore for FileStore {
+    fn store(
+        &mut self,
+        subject: &[u8],
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        time: UnixNanos,
+    ) -> Result<u64, StoreError> {
+        self.check_open()?;
+        let seq = self.index.next_seq();
+        let mut buf = BytesMut::new();
+        record::put_msg(&mut buf, seq, time, subject, headers, payload);
+        let (block, offset) = self.append(&buf)?;
+        let msg = StoredMsg {
+            seq,
+            subject: Bytes::copy_from_slice(subject),
+            headers: headers.map(Bytes::copy_from_slice),
+            payload: Bytes::copy_from_slice(payload),
+            time,
+        };
+        let slot = Slot {
+            block,
+            offset,
+            len: u32::try_from(buf.len()).expect("a record stays under 4 GiB"),
+            subject: msg.subject.clone(),
+            size: msg.size(),
+            time,
+        };
+        self.index.insert(seq, slot, time);
+        self.blocks.get_mut(&block).expect("the block written").live += 1;
+        self.cache.insert(msg);
+        Ok(seq)
+    }
+
+    fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
+        self.check_open()?;
+        if let Some(msg) = self.cache.msgs.get(&seq) {
+            return Ok(Some(msg.clone()));
+        }
+        self.read_slot(seq)
+    }
+
+    fn load_next(&mut self, filter: &[u8], start: u64) -> Result<Option<StoredMsg>, StoreError> {
+        self.check_open()?;
+        match self.index.next_matching(filter, start) {
+            Some(seq) => self.load(seq),
+            None => Ok(None),
+        }
+    }
+
+    fn load_last(&mut self, filter: &[u8]) -> Result<Option<StoredMsg>, StoreError> {
+        self.check_open()?;
+        match self.index.last_matching(filter) {
+            Some(seq) => self.load(seq),
+            None => Ok(None),
+        }
+    }
+
+    /// Appends a tombstone. The storage cannot overwrite bytes, so `erase`
+    /// is recorded like a plain removal: the message's bytes stay in its
+    /// block until the whole block is removed.
+    fn remove(&mut self, seq: u64, _erase: bool) -> Result<bool, StoreError> {
+        self.check_open()?;
+        if self.index.get(seq).is_none() {
+            return Ok(false);
+        }
+        let mut buf = BytesMut::new();
+        record::put_tombstone(&mut buf, seq);
+        let (block, _) = self.append(&buf)?;
+        self.forget(seq, Some(block));
+        self.reclaim();
+        Ok(true)
+    }
+
+    fn purge(&mut self, request: &PurgeRequest) -> Result<u64, StoreError> {
+        self.check_open()?;
+        let removed = match self.index.plan_purge(request) {
+            PurgePlan::Compact { floor, held } => {
+                let (last_seq, last_time) = (self.index.last_seq().max(floor - 1), self.index.last_time());
+                let mut buf = BytesMut::new();
+                record::put_floor(&mut buf, floor, last_seq, last_time);
+                self.append(&buf)?;
+                for &seq in &held {
+                    self.forget(seq, None);
+                }
+                self.index.raise_last(last_seq, last_time);
+                held.len()
+            }
+            PurgePlan::Remove(seqs) if seqs.is_empty() => 0,
+            PurgePlan::Remove(seqs) => {
+                let mut buf = BytesMut::new();
+                for &seq in &seqs {
+                    record::put_tombstone(&mut buf, seq);
+                }
+                let (block, _) = self.append(&buf)?;
+                for &seq in &seqs {
+                    self.forget(seq, Some(block));
+                }
+                seqs.len()
+            }
+        };
+        self.reclaim();
+        Ok(removed as u64)
+    }
+
+    fn state(&self) -> StoreState {
+        StoreState {
+            lost: self.lost.clone(),
+            ..self.index.state(|slot| slot.time)
+        }
+    }
+
+    fn deleted(&self) -> Vec<u64> {
+        self.index.deleted()
+    }
+
+    fn subject_counts(&self, filter: &[u8]) -> BTreeMap<Bytes, u64> {
+        self.index.subject_counts(filter)
+    }
+
+    fn subject_state(&self, subject: &[u8]) -> Option<(u64, u64)> {
+        self.index.subject_state(subject)
+    }
+
+    fn write_meta(&mut self, meta: &[u8]) -> Result<(), StoreError> {
+        FileStore::write_meta(self, meta)
+    }
+
+    fn sync(&mut self) -> Result<Option<SyncToken>, StoreError> {
+        self.check_open()?;
+        let storage = Arc::clone(&self.storage);
+        let mut storage = storage.lock();
+        let names: Vec<String> = std::mem::take(&mut self.dirty).into_iter().collect();
+        let mut highest = None;
+        for (i, name) in names.iter().enumerate() {
+            match storage.sync(name) {
+                Ok(token) => {
+                    highest = highest.max(Some(token));
+                    self.note_sync(name, Some(token));
+                }
+                Err(StorageError::NotFound { .. }) => self.note_sync(name, None),
+                Err(e) => {
+                    self.dirty.extend(names[i..].iter().cloned());
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(highest)
+    }
+
+    fn handle_synced(&mut self, token: SyncToken) {
+        for block in self.blocks.values_mut() {
+            while let Some(&(requested, len)) = block.syncs.front() {
+                if requested > token {
+                    break;
+                }
+                block.durable_len = block.durable_len.max(len);
+                block.syncs.pop_front();
+            }
+        }
+        self.removing.retain(|_, pending| pending.is_none_or(|t| t > token));
+        if let Some((newest, Some(requested))) = self.meta_written {
+            if requested <= token {
+                self.meta_written = None;
+                self.drop_old_meta(newest);
+            }
+        }
+        self.reclaim();
+    }
+
+    fn delete(&mut self) -> Result<(), StoreError> {
+        self.check_open()?;
+        let files = self.own_files();
+        let mut storage = self.storage.lock();
+        for (name, _) in &files {
+            match storage.remove(name) {
+                Ok(()) | Err(StorageError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for (name, _) in &files {
+            match storage.sync(name) {
+                Ok(_) | Err(StorageError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        drop(storage);
+        self.closed = true;
+        self.blocks.clear();
+        self.removing.clear();
+        self.dirty.clear();
+        self.cache = Cache::default();
+        self.index = Index::new(1);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

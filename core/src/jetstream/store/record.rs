@@ -1,0 +1,257 @@
+//! The records of a file store's blocks and the frame of its meta files.
+//!
+//! A block is an append-only run of records, little-endian throughout:
+//!
+//! ```text
+//! record    = kind:u8 len:u32 crc:u32 body      len counts the whole record;
+//!                                               crc32c over kind, len, body
+//! message   = seq:u64 time:i64 subject_len:u32 headers_len:u32
+//!             subject headers payload           headers_len u32::MAX = none
+//! tombstone = seq:u64                           that message is removed
+//! floor     = first_seq:u64 last_seq:u64 last_time:i64
+//!                                               every sequence below
+//!                                               first_seq is gone; last_seq
+//!                                               was assigned at last_time
+//! ```
+//!
+//! A meta file is `crc:u32 len:u32 blob`, the crc32c covering len and blob.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::time::UnixNanos;
+
+/// Bytes before a record's body: kind, length, crc.
+pub(super) const HEADER_LEN: usize = 9;
+const KIND_MSG: u8 = 0xA1;
+const KIND_TOMBSTONE: u8 = 0xA2;
+const KIND_FLOOR: u8 = 0xA3;
+const MSG_FIXED_LEN: usize = 24;
+const TOMBSTONE_LEN: usize = 8;
+const FLOOR_LEN: usize = 24;
+const NO_HEADERS: u32 = u32::MAX;
+
+/// One decoded record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Record {
+    /// A stored message.
+    Msg {
+        /// Its sequence.
+        seq: u64,
+        /// When it was stored.
+        time: UnixNanos,
+        /// Its subject.
+        subject: Bytes,
+        /// Its headers, if any.
+        headers: Option<Bytes>,
+        /// Its payload.
+        payload: Bytes,
+    },
+    /// The message at `seq` was removed.
+    Tombstone {
+        /// The sequence removed.
+        seq: u64,
+    },
+    /// Everything below `first_seq` is gone; `last_seq` was assigned.
+    Floor {
+        /// The lowest sequence that may be held.
+        first_seq: u64,
+        /// The highest sequence assigned so far.
+        last_seq: u64,
+        /// When `last_seq` was stored.
+        last_time: UnixNanos,
+    },
+}
+
+fn frame(out: &mut BytesMut, kind: u8, body_len: usize, body: impl FnOnce(&mut BytesMut)) {
+    let start = out.len();
+    let len = u32::try_from(HEADER_LEN + body_len).expect("a record stays under 4 GiB");
+    out.put_u8(kind);
+    out.put_u32_le(len);
+    out.put_u32_le(0);
+    body(out);
+    debug_assert_eq!(out.len() - start, HEADER_LEN + body_len);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[start..start + 5]), &out[start + HEADER_LEN..]);
+    out[start + 5..start + HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends a message record to `out`.
+pub(super) fn put_msg(
+    out: &mut BytesMut,
+    seq: u64,
+    time: UnixNanos,
+    subject: &[u8],
+    headers: Option<&[u8]>,
+    payload: &[u8],
+) {
+    let headers_len = headers.map_or(0, <[u8]>::len);
+    let body_len = MSG_FIXED_LEN + subject.len() + headers_len + payload.len();
+    frame(out, KIND_MSG, body_len, |out| {
+        out.put_u64_le(seq);
+        out.put_i64_le(time.0);
+        out.put_u32_le(u32::try_from(subject.len()).expect("a subject stays under 4 GiB"));
+        out.put_u32_le(headers.map_or(NO_HEADERS, |h| {
+            u32::try_from(h.len()).ok().filter(|&l| l != NO_HEADERS).expect("headers stay under 4 GiB")
+        }));
+        out.put_slice(subject);
+        out.put_slice(headers.unwrap_or_default());
+        out.put_slice(payload);
+    });
+}
+
+/// Appends a tombstone record for `seq` to `out`.
+pub(super) fn put_tombstone(out: &mut BytesMut, seq: u64) {
+    frame(out, KIND_TOMBSTONE, TOMBSTONE_LEN, |out| out.put_u64_le(seq));
+}
+
+/// Appends a floor record to `out`.
+pub(super) fn put_floor(out: &mut BytesMut, first_seq: u64, last_seq: u64, last_time: UnixNanos) {
+    frame(out, KIND_FLOOR, FLOOR_LEN, |out| {
+        out.put_u64_le(first_seq);
+        out.put_u64_le(last_seq);
+        out.put_i64_le(last_time.0);
+    });
+}
+
+fn u32_at(buf: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(buf[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(buf: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(buf[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Decodes the record starting at `offset` of `buf`: the record and its
+/// length, or `None` when no whole, intact record starts there. Message
+/// fields are copied out, so they do not pin `buf`.
+pub(super) fn decode(buf: &[u8], offset: usize) -> Option<(Record, usize)> {
+    let rest = buf.get(offset..)?;
+    if rest.len() < HEADER_LEN {
+        return None;
+    }
+    let kind = rest[0];
+    let len = u32_at(rest, 1) as usize;
+    let body_len = len.checked_sub(HEADER_LEN)?;
+    let fits = match kind {
+        KIND_MSG => body_len >= MSG_FIXED_LEN,
+        KIND_TOMBSTONE => body_len == TOMBSTONE_LEN,
+        KIND_FLOOR => body_len == FLOOR_LEN,
+        _ => false,
+    };
+    if !fits || len > rest.len() {
+        return None;
+    }
+    let body = &rest[HEADER_LEN..len];
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&rest[..5]), body);
+    if crc != u32_at(rest, 5) {
+        return None;
+    }
+    let record = match kind {
+        KIND_MSG => decode_msg(body)?,
+        KIND_TOMBSTONE => Record::Tombstone { seq: u64_at(body, 0) },
+        _ => Record::Floor {
+            first_seq: u64_at(body, 0),
+            last_seq: u64_at(body, 8),
+            last_time: UnixNanos(u64_at(body, 16) as i64),
+        },
+    };
+    Some((record, len))
+}
+
+/// True when the bytes from `offset` on are the start of a record cut short
+/// (a torn write), not a whole record that is damaged.
+pub(super) fn is_torn(buf: &[u8], offset: usize) -> bool {
+    let rest = &buf[offset.min(buf.len())..];
+    rest.len() < HEADER_LEN || u32_at(rest, 1) as usize > rest.len()
+}
+
+fn decode_msg(body: &[u8]) -> Option<Record> {
+    let subject_len = u32_at(body, 16) as usize;
+    let headers_field = u32_at(body, 20);
+    let headers_len = if headers_field == NO_HEADERS { 0 } else { headers_field as usize };
+    let subject_end = MSG_FIXED_LEN.checked_add(subject_len)?;
+    let headers_end = subject_end.checked_add(headers_len)?;
+    if headers_end > body.len() {
+        return None;
+    }
+    Some(Record::Msg {
+        seq: u64_at(body, 0),
+        time: UnixNanos(u64_at(body, 8) as i64),
+        subject: Bytes::copy_from_slice(&body[MSG_FIXED_LEN..subject_end]),
+        headers: (headers_field != NO_HEADERS).then(|| Bytes::copy_from_slice(&body[subject_end..headers_end])),
+        payload: Bytes::copy_from_slice(&body[headers_end..]),
+    })
+}
+
+/// A meta file holding `blob`.
+pub(super) fn encode_meta(blob: &[u8]) -> BytesMut {
+    let len = u32::try_from(blob.len()).expect("stream metadata stays under 4 GiB");
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&len.to_le_bytes()), blob);
+    let mut out = BytesMut::with_capacity(8 + blob.len());
+    out.put_u32_le(crc);
+    out.put_u32_le(len);
+    out.put_slice(blob);
+    out
+}
+
+/// The blob of a meta file, or `None` when the file is damaged.
+pub(super) fn decode_meta(file: &Bytes) -> Option<Bytes> {
+    if file.len() < 8 {
+        return None;
+    }
+    let len = u32_at(file, 4) as usize;
+    if file.len() != 8 + len {
+        return None;
+    }
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&file[4..8]), &file[8..]);
+    (crc == u32_at(file, 0)).then(|| file.slice(8..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_reject_any_flipped_bit() {
+        let mut buf = BytesMut::new();
+        put_msg(&mut buf, 7, UnixNanos(-3), b"a.b", Some(b""), b"hello");
+        put_msg(&mut buf, 8, UnixNanos(9), b"c", None, b"");
+        put_tombstone(&mut buf, 7);
+        put_floor(&mut buf, 9, 8, UnixNanos(9));
+        let mut offset = 0;
+        let mut records = Vec::new();
+        while let Some((record, len)) = decode(&buf, offset) {
+            records.push(record);
+            offset += len;
+        }
+        assert_eq!(offset, buf.len());
+        assert_eq!(records.len(), 4);
+        assert_eq!(
+            records[0],
+            Record::Msg {
+                seq: 7,
+                time: UnixNanos(-3),
+                subject: Bytes::from_static(b"a.b"),
+                headers: Some(Bytes::new()),
+                payload: Bytes::from_static(b"hello"),
+            }
+        );
+        assert!(matches!(&records[1], Record::Msg { headers: None, .. }));
+        assert_eq!(records[2], Record::Tombstone { seq: 7 });
+        let (_, first_len) = decode(&buf, 0).unwrap();
+        for bit in 0..first_len * 8 {
+            let mut damaged = buf.to_vec();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode(&damaged, 0).is_none(), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn meta_frame_detects_damage() {
+        let file = encode_meta(b"{\"name\":\"ORDERS\"}").freeze();
+        assert_eq!(&decode_meta(&file).unwrap()[..], b"{\"name\":\"ORDERS\"}");
+        let mut damaged = file.to_vec();
+        damaged[10] ^= 4;
+        assert!(decode_meta(&Bytes::from(damaged)).is_none());
+        assert!(decode_meta(&file.slice(..file.len() - 1)).is_none());
+    }
+}

@@ -1,0 +1,150 @@
+//! The control plane's side of JetStream: which accounts have it, routing
+//! their API requests and stream publishes to [`JetStream`], delivering
+//! its replies, and the group commit at the end of each batch.
+
+use std::sync::Arc;
+
+use crate::jetstream::config::CheckLimits;
+use crate::jetstream::store::SharedStorage;
+use crate::jetstream::JetStream;
+use crate::protocol::Publish;
+use crate::storage::SyncToken;
+use crate::sync::{Lock, Ordering};
+use crate::time::Instant;
+
+use super::sys_monitor::SERVER_SLOT;
+use super::Control;
+
+impl Control {
+    /// Starts JetStream when the options ask for it, on `storage` when given.
+    pub(super) fn start_jetstream(&mut self, storage: Option<Box<dyn crate::storage::Storage + Send>>) {
+        if !self.opts.jetstream {
+            return;
+        }
+        let limits = CheckLimits {
+            max_payload: i64::from(self.opts.max_payload_bytes),
+            jetstream_max_memory: self.opts.jetstream_max_memory_bytes.unwrap_or(-1),
+            jetstream_max_store: self.opts.jetstream_max_store_bytes.unwrap_or(-1),
+            domain: self.opts.jetstream_domain.clone(),
+            ..CheckLimits::default()
+        };
+        let storage: Option<SharedStorage> = storage.map(|s| Arc::new(Lock::new(s)));
+        let mut js = JetStream::new(limits, storage);
+        js.set_server_name(&self.server_name);
+        let system = self.system_account_name().map(str::to_owned);
+        let configured: Vec<String> =
+            self.opts.accounts.iter().filter(|a| a.jetstream).map(|a| a.name.clone()).collect();
+        // Without accounts of its own, the global account has JetStream,
+        // as in nats-server; the system account never does.
+        let global = crate::account::routes::GLOBAL_ACCOUNT;
+        if configured.is_empty() || self.opts.accounts.iter().all(|a| a.name == global) {
+            js.enable(global);
+        }
+        for name in configured {
+            if Some(&name) != system.as_ref() {
+                js.enable(&name);
+            }
+        }
+        self.jetstream = Some(js);
+        self.share_stream_subjects();
+        self.log(crate::log::Level::Info, "Starting JetStream".to_owned());
+        self.drain_jetstream(Instant::ZERO);
+    }
+
+    /// Tells each account's sessions which subjects JetStream takes.
+    pub(super) fn share_stream_subjects(&self) {
+        let Some(js) = &self.jetstream else { return };
+        for account in &self.accounts {
+            let on = js.is_enabled(&account.name);
+            *account.shared.stream_subjects.write() = js.subjects(&account.name);
+            account.shared.jetstream.store(on, Ordering::Release);
+        }
+    }
+
+    /// Hands a publish in `account` to JetStream: an API request, or a
+    /// message for a stream. Returns how many "receivers" it counts as.
+    pub(super) fn jetstream_publish(&mut self, now: Instant, account: usize, p: &Publish) -> usize {
+        let wall = self.wall_at(now);
+        let name = self.accounts[account].name.clone();
+        let Some(js) = self.jetstream.as_mut() else { return 0 };
+        let taken = if crate::jetstream::is_api_subject(&p.subject) {
+            let streams_before = js.subjects(&name);
+            let answered = js.handle_api(&name, &p.subject, p.reply.as_ref(), &p.payload, wall);
+            if js.subjects(&name) != streams_before {
+                self.share_stream_subjects();
+            }
+            answered
+        } else {
+            js.handle_publish(&name, &p.subject, p.reply.as_ref(), p.headers.as_ref(), &p.payload, wall)
+        };
+        self.drain_jetstream(now);
+        usize::from(taken)
+    }
+
+    /// Delivers what JetStream has ready, and logs what it said.
+    pub(super) fn drain_jetstream(&mut self, now: Instant) {
+        loop {
+            let Some(js) = self.jetstream.as_mut() else { return };
+            if let Some(event) = js.poll_log() {
+                self.log(event.level, event.message);
+                continue;
+            }
+            let Some(reply) = js.poll_reply() else { break };
+            let Some(account) = self.accounts.iter().position(|a| a.name == reply.account) else { continue };
+            let p = Publish { subject: reply.subject, reply: None, headers: reply.headers, payload: reply.payload };
+            self.deliver_in(now, SERVER_SLOT, account, &p);
+        }
+        let wall = self.wall_at(now);
+        self.jetstream_deadline = self.jetstream.as_ref().and_then(|js| js.poll_timeout(wall)).map(|d| now + d);
+        self.wake();
+    }
+
+    /// True when JetStream holds writes that a sync should cover.
+    pub(crate) fn jetstream_needs_flush(&self) -> bool {
+        self.jetstream.as_ref().is_some_and(JetStream::needs_flush)
+    }
+
+    /// Ends a batch: one sync request covers every JetStream write of it.
+    pub fn flush_jetstream(&mut self, now: Instant) {
+        if let Some(js) = self.jetstream.as_mut() {
+            js.flush();
+        }
+        self.drain_jetstream(now);
+    }
+
+    /// A sync of JetStream's storage completed (and every earlier one):
+    /// the acknowledgements it held go out.
+    pub fn handle_jetstream_synced(&mut self, now: Instant, token: SyncToken) {
+        if let Some(js) = self.jetstream.as_mut() {
+            js.handle_synced(token);
+        }
+        self.drain_jetstream(now);
+    }
+
+
+    /// Runs JetStream's clock.
+    pub(super) fn jetstream_timeout(&mut self, now: Instant) {
+        let wall = self.wall_at(now);
+        if let Some(js) = self.jetstream.as_mut() {
+            if js.poll_timeout(wall).is_some_and(|d| d.is_zero()) {
+                js.handle_timeout(wall);
+                js.flush();
+            }
+        }
+        self.drain_jetstream(now);
+    }
+
+    /// JetStream, when on.
+    pub fn jetstream(&self) -> Option<&JetStream> {
+        self.jetstream.as_ref()
+    }
+
+    /// True when a publish in `account` on `p`'s subject is JetStream's.
+    pub(super) fn jetstream_takes(&self, account: usize, p: &Publish) -> bool {
+        let shared = &self.accounts[account].shared;
+        self.jetstream.is_some()
+            && shared.jetstream.load(Ordering::Acquire)
+            && (crate::jetstream::is_api_subject(&p.subject)
+                || shared.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, &p.subject)))
+    }
+}
