@@ -265,7 +265,7 @@ mod tests {
         assert!(t2 > t1);
         let completions = s.completions();
         for _ in 0..500 {
-            if completions.lock().unwrap().iter().any(|&t| t == t2) {
+            if completions.lock().unwrap().contains(&t2) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(2));

@@ -286,6 +286,11 @@ impl JetStream {
 
     /// A sync of JetStream's storage completed: every token up to `token` did.
     pub fn handle_synced(&mut self, token: SyncToken) {
+        for stream in self.accounts.values_mut().flat_map(|a| a.streams.values_mut()) {
+            if stream.config().storage == StorageType::File {
+                stream.store_mut().handle_synced(token);
+            }
+        }
         while self.waiting.front().is_some_and(|(t, _)| *t <= token) {
             let (_, reply) = self.waiting.pop_front().expect("front exists");
             self.ready.push_back(reply);

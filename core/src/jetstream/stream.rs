@@ -149,7 +149,7 @@ impl Stream {
         let seq = self
             .store
             .store(subject, hdrs, payload, wall)
-            .map_err(|e| ApiError::stream_store_failed(e))?;
+            .map_err(ApiError::stream_store_failed)?;
         if let Some(id) = msg_id {
             let id = Bytes::copy_from_slice(id);
             if self.config.duplicate_window > 0 {

@@ -173,7 +173,9 @@ impl Cache {
         self.bytes += msg.size();
         self.msgs.insert(msg.seq, msg);
         while self.msgs.len() > CACHE_MSGS_MAX || self.bytes > CACHE_BYTES_MAX {
-            let Some((_, old)) = self.msgs.pop_first() else { break };
+            let Some((_, old)) = self.msgs.pop_first() else {
+                break;
+            };
             self.bytes -= old.size();
         }
     }
@@ -238,7 +240,8 @@ impl FileStore {
         }
     }
 
-    /// A new, empty store whose first message gets `first_seq` (≥ 1).
+    /// A new, empty store whose first message gets `first_seq` (0 counts
+    /// as 1).
     /// Files left with this prefix (a stream deleted before its removal
     /// was durable) are removed first. Blocks roll past `block_size_max`
     /// bytes.
@@ -295,7 +298,9 @@ impl FileStore {
     fn append(&mut self, records: &[u8]) -> Result<(u64, u64), StoreError> {
         let roll = match self.blocks.last_key_value() {
             None => true,
-            Some((_, last)) => last.len > 0 && last.len + records.len() as u64 > self.block_size_max,
+            Some((_, last)) => {
+                last.len > 0 && last.len + records.len() as u64 > self.block_size_max
+            }
         };
         let id = match self.blocks.last_key_value() {
             Some((&id, _)) if !roll => id,
@@ -304,7 +309,11 @@ impl FileStore {
         let needs_floor = self.blocks.get(&id).is_none_or(|b| b.floor_end.is_none());
         let mut buf = BytesMut::with_capacity(records.len() + 64);
         if needs_floor {
-            let (first, last, time) = (self.index.first_seq(), self.index.last_seq(), self.index.last_time());
+            let (first, last, time) = (
+                self.index.first_seq(),
+                self.index.last_seq(),
+                self.index.last_time(),
+            );
             record::put_floor(&mut buf, first, last, time);
         }
         let floor_len = buf.len() as u64;
@@ -323,7 +332,10 @@ impl FileStore {
             self.next_block_id = id + 1;
         }
         let block = self.blocks.get_mut(&id).expect("the block written");
-        debug_assert_eq!(offset, block.len, "{name}: our length and the storage's disagree");
+        debug_assert_eq!(
+            offset, block.len,
+            "{name}: our length and the storage's disagree"
+        );
         if needs_floor {
             block.floor_end = Some(offset + floor_len);
         }
@@ -336,24 +348,28 @@ impl FileStore {
     /// nothing): take the storage's length as the truth, so later records
     /// land after the fragment, which recovery then skips.
     fn after_failed_append(&mut self, id: u64, name: String) {
-        let Ok(len) = self.storage.lock().len(&name) else { return };
+        let Ok(len) = self.storage.lock().len(&name) else {
+            return;
+        };
         let known = self.blocks.get(&id).map_or(0, |b| b.len);
         if len == known {
             return;
         }
-        if !self.blocks.contains_key(&id) {
-            self.blocks.insert(id, Block::new(name.clone(), 0));
-            self.next_block_id = id + 1;
-        }
-        let block = self.blocks.get_mut(&id).expect("just ensured");
+        let block = self
+            .blocks
+            .entry(id)
+            .or_insert_with(|| Block::new(name.clone(), 0));
         block.len = len;
+        self.next_block_id = self.next_block_id.max(id + 1);
         self.dirty.insert(name);
     }
 
     /// Forgets the held message `seq`, removed by a tombstone in
     /// `tombstone_block` (or by a floor record when `None`).
     fn forget(&mut self, seq: u64, tombstone_block: Option<u64>) -> bool {
-        let Some(slot) = self.index.remove(seq) else { return false };
+        let Some(slot) = self.index.remove(seq) else {
+            return false;
+        };
         self.cache.remove(seq);
         if let Some(block) = self.blocks.get_mut(&slot.block) {
             block.live -= 1;
@@ -368,8 +384,10 @@ impl FileStore {
 
     /// Removes the blocks nothing needs any more (see the module docs).
     fn reclaim(&mut self) {
-        let Some((&last_id, last)) = self.blocks.last_key_value() else { return };
-        if !last.floor_end.is_some_and(|end| last.durable_len >= end) {
+        let Some((&last_id, last)) = self.blocks.last_key_value() else {
+            return;
+        };
+        if last.floor_end.is_none_or(|end| last.durable_len < end) {
             return;
         }
         let gone = |id: &u64| !self.blocks.contains_key(id) && !self.removing.contains_key(id);
@@ -394,16 +412,29 @@ impl FileStore {
 
     /// Reads the record of `seq` from its block and checks it.
     fn read_slot(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
-        let Some(slot) = self.index.get(seq) else { return Ok(None) };
+        let Some(slot) = self.index.get(seq) else {
+            return Ok(None);
+        };
         let name = self.block_name(slot.block);
         let (offset, len) = (slot.offset, slot.len);
         let bytes = self.storage.lock().read(&name, offset, len as usize)?;
         match record::decode(&bytes, 0) {
-            Some((Record::Msg { seq: found, time, subject, headers, payload }, n))
-                if found == seq && n == len as usize =>
-            {
-                Ok(Some(StoredMsg { seq, subject, headers, payload, time }))
-            }
+            Some((
+                Record::Msg {
+                    seq: found,
+                    time,
+                    subject,
+                    headers,
+                    payload,
+                },
+                n,
+            )) if found == seq && n == len as usize => Ok(Some(StoredMsg {
+                seq,
+                subject,
+                headers,
+                payload,
+                time,
+            })),
             _ => Err(StorageError::Corrupt { file: name, offset }.into()),
         }
     }
@@ -416,7 +447,10 @@ impl FileStore {
         self.check_open()?;
         let generation = self.meta_gens.last().map_or(1, |g| g + 1);
         let name = self.meta_name(generation);
-        let result = self.storage.lock().append(&name, &record::encode_meta(meta));
+        let result = self
+            .storage
+            .lock()
+            .append(&name, &record::encode_meta(meta));
         if let Err(e) = result {
             if self.storage.lock().len(&name).is_ok() {
                 // A fragment was left: skip its generation, reads will too.
@@ -439,8 +473,11 @@ impl FileStore {
         for generation in generations {
             let name = self.meta_name(generation);
             let mut storage = self.storage.lock();
-            let Ok(len) = storage.len(&name) else { continue };
-            let Ok(bytes) = storage.read(&name, 0, usize::try_from(len).unwrap_or(usize::MAX)) else {
+            let Ok(len) = storage.len(&name) else {
+                continue;
+            };
+            let Ok(bytes) = storage.read(&name, 0, usize::try_from(len).unwrap_or(usize::MAX))
+            else {
                 continue;
             };
             if let Some(meta) = record::decode_meta(&bytes) {
@@ -570,7 +607,8 @@ impl MsgStore for FileStore {
         self.check_open()?;
         let removed = match self.index.plan_purge(request) {
             PurgePlan::Compact { floor, held } => {
-                let (last_seq, last_time) = (self.index.last_seq().max(floor - 1), self.index.last_time());
+                let (last_seq, last_time) =
+                    (self.index.last_seq().max(floor - 1), self.index.last_time());
                 let mut buf = BytesMut::new();
                 record::put_floor(&mut buf, floor, last_seq, last_time);
                 self.append(&buf)?;
@@ -652,7 +690,8 @@ impl MsgStore for FileStore {
                 block.syncs.pop_front();
             }
         }
-        self.removing.retain(|_, pending| pending.is_none_or(|t| t > token));
+        self.removing
+            .retain(|_, pending| pending.is_none_or(|t| t > token));
         if let Some((newest, Some(requested))) = self.meta_written {
             if requested <= token {
                 self.meta_written = None;

@@ -92,22 +92,16 @@ impl<T: Entry> Index<T> {
 
     /// The lowest sequence held, or `last_seq + 1` when empty.
     pub(super) fn first_seq(&self) -> u64 {
-        self.entries.keys().next().copied().unwrap_or(self.last_seq + 1)
-    }
-
-    /// Messages held.
-    pub(super) fn len(&self) -> usize {
-        self.entries.len()
+        self.entries
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.last_seq + 1)
     }
 
     /// The entry at `seq`.
     pub(super) fn get(&self, seq: u64) -> Option<&T> {
         self.entries.get(&seq)
-    }
-
-    /// Every entry, by sequence.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&u64, &T)> {
-        self.entries.iter()
     }
 
     /// Adds `entry` at `seq`, replacing any entry there, and raises
@@ -159,7 +153,11 @@ impl<T: Entry> Index<T> {
             msgs,
             bytes: self.bytes,
             first_seq,
-            first_time: self.entries.values().next().map_or(UnixNanos(0), first_time),
+            first_time: self
+                .entries
+                .values()
+                .next()
+                .map_or(UnixNanos(0), first_time),
             last_seq: self.last_seq,
             last_time: self.last_time,
             num_deleted: (self.last_seq + 1 - first_seq) - msgs,

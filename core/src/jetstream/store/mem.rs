@@ -18,10 +18,11 @@ pub struct MemStore {
 }
 
 impl MemStore {
-    /// An empty store whose first message gets sequence `first_seq` (≥ 1).
+    /// An empty store whose first message gets sequence `first_seq` (0
+    /// counts as 1, like a stream config that leaves it unset).
     pub fn new(first_seq: u64) -> Self {
         MemStore {
-            index: Index::new(first_seq),
+            index: Index::new(first_seq.max(1)),
             closed: false,
         }
     }

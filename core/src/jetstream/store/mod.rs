@@ -127,7 +127,13 @@ pub struct PurgeRequest {
 /// A stream's message log (see the [module](self) documentation).
 pub trait MsgStore: std::fmt::Debug + Send {
     /// Appends a message with the next sequence and returns it.
-    fn store(&mut self, subject: &[u8], headers: Option<&[u8]>, payload: &[u8], time: UnixNanos) -> Result<u64, StoreError>;
+    fn store(
+        &mut self,
+        subject: &[u8],
+        headers: Option<&[u8]>,
+        payload: &[u8],
+        time: UnixNanos,
+    ) -> Result<u64, StoreError>;
 
     /// The message at `seq`, if held.
     fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError>;

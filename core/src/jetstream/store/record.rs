@@ -70,7 +70,10 @@ fn frame(out: &mut BytesMut, kind: u8, body_len: usize, body: impl FnOnce(&mut B
     out.put_u32_le(0);
     body(out);
     debug_assert_eq!(out.len() - start, HEADER_LEN + body_len);
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[start..start + 5]), &out[start + HEADER_LEN..]);
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&out[start..start + 5]),
+        &out[start + HEADER_LEN..],
+    );
     out[start + 5..start + HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
 }
 
@@ -90,7 +93,10 @@ pub(super) fn put_msg(
         out.put_i64_le(time.0);
         out.put_u32_le(u32::try_from(subject.len()).expect("a subject stays under 4 GiB"));
         out.put_u32_le(headers.map_or(NO_HEADERS, |h| {
-            u32::try_from(h.len()).ok().filter(|&l| l != NO_HEADERS).expect("headers stay under 4 GiB")
+            u32::try_from(h.len())
+                .ok()
+                .filter(|&l| l != NO_HEADERS)
+                .expect("headers stay under 4 GiB")
         }));
         out.put_slice(subject);
         out.put_slice(headers.unwrap_or_default());
@@ -100,7 +106,9 @@ pub(super) fn put_msg(
 
 /// Appends a tombstone record for `seq` to `out`.
 pub(super) fn put_tombstone(out: &mut BytesMut, seq: u64) {
-    frame(out, KIND_TOMBSTONE, TOMBSTONE_LEN, |out| out.put_u64_le(seq));
+    frame(out, KIND_TOMBSTONE, TOMBSTONE_LEN, |out| {
+        out.put_u64_le(seq)
+    });
 }
 
 /// Appends a floor record to `out`.
@@ -147,7 +155,9 @@ pub(super) fn decode(buf: &[u8], offset: usize) -> Option<(Record, usize)> {
     }
     let record = match kind {
         KIND_MSG => decode_msg(body)?,
-        KIND_TOMBSTONE => Record::Tombstone { seq: u64_at(body, 0) },
+        KIND_TOMBSTONE => Record::Tombstone {
+            seq: u64_at(body, 0),
+        },
         _ => Record::Floor {
             first_seq: u64_at(body, 0),
             last_seq: u64_at(body, 8),
@@ -167,7 +177,11 @@ pub(super) fn is_torn(buf: &[u8], offset: usize) -> bool {
 fn decode_msg(body: &[u8]) -> Option<Record> {
     let subject_len = u32_at(body, 16) as usize;
     let headers_field = u32_at(body, 20);
-    let headers_len = if headers_field == NO_HEADERS { 0 } else { headers_field as usize };
+    let headers_len = if headers_field == NO_HEADERS {
+        0
+    } else {
+        headers_field as usize
+    };
     let subject_end = MSG_FIXED_LEN.checked_add(subject_len)?;
     let headers_end = subject_end.checked_add(headers_len)?;
     if headers_end > body.len() {
@@ -177,7 +191,8 @@ fn decode_msg(body: &[u8]) -> Option<Record> {
         seq: u64_at(body, 0),
         time: UnixNanos(u64_at(body, 8) as i64),
         subject: Bytes::copy_from_slice(&body[MSG_FIXED_LEN..subject_end]),
-        headers: (headers_field != NO_HEADERS).then(|| Bytes::copy_from_slice(&body[subject_end..headers_end])),
+        headers: (headers_field != NO_HEADERS)
+            .then(|| Bytes::copy_from_slice(&body[subject_end..headers_end])),
         payload: Bytes::copy_from_slice(&body[headers_end..]),
     })
 }

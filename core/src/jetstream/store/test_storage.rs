@@ -84,24 +84,36 @@ impl TestDisk {
 
     /// Every file's name and length.
     pub(super) fn files(&self) -> Vec<(String, usize)> {
-        self.disk().files.iter().map(|(n, c)| (n.clone(), c.len())).collect()
+        self.disk()
+            .files
+            .iter()
+            .map(|(n, c)| (n.clone(), c.len()))
+            .collect()
     }
 
     /// Adds raw bytes to a file, bypassing every check.
     pub(super) fn raw_append(&self, file: &str, data: &[u8]) {
-        self.disk().files.entry(file.to_owned()).or_default().extend_from_slice(data);
+        self.disk()
+            .files
+            .entry(file.to_owned())
+            .or_default()
+            .extend_from_slice(data);
     }
 }
 
 fn not_found(file: &str) -> StorageError {
-    StorageError::NotFound { file: file.to_owned() }
+    StorageError::NotFound {
+        file: file.to_owned(),
+    }
 }
 
 impl Storage for TestDisk {
     fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
         let mut disk = self.disk();
         if disk.full {
-            return Err(StorageError::NoSpace { file: file.to_owned() });
+            return Err(StorageError::NoSpace {
+                file: file.to_owned(),
+            });
         }
         let content = disk.files.entry(file.to_owned()).or_default();
         content.extend_from_slice(data);
@@ -131,7 +143,11 @@ impl Storage for TestDisk {
     }
 
     fn remove(&mut self, file: &str) -> Result<(), StorageError> {
-        self.disk().files.remove(file).map(|_| ()).ok_or_else(|| not_found(file))
+        self.disk()
+            .files
+            .remove(file)
+            .map(|_| ())
+            .ok_or_else(|| not_found(file))
     }
 
     fn list(&self) -> Vec<String> {
@@ -140,7 +156,10 @@ impl Storage for TestDisk {
 
     fn len(&self, file: &str) -> Result<u64, StorageError> {
         let disk = self.disk();
-        disk.files.get(file).map(|c| c.len() as u64).ok_or_else(|| not_found(file))
+        disk.files
+            .get(file)
+            .map(|c| c.len() as u64)
+            .ok_or_else(|| not_found(file))
     }
 
     fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {

@@ -34,7 +34,9 @@ pub(super) fn assert_same(a: &mut dyn MsgStore, b: &mut dyn MsgStore) {
 
 fn put(store: &mut dyn MsgStore, subject: &str, payload: &str) -> u64 {
     let time = UnixNanos(1_000 + store.state().last_seq as i64);
-    store.store(subject.as_bytes(), None, payload.as_bytes(), time).unwrap()
+    store
+        .store(subject.as_bytes(), None, payload.as_bytes(), time)
+        .unwrap()
 }
 
 fn seq_of(msg: Option<StoredMsg>) -> Option<u64> {
@@ -48,7 +50,12 @@ fn fill(store: &mut dyn MsgStore) {
     }
 }
 
-fn purge(store: &mut dyn MsgStore, filter: Option<&str>, below_seq: Option<u64>, keep: Option<u64>) -> u64 {
+fn purge(
+    store: &mut dyn MsgStore,
+    filter: Option<&str>,
+    below_seq: Option<u64>,
+    keep: Option<u64>,
+) -> u64 {
     let request = PurgeRequest {
         filter: filter.map(|f| Bytes::copy_from_slice(f.as_bytes())),
         below_seq,
@@ -63,15 +70,37 @@ fn stores_and_loads_messages_with_their_fields() {
         let t = UnixNanos(42);
         assert_eq!(store.store(b"a", None, b"one", t).unwrap(), 1);
         assert_eq!(store.store(b"b", Some(b""), b"", t).unwrap(), 2);
-        assert_eq!(store.store(b"c", Some(b"NATS/1.0\r\nk: v\r\n\r\n"), b"3", t).unwrap(), 3);
+        assert_eq!(
+            store
+                .store(b"c", Some(b"NATS/1.0\r\nk: v\r\n\r\n"), b"3", t)
+                .unwrap(),
+            3
+        );
         let one = store.load(1).unwrap().unwrap();
-        assert_eq!((one.seq, &one.subject[..], one.headers, &one.payload[..], one.time), (1, &b"a"[..], None, &b"one"[..], t));
+        assert_eq!(
+            (
+                one.seq,
+                &one.subject[..],
+                one.headers,
+                &one.payload[..],
+                one.time
+            ),
+            (1, &b"a"[..], None, &b"one"[..], t)
+        );
         assert_eq!(store.load(2).unwrap().unwrap().headers, Some(Bytes::new()));
         assert_eq!(store.load(3).unwrap().unwrap().size(), 22 + 1 + 18 + 1);
         assert_eq!(store.load(4).unwrap(), None);
         assert_eq!(store.load(0).unwrap(), None);
         let state = store.state();
-        assert_eq!((state.msgs, state.first_seq, state.last_seq, state.num_subjects), (3, 1, 3, 3));
+        assert_eq!(
+            (
+                state.msgs,
+                state.first_seq,
+                state.last_seq,
+                state.num_subjects
+            ),
+            (3, 1, 3, 3)
+        );
         assert_eq!(state.bytes, (22 + 1 + 3) + (22 + 1) + (22 + 1 + 18 + 1));
         assert_eq!((state.first_time, state.last_time), (t, t));
     });
@@ -130,7 +159,10 @@ fn remove_forgets_a_message_and_counts_the_gap() {
         assert!(store.remove(5, true).unwrap());
         assert_eq!(store.load(3).unwrap(), None);
         let state = store.state();
-        assert_eq!((state.msgs, state.num_deleted, state.num_subjects), (4, 2, 3));
+        assert_eq!(
+            (state.msgs, state.num_deleted, state.num_subjects),
+            (4, 2, 3)
+        );
         assert_eq!(store.deleted(), vec![3, 5]);
         assert_eq!(store.subject_state(b"bar.c"), None);
         assert!(store.remove(1, false).unwrap());
@@ -150,7 +182,16 @@ fn purge_everything_moves_first_past_last() {
         fill(store);
         assert_eq!(purge(store, None, None, None), 6);
         let state = store.state();
-        assert_eq!((state.msgs, state.bytes, state.first_seq, state.last_seq, state.num_deleted), (0, 0, 7, 6, 0));
+        assert_eq!(
+            (
+                state.msgs,
+                state.bytes,
+                state.first_seq,
+                state.last_seq,
+                state.num_deleted
+            ),
+            (0, 0, 7, 6, 0)
+        );
         assert_eq!(state.first_time, UnixNanos(0));
         assert_eq!(purge(store, Some(">"), None, None), 0);
         assert_eq!(put(store, "a", ""), 7);
@@ -179,7 +220,10 @@ fn purge_by_subject_keep_and_sequence() {
         assert_eq!(purge(store, Some("foo.a"), None, Some(1)), 1);
         assert_eq!(store.subject_state(b"foo.a"), Some((1, 4)));
         assert_eq!(purge(store, Some("foo.>"), Some(6), None), 2);
-        assert_eq!(store.subject_counts(b"foo.>"), BTreeMap::from([(Bytes::from_static(b"foo.b.x"), 1)]));
+        assert_eq!(
+            store.subject_counts(b"foo.>"),
+            BTreeMap::from([(Bytes::from_static(b"foo.b.x"), 1)])
+        );
         assert_eq!(purge(store, None, None, Some(1)), 2);
         let state = store.state();
         assert_eq!((state.msgs, state.first_seq, state.num_deleted), (1, 6, 0));
@@ -192,7 +236,13 @@ fn subject_counts_and_state_track_subjects() {
     on_both_stores(1, |store| {
         fill(store);
         let counts = store.subject_counts(b"foo.*");
-        assert_eq!(counts, BTreeMap::from([(Bytes::from_static(b"foo.a"), 2), (Bytes::from_static(b"foo.b"), 1)]));
+        assert_eq!(
+            counts,
+            BTreeMap::from([
+                (Bytes::from_static(b"foo.a"), 2),
+                (Bytes::from_static(b"foo.b"), 1)
+            ])
+        );
         assert_eq!(store.subject_counts(b">").len(), 4);
         assert_eq!(store.subject_counts(b"bar.c").len(), 1);
         assert_eq!(store.state().num_subjects, 4);
@@ -205,12 +255,19 @@ fn subject_counts_and_state_track_subjects() {
 
 #[test]
 fn deleted_stores_refuse_use() {
-    on_both_stores(1, |store| {
-        fill(store);
+    let disk = TestDisk::default();
+    let file = FileStore::create(disk.shared(), "T.".into(), 1, 256).unwrap();
+    let stores: [Box<dyn MsgStore>; 2] = [Box::new(MemStore::new(1)), Box::new(file)];
+    for mut store in stores {
+        fill(store.as_mut());
         store.delete().unwrap();
-        assert_eq!(store.store(b"a", None, b"", UnixNanos(0)), Err(StoreError::Closed));
+        assert_eq!(
+            store.store(b"a", None, b"", UnixNanos(0)),
+            Err(StoreError::Closed)
+        );
         assert_eq!(store.load(1), Err(StoreError::Closed));
-    });
+        assert_eq!(store.sync(), Err(StoreError::Closed));
+    }
 }
 
 /// A store operation the property tests draw.
@@ -218,7 +275,11 @@ fn deleted_stores_refuse_use() {
 pub(super) enum Op {
     Store(u8),
     Remove(u64),
-    Purge { filter: Option<u8>, below_seq: Option<u64>, keep: Option<u64> },
+    Purge {
+        filter: Option<u8>,
+        below_seq: Option<u64>,
+        keep: Option<u64>,
+    },
     /// Sync and, when true, report the completion.
     Sync(bool),
     /// Crash keeping this many unsynced bytes per file, then reopen.
@@ -226,7 +287,7 @@ pub(super) enum Op {
 }
 
 const SUBJECTS: [&str; 4] = ["a.x", "a.y", "b.x", "c"];
-const FILTERS: [&str; 5] = [">", "a.*", "*.x", "c", "a.>"];
+pub(super) const FILTERS: [&str; 5] = [">", "a.*", "*.x", "c", "a.>"];
 
 pub(super) fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
@@ -248,7 +309,11 @@ pub(super) struct Model {
 
 impl Model {
     fn first_seq(&self) -> u64 {
-        self.msgs.keys().next().copied().unwrap_or(self.last_seq + 1)
+        self.msgs
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.last_seq + 1)
     }
 
     /// Applies a store op; returns the sequence stored.
@@ -256,11 +321,17 @@ impl Model {
         self.last_seq += 1;
         let subject = SUBJECTS[subject as usize].to_owned();
         let payload = format!("p{}", self.last_seq);
-        self.msgs.insert(self.last_seq, (subject.clone(), payload.clone()));
+        self.msgs
+            .insert(self.last_seq, (subject.clone(), payload.clone()));
         (self.last_seq, subject, payload)
     }
 
-    pub(super) fn purge(&mut self, filter: Option<u8>, below_seq: Option<u64>, keep: Option<u64>) -> u64 {
+    pub(super) fn purge(
+        &mut self,
+        filter: Option<u8>,
+        below_seq: Option<u64>,
+        keep: Option<u64>,
+    ) -> u64 {
         let filter = filter.map(|f| FILTERS[f as usize]);
         let all = filter.is_none_or(|f| f == ">");
         if all && keep.is_none() {
@@ -276,7 +347,11 @@ impl Model {
         let mut seqs: Vec<u64> = self
             .msgs
             .iter()
-            .filter(|(_, (subject, _))| filter.is_none_or(|f| crate::subject::subject_matches(f.as_bytes(), subject.as_bytes())))
+            .filter(|(_, (subject, _))| {
+                filter.is_none_or(|f| {
+                    crate::subject::subject_matches(f.as_bytes(), subject.as_bytes())
+                })
+            })
             .map(|(&seq, _)| seq)
             .collect();
         seqs.truncate(seqs.len().saturating_sub(keep.unwrap_or(0) as usize));
@@ -293,31 +368,53 @@ impl Model {
         assert_eq!(state.msgs, self.msgs.len() as u64);
         assert_eq!(state.last_seq, self.last_seq);
         assert_eq!(state.first_seq, self.first_seq());
-        assert_eq!(state.num_deleted, self.last_seq + 1 - self.first_seq() - self.msgs.len() as u64);
-        let deleted: Vec<u64> = (self.first_seq()..=self.last_seq).filter(|s| !self.msgs.contains_key(s)).collect();
+        assert_eq!(
+            state.num_deleted,
+            self.last_seq + 1 - self.first_seq() - self.msgs.len() as u64
+        );
+        let deleted: Vec<u64> = (self.first_seq()..=self.last_seq)
+            .filter(|s| !self.msgs.contains_key(s))
+            .collect();
         assert_eq!(store.deleted(), deleted);
         for (&seq, (subject, payload)) in &self.msgs {
             let msg = store.load(seq).unwrap().expect("held");
-            assert_eq!((&msg.subject[..], &msg.payload[..]), (subject.as_bytes(), payload.as_bytes()));
+            assert_eq!(
+                (&msg.subject[..], &msg.payload[..]),
+                (subject.as_bytes(), payload.as_bytes())
+            );
         }
         for filter in FILTERS {
             let expect = self
                 .msgs
                 .iter()
-                .find(|(_, (s, _))| crate::subject::subject_matches(filter.as_bytes(), s.as_bytes()))
+                .find(|(_, (s, _))| {
+                    crate::subject::subject_matches(filter.as_bytes(), s.as_bytes())
+                })
                 .map(|(&seq, _)| seq);
-            assert_eq!(seq_of(store.load_next(filter.as_bytes(), 0).unwrap()), expect, "{filter}");
+            assert_eq!(
+                seq_of(store.load_next(filter.as_bytes(), 0).unwrap()),
+                expect,
+                "{filter}"
+            );
             let expect = self
                 .msgs
                 .iter()
                 .rev()
-                .find(|(_, (s, _))| crate::subject::subject_matches(filter.as_bytes(), s.as_bytes()))
+                .find(|(_, (s, _))| {
+                    crate::subject::subject_matches(filter.as_bytes(), s.as_bytes())
+                })
                 .map(|(&seq, _)| seq);
-            assert_eq!(seq_of(store.load_last(filter.as_bytes()).unwrap()), expect, "{filter}");
+            assert_eq!(
+                seq_of(store.load_last(filter.as_bytes()).unwrap()),
+                expect,
+                "{filter}"
+            );
         }
         let mut counts: BTreeMap<Bytes, u64> = BTreeMap::new();
         for (subject, _) in self.msgs.values() {
-            *counts.entry(Bytes::copy_from_slice(subject.as_bytes())).or_default() += 1;
+            *counts
+                .entry(Bytes::copy_from_slice(subject.as_bytes()))
+                .or_default() += 1;
         }
         assert_eq!(store.subject_counts(b">"), counts);
     }
@@ -330,19 +427,36 @@ pub(super) fn run_plain(store: &mut dyn MsgStore, ops: &[Op]) {
         match op {
             Op::Store(subject) => {
                 let (seq, subject, payload) = model.store(*subject);
-                let stored = store.store(subject.as_bytes(), None, payload.as_bytes(), UnixNanos(seq as i64)).unwrap();
+                let stored = store
+                    .store(
+                        subject.as_bytes(),
+                        None,
+                        payload.as_bytes(),
+                        UnixNanos(seq as i64),
+                    )
+                    .unwrap();
                 assert_eq!(stored, seq);
             }
             Op::Remove(seq) => {
-                assert_eq!(store.remove(*seq, false).unwrap(), model.msgs.remove(seq).is_some());
+                assert_eq!(
+                    store.remove(*seq, false).unwrap(),
+                    model.msgs.remove(seq).is_some()
+                );
             }
-            Op::Purge { filter, below_seq, keep } => {
+            Op::Purge {
+                filter,
+                below_seq,
+                keep,
+            } => {
                 let request = PurgeRequest {
                     filter: filter.map(|f| Bytes::from_static(FILTERS[f as usize].as_bytes())),
                     below_seq: *below_seq,
                     keep: *keep,
                 };
-                assert_eq!(store.purge(&request).unwrap(), model.purge(*filter, *below_seq, *keep));
+                assert_eq!(
+                    store.purge(&request).unwrap(),
+                    model.purge(*filter, *below_seq, *keep)
+                );
             }
             Op::Sync(_) | Op::Crash(_) => {}
         }

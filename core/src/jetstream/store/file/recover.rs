@@ -74,7 +74,11 @@ impl FileStore {
     /// (an empty store starting at sequence 1 when there are none). Every
     /// file is marked for the next [`sync`](super::MsgStore::sync), since
     /// what survived a crash is not known durable.
-    pub fn open(storage: SharedStorage, prefix: String, block_size_max: u64) -> Result<FileStore, StoreError> {
+    pub fn open(
+        storage: SharedStorage,
+        prefix: String,
+        block_size_max: u64,
+    ) -> Result<FileStore, StoreError> {
         let mut store = FileStore::empty(storage, prefix, 1, block_size_max);
         let mut block_ids = Vec::new();
         for (_, kind) in store.own_files() {
@@ -109,11 +113,17 @@ impl FileStore {
         Ok(storage.read(name, 0, len)?)
     }
 
-    fn recover_block(&mut self, id: u64, is_last: bool, damage: &mut Damage) -> Result<(), StoreError> {
+    fn recover_block(
+        &mut self,
+        id: u64,
+        is_last: bool,
+        damage: &mut Damage,
+    ) -> Result<(), StoreError> {
         let name = self.block_name(id);
         debug_assert_eq!(parse_name(&self.prefix, &name), Some(FileKind::Block(id)));
         let buf = self.read_block(&name)?;
-        self.blocks.insert(id, Block::new(name.clone(), buf.len() as u64));
+        self.blocks
+            .insert(id, Block::new(name.clone(), buf.len() as u64));
         let mut offset = 0;
         while offset < buf.len() {
             if let Some((record, len)) = record::decode(&buf, offset) {
@@ -147,7 +157,13 @@ impl FileStore {
 
     fn apply(&mut self, id: u64, offset: u64, len: usize, record: Record, damage: &mut Damage) {
         match record {
-            Record::Msg { seq, time, subject, headers, payload } => {
+            Record::Msg {
+                seq,
+                time,
+                subject,
+                headers,
+                payload,
+            } => {
                 damage.close(seq.saturating_sub(1));
                 damage.max_seq = damage.max_seq.max(seq);
                 if seq < damage.floor {
@@ -162,7 +178,10 @@ impl FileStore {
                     time,
                 };
                 if let Some(old) = self.index.insert(seq, slot, time) {
-                    self.blocks.get_mut(&old.block).expect("held in a block").live -= 1;
+                    self.blocks
+                        .get_mut(&old.block)
+                        .expect("held in a block")
+                        .live -= 1;
                 }
                 self.blocks.get_mut(&id).expect("being read").live += 1;
             }
@@ -175,7 +194,11 @@ impl FileStore {
                 self.index.raise_last(seq, time);
                 self.forget(seq, Some(id));
             }
-            Record::Floor { first_seq, last_seq, last_time } => {
+            Record::Floor {
+                first_seq,
+                last_seq,
+                last_time,
+            } => {
                 damage.close(last_seq);
                 damage.max_seq = damage.max_seq.max(last_seq);
                 damage.floor = damage.floor.max(first_seq);

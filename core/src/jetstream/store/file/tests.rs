@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::super::record;
 use super::super::test_storage::TestDisk;
-use super::super::tests::{assert_same, op, run_plain, Model, Op};
+use super::super::tests::{assert_same, op, run_plain, Model, Op, FILTERS};
 use super::*;
 
 const PREFIX: &str = "%24G.ORDERS.";
@@ -21,7 +21,9 @@ fn open(disk: &TestDisk, block_size_max: u64) -> FileStore {
 }
 
 fn put(store: &mut FileStore, subject: &str, payload: &str) -> u64 {
-    store.store(subject.as_bytes(), None, payload.as_bytes(), UnixNanos(7)).unwrap()
+    store
+        .store(subject.as_bytes(), None, payload.as_bytes(), UnixNanos(7))
+        .unwrap()
 }
 
 /// Syncs, completes every sync and reports it, as a runtime would.
@@ -33,7 +35,11 @@ fn sync_durably(disk: &TestDisk, store: &mut FileStore) {
 }
 
 fn blocks(disk: &TestDisk) -> Vec<String> {
-    disk.files().into_iter().map(|(name, _)| name).filter(|n| n.ends_with(".blk")).collect()
+    disk.files()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|n| n.ends_with(".blk"))
+        .collect()
 }
 
 /// The offset and length of every record in `file`.
@@ -61,8 +67,14 @@ fn names_escape_and_unescape() {
     for bad in ["%2", "%zz", "%41", "a.b", "%2e", "%FF"] {
         assert_eq!(unescape_name(bad), None, "{bad}");
     }
-    assert_eq!(parse_name(PREFIX, "%24G.ORDERS.12.blk"), Some(FileKind::Block(12)));
-    assert_eq!(parse_name(PREFIX, "%24G.ORDERS.meta.3"), Some(FileKind::Meta(3)));
+    assert_eq!(
+        parse_name(PREFIX, "%24G.ORDERS.12.blk"),
+        Some(FileKind::Block(12))
+    );
+    assert_eq!(
+        parse_name(PREFIX, "%24G.ORDERS.meta.3"),
+        Some(FileKind::Meta(3))
+    );
     assert_eq!(parse_name(PREFIX, "%24G.ORDERS.+1.blk"), None);
     assert_eq!(parse_name(PREFIX, "%24G.ORDERS2.1.blk"), None);
     assert_eq!(parse_name(PREFIX, "%24G.ORDERS%2EX.1.blk"), None);
@@ -73,12 +85,27 @@ fn reopen_after_clean_close_gives_the_same_state() {
     let disk = TestDisk::default();
     let mut store = create(&disk, 300);
     for i in 0..40 {
-        put(&mut store, ["a.x", "a.y", "b"][i % 3], &format!("payload {i}"));
+        put(
+            &mut store,
+            ["a.x", "a.y", "b"][i % 3],
+            &format!("payload {i}"),
+        );
     }
     store.remove(5, false).unwrap();
     store.remove(33, true).unwrap();
-    store.purge(&PurgeRequest { filter: Some(Bytes::from_static(b"a.y")), keep: Some(2), ..Default::default() }).unwrap();
-    store.purge(&PurgeRequest { below_seq: Some(3), ..Default::default() }).unwrap();
+    store
+        .purge(&PurgeRequest {
+            filter: Some(Bytes::from_static(b"a.y")),
+            keep: Some(2),
+            ..Default::default()
+        })
+        .unwrap();
+    store
+        .purge(&PurgeRequest {
+            below_seq: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
     sync_durably(&disk, &mut store);
     let mut reopened = open(&disk, 300);
     assert_same(&mut store, &mut reopened);
@@ -104,7 +131,10 @@ fn crash_keeps_everything_synced() {
     disk.crash(0);
     let mut recovered = open(&disk, 4096);
     assert_eq!(recovered.state(), expected);
-    assert_eq!(recovered.load(6).unwrap().map(|m| m.payload), Some(Bytes::from_static(b"5")));
+    assert_eq!(
+        recovered.load(6).unwrap().map(|m| m.payload),
+        Some(Bytes::from_static(b"5"))
+    );
     assert_eq!(put(&mut recovered, "c", ""), 11);
 }
 
@@ -120,12 +150,21 @@ fn torn_tail_is_cut_at_every_length() {
     put(&mut store, "b", "torn message");
     let name = format!("{PREFIX}1.blk");
     let (_, last_len) = *records_of(&disk, &name).last().unwrap();
-    let durable_len = disk.files().into_iter().find(|(n, _)| *n == name).unwrap().1 - last_len;
+    let durable_len = disk
+        .files()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .unwrap()
+        .1
+        - last_len;
     for torn in 0..last_len {
         let disk = disk_copy_after_crash(&disk, torn);
         let mut recovered = open(&disk, 1 << 20);
         assert_eq!(recovered.state(), expected, "torn after {torn} bytes");
-        assert_eq!(records_of(&disk, &name).iter().map(|r| r.1).sum::<usize>(), durable_len);
+        assert_eq!(
+            records_of(&disk, &name).iter().map(|r| r.1).sum::<usize>(),
+            durable_len
+        );
         assert_eq!(put(&mut recovered, "c", "after"), 11);
         let mut again = open(&disk, 1 << 20);
         assert_same(&mut recovered, &mut again);
@@ -152,7 +191,9 @@ fn disk_copy_after_crash(disk: &TestDisk, torn: usize) -> TestDisk {
     crate::storage::Storage::sync(&mut storage, &name).unwrap();
     copy.complete_syncs();
     let len = crate::storage::Storage::len(&source, &name).unwrap() as usize;
-    let tail = crate::storage::Storage::read(&mut source, &name, last_offset as u64, len - last_offset).unwrap();
+    let tail =
+        crate::storage::Storage::read(&mut source, &name, last_offset as u64, len - last_offset)
+            .unwrap();
     copy.raw_append(&name, &tail);
     copy.crash(torn);
     copy
@@ -163,7 +204,11 @@ fn a_flipped_bit_costs_only_its_message() {
     let disk = TestDisk::default();
     let mut store = create(&disk, 1 << 20);
     for i in 1..=20 {
-        put(&mut store, if i % 2 == 0 { "even" } else { "odd" }, &format!("message {i}"));
+        put(
+            &mut store,
+            if i % 2 == 0 { "even" } else { "odd" },
+            &format!("message {i}"),
+        );
     }
     sync_durably(&disk, &mut store);
     let name = format!("{PREFIX}1.blk");
@@ -174,8 +219,23 @@ fn a_flipped_bit_costs_only_its_message() {
             disk.flip_bit(&name, offset + byte, bit);
             let mut recovered = open(&disk, 1 << 20);
             let state = recovered.state();
-            assert_eq!(state.lost, Some(LostData { msgs: vec![7], bytes: len as u64 }), "byte {byte} bit {bit}");
-            assert_eq!((state.msgs, state.first_seq, state.last_seq, state.num_deleted), (19, 1, 20, 1));
+            assert_eq!(
+                state.lost,
+                Some(LostData {
+                    msgs: vec![7],
+                    bytes: len as u64
+                }),
+                "byte {byte} bit {bit}"
+            );
+            assert_eq!(
+                (
+                    state.msgs,
+                    state.first_seq,
+                    state.last_seq,
+                    state.num_deleted
+                ),
+                (19, 1, 20, 1)
+            );
             for seq in (1..=20).filter(|&s| s != 7) {
                 let msg = recovered.load(seq).unwrap().unwrap();
                 assert_eq!(msg.payload, Bytes::from(format!("message {seq}")));
@@ -197,9 +257,18 @@ fn a_damaged_read_is_an_error_not_a_wrong_message() {
     let name = format!("{PREFIX}1.blk");
     let (offset, _) = records_of(&disk, &name)[1];
     disk.flip_bit(&name, offset + 30, 1);
-    assert!(matches!(store.load(1), Err(StoreError::Storage(StorageError::Corrupt { .. }))));
-    assert_eq!(store.load(2).unwrap().unwrap().payload, Bytes::from_static(b"1"));
-    assert_eq!(store.load(2000).unwrap().unwrap().payload, Bytes::from_static(b"1999"));
+    assert!(matches!(
+        store.load(1),
+        Err(StoreError::Storage(StorageError::Corrupt { .. }))
+    ));
+    assert_eq!(
+        store.load(2).unwrap().unwrap().payload,
+        Bytes::from_static(b"1")
+    );
+    assert_eq!(
+        store.load(2000).unwrap().unwrap().payload,
+        Bytes::from_static(b"1999")
+    );
 }
 
 #[test]
@@ -210,24 +279,41 @@ fn newest_meta_wins_and_a_damaged_one_falls_back() {
     store.write_meta(b"config one").unwrap();
     sync_durably(&disk, &mut store);
     store.write_meta(b"config two").unwrap();
-    assert_eq!(store.read_meta().unwrap().as_deref(), Some(&b"config two"[..]));
+    assert_eq!(
+        store.read_meta().unwrap().as_deref(),
+        Some(&b"config two"[..])
+    );
     store.sync().unwrap(); // not completed: generation 1 stays
     disk.flip_bit(&format!("{PREFIX}meta.2"), 9, 0);
     let mut reopened = open(&disk, 4096);
-    assert_eq!(reopened.read_meta().unwrap().as_deref(), Some(&b"config one"[..]));
+    assert_eq!(
+        reopened.read_meta().unwrap().as_deref(),
+        Some(&b"config one"[..])
+    );
     // A torn newest generation falls back as well.
     reopened.write_meta(b"config three").unwrap();
     let mut storage = disk.clone();
     crate::storage::Storage::truncate(&mut storage, &format!("{PREFIX}meta.3"), 5).unwrap();
-    assert_eq!(reopened.read_meta().unwrap().as_deref(), Some(&b"config one"[..]));
+    assert_eq!(
+        reopened.read_meta().unwrap().as_deref(),
+        Some(&b"config one"[..])
+    );
     // Once a newer generation is durable, the older ones go.
     reopened.write_meta(b"config four").unwrap();
     sync_durably(&disk, &mut reopened);
     sync_durably(&disk, &mut reopened);
-    let metas: Vec<String> = disk.files().into_iter().map(|f| f.0).filter(|n| n.contains("meta")).collect();
+    let metas: Vec<String> = disk
+        .files()
+        .into_iter()
+        .map(|f| f.0)
+        .filter(|n| n.contains("meta"))
+        .collect();
     assert_eq!(metas, vec![format!("{PREFIX}meta.4")]);
     disk.crash(0);
-    assert_eq!(open(&disk, 4096).read_meta().unwrap().as_deref(), Some(&b"config four"[..]));
+    assert_eq!(
+        open(&disk, 4096).read_meta().unwrap().as_deref(),
+        Some(&b"config four"[..])
+    );
 }
 
 #[test]
@@ -239,16 +325,27 @@ fn a_full_disk_leaves_the_state_unchanged() {
     }
     let before = store.state();
     disk.set_full(true);
-    let full = |r: Result<u64, StoreError>| matches!(r, Err(StoreError::Storage(StorageError::NoSpace { .. })));
+    let full = |r: Result<u64, StoreError>| {
+        matches!(r, Err(StoreError::Storage(StorageError::NoSpace { .. })))
+    };
     for _ in 0..20 {
         assert!(full(store.store(b"a", None, b"0123456789", UnixNanos(1))));
     }
-    assert!(matches!(store.remove(2, false), Err(StoreError::Storage(StorageError::NoSpace { .. }))));
+    assert!(matches!(
+        store.remove(2, false),
+        Err(StoreError::Storage(StorageError::NoSpace { .. }))
+    ));
     assert!(full(store.purge(&PurgeRequest::default())));
-    assert!(full(store.purge(&PurgeRequest { filter: Some(Bytes::from_static(b"a")), ..Default::default() })));
+    assert!(full(store.purge(&PurgeRequest {
+        filter: Some(Bytes::from_static(b"a")),
+        ..Default::default()
+    })));
     assert!(store.write_meta(b"m").is_err());
     assert_eq!(store.state(), before);
-    assert_eq!(store.load(2).unwrap().unwrap().payload, Bytes::from_static(b"1"));
+    assert_eq!(
+        store.load(2).unwrap().unwrap().payload,
+        Bytes::from_static(b"1")
+    );
     disk.set_full(false);
     assert_eq!(put(&mut store, "a", "5"), 6);
     sync_durably(&disk, &mut store);
@@ -270,7 +367,10 @@ fn blocks_roll_and_emptied_ones_are_removed_once_safe() {
     for seq in 1..=15 {
         store.remove(seq, false).unwrap();
     }
-    assert!(blocks(&disk).contains(&format!("{PREFIX}1.blk")), "nothing goes before its replacement is durable");
+    assert!(
+        blocks(&disk).contains(&format!("{PREFIX}1.blk")),
+        "nothing goes before its replacement is durable"
+    );
     for _ in 0..4 {
         sync_durably(&disk, &mut store);
     }
@@ -293,6 +393,33 @@ fn blocks_roll_and_emptied_ones_are_removed_once_safe() {
 }
 
 #[test]
+fn an_undone_block_removal_brings_nothing_back() {
+    let disk = TestDisk::default();
+    let mut store = create(&disk, 60);
+    for i in 0..6 {
+        put(&mut store, "a", &format!("{i}"));
+    }
+    store.remove(1, false).unwrap();
+    store.remove(2, false).unwrap();
+    let first_blocks = blocks(&disk);
+    // The removals become durable; the emptied blocks are removed, but
+    // their removal is not synced when the crash comes.
+    sync_durably(&disk, &mut store);
+    assert!(blocks(&disk).len() < first_blocks.len(), "{first_blocks:?}");
+    disk.crash(0);
+    assert_eq!(blocks(&disk), first_blocks, "the crash undid the removals");
+    let mut recovered = open(&disk, 60);
+    assert_same(&mut store, &mut recovered);
+    assert_eq!(recovered.load(1).unwrap(), None);
+    // Recovery retries the removal once the surviving files are durable.
+    sync_durably(&disk, &mut recovered);
+    sync_durably(&disk, &mut recovered);
+    disk.crash(0);
+    assert!(blocks(&disk).len() < first_blocks.len());
+    assert_same(&mut store, &mut open(&disk, 60));
+}
+
+#[test]
 fn delete_removes_every_file_and_spares_other_stores() {
     let disk = TestDisk::default();
     let mut other = FileStore::create(disk.shared(), "%24G.ORDERS2.".into(), 1, 200).unwrap();
@@ -303,7 +430,11 @@ fn delete_removes_every_file_and_spares_other_stores() {
         put(&mut store, "a", "0123456789");
     }
     store.delete().unwrap();
-    assert!(disk.files().iter().all(|(n, _)| !n.starts_with(PREFIX)), "{:?}", disk.files());
+    assert!(
+        disk.files().iter().all(|(n, _)| !n.starts_with(PREFIX)),
+        "{:?}",
+        disk.files()
+    );
     let mut reopened = FileStore::open(disk.shared(), "%24G.ORDERS2.".into(), 200).unwrap();
     assert_same(&mut other, &mut reopened);
 }
@@ -344,46 +475,62 @@ fn run_with_crashes(ops: &[Op]) {
     let disk = TestDisk::default();
     let mut store = create(&disk, 150);
     let mut model = Model::default();
-    // What the last completed sync covered, and syncs still in flight.
+    // What the last completed sync covered.
     let mut durable = Model::default();
-    let mut in_flight: Option<Model> = None;
     let mut ever: BTreeMap<u64, (String, String)> = BTreeMap::new();
     for op in ops {
         match op {
             Op::Store(subject) => {
                 let (seq, subject, payload) = model.store(*subject);
-                assert_eq!(store.store(subject.as_bytes(), None, payload.as_bytes(), UnixNanos(1)).unwrap(), seq);
+                assert_eq!(
+                    store
+                        .store(subject.as_bytes(), None, payload.as_bytes(), UnixNanos(1))
+                        .unwrap(),
+                    seq
+                );
                 ever.insert(seq, (subject, payload));
             }
             Op::Remove(seq) => {
-                assert_eq!(store.remove(*seq, false).unwrap(), model.msgs.remove(seq).is_some());
+                assert_eq!(
+                    store.remove(*seq, false).unwrap(),
+                    model.msgs.remove(seq).is_some()
+                );
             }
-            Op::Purge { filter, below_seq, keep } => {
+            Op::Purge {
+                filter,
+                below_seq,
+                keep,
+            } => {
                 let request = PurgeRequest {
-                    filter: filter.map(|f| Bytes::from_static(["> ", "a.*", "*.x", "c", "a.>"][f as usize].trim().as_bytes())),
+                    filter: filter.map(|f| Bytes::from_static(FILTERS[f as usize].as_bytes())),
                     below_seq: *below_seq,
                     keep: *keep,
                 };
-                assert_eq!(store.purge(&request).unwrap(), model.purge(*filter, *below_seq, *keep));
+                assert_eq!(
+                    store.purge(&request).unwrap(),
+                    model.purge(*filter, *below_seq, *keep)
+                );
             }
             Op::Sync(complete) => {
                 store.sync().unwrap();
-                in_flight = Some(model.clone());
                 if *complete {
+                    // Completes earlier syncs too: the model now is durable.
                     if let Some(token) = disk.complete_syncs() {
                         store.handle_synced(token);
                     }
-                    durable = in_flight.take().expect("just set");
+                    durable = model.clone();
                 }
             }
             Op::Crash(torn) => {
                 disk.crash(*torn as usize);
-                in_flight = None;
                 store = open(&disk, 150);
                 let state = store.state();
                 assert_eq!(state.lost, None);
                 assert!(state.last_seq >= durable.last_seq);
-                let mut recovered = Model { msgs: BTreeMap::new(), last_seq: state.last_seq };
+                let mut recovered = Model {
+                    msgs: BTreeMap::new(),
+                    last_seq: state.last_seq,
+                };
                 for seq in durable.msgs.keys() {
                     // Durable and not removed since: must be there.
                     if model.msgs.contains_key(seq) {
@@ -393,8 +540,12 @@ fn run_with_crashes(ops: &[Op]) {
                 let mut seq = 0;
                 while let Some(msg) = store.load_next(b">", seq).unwrap() {
                     let expected = ever.get(&msg.seq).expect("stored once");
-                    assert_eq!((&msg.subject[..], &msg.payload[..]), (expected.0.as_bytes(), expected.1.as_bytes()));
-                    let durably_gone = msg.seq <= durable.last_seq && !durable.msgs.contains_key(&msg.seq);
+                    assert_eq!(
+                        (&msg.subject[..], &msg.payload[..]),
+                        (expected.0.as_bytes(), expected.1.as_bytes())
+                    );
+                    let durably_gone =
+                        msg.seq <= durable.last_seq && !durable.msgs.contains_key(&msg.seq);
                     assert!(!durably_gone, "{} came back", msg.seq);
                     recovered.msgs.insert(msg.seq, expected.clone());
                     seq = msg.seq + 1;
