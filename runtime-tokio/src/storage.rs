@@ -82,7 +82,21 @@ impl DirStorage {
     }
 }
 
-fn error(name: &str, e: &std::io::Error) -> StorageError {
+/// The plain files in `dir`, sorted (none if it cannot be read).
+pub(crate) fn list_files(dir: &Path) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
+pub(crate) fn error(name: &str, e: &std::io::Error) -> StorageError {
     match e.kind() {
         ErrorKind::NotFound => StorageError::NotFound {
             file: name.to_owned(),
@@ -97,7 +111,7 @@ fn error(name: &str, e: &std::io::Error) -> StorageError {
     }
 }
 
-fn exists(path: &Path) -> bool {
+pub(crate) fn exists(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok()
 }
 
@@ -162,16 +176,7 @@ impl Storage for DirStorage {
     }
 
     fn list(&self) -> Vec<String> {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
-        names
+        list_files(&self.dir)
     }
 
     fn len(&self, file: &str) -> Result<u64, StorageError> {

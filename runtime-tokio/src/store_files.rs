@@ -14,16 +14,16 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use natrix_core::storage::{Storage, StorageError, SyncToken};
 
-use crate::storage::Completions;
+use crate::storage::{error, exists, list_files, Completions};
 
 /// Tells the driver that syncs completed.
 pub type SyncWaker = Arc<dyn Fn() + Send + Sync>;
@@ -144,18 +144,6 @@ fn run_syncer(rx: &mpsc::Receiver<SyncRequest>, dir: &File, done: &Completions, 
     }
 }
 
-fn error(name: &str, e: &std::io::Error) -> StorageError {
-    match e.kind() {
-        ErrorKind::NotFound => StorageError::NotFound { file: name.to_owned() },
-        ErrorKind::StorageFull => StorageError::NoSpace { file: name.to_owned() },
-        _ => StorageError::Io { file: name.to_owned(), detail: e.to_string() },
-    }
-}
-
-fn exists(path: &Path) -> bool {
-    fs::symlink_metadata(path).is_ok()
-}
-
 impl Storage for FileStorage {
     fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
         let open = self.handle(file, true)?;
@@ -204,16 +192,7 @@ impl Storage for FileStorage {
     }
 
     fn list(&self) -> Vec<String> {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-            .filter_map(|e| e.file_name().into_string().ok())
-            .collect();
-        names.sort();
-        names
+        list_files(&self.dir)
     }
 
     fn len(&self, file: &str) -> Result<u64, StorageError> {

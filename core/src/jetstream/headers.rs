@@ -45,14 +45,7 @@ pub fn block(status: Option<(u16, &str)>, headers: &[(&[u8], &[u8])]) -> Bytes {
         b.put_slice(format!(" {code} {text}").as_bytes());
     }
     b.put_slice(b"\r\n");
-    for (k, v) in headers {
-        b.put_slice(k);
-        b.put_slice(b": ");
-        b.put_slice(v);
-        b.put_slice(b"\r\n");
-    }
-    b.put_slice(b"\r\n");
-    b.freeze()
+    put_headers(&mut b, headers)
 }
 
 /// `existing` with `extra` headers appended (a message's own headers kept
@@ -65,14 +58,19 @@ pub fn append(existing: Option<&[u8]>, extra: &[(&[u8], &[u8])]) -> Bytes {
     let mut b = BytesMut::with_capacity(existing.len() + 64);
     b.put_slice(body);
     b.put_slice(b"\r\n");
-    for (k, v) in extra {
+    put_headers(&mut b, extra)
+}
+
+/// Appends `Key: value` lines and the closing blank line.
+fn put_headers(b: &mut BytesMut, headers: &[(&[u8], &[u8])]) -> Bytes {
+    for (k, v) in headers {
         b.put_slice(k);
         b.put_slice(b": ");
         b.put_slice(v);
         b.put_slice(b"\r\n");
     }
     b.put_slice(b"\r\n");
-    b.freeze()
+    b.split().freeze()
 }
 
 #[cfg(test)]
