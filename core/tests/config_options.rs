@@ -460,3 +460,23 @@ fn no_config_means_defaults() {
         "error opening config file: open missing.conf: no such file or directory"
     );
 }
+
+#[test]
+fn account_jetstream_limits_are_read_with_nats_server_aliases() {
+    let text = "accounts {\n A { jetstream { max_mem: 1M, disk: 2G, streams: 3, consumers: 4, max_bytes_required: true, \
+                mem_max_stream_bytes: 5, store_max_stream_bytes: 6, max_ack_pending: 7 } }\n \
+                B { jetstream: enabled }\n C { jetstream: disabled }\n D {}\n}\n";
+    let o = load_text(text).expect("loads").options;
+    let limits = |name: &str| o.accounts.iter().find(|a| a.name == name).unwrap().jetstream.clone();
+    let a = limits("A").expect("on");
+    assert_eq!((a.max_memory, a.max_storage, a.max_streams, a.max_consumers), (1_000_000, 2_000_000_000, 3, 4));
+    assert!(a.max_bytes_required);
+    assert_eq!((a.memory_max_stream_bytes, a.storage_max_stream_bytes, a.max_ack_pending), (5, 6, 7));
+    assert_eq!(limits("B"), Some(natrix_core::jetstream::api::AccountLimits::default()));
+    assert_eq!(limits("C"), None);
+    assert_eq!(limits("D"), None);
+    assert_eq!(
+        error_text("accounts { A { jetstream { max_streams: many } } }\n"),
+        "t.conf:1:27: Expected a parseable size for \"max_streams\", got many"
+    );
+}

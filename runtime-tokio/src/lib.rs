@@ -10,6 +10,7 @@ pub mod driver;
 pub mod http;
 pub mod logger;
 pub mod process;
+pub mod resources;
 pub mod signals;
 pub mod storage;
 pub mod store_files;

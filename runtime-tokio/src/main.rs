@@ -3,7 +3,7 @@
 //! signals, and carries out what the core decides.
 
 
-use natrix::{clock, conn, driver, http, signals, storage, store_files, tls};
+use natrix::{clock, conn, driver, http, resources, signals, storage, store_files, tls};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -149,8 +149,12 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
             let wake = Arc::clone(&js_woken);
             let files = store_files::FileStorage::open(&dir, Arc::new(move || wake.notify_one()))
                 .map_err(|e| format!("could not create storage directory {}: {e}", dir.display()))?;
-            logger.at(Level::Info, format!("  Store Directory: \"{}\"", dir.display()));
             let synced = files.completions();
+            let memory = *opts.jetstream_max_memory_bytes.get_or_insert_with(resources::memory_budget);
+            let storage = *opts.jetstream_max_store_bytes.get_or_insert_with(|| resources::storage_budget(&dir));
+            logger.at(Level::Info, format!("  Max Memory:      {}", resources::friendly_bytes(memory)));
+            logger.at(Level::Info, format!("  Max Storage:     {}", resources::friendly_bytes(storage)));
+            logger.at(Level::Info, format!("  Store Directory: \"{}\"", dir.display()));
             (Some(Box::new(files) as Box<dyn natrix_core::storage::Storage + Send>), Some(synced))
         }
         false => (None, None),

@@ -29,8 +29,9 @@ pub struct AccountConfig {
     pub exports: Vec<Export>,
     /// `imports: [...]`.
     pub imports: Vec<Import>,
-    /// `jetstream: enabled` (or a limits map): the account may use JetStream.
-    pub jetstream: bool,
+    /// `jetstream: enabled` (or a limits map): the account may use
+    /// JetStream, within these limits.
+    pub jetstream: Option<crate::jetstream::api::AccountLimits>,
 }
 
 /// Whether an export or import carries messages or requests.

@@ -61,10 +61,12 @@ pub(crate) struct AccountShared<T> {
     pub routes: AtomicBool,
     /// The server answers `$SYS.REQ.…` requests published here.
     pub system_services: AtomicBool,
-    /// JetStream is on for the account: its API subjects and its streams'
-    /// subjects take the control path.
+    /// JetStream is on in the server: the account's API requests (and its
+    /// streams' subjects, if it has streams) take the control path.
     pub jetstream: AtomicBool,
-    /// The subjects of the account's streams (read only while `jetstream` is set).
+    /// The account has streams: `stream_subjects` is not empty.
+    pub has_streams: AtomicBool,
+    /// The subjects of the account's streams (read only while `has_streams` is set).
     pub stream_subjects: Shared<Vec<Bytes>>,
     /// Delivered to the account's clients.
     pub sent: AtomicMsgBytes,
@@ -102,7 +104,16 @@ impl<T: Clone + Ord> AccountShared<T> {
     /// True for `$JS.API.…` and for the subjects the account's streams capture.
     fn is_jetstream_subject(&self, subject: &[u8]) -> bool {
         subject.starts_with(b"$JS.")
-            || self.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, subject))
+            || (self.has_streams.load(Ordering::Acquire)
+                && self.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, subject)))
+    }
+
+    /// Shares which subjects the account's streams capture.
+    pub fn share_stream_subjects(&self, subjects: Vec<Bytes>) {
+        let any = !subjects.is_empty();
+        *self.stream_subjects.write() = subjects;
+        self.has_streams.store(any, Ordering::Release);
+        self.jetstream.store(true, Ordering::Release);
     }
 }
 
@@ -225,6 +236,7 @@ impl<T: Clone + Ord> Account<T> {
             routes: AtomicBool::new(false),
             system_services: AtomicBool::new(false),
             jetstream: AtomicBool::new(false),
+            has_streams: AtomicBool::new(false),
             stream_subjects: Shared::new(Vec::new()),
             sent: AtomicMsgBytes::default(),
             received: AtomicMsgBytes::default(),

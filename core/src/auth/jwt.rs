@@ -203,6 +203,43 @@ pub struct AccountLimitClaims {
     /// Leaf node connections the account may have at once.
     #[serde(default)]
     pub leaf: i64,
+    /// JetStream limits; JetStream is on for the account when memory or
+    /// disk storage is non-zero here, or a tier is given.
+    #[serde(flatten)]
+    pub jetstream: JetStreamLimitClaims,
+    /// JetStream limits per replication tier (`R1`, `R3`…).
+    #[serde(default)]
+    pub tiered_limits: BTreeMap<String, JetStreamLimitClaims>,
+}
+
+/// The JetStream part of an account JWT's `limits` (0 in a limit means
+/// none allowed, except where noted).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct JetStreamLimitClaims {
+    /// Memory bytes (-1 unlimited).
+    #[serde(default)]
+    pub mem_storage: i64,
+    /// Disk bytes (-1 unlimited).
+    #[serde(default)]
+    pub disk_storage: i64,
+    /// Streams (-1 unlimited).
+    #[serde(default)]
+    pub streams: i64,
+    /// Consumers (-1 unlimited).
+    #[serde(default)]
+    pub consumer: i64,
+    /// Unacknowledged messages per consumer (0 or less: unlimited).
+    #[serde(default)]
+    pub max_ack_pending: i64,
+    /// Largest memory stream (0 or less: unlimited).
+    #[serde(default)]
+    pub mem_max_stream_bytes: i64,
+    /// Largest file stream (0 or less: unlimited).
+    #[serde(default)]
+    pub disk_max_stream_bytes: i64,
+    /// Streams must set `max_bytes`.
+    #[serde(default)]
+    pub max_bytes_required: bool,
 }
 
 /// A JWT limit as a bound: `None` when unlimited (negative).

@@ -15,6 +15,7 @@ use super::nkey::{self, KeyRole};
 use super::restrictions;
 use super::template::{expand, TemplateContext};
 use super::AuthError;
+use crate::jetstream::api::AccountLimits;
 use crate::account::{AccountConfig, Export, Import, ImportKind, ResponseType, DEFAULT_RESPONSE_THRESHOLD};
 use crate::config::{Permissions, ResponsePermission, SubjectPermission};
 use crate::protocol::ConnectInfo;
@@ -474,8 +475,33 @@ fn config_of(account: &Claims<AccountNats>) -> AccountConfig {
         name: account.sub.clone(),
         exports,
         imports: Vec::new(),
-        jetstream: false,
+        jetstream: account_jetstream(&account.nats.limits),
     }
+}
+
+/// The JetStream limits an account JWT gives (`None`: JetStream is off for
+/// it). One node serves the `R1` tier.
+fn account_jetstream(limits: &jwt::AccountLimitClaims) -> Option<AccountLimits> {
+    let js = &limits.jetstream;
+    let claims = if js.mem_storage != 0 || js.disk_storage != 0 {
+        js.clone()
+    } else if limits.tiered_limits.is_empty() {
+        return None;
+    } else {
+        // Tiers without one for a single replica allow nothing here.
+        limits.tiered_limits.get("R1").cloned().unwrap_or_default()
+    };
+    let unlimited_unless_positive = |v: i64| if v > 0 { v } else { -1 };
+    Some(AccountLimits {
+        max_memory: claims.mem_storage,
+        max_storage: claims.disk_storage,
+        max_streams: claims.streams,
+        max_consumers: claims.consumer,
+        max_ack_pending: unlimited_unless_positive(claims.max_ack_pending),
+        memory_max_stream_bytes: unlimited_unless_positive(claims.mem_max_stream_bytes),
+        storage_max_stream_bytes: unlimited_unless_positive(claims.disk_max_stream_bytes),
+        max_bytes_required: claims.max_bytes_required,
+    })
 }
 
 fn export_of(e: &ExportClaim) -> Option<Export> {

@@ -11,7 +11,8 @@ use crate::subject::is_valid_subject;
 use super::apply::{set_some, Report};
 use super::apply_blocks::{permissions, users};
 use super::options::{Resolver, ResolverDelete, ServerOptions};
-use super::value::{ConfigMap, Pos, Value, ValueKind};
+use super::value::{ConfigMap, Entry, Pos, Value, ValueKind};
+use crate::jetstream::api::AccountLimits;
 
 /// Applies `accounts { NAME: { users, exports, imports, default_permissions } }`.
 pub(crate) fn accounts(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
@@ -417,22 +418,78 @@ pub(crate) fn resolver_preload(v: &Value, opts: &mut ServerOptions, r: &mut Repo
 }
 
 /// An account's `jetstream`: `enabled`/`disabled`, a bool, or a map of
-/// limits (which enables it; the limits themselves are not enforced yet).
-fn account_jetstream(v: &Value, r: &mut Report) -> bool {
+/// limits, as nats-server reads it. `None` leaves JetStream off.
+fn account_jetstream(v: &Value, r: &mut Report) -> Option<AccountLimits> {
     match &v.kind {
-        ValueKind::Bool(b) => *b,
+        ValueKind::Bool(b) => b.then(AccountLimits::default),
         ValueKind::String(s) => match s.to_ascii_lowercase().as_str() {
-            "enabled" | "enable" => true,
-            "disabled" | "disable" => false,
+            "enabled" | "enable" => Some(AccountLimits::default()),
+            "disabled" | "disable" => None,
             _ => {
                 r.error(&v.pos, format!("Expected 'enabled' or 'disabled' for string value, got '{s}'"));
-                false
+                None
             }
         },
-        ValueKind::Map(_) => true,
+        ValueKind::Map(map) => {
+            let mut limits = AccountLimits::default();
+            for entry in map.entries() {
+                account_jetstream_limit(entry, &mut limits, r);
+            }
+            Some(limits)
+        }
         other => {
             r.error(&v.pos, format!("Expected map, bool or string to define JetStream, got {}", other.type_name()));
-            false
+            None
         }
+    }
+}
+
+/// A scalar as nats-server's messages print it (Go's `%v`).
+fn go_value(v: &Value) -> String {
+    match &v.kind {
+        ValueKind::String(s) => s.clone(),
+        ValueKind::Bool(b) => b.to_string(),
+        ValueKind::Integer(i) => i.to_string(),
+        other => other.type_name().to_owned(),
+    }
+}
+
+/// One entry of an account's `jetstream { … }` limits map.
+fn account_jetstream_limit(entry: &Entry, limits: &mut AccountLimits, r: &mut Report) {
+    let ev = &entry.value;
+    let key = entry.key.to_ascii_lowercase();
+    let size = |r: &mut Report| match ev.kind {
+        ValueKind::Integer(i) => Some(i),
+        _ => {
+            r.error(&ev.pos, format!("Expected a parseable size for {:?}, got {}", entry.key, go_value(ev)));
+            None
+        }
+    };
+    let target = match key.as_str() {
+        "max_memory" | "max_mem" | "mem" | "memory" => &mut limits.max_memory,
+        "max_store" | "max_file" | "max_disk" | "store" | "disk" => &mut limits.max_storage,
+        "max_streams" | "streams" => &mut limits.max_streams,
+        "max_consumers" | "consumers" => &mut limits.max_consumers,
+        "mem_max_stream_bytes" | "memory_max_stream_bytes" => &mut limits.memory_max_stream_bytes,
+        "disk_max_stream_bytes" | "store_max_stream_bytes" => &mut limits.storage_max_stream_bytes,
+        "max_ack_pending" => &mut limits.max_ack_pending,
+        "max_bytes_required" | "max_stream_bytes" | "max_bytes" => {
+            match ev.kind {
+                ValueKind::Bool(b) => limits.max_bytes_required = b,
+                _ => r.error(&ev.pos, format!("Expected a parseable bool for {:?}, got {}", entry.key, go_value(ev))),
+            }
+            return;
+        }
+        "cluster_traffic" => {
+            match &ev.kind {
+                ValueKind::String(s) if s.is_empty() || s == "system" || s == "owner" => {}
+                _ => r.error(&ev.pos, format!("Expected 'system' or 'owner' string value for {:?}", entry.key)),
+            }
+            return;
+        }
+        _ => return r.unknown_field(entry),
+    };
+    if let Some(n) = size(r) {
+        *target = n;
     }
 }

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod config;
 pub mod headers;
+pub mod limits;
 mod requests;
 pub mod store;
 mod stream;
@@ -26,8 +27,9 @@ use crate::log::{Level, LogEvent};
 use crate::storage::SyncToken;
 use crate::time::UnixNanos;
 
-use api::ApiError;
+use api::{AccountLimits, ApiError};
 use config::{CheckLimits, StorageType, StreamConfig};
+use limits::{Footprint, Quota, ServerBudget};
 use store::{escape_name, unescape_name, FileStore, MemStore, MsgStore, SharedStorage};
 pub use stream::{Lookup, Stored, Stream};
 pub use requests::is_api as is_api_subject;
@@ -49,10 +51,23 @@ pub struct Reply {
     pub payload: Bytes,
 }
 
-/// One account's JetStream: its streams and its API counters.
+/// One account's JetStream: its limits and its streams.
 #[derive(Debug, Default)]
 pub struct JsAccount {
+    limits: AccountLimits,
     streams: BTreeMap<String, Stream>,
+}
+
+impl JsAccount {
+    /// What each stream takes from the account's limits.
+    fn footprints(&self) -> impl Iterator<Item = Footprint<'_>> + Clone {
+        self.streams.values().map(|s| Footprint::of(s.config()))
+    }
+
+    /// Bytes the account's streams use in `storage`.
+    fn used(&self, storage: StorageType) -> u64 {
+        self.streams.values().filter(|s| s.config().storage == storage).map(|s| s.store().state().bytes).sum()
+    }
 }
 
 /// What a stream's metadata file holds.
@@ -117,10 +132,42 @@ impl JetStream {
         name.clone_into(&mut self.server_name);
     }
 
-    /// Turns JetStream on for `account`.
-    pub fn enable(&mut self, account: &str) {
+    /// Turns JetStream on for `account`, within `limits`.
+    pub fn enable(&mut self, account: &str, limits: AccountLimits) {
         self.enabled.insert(account.to_owned());
-        self.accounts.entry(account.to_owned()).or_default();
+        self.accounts.entry(account.to_owned()).or_default().limits = limits;
+    }
+
+    /// Turns JetStream off for `account`: its streams stay on disk, unused.
+    pub fn disable(&mut self, account: &str) {
+        self.enabled.remove(account);
+    }
+
+    /// `account`'s limits (none, when JetStream is off for it).
+    pub fn account_limits(&self, account: &str) -> Option<&AccountLimits> {
+        self.is_enabled(account).then(|| self.accounts.get(account).map(|a| &a.limits)).flatten()
+    }
+
+    /// The server's memory and storage budget.
+    fn budget(&self) -> ServerBudget {
+        ServerBudget { max_memory: self.limits.jetstream_max_memory, max_store: self.limits.jetstream_max_store }
+    }
+
+    /// Every stream of every account, as far as the limits care.
+    fn all_footprints(&self) -> impl Iterator<Item = Footprint<'_>> + Clone {
+        self.accounts.values().flat_map(JsAccount::footprints)
+    }
+
+    /// The limits a stream configuration of `account` is checked against:
+    /// the server's, with the account's bounds on a stream's `max_bytes`.
+    fn check_limits(&self, account: &str) -> CheckLimits {
+        let mut limits = self.limits.clone();
+        if let Some(a) = self.accounts.get(account) {
+            limits.max_bytes_required = a.limits.max_bytes_required;
+            limits.memory_max_stream_bytes = a.limits.memory_max_stream_bytes;
+            limits.storage_max_stream_bytes = a.limits.storage_max_stream_bytes;
+        }
+        limits
     }
 
     /// True when JetStream is on for `account`.
@@ -212,11 +259,17 @@ impl JetStream {
         if !self.is_enabled(account) {
             return false;
         }
-        let Some(acc) = self.accounts.get_mut(account) else { return false };
-        let Some(stream) = acc.streams.values_mut().find(|s| s.captures(subject)) else { return false };
+        let Some(acc) = self.accounts.get(account) else { return false };
+        let Some(storage) = acc.streams.values().find(|s| s.captures(subject)).map(|s| s.config().storage) else {
+            return false;
+        };
+        let server_used = self.accounts.values().map(|a| a.used(storage)).sum();
+        let quota = Quota::new(&acc.limits, &self.budget(), storage, acc.used(storage), server_used);
+        let acc = self.accounts.get_mut(account).expect("found above");
+        let stream = acc.streams.values_mut().find(|s| s.captures(subject)).expect("found above");
         let name = stream.name().to_owned();
-        let file = stream.config().storage == StorageType::File;
-        let outcome = stream.publish(subject, hdrs.map(|h| &h[..]), payload, wall);
+        let file = storage == StorageType::File;
+        let outcome = stream.publish(subject, hdrs.map(|h| &h[..]), payload, wall, &quota);
         let body = match &outcome {
             Ok(stored) => api::responses::PubAck {
                 stream: name.clone(),

@@ -8,7 +8,7 @@ use super::api::{self, kinds, ApiError};
 use super::config::{self, StorageType, StreamConfig, JS_API_LEVEL};
 use super::store::PurgeRequest;
 use super::stream::Lookup;
-use super::{headers, JetStream, Reply, Stream};
+use super::{headers, limits, JetStream, Reply, Stream};
 use crate::time::UnixNanos;
 
 /// The API's subject prefix.
@@ -203,9 +203,12 @@ impl JetStream {
 
     fn create(&mut self, account: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<(Vec<u8>, bool), ApiError> {
         let cfg = Self::parse_config(name, payload)?;
-        let mut cfg = config::check_stream_config(cfg, &self.limits)?;
+        let mut cfg = config::check_stream_config(cfg, &self.check_limits(account))?;
         cfg.set_static_metadata();
-        let acc = self.accounts.entry(account.to_owned()).or_default();
+        self.accounts.entry(account.to_owned()).or_default();
+        let acc = &self.accounts[account];
+        limits::check_create(&cfg, &acc.limits, acc.footprints(), &self.budget(), self.all_footprints())?;
+        let acc = self.accounts.get_mut(account).expect("made above");
         if let Some(existing) = acc.streams.get(name) {
             // The same configuration again is not an error: the stream is returned.
             let mut asked = cfg.clone();
@@ -232,17 +235,19 @@ impl JetStream {
 
     fn update(&mut self, account: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<(Vec<u8>, bool), ApiError> {
         let cfg = Self::parse_config(name, payload)?;
-        let limits = self.limits.clone();
-        let others_overlap = {
+        let check = self.check_limits(account);
+        let cfg = {
             let acc = self.accounts.get(account).ok_or_else(ApiError::stream_not_found)?;
-            acc.streams.iter().any(|(n, s)| n != name && config::subjects_overlap(&s.config().subjects, &cfg.subjects))
+            let old = acc.streams.get(name).ok_or_else(ApiError::stream_not_found)?.config();
+            let mut cfg = config::check_stream_update(old, cfg, &check)?;
+            cfg.set_static_metadata();
+            limits::check_update(old, &cfg, &acc.limits, acc.footprints(), &self.budget(), self.all_footprints())?;
+            if acc.streams.iter().any(|(n, s)| n != name && config::subjects_overlap(&s.config().subjects, &cfg.subjects)) {
+                return Err(ApiError::stream_subject_overlap());
+            }
+            cfg
         };
         let stream = self.stream_mut(account, name)?;
-        let mut cfg = config::check_stream_update(stream.config(), cfg, &limits)?;
-        cfg.set_static_metadata();
-        if others_overlap {
-            return Err(ApiError::stream_subject_overlap());
-        }
         stream.update(cfg, wall).map_err(ApiError::stream_update)?;
         let file = stream.config().storage == StorageType::File;
         if file {
@@ -340,10 +345,15 @@ impl JetStream {
 
     fn account_info(&self, account: &str) -> Vec<u8> {
         let (memory, storage, streams) = self.usage(Some(account));
+        let acc = self.accounts.get(account);
+        let reserved = |storage| acc.map_or(0, |a| limits::reserved(a.footprints(), storage, None)) as u64;
         api::responses::account_info_response(&api::responses::AccountInfo {
             memory,
             storage,
+            reserved_memory: reserved(StorageType::Memory),
+            reserved_storage: reserved(StorageType::File),
             streams: streams as u64,
+            limits: acc.map(|a| a.limits.clone()).unwrap_or_default(),
             domain: self.limits.domain.clone().unwrap_or_default(),
             api: api::responses::ApiStats { level: JS_API_LEVEL, total: self.api_total, errors: self.api_errors },
             ..Default::default()

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use super::api::ApiError;
 use super::config::{DiscardPolicy, StreamConfig};
 use super::headers;
+use super::limits::Quota;
 use super::store::{record_size, MsgStore, PurgeRequest, StoreError, StoredMsg};
 use crate::subject::subject_matches;
 use crate::time::UnixNanos;
@@ -112,13 +113,14 @@ impl Stream {
     }
 
     /// Stores a published message, or says why not (nats-server's checks,
-    /// in its order).
+    /// in its order). `quota` is the room the server and the account have.
     pub fn publish(
         &mut self,
         subject: &[u8],
         hdrs: Option<&[u8]>,
         payload: &[u8],
         wall: UnixNanos,
+        quota: &Quota,
     ) -> Result<Stored, ApiError> {
         let cfg = &self.config;
         if cfg.sealed {
@@ -145,6 +147,10 @@ impl Stream {
         }
         self.check_expectations(subject, hdrs)?;
         let rollup = self.rollup(hdrs)?;
+        if quota.server_full {
+            return Err(ApiError::insufficient_resources());
+        }
+        quota.admit(record_size(subject, hdrs, payload))?;
         self.check_discard_new(subject, size)?;
         let seq = self
             .store

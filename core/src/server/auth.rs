@@ -129,6 +129,9 @@ impl Control {
         account.reply_prefix = crate::account::routes::reply_prefix(&mut self.rng);
         account.system_services = self.system_services_on();
         account.share_routes();
+        if let Some(js) = &self.jetstream {
+            account.shared.share_stream_subjects(js.subjects(name));
+        }
         self.accounts.push(account);
         self.accounts.len() - 1
     }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::jetstream::api::AccountLimits;
 use crate::jetstream::config::CheckLimits;
 use crate::jetstream::store::SharedStorage;
 use crate::jetstream::JetStream;
@@ -32,32 +33,54 @@ impl Control {
         let mut js = JetStream::new(limits, storage);
         js.set_server_name(&self.server_name);
         let system = self.system_account_name().map(str::to_owned);
-        let configured: Vec<String> =
-            self.opts.accounts.iter().filter(|a| a.jetstream).map(|a| a.name.clone()).collect();
+        let configured: Vec<(String, AccountLimits)> = self
+            .opts
+            .accounts
+            .iter()
+            .filter_map(|a| Some((a.name.clone(), a.jetstream.clone()?)))
+            .collect();
         // Without accounts of its own, the global account has JetStream,
         // as in nats-server; the system account never does.
         let global = crate::account::routes::GLOBAL_ACCOUNT;
-        if configured.is_empty() || self.opts.accounts.iter().all(|a| a.name == global) {
-            js.enable(global);
+        let operator_mode = self.trust.is_some();
+        if !operator_mode && (configured.is_empty() || self.opts.accounts.iter().all(|a| a.name == global)) {
+            js.enable(global, AccountLimits::default());
         }
-        for name in configured {
+        for (name, limits) in configured {
             if Some(&name) != system.as_ref() {
-                js.enable(&name);
+                js.enable(&name, limits);
             }
         }
         self.jetstream = Some(js);
+        if let Some(trust) = &self.trust {
+            let (configs, _) = trust.account_configs(self.wall_at(Instant::ZERO).0.div_euclid(1_000_000_000));
+            self.apply_jetstream_claims(&configs);
+        }
         self.share_stream_subjects();
         self.log(crate::log::Level::Info, "Starting JetStream".to_owned());
         self.drain_jetstream(Instant::ZERO);
     }
 
+    /// Turns JetStream on or off, with their limits, for the accounts whose
+    /// JWTs are in force (never for the system account).
+    pub(super) fn apply_jetstream_claims(&mut self, configs: &[crate::account::AccountConfig]) {
+        let system = self.system_account_name().map(str::to_owned);
+        let Some(js) = self.jetstream.as_mut() else { return };
+        for config in configs {
+            match &config.jetstream {
+                Some(limits) if Some(&config.name) != system.as_ref() => js.enable(&config.name, limits.clone()),
+                _ => js.disable(&config.name),
+            }
+        }
+    }
+
     /// Tells each account's sessions which subjects JetStream takes.
     pub(super) fn share_stream_subjects(&self) {
         let Some(js) = &self.jetstream else { return };
+        // Every account's API requests reach JetStream: those of accounts
+        // without it are answered with an error, not "no responders".
         for account in &self.accounts {
-            let on = js.is_enabled(&account.name);
-            *account.shared.stream_subjects.write() = js.subjects(&account.name);
-            account.shared.jetstream.store(on, Ordering::Release);
+            account.shared.share_stream_subjects(js.subjects(&account.name));
         }
     }
 
@@ -145,6 +168,6 @@ impl Control {
         self.jetstream.is_some()
             && shared.jetstream.load(Ordering::Acquire)
             && (crate::jetstream::is_api_subject(&p.subject)
-                || shared.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, &p.subject)))
+                || shared.has_streams.load(Ordering::Acquire) && shared.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, &p.subject)))
     }
 }

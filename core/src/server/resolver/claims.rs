@@ -126,6 +126,7 @@ impl Control {
         for problem in problems {
             self.log(Level::Debug, problem);
         }
+        self.apply_jetstream_claims(&configs);
         for account in &mut self.accounts {
             account.stream_routes.clear();
             account.service_routes.clear();
@@ -148,6 +149,7 @@ impl Control {
             self.log(Level::Debug, format!("import left out: {refused}"));
         }
         self.share_routes();
+        self.share_stream_subjects();
     }
 
     /// Applies account `key`'s current limits to its connected JWT users,

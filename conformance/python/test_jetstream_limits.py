@@ -1,0 +1,100 @@
+"""JetStream's account limits through nats-py: a config file gives one
+account a limits map and another plain `jetstream: enabled`; streams,
+reservations and stored bytes are held to them with nats-server's errors.
+
+Runs against the server NATRIX_SERVER names (natrix by default); every
+test passes against nats-server 2.15.1 too."""
+
+import json
+import tempfile
+
+import pytest
+from nats.js.api import StorageType
+from nats.js.errors import APIError
+
+from test_nats_py import connect, run
+
+
+def limited_server(start_server):
+    store = tempfile.mkdtemp(prefix="natrix-js-limits-")
+    config = f"""
+jetstream {{ store_dir: "{store}" }}
+accounts {{
+  LIMITED {{
+    jetstream {{ max_file: 1000, max_mem: 0, max_streams: 2, max_consumers: 5 }}
+    users: [ {{ user: lim, password: pw }} ]
+  }}
+  OPEN {{
+    jetstream: enabled
+    users: [ {{ user: open, password: pw }} ]
+  }}
+  NONE {{
+    users: [ {{ user: none, password: pw }} ]
+  }}
+}}
+"""
+    return start_server(config=config)
+
+
+@run
+async def _limits(srv):
+    nc = await connect(srv, user="lim", password="pw")
+    jsm = nc.jsm()
+    info = await jsm.account_info()
+    assert info.limits.max_storage == 1000
+    assert info.limits.max_memory == 0
+    assert info.limits.max_streams == 2
+    assert info.limits.max_consumers == 5
+
+    # Memory streams get no room at all.
+    with pytest.raises(APIError) as e:
+        await jsm.add_stream(name="M", subjects=["m"], storage=StorageType.MEMORY)
+    assert e.value.err_code == 10028
+    # Reservations add up against max_file.
+    await jsm.add_stream(name="A", subjects=["a.*"], max_bytes=600)
+    with pytest.raises(APIError) as e:
+        await jsm.add_stream(name="B", subjects=["b.*"], max_bytes=401)
+    assert e.value.err_code == 10047
+    await jsm.add_stream(name="B", subjects=["b.*"])
+    raw = json.loads((await nc.request("$JS.API.INFO", b"")).data)
+    assert raw["reserved_storage"] == 600 and raw["reserved_memory"] == 0
+    # A third stream is one too many.
+    with pytest.raises(APIError) as e:
+        await jsm.add_stream(name="C", subjects=["c.*"])
+    assert e.value.err_code == 10027
+    # Stored bytes count against max_file: the third message does not fit.
+    js = nc.jetstream()
+    await js.publish("b.x", b"x" * 400)
+    await js.publish("b.x", b"x" * 400)
+    with pytest.raises(APIError) as e:
+        await js.publish("b.x", b"x" * 400)
+    assert e.value.err_code == 10002
+    si = await jsm.stream_info("B")
+    assert si.state.messages == 2
+    # More consumers per stream than the account allows is refused.
+    with pytest.raises(APIError) as e:
+        await jsm.update_stream(name="A", subjects=["a.*"], max_bytes=600, max_consumers=6)
+    assert e.value.err_code == 10026
+    await nc.close()
+
+
+def test_account_limits(start_server):
+    _limits(limited_server(start_server))
+
+
+@run
+async def _open_and_none(srv):
+    nc = await connect(srv, user="open", password="pw")
+    info = await nc.jsm().account_info()
+    assert info.limits.max_storage == -1 and info.limits.max_streams == -1
+    await nc.jsm().add_stream(name="O", subjects=["o"])
+    await nc.close()
+    nc = await connect(srv, user="none", password="pw")
+    with pytest.raises(APIError) as e:
+        await nc.jsm().account_info()
+    assert e.value.err_code == 10039
+    await nc.close()
+
+
+def test_accounts_without_limits(start_server):
+    _open_and_none(limited_server(start_server))
