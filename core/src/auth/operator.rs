@@ -610,3 +610,31 @@ fn user_is_bare(user: &UserNats) -> bool {
         && user.limits == jwt::UserLimitClaims::default()
         && !user.bearer_token
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(json: &str) -> Option<AccountLimits> {
+        account_jetstream(&serde_json::from_str(json).expect("limits parse"))
+    }
+
+    #[test]
+    fn jetstream_is_on_when_a_jwt_gives_it_storage() {
+        assert_eq!(limits(r#"{"subs":-1,"conn":-1}"#), None);
+        let on = limits(r#"{"mem_storage":-1,"disk_storage":1000,"streams":5,"consumer":-1,"max_ack_pending":0,"mem_max_stream_bytes":10}"#)
+            .expect("on");
+        assert_eq!((on.max_memory, on.max_storage, on.max_streams, on.max_consumers), (-1, 1000, 5, -1));
+        // Zero or less in the per-stream and ack limits means unlimited.
+        assert_eq!((on.max_ack_pending, on.memory_max_stream_bytes, on.storage_max_stream_bytes), (-1, 10, -1));
+    }
+
+    #[test]
+    fn one_node_uses_the_r1_tier() {
+        let on = limits(r#"{"tiered_limits":{"R1":{"mem_storage":5,"disk_storage":6,"streams":7},"R3":{"disk_storage":99}}}"#);
+        let on = on.expect("on");
+        assert_eq!((on.max_memory, on.max_storage, on.max_streams), (5, 6, 7));
+        let none = limits(r#"{"tiered_limits":{"R3":{"disk_storage":99}}}"#).expect("on, with nothing allowed");
+        assert_eq!((none.max_memory, none.max_storage, none.max_streams), (0, 0, 0));
+    }
+}
