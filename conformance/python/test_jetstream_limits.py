@@ -98,3 +98,24 @@ async def _open_and_none(srv):
 
 def test_accounts_without_limits(start_server):
     _open_and_none(limited_server(start_server))
+
+
+@run
+async def _bytes_counted(srv):
+    nc = await connect(srv, user="open", password="pw")
+    js = nc.jetstream()
+    await js.add_stream(name="F", subjects=["f.*"])
+    await js.add_stream(name="M", subjects=["m.*"], storage=StorageType.MEMORY)
+    for stream in ("f", "m"):
+        await js.publish(f"{stream}.1", b"hello")
+        await js.publish(f"{stream}.1", b"hello", headers={"k": "v"})
+    # File records: 22 + subject + payload + 8, and 4 + headers with headers.
+    hdr = len(b"NATS/1.0\r\nk: v\r\n\r\n")
+    assert (await js.stream_info("F")).state.bytes == 38 + (38 + 4 + hdr)
+    # Memory records: subject + headers + payload + 16.
+    assert (await js.stream_info("M")).state.bytes == 24 + (24 + hdr)
+    await nc.close()
+
+
+def test_stored_bytes_are_counted_as_nats_server_counts_them(start_server):
+    _bytes_counted(limited_server(start_server))

@@ -16,7 +16,7 @@ use super::api::ApiError;
 use super::config::{DiscardPolicy, StreamConfig};
 use super::headers;
 use super::limits::Quota;
-use super::store::{record_size, MsgStore, PurgeRequest, StoreError, StoredMsg};
+use super::store::{MsgStore, PurgeRequest, StoreError, StoredMsg};
 use crate::subject::subject_matches;
 use crate::time::UnixNanos;
 
@@ -150,8 +150,8 @@ impl Stream {
         if quota.server_full {
             return Err(ApiError::insufficient_resources());
         }
-        quota.admit(record_size(subject, hdrs, payload))?;
-        self.check_discard_new(subject, size)?;
+        quota.admit(self.store.record_size(subject, hdrs, payload))?;
+        self.check_discard_new(subject, self.store.record_size(subject, hdrs, payload))?;
         let seq = self
             .store
             .store(subject, hdrs, payload, wall)
@@ -228,7 +228,7 @@ impl Stream {
 
     /// With `discard: new`, a message over a limit is refused instead of
     /// making room.
-    fn check_discard_new(&self, subject: &[u8], size: usize) -> Result<(), ApiError> {
+    fn check_discard_new(&self, subject: &[u8], record: u64) -> Result<(), ApiError> {
         let cfg = &self.config;
         if cfg.discard != DiscardPolicy::New {
             return Ok(());
@@ -237,7 +237,6 @@ impl Stream {
         if cfg.max_msgs > 0 && state.msgs >= cfg.max_msgs as u64 {
             return Err(ApiError::stream_store_failed("maximum messages exceeded"));
         }
-        let record = record_size(subject, None, &[]) + size as u64;
         if cfg.max_bytes > 0 && state.bytes + record > cfg.max_bytes as u64 {
             return Err(ApiError::stream_store_failed("maximum bytes exceeded"));
         }

@@ -31,7 +31,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::index::{Entry, Index, PurgePlan};
 use super::record::{self, Record};
-use super::{LostData, MsgStore, PurgeRequest, SharedStorage, StoreError, StoreState, StoredMsg};
+use super::{record_size, LostData, MsgStore, PurgeRequest, SharedStorage, StoreError, StoreState, StoredMsg};
 use crate::storage::{StorageError, SyncToken};
 use crate::time::UnixNanos;
 
@@ -530,6 +530,10 @@ impl FileStore {
 }
 
 impl MsgStore for FileStore {
+    fn record_size(&self, subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
+        record_size(subject, headers, payload)
+    }
+
     fn store(
         &mut self,
         subject: &[u8],
@@ -554,7 +558,7 @@ impl MsgStore for FileStore {
             offset,
             len: u32::try_from(buf.len()).expect("a record stays under 4 GiB"),
             subject: msg.subject.clone(),
-            size: msg.size(),
+            size: record_size(&msg.subject, msg.headers.as_deref(), &msg.payload),
             time,
         };
         self.index.insert(seq, slot, time);

@@ -17,7 +17,8 @@ const LINEAR_SCAN_MAX: usize = 256;
 pub(super) trait Entry {
     /// The subject it was stored under.
     fn subject(&self) -> &Bytes;
-    /// Its [`record_size`](super::record_size).
+    /// What it counts for against the stream's limits
+    /// ([`record_size`](super::record_size) or [`memory_record_size`](super::memory_record_size)).
     fn size(&self) -> u64;
 }
 

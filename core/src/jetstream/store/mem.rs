@@ -36,6 +36,10 @@ impl MemStore {
 }
 
 impl MsgStore for MemStore {
+    fn record_size(&self, subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
+        super::memory_record_size(subject, headers, payload)
+    }
+
     fn store(
         &mut self,
         subject: &[u8],

@@ -57,17 +57,29 @@ pub struct StoredMsg {
 }
 
 impl StoredMsg {
-    /// Header and payload bytes together, as limits count them.
+    /// What the message counts for in a memory stream ([`memory_record_size`]).
     pub fn size(&self) -> u64 {
-        record_size(&self.subject, self.headers.as_deref(), &self.payload)
+        memory_record_size(&self.subject, self.headers.as_deref(), &self.payload)
     }
 }
 
-/// The size a message counts for against `max_bytes`: subject, headers,
-/// payload and a fixed per-record overhead, as nats-server's file store
-/// counts it (`fileStoreMsgSize`: 22 + subject + headers + payload).
+/// The size a message counts for against `max_bytes` and the account's
+/// limits in a file stream: subject, headers, payload and nats-server's
+/// per-record overhead (`fileStoreMsgSize`: 22 + subject + payload + an
+/// 8-byte hash, and 4 + headers when there are any), so that stream
+/// figures and limits agree with nats-server's byte for byte.
 pub fn record_size(subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
-    (22 + subject.len() + headers.map_or(0, <[u8]>::len) + payload.len()) as u64
+    let headers = match headers.map_or(0, <[u8]>::len) {
+        0 => 0,
+        n => 4 + n,
+    };
+    (22 + subject.len() + headers + payload.len() + 8) as u64
+}
+
+/// The same in a memory stream (`memStoreMsgSize`: subject, headers,
+/// payload and 16 bytes).
+pub fn memory_record_size(subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
+    (subject.len() + headers.map_or(0, <[u8]>::len) + payload.len() + 16) as u64
 }
 
 /// Sequences a store lost to damage found on recovery.
@@ -126,6 +138,9 @@ pub struct PurgeRequest {
 
 /// A stream's message log (see the [module](self) documentation).
 pub trait MsgStore: std::fmt::Debug + Send {
+    /// What a message counts for in this store's figures and limits.
+    fn record_size(&self, subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64;
+
     /// Appends a message with the next sequence and returns it.
     fn store(
         &mut self,

@@ -88,7 +88,6 @@ fn stores_and_loads_messages_with_their_fields() {
             (1, &b"a"[..], None, &b"one"[..], t)
         );
         assert_eq!(store.load(2).unwrap().unwrap().headers, Some(Bytes::new()));
-        assert_eq!(store.load(3).unwrap().unwrap().size(), 22 + 1 + 18 + 1);
         assert_eq!(store.load(4).unwrap(), None);
         assert_eq!(store.load(0).unwrap(), None);
         let state = store.state();
@@ -101,9 +100,24 @@ fn stores_and_loads_messages_with_their_fields() {
             ),
             (3, 1, 3, 3)
         );
-        assert_eq!(state.bytes, (22 + 1 + 3) + (22 + 1) + (22 + 1 + 18 + 1));
+        let sizes = store.record_size(b"a", None, b"one")
+            + store.record_size(b"b", Some(b""), b"")
+            + store.record_size(b"c", Some(b"NATS/1.0\r\nk: v\r\n\r\n"), b"3");
+        assert_eq!(state.bytes, sizes);
         assert_eq!((state.first_time, state.last_time), (t, t));
     });
+}
+
+#[test]
+fn sizes_count_as_nats_server_counts_them() {
+    // A file record: 22 + subject + payload + an 8-byte hash, and 4 more
+    // plus the headers when there are any; "s.1"/"hello" is 38 bytes, as
+    // nats-server 2.15.1's stream info says.
+    assert_eq!(record_size(b"s.1", None, b"hello"), 38);
+    assert_eq!(record_size(b"s.1", Some(b""), b"hello"), 38);
+    assert_eq!(record_size(b"s.1", Some(b"NATS/1.0\r\n\r\n"), b"hello"), 38 + 4 + 12);
+    // A memory record: subject + headers + payload + 16.
+    assert_eq!(memory_record_size(b"s.1", Some(b"NATS/1.0\r\n\r\n"), b"hello"), 3 + 12 + 5 + 16);
 }
 
 #[test]
