@@ -119,3 +119,45 @@ async def _bytes_counted(srv):
 
 def test_stored_bytes_are_counted_as_nats_server_counts_them(start_server):
     _bytes_counted(limited_server(start_server))
+
+
+@run
+async def _monitoring(srv):
+    import urllib.request
+
+    def get(path):
+        with urllib.request.urlopen(srv.monitor_url + path) as r:
+            return json.loads(r.read())
+
+    nc = await connect(srv, user="lim", password="pw")
+    await nc.jsm().add_stream(name="A", subjects=["a.*"], max_bytes=600)
+    await nc.jetstream().publish("a.1", b"hello")
+    await nc.close()
+    varz = get("/varz")["jetstream"]
+    assert varz["config"]["max_memory"] > 0 and varz["config"]["max_storage"] > 0
+    assert varz["config"]["store_dir"].endswith("/jetstream")
+    assert varz["stats"]["storage"] == 38 and varz["stats"]["reserved_storage"] == 600
+    assert varz["stats"]["accounts"] == 2
+    jsz = get("/jsz")
+    assert (jsz["streams"], jsz["messages"], jsz["bytes"]) == (1, 1, 38)
+    assert "account_details" not in jsz
+    jsz = get("/jsz?acc=LIMITED&streams=true&config=true")
+    [acc] = jsz["account_details"]
+    assert acc["name"] == "LIMITED" and acc["storage"] == 38
+    # nats-server reports the account's limit here.
+    assert acc["reserved_storage"] == 1000
+    [stream] = acc["stream_detail"]
+    assert stream["name"] == "A" and stream["state"]["messages"] == 1
+    assert stream["config"]["max_bytes"] == 600
+
+
+def test_jsz_and_varz(start_server):
+    store = tempfile.mkdtemp(prefix="natrix-jsz-")
+    config = f"""
+jetstream {{ store_dir: "{store}" }}
+accounts {{
+  LIMITED {{ jetstream {{ max_file: 1000 }}, users: [ {{ user: lim, password: pw }} ] }}
+  OPEN {{ jetstream: enabled, users: [ {{ user: open, password: pw }} ] }}
+}}
+"""
+    _monitoring(start_server(config=config, monitoring=True))

@@ -145,6 +145,10 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     let js_woken = Arc::new(tokio::sync::Notify::new());
     let (js_storage, js_synced) = match opts.jetstream {
         true => {
+            if opts.store_dir.as_deref().is_none_or(str::is_empty) {
+                // nats-server's default, made explicit so that monitoring shows it.
+                opts.store_dir = Some(std::env::temp_dir().join("nats").to_string_lossy().into_owned());
+            }
             let dir = jetstream_dir(&opts);
             let wake = Arc::clone(&js_woken);
             let files = store_files::FileStorage::open(&dir, Arc::new(move || wake.notify_one()))

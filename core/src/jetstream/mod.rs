@@ -56,6 +56,8 @@ pub struct Reply {
 pub struct JsAccount {
     limits: AccountLimits,
     streams: BTreeMap<String, Stream>,
+    api_total: u64,
+    api_errors: u64,
 }
 
 impl JsAccount {
@@ -68,6 +70,21 @@ impl JsAccount {
     fn used(&self, storage: StorageType) -> u64 {
         self.streams.values().filter(|s| s.config().storage == storage).map(|s| s.store().state().bytes).sum()
     }
+}
+
+/// One account's JetStream figures, for monitoring.
+#[derive(Clone, Copy, Debug)]
+pub struct AccountReport<'a> {
+    /// Its limits.
+    pub limits: &'a AccountLimits,
+    /// Memory bytes its streams use.
+    pub memory: u64,
+    /// File bytes its streams use.
+    pub storage: u64,
+    /// API requests it made.
+    pub api_total: u64,
+    /// Those that failed.
+    pub api_errors: u64,
 }
 
 /// What a stream's metadata file holds.
@@ -148,8 +165,24 @@ impl JetStream {
         self.is_enabled(account).then(|| self.accounts.get(account).map(|a| &a.limits)).flatten()
     }
 
+    /// Counts an API request of `account` as it arrives.
+    fn count_api(&mut self, account: &str) {
+        self.api_total += 1;
+        if let Some(a) = self.accounts.get_mut(account) {
+            a.api_total += 1;
+        }
+    }
+
+    /// Counts an API request of `account` that failed.
+    fn count_api_error(&mut self, account: &str) {
+        self.api_errors += 1;
+        if let Some(a) = self.accounts.get_mut(account) {
+            a.api_errors += 1;
+        }
+    }
+
     /// The server's memory and storage budget.
-    fn budget(&self) -> ServerBudget {
+    pub fn budget(&self) -> ServerBudget {
         ServerBudget { max_memory: self.limits.jetstream_max_memory, max_store: self.limits.jetstream_max_store }
     }
 
@@ -420,5 +453,28 @@ impl JetStream {
     /// API requests served, and how many were errors.
     pub fn api_counts(&self) -> (u64, u64) {
         (self.api_total, self.api_errors)
+    }
+
+    /// Bytes reserved by streams' `max_bytes` on the server: (memory, file).
+    pub fn reserved(&self) -> (u64, u64) {
+        let of = |storage| limits::reserved(self.all_footprints(), storage, None).max(0) as u64;
+        (of(StorageType::Memory), of(StorageType::File))
+    }
+
+    /// The accounts JetStream is on for, by name.
+    pub fn enabled_accounts(&self) -> impl Iterator<Item = &str> {
+        self.enabled.iter().map(String::as_str)
+    }
+
+    /// What monitoring shows of `account`.
+    pub fn account_report(&self, account: &str) -> Option<AccountReport<'_>> {
+        let a = self.accounts.get(account)?;
+        Some(AccountReport {
+            limits: &a.limits,
+            memory: a.used(StorageType::Memory),
+            storage: a.used(StorageType::File),
+            api_total: a.api_total,
+            api_errors: a.api_errors,
+        })
     }
 }

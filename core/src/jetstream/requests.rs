@@ -105,9 +105,9 @@ impl JetStream {
             return false;
         };
         let Some(reply) = reply.cloned() else { return true };
-        self.api_total += 1;
+        self.count_api(account);
         if !self.is_enabled(account) {
-            self.api_errors += 1;
+            self.count_api_error(account);
             let body = api::error_response(request.kind(), &ApiError::not_enabled_for_account());
             self.ready.push_back(Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() });
             return true;
@@ -120,7 +120,7 @@ impl JetStream {
         let (body, waits) = match self.answer(account, request, payload, wall) {
             Ok(answer) => answer,
             Err(e) => {
-                self.api_errors += 1;
+                self.count_api_error(account);
                 (api::error_response(kind, &e), false)
             }
         };
@@ -173,6 +173,21 @@ impl JetStream {
             Request::MsgDelete(name) => self.msg_delete(account, name, payload),
             Request::DirectGet(..) => unreachable!("answered by direct_get"),
         }
+    }
+
+    /// Every stream of `account` as monitoring shows it, by name.
+    pub fn stream_infos(&self, account: &str, wall: UnixNanos) -> Vec<api::responses::StreamInfo> {
+        let Some(acc) = self.accounts.get(account) else { return Vec::new() };
+        acc.streams
+            .values()
+            .map(|s| {
+                let mut i = info(s, &Default::default(), wall, true);
+                if let Some(c) = i.cluster.as_mut() {
+                    c.leader.clone_from(&self.server_name);
+                }
+                i
+            })
+            .collect()
     }
 
     fn stream(&self, account: &str, name: &str) -> Result<&Stream, ApiError> {
@@ -355,7 +370,11 @@ impl JetStream {
             streams: streams as u64,
             limits: acc.map(|a| a.limits.clone()).unwrap_or_default(),
             domain: self.limits.domain.clone().unwrap_or_default(),
-            api: api::responses::ApiStats { level: JS_API_LEVEL, total: self.api_total, errors: self.api_errors },
+            api: api::responses::ApiStats {
+                level: JS_API_LEVEL,
+                total: acc.map_or(0, |a| a.api_total),
+                errors: acc.map_or(0, |a| a.api_errors),
+            },
             ..Default::default()
         })
     }

@@ -7,6 +7,7 @@ mod accountz;
 mod accstatz;
 mod connz;
 mod duration;
+mod jsz;
 mod query;
 mod subsz;
 mod varz;
@@ -16,6 +17,7 @@ pub use accstatz::Accstatz;
 pub use connz::{ConnInfo, Connz, SubDetail};
 pub use duration::{go_duration, uptime};
 pub use query::{Query, QueryError};
+pub use jsz::{AccountDetail, JsConfig, JsStats, Jsz, StreamDetail, VarzJetStream};
 pub use subsz::Subsz;
 pub use varz::{KindCounts, Varz};
 
@@ -104,16 +106,20 @@ pub fn handle(server: &mut Control, now: Instant, wall: UnixNanos, process: &Pro
         },
         "/accstatz" => Response::json(&accstatz::build(server, wall, &query)),
         "/accountz" => accountz::response(server, wall, &query),
+        "/jsz" => match jsz::build(server, wall, &query) {
+            Ok(j) => Response::json(&j),
+            Err(e) => Response::error(400, &e.to_string()),
+        },
         "/healthz" => Response::json(&serde_json::json!({ "status": "ok" })),
         _ => Response { status: 404, content_type: "text/plain; charset=utf-8", body: "404 page not found\n".to_owned() },
     }
 }
 
 /// The endpoints served, as counted in `/varz`'s `http_req_stats`.
-const ENDPOINTS: &[&str] = &["/varz", "/connz", "/subsz", "/subscriptionsz", "/accstatz", "/accountz", "/healthz"];
+const ENDPOINTS: &[&str] = &["/varz", "/connz", "/subsz", "/subscriptionsz", "/accstatz", "/accountz", "/jsz", "/healthz"];
 
 fn index_page() -> String {
-    let links = ["varz", "connz", "subsz", "accstatz", "accountz", "healthz"]
+    let links = ["varz", "connz", "subsz", "accstatz", "accountz", "jsz", "healthz"]
         .iter()
         .map(|p| format!("<a href=\"./{p}\">{p}</a><br/>"))
         .collect::<String>();

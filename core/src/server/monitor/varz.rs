@@ -189,7 +189,7 @@ pub(crate) fn build(server: &Control, now: Instant, wall: UnixNanos, process: &P
         leaf: empty(),
         mqtt: empty(),
         websocket: empty(),
-        jetstream: empty(),
+        jetstream: super::jsz::varz(server),
         start: started_wall.to_rfc3339(),
         now: wall.to_rfc3339(),
         uptime: duration::uptime(now.saturating_duration_since(started_at)),
