@@ -14,3 +14,4 @@ pub mod signals;
 pub mod storage;
 pub mod store_files;
 pub mod tls;
+pub mod ws;

@@ -138,11 +138,14 @@ fn headers(v: &Value, r: &mut Report) -> Vec<(String, String)> {
 }
 
 /// nats-server's checks of a configured WebSocket listener (its
-/// `validateWebsocketOptions`), reported at the block.
-pub(crate) fn validate(tree: &ConfigMap, opts: &ServerOptions, r: &mut Report) {
-    let ws = &opts.websocket;
-    if !ws.enabled() {
+/// `validateWebsocketOptions`), reported at the block; the host defaults
+/// as nats-server's does.
+pub(crate) fn validate(tree: &ConfigMap, opts: &mut ServerOptions, r: &mut Report) {
+    if !opts.websocket.enabled() {
         return;
+    }
+    if opts.websocket.host.is_empty() {
+        opts.websocket.host = "0.0.0.0".to_owned();
     }
     let Some(entry) = tree
         .entries()
