@@ -86,6 +86,8 @@ class Server:
         self.host = "127.0.0.1"
         mon = ports.get("monitoring") or []
         self.monitor_url = mon[0] if mon else None
+        ws = ports.get("websocket") or []
+        self.ws_url = ws[0] if ws else None
 
     def _wait_for_ports(self, ports_dir: str) -> dict:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

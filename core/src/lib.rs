@@ -20,6 +20,7 @@ mod sync;
 pub mod storage;
 pub mod subject;
 pub mod time;
+pub mod websocket;
 
 pub use server::{ConnId, Output, Server};
 /// The monitoring endpoints are the server's view of itself; they live

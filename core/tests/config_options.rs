@@ -266,8 +266,10 @@ fn features_natrix_lacks_are_kept_and_warned_about() {
         .collect();
     assert_eq!(
         warned,
-        ["cluster", "leafnodes", "websocket", "mqtt"]
+        ["cluster", "leafnodes", "mqtt"]
     );
+    // WebSocket is supported now: read, not warned about.
+    assert_eq!(loaded.options.websocket.port, 8080);
     // Accounts are supported: their users join the authorization users.
     assert_eq!(loaded.options.accounts[0].name, "A");
     assert_eq!(loaded.options.authorization.users[0].account.as_deref(), Some("A"));

@@ -116,3 +116,8 @@ fn jwt_auth() {
 fn system_requests() {
     replay("system_requests");
 }
+
+#[test]
+fn websocket_frames() {
+    replay("websocket_frames");
+}

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use crate::clock;
 use crate::driver::{Locked, Shared, Signal};
 use crate::tls::TlsSetup;
+use crate::ws;
 
 /// Read buffer sizes: a connection starts small, doubles while its reads
 /// fill the buffer (one read then carries many messages into one core
@@ -34,7 +35,7 @@ pub async fn serve(shared: Arc<Shared>, tls: Option<Arc<TlsSetup>>, stream: TcpS
     let _ = stream.set_nodelay(true);
     let (session, signal) = shared.connect(peer);
     match tls {
-        None => run(shared, session, stream, signal).await,
+        None => run(shared, session, stream, signal, None).await,
         Some(tls) => {
             let mut stream = stream;
             let (conn, outbox) = (session.cid(), Arc::clone(session.outbox()));
@@ -49,7 +50,7 @@ pub async fn serve(shared: Arc<Shared>, tls: Option<Arc<TlsSetup>>, stream: TcpS
             }
             let handshake = tokio::time::timeout(tls.timeout, tls.acceptor.accept(stream)).await;
             match handshake {
-                Ok(Ok(tls_stream)) => run(shared, session, tls_stream, signal).await,
+                Ok(Ok(tls_stream)) => run(shared, session, tls_stream, signal, None).await,
                 Ok(Err(e)) => {
                     shared.logger.at(
                         natrix_core::log::Level::Error,
@@ -63,19 +64,34 @@ pub async fn serve(shared: Arc<Shared>, tls: Option<Arc<TlsSetup>>, stream: TcpS
     }
 }
 
-async fn run<S>(shared: Arc<Shared>, session: Session, stream: S, signal: Arc<Signal>)
+/// Runs a connection: its reader on this task, its writer on another.
+/// `ws` frames both ways when the client came over WebSocket.
+pub(crate) async fn run<S>(shared: Arc<Shared>, session: Session, stream: S, signal: Arc<Signal>, ws: Option<ws::Framing>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
     let (stop_reader, reader_stopped) = oneshot::channel();
     let (conn, outbox) = (session.cid(), Arc::clone(session.outbox()));
-    let write_task = tokio::spawn(write_loop(shared.clone(), conn, outbox, writer, signal, stop_reader));
-    read_loop(shared, session, reader, reader_stopped).await;
+    let (ws_read, ws_write) = match ws {
+        Some(f) => {
+            let (r, w) = f.split(Arc::clone(&signal));
+            (Some(r), Some(w))
+        }
+        None => (None, None),
+    };
+    let write_task = tokio::spawn(write_loop(shared.clone(), conn, outbox, writer, signal, stop_reader, ws_write));
+    read_loop(shared, session, reader, reader_stopped, ws_read).await;
     let _ = write_task.await;
 }
 
-async fn read_loop<R: AsyncRead>(shared: Arc<Shared>, mut session: Session, reader: R, mut stop: oneshot::Receiver<()>) {
+async fn read_loop<R: AsyncRead>(
+    shared: Arc<Shared>,
+    mut session: Session,
+    reader: R,
+    mut stop: oneshot::Receiver<()>,
+    mut ws: Option<ws::ReadSide>,
+) {
     tokio::pin!(reader);
     let conn = session.cid();
     let mut chunk = READ_CHUNK_MIN;
@@ -109,8 +125,15 @@ async fn read_loop<R: AsyncRead>(shared: Arc<Shared>, mut session: Session, read
                 } else {
                     small_reads = 0;
                 }
-                let bytes = buf.split().freeze();
-                if let Some(pause) = session.handle_received(clock::now(), bytes, &mut Locked(&shared)) {
+                let received = buf.split();
+                let pause = match ws.as_mut() {
+                    None => session.handle_received(clock::now(), received.freeze(), &mut Locked(&shared)),
+                    Some(ws) => match ws.received(received, &mut session, &shared) {
+                        Ok(pause) => pause,
+                        Err(reason) => return shared.closed(conn, reason),
+                    },
+                };
+                if let Some(pause) = pause {
                     // Back-pressure: a receiver of this producer's messages is falling behind.
                     tokio::time::sleep(pause).await;
                 }
@@ -129,6 +152,7 @@ async fn write_loop<W: AsyncWrite>(
     writer: W,
     signal: Arc<Signal>,
     stop_reader: oneshot::Sender<()>,
+    mut ws: Option<ws::WriteSide>,
 ) {
     tokio::pin!(writer);
     // What was taken and not yet fully written, and how much of it the
@@ -148,6 +172,9 @@ async fn write_loop<W: AsyncWrite>(
                 batch.push(bytes);
             }
             closed = taken.closed;
+            if let Some(ws) = ws.as_mut() {
+                ws.frame(&mut batch, closed);
+            }
         }
         if !batch.is_empty() {
             let write = tokio::time::timeout(shared.write_deadline, write_all_vectored(&mut writer, &mut batch));

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use natrix_core::server::{CloseReason, Control, Session, Wake, WithControl};
+use natrix_core::server::{CloseReason, Control, Session, Transport, Wake, WithControl};
 use natrix_core::{ConnId, Instant, Output};
 use tokio::sync::Notify;
 
@@ -111,10 +111,15 @@ impl Shared {
     /// Accepts a new connection: the core greets it and hands back its
     /// session; the signal is what its writer task waits on.
     pub fn connect(&self, peer: SocketAddr) -> (Session, Arc<Signal>) {
+        self.connect_via(peer, Transport::Tcp)
+    }
+
+    /// [`Shared::connect`] for a client that came over `transport`.
+    pub fn connect_via(&self, peer: SocketAddr, transport: Transport) -> (Session, Arc<Signal>) {
         let signal = Arc::new(Signal::default());
         let mut core = self.lock();
         let waker = Box::new(Waker(Arc::clone(&signal)));
-        let session = core.control.handle_connected(clock::now(), clock::wall(), peer, waker);
+        let session = core.control.handle_connected_via(clock::now(), clock::wall(), peer, waker, transport);
         core.signals.insert(session.cid(), Arc::clone(&signal));
         self.drain(&mut core);
         (session, signal)

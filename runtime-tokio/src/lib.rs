@@ -15,3 +15,4 @@ pub mod signals;
 pub mod storage;
 pub mod store_files;
 pub mod tls;
+pub mod ws;

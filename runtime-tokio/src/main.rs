@@ -3,7 +3,7 @@
 //! signals, and carries out what the core decides.
 
 
-use natrix::{clock, conn, driver, http, resources, signals, storage, store_files, tls};
+use natrix::{clock, conn, driver, http, resources, signals, storage, store_files, tls, ws};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -130,6 +130,7 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
             Some(l)
         }
     };
+    let websocket = websocket_listener(&mut opts).await?;
     let mut seed = [0u8; 32];
     OsRng.try_fill_bytes(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
     let base_path = opts.http_base_path.clone();
@@ -177,6 +178,15 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     if tls.is_some() {
         logger.at(Level::Info, "TLS required for client connections");
     }
+    if let Some((listener, setup)) = websocket {
+        let scheme = if opts.websocket.tls.is_some() { "wss" } else { "ws" };
+        let at = format!("{scheme}://{}:{}", opts.websocket.host, opts.websocket.port);
+        logger.at(Level::Info, format!("Listening for websocket clients on {at}"));
+        if scheme == "ws" {
+            logger.at(Level::Warn, "Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+        }
+        tokio::spawn(ws_accept_loop(shared.clone(), listener, Arc::new(setup)));
+    }
     logger.at(Level::Info, "Server is ready");
     tokio::spawn(driver::run_timers(shared.clone()));
     tokio::spawn(accept_loop(shared.clone(), listener, tls));
@@ -207,6 +217,38 @@ fn resolver_dir(opts: &ServerOptions) -> Option<String> {
 
 fn display_addr(host: &str, bound: SocketAddr) -> String {
     listen_addr(host, i32::from(bound.port()), bound.port())
+}
+
+/// Binds the `websocket {}` listener, if configured, and records its port.
+async fn websocket_listener(opts: &mut ServerOptions) -> Result<Option<(TcpListener, ws::WsSetup)>, String> {
+    if !opts.websocket.enabled() {
+        return Ok(None);
+    }
+    let tls = match &opts.websocket.tls {
+        Some(t) => Some(Arc::new(tls::setup(t).map_err(|e| format!("websocket: {e}"))?)),
+        None => None,
+    };
+    let addr = listen_addr(&opts.websocket.host, opts.websocket.port, 0);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| format!("Unable to listen for websocket connections: {e}"))?;
+    opts.websocket.port = i32::from(listener.local_addr().map_err(|e| e.to_string())?.port());
+    let max_payload = usize::try_from(opts.max_payload_bytes).unwrap_or(usize::MAX);
+    Ok(Some((listener, ws::WsSetup::new(&opts.websocket, tls, max_payload))))
+}
+
+async fn ws_accept_loop(shared: Arc<Shared>, listener: TcpListener, setup: Arc<ws::WsSetup>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                tokio::spawn(ws::serve(shared.clone(), setup.clone(), stream, peer));
+            }
+            Err(e) => {
+                shared.logger.at(Level::Error, format!("Temporary websocket accept error ({e}), sleeping 10ms"));
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: Option<Arc<tls::TlsSetup>>) {

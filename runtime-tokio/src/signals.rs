@@ -53,6 +53,15 @@ impl ProcessFiles {
             if let Some(h) = http {
                 ports["monitoring"] = serde_json::json!([format!("http://{host}:{}", h.port())]);
             }
+            let ws = &opts.websocket;
+            if ws.enabled() {
+                let scheme = if ws.tls.is_some() { "wss" } else { "ws" };
+                let ws_host = match ws.host.as_str() {
+                    "0.0.0.0" | "::" | "[::]" | "" => "127.0.0.1",
+                    h => h,
+                };
+                ports["websocket"] = serde_json::json!([format!("{scheme}://{ws_host}:{}", ws.port)]);
+            }
             let exe = std::env::args()
                 .next()
                 .and_then(|a| std::path::Path::new(&a).file_name().map(|f| f.to_string_lossy().into_owned()))

@@ -113,7 +113,7 @@ impl Report {
     }
 
     /// A port number: `-1` (random) to 65535.
-    fn port(&mut self, value: &Value, key: &str) -> Option<i32> {
+    pub(crate) fn port(&mut self, value: &Value, key: &str) -> Option<i32> {
         let n = self.int(value, key)?;
         i32::try_from(n)
             .ok()
@@ -194,8 +194,6 @@ const UNSUPPORTED_TOP_LEVEL: &[&str] = &[
     "resolver_pinned_accounts",
     "trusted",
     "trusted_keys",
-    "websocket",
-    "ws",
     "mqtt",
     "server_tags",
     "server_metadata",
@@ -378,7 +376,7 @@ fn lame_duck_grace(v: &Value, key: &str, r: &mut Report) -> Option<Duration> {
 }
 
 /// `listen`/`http`/`https`: a port alone or `host:port` (`[v6]:port`).
-fn listen(v: &Value, key: &str, r: &mut Report) -> Option<(Option<String>, i32)> {
+pub(crate) fn listen(v: &Value, key: &str, r: &mut Report) -> Option<(Option<String>, i32)> {
     match &v.kind {
         ValueKind::Integer(_) => r.port(v, key).map(|p| (None, p)),
         ValueKind::String(s) => {

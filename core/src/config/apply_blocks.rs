@@ -31,6 +31,7 @@ pub(crate) fn apply_block(
         "tls" => opts.tls = tls(v, r).or(opts.tls.take()),
         "jetstream" => jetstream(v, opts, r),
         "store_dir" | "storedir" => store_dir(v, key, opts, r),
+        "websocket" | "ws" => super::websocket::websocket(v, opts, r),
         _ => return false,
     }
     true
@@ -397,7 +398,7 @@ const UNSUPPORTED_TLS: &[&str] = &[
     "min_version",
 ];
 
-fn tls(v: &Value, r: &mut Report) -> Option<TlsOptions> {
+pub(crate) fn tls(v: &Value, r: &mut Report) -> Option<TlsOptions> {
     let map = r.map(v, "tls")?;
     let mut t = TlsOptions {
         timeout: DEFAULT_TLS_TIMEOUT,

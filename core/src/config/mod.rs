@@ -18,6 +18,7 @@ pub mod options;
 mod overrides;
 pub mod parser;
 mod source;
+mod websocket;
 pub mod value;
 
 pub use apply_blocks::DEFAULT_TLS_TIMEOUT;
@@ -152,6 +153,7 @@ pub fn apply_config(
 ) -> Result<Vec<String>, ConfigError> {
     let mut report = apply::Report::default();
     apply::apply_tree(tree, options, &mut report);
+    websocket::validate(tree, options, &mut report);
     if !report.errors.is_empty() || (strict && !report.warnings.is_empty()) {
         return Err(ConfigError::Invalid {
             warnings: report.warnings,

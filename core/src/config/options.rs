@@ -118,6 +118,8 @@ pub struct ServerOptions {
     pub resolver: Option<Resolver>,
     /// `resolver_preload`: account public key → account JWT.
     pub resolver_preload: std::collections::BTreeMap<String, String>,
+    /// `websocket {}`: the WebSocket listener; off while its port is 0.
+    pub websocket: WebsocketOptions,
 }
 
 /// `resolver`: how the server finds account JWTs.
@@ -163,6 +165,7 @@ pub enum ResolverDelete {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
+            websocket: WebsocketOptions::default(),
             server_name: None,
             host: "0.0.0.0".to_owned(),
             port: 4222,
@@ -338,3 +341,65 @@ pub struct TlsOptions {
     pub handshake_first: bool,
 }
 
+
+/// The `websocket {}` block, as nats-server reads it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WebsocketOptions {
+    /// `host` / `net` / `listen`: listen address (nats-server's default host when empty).
+    pub host: String,
+    /// `port` / `listen`: 0 is off, `-1` a random port.
+    pub port: i32,
+    /// `advertise`: the URL advertised to clients.
+    pub advertise: Option<String>,
+    /// `no_tls`: plain `ws://` (nats-server refuses a listener with neither TLS nor this).
+    pub no_tls: bool,
+    /// `tls {}`: `wss://`.
+    pub tls: Option<TlsOptions>,
+    /// `same_origin`: the `Origin` header must match the request's host.
+    pub same_origin: bool,
+    /// `allowed_origins`: origins (`scheme://host[:port]`) accepted.
+    pub allowed_origins: Vec<String>,
+    /// `handshake_timeout`: time to complete the HTTP upgrade (and TLS); zero is none.
+    pub handshake_timeout: Duration,
+    /// `compression`: accept `permessage-deflate` when a client asks for it.
+    pub compression: bool,
+    /// `authorization { user }`: overrides the server's users for WebSocket clients.
+    pub username: Option<String>,
+    /// `authorization { password }`.
+    pub password: Option<String>,
+    /// `authorization { token }`.
+    pub token: Option<String>,
+    /// `authorization { timeout }`.
+    pub auth_timeout: Option<Duration>,
+    /// `jwt_cookie`: the cookie carrying the user JWT.
+    pub jwt_cookie: Option<String>,
+    /// `user_cookie`.
+    pub user_cookie: Option<String>,
+    /// `pass_cookie`.
+    pub pass_cookie: Option<String>,
+    /// `token_cookie`.
+    pub token_cookie: Option<String>,
+    /// `no_auth_user`: the user a WebSocket client without credentials becomes.
+    pub no_auth_user: Option<String>,
+    /// `headers {}`: extra headers of the upgrade response, in file order.
+    pub headers: Vec<(String, String)>,
+    /// `ping_interval`.
+    pub ping_interval: Option<Duration>,
+}
+
+impl WebsocketOptions {
+    /// Whether a WebSocket listener is configured.
+    pub fn enabled(&self) -> bool {
+        self.port != 0
+    }
+
+    /// Whether the block overrides the server's authentication for WebSocket clients.
+    pub fn auth_override(&self) -> bool {
+        self.username.is_some() || self.token.is_some() || self.no_auth_user.is_some()
+    }
+
+    /// Whether credentials may come from cookies.
+    pub fn cookie_auth(&self) -> bool {
+        self.jwt_cookie.is_some() || self.user_cookie.is_some() || self.pass_cookie.is_some() || self.token_cookie.is_some()
+    }
+}

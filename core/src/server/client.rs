@@ -199,6 +199,8 @@ pub(crate) struct Client {
     /// The subscriptions a JWT user may hold (user and account limits
     /// combined); `max_subscriptions` applies besides. `None` is unlimited.
     pub subs_max: Option<u64>,
+    /// How the client reached the server.
+    pub transport: super::Transport,
 }
 
 /// Where a JWT user's limits come from.
@@ -247,6 +249,7 @@ impl Client {
             jwt_user: None,
             jwt_limits: None,
             subs_max: None,
+            transport: super::Transport::Tcp,
         }
     }
 

@@ -75,6 +75,26 @@ impl fmt::Display for ConnId {
     }
 }
 
+/// How a client reached the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    /// Plain TCP (TLS or not): the NATS protocol as is.
+    #[default]
+    Tcp,
+    /// WebSocket frames carrying the NATS protocol.
+    Websocket,
+}
+
+impl Transport {
+    /// `/connz`'s `type`.
+    pub fn conn_type(self) -> &'static str {
+        match self {
+            Transport::Tcp => "nats",
+            Transport::Websocket => "websocket",
+        }
+    }
+}
+
 /// What the server asks the runtime to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
@@ -360,6 +380,20 @@ impl Control {
     /// that the outbox has bytes; the returned session is the connection's,
     /// to be fed everything it receives.
     pub fn handle_connected(&mut self, now: Instant, wall: UnixNanos, peer: SocketAddr, waker: Box<dyn Wake>) -> Session {
+        self.handle_connected_via(now, wall, peer, waker, Transport::Tcp)
+    }
+
+    /// [`Server::handle_connected`] for a client that came over `transport`:
+    /// a WebSocket client's INFO names the WebSocket listener and asks for
+    /// no TLS upgrade (TLS, if any, is the transport's), as nats-server's does.
+    pub fn handle_connected_via(
+        &mut self,
+        now: Instant,
+        wall: UnixNanos,
+        peer: SocketAddr,
+        waker: Box<dyn Wake>,
+        transport: Transport,
+    ) -> Session {
         let cid = ConnId(self.next_cid);
         self.next_cid += 1;
         self.counters.total_connections += 1;
@@ -381,11 +415,19 @@ impl Control {
         });
         let outbox = Arc::new(Outbox::new(cid, waker, Arc::clone(&profile), now, wall));
         let mut client = Client::new(cid, peer, Arc::clone(&outbox), limits, now, wall);
+        client.transport = transport;
         client.next_ping_at = now + self.opts.ping_interval.min(FIRST_PING_INTERVAL);
         if self.auth_required() {
             client.auth_deadline = Some(now + self.opts.auth_timeout);
         }
         let mut info = self.client_info(cid, peer);
+        if transport == Transport::Websocket {
+            let ws = &self.opts.websocket;
+            info.host.clone_from(&ws.host);
+            info.port = u16::try_from(ws.port).unwrap_or(0);
+            info.tls_required = false;
+            info.tls_verify = false;
+        }
         if self.needs_nonce() {
             let nonce = nonce(&mut self.rng);
             info.nonce.clone_from(&nonce);

@@ -13,6 +13,7 @@ mod protocol;
 mod server;
 mod subject;
 mod system;
+mod websocket;
 
 pub use auth::jwt_auth;
 pub use config::{cli_args, config_parse};
@@ -20,6 +21,7 @@ pub use protocol::{connect_json, protocol_parser};
 pub use server::{monitor_query, server_node};
 pub use subject::{subject_validation, sublist_ops};
 pub use system::system_requests;
+pub use websocket::websocket_frames;
 
 /// A fuzz target's check: panics on a finding.
 pub type Check = fn(&[u8]);
@@ -36,6 +38,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("monitor_query", monitor_query),
     ("jwt_auth", jwt_auth),
     ("system_requests", system_requests),
+    ("websocket_frames", websocket_frames),
 ];
 
 /// A small deterministic generator seeded from the input itself, for

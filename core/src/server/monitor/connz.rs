@@ -39,7 +39,7 @@ pub struct ConnInfo {
     pub cid: u64,
     /// Always `Client` here.
     pub kind: &'static str,
-    /// `nats` for the client protocol.
+    /// `nats` for the client protocol over TCP, `websocket` over WebSocket.
     #[serde(rename = "type")]
     pub conn_type: &'static str,
     /// Peer IP.
@@ -180,7 +180,7 @@ pub(crate) fn conn_info(server: &Control, c: &Client, now: Instant, subs: SubsMo
     ConnInfo {
         cid: c.cid.0,
         kind: "Client",
-        conn_type: "nats",
+        conn_type: c.transport.conn_type(),
         ip: c.peer.ip().to_string(),
         port: c.peer.port(),
         start: start.to_rfc3339(),

@@ -188,7 +188,7 @@ pub(crate) fn build(server: &Control, now: Instant, wall: UnixNanos, process: &P
         gateway: empty(),
         leaf: empty(),
         mqtt: empty(),
-        websocket: empty(),
+        websocket: websocket(&opts.websocket),
         jetstream: super::jsz::varz(server),
         start: started_wall.to_rfc3339(),
         now: wall.to_rfc3339(),
@@ -222,6 +222,43 @@ pub(crate) fn build(server: &Control, now: Instant, wall: UnixNanos, process: &P
         stale_connection_stats: KindCounts { clients: counters.stale_connections, ..KindCounts::default() },
         disk_io_wait_stats: DiskIoWaitStats::default(),
     }
+}
+
+/// nats-server's `WebsocketOptsVarz`: unset fields are left out.
+fn websocket(ws: &crate::config::WebsocketOptions) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: serde_json::Value| {
+        m.insert(k.to_owned(), v);
+    };
+    if !ws.host.is_empty() {
+        put("host", ws.host.clone().into());
+    }
+    if ws.port != 0 {
+        put("port", ws.port.into());
+    }
+    for (key, value) in [("advertise", &ws.advertise), ("no_auth_user", &ws.no_auth_user), ("jwt_cookie", &ws.jwt_cookie)] {
+        if let Some(v) = value.as_ref().filter(|v| !v.is_empty()) {
+            put(key, v.clone().into());
+        }
+    }
+    if !ws.handshake_timeout.is_zero() {
+        put("handshake_timeout", duration_nanos(ws.handshake_timeout).into());
+    }
+    if let Some(t) = ws.auth_timeout.filter(|t| !t.is_zero()) {
+        put("auth_timeout", t.as_secs_f64().into());
+    }
+    for (key, on) in [("no_tls", ws.no_tls), ("same_origin", ws.same_origin)] {
+        if on {
+            put(key, true.into());
+        }
+    }
+    if !ws.allowed_origins.is_empty() {
+        put("allowed_origins", ws.allowed_origins.clone().into());
+    }
+    if ws.compression {
+        put("compression", true.into());
+    }
+    serde_json::Value::Object(m)
 }
 
 fn empty() -> serde_json::Value {

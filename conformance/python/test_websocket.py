@@ -1,0 +1,253 @@
+"""NATS over WebSocket, through nats-py's ws:// transport and raw sockets,
+on natrix and on nats-server alike (NATRIX_SERVER picks the target).
+
+nats-py's WebSocket transport needs aiohttp (requirements.txt).
+"""
+
+import asyncio
+import base64
+import functools
+import json
+import os
+import socket
+import struct
+import time
+import urllib.request
+import zlib
+
+import nats
+import pytest
+
+WS_PLAIN = "websocket { host: 127.0.0.1, port: -1, no_tls: true }\n"
+
+
+def run(coro_fn):
+    @functools.wraps(coro_fn)
+    def wrapper(*args, **kwargs):
+        asyncio.run(asyncio.wait_for(coro_fn(*args, **kwargs), timeout=30))
+
+    return wrapper
+
+
+def ws_addr(srv):
+    host_port = srv.ws_url.split("://", 1)[1]
+    host, port = host_port.rsplit(":", 1)
+    return host, int(port)
+
+
+def raw_upgrade(srv, extra="", method="GET", key=None):
+    """Sends an upgrade request; returns the socket and the response head."""
+    key = key if key is not None else base64.b64encode(os.urandom(16)).decode()
+    host, port = ws_addr(srv)
+    s = socket.create_connection((host, port), timeout=5)
+    lines = [f"{method} / HTTP/1.1", f"Host: {host}:{port}", "Upgrade: websocket", "Connection: Upgrade",
+             "Sec-WebSocket-Version: 13"]
+    if key:
+        lines.append(f"Sec-WebSocket-Key: {key}")
+    s.sendall(("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        head += chunk
+    return s, head.decode()
+
+
+def client_frame(payload, opcode=2, rsv1=False):
+    mask = os.urandom(4)
+    b0 = 0x80 | opcode | (0x40 if rsv1 else 0)
+    n = len(payload)
+    if n < 126:
+        head = bytes([b0, 0x80 | n])
+    elif n < 65536:
+        head = bytes([b0, 0x80 | 126]) + struct.pack(">H", n)
+    else:
+        head = bytes([b0, 0x80 | 127]) + struct.pack(">Q", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def read_exact(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            raise EOFError("connection closed")
+        out += chunk
+    return out
+
+
+def read_frame(s):
+    """(fin, rsv1, opcode, payload) of one server frame, which must be unmasked."""
+    b0, b1 = read_exact(s, 2)
+    assert b1 & 0x80 == 0, "server frames are not masked"
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", read_exact(s, 2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", read_exact(s, 8))[0]
+    return bool(b0 & 0x80), bool(b0 & 0x40), b0 & 0x0F, read_exact(s, n)
+
+
+def read_nats(s, until, compressed_ok=False):
+    """NATS bytes from data frames until `until` is among them."""
+    data = b""
+    deadline = time.monotonic() + 5
+    while until not in data and time.monotonic() < deadline:
+        fin, rsv1, opcode, payload = read_frame(s)
+        if opcode in (1, 2, 0):
+            if rsv1:
+                assert compressed_ok, "compressed frame without negotiation"
+                payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+            data += payload
+    return data
+
+
+@run
+async def test_pub_sub_and_request_over_websocket(start_server):
+    srv = start_server(config=WS_PLAIN)
+    nc = await nats.connect(srv.ws_url)
+    tcp = await nats.connect(srv.client_url)
+    try:
+        sub = await nc.subscribe("ws.>")
+        await nc.flush()
+        await tcp.publish("ws.from.tcp", b"hello")
+        await nc.publish("ws.from.ws", b"x" * 100_000)
+        # Two publishers: no order between them.
+        got = sorted([await sub.next_msg(timeout=2), await sub.next_msg(timeout=2)], key=lambda m: m.subject)
+        assert (got[0].subject, got[0].data) == ("ws.from.tcp", b"hello")
+        assert (got[1].subject, got[1].data) == ("ws.from.ws", b"x" * 100_000)
+
+        async def echo(msg):
+            await msg.respond(b"re:" + msg.data)
+
+        await tcp.subscribe("svc", cb=echo)
+        await tcp.flush()
+        reply = await nc.request("svc", b"ping", timeout=2)
+        assert reply.data == b"re:ping"
+    finally:
+        await nc.close()
+        await tcp.close()
+
+
+@run
+async def test_server_users_apply_over_websocket(start_server):
+    srv = start_server(config=WS_PLAIN + "authorization { users: [{user: alice, password: secret, "
+                       "permissions: {publish: \"allowed.>\"}}] }\n")
+    host, port = ws_addr(srv)
+    with pytest.raises(Exception):
+        await nats.connect(srv.ws_url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+    errors = []
+
+    async def on_error(e):
+        errors.append(e)
+
+    nc = await nats.connect(f"ws://alice:secret@{host}:{port}", error_cb=on_error)
+    try:
+        await nc.publish("denied.subject", b"x")
+        await nc.flush()
+        await asyncio.sleep(0.2)
+        assert any("permissions violation" in str(e).lower() for e in errors), errors
+    finally:
+        await nc.close()
+
+
+def test_bad_handshakes_get_nats_server_statuses(start_server):
+    srv = start_server(config="websocket { host: 127.0.0.1, port: -1, no_tls: true, "
+                              "allowed_origins: [\"http://good.example\"] }\n")
+    cases = [
+        ({"method": "POST"}, "405"),
+        ({"key": ""}, "400"),
+        ({"key": "c2hvcnQ="}, "400"),
+        ({"extra": "Origin: http://evil.example\r\n"}, "403"),
+    ]
+    for kwargs, status in cases:
+        s, head = raw_upgrade(srv, **kwargs)
+        s.close()
+        assert head.startswith(f"HTTP/1.1 {status} "), (kwargs, head)
+    s, head = raw_upgrade(srv, extra="Origin: http://good.example\r\n")
+    try:
+        assert head.startswith("HTTP/1.1 101 "), head
+        assert read_nats(s, b"\r\n").startswith(b"INFO ")
+    finally:
+        s.close()
+
+
+def test_raw_frames_fragments_ping_and_close(start_server):
+    srv = start_server(config=WS_PLAIN, monitoring=True)
+    s, head = raw_upgrade(srv)
+    try:
+        assert head.startswith("HTTP/1.1 101 ")
+        read_nats(s, b"\r\n")
+        # A message in three fragments with a ping in the middle.
+        msg = b'CONNECT {"verbose":false}\r\nSUB f 1\r\nPUB f 5\r\nhello\r\nPING\r\n'
+        s.sendall(bytes([0x02]) + client_frame(msg[:10])[1:])
+        s.sendall(client_frame(b"are you there", opcode=9))
+        s.sendall(bytes([0x00]) + client_frame(msg[10:30])[1:])
+        s.sendall(bytes([0x80]) + client_frame(msg[30:])[1:])
+        fin, _, opcode, payload = read_frame(s)
+        assert (opcode, payload) == (10, b"are you there")
+        data = read_nats(s, b"PONG\r\n")
+        assert b"MSG f 1 5\r\nhello\r\n" in data
+        conns = json.load(urllib.request.urlopen(srv.monitor_url + "/connz"))["connections"]
+        assert [c["type"] for c in conns] == ["websocket"]
+        varz = json.load(urllib.request.urlopen(srv.monitor_url + "/varz"))
+        assert varz["websocket"]["no_tls"] is True and varz["websocket"]["port"] == ws_addr(srv)[1]
+        s.sendall(client_frame(struct.pack(">H", 1000) + b"bye", opcode=8))
+        fin, _, opcode, payload = read_frame(s)
+        assert opcode == 8 and payload[:2] == struct.pack(">H", 1000)
+    finally:
+        s.close()
+
+
+def test_unmasked_frames_are_a_protocol_error(start_server):
+    srv = start_server(config=WS_PLAIN)
+    s, head = raw_upgrade(srv)
+    try:
+        read_nats(s, b"\r\n")
+        s.sendall(bytes([0x82, 6]) + b"PING\r\n")
+        # nats-server may cut the connection before its close frame is out;
+        # a close frame, when there is one, says why.
+        try:
+            fin, _, opcode, payload = read_frame(s)
+        except (EOFError, ConnectionError):
+            return
+        assert opcode == 8 and payload[:2] == struct.pack(">H", 1002)
+        assert payload[2:] == b"mask bit missing"
+        assert s.recv(1) == b""
+    finally:
+        s.close()
+
+
+def test_permessage_deflate_both_ways(start_server):
+    srv = start_server(config="websocket { host: 127.0.0.1, port: -1, no_tls: true, compression: true }\n")
+    s, head = raw_upgrade(srv, extra="Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    try:
+        assert "permessage-deflate; server_no_context_takeover; client_no_context_takeover" in head
+        read_nats(s, b"\r\n", compressed_ok=True)
+        body = b"z" * 5000
+        proto = b'CONNECT {"verbose":false}\r\nSUB c 1\r\nPUB c 5000\r\n' + body + b"\r\nPING\r\n"
+        c = zlib.compressobj(wbits=-15)
+        deflated = c.compress(proto) + c.flush(zlib.Z_SYNC_FLUSH)
+        assert deflated.endswith(b"\x00\x00\xff\xff")
+        s.sendall(client_frame(deflated[:-4], rsv1=True))
+        data = read_nats(s, b"PONG\r\n", compressed_ok=True)
+        assert b"MSG c 1 5000\r\n" + body + b"\r\n" in data
+    finally:
+        s.close()
+    # Without the extension offered, nothing is compressed.
+    s, head = raw_upgrade(srv)
+    try:
+        assert "permessage-deflate" not in head
+        s.sendall(client_frame(b'CONNECT {"verbose":false}\r\nSUB c 1\r\nPUB c 200\r\n' + b"y" * 200 + b"\r\nPING\r\n"))
+        assert b"y" * 200 in read_nats(s, b"PONG\r\n", compressed_ok=False)
+    finally:
+        s.close()
+
+
+def test_config_without_tls_or_no_tls_is_refused(start_server):
+    from natrix_harness import StartError
+
+    with pytest.raises(StartError) as e:
+        start_server(config="websocket { port: -1 }\n")
+    assert "websocket requires TLS configuration" in str(e.value)
