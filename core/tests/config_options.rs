@@ -482,3 +482,13 @@ fn account_jetstream_limits_are_read_with_nats_server_aliases() {
         "t.conf:1:27: Expected a parseable size for \"max_streams\", got many"
     );
 }
+
+#[test]
+fn jetstream_sync_interval_is_always_or_a_duration() {
+    use natrix_core::config::JetStreamSync;
+    let sync = |text: &str| load_text(text).expect("loads").options.jetstream_sync;
+    assert_eq!(sync("jetstream { sync_interval: always }\n"), Some(JetStreamSync::Always));
+    assert_eq!(sync("jetstream { sync: \"2m\" }\n"), Some(JetStreamSync::Interval(Duration::from_secs(120))));
+    assert_eq!(sync("jetstream { strict: true }\n"), None);
+    assert!(error_text("jetstream { sync_interval: \"soon\" }\n").contains("sync_interval"));
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::apply::{set_some, Report};
 use super::duration::parse_go_duration;
 use super::options::{
-    Authorization, Permissions, ResponsePermission, ServerOptions, SubjectPermission, TlsOptions,
+    Authorization, JetStreamSync, Permissions, ResponsePermission, ServerOptions, SubjectPermission, TlsOptions,
     User,
 };
 use super::value::{ConfigMap, Entry, Value, ValueKind};
@@ -495,9 +495,6 @@ fn handshake_first(v: &Value, key: &str, r: &mut Report) -> Option<bool> {
 
 /// JetStream keys natrix accepts without acting on them yet.
 const UNSUPPORTED_JETSTREAM: &[&str] = &[
-    "strict",
-    "sync",
-    "sync_interval",
     "key",
     "ek",
     "encryption_key",
@@ -563,6 +560,18 @@ fn jetstream_entry(entry: &Entry, enable: &mut bool, opts: &mut ServerOptions, r
             storage_size(ev, "max_file_store", r),
         ),
         "domain" => set_some(&mut opts.jetstream_domain, r.string(ev, &entry.key)),
+        "sync" | "sync_interval" => {
+            opts.jetstream_sync = match &ev.kind {
+                ValueKind::String(s) if s.eq_ignore_ascii_case("always") => Some(JetStreamSync::Always),
+                _ => r.duration(ev, &entry.key).map(JetStreamSync::Interval),
+            }
+        }
+        "strict" => {
+            // natrix's API is always strict; only asking for leniency is unsupported.
+            if r.boolean(ev, &entry.key) == Some(false) {
+                r.unsupported(&ev.pos, "jetstream.strict: false");
+            }
+        }
         "enable" | "enabled" => {
             if let Some(b) = r.boolean(ev, &entry.key) {
                 *enable = b;

@@ -107,6 +107,9 @@ pub struct ServerOptions {
     pub jetstream_max_store_bytes: Option<i64>,
     /// `jetstream { domain }`.
     pub jetstream_domain: Option<String>,
+    /// `jetstream { sync_interval }`: `None` is natrix's default, every
+    /// acknowledged write synced before its acknowledgement.
+    pub jetstream_sync: Option<JetStreamSync>,
     /// `accounts {}`: the configured accounts with their exports and
     /// imports. Their users are in [`ServerOptions::authorization`].
     pub accounts: Vec<AccountConfig>,
@@ -120,6 +123,16 @@ pub struct ServerOptions {
     pub resolver_preload: std::collections::BTreeMap<String, String>,
     /// `websocket {}`: the WebSocket listener; off while its port is 0.
     pub websocket: WebsocketOptions,
+}
+
+/// How JetStream syncs its writes (`jetstream { sync_interval }`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JetStreamSync {
+    /// `always`: every write synced before it is acknowledged (natrix's default).
+    Always,
+    /// A duration: writes acknowledged at once and synced at this interval,
+    /// as nats-server does by default; a crash may lose the last interval.
+    Interval(std::time::Duration),
 }
 
 /// `resolver`: how the server finds account JWTs.
@@ -215,6 +228,7 @@ impl Default for ServerOptions {
             jetstream_max_memory_bytes: None,
             jetstream_max_store_bytes: None,
             jetstream_domain: None,
+            jetstream_sync: None,
             accounts: Vec::new(),
             operators: Vec::new(),
             resolver: None,

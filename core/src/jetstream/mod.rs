@@ -16,6 +16,8 @@ pub mod limits;
 mod requests;
 pub mod store;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -114,6 +116,11 @@ pub struct JetStream {
     api_errors: u64,
     /// The server's name, which stream info gives as the stream's leader.
     server_name: String,
+    /// `None`: acknowledgements wait for the sync covering their writes.
+    /// Some interval: they go at once, and writes are synced that often.
+    sync_interval: Option<Duration>,
+    /// When writes were last synced on the interval.
+    last_sync: UnixNanos,
 }
 
 impl std::fmt::Debug for JetStream {
@@ -139,9 +146,24 @@ impl JetStream {
             api_total: 0,
             api_errors: 0,
             server_name: String::new(),
+            sync_interval: None,
+            last_sync: UnixNanos(0),
         };
         js.recover();
         js
+    }
+
+    /// Acknowledges writes before they are synced, and syncs them every
+    /// `interval` instead (nats-server's default behaviour, which a crash
+    /// can cost the last interval's acknowledged messages).
+    pub fn set_sync_interval(&mut self, interval: Duration) {
+        self.sync_interval = Some(interval);
+    }
+
+    /// The interval writes are synced at, when acknowledgements do not wait
+    /// for syncs.
+    pub fn sync_interval(&self) -> Option<Duration> {
+        self.sync_interval
     }
 
     /// Names the server, as stream info reports its leader.
@@ -342,6 +364,18 @@ impl JetStream {
     /// Asks for one sync covering every write since the last flush; the
     /// replies that waited on those writes go out when it completes.
     pub fn flush(&mut self) {
+        if self.sync_interval.is_some() {
+            // Nothing waits for a sync: the interval's timer asks for them.
+            let replies = std::mem::take(&mut self.unsynced);
+            self.ready.extend(replies);
+            return;
+        }
+        self.sync_dirty();
+    }
+
+    /// Asks for a sync of every stream written since the last one; the
+    /// replies waiting on those writes are released when it completes.
+    fn sync_dirty(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         let mut last = None;
         for (account, name) in dirty {
@@ -367,7 +401,17 @@ impl JetStream {
 
     /// True when writes wait for [`JetStream::flush`].
     pub fn needs_flush(&self) -> bool {
-        !self.dirty.is_empty() || !self.unsynced.is_empty()
+        !self.unsynced.is_empty() || (self.sync_interval.is_none() && !self.dirty.is_empty())
+    }
+
+    /// When the interval's next sync is due, if writes wait for one.
+    fn next_sync(&self, wall: UnixNanos) -> Option<Duration> {
+        let interval = self.sync_interval?;
+        if self.dirty.is_empty() {
+            return None;
+        }
+        let due = self.last_sync.0.saturating_add(i64::try_from(interval.as_nanos()).unwrap_or(i64::MAX));
+        Some(Duration::from_nanos(u64::try_from(due.saturating_sub(wall.0)).unwrap_or(0)))
     }
 
     /// A sync of JetStream's storage completed: every token up to `token` did.
@@ -395,18 +439,25 @@ impl JetStream {
 
     /// How long until a stream has something to expire.
     pub fn poll_timeout(&self, wall: UnixNanos) -> Option<Duration> {
-        self.accounts.values().flat_map(|a| a.streams.values()).filter_map(|s| s.next_expiry(wall)).min()
+        let expiry = self.accounts.values().flat_map(|a| a.streams.values()).filter_map(|s| s.next_expiry(wall)).min();
+        expiry.into_iter().chain(self.next_sync(wall)).min()
     }
 
-    /// Runs the streams' clocks.
+    /// Runs the streams' clocks, and the interval's syncs.
     pub fn handle_timeout(&mut self, wall: UnixNanos) {
+        if self.next_sync(wall).is_some_and(|d| d.is_zero()) {
+            self.last_sync = wall;
+            self.sync_dirty();
+        }
         let mut failed = Vec::new();
         for (account, acc) in &mut self.accounts {
             for (name, stream) in &mut acc.streams {
+                let before = stream.store().state().first_seq;
                 if let Err(e) = stream.handle_timeout(wall) {
                     failed.push(format!("JetStream expiry in stream '{account} > {name}' failed: {e}"));
                 }
-                if stream.config().storage == StorageType::File {
+                // Only a stream that expired something has writes to sync.
+                if stream.config().storage == StorageType::File && stream.store().state().first_seq != before {
                     self.dirty.insert((account.clone(), name.clone()));
                 }
             }

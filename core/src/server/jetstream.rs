@@ -32,6 +32,12 @@ impl Control {
         let storage: Option<SharedStorage> = storage.map(|s| Arc::new(Lock::new(s)));
         let mut js = JetStream::new(limits, storage);
         js.set_server_name(&self.server_name);
+        if let Some(crate::config::JetStreamSync::Interval(every)) = self.opts.jetstream_sync {
+            js.set_sync_interval(every);
+            self.log(crate::log::Level::Warn, format!(
+                "JetStream acknowledges writes before they are synced (sync_interval {every:?}): a crash may lose up to that much"
+            ));
+        }
         let system = self.system_account_name().map(str::to_owned);
         let configured: Vec<(String, AccountLimits)> = self
             .opts

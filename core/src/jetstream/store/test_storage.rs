@@ -24,7 +24,7 @@ struct Disk {
 
 /// A handle on one in-memory disk; clones share it.
 #[derive(Clone, Debug, Default)]
-pub(super) struct TestDisk(Arc<Mutex<Disk>>);
+pub(crate) struct TestDisk(Arc<Mutex<Disk>>);
 
 impl TestDisk {
     fn disk(&self) -> MutexGuard<'_, Disk> {
@@ -32,12 +32,12 @@ impl TestDisk {
     }
 
     /// The disk as the stores share it.
-    pub(super) fn shared(&self) -> SharedStorage {
+    pub(crate) fn shared(&self) -> SharedStorage {
         share_storage(Box::new(self.clone()))
     }
 
     /// Completes every sync requested so far; returns the highest token.
-    pub(super) fn complete_syncs(&self) -> Option<SyncToken> {
+    pub(crate) fn complete_syncs(&self) -> Option<SyncToken> {
         let mut disk = self.disk();
         let pending = std::mem::take(&mut disk.pending);
         let highest = pending.last().map(|(token, _, _)| *token);
@@ -52,7 +52,7 @@ impl TestDisk {
 
     /// Crashes: every file goes back to its durable content, keeping at
     /// most `torn_bytes` of what was appended after it (a torn write).
-    pub(super) fn crash(&self, torn_bytes: usize) {
+    pub(crate) fn crash(&self, torn_bytes: usize) {
         let mut disk = self.disk();
         disk.pending.clear();
         let mut after = disk.durable.clone();

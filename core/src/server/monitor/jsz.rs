@@ -20,6 +20,10 @@ pub struct JsConfig {
     /// Where the files are.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub store_dir: String,
+    /// How often writes are synced, in nanoseconds, when acknowledgements
+    /// do not wait for syncs.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sync_interval: u64,
     /// Every write is synced before it is acknowledged (natrix's default).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sync_always: bool,
@@ -127,6 +131,10 @@ pub struct Jsz {
     pub total: usize,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 fn config(server: &Control, js: &JetStream) -> JsConfig {
     let budget = js.budget();
     let store_dir = server.options().store_dir.as_deref().filter(|d| !d.is_empty());
@@ -134,7 +142,8 @@ fn config(server: &Control, js: &JetStream) -> JsConfig {
         max_memory: budget.max_memory,
         max_storage: budget.max_store,
         store_dir: store_dir.map(|d| format!("{}/jetstream", d.trim_end_matches('/'))).unwrap_or_default(),
-        sync_always: true,
+        sync_interval: js.sync_interval().map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        sync_always: js.sync_interval().is_none(),
         domain: js.limits().domain.clone().unwrap_or_default(),
         strict: true,
     }
