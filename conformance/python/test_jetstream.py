@@ -6,6 +6,7 @@ Runs against the server NATRIX_SERVER names (natrix by default); every
 test passes against nats-server 2.15.1 too."""
 
 import asyncio
+import json
 import os
 import tempfile
 
@@ -227,3 +228,35 @@ def test_acknowledged_messages_survive_kill(start_server):
     srv.proc.wait(timeout=10)
     again, _ = js_server(start_server, store)
     _check_restored(again, 300)
+
+
+@run
+async def _stream_advisories(srv):
+    nc = await connect(srv)
+    got = []
+    sub = await nc.subscribe("$JS.EVENT.ADVISORY.STREAM.>")
+    js = nc.jetstream()
+    await js.add_stream(name="ADV", subjects=["adv.>"])
+    await js.add_stream(name="ADV", subjects=["adv.>"])  # the same again: no advisory
+    await js.update_stream(name="ADV", subjects=["adv.>"], max_msgs=10)
+    await js.delete_stream("ADV")
+    for _ in range(3):
+        msg = await sub.next_msg(timeout=2)
+        got.append((msg.subject, json.loads(msg.data)))
+    with pytest.raises(nats.errors.TimeoutError):
+        await sub.next_msg(timeout=0.3)
+    assert [s for s, _ in got] == [
+        "$JS.EVENT.ADVISORY.STREAM.CREATED.ADV",
+        "$JS.EVENT.ADVISORY.STREAM.UPDATED.ADV",
+        "$JS.EVENT.ADVISORY.STREAM.DELETED.ADV",
+    ]
+    assert [a["action"] for _, a in got] == ["create", "modify", "delete"]
+    for _, a in got:
+        assert a["type"] == "io.nats.jetstream.advisory.v1.stream_action"
+        assert a["stream"] == "ADV" and len(a["id"]) == 22 and a["timestamp"].endswith("Z")
+    await nc.close()
+
+
+def test_stream_advisories(start_server):
+    srv, _ = js_server(start_server)
+    _stream_advisories(srv)

@@ -9,6 +9,7 @@
 //! [`JetStream::flush`], once per batch of input, so one fsync covers every
 //! publish of the batch.
 
+pub mod advisories;
 pub mod api;
 pub mod config;
 pub mod headers;
@@ -121,6 +122,12 @@ pub struct JetStream {
     sync_interval: Option<Duration>,
     /// When writes were last synced on the interval.
     last_sync: UnixNanos,
+    /// Advisories raised by the request being answered.
+    advisories: Vec<Reply>,
+    /// Seeds advisory ids.
+    id_seed: u64,
+    /// Advisory ids handed out.
+    ids_made: u64,
 }
 
 impl std::fmt::Debug for JetStream {
@@ -148,6 +155,9 @@ impl JetStream {
             server_name: String::new(),
             sync_interval: None,
             last_sync: UnixNanos(0),
+            advisories: Vec::new(),
+            id_seed: 0,
+            ids_made: 0,
         };
         js.recover();
         js

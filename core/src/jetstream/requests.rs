@@ -8,6 +8,7 @@ use super::api::{self, kinds, ApiError};
 use super::config::{self, StorageType, StreamConfig, JS_API_LEVEL};
 use super::store::PurgeRequest;
 use super::stream::Lookup;
+use super::advisories::StreamAction;
 use super::{headers, limits, JetStream, Reply, Stream};
 use crate::time::UnixNanos;
 
@@ -125,10 +126,14 @@ impl JetStream {
             }
         };
         let r = Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() };
-        if waits {
-            self.unsynced.push(r);
-        } else {
-            self.queue_after_writes(r);
+        // Advisories go out just before the answer, and wait with it.
+        let advisories = std::mem::take(&mut self.advisories);
+        for reply in advisories.into_iter().chain([r]) {
+            if waits {
+                self.unsynced.push(reply);
+            } else {
+                self.queue_after_writes(reply);
+            }
         }
         true
     }
@@ -157,6 +162,7 @@ impl JetStream {
                     // The removal is durable once a sync of the store's files completes.
                     let _ = stream.store_mut().sync();
                 }
+                self.advise_stream(account, name, StreamAction::Delete, wall);
                 Ok((api::success_response(kinds::STREAM_DELETE), false))
             }
             Request::Names => self.names(account, payload),
@@ -245,6 +251,7 @@ impl JetStream {
         if file {
             self.dirty.insert((account.to_owned(), name.to_owned()));
         }
+        self.advise_stream(account, name, StreamAction::Create, wall);
         Ok((body, file))
     }
 
@@ -272,6 +279,7 @@ impl JetStream {
         if file {
             self.dirty.insert((account.to_owned(), name.to_owned()));
         }
+        self.advise_stream(account, name, StreamAction::Modify, wall);
         Ok((body, file))
     }
 

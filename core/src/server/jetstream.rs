@@ -32,6 +32,7 @@ impl Control {
         let storage: Option<SharedStorage> = storage.map(|s| Arc::new(Lock::new(s)));
         let mut js = JetStream::new(limits, storage);
         js.set_server_name(&self.server_name);
+        js.set_id_seed(rand_core::RngCore::next_u64(&mut self.rng));
         if let Some(crate::config::JetStreamSync::Interval(every)) = self.opts.jetstream_sync {
             js.set_sync_interval(every);
             self.log(crate::log::Level::Warn, format!(
