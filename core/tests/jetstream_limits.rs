@@ -20,7 +20,8 @@ fn api(js: &mut JetStream, account: &str, api: &str, body: Value) -> Value {
     let subject = format!("$JS.API.{api}");
     assert!(js.handle_api(account, subject.as_bytes(), Some(&Bytes::from_static(b"_INBOX.r")), &payload, NOW));
     js.flush();
-    let reply = js.poll_reply().expect("an answer");
+    // Advisories may come first; the answer goes to the requester's inbox.
+    let reply = std::iter::from_fn(|| js.poll_reply()).find(|r| &r.subject[..] == b"_INBOX.r").expect("an answer");
     serde_json::from_slice(&reply.payload).unwrap()
 }
 
