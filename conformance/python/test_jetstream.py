@@ -260,3 +260,44 @@ async def _stream_advisories(srv):
 def test_stream_advisories(start_server):
     srv, _ = js_server(start_server)
     _stream_advisories(srv)
+
+
+@run
+async def _transform_and_republish(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    copies = await nc.subscribe("copy.>")
+    await nc.jsm().add_stream(config=StreamConfig.from_response({
+        "name": "TR",
+        "subjects": ["in.*.*"],
+        "subject_transform": {"src": "in.*.*", "dest": "stored.{{wildcard(2)}}.$1"},
+        "republish": {"src": "stored.>", "dest": "copy.>"},
+    }))
+    await nc.jsm().add_stream(config=StreamConfig.from_response({
+        "name": "HO",
+        "subjects": ["ho.>"],
+        "republish": {"src": ">", "dest": "hocopy.>", "headers_only": True},
+    }))
+    ack = await js.publish("in.a.b", b"one", headers={"X": "1"})
+    assert ack.seq == 1
+    await js.publish("in.a.b", b"two")
+    msg = await js.get_msg("TR", seq=1)
+    assert msg.subject == "stored.b.a"
+    first = await copies.next_msg(timeout=2)
+    assert first.subject == "copy.b.a" and first.data == b"one"
+    assert first.headers["X"] == "1"
+    assert first.headers["Nats-Stream"] == "TR" and first.headers["Nats-Subject"] == "stored.b.a"
+    assert first.headers["Nats-Sequence"] == "1" and first.headers["Nats-Last-Sequence"] == "0"
+    assert first.headers["Nats-Time-Stamp"].endswith("Z")
+    second = await copies.next_msg(timeout=2)
+    assert second.headers["Nats-Sequence"] == "2" and second.headers["Nats-Last-Sequence"] == "1"
+    ho = await nc.subscribe("hocopy.>")
+    await js.publish("ho.x", b"12345")
+    only = await ho.next_msg(timeout=2)
+    assert only.data == b"" and only.headers["Nats-Msg-Size"] == "5"
+    await nc.close()
+
+
+def test_subject_transform_and_republish(start_server):
+    srv, _ = js_server(start_server)
+    _transform_and_republish(srv)

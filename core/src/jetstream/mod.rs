@@ -334,7 +334,8 @@ impl JetStream {
         let stream = acc.streams.values_mut().find(|s| s.captures(subject)).expect("found above");
         let name = stream.name().to_owned();
         let file = storage == StorageType::File;
-        let outcome = stream.publish(subject, hdrs.map(|h| &h[..]), payload, wall, &quota);
+        let mut outcome = stream.publish(subject, hdrs.map(|h| &h[..]), payload, wall, &quota);
+        let republished = outcome.as_mut().ok().and_then(|s| s.republish.take());
         let body = match &outcome {
             Ok(stored) => api::responses::PubAck {
                 stream: name.clone(),
@@ -348,6 +349,15 @@ impl JetStream {
         let wrote = matches!(outcome, Ok(Stored { duplicate: false, .. }));
         if wrote && file {
             self.dirty.insert((account.to_owned(), name));
+        }
+        // The republished copy goes out when the ack would: after the sync.
+        if let Some(copy) = republished {
+            let r = Reply { account: account.to_owned(), subject: copy.subject, headers: Some(copy.headers), payload: copy.payload };
+            if file {
+                self.unsynced.push(r);
+            } else {
+                self.queue_after_writes(r);
+            }
         }
         if let Some(reply) = reply {
             let r = Reply { account: account.to_owned(), subject: reply.clone(), headers: None, payload: body.into() };

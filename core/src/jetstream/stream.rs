@@ -10,14 +10,14 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::api::ApiError;
 use super::config::{DiscardPolicy, StreamConfig};
 use super::headers;
 use super::limits::Quota;
 use super::store::{MsgStore, PurgeRequest, StoreError, StoredMsg};
-use crate::subject::subject_matches;
+use crate::subject::{subject_matches, SubjectMap};
 use crate::time::UnixNanos;
 
 /// At most this many message ids are remembered for de-duplication,
@@ -25,12 +25,60 @@ use crate::time::UnixNanos;
 pub const DEDUPE_IDS_MAX: usize = 1_000_000;
 
 /// What a publish into the stream came to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stored {
     /// The message's sequence (the original's, for a duplicate).
     pub seq: u64,
     /// The message id was seen within the duplicate window: nothing stored.
     pub duplicate: bool,
+    /// The copy `republish` asks for, to publish in the stream's account.
+    pub republish: Option<Republished>,
+}
+
+/// A stored message's republished copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Republished {
+    /// Its subject (the stored subject, mapped).
+    pub subject: Bytes,
+    /// The original headers with `Nats-Stream`, `Nats-Subject`,
+    /// `Nats-Sequence`, `Nats-Time-Stamp` and `Nats-Last-Sequence` (and
+    /// `Nats-Msg-Size` when only headers are sent).
+    pub headers: Bytes,
+    /// The payload (empty when only headers are sent).
+    pub payload: Bytes,
+}
+
+/// The subject mappings a stream applies: to what it stores, and to what
+/// it republishes.
+#[derive(Clone, Debug, Default)]
+struct Mappings {
+    /// `subject_transform`: subjects matching its source are stored mapped.
+    input: Option<SubjectMap>,
+    /// `republish`: stored subjects matching its source are republished
+    /// mapped, with headers only when asked.
+    republish: Option<(SubjectMap, bool)>,
+}
+
+impl Mappings {
+    fn of(cfg: &StreamConfig) -> Self {
+        let map = |src: &str, dest: &str| {
+            let src = if src.is_empty() { ">" } else { src };
+            SubjectMap::stream(Bytes::copy_from_slice(src.as_bytes()), Bytes::copy_from_slice(dest.as_bytes()))
+        };
+        Mappings {
+            input: cfg.subject_transform.as_ref().map(|t| map(&t.src, &t.dest)),
+            republish: cfg.republish.as_ref().map(|r| (map(&r.src, &r.dest), r.headers_only)),
+        }
+    }
+}
+
+/// `subject` through `map`, when it matches the map's source.
+fn mapped(map: &SubjectMap, subject: &[u8]) -> Option<Bytes> {
+    subject_matches(&map.from, subject).then(|| {
+        let mut out = BytesMut::with_capacity(map.to.len() + subject.len());
+        map.apply(subject, &mut out);
+        out.freeze()
+    })
 }
 
 /// The message ids seen within the duplicate window.
@@ -61,12 +109,14 @@ pub struct Stream {
     store: Box<dyn MsgStore>,
     dedupe: Dedupe,
     last_msg_id: Option<Bytes>,
+    mappings: Mappings,
 }
 
 impl Stream {
     /// A stream over `store`, with a checked configuration.
     pub fn new(config: StreamConfig, created: UnixNanos, store: Box<dyn MsgStore>) -> Self {
-        Stream { config, created, store, dedupe: Dedupe::default(), last_msg_id: None }
+        let mappings = Mappings::of(&config);
+        Stream { config, created, store, dedupe: Dedupe::default(), last_msg_id: None, mappings }
     }
 
     /// The stream's name.
@@ -103,6 +153,7 @@ impl Stream {
     /// Replaces the configuration with a checked update and applies the
     /// limits it may have tightened.
     pub fn update(&mut self, config: StreamConfig, wall: UnixNanos) -> Result<(), StoreError> {
+        self.mappings = Mappings::of(&config);
         self.config = config;
         self.enforce_limits(wall)
     }
@@ -122,6 +173,9 @@ impl Stream {
         wall: UnixNanos,
         quota: &Quota,
     ) -> Result<Stored, ApiError> {
+        // A subject transform decides the subject stored, before any check.
+        let transformed = self.mappings.input.as_ref().and_then(|m| mapped(m, subject));
+        let subject = transformed.as_deref().unwrap_or(subject);
         let cfg = &self.config;
         if cfg.sealed {
             return Err(ApiError::stream_sealed());
@@ -142,7 +196,7 @@ impl Stream {
         let msg_id = hdrs.and_then(|h| headers::value(h, headers::MSG_ID)).filter(|v| !v.is_empty());
         if let Some(id) = msg_id {
             if let Some(&seq) = self.dedupe.ids.get(id) {
-                return Ok(Stored { seq, duplicate: true });
+                return Ok(Stored { seq, duplicate: true, republish: None });
             }
         }
         self.check_expectations(subject, hdrs)?;
@@ -152,6 +206,11 @@ impl Stream {
         }
         quota.admit(self.store.record_size(subject, hdrs, payload))?;
         self.check_discard_new(subject, self.store.record_size(subject, hdrs, payload))?;
+        let republish_to = self.mappings.republish.as_ref().and_then(|(m, only)| Some((mapped(m, subject)?, *only)));
+        let last_of_subject = match republish_to {
+            Some(_) => self.store.load_last(subject).ok().flatten().map_or(0, |m| m.seq),
+            None => 0,
+        };
         let seq = self
             .store
             .store(subject, hdrs, payload, wall)
@@ -176,7 +235,46 @@ impl Stream {
             None => Ok(0),
         };
         purged.and_then(|_| self.enforce_limits(wall)).map_err(ApiError::stream_store_failed)?;
-        Ok(Stored { seq, duplicate: false })
+        let republish = republish_to.map(|(to, headers_only)| {
+            self.republished(to, subject, hdrs, payload, seq, wall, last_of_subject, headers_only)
+        });
+        Ok(Stored { seq, duplicate: false, republish })
+    }
+
+    /// The copy of a stored message that `republish` sends, with
+    /// nats-server's headers appended to the message's own.
+    #[allow(clippy::too_many_arguments)]
+    fn republished(
+        &self,
+        to: Bytes,
+        subject: &[u8],
+        hdrs: Option<&[u8]>,
+        payload: &[u8],
+        seq: u64,
+        wall: UnixNanos,
+        last: u64,
+        headers_only: bool,
+    ) -> Republished {
+        let seq = seq.to_string();
+        let time = wall.to_rfc3339();
+        let last = last.to_string();
+        let size = payload.len().to_string();
+        let mut extra: Vec<(&[u8], &[u8])> = vec![
+            (b"Nats-Stream", self.config.name.as_bytes()),
+            (b"Nats-Subject", subject),
+            (b"Nats-Sequence", seq.as_bytes()),
+            (b"Nats-Time-Stamp", time.as_bytes()),
+            (b"Nats-Last-Sequence", last.as_bytes()),
+        ];
+        if headers_only {
+            extra.push((b"Nats-Msg-Size", size.as_bytes()));
+        }
+        let existing = hdrs.filter(|h| !h.is_empty());
+        Republished {
+            subject: to,
+            headers: headers::append(existing, &extra),
+            payload: if headers_only { Bytes::new() } else { Bytes::copy_from_slice(payload) },
+        }
     }
 
     fn forget_old_ids(&mut self, wall: UnixNanos) {

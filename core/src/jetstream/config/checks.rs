@@ -717,6 +717,17 @@ fn check_account_bytes(cfg: &StreamConfig, limits: &CheckLimits) -> Result<(), A
     Ok(())
 }
 
+/// Refuses a mapping function streams cannot apply yet, rather than store
+/// or republish under a subject the user did not ask for.
+fn refuse_unapplied(dest: &str) -> Result<(), ApiError> {
+    match super::transform::unapplied_function(dest) {
+        Some(name) => Err(ApiError::stream_transform_invalid_destination(format!(
+            "mapping function {name:?} is not supported in streams by natrix yet"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn check_transform_and_republish(cfg: &mut StreamConfig, pedantic: bool) -> Result<(), ApiError> {
     if let Some(tr) = &cfg.subject_transform {
         if !tr.src.is_empty() && !is_valid_subject(tr.src.as_bytes()) {
@@ -727,6 +738,7 @@ fn check_transform_and_republish(cfg: &mut StreamConfig, pedantic: bool) -> Resu
         }
         validate_mapping(&tr.src, &tr.dest)
             .map_err(ApiError::stream_transform_invalid_destination)?;
+        refuse_unapplied(&tr.dest)?;
     }
     let Some(mut rp) = cfg.republish.take() else {
         return Ok(());
@@ -761,6 +773,7 @@ fn check_transform_and_republish(cfg: &mut StreamConfig, pedantic: bool) -> Resu
             rp.src, rp.dest
         )));
     }
+    refuse_unapplied(&rp.dest)?;
     cfg.republish = Some(rp);
     Ok(())
 }
