@@ -93,6 +93,15 @@ fn parse(subject: &str) -> Option<Request<'_>> {
     one("MSG.DELETE.").map(Request::MsgDelete)
 }
 
+/// Refuses what streams cannot do yet, rather than accept a stream that
+/// would silently not do it.
+fn refuse_unsupported(cfg: &StreamConfig) -> Result<(), ApiError> {
+    if cfg.mirror.is_some() || !cfg.sources.is_empty() {
+        return Err(ApiError::stream_invalid_config("mirrors and sources are not supported by natrix yet"));
+    }
+    Ok(())
+}
+
 /// True when the server answers `subject` as a JetStream API request.
 pub fn is_api(subject: &[u8]) -> bool {
     subject.starts_with(API_PREFIX.as_bytes())
@@ -225,6 +234,7 @@ impl JetStream {
     fn create(&mut self, account: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<(Vec<u8>, bool), ApiError> {
         let cfg = Self::parse_config(name, payload)?;
         let mut cfg = config::check_stream_config(cfg, &self.check_limits(account))?;
+        refuse_unsupported(&cfg)?;
         cfg.set_static_metadata();
         self.accounts.entry(account.to_owned()).or_default();
         let acc = &self.accounts[account];
@@ -262,6 +272,7 @@ impl JetStream {
             let acc = self.accounts.get(account).ok_or_else(ApiError::stream_not_found)?;
             let old = acc.streams.get(name).ok_or_else(ApiError::stream_not_found)?.config();
             let mut cfg = config::check_stream_update(old, cfg, &check)?;
+            refuse_unsupported(&cfg)?;
             cfg.set_static_metadata();
             limits::check_update(old, &cfg, &acc.limits, acc.footprints(), &self.budget(), self.all_footprints())?;
             if acc.streams.iter().any(|(n, s)| n != name && config::subjects_overlap(&s.config().subjects, &cfg.subjects)) {
