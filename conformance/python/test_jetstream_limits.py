@@ -161,3 +161,38 @@ accounts {{
 }}
 """
     _monitoring(start_server(config=config, monitoring=True))
+
+
+@run
+async def _account_purge(srv):
+    nc = await connect(srv, user="open", password="pw")
+    js = nc.jetstream()
+    await js.add_stream(name="P1", subjects=["p1"])
+    await js.add_stream(name="P2", subjects=["p2"], storage=StorageType.MEMORY)
+    await js.publish("p1", b"x")
+    # Only the system account may purge: others get no answer.
+    with pytest.raises(Exception):
+        await nc.request("$JS.API.ACCOUNT.PURGE.OPEN", b"", timeout=0.5)
+    assert (await nc.jsm().account_info()).streams == 2
+    sys_nc = await connect(srv, user="sys", password="pw")
+    answer = json.loads((await sys_nc.request("$JS.API.ACCOUNT.PURGE.OPEN", b"", timeout=2)).data)
+    assert answer == {"type": "io.nats.jetstream.api.v1.account_purge_response", "initiated": True}
+    assert (await nc.jsm().account_info()).streams == 0
+    # The subjects are free again: a publish gets no ack.
+    with pytest.raises(Exception):
+        await js.publish("p1", b"y", timeout=0.5)
+    await sys_nc.close()
+    await nc.close()
+
+
+def test_account_purge_by_the_system_account(start_server):
+    store = tempfile.mkdtemp(prefix="natrix-purge-")
+    config = f"""
+jetstream {{ store_dir: "{store}" }}
+system_account: SYS
+accounts {{
+  SYS {{ users: [ {{ user: sys, password: pw }} ] }}
+  OPEN {{ jetstream: enabled, users: [ {{ user: open, password: pw }} ] }}
+}}
+"""
+    _account_purge(start_server(config=config))

@@ -5,11 +5,10 @@
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::api::kinds::STREAM_ACTION_ADVISORY as STREAM_ACTION;
 use super::{JetStream, Reply};
 use crate::time::UnixNanos;
 
-/// The `type` of a stream action advisory.
-pub const STREAM_ACTION: &str = "io.nats.jetstream.advisory.v1.stream_action";
 
 /// What happened to a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -126,6 +126,11 @@ pub struct JetStream {
     advisories: Vec<Reply>,
     /// Seeds advisory ids.
     id_seed: u64,
+    /// Moves whenever streams are made, changed or removed: their subjects
+    /// may have changed.
+    layout: u64,
+    /// The system account, which alone may purge an account.
+    system_account: Option<String>,
     /// Advisory ids handed out.
     ids_made: u64,
 }
@@ -157,6 +162,8 @@ impl JetStream {
             last_sync: UnixNanos(0),
             advisories: Vec::new(),
             id_seed: 0,
+            layout: 0,
+            system_account: None,
             ids_made: 0,
         };
         js.recover();
@@ -174,6 +181,16 @@ impl JetStream {
     /// for syncs.
     pub fn sync_interval(&self) -> Option<Duration> {
         self.sync_interval
+    }
+
+    /// Names the system account, which may purge other accounts.
+    pub fn set_system_account(&mut self, account: Option<&str>) {
+        self.system_account = account.map(str::to_owned);
+    }
+
+    /// A number that moves whenever a stream is made, changed or removed.
+    pub fn layout(&self) -> u64 {
+        self.layout
     }
 
     /// Names the server, as stream info reports its leader.

@@ -31,6 +31,7 @@ enum Request<'a> {
     MsgGet(&'a str),
     MsgDelete(&'a str),
     DirectGet(&'a str, Option<&'a str>),
+    AccountPurge(&'a str),
 }
 
 impl Request<'_> {
@@ -47,6 +48,7 @@ impl Request<'_> {
             Request::Purge(_) => kinds::STREAM_PURGE,
             Request::MsgGet(_) | Request::DirectGet(..) => kinds::STREAM_MSG_GET,
             Request::MsgDelete(_) => kinds::STREAM_MSG_DELETE,
+            Request::AccountPurge(_) => kinds::ACCOUNT_PURGE,
         }
     }
 }
@@ -61,6 +63,9 @@ fn parse(subject: &str) -> Option<Request<'_>> {
             Some((stream, subject)) => Request::DirectGet(stream, Some(subject)),
             None => Request::DirectGet(rest, None),
         });
+    }
+    if let Some(account) = rest.strip_prefix("ACCOUNT.PURGE.") {
+        return (!account.is_empty() && !account.contains('.')).then_some(Request::AccountPurge(account));
     }
     let rest = rest.strip_prefix("STREAM.")?;
     let one = |s: &'static str| -> Option<&str> {
@@ -115,6 +120,14 @@ impl JetStream {
             return false;
         };
         let Some(reply) = reply.cloned() else { return true };
+        if let Request::AccountPurge(target) = request {
+            // The system account's alone; others get no answer, as from nats-server.
+            if self.system_account.as_deref() == Some(account) {
+                self.count_api(account);
+                self.purge_account(account, target, reply);
+            }
+            return true;
+        }
         self.count_api(account);
         if !self.is_enabled(account) {
             self.count_api_error(account);
@@ -171,6 +184,7 @@ impl JetStream {
                     // The removal is durable once a sync of the store's files completes.
                     let _ = stream.store_mut().sync();
                 }
+                self.layout += 1;
                 self.advise_stream(account, name, StreamAction::Delete, wall);
                 Ok((api::success_response(kinds::STREAM_DELETE), false))
             }
@@ -187,6 +201,7 @@ impl JetStream {
             }
             Request::MsgDelete(name) => self.msg_delete(account, name, payload),
             Request::DirectGet(..) => unreachable!("answered by direct_get"),
+            Request::AccountPurge(_) => unreachable!("answered by purge_account"),
         }
     }
 
@@ -203,6 +218,40 @@ impl JetStream {
                 i
             })
             .collect()
+    }
+
+    /// `$JS.API.ACCOUNT.PURGE.<target>` from the system account: every
+    /// stream of `target` is deleted, files and all.
+    fn purge_account(&mut self, system: &str, target: &str, reply: Bytes) {
+        let streams = self.accounts.get_mut(target).map(|a| std::mem::take(&mut a.streams)).unwrap_or_default();
+        let known = self.accounts.contains_key(target);
+        self.log(
+            crate::log::Level::Info,
+            format!("Purge request for account {target} (streams: {}, hasAccount: {known})", streams.len()),
+        );
+        let mut failed = None;
+        for mut stream in streams.into_values() {
+            match stream.store_mut().delete() {
+                Ok(()) => {
+                    if stream.config().storage == StorageType::File {
+                        let _ = stream.store_mut().sync();
+                    }
+                }
+                Err(e) => {
+                    failed.get_or_insert(ApiError::stream_delete(e));
+                    continue;
+                }
+            }
+            self.layout += 1;
+        }
+        let body = match failed {
+            Some(e) => {
+                self.count_api_error(system);
+                api::error_response(kinds::ACCOUNT_PURGE, &e)
+            }
+            None => api::to_go_json(&serde_json::json!({"type": kinds::ACCOUNT_PURGE, "initiated": true})),
+        };
+        self.queue_after_writes(Reply { account: system.to_owned(), subject: reply, headers: None, payload: body.into() });
     }
 
     fn stream(&self, account: &str, name: &str) -> Result<&Stream, ApiError> {
@@ -261,6 +310,7 @@ impl JetStream {
         if file {
             self.dirty.insert((account.to_owned(), name.to_owned()));
         }
+        self.layout += 1;
         self.advise_stream(account, name, StreamAction::Create, wall);
         Ok((body, file))
     }
@@ -290,6 +340,7 @@ impl JetStream {
         if file {
             self.dirty.insert((account.to_owned(), name.to_owned()));
         }
+        self.layout += 1;
         self.advise_stream(account, name, StreamAction::Modify, wall);
         Ok((body, file))
     }

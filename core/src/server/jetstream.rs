@@ -33,6 +33,7 @@ impl Control {
         let mut js = JetStream::new(limits, storage);
         js.set_server_name(&self.server_name);
         js.set_id_seed(rand_core::RngCore::next_u64(&mut self.rng));
+        js.set_system_account(self.system_account_name());
         if let Some(crate::config::JetStreamSync::Interval(every)) = self.opts.jetstream_sync {
             js.set_sync_interval(every);
             self.log(crate::log::Level::Warn, format!(
@@ -98,9 +99,9 @@ impl Control {
         let name = self.accounts[account].name.clone();
         let Some(js) = self.jetstream.as_mut() else { return 0 };
         let taken = if crate::jetstream::is_api_subject(&p.subject) {
-            let streams_before = js.subjects(&name);
+            let layout = js.layout();
             let answered = js.handle_api(&name, &p.subject, p.reply.as_ref(), &p.payload, wall);
-            if js.subjects(&name) != streams_before {
+            if js.layout() != layout {
                 self.share_stream_subjects();
             }
             answered
