@@ -13,9 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::api::ApiError;
-use super::config::{DiscardPolicy, StreamConfig};
+use super::config::{DiscardPolicy, StorageType, StreamConfig};
 use super::headers;
-use super::store::{record_size, MsgStore, PurgeRequest, StoreError, StoredMsg};
+use super::store::{file_record_size, mem_record_size, MsgStore, PurgeRequest, StoreError, StoredMsg};
 use crate::subject::subject_matches;
 use crate::time::UnixNanos;
 
@@ -145,7 +145,7 @@ impl Stream {
         }
         self.check_expectations(subject, hdrs)?;
         let rollup = self.rollup(hdrs)?;
-        self.check_discard_new(subject, size)?;
+        self.check_discard_new(subject, hdrs, payload)?;
         let seq = self
             .store
             .store(subject, hdrs, payload, wall)
@@ -222,7 +222,7 @@ impl Stream {
 
     /// With `discard: new`, a message over a limit is refused instead of
     /// making room.
-    fn check_discard_new(&self, subject: &[u8], size: usize) -> Result<(), ApiError> {
+    fn check_discard_new(&self, subject: &[u8], hdrs: Option<&[u8]>, payload: &[u8]) -> Result<(), ApiError> {
         let cfg = &self.config;
         if cfg.discard != DiscardPolicy::New {
             return Ok(());
@@ -231,7 +231,10 @@ impl Stream {
         if cfg.max_msgs > 0 && state.msgs >= cfg.max_msgs as u64 {
             return Err(ApiError::stream_store_failed("maximum messages exceeded"));
         }
-        let record = record_size(subject, None, &[]) + size as u64;
+        let record = match cfg.storage {
+            StorageType::File => file_record_size(subject, hdrs, payload),
+            StorageType::Memory => mem_record_size(subject, hdrs, payload),
+        };
         if cfg.max_bytes > 0 && state.bytes + record > cfg.max_bytes as u64 {
             return Err(ApiError::stream_store_failed("maximum bytes exceeded"));
         }

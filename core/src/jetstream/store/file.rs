@@ -31,7 +31,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::index::{Entry, Index, PurgePlan};
 use super::record::{self, Record};
-use super::{LostData, MsgStore, PurgeRequest, SharedStorage, StoreError, StoreState, StoredMsg};
+use super::{file_record_size, LostData, MsgStore, PurgeRequest, SharedStorage, StoreError, StoreState, StoredMsg};
 use crate::storage::{StorageError, SyncToken};
 use crate::time::UnixNanos;
 
@@ -554,7 +554,7 @@ impl MsgStore for FileStore {
             offset,
             len: u32::try_from(buf.len()).expect("a record stays under 4 GiB"),
             subject: msg.subject.clone(),
-            size: msg.size(),
+            size: file_record_size(subject, headers, payload),
             time,
         };
         self.index.insert(seq, slot, time);

@@ -57,17 +57,29 @@ pub struct StoredMsg {
 }
 
 impl StoredMsg {
-    /// Header and payload bytes together, as limits count them.
+    /// The size this message counts for in a memory store
+    /// ([`mem_record_size`]).
     pub fn size(&self) -> u64 {
-        record_size(&self.subject, self.headers.as_deref(), &self.payload)
+        mem_record_size(&self.subject, self.headers.as_deref(), &self.payload)
     }
 }
 
-/// The size a message counts for against `max_bytes`: subject, headers,
-/// payload and a fixed per-record overhead, as nats-server's file store
-/// counts it (`fileStoreMsgSize`: 22 + subject + headers + payload).
-pub fn record_size(subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
-    (22 + subject.len() + headers.map_or(0, <[u8]>::len) + payload.len()) as u64
+/// The size a message counts for against `max_bytes` and in `state.bytes`
+/// in a file stream, as nats-server's file store counts it
+/// (`fileStoreMsgSize`): the record's length (4), sequence (8), time (8),
+/// subject length (2), subject, payload and checksum (8), plus the header
+/// length (4) and headers when there are headers.
+pub fn file_record_size(subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
+    let headers_len = headers.map_or(0, <[u8]>::len);
+    let headers_part = if headers_len == 0 { 0 } else { 4 + headers_len };
+    (22 + subject.len() + headers_part + payload.len() + 8) as u64
+}
+
+/// The size a message counts for in a memory stream, as nats-server's
+/// memory store counts it (`memStoreMsgSize`): subject, headers, payload
+/// and 16 (sequence and time).
+pub fn mem_record_size(subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
+    (subject.len() + headers.map_or(0, <[u8]>::len) + payload.len() + 16) as u64
 }
 
 /// Sequences a store lost to damage found on recovery.
