@@ -15,6 +15,8 @@ pub mod headers;
 mod requests;
 pub mod store;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;

@@ -104,6 +104,15 @@ impl JetStream {
         let Some(request) = std::str::from_utf8(subject).ok().and_then(parse) else {
             return false;
         };
+        if let Request::DirectGet(stream, _) = request {
+            // nats-server subscribes to a stream's direct get subjects only
+            // while the stream exists with `allow_direct`: otherwise the
+            // requester hears "no responders", not a 404.
+            let listening = self.is_enabled(account) && self.stream(account, stream).is_ok_and(|s| s.config().allow_direct);
+            if !listening {
+                return false;
+            }
+        }
         let Some(reply) = reply.cloned() else { return true };
         self.api_total += 1;
         if !self.is_enabled(account) {
@@ -356,7 +365,6 @@ impl JetStream {
         let answer = |status: (u16, &str)| (Some(headers::block(Some(status), &[])), Bytes::new());
         let (hdrs, body) = match self.stream_mut(account, stream) {
             Err(_) => answer((404, "Message Not Found")),
-            Ok(s) if !s.config().allow_direct => answer((404, "Message Not Found")),
             Ok(s) => {
                 let how = match (subject, payload.is_empty()) {
                     (Some(subj), true) => Ok(Lookup::LastBySubject(Bytes::copy_from_slice(subj.as_bytes()))),

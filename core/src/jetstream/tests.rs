@@ -1,0 +1,78 @@
+//! The `$JS.API` and publish paths driven as the control plane drives
+//! them, on memory streams, checked against what nats-server answers.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::*;
+
+const T0: UnixNanos = UnixNanos(1_700_000_000_000_000_000);
+
+/// JetStream with account "A" enabled and no storage (memory streams only).
+fn js() -> JetStream {
+    let mut js = JetStream::new(CheckLimits::default(), None);
+    js.enable("A");
+    js
+}
+
+/// Every reply released so far.
+fn replies(js: &mut JetStream) -> Vec<Reply> {
+    js.flush();
+    std::iter::from_fn(|| js.poll_reply()).collect()
+}
+
+/// Sends an API request from account "A"; returns whether the server
+/// listens on the subject and the replies it sent.
+fn request(js: &mut JetStream, subject: &str, payload: &str) -> (bool, Vec<Reply>) {
+    let reply = Bytes::from_static(b"_INBOX.r");
+    let listening = js.handle_api("A", subject.as_bytes(), Some(&reply), &Bytes::copy_from_slice(payload.as_bytes()), T0);
+    (listening, replies(js))
+}
+
+/// The JSON answer to an API request.
+fn ask(js: &mut JetStream, subject: &str, payload: &str) -> Value {
+    let (listening, replies) = request(js, subject, payload);
+    assert!(listening, "{subject}");
+    assert_eq!(replies.len(), 1, "{subject}");
+    serde_json::from_slice(&replies[0].payload).unwrap()
+}
+
+fn publish(js: &mut JetStream, subject: &str, payload: &str) -> Value {
+    let reply = Bytes::from_static(b"_INBOX.p");
+    assert!(js.handle_publish("A", subject.as_bytes(), Some(&reply), None, &Bytes::copy_from_slice(payload.as_bytes()), T0));
+    let replies = replies(js);
+    assert_eq!(replies.len(), 1);
+    serde_json::from_slice(&replies[0].payload).unwrap()
+}
+
+#[test]
+fn direct_get_has_no_responder_without_a_direct_stream() {
+    let mut js = js();
+    // No such stream: nats-server has no subscription, so no responders.
+    for subject in ["$JS.API.DIRECT.GET.NOPE", "$JS.API.DIRECT.GET.NOPE.foo"] {
+        assert_eq!(request(&mut js, subject, r#"{"seq":1}"#), (false, Vec::new()));
+    }
+    let created = ask(&mut js, "$JS.API.STREAM.CREATE.S", r#"{"name":"S","subjects":["s.>"],"storage":"memory"}"#);
+    assert_eq!(created["config"]["allow_direct"], false);
+    assert!(!request(&mut js, "$JS.API.DIRECT.GET.S", r#"{"seq":1}"#).0);
+    // The plain API still answers, with its 404 error.
+    let got = ask(&mut js, "$JS.API.STREAM.MSG.GET.NOPE", r#"{"seq":1}"#);
+    assert_eq!(got["error"]["err_code"], 10059);
+    // With allow_direct, the stream answers; a missing message is a 404 status.
+    ask(&mut js, "$JS.API.STREAM.UPDATE.S", r#"{"name":"S","subjects":["s.>"],"storage":"memory","allow_direct":true}"#);
+    let (listening, got) = request(&mut js, "$JS.API.DIRECT.GET.S", r#"{"seq":1}"#);
+    assert!(listening);
+    assert_eq!(got[0].headers.as_deref(), Some(&b"NATS/1.0 404 Message Not Found\r\n\r\n"[..]));
+    publish(&mut js, "s.a", "hi");
+    let (_, got) = request(&mut js, "$JS.API.DIRECT.GET.S.s.a", "");
+    assert_eq!(&got[0].payload[..], b"hi");
+}
+
+#[test]
+fn stream_bytes_are_nats_servers_memory_sizes() {
+    let mut js = js();
+    ask(&mut js, "$JS.API.STREAM.CREATE.M", r#"{"name":"M","subjects":["world"],"storage":"memory"}"#);
+    assert_eq!(publish(&mut js, "world", "Hello world!")["seq"], 1);
+    let info = ask(&mut js, "$JS.API.STREAM.INFO.M", "");
+    assert_eq!(info["state"]["bytes"], 5 + 12 + 16);
+}
