@@ -55,7 +55,7 @@ def ask(*frames: bytes) -> list:
 def js_scenario(name: str, steps: list, args=None) -> dict:
     return {
         "name": name,
-        "args": list(args or JS_ARGS),
+        "args": list(JS_ARGS if args is None else args),
         "mask": MASK,
         "json_volatile_keys": VOLATILE,
         "steps": [("open", "a"), ("send", "a", CONNECT_JS), ("sync", "a"),
@@ -91,6 +91,7 @@ JS_SCENARIOS = [
         pub("$JS.API.STREAM.CREATE.T", {"name": "U", "subjects": ["t"]}),
         # No body, not JSON, a name that is not a token.
         pub("$JS.API.STREAM.CREATE.V"),
+        pub("$JS.API.STREAM.CREATE.E", {"subjects": ["e"]}),
         pub("$JS.API.STREAM.CREATE.V", "{not json"),
         pub("$JS.API.STREAM.CREATE.W", {"name": "W", "subjects": ["w"], "unknown_field": 1}),
         # Overlapping subjects, more replicas than servers, a bad subject.
@@ -201,6 +202,7 @@ JS_SCENARIOS = [
         *[pub(f"orders.{s}", str(i)) for i, s in enumerate("abababc")],
         pub("$JS.API.STREAM.PURGE.S", {"filter": "orders.a", "keep": 1}),
         pub("$JS.API.STREAM.INFO.S", {"subjects_filter": ">"}),
+        pub("$JS.API.STREAM.INFO.S", {"subjects_filter": ">", "offset": 1}),
         pub("$JS.API.STREAM.PURGE.S", {"seq": 5}),
         pub("$JS.API.STREAM.INFO.S"),
         pub("$JS.API.STREAM.PURGE.S", {"seq": 2, "keep": 1}),

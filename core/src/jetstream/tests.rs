@@ -76,3 +76,58 @@ fn stream_bytes_are_nats_servers_memory_sizes() {
     let info = ask(&mut js, "$JS.API.STREAM.INFO.M", "");
     assert_eq!(info["state"]["bytes"], 5 + 12 + 16);
 }
+
+/// What the differential scenarios found against nats-server 2.15.1.
+#[test]
+fn create_answers_as_nats_server() {
+    let mut js = js();
+    // The name is compared as sent: empty body, empty name, other name.
+    for body in ["", r#"{"subjects":["e"]}"#, r#"{"name":"U","subjects":["e"]}"#] {
+        let got = ask(&mut js, "$JS.API.STREAM.CREATE.E", body);
+        assert_eq!(got["error"]["err_code"], 10056, "{body}");
+    }
+    let got = ask(&mut js, "$JS.API.STREAM.CREATE.E", "{not json");
+    assert_eq!(
+        got["error"]["description"],
+        "invalid JSON: invalid character 'n' looking for beginning of object key string at offset 2"
+    );
+    // A stream that never held a message reports first_seq 0.
+    let created = ask(&mut js, "$JS.API.STREAM.CREATE.E", r#"{"name":"E","subjects":["e.*"],"storage":"memory"}"#);
+    assert_eq!((created["state"]["first_seq"].as_u64(), created["state"]["last_seq"].as_u64()), (Some(0), Some(0)));
+    publish(&mut js, "e.a", "1");
+    assert_eq!(ask(&mut js, "$JS.API.STREAM.INFO.E", "")["state"]["first_seq"], 1);
+}
+
+#[test]
+fn account_info_counts_requests_answered_before_it() {
+    let mut js = js();
+    assert_eq!(ask(&mut js, "$JS.API.INFO", "")["api"]["total"], 0);
+    ask(&mut js, "$JS.API.STREAM.INFO.NOPE", "");
+    let info = ask(&mut js, "$JS.API.INFO", "");
+    assert_eq!((info["api"]["total"].as_u64(), info["api"]["errors"].as_u64()), (Some(2), Some(1)));
+}
+
+#[test]
+fn subject_details_are_paged() {
+    let mut js = js();
+    ask(&mut js, "$JS.API.STREAM.CREATE.S", r#"{"name":"S","subjects":["s.*"],"storage":"memory"}"#);
+    for s in ["s.a", "s.b", "s.c", "s.a"] {
+        publish(&mut js, s, "x");
+    }
+    let none = ask(&mut js, "$JS.API.STREAM.INFO.S", "");
+    assert_eq!((none["total"].as_u64(), none["limit"].as_u64()), (Some(0), Some(0)));
+    let all = ask(&mut js, "$JS.API.STREAM.INFO.S", r#"{"subjects_filter":">"}"#);
+    assert_eq!((all["total"].as_u64(), all["offset"].as_u64(), all["limit"].as_u64()), (Some(3), Some(0), Some(100_000)));
+    assert_eq!(all["state"]["subjects"], serde_json::json!({"s.a": 2, "s.b": 1, "s.c": 1}));
+    let rest = ask(&mut js, "$JS.API.STREAM.INFO.S", r#"{"subjects_filter":">","offset":1}"#);
+    assert_eq!(rest["offset"], 1);
+    assert_eq!(rest["state"]["subjects"], serde_json::json!({"s.b": 1, "s.c": 1}));
+}
+
+#[test]
+fn malformed_direct_get_is_a_408_malformed_request() {
+    let mut js = js();
+    ask(&mut js, "$JS.API.STREAM.CREATE.S", r#"{"name":"S","subjects":["s"],"storage":"memory","allow_direct":true}"#);
+    let (_, got) = request(&mut js, "$JS.API.DIRECT.GET.S", "{bad");
+    assert_eq!(got[0].headers.as_deref(), Some(&b"NATS/1.0 408 Malformed Request\r\n\r\n"[..]));
+}

@@ -537,6 +537,8 @@ impl Control {
             tls_required: tls.is_some(),
             tls_verify: tls.is_some_and(|t| t.verify),
             max_payload: self.opts.max_payload_bytes,
+            // nats-server reports whether the server runs JetStream.
+            jetstream: self.jetstream.is_some(),
             client_id: cid.0,
             client_ip: peer.ip().to_string(),
             ..ServerInfo::default()
