@@ -116,3 +116,13 @@ fn jwt_auth() {
 fn system_requests() {
     replay("system_requests");
 }
+
+#[test]
+fn js_api() {
+    replay("js_api");
+}
+
+#[test]
+fn js_store_recovery() {
+    replay("js_store_recovery");
+}

@@ -9,6 +9,7 @@
 
 mod auth;
 mod config;
+mod jetstream;
 mod protocol;
 mod server;
 mod subject;
@@ -16,6 +17,7 @@ mod system;
 
 pub use auth::jwt_auth;
 pub use config::{cli_args, config_parse};
+pub use jetstream::{js_api, js_store_recovery};
 pub use protocol::{connect_json, protocol_parser};
 pub use server::{monitor_query, server_node};
 pub use subject::{subject_validation, sublist_ops};
@@ -36,6 +38,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("monitor_query", monitor_query),
     ("jwt_auth", jwt_auth),
     ("system_requests", system_requests),
+    ("js_api", js_api),
+    ("js_store_recovery", js_store_recovery),
 ];
 
 /// A small deterministic generator seeded from the input itself, for
