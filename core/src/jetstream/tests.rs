@@ -131,3 +131,32 @@ fn malformed_direct_get_is_a_408_malformed_request() {
     let (_, got) = request(&mut js, "$JS.API.DIRECT.GET.S", "{bad");
     assert_eq!(got[0].headers.as_deref(), Some(&b"NATS/1.0 408 Malformed Request\r\n\r\n"[..]));
 }
+
+fn hpublish(js: &mut JetStream, subject: &str, headers: &str, wall: UnixNanos) -> Value {
+    let reply = Bytes::from_static(b"_INBOX.p");
+    let hdrs = Bytes::from(format!("NATS/1.0\r\n{headers}\r\n\r\n"));
+    assert!(js.handle_publish("A", subject.as_bytes(), Some(&reply), Some(&hdrs), &Bytes::from_static(b"x"), wall));
+    let replies = replies(js);
+    serde_json::from_slice(&replies[0].payload).unwrap()
+}
+
+#[test]
+fn messages_expire_by_their_ttl() {
+    let mut js = js();
+    ask(&mut js, "$JS.API.STREAM.CREATE.N", r#"{"name":"N","subjects":["n"],"storage":"memory"}"#);
+    // Without allow_msg_ttl a TTL is refused; an unreadable one is invalid either way.
+    assert_eq!(hpublish(&mut js, "n", "Nats-TTL: 2s", T0)["error"]["err_code"], 10166);
+    assert_eq!(hpublish(&mut js, "n", "Nats-TTL: soon", T0)["error"]["err_code"], 10165);
+    ask(&mut js, "$JS.API.STREAM.CREATE.T", r#"{"name":"T","subjects":["t.*"],"storage":"memory","allow_msg_ttl":true}"#);
+    assert_eq!(publish(&mut js, "t.a", "kept")["seq"], 1);
+    assert_eq!(hpublish(&mut js, "t.b", "Nats-TTL: 2s", T0)["seq"], 2);
+    assert_eq!(hpublish(&mut js, "t.c", "Nats-TTL: 3", T0)["seq"], 3);
+    assert_eq!(hpublish(&mut js, "t.c", "Nats-TTL: 500ms", T0)["error"]["err_code"], 10165);
+    assert_eq!(js.poll_timeout(T0), Some(Duration::from_secs(2)));
+    let later = |s: i64| UnixNanos(T0.0 + s * 1_000_000_000);
+    js.handle_timeout(later(2));
+    assert_eq!(ask(&mut js, "$JS.API.STREAM.INFO.T", "")["state"]["messages"], 2);
+    js.handle_timeout(later(3));
+    let state = &ask(&mut js, "$JS.API.STREAM.INFO.T", "")["state"];
+    assert_eq!((state["messages"].as_u64(), state["first_seq"].as_u64(), state["last_seq"].as_u64()), (Some(1), Some(1), Some(3)));
+}
