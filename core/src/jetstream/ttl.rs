@@ -114,6 +114,11 @@ impl Schedule {
     pub fn len(&self) -> usize {
         self.due.len()
     }
+
+    /// True when nothing waits to expire.
+    pub fn is_empty(&self) -> bool {
+        self.due.is_empty()
+    }
 }
 
 #[cfg(test)]
