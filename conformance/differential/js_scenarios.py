@@ -227,6 +227,18 @@ JS_SCENARIOS = [
         create("ND", subjects=["nd"]),
         pub("$JS.API.DIRECT.GET.ND", {"seq": 1}),
     )),
+    js_scenario("js_message_ttl", ask(
+        create("N", subjects=["n"]),
+        hpub("n", {"Nats-TTL": "2s"}),
+        hpub("n", {"Nats-TTL": "soon"}),
+        create("T", subjects=["t.*"], allow_msg_ttl=True, storage="memory"),
+        hpub("t.a", {"Nats-TTL": "1s"}),
+        hpub("t.b", {"Nats-TTL": "500ms"}),
+        hpub("t.b", {"Nats-TTL": "0"}),
+        hpub("t.c", {"Nats-TTL": "never"}),
+        hpub("t.d", {"Nats-TTL": "60"}),
+        pub("$JS.API.STREAM.INFO.T"),
+    ) + [("sleep", 1.5)] + ask(pub("$JS.API.STREAM.INFO.T"))),
     js_scenario("js_sealed_stream", ask(
         create("S", **ORDERS),
         pub("orders.a", "1"),
