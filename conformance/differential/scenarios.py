@@ -20,6 +20,9 @@ A scenario is a dict:
     json_payload_keys
              payload lines that are JSON objects are compared as data (key
              order free), the listed keys by JSON type only (optional)
+    json_volatile_keys
+             the same for JSON payloads, but the listed keys are masked at
+             any depth (JetStream responses: timestamps, leader) (optional)
 
 Monitoring scenarios have ``"monitor": [paths]`` instead of (or after)
 steps: the server is started with ``-m``, the steps run, then each path is
@@ -814,3 +817,8 @@ SCENARIOS += [
            ("send_fn", "r", _answer_prefix("cin.", b"k")), ("sync", "r"), ("read", "q")],
     },
 ]
+
+# The JetStream stream API (js_scenarios.py).
+from js_scenarios import JS_SCENARIOS  # noqa: E402
+
+SCENARIOS += JS_SCENARIOS

@@ -121,3 +121,13 @@ fn system_requests() {
 fn websocket_frames() {
     replay("websocket_frames");
 }
+
+#[test]
+fn js_api() {
+    replay("js_api");
+}
+
+#[test]
+fn js_store_recovery() {
+    replay("js_store_recovery");
+}

@@ -218,10 +218,10 @@ fn accountz_lists_accounts_and_describes_one() {
             .len(),
         5
     );
-    assert_eq!(
-        http_json(&mut node, "/varz", "")["http_req_stats"]["/accountz"],
-        6
-    );
+    let varz = http_json(&mut node, "/varz", "");
+    assert_eq!(varz["http_req_stats"]["/accountz"], 6);
+    assert_eq!(varz["version"], "2.15.1");
+    assert_eq!(varz["natrix_version"], env!("CARGO_PKG_VERSION"));
 }
 
 #[test]

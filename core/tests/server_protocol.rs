@@ -101,6 +101,10 @@ fn greets_with_info() {
     assert_eq!(json["client_id"], conn.0);
     assert_eq!(json["proto"], 1);
     assert!(json["go"].as_str().unwrap().starts_with("rust"));
+    // Clients gate features on `version`: it names the nats-server release
+    // natrix implements; natrix's own version has a field of its own.
+    assert_eq!(json["version"], "2.15.1");
+    assert_eq!(json["natrix_version"], env!("CARGO_PKG_VERSION"));
 }
 
 #[test]

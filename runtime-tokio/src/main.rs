@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use natrix_core::config::{self, CliCommand, ConfigError, ConfigSource, ReadError, ServerOptions};
 use natrix_core::log::Level;
-use natrix_core::server::VERSION;
+use natrix_core::server::{NATRIX_VERSION, VERSION};
 use natrix_core::server::Control;
 use rand_core::{OsRng, TryRngCore};
 use tokio::net::TcpListener;
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     };
     match loaded.command {
         CliCommand::ShowVersion => {
-            println!("natrix: v{VERSION}");
+            println!("natrix: v{NATRIX_VERSION} (nats-server v{VERSION})");
             ExitCode::SUCCESS
         }
         CliCommand::ShowHelp | CliCommand::ShowTlsHelp => {

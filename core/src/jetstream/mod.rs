@@ -17,6 +17,9 @@ pub mod limits;
 mod requests;
 pub mod store;
 mod stream;
+pub mod ttl;
+#[cfg(test)]
+mod sync_tests;
 #[cfg(test)]
 mod tests;
 
@@ -298,7 +301,9 @@ impl JetStream {
                 format!("Stream '{}' lost {} damaged messages ({} bytes) on recovery", meta.config.name, lost.msgs.len(), lost.bytes),
             );
         }
-        Ok(Stream::new(meta.config, UnixNanos(meta.created_ns), Box::new(store)))
+        let mut stream = Stream::new(meta.config, UnixNanos(meta.created_ns), Box::new(store));
+        stream.schedule_stored_ttls().map_err(|e| e.to_string())?;
+        Ok(stream)
     }
 
     /// Makes a store for a new stream.

@@ -17,6 +17,9 @@ pub(crate) const API_PREFIX: &str = "$JS.API.";
 
 const NAMES_PAGE: usize = api::NAMES_LIMIT;
 const LIST_PAGE: usize = api::LIST_LIMIT;
+/// The most subject details one `STREAM.INFO` answer holds
+/// (nats-server's `JSMaxSubjectDetails`).
+const SUBJECTS_PAGE: usize = 100_000;
 
 /// A parsed API subject.
 enum Request<'a> {
@@ -119,27 +122,39 @@ impl JetStream {
         let Some(request) = std::str::from_utf8(subject).ok().and_then(parse) else {
             return false;
         };
+        if let Request::DirectGet(stream, _) = request {
+            // nats-server subscribes to a stream's direct get subjects only
+            // while the stream exists with `allow_direct`: otherwise the
+            // requester hears "no responders", not a 404.
+            let listening = self.is_enabled(account) && self.stream(account, stream).is_ok_and(|s| s.config().allow_direct);
+            if !listening {
+                return false;
+            }
+        }
         let Some(reply) = reply.cloned() else { return true };
         if let Request::AccountPurge(target) = request {
             // The system account's alone; others get no answer, as from nats-server.
             if self.system_account.as_deref() == Some(account) {
-                self.count_api(account);
                 self.purge_account(account, target, reply);
+                self.count_api(account);
             }
             return true;
         }
-        self.count_api(account);
         if !self.is_enabled(account) {
+            self.count_api(account);
             self.count_api_error(account);
             let body = api::error_response(request.kind(), &ApiError::not_enabled_for_account());
             self.ready.push_back(Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() });
             return true;
         }
         if let Request::DirectGet(stream, subject) = request {
+            self.count_api(account);
             self.direct_get(account, stream, subject, reply, payload);
             return true;
         }
         let kind = request.kind();
+        // Like nats-server, a request is counted once answered: the account
+        // info a request returns does not count that request.
         let (body, waits) = match self.answer(account, request, payload, wall) {
             Ok(answer) => answer,
             Err(e) => {
@@ -147,6 +162,7 @@ impl JetStream {
                 (api::error_response(kind, &e), false)
             }
         };
+        self.count_api(account);
         let r = Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() };
         // Advisories go out just before the answer, and wait with it.
         let advisories = std::mem::take(&mut self.advisories);
@@ -173,7 +189,8 @@ impl JetStream {
                 if let Some(c) = i.cluster.as_mut() {
                     c.leader.clone_from(&self.server_name);
                 }
-                Ok((api::responses::stream_info_response(&i, ApiPaged::default()), false))
+                let paged = subjects_page(&mut i, &req);
+                Ok((api::responses::stream_info_response(&i, paged), false))
             }
             Request::Delete(name) => {
                 api::requests::check_empty_request(payload)?;
@@ -266,14 +283,10 @@ impl JetStream {
         self.accounts.get_mut(account).and_then(|a| a.streams.remove(name)).ok_or_else(ApiError::stream_not_found)
     }
 
+    /// A create or update body. nats-server compares the body's name with
+    /// the subject's as it is: an empty body or an empty name is a mismatch.
     fn parse_config(name: &str, payload: &[u8]) -> Result<StreamConfig, ApiError> {
-        if payload.is_empty() {
-            return Err(ApiError::bad_request());
-        }
-        let mut cfg = api::requests::StreamConfigRequest::parse(payload)?.config;
-        if cfg.name.is_empty() {
-            cfg.name = name.to_owned();
-        }
+        let cfg = api::requests::StreamConfigRequest::parse(payload)?.config;
         if cfg.name != name {
             return Err(ApiError::stream_mismatch());
         }
@@ -455,7 +468,6 @@ impl JetStream {
         let answer = |status: (u16, &str)| (Some(headers::block(Some(status), &[])), Bytes::new());
         let (hdrs, body) = match self.stream_mut(account, stream) {
             Err(_) => answer((404, "Message Not Found")),
-            Ok(s) if !s.config().allow_direct => answer((404, "Message Not Found")),
             Ok(s) => {
                 let how = match (subject, payload.is_empty()) {
                     (Some(subj), true) => Ok(Lookup::LastBySubject(Bytes::copy_from_slice(subj.as_bytes()))),
@@ -463,7 +475,7 @@ impl JetStream {
                     (None, _) => api::requests::MsgGetRequest::parse(payload).map(|r| lookup(&r)).map_err(|_| ()),
                 };
                 match how {
-                    Err(()) => answer((408, "Bad Request")),
+                    Err(()) => answer((408, "Malformed Request")),
                     Ok(how) => match s.get(&how) {
                         Ok(Some(m)) => {
                             let seq = m.seq.to_string();
@@ -483,6 +495,23 @@ impl JetStream {
         };
         self.queue_after_writes(Reply { account: account.to_owned(), subject: reply, headers: hdrs, payload: body });
     }
+}
+
+/// Pages the subject details of a `STREAM.INFO` answer as nats-server
+/// does: when any subject matched, the response names the total, the
+/// offset and the page size, and holds the page from the offset on (in
+/// subject order).
+fn subjects_page(i: &mut api::responses::StreamInfo, req: &api::requests::StreamInfoRequest) -> ApiPaged {
+    let total = i.state.subjects.len();
+    if total == 0 {
+        return ApiPaged::default();
+    }
+    let offset = usize::try_from(req.offset).unwrap_or(0).min(total);
+    if offset > 0 || total > SUBJECTS_PAGE {
+        let all = std::mem::take(&mut i.state.subjects);
+        i.state.subjects = all.into_iter().skip(offset).take(SUBJECTS_PAGE).collect();
+    }
+    ApiPaged { total, offset, limit: SUBJECTS_PAGE }
 }
 
 /// How a `MSG.GET` request looks its message up.
@@ -518,7 +547,9 @@ fn info(stream: &Stream, req: &api::requests::StreamInfoRequest, wall: UnixNanos
     let state = api::responses::StreamStateJson {
         messages: s.msgs,
         bytes: s.bytes,
-        first_seq: s.first_seq,
+        // A stream that never held a message, with no configured first
+        // sequence, reports 0 as nats-server does; after that, the store's.
+        first_seq: if s.last_seq == 0 && stream.config().first_seq == 0 { 0 } else { s.first_seq },
         first_ts: (s.msgs > 0).then_some(s.first_time),
         last_seq: s.last_seq,
         last_ts: (s.last_seq > 0 && s.last_time.0 != 0).then_some(s.last_time),

@@ -14,9 +14,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::api::ApiError;
 use super::config::{DiscardPolicy, StreamConfig};
-use super::headers;
 use super::limits::Quota;
 use super::store::{MsgStore, PurgeRequest, StoreError, StoredMsg};
+use super::{headers, ttl};
 use crate::subject::{subject_matches, SubjectMap};
 use crate::time::UnixNanos;
 
@@ -110,13 +110,14 @@ pub struct Stream {
     dedupe: Dedupe,
     last_msg_id: Option<Bytes>,
     mappings: Mappings,
+    ttls: ttl::Schedule,
 }
 
 impl Stream {
     /// A stream over `store`, with a checked configuration.
     pub fn new(config: StreamConfig, created: UnixNanos, store: Box<dyn MsgStore>) -> Self {
         let mappings = Mappings::of(&config);
-        Stream { config, created, store, dedupe: Dedupe::default(), last_msg_id: None, mappings }
+        Stream { config, created, store, dedupe: Dedupe::default(), last_msg_id: None, mappings, ttls: ttl::Schedule::default() }
     }
 
     /// The stream's name.
@@ -187,6 +188,13 @@ impl Stream {
         if hdrs.is_some_and(|h| h.len() > usize::from(u16::MAX)) {
             return Err(ApiError::stream_header_exceeds_maximum());
         }
+        let ttl_header = hdrs.and_then(|h| headers::value(h, ttl::HEADER));
+        let ttl_secs = ttl_header.map(ttl::parse);
+        // A readable, non-zero TTL on a stream without allow_msg_ttl is
+        // refused first; an unreadable one after the expectations.
+        if matches!(ttl_secs, Some(Some(t)) if t != 0) && !cfg.allow_msg_ttl {
+            return Err(ApiError::message_ttl_disabled());
+        }
         if let Some(expected) = headers::text(hdrs, headers::EXPECTED_STREAM) {
             if expected != cfg.name {
                 return Err(ApiError::stream_not_match());
@@ -201,6 +209,11 @@ impl Stream {
         }
         self.check_expectations(subject, hdrs)?;
         let rollup = self.rollup(hdrs)?;
+        let ttl_secs = match ttl_secs {
+            Some(None) => return Err(ApiError::message_ttl_invalid()),
+            Some(Some(t)) => t,
+            None => 0,
+        };
         if quota.server_full {
             return Err(ApiError::insufficient_resources());
         }
@@ -215,6 +228,7 @@ impl Stream {
             .store
             .store(subject, hdrs, payload, wall)
             .map_err(ApiError::stream_store_failed)?;
+        self.schedule_ttl(seq, wall, ttl_secs);
         if let Some(id) = msg_id {
             let id = Bytes::copy_from_slice(id);
             if self.config.duplicate_window > 0 {
@@ -275,6 +289,41 @@ impl Stream {
             headers: headers::append(existing, &extra),
             payload: if headers_only { Bytes::new() } else { Bytes::copy_from_slice(payload) },
         }
+    }
+
+    fn schedule_ttl(&mut self, seq: u64, stored: UnixNanos, ttl_secs: i64) {
+        if ttl_secs <= 0 {
+            return;
+        }
+        self.ttls.add(seq, stored, ttl_secs);
+        // Messages gone by limits leave entries behind: keep the schedule
+        // within the stream's messages.
+        let state = self.store.state();
+        if self.ttls.len() as u64 > state.msgs.saturating_mul(2) + 64 {
+            self.ttls.forget_below(state.first_seq);
+        }
+    }
+
+    /// Schedules the TTLs of the messages a recovered stream holds.
+    pub fn schedule_stored_ttls(&mut self) -> Result<(), StoreError> {
+        if !self.config.allow_msg_ttl {
+            return Ok(());
+        }
+        let mut seq = self.store.state().first_seq;
+        while let Some(msg) = self.store.load_next(b">", seq)? {
+            let ttl = msg.headers.as_deref().and_then(|h| headers::value(h, ttl::HEADER)).and_then(ttl::parse);
+            self.schedule_ttl(msg.seq, msg.time, ttl.unwrap_or(0));
+            seq = msg.seq + 1;
+        }
+        Ok(())
+    }
+
+    /// Removes the messages whose TTL ran out.
+    fn expire_ttls(&mut self, wall: UnixNanos) -> Result<(), StoreError> {
+        for seq in self.ttls.take_due(wall) {
+            self.store.remove(seq, false)?;
+        }
+        Ok(())
     }
 
     fn forget_old_ids(&mut self, wall: UnixNanos) {
@@ -417,13 +466,14 @@ impl Stream {
             .order
             .front()
             .map(|(at, _)| at.0.saturating_add(self.config.duplicate_window.max(0)));
-        let at = age.into_iter().chain(dedupe).min()?;
+        let at = age.into_iter().chain(dedupe).chain(self.ttls.next()).min()?;
         Some(Duration::from_nanos(u64::try_from(at.saturating_sub(wall.0)).unwrap_or(0)))
     }
 
     /// Runs the clock: expiry by age and the duplicate window.
     pub fn handle_timeout(&mut self, wall: UnixNanos) -> Result<(), StoreError> {
         self.forget_old_ids(wall);
+        self.expire_ttls(wall)?;
         self.expire(wall)
     }
 

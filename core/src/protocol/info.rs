@@ -46,6 +46,10 @@ pub struct ServerInfo {
     pub server_name: String,
     /// The nats-server version natrix is compatible with.
     pub version: String,
+    /// natrix's own version; a field nats-server does not have (clients
+    /// ignore unknown INFO fields). Omitted if empty.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub natrix_version: String,
     /// Protocol version: 1 (supports INFO updates and headers).
     pub proto: i32,
     /// Source revision; omitted if empty.

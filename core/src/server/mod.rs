@@ -61,8 +61,19 @@ pub use outbox::{Outbox, Taken, Wake};
 pub use session::{Session, WithControl};
 pub use single::Server;
 
-/// The version natrix reports in INFO and `/varz`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The `version` natrix reports in INFO, `/varz` and system replies: the
+/// nats-server release whose client-visible behaviour natrix implements.
+///
+/// Clients gate features on it (nats.js refuses several JetStream calls
+/// below 2.9 or 2.10, nats-py expects major version 2), and natrix's JSON
+/// shapes and error codes are checked against this release, so this is the
+/// version a client must believe it talks to. natrix's own version is
+/// [`NATRIX_VERSION`].
+pub const VERSION: &str = "2.15.1";
+
+/// natrix's own release, reported in a field of its own (`natrix_version`
+/// in INFO and `/varz`) and in the start-up log.
+pub const NATRIX_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// A client connection's id: `cid` in nats-server's monitoring, assigned by
 /// the server in accept order starting at 1.
@@ -329,7 +340,8 @@ impl Control {
         server.start_claims_clock(now);
         server.enable_system_services();
         server.share_routes();
-        server.log(Level::Info, format!("Starting natrix {VERSION}"));
+        server.log(Level::Info, format!("Starting natrix {NATRIX_VERSION}"));
+        server.log(Level::Info, format!("  Version:  {VERSION} (the nats-server release natrix implements)"));
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
         server.log(Level::Info, format!("  ID:       {}", server.server_id));
         server.start_jetstream(js_storage);
@@ -557,6 +569,7 @@ impl Control {
             server_id: self.server_id.clone(),
             server_name: self.server_name.clone(),
             version: VERSION.to_owned(),
+            natrix_version: NATRIX_VERSION.to_owned(),
             proto: 1,
             go: crate::protocol::info::RUNTIME_VERSION.to_owned(),
             host: self.opts.host.clone(),
@@ -566,6 +579,8 @@ impl Control {
             tls_required: tls.is_some(),
             tls_verify: tls.is_some_and(|t| t.verify),
             max_payload: self.opts.max_payload_bytes,
+            // nats-server reports whether the server runs JetStream.
+            jetstream: self.jetstream.is_some(),
             client_id: cid.0,
             client_ip: peer.ip().to_string(),
             ..ServerInfo::default()

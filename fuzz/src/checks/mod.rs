@@ -9,6 +9,7 @@
 
 mod auth;
 mod config;
+mod jetstream;
 mod protocol;
 mod server;
 mod subject;
@@ -17,6 +18,7 @@ mod websocket;
 
 pub use auth::jwt_auth;
 pub use config::{cli_args, config_parse};
+pub use jetstream::{js_api, js_store_recovery};
 pub use protocol::{connect_json, protocol_parser};
 pub use server::{monitor_query, server_node};
 pub use subject::{subject_validation, sublist_ops};
@@ -39,6 +41,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("jwt_auth", jwt_auth),
     ("system_requests", system_requests),
     ("websocket_frames", websocket_frames),
+    ("js_api", js_api),
+    ("js_store_recovery", js_store_recovery),
 ];
 
 /// A small deterministic generator seeded from the input itself, for

@@ -209,7 +209,7 @@ fn go_kind(value: &Value, with_number: bool) -> String {
 }
 
 /// Go's texts for unreadable JSON: `unexpected EOF`, or `invalid character
-/// 'x' looking for beginning of value at offset N`.
+/// 'x' <what the scanner was doing> at offset N`.
 fn go_syntax_error(err: &serde_json::Error, body: &[u8]) -> String {
     if err.is_eof() {
         return "unexpected EOF".into();
@@ -222,11 +222,89 @@ fn go_syntax_error(err: &serde_json::Error, body: &[u8]) -> String {
         + err.column().saturating_sub(1);
     match body.get(offset) {
         Some(&c) => format!(
-            "invalid character '{}' looking for beginning of value at offset {}",
+            "invalid character '{}' {} at offset {}",
             c as char,
+            go_scan_context(&body[..offset]),
             offset + 1
         ),
         None => "unexpected EOF".into(),
+    }
+}
+
+/// What Go's JSON scanner says it was looking for after reading `before`
+/// (well-formed so far): the step of the innermost object or array.
+/// Errors inside literals, numbers and strings keep the generic text.
+fn go_scan_context(before: &[u8]) -> &'static str {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Step {
+        ObjectKey,
+        ObjectColon,
+        ObjectValue,
+        ObjectComma,
+        ArrayValue,
+        ArrayComma,
+    }
+    const VALUE: &str = "looking for beginning of value";
+    // Bounded by the body, which the caller's payload limit bounds.
+    let mut stack: Vec<Step> = Vec::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut in_scalar = false;
+    let value_done = |stack: &mut Vec<Step>| match stack.last_mut() {
+        Some(s @ Step::ObjectKey) => *s = Step::ObjectColon,
+        Some(s @ Step::ObjectValue) => *s = Step::ObjectComma,
+        Some(s @ Step::ArrayValue) => *s = Step::ArrayComma,
+        _ => {}
+    };
+    for &b in before {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    in_string = false;
+                    value_done(&mut stack);
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let scalar = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'+' | b'.');
+        if in_scalar && !scalar {
+            in_scalar = false;
+            value_done(&mut stack);
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' => stack.push(Step::ObjectKey),
+            b'[' => stack.push(Step::ArrayValue),
+            b'}' | b']' => {
+                stack.pop();
+                value_done(&mut stack);
+            }
+            b':' => {
+                if let Some(s @ Step::ObjectColon) = stack.last_mut() {
+                    *s = Step::ObjectValue;
+                }
+            }
+            b',' => match stack.last_mut() {
+                Some(s @ Step::ObjectComma) => *s = Step::ObjectKey,
+                Some(s @ Step::ArrayComma) => *s = Step::ArrayValue,
+                _ => {}
+            },
+            _ if scalar => in_scalar = true,
+            _ => {}
+        }
+    }
+    if in_string || in_scalar {
+        return VALUE;
+    }
+    match stack.last() {
+        Some(Step::ObjectKey) => "looking for beginning of object key string",
+        Some(Step::ObjectColon) => "after object key",
+        Some(Step::ObjectComma) => "after object key:value pair",
+        Some(Step::ArrayComma) => "after array element",
+        Some(Step::ObjectValue | Step::ArrayValue) | None => VALUE,
     }
 }
 
@@ -330,6 +408,28 @@ mod tests {
         assert_eq!(
             err(r#"{"seq":"a"}"#),
             "invalid JSON: json: cannot unmarshal string into Go struct field Probe.seq of type uint64"
+        );
+        // The scanner's step, as Go names it (texts from nats-server 2.15.1
+        // and Go's encoding/json).
+        assert_eq!(
+            err("{not json"),
+            "invalid JSON: invalid character 'n' looking for beginning of object key string at offset 2"
+        );
+        assert_eq!(
+            err(r#"{"seq" 1}"#),
+            "invalid JSON: invalid character '1' after object key at offset 8"
+        );
+        assert_eq!(
+            err(r#"{"seq":1 "name":"x"}"#),
+            "invalid JSON: invalid character '\"' after object key:value pair at offset 10"
+        );
+        assert_eq!(
+            err(r#"{"name":[1 2]}"#),
+            "invalid JSON: invalid character '2' after array element at offset 12"
+        );
+        assert_eq!(
+            err(r#"{"seq":}"#),
+            "invalid JSON: invalid character '}' looking for beginning of value at offset 8"
         );
         let merged: Probe = parse_request(br#"{"seq":1} {"name":"x"} null"#, "Probe").unwrap();
         assert_eq!((merged.seq, merged.name.as_str()), (1, "x"));

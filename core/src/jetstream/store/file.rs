@@ -31,7 +31,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::index::{Entry, Index, PurgePlan};
 use super::record::{self, Record};
-use super::{record_size, LostData, MsgStore, PurgeRequest, SharedStorage, StoreError, StoreState, StoredMsg};
+use super::{file_record_size, LostData, MsgStore, PurgeRequest, SharedStorage, StoreError, StoreState, StoredMsg};
 use crate::storage::{StorageError, SyncToken};
 use crate::time::UnixNanos;
 
@@ -531,7 +531,7 @@ impl FileStore {
 
 impl MsgStore for FileStore {
     fn record_size(&self, subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
-        record_size(subject, headers, payload)
+        file_record_size(subject, headers, payload)
     }
 
     fn store(
@@ -558,7 +558,7 @@ impl MsgStore for FileStore {
             offset,
             len: u32::try_from(buf.len()).expect("a record stays under 4 GiB"),
             subject: msg.subject.clone(),
-            size: record_size(&msg.subject, msg.headers.as_deref(), &msg.payload),
+            size: file_record_size(subject, headers, payload),
             time,
         };
         self.index.insert(seq, slot, time);

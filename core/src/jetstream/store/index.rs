@@ -17,8 +17,8 @@ const LINEAR_SCAN_MAX: usize = 256;
 pub(super) trait Entry {
     /// The subject it was stored under.
     fn subject(&self) -> &Bytes;
-    /// What it counts for against the stream's limits
-    /// ([`record_size`](super::record_size) or [`memory_record_size`](super::memory_record_size)).
+    /// Its size as limits count it ([`super::file_record_size`] or
+    /// [`super::mem_record_size`], by store).
     fn size(&self) -> u64;
 }
 

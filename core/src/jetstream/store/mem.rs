@@ -37,7 +37,7 @@ impl MemStore {
 
 impl MsgStore for MemStore {
     fn record_size(&self, subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
-        super::memory_record_size(subject, headers, payload)
+        super::mem_record_size(subject, headers, payload)
     }
 
     fn store(

@@ -57,28 +57,28 @@ pub struct StoredMsg {
 }
 
 impl StoredMsg {
-    /// What the message counts for in a memory stream ([`memory_record_size`]).
+    /// The size this message counts for in a memory store
+    /// ([`mem_record_size`]).
     pub fn size(&self) -> u64 {
-        memory_record_size(&self.subject, self.headers.as_deref(), &self.payload)
+        mem_record_size(&self.subject, self.headers.as_deref(), &self.payload)
     }
 }
 
-/// The size a message counts for against `max_bytes` and the account's
-/// limits in a file stream: subject, headers, payload and nats-server's
-/// per-record overhead (`fileStoreMsgSize`: 22 + subject + payload + an
-/// 8-byte hash, and 4 + headers when there are any), so that stream
-/// figures and limits agree with nats-server's byte for byte.
-pub fn record_size(subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
-    let headers = match headers.map_or(0, <[u8]>::len) {
-        0 => 0,
-        n => 4 + n,
-    };
-    (22 + subject.len() + headers + payload.len() + 8) as u64
+/// The size a message counts for against `max_bytes` and in `state.bytes`
+/// in a file stream, as nats-server's file store counts it
+/// (`fileStoreMsgSize`): the record's length (4), sequence (8), time (8),
+/// subject length (2), subject, payload and checksum (8), plus the header
+/// length (4) and headers when there are headers.
+pub fn file_record_size(subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
+    let headers_len = headers.map_or(0, <[u8]>::len);
+    let headers_part = if headers_len == 0 { 0 } else { 4 + headers_len };
+    (22 + subject.len() + headers_part + payload.len() + 8) as u64
 }
 
-/// The same in a memory stream (`memStoreMsgSize`: subject, headers,
-/// payload and 16 bytes).
-pub fn memory_record_size(subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
+/// The size a message counts for in a memory stream, as nats-server's
+/// memory store counts it (`memStoreMsgSize`): subject, headers, payload
+/// and 16 (sequence and time).
+pub fn mem_record_size(subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
     (subject.len() + headers.map_or(0, <[u8]>::len) + payload.len() + 16) as u64
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::server::{Control, VERSION};
+use crate::server::{Control, NATRIX_VERSION, VERSION};
 use crate::time::{Instant, UnixNanos};
 
 use super::{duration, ProcessStats};
@@ -16,8 +16,10 @@ pub struct Varz {
     pub server_id: String,
     /// Server name.
     pub server_name: String,
-    /// natrix version.
+    /// The nats-server release natrix implements ([`VERSION`]).
     pub version: String,
+    /// natrix's own version ([`NATRIX_VERSION`]); not a nats-server field.
+    pub natrix_version: String,
     /// Protocol version.
     pub proto: u32,
     /// The toolchain natrix was built with (nats-server: its Go version).
@@ -167,6 +169,7 @@ pub(crate) fn build(server: &Control, now: Instant, wall: UnixNanos, process: &P
         server_id: server.server_id().to_owned(),
         server_name: server.server_name().to_owned(),
         version: VERSION.to_owned(),
+        natrix_version: NATRIX_VERSION.to_owned(),
         proto: 1,
         go: crate::protocol::info::RUNTIME_VERSION.to_owned(),
         host: opts.host.clone(),

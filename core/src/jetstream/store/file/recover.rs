@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 
 use super::super::record::{self, Record};
-use super::super::{record_size, LostData, SharedStorage, StoreError};
+use super::super::{file_record_size, LostData, SharedStorage, StoreError};
 use super::{parse_name, Block, FileKind, FileStore, Slot};
 
 /// What the scan learned about damage so far.
@@ -173,7 +173,7 @@ impl FileStore {
                     block: id,
                     offset,
                     len: u32::try_from(len).expect("decoded records are under 4 GiB"),
-                    size: record_size(&subject, headers.as_deref(), &payload),
+                    size: file_record_size(&subject, headers.as_deref(), &payload),
                     subject,
                     time,
                 };

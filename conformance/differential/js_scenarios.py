@@ -1,0 +1,251 @@
+"""Differential scenarios for the JetStream stream API ($JS.API.STREAM.*,
+$JS.API.INFO, direct get) and the publish path into streams.
+
+Each request is a raw PUB with a reply subject the connection subscribed
+to; the response is read until the server is idle (a PubAck or a response
+to a write waits for natrix's fsync, so a PING/PONG sync could overtake it).
+Responses are compared as JSON, with the values that legitimately differ
+masked by type wherever they appear: timestamps (`created`, `ts`,
+`first_ts`, `last_ts`, `time`) and the leader's name. Error responses are
+compared in full (code, err_code, description).
+
+Every server gets the same flags; `-sd js` is relative to the fresh
+directory each server runs in.
+"""
+
+import json
+
+JS_ARGS = ["-js", "-sd", "js"]
+CONNECT_JS = (b'CONNECT {"verbose":false,"pedantic":false,"headers":true,'
+              b'"no_responders":true,"protocol":1}\r\n')
+VOLATILE = ["created", "ts", "first_ts", "last_ts", "time", "leader", "server_name"]
+MASK = [
+    # A MSG's size includes timestamps whose length varies (Go trims
+    # trailing zeros of the nanoseconds).
+    (r"^(MSG _INBOX\.\S+ 1) \d+$", r"\1 <size>"),
+    (r"^(HMSG _INBOX\.\S+ 1) \d+ \d+$", r"\1 <sizes>"),
+    (r"^Nats-Time-Stamp: .*$", "Nats-Time-Stamp: <time>"),
+]
+
+
+def _body(doc) -> bytes:
+    if doc is None:
+        return b""
+    if isinstance(doc, (bytes, str)):
+        return doc.encode() if isinstance(doc, str) else doc
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def pub(subject: str, doc=None, reply: str = "_INBOX.r") -> bytes:
+    body = _body(doc)
+    return b"PUB %s %s %d\r\n%s\r\n" % (subject.encode(), reply.encode(), len(body), body)
+
+
+def hpub(subject: str, headers: dict, payload: bytes = b"x", reply: str = "_INBOX.r") -> bytes:
+    hdr = b"NATS/1.0\r\n" + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in headers.items()) + b"\r\n"
+    return b"HPUB %s %s %d %d\r\n%s%s\r\n" % (subject.encode(), reply.encode(), len(hdr), len(hdr) + len(payload),
+                                              hdr, payload)
+
+
+def ask(*frames: bytes) -> list:
+    """Steps sending `frames` on connection a and recording what comes back."""
+    return [s for f in frames for s in (("send", "a", f), ("read", "a"))]
+
+
+def js_scenario(name: str, steps: list, args=None) -> dict:
+    return {
+        "name": name,
+        "args": list(JS_ARGS if args is None else args),
+        "mask": MASK,
+        "json_volatile_keys": VOLATILE,
+        "steps": [("open", "a"), ("send", "a", CONNECT_JS), ("sync", "a"),
+                  ("send", "a", b"SUB _INBOX.> 1\r\n"), ("sync", "a")] + steps,
+    }
+
+
+def create(name: str, **config) -> bytes:
+    return pub(f"$JS.API.STREAM.CREATE.{name}", {"name": name, **config})
+
+
+ORDERS = {"subjects": ["orders.*"], "storage": "file"}
+MEM = {"subjects": ["m.>"], "storage": "memory"}
+
+JS_SCENARIOS = [
+    js_scenario("js_account_info", ask(
+        pub("$JS.API.INFO"),
+        create("S", **ORDERS),
+        pub("orders.a", "one"),
+        pub("$JS.API.INFO"),
+    )),
+    js_scenario("js_not_enabled", ask(
+        pub("$JS.API.INFO"),
+        create("S", **ORDERS),
+        pub("$JS.API.STREAM.NAMES"),
+    ), args=[]),
+    js_scenario("js_stream_create", ask(
+        create("S", **ORDERS),
+        # The same config again returns the stream; another is an error.
+        create("S", **ORDERS),
+        create("S", subjects=["orders.*"], storage="file", max_msgs=10),
+        # The name in the subject and the body disagree.
+        pub("$JS.API.STREAM.CREATE.T", {"name": "U", "subjects": ["t"]}),
+        # No body, not JSON, a name that is not a token.
+        pub("$JS.API.STREAM.CREATE.V"),
+        pub("$JS.API.STREAM.CREATE.E", {"subjects": ["e"]}),
+        pub("$JS.API.STREAM.CREATE.V", "{not json"),
+        pub("$JS.API.STREAM.CREATE.W", {"name": "W", "subjects": ["w"], "unknown_field": 1}),
+        # Overlapping subjects, more replicas than servers, a bad subject.
+        create("O", subjects=["orders.>"]),
+        create("R", subjects=["r"], num_replicas=3),
+        create("B", subjects=["b..c"]),
+        create("N", subjects=["n"], max_age=-1),
+        create("D", subjects=["d"], duplicate_window=-5),
+        create("M", **MEM, max_msgs_per_subject=2, discard="new", discard_new_per_subject=True),
+        create("X", subjects=["x"], discard="new", discard_new_per_subject=True),
+    )),
+    js_scenario("js_stream_info_update_delete", ask(
+        create("S", **ORDERS),
+        pub("$JS.API.STREAM.INFO.S"),
+        pub("$JS.API.STREAM.INFO.NOPE"),
+        pub("$JS.API.STREAM.UPDATE.S", {"name": "S", "subjects": ["orders.*", "more"], "storage": "file",
+                                        "max_msgs": 100, "description": "d"}),
+        # Storage cannot change; the stream must exist.
+        pub("$JS.API.STREAM.UPDATE.S", {"name": "S", "subjects": ["orders.*"], "storage": "memory"}),
+        pub("$JS.API.STREAM.UPDATE.NOPE", {"name": "NOPE", "subjects": ["nope"]}),
+        pub("$JS.API.STREAM.UPDATE.S", {"name": "S", "subjects": ["orders.*"], "storage": "file",
+                                        "max_msgs": 100, "sealed": True}),
+        pub("$JS.API.STREAM.DELETE.S"),
+        pub("$JS.API.STREAM.DELETE.S"),
+        pub("$JS.API.STREAM.INFO.S"),
+    )),
+    js_scenario("js_stream_names_list", ask(
+        create("A", subjects=["a.*"]),
+        create("B", subjects=["b.>"], storage="memory"),
+        create("C", subjects=["c"]),
+        pub("$JS.API.STREAM.NAMES"),
+        pub("$JS.API.STREAM.NAMES", {"subject": "b.x"}),
+        pub("$JS.API.STREAM.NAMES", {"offset": 2}),
+        pub("$JS.API.STREAM.LIST"),
+        pub("$JS.API.STREAM.LIST", {"subject": "a.1"}),
+        pub("$JS.API.STREAM.NAMES", "{bad"),
+    )),
+    js_scenario("js_publish_acks_and_dedupe", ask(
+        create("S", **ORDERS, duplicate_window=60_000_000_000),
+        pub("orders.a", "one"),
+        hpub("orders.a", {"Nats-Msg-Id": "m1"}),
+        hpub("orders.b", {"Nats-Msg-Id": "m1"}),
+        hpub("orders.b", {"Nats-Msg-Id": "m2"}),
+        pub("$JS.API.STREAM.INFO.S"),
+    )),
+    js_scenario("js_publish_expectations", ask(
+        create("S", **ORDERS),
+        pub("orders.a", "one"),
+        hpub("orders.a", {"Nats-Expected-Stream": "OTHER"}),
+        hpub("orders.a", {"Nats-Expected-Stream": "S"}),
+        hpub("orders.a", {"Nats-Expected-Last-Sequence": "1"}),
+        hpub("orders.a", {"Nats-Expected-Last-Sequence": "2"}),
+        hpub("orders.b", {"Nats-Expected-Last-Subject-Sequence": "0"}),
+        hpub("orders.b", {"Nats-Expected-Last-Subject-Sequence": "0"}),
+        hpub("orders.c", {"Nats-Msg-Id": "x1"}),
+        hpub("orders.c", {"Nats-Expected-Last-Msg-Id": "x1"}),
+        hpub("orders.c", {"Nats-Expected-Last-Msg-Id": "nope"}),
+        hpub("orders.a", {"Nats-Expected-Last-Sequence": "abc"}),
+        # Rollups need allow_rollup_hdrs.
+        hpub("orders.a", {"Nats-Rollup": "sub"}),
+    )),
+    js_scenario("js_rollup", ask(
+        create("R", subjects=["r.*"], allow_rollup_hdrs=True),
+        pub("r.a", "1"), pub("r.a", "2"), pub("r.b", "3"),
+        hpub("r.a", {"Nats-Rollup": "sub"}),
+        pub("$JS.API.STREAM.INFO.R", {"subjects_filter": ">"}),
+        hpub("r.b", {"Nats-Rollup": "all"}),
+        hpub("r.b", {"Nats-Rollup": "bogus"}),
+        pub("$JS.API.STREAM.INFO.R"),
+    )),
+    js_scenario("js_limits_discard", ask(
+        create("O", subjects=["o"], max_msgs=2),
+        pub("o", "1"), pub("o", "2"), pub("o", "3"),
+        pub("$JS.API.STREAM.INFO.O"),
+        create("N", subjects=["n"], max_msgs=2, discard="new", storage="memory"),
+        pub("n", "1"), pub("n", "2"), pub("n", "3"),
+        create("Z", subjects=["z"], max_msg_size=4),
+        pub("z", "1234"), pub("z", "12345"),
+        create("B", subjects=["b"], max_bytes=100, discard="new"),
+        pub("b", "x" * 40), pub("b", "x" * 40), pub("b", "x" * 40),
+        pub("$JS.API.STREAM.INFO.B"),
+        create("P", subjects=["p.*"], max_msgs_per_subject=1),
+        pub("p.a", "1"), pub("p.a", "2"), pub("p.b", "3"),
+        pub("$JS.API.STREAM.INFO.P", {"subjects_filter": "p.*"}),
+    )),
+    js_scenario("js_msg_get_delete", ask(
+        create("S", **ORDERS),
+        pub("orders.a", "1"), pub("orders.b", "2"), pub("orders.a", "3"),
+        pub("$JS.API.STREAM.MSG.GET.S", {"seq": 2}),
+        pub("$JS.API.STREAM.MSG.GET.S", {"last_by_subj": "orders.a"}),
+        pub("$JS.API.STREAM.MSG.GET.S", {"next_by_subj": "orders.a", "seq": 2}),
+        pub("$JS.API.STREAM.MSG.GET.S", {"seq": 9}),
+        pub("$JS.API.STREAM.MSG.GET.S", {"last_by_subj": "orders.z"}),
+        pub("$JS.API.STREAM.MSG.GET.S"),
+        pub("$JS.API.STREAM.MSG.GET.S", {"seq": 1, "last_by_subj": "orders.a"}),
+        pub("$JS.API.STREAM.MSG.GET.NOPE", {"seq": 1}),
+        pub("$JS.API.STREAM.MSG.DELETE.S", {"seq": 2}),
+        pub("$JS.API.STREAM.MSG.DELETE.S", {"seq": 2}),
+        pub("$JS.API.STREAM.MSG.DELETE.S", {"seq": 1, "no_erase": True}),
+        pub("$JS.API.STREAM.MSG.DELETE.S"),
+        pub("$JS.API.STREAM.INFO.S", {"deleted_details": True}),
+        create("DD", subjects=["dd"], deny_delete=True),
+        pub("dd", "1"),
+        pub("$JS.API.STREAM.MSG.DELETE.DD", {"seq": 1}),
+    )),
+    js_scenario("js_purge", ask(
+        create("S", **ORDERS),
+        *[pub(f"orders.{s}", str(i)) for i, s in enumerate("abababc")],
+        pub("$JS.API.STREAM.PURGE.S", {"filter": "orders.a", "keep": 1}),
+        pub("$JS.API.STREAM.INFO.S", {"subjects_filter": ">"}),
+        pub("$JS.API.STREAM.INFO.S", {"subjects_filter": ">", "offset": 1}),
+        pub("$JS.API.STREAM.PURGE.S", {"seq": 5}),
+        pub("$JS.API.STREAM.INFO.S"),
+        pub("$JS.API.STREAM.PURGE.S", {"seq": 2, "keep": 1}),
+        pub("$JS.API.STREAM.PURGE.S"),
+        pub("$JS.API.STREAM.INFO.S"),
+        pub("$JS.API.STREAM.PURGE.NOPE"),
+        create("DP", subjects=["dp"], deny_purge=True),
+        pub("$JS.API.STREAM.PURGE.DP"),
+    )),
+    js_scenario("js_direct_get", ask(
+        create("S", **ORDERS, allow_direct=True),
+        pub("orders.a", "1"), hpub("orders.b", {"k": "v"}, b"2"), pub("orders.a", "3"),
+        pub("$JS.API.DIRECT.GET.S", {"seq": 2}),
+        pub("$JS.API.DIRECT.GET.S", {"last_by_subj": "orders.b"}),
+        pub("$JS.API.DIRECT.GET.S", {"next_by_subj": "orders.a", "seq": 2}),
+        pub("$JS.API.DIRECT.GET.S.orders.a"),
+        pub("$JS.API.DIRECT.GET.S", {"seq": 99}),
+        pub("$JS.API.DIRECT.GET.S.orders.zzz"),
+        pub("$JS.API.DIRECT.GET.S", "{bad"),
+        # No such stream, or a stream without allow_direct: no responders.
+        pub("$JS.API.DIRECT.GET.NOPE", {"seq": 1}),
+        create("ND", subjects=["nd"]),
+        pub("$JS.API.DIRECT.GET.ND", {"seq": 1}),
+    )),
+    js_scenario("js_message_ttl", ask(
+        create("N", subjects=["n"]),
+        hpub("n", {"Nats-TTL": "2s"}),
+        hpub("n", {"Nats-TTL": "soon"}),
+        create("T", subjects=["t.*"], allow_msg_ttl=True, storage="memory"),
+        hpub("t.a", {"Nats-TTL": "3s"}),
+        hpub("t.b", {"Nats-TTL": "500ms"}),
+        hpub("t.b", {"Nats-TTL": "0"}),
+        hpub("t.c", {"Nats-TTL": "never"}),
+        hpub("t.d", {"Nats-TTL": "60"}),
+        pub("$JS.API.STREAM.INFO.T"),
+    ) + [("sleep", 2.5)] + ask(pub("$JS.API.STREAM.INFO.T"))),
+    js_scenario("js_sealed_stream", ask(
+        create("S", **ORDERS),
+        pub("orders.a", "1"),
+        pub("$JS.API.STREAM.UPDATE.S", {"name": "S", "subjects": ["orders.*"], "storage": "file", "sealed": True}),
+        pub("orders.a", "2"),
+        pub("$JS.API.STREAM.PURGE.S"),
+        pub("$JS.API.STREAM.MSG.DELETE.S", {"seq": 1}),
+        pub("$JS.API.STREAM.INFO.S"),
+    )),
+]
