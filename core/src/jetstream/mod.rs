@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod config;
+pub mod consumer;
 pub mod headers;
 mod requests;
 pub mod store;
@@ -53,6 +54,8 @@ pub struct Reply {
 #[derive(Debug, Default)]
 pub struct JsAccount {
     streams: BTreeMap<String, Stream>,
+    /// Each stream's consumers, by stream name.
+    consumers: BTreeMap<String, consumer::Consumers>,
 }
 
 /// What a stream's metadata file holds.
@@ -82,6 +85,10 @@ pub struct JetStream {
     api_errors: u64,
     /// The server's name, which stream info gives as the stream's leader.
     server_name: String,
+    /// Consumer deliveries and statuses to publish, with their account.
+    deliveries: VecDeque<(String, consumer::Delivery)>,
+    /// Consumers' saved files.
+    consumer_files: consumer::persist::SavedFiles,
 }
 
 impl std::fmt::Debug for JetStream {
@@ -107,8 +114,11 @@ impl JetStream {
             api_total: 0,
             api_errors: 0,
             server_name: String::new(),
+            deliveries: VecDeque::new(),
+            consumer_files: consumer::persist::SavedFiles::default(),
         };
         js.recover();
+        js.recover_consumers();
         js
     }
 
@@ -228,6 +238,9 @@ impl JetStream {
             Err(e) => api::responses::PubAck::error_json(&name, self.limits.domain.as_deref().unwrap_or_default(), e),
         };
         let wrote = matches!(outcome, Ok(Stored { duplicate: false, .. }));
+        if wrote {
+            self.pump_consumers(account, &name, wall);
+        }
         if wrote && file {
             self.dirty.insert((account.to_owned(), name));
         }
@@ -256,8 +269,8 @@ impl JetStream {
     /// Asks for one sync covering every write since the last flush; the
     /// replies that waited on those writes go out when it completes.
     pub fn flush(&mut self) {
+        let mut last = self.save_consumers();
         let dirty = std::mem::take(&mut self.dirty);
-        let mut last = None;
         for (account, name) in dirty {
             let Some(stream) = self.accounts.get_mut(&account).and_then(|a| a.streams.get_mut(&name)) else { continue };
             match stream.store_mut().sync() {
@@ -281,7 +294,7 @@ impl JetStream {
 
     /// True when writes wait for [`JetStream::flush`].
     pub fn needs_flush(&self) -> bool {
-        !self.dirty.is_empty() || !self.unsynced.is_empty()
+        !self.dirty.is_empty() || !self.unsynced.is_empty() || self.consumers_dirty()
     }
 
     /// A sync of JetStream's storage completed: every token up to `token` did.
@@ -291,6 +304,7 @@ impl JetStream {
                 stream.store_mut().handle_synced(token);
             }
         }
+        self.consumers_synced(token);
         while self.waiting.front().is_some_and(|(t, _)| *t <= token) {
             let (_, reply) = self.waiting.pop_front().expect("front exists");
             self.ready.push_back(reply);
@@ -309,7 +323,11 @@ impl JetStream {
 
     /// How long until a stream has something to expire.
     pub fn poll_timeout(&self, wall: UnixNanos) -> Option<Duration> {
-        self.accounts.values().flat_map(|a| a.streams.values()).filter_map(|s| s.next_expiry(wall)).min()
+        let streams = self.accounts.values().flat_map(|a| a.streams.values()).filter_map(|s| s.next_expiry(wall)).min();
+        let consumers = self
+            .consumers_deadline()
+            .map(|at| Duration::from_nanos(u64::try_from(at.0.saturating_sub(wall.0)).unwrap_or(0)));
+        streams.into_iter().chain(consumers).min()
     }
 
     /// Runs the streams' clocks.
@@ -328,6 +346,7 @@ impl JetStream {
         for line in failed {
             self.log(Level::Error, line);
         }
+        self.consumers_timeout(wall);
     }
 
     fn log(&mut self, level: Level, message: String) {

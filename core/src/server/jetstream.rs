@@ -74,6 +74,8 @@ impl Control {
                 self.share_stream_subjects();
             }
             answered
+        } else if p.subject.starts_with(b"$JS.ACK.") {
+            js.handle_ack(&name, &p.subject, p.reply.as_ref(), &p.payload, wall)
         } else {
             js.handle_publish(&name, &p.subject, p.reply.as_ref(), p.headers.as_ref(), &p.payload, wall)
         };
@@ -89,6 +91,10 @@ impl Control {
                 self.log(event.level, event.message);
                 continue;
             }
+            if let Some((account, d)) = js.poll_delivery() {
+                self.deliver_consumer_msg(now, &account, d);
+                continue;
+            }
             let Some(reply) = js.poll_reply() else { break };
             let Some(account) = self.accounts.iter().position(|a| a.name == reply.account) else { continue };
             let p = Publish { subject: reply.subject, reply: None, headers: reply.headers, payload: reply.payload };
@@ -97,6 +103,16 @@ impl Control {
         let wall = self.wall_at(now);
         self.jetstream_deadline = self.jetstream.as_ref().and_then(|js| js.poll_timeout(wall)).map(|d| now + d);
         self.wake();
+    }
+
+    /// Publishes a consumer's delivery: routed on its deliver subject (or
+    /// pull request inbox), shown with the stored message's subject, as
+    /// nats-server delivers.
+    fn deliver_consumer_msg(&mut self, now: Instant, account: &str, d: crate::jetstream::consumer::Delivery) {
+        let Some(account) = self.accounts.iter().position(|a| a.name == account) else { return };
+        let result = self.accounts[account].shared.index.write().match_subject(&d.to);
+        let p = Publish { subject: d.subject, reply: d.reply, headers: d.headers, payload: d.payload };
+        self.route(now, |route| route.deliver(&result, SERVER_SLOT, true, &p));
     }
 
     /// True when JetStream holds writes that a sync should cover.
@@ -145,6 +161,7 @@ impl Control {
         self.jetstream.is_some()
             && shared.jetstream.load(Ordering::Acquire)
             && (crate::jetstream::is_api_subject(&p.subject)
+                || p.subject.starts_with(b"$JS.ACK.")
                 || shared.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, &p.subject)))
     }
 }
