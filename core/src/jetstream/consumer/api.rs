@@ -366,21 +366,23 @@ impl JetStream {
     }
 
     /// Adds, updates or returns the consumer `cfg` names.
-    fn place_consumer(&mut self, account: &str, stream: &str, mut cfg: ConsumerConfig, action: ConsumerAction, wall: UnixNanos) -> Result<Vec<u8>, ApiError> {
+    fn place_consumer(&mut self, account: &str, stream: &str, cfg: ConsumerConfig, action: ConsumerAction, wall: UnixNanos) -> Result<Vec<u8>, ApiError> {
         let acc = self.accounts.get_mut(account).ok_or_else(ApiError::stream_not_found)?;
         let consumers = acc.consumers.entry(stream.to_owned()).or_default();
-        if cfg.name.is_empty() {
+        // An ephemeral consumer made without a name gets one; its config
+        // keeps none, as nats-server reports it.
+        let name = if cfg.name.is_empty() {
             let mut seed = u64::try_from(wall.0).unwrap_or(0) ^ (consumers.len() as u64).rotate_left(32);
             loop {
                 let name = ephemeral_name(seed);
                 if !consumers.contains_key(&name) {
-                    cfg.name = name;
-                    break;
+                    break name;
                 }
                 seed = seed.wrapping_add(1);
             }
-        }
-        let name = cfg.name.clone();
+        } else {
+            cfg.name.clone()
+        };
         let s = acc.streams.get_mut(stream).ok_or_else(ApiError::stream_not_found)?;
         if let Some(existing) = consumers.get_mut(&name) {
             // nats-server 2.15.1 refuses `action: create` of an existing

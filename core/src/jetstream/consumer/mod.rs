@@ -201,8 +201,18 @@ impl Consumer {
             next_push_heartbeat: None,
             dirty: false,
         };
-        // What was unacknowledged at the crash is redelivered at once.
-        c.redeliver = c.state.pending.keys().copied().collect();
+        // What was unacknowledged is redelivered once its ack wait, counted
+        // from its delivery before the restart, runs out.
+        let due: Vec<(i64, u64)> = c
+            .state
+            .pending
+            .iter()
+            .map(|(&seq, p)| {
+                let deliveries = c.state.redelivered.get(&seq).copied().unwrap_or(1);
+                (p.timestamp.saturating_add(c.ack_wait_for(deliveries)), seq)
+            })
+            .collect();
+        c.deadlines.extend(due);
         c
     }
 
