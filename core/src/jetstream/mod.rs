@@ -89,6 +89,8 @@ pub struct JetStream {
     deliveries: VecDeque<(String, consumer::Delivery)>,
     /// Consumers' saved files.
     consumer_files: consumer::persist::SavedFiles,
+    /// When push consumers without interest are asked about again.
+    interest_recheck_at: Option<UnixNanos>,
 }
 
 impl std::fmt::Debug for JetStream {
@@ -116,6 +118,7 @@ impl JetStream {
             server_name: String::new(),
             deliveries: VecDeque::new(),
             consumer_files: consumer::persist::SavedFiles::default(),
+            interest_recheck_at: None,
         };
         js.recover();
         js.recover_consumers();

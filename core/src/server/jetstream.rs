@@ -85,6 +85,7 @@ impl Control {
 
     /// Delivers what JetStream has ready, and logs what it said.
     pub(super) fn drain_jetstream(&mut self, now: Instant) {
+        self.answer_interest_queries(now);
         loop {
             let Some(js) = self.jetstream.as_mut() else { return };
             if let Some(event) = js.poll_log() {
@@ -112,7 +113,30 @@ impl Control {
         let Some(account) = self.accounts.iter().position(|a| a.name == account) else { return };
         let result = self.accounts[account].shared.index.write().match_subject(&d.to);
         let p = Publish { subject: d.subject, reply: d.reply, headers: d.headers, payload: d.payload };
-        self.route(now, |route| route.deliver(&result, SERVER_SLOT, true, &p));
+        let delivered = self.route(now, |route| route.deliver(&result, SERVER_SLOT, true, &p));
+        if delivered == 0 {
+            // Interest went: push consumers on this subject stop until it returns.
+            let wall = self.wall_at(now);
+            let name = self.accounts[account].name.clone();
+            if let Some(js) = self.jetstream.as_mut() {
+                js.set_interest(&name, &d.to, false, wall);
+            }
+        }
+    }
+
+    /// Tells JetStream which push consumers' deliver subjects have subscribers.
+    fn answer_interest_queries(&mut self, now: Instant) {
+        let wall = self.wall_at(now);
+        let Some(js) = self.jetstream.as_mut() else { return };
+        let queries = js.interest_queries(wall);
+        for (account, subject) in queries {
+            let Some(i) = self.accounts.iter().position(|a| a.name == account) else { continue };
+            let result = self.accounts[i].shared.index.write().match_subject(&subject);
+            let interest = !result.is_empty();
+            if let Some(js) = self.jetstream.as_mut() {
+                js.set_interest(&account, &subject, interest, wall);
+            }
+        }
     }
 
     /// True when JetStream holds writes that a sync should cover.

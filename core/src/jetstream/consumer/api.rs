@@ -12,6 +12,9 @@ use crate::jetstream::api::{self, ApiError};
 use crate::jetstream::{JetStream, Reply};
 use crate::time::UnixNanos;
 
+/// How often push consumers without interest ask again, in nanoseconds.
+const INTEREST_RECHECK_NS: i64 = 100_000_000;
+
 /// Response `type`s of the consumer API.
 pub mod kinds {
     /// `CONSUMER.CREATE` and `CONSUMER.DURABLE.CREATE`.
@@ -129,6 +132,9 @@ pub struct ConsumerInfo {
     pub num_waiting: u64,
     /// Messages not yet delivered.
     pub num_pending: u64,
+    /// A push consumer with interest in its deliver subject.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub push_bound: bool,
     /// When gathered.
     #[serde(with = "go_time")]
     pub ts: UnixNanos,
@@ -297,6 +303,7 @@ impl JetStream {
             num_redelivered: state.redelivered.len() as u64,
             num_waiting: c.num_waiting() as u64,
             num_pending: c.num_pending(s.store_mut()),
+            push_bound: c.push_bound(),
             ts: wall,
         })
     }
@@ -474,12 +481,59 @@ impl JetStream {
         true
     }
 
+    /// Deliver subjects of push consumers waiting for interest, when it is
+    /// time to ask again: (account, subject). The control plane answers
+    /// with [`JetStream::set_interest`].
+    pub fn interest_queries(&mut self, wall: UnixNanos) -> Vec<(String, Bytes)> {
+        if self.interest_recheck_at.is_some_and(|t| t > wall) {
+            return Vec::new();
+        }
+        self.interest_recheck_at = None;
+        let mut out = Vec::new();
+        for (account, acc) in &self.accounts {
+            for c in acc.consumers.values().flat_map(|m| m.values()) {
+                if c.wants_interest() {
+                    out.push((account.clone(), Bytes::from(c.config().deliver_subject.clone())));
+                }
+            }
+        }
+        out.dedup();
+        out
+    }
+
+    /// Whether anything in `account` subscribes to `subject`, for the push
+    /// consumers delivering there. Without interest, they are asked about
+    /// again shortly.
+    pub fn set_interest(&mut self, account: &str, subject: &[u8], interest: bool, wall: UnixNanos) {
+        let Some(acc) = self.accounts.get_mut(account) else { return };
+        let mut touched = Vec::new();
+        for (stream, consumers) in &mut acc.consumers {
+            let Some(s) = acc.streams.get_mut(stream) else { continue };
+            for c in consumers.values_mut() {
+                if c.config().is_push() && c.config().deliver_subject.as_bytes() == subject {
+                    c.set_interest(interest, wall, s.store_mut());
+                    touched.push(stream.clone());
+                }
+            }
+        }
+        if !interest {
+            let again = UnixNanos(wall.0.saturating_add(INTEREST_RECHECK_NS));
+            self.interest_recheck_at = Some(self.interest_recheck_at.map_or(again, |t| t.min(again)));
+        }
+        touched.dedup();
+        for stream in touched {
+            self.collect_deliveries(account, &stream);
+        }
+    }
+
     /// The earliest time a consumer needs its clock run.
     pub(crate) fn consumers_deadline(&self) -> Option<UnixNanos> {
+        let recheck = self.interest_recheck_at;
         self.accounts
             .values()
             .flat_map(|a| a.consumers.values().flat_map(|m| m.values()))
             .filter_map(|c| [c.next_deadline(), c.inactive_at()].into_iter().flatten().min())
+            .chain(recheck)
             .min()
     }
 

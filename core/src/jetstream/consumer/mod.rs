@@ -168,6 +168,8 @@ pub struct Consumer {
     next_push_heartbeat: Option<UnixNanos>,
     /// State changed since it was last saved.
     dirty: bool,
+    /// Push consumers: something subscribes to the deliver subject.
+    interest: bool,
 }
 
 impl Consumer {
@@ -200,6 +202,7 @@ impl Consumer {
             last_active: created,
             next_push_heartbeat: None,
             dirty: false,
+            interest: false,
         };
         // What was unacknowledged is redelivered once its ack wait, counted
         // from its delivery before the restart, runs out.
@@ -444,6 +447,10 @@ impl Consumer {
                 break;
             }
             if !self.config.is_push() && self.waiting.is_empty() {
+                break;
+            }
+            // A push consumer delivers only while someone listens, as nats-server.
+            if self.config.is_push() && !self.interest {
                 break;
             }
             let Some((msg, redelivery)) = self.peek(store) else { break };
@@ -710,16 +717,39 @@ impl Consumer {
     }
 
     /// True when an ephemeral consumer (or one with `inactive_threshold`)
-    /// has been idle long enough to be removed.
+    /// has been idle long enough to be removed: a pull consumer without
+    /// requests, a push consumer without interest.
     pub fn inactive(&self, wall: UnixNanos) -> bool {
-        let threshold = self.config.inactive_threshold;
-        threshold > 0 && self.waiting.is_empty() && wall.0.saturating_sub(self.last_active.0) >= threshold
+        self.inactive_at().is_some_and(|at| at <= wall)
     }
 
     /// When [`Consumer::inactive`] may next become true.
     pub fn inactive_at(&self) -> Option<UnixNanos> {
         let threshold = self.config.inactive_threshold;
-        (threshold > 0 && self.waiting.is_empty()).then(|| UnixNanos(self.last_active.0.saturating_add(threshold)))
+        let idle = if self.config.is_push() { !self.interest } else { self.waiting.is_empty() };
+        (threshold > 0 && idle).then(|| UnixNanos(self.last_active.0.saturating_add(threshold)))
+    }
+
+    /// True for a push consumer that does not know of interest in its deliver subject.
+    pub fn wants_interest(&self) -> bool {
+        self.config.is_push() && !self.interest
+    }
+
+    /// True for a push consumer with interest (`push_bound`).
+    pub fn push_bound(&self) -> bool {
+        self.config.is_push() && self.interest
+    }
+
+    /// Whether something subscribes to the deliver subject; deliveries
+    /// resume when interest comes.
+    pub fn set_interest(&mut self, interest: bool, wall: UnixNanos, store: &mut dyn MsgStore) {
+        if self.interest != interest {
+            self.last_active = wall;
+        }
+        self.interest = interest;
+        if interest {
+            self.pump(store, wall);
+        }
     }
 
     /// Marks the consumer as in use (a push consumer with interest).
