@@ -42,7 +42,7 @@ fn pull_batch_then_no_messages_then_acks_move_the_floor() {
     c.handle_pull(Bytes::from_static(b"in"), br#"{"batch":5,"no_wait":true}"#, UnixNanos(10), &mut s);
     let out = drain(&mut c);
     assert_eq!(out.len(), 4);
-    assert_eq!(&out[0].reply.as_deref().unwrap()[..], b"$JS.ACK.S.C.1.1.1.1000.2");
+    assert_eq!(out[0].reply.as_deref().unwrap(), b"$JS.ACK.S.C.1.1.1.1000.2");
     assert_eq!(&out[0].subject[..], b"s.a");
     assert_eq!(&out[0].to[..], b"in");
     assert_eq!(status_of(&out[3]), "NATS/1.0 404 No Messages");
@@ -68,7 +68,7 @@ fn unacked_messages_are_redelivered_after_ack_wait_up_to_max_deliver() {
     c.handle_timeout(UnixNanos(1_010), &mut s);
     let again = drain(&mut c);
     assert_eq!(again.len(), 1);
-    assert_eq!(&again[0].reply.as_deref().unwrap()[..], b"$JS.ACK.S.C.2.1.2.1000.0");
+    assert_eq!(again[0].reply.as_deref().unwrap(), b"$JS.ACK.S.C.2.1.2.1000.0");
     assert_eq!(c.state().redelivered.get(&1), Some(&2));
     c.handle_timeout(UnixNanos(2_010), &mut s);
     assert!(drain(&mut c).is_empty(), "max_deliver reached");
