@@ -769,4 +769,6 @@ impl Consumer {
 pub type Consumers = BTreeMap<String, Consumer>;
 
 #[cfg(test)]
+mod api_tests;
+#[cfg(test)]
 mod tests;
