@@ -238,3 +238,54 @@ def test_durable_consumer_survives_kill(start_server):
     srv.proc.wait(timeout=10)
     again, _ = js_server(start_server, store)
     _check_after_restart(again)
+
+
+@run
+async def _work_queue(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    await js.add_stream(name="WQ", subjects=["wq.*"], retention="workqueue", storage=StorageType.MEMORY)
+    for i in range(4):
+        await js.publish(f"wq.{i % 2}", f"{i}".encode())
+    psub = await js.pull_subscribe("wq.0", durable="W0")
+    with pytest.raises(nats.js.errors.BadRequestError):
+        # Overlapping filters are refused on a work queue.
+        await js.pull_subscribe("wq.*", durable="ALL")
+    msgs = await psub.fetch(2)
+    assert [m.data for m in msgs] == [b"0", b"2"]
+    for m in msgs:
+        await m.ack_sync()
+    si = await js.stream_info("WQ")
+    assert si.state.messages == 2
+    await nc.close()
+
+
+def test_work_queue_removes_acked_messages(start_server):
+    srv, _ = js_server(start_server)
+    _work_queue(srv)
+
+
+@run
+async def _interest(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    await js.add_stream(name="IN", subjects=["in"], retention="interest", storage=StorageType.MEMORY)
+    a = await js.pull_subscribe("in", durable="A")
+    b = await js.pull_subscribe("in", durable="B")
+    for i in range(3):
+        await js.publish("in", f"{i}".encode())
+    for m in await a.fetch(3):
+        await m.ack_sync()
+    si = await js.stream_info("IN")
+    assert si.state.messages == 3, "B has not acknowledged yet"
+    msgs = await b.fetch(3)
+    await msgs[0].ack_sync()
+    await msgs[1].ack_sync()
+    si = await js.stream_info("IN")
+    assert si.state.messages == 1 and si.state.first_seq == 3
+    await nc.close()
+
+
+def test_interest_retention(start_server):
+    srv, _ = js_server(start_server)
+    _interest(srv)

@@ -454,6 +454,11 @@ impl JetStream {
         for c in consumers.values_mut() {
             c.pump(s.store_mut(), wall);
         }
+        // Deliveries without acks (ack policy none) count as acknowledged.
+        let unacked = consumers.values().any(|c| c.config().ack_policy == super::AckPolicy::None);
+        if unacked {
+            self.apply_retention(account, stream);
+        }
         self.collect_deliveries(account, stream);
     }
 
@@ -588,22 +593,18 @@ impl JetStream {
         }
         let Some(consumers) = acc.consumers.get(stream).filter(|m| !m.is_empty()) else { return };
         let state = s.store().state();
-        let floor = consumers.values().map(Consumer::acked_up_to).min().unwrap_or(0);
+        // Nothing past the furthest delivery can be acknowledged yet.
+        let last = consumers.values().map(|c| c.state().delivered.stream_seq).max().unwrap_or(0).min(state.last_seq);
         let mut removed = false;
         let mut seq = state.first_seq;
-        while seq <= state.last_seq {
+        while seq <= last {
             let Ok(Some(m)) = s.store_mut().load_next(b">", seq) else { break };
             seq = m.seq + 1;
-            let interested: Vec<&Consumer> = consumers.values().filter(|c| c.matches(&m.subject)).collect();
-            let done = if m.seq <= floor {
-                true
-            } else {
-                !interested.is_empty() && interested.iter().all(|c| c.has_acked(m.seq))
-            };
+            // A message goes once every consumer it is for acknowledged it
+            // (work queues have one such consumer: filters may not overlap).
+            let mut interested = consumers.values().filter(|c| c.matches(&m.subject)).peekable();
+            let done = interested.peek().is_some() && interested.all(|c| c.has_acked(m.seq));
             if !done {
-                if m.seq > consumers.values().map(|c| c.state().delivered.stream_seq).max().unwrap_or(0) {
-                    break;
-                }
                 continue;
             }
             if s.store_mut().remove(m.seq, false).unwrap_or(false) {

@@ -639,12 +639,6 @@ impl Consumer {
         };
     }
 
-    /// The stream sequences acknowledged (for interest and work-queue
-    /// retention): everything up to the ack floor.
-    pub fn acked_up_to(&self) -> u64 {
-        self.state.ack_floor.stream_seq
-    }
-
     /// True when `seq` was delivered and acknowledged.
     pub fn has_acked(&self, seq: u64) -> bool {
         seq <= self.state.delivered.stream_seq && !self.state.pending.contains_key(&seq) && seq < self.next_seq
