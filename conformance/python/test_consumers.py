@@ -289,3 +289,36 @@ async def _interest(srv):
 def test_interest_retention(start_server):
     srv, _ = js_server(start_server)
     _interest(srv)
+
+
+@run
+async def _key_value(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    kv = await js.create_key_value(bucket="B", history=5)
+    assert await kv.put("a", b"1") == 1
+    assert await kv.put("a", b"2") == 2
+    assert await kv.put("b", b"x") == 3
+    e = await kv.get("a")
+    assert (e.key, e.value, e.revision) == ("a", b"2", 2)
+    await kv.delete("b")
+    # keys, history and watch run on ordered push consumers.
+    assert await kv.keys() == ["a"]
+    assert [x.value for x in await kv.history("a")] == [b"1", b"2"]
+    w = await kv.watchall()
+    seen = []
+    async for u in w:
+        if u is None:
+            break
+        seen.append((u.key, u.value, u.operation))
+    assert seen == [("a", b"2", None), ("b", b"", "DEL")]
+    await kv.put("c", b"3")
+    u = await w.updates(timeout=3)
+    assert (u.key, u.value) == ("c", b"3")
+    await w.stop()
+    await nc.close()
+
+
+def test_key_value_through_consumers(start_server):
+    srv, _ = js_server(start_server)
+    _key_value(srv)
