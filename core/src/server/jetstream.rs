@@ -112,14 +112,15 @@ impl Control {
     fn deliver_consumer_msg(&mut self, now: Instant, account: &str, d: crate::jetstream::consumer::Delivery) {
         let Some(account) = self.accounts.iter().position(|a| a.name == account) else { return };
         let result = self.accounts[account].shared.index.write().match_subject(&d.to);
-        let p = Publish { subject: d.subject, reply: d.reply, headers: d.headers, payload: d.payload };
+        let p = Publish { subject: d.subject.clone(), reply: d.reply.clone(), headers: d.headers.clone(), payload: d.payload.clone() };
         let delivered = self.route(now, |route| route.deliver(&result, SERVER_SLOT, true, &p));
         if delivered == 0 {
-            // Interest went: push consumers on this subject stop until it returns.
+            // Interest went: push consumers on this subject stop until it
+            // returns, pull requests answered there are dropped.
             let wall = self.wall_at(now);
             let name = self.accounts[account].name.clone();
             if let Some(js) = self.jetstream.as_mut() {
-                js.set_interest(&name, &d.to, false, wall);
+                js.undelivered(&name, &d, wall);
             }
         }
     }

@@ -531,6 +531,24 @@ impl JetStream {
         }
     }
 
+    /// A consumer's delivery reached nobody: push consumers on that subject
+    /// wait for interest, pull requests answered there are dropped, and
+    /// the message is offered again first.
+    pub fn undelivered(&mut self, account: &str, d: &Delivery, wall: UnixNanos) {
+        let ack = d.reply.as_deref().and_then(|r| std::str::from_utf8(r).ok()).and_then(AckSubject::parse);
+        if let Some(ack) = &ack {
+            let Some(acc) = self.accounts.get_mut(account) else { return };
+            if let (Some(s), Some(c)) = (acc.streams.get_mut(ack.stream), acc.consumers.get_mut(ack.stream).and_then(|m| m.get_mut(ack.consumer))) {
+                if !c.config().is_push() {
+                    c.undelivered(&d.to, Some(ack.stream_seq), wall, s.store_mut());
+                }
+            }
+            let stream = ack.stream.to_owned();
+            self.collect_deliveries(account, &stream);
+        }
+        self.set_interest(account, &d.to, false, wall);
+    }
+
     /// The earliest time a consumer needs its clock run.
     pub(crate) fn consumers_deadline(&self) -> Option<UnixNanos> {
         let recheck = self.interest_recheck_at;

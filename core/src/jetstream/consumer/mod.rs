@@ -751,6 +751,19 @@ impl Consumer {
         self.last_active = wall;
     }
 
+    /// Nobody received what went to `to`: the pull requests answered there
+    /// are dropped (their client is gone), and the message `seq`, if still
+    /// unacknowledged, goes first in line again.
+    pub fn undelivered(&mut self, to: &[u8], seq: Option<u64>, wall: UnixNanos, store: &mut dyn MsgStore) {
+        self.waiting.retain(|w| w.reply != to);
+        if let Some(seq) = seq.filter(|s| self.state.pending.contains_key(s)) {
+            self.deadlines.retain(|&(_, s)| s != seq);
+            self.redeliver.retain(|&s| s != seq);
+            self.redeliver.push_front(seq);
+        }
+        self.pump(store, wall);
+    }
+
     /// The consumer is being deleted: waiting requests hear `409 Consumer Deleted`.
     pub fn close(&mut self) {
         for w in std::mem::take(&mut self.waiting) {

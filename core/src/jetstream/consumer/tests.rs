@@ -154,3 +154,20 @@ fn ack_subjects_parse_in_both_forms() {
     assert_eq!((d.stream, d.consumer), ("S", "C"));
     assert!(AckSubject::parse("$JS.ACK.S.C.x.10.12.99.0").is_none());
 }
+
+#[test]
+fn a_delivery_nobody_received_goes_to_the_next_request_first() {
+    let mut s = store_with(2);
+    let mut c = Consumer::new("S", "C", pull_cfg(), UnixNanos(0), &mut s);
+    c.handle_pull(Bytes::from_static(b"gone"), br#"{"batch":1,"expires":1000000}"#, UnixNanos(1), &mut s);
+    let first = drain(&mut c);
+    assert_eq!(&first[0].to[..], b"gone");
+    c.handle_pull(Bytes::from_static(b"gone"), br#"{"batch":1,"expires":1000000}"#, UnixNanos(2), &mut s);
+    drain(&mut c);
+    c.handle_pull(Bytes::from_static(b"here"), br#"{"batch":1,"expires":1000000}"#, UnixNanos(3), &mut s);
+    assert!(drain(&mut c).is_empty());
+    c.undelivered(b"gone", Some(1), UnixNanos(4), &mut s);
+    let out = drain(&mut c);
+    assert_eq!(&out[0].to[..], b"here");
+    assert_eq!(out[0].reply.as_deref().unwrap(), b"$JS.ACK.S.C.2.1.3.1000.0");
+}
