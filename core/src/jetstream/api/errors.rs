@@ -345,6 +345,7 @@ fixed_errors! {
     consumer_wq_consumer_not_unique => (400, 10100, "filtered consumer not unique on workqueue stream");
     consumer_wq_multiple_unfiltered => (400, 10099, "multiple non-filtered consumers not allowed on workqueue stream");
     consumer_wq_requires_explicit_ack => (400, 10098, "workqueue stream requires explicit ack");
+    consumer_with_flow_control_needs_heartbeats => (400, 10108, "consumer with flow control also needs heartbeats");
 }
 
 detail_errors! {

@@ -27,6 +27,8 @@ pub mod kinds {
     pub const LIST: &str = "io.nats.jetstream.api.v1.consumer_list_response";
     /// `CONSUMER.DELETE`.
     pub const DELETE: &str = "io.nats.jetstream.api.v1.consumer_delete_response";
+    /// `CONSUMER.PAUSE`.
+    pub const PAUSE: &str = "io.nats.jetstream.api.v1.consumer_pause_response";
 }
 
 /// A parsed consumer API subject.
@@ -58,6 +60,8 @@ pub enum Request<'a> {
     List(&'a str),
     /// `CONSUMER.MSG.NEXT.<stream>.<name>`.
     Next(&'a str, &'a str),
+    /// `CONSUMER.PAUSE.<stream>.<name>`.
+    Pause(&'a str, &'a str),
 }
 
 impl Request<'_> {
@@ -68,6 +72,7 @@ impl Request<'_> {
             Request::Delete(..) => kinds::DELETE,
             Request::Names(_) => kinds::NAMES,
             Request::List(_) => kinds::LIST,
+            Request::Pause(..) => kinds::PAUSE,
         }
     }
 }
@@ -98,6 +103,9 @@ pub fn parse(subject: &str) -> Option<Request<'_>> {
     }
     if let Some((s, n)) = two("DELETE.") {
         return Some(Request::Delete(s, n));
+    }
+    if let Some((s, n)) = two("PAUSE.") {
+        return Some(Request::Pause(s, n));
     }
     if let Some((s, n)) = two("MSG.NEXT.") {
         return Some(Request::Next(s, n));
@@ -135,9 +143,19 @@ pub struct ConsumerInfo {
     /// A push consumer with interest in its deliver subject.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub push_bound: bool,
+    /// Paused now.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    /// How much longer, ns.
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub pause_remaining: i64,
     /// When gathered.
     #[serde(with = "go_time")]
     pub ts: UnixNanos,
+}
+
+fn is_zero_i64(v: &i64) -> bool {
+    *v == 0
 }
 
 fn with_type(kind: &str, body: &impl Serialize) -> Vec<u8> {
@@ -269,8 +287,42 @@ impl JetStream {
                 }
                 Ok(with_type(kinds::LIST, &List { total: names.len(), offset, limit: api::LIST_LIMIT, consumers: &infos }))
             }
+            Request::Pause(stream, name) => self.pause_consumer(account, stream, name, payload, wall),
             Request::Next(..) => unreachable!("handled before"),
         }
+    }
+
+    fn pause_consumer(&mut self, account: &str, stream: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<Vec<u8>, ApiError> {
+        #[derive(serde::Deserialize, Default)]
+        struct PauseRequest {
+            #[serde(default, with = "crate::jetstream::api::json::go_time_opt")]
+            pause_until: Option<UnixNanos>,
+        }
+        let req: PauseRequest = if api::requests::is_json_object_or_array(payload) {
+            serde_json::from_slice(payload).map_err(|e| ApiError::invalid_json(e.to_string()))?
+        } else {
+            PauseRequest::default()
+        };
+        let acc = self.accounts.get_mut(account).ok_or_else(ApiError::stream_not_found)?;
+        let s = acc.streams.get_mut(stream).ok_or_else(ApiError::stream_not_found)?;
+        let c = acc.consumers.get_mut(stream).and_then(|m| m.get_mut(name)).ok_or_else(ApiError::consumer_not_found)?;
+        c.pause(req.pause_until, wall, s.store_mut());
+        let remaining = c.paused(wall);
+        #[derive(Serialize)]
+        struct PauseResponse {
+            paused: bool,
+            #[serde(with = "crate::jetstream::api::json::go_time_opt")]
+            pause_until: Option<UnixNanos>,
+            #[serde(skip_serializing_if = "is_zero_i64")]
+            pause_remaining: i64,
+        }
+        let body = with_type(
+            kinds::PAUSE,
+            &PauseResponse { paused: remaining.is_some(), pause_until: req.pause_until, pause_remaining: remaining.unwrap_or(0) },
+        );
+        self.save_consumer(account, stream, name);
+        self.collect_deliveries(account, stream);
+        Ok(body)
     }
 
     fn consumer_names(&self, account: &str, stream: &str) -> Vec<String> {
@@ -304,6 +356,8 @@ impl JetStream {
             num_waiting: c.num_waiting() as u64,
             num_pending: c.num_pending(s.store_mut()),
             push_bound: c.push_bound(),
+            paused: c.paused(wall).is_some(),
+            pause_remaining: c.paused(wall).unwrap_or(0),
             ts: wall,
         })
     }

@@ -456,6 +456,9 @@ pub fn check(cfg: &ConsumerConfig, stream: &StreamConfig) -> Result<(), ApiError
     }
     check_filters(cfg, stream)?;
     check_start(cfg)?;
+    if cfg.flow_control && cfg.heartbeat == 0 {
+        return Err(ApiError::consumer_with_flow_control_needs_heartbeats());
+    }
     let metadata: usize = cfg.metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
     if metadata > MAX_METADATA_LEN {
         return Err(ApiError::consumer_metadata_length(MAX_METADATA_LEN));

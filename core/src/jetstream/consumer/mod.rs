@@ -156,6 +156,8 @@ pub struct Consumer {
     next_seq: u64,
     /// Unacked deliveries by ack deadline: (deadline, stream sequence).
     deadlines: BTreeSet<(i64, u64)>,
+    /// Each entry of `deadlines` by stream sequence, to remove it in O(log n).
+    deadline_of: BTreeMap<u64, i64>,
     /// Messages to redeliver, in order.
     redeliver: VecDeque<u64>,
     /// `last_per_subject`: the sequences to deliver up to `lps_until`.
@@ -170,6 +172,8 @@ pub struct Consumer {
     dirty: bool,
     /// Push consumers: something subscribes to the deliver subject.
     interest: bool,
+    /// Delivery waits for `pause_until` to pass.
+    held_by_pause: bool,
 }
 
 impl Consumer {
@@ -195,6 +199,7 @@ impl Consumer {
             state,
             next_seq,
             deadlines: BTreeSet::new(),
+            deadline_of: BTreeMap::new(),
             redeliver: VecDeque::new(),
             lps: None,
             waiting: VecDeque::new(),
@@ -203,6 +208,7 @@ impl Consumer {
             next_push_heartbeat: None,
             dirty: false,
             interest: false,
+            held_by_pause: false,
         };
         // What was unacknowledged is redelivered once its ack wait, counted
         // from its delivery before the restart, runs out.
@@ -215,7 +221,9 @@ impl Consumer {
                 (p.timestamp.saturating_add(c.ack_wait_for(deliveries)), seq)
             })
             .collect();
-        c.deadlines.extend(due);
+        for (at, seq) in due {
+            c.set_deadline(seq, at);
+        }
         c
     }
 
@@ -304,6 +312,20 @@ impl Consumer {
         std::mem::take(&mut self.dirty)
     }
 
+    /// Pauses delivery until `until` (`None` resumes), as `CONSUMER.PAUSE` asks.
+    pub fn pause(&mut self, until: Option<UnixNanos>, wall: UnixNanos, store: &mut dyn MsgStore) {
+        self.config.pause_until = until;
+        self.config.set_static_metadata();
+        self.held_by_pause = false;
+        self.dirty = true;
+        self.pump(store, wall);
+    }
+
+    /// True while paused, and for how long still (ns).
+    pub fn paused(&self, wall: UnixNanos) -> Option<i64> {
+        self.config.pause_until.filter(|t| *t > wall).map(|t| t.0 - wall.0)
+    }
+
     /// Replaces the mutable parts of the configuration (an update).
     pub fn update(&mut self, config: ConsumerConfig) {
         self.filters = config.filters().into_iter().map(Bytes::from).collect();
@@ -349,6 +371,19 @@ impl Consumer {
                 Some((lasts, until)) if m.seq <= *until && !lasts.contains(&m.seq) => seq = m.seq + 1,
                 _ => return Some(m),
             }
+        }
+    }
+
+    /// Sets (or moves) the ack deadline of `seq`.
+    fn set_deadline(&mut self, seq: u64, at: i64) {
+        self.clear_deadline(seq);
+        self.deadlines.insert((at, seq));
+        self.deadline_of.insert(seq, at);
+    }
+
+    fn clear_deadline(&mut self, seq: u64) {
+        if let Some(at) = self.deadline_of.remove(&seq) {
+            self.deadlines.remove(&(at, seq));
         }
     }
 
@@ -444,6 +479,7 @@ impl Consumer {
         let mut pending_count: Option<u64> = None;
         loop {
             if self.config.pause_until.is_some_and(|t| t > wall) {
+                self.held_by_pause = true;
                 break;
             }
             if !self.config.is_push() && self.waiting.is_empty() {
@@ -546,8 +582,7 @@ impl Consumer {
             if let Some(old) = self.state.pending.insert(msg.seq, Pending { consumer_seq: dseq, timestamp: wall.0 }) {
                 let _ = old;
             }
-            self.deadlines.retain(|&(_, s)| s != msg.seq || !redelivery);
-            self.deadlines.insert((deadline, msg.seq));
+            self.set_deadline(msg.seq, deadline);
         }
         let (hdrs, payload) = if self.config.headers_only {
             let size = msg.payload.len().to_string();
@@ -582,16 +617,15 @@ impl Consumer {
             AckKind::Progress => {
                 if self.state.pending.contains_key(&seq) {
                     let deliveries = self.state.redelivered.get(&seq).copied().unwrap_or(1);
-                    self.deadlines.retain(|&(_, s)| s != seq);
-                    self.deadlines.insert((wall.0.saturating_add(self.ack_wait_for(deliveries)), seq));
+                    self.set_deadline(seq, wall.0.saturating_add(self.ack_wait_for(deliveries)));
                 }
                 false
             }
             AckKind::Nak(delay) => {
                 if self.state.pending.contains_key(&seq) {
-                    self.deadlines.retain(|&(_, s)| s != seq);
+                    self.clear_deadline(seq);
                     if delay > 0 {
-                        self.deadlines.insert((wall.0.saturating_add(delay), seq));
+                        self.set_deadline(seq, wall.0.saturating_add(delay));
                     } else if !self.redeliver.contains(&seq) {
                         self.redeliver.push_back(seq);
                     }
@@ -616,7 +650,9 @@ impl Consumer {
             self.state.pending.remove(s);
             self.state.redelivered.remove(s);
         }
-        self.deadlines.retain(|(_, s)| !acked.contains(s));
+        for &s in &acked {
+            self.clear_deadline(s);
+        }
         self.state.ack_floor.last_active = Some(wall);
         self.update_ack_floor();
         self.dirty = true;
@@ -649,17 +685,21 @@ impl Consumer {
         let acks = self.deadlines.first().map(|&(at, _)| UnixNanos(at));
         let pulls = self.waiting.iter().filter_map(Waiting::deadline).min();
         let hb = if self.config.is_push() { self.next_push_heartbeat } else { None };
-        let paused = self.config.pause_until.filter(|_| !self.out.is_empty() || self.config.is_push());
+        let paused = self.config.pause_until.filter(|_| self.held_by_pause);
         [acks, pulls, hb, paused].into_iter().flatten().min()
     }
 
     /// Runs the clock: redeliveries, expired pull requests, heartbeats.
     pub fn handle_timeout(&mut self, wall: UnixNanos, store: &mut dyn MsgStore) {
+        if self.config.pause_until.is_none_or(|t| t <= wall) {
+            self.held_by_pause = false;
+        }
         while let Some(&(at, seq)) = self.deadlines.first() {
             if at > wall.0 {
                 break;
             }
             self.deadlines.pop_first();
+            self.deadline_of.remove(&seq);
             if !self.state.pending.contains_key(&seq) {
                 continue;
             }
@@ -757,7 +797,7 @@ impl Consumer {
     pub fn undelivered(&mut self, to: &[u8], seq: Option<u64>, wall: UnixNanos, store: &mut dyn MsgStore) {
         self.waiting.retain(|w| w.reply != to);
         if let Some(seq) = seq.filter(|s| self.state.pending.contains_key(s)) {
-            self.deadlines.retain(|&(_, s)| s != seq);
+            self.clear_deadline(seq);
             self.redeliver.retain(|&s| s != seq);
             self.redeliver.push_front(seq);
         }
