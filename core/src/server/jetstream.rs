@@ -76,6 +76,8 @@ impl Control {
             answered
         } else if p.subject.starts_with(b"$JS.ACK.") {
             js.handle_ack(&name, &p.subject, p.reply.as_ref(), &p.payload, wall)
+        } else if p.subject.starts_with(b"$JS.FC.") {
+            js.handle_flow_control(&name, &p.subject, wall)
         } else {
             js.handle_publish(&name, &p.subject, p.reply.as_ref(), p.headers.as_ref(), &p.payload, wall)
         };
@@ -187,6 +189,7 @@ impl Control {
             && shared.jetstream.load(Ordering::Acquire)
             && (crate::jetstream::is_api_subject(&p.subject)
                 || p.subject.starts_with(b"$JS.ACK.")
+                || p.subject.starts_with(b"$JS.FC.")
                 || shared.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, &p.subject)))
     }
 }

@@ -603,6 +603,21 @@ impl JetStream {
         self.set_interest(account, &d.to, false, wall);
     }
 
+    /// A flow control response on `$JS.FC.<stream>.<consumer>.<id>`.
+    pub fn handle_flow_control(&mut self, account: &str, subject: &[u8], wall: UnixNanos) -> bool {
+        let Some(text) = std::str::from_utf8(subject).ok() else { return false };
+        let mut t = text.strip_prefix("$JS.FC.").into_iter().flat_map(|r| r.split('.'));
+        let (Some(stream), Some(consumer)) = (t.next(), t.next()) else { return false };
+        let Some(acc) = self.accounts.get_mut(account) else { return false };
+        let (Some(s), Some(c)) = (acc.streams.get_mut(stream), acc.consumers.get_mut(stream).and_then(|m| m.get_mut(consumer))) else {
+            return false;
+        };
+        let taken = c.handle_flow_control(subject, wall, s.store_mut());
+        let stream = stream.to_owned();
+        self.collect_deliveries(account, &stream);
+        taken
+    }
+
     /// The earliest time a consumer needs its clock run.
     pub(crate) fn consumers_deadline(&self) -> Option<UnixNanos> {
         let recheck = self.interest_recheck_at;

@@ -174,7 +174,17 @@ pub struct Consumer {
     interest: bool,
     /// Delivery waits for `pause_until` to pass.
     held_by_pause: bool,
+    /// Push flow control: bytes delivered and not yet covered by a response,
+    /// the current window, and the outstanding request (reply, bytes it covers).
+    fc_pending_bytes: u64,
+    fc_window_bytes: u64,
+    fc_outstanding: Option<(Bytes, u64)>,
+    fc_requests: u64,
 }
+
+/// Most bytes a flow-controlled push consumer has outstanding
+/// (nats-server's `JsFlowControlMaxPending`); the window starts at a 16th.
+const FC_LIMIT_BYTES: u64 = 32 * 1024 * 1024;
 
 impl Consumer {
     /// A new consumer of `stream` (named `name`), starting where its
@@ -209,6 +219,10 @@ impl Consumer {
             dirty: false,
             interest: false,
             held_by_pause: false,
+            fc_pending_bytes: 0,
+            fc_window_bytes: FC_LIMIT_BYTES / 16,
+            fc_outstanding: None,
+            fc_requests: 0,
         };
         // What was unacknowledged is redelivered once its ack wait, counted
         // from its delivery before the restart, runs out.
@@ -489,6 +503,9 @@ impl Consumer {
             if self.config.is_push() && !self.interest {
                 break;
             }
+            if self.config.flow_control && self.fc_pending_bytes > self.fc_window_bytes {
+                break;
+            }
             let Some((msg, redelivery)) = self.peek(store) else { break };
             let ack_reply_len = 40 + self.stream.len() + self.name.len();
             let size = (msg.subject.len() + msg.headers.as_ref().map_or(0, Bytes::len) + msg.payload.len() + ack_reply_len) as u64;
@@ -522,6 +539,9 @@ impl Consumer {
             self.deliver(to, msg, redelivery, remaining, wall);
             if !self.config.is_push() {
                 self.after_pull_delivery(size, wall);
+            } else if self.config.flow_control {
+                self.fc_pending_bytes += size;
+                self.maybe_request_flow_control();
             }
         }
         self.finish_no_wait();
@@ -802,6 +822,43 @@ impl Consumer {
             self.redeliver.push_front(seq);
         }
         self.pump(store, wall);
+    }
+
+    /// Asks the client for a flow control response once half the window is out.
+    fn maybe_request_flow_control(&mut self) {
+        if self.fc_outstanding.is_some() || self.fc_pending_bytes <= self.fc_window_bytes / 2 {
+            return;
+        }
+        self.fc_requests += 1;
+        const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut n = self.fc_requests;
+        let tag: String = (0..4)
+            .map(|_| {
+                let d = DIGITS[(n % DIGITS.len() as u64) as usize];
+                n /= DIGITS.len() as u64;
+                char::from(d)
+            })
+            .collect();
+        let reply = Bytes::from(format!("$JS.FC.{}.{}.{tag}", self.stream, self.name));
+        self.fc_outstanding = Some((reply.clone(), self.fc_pending_bytes));
+        let to = Bytes::from(self.config.deliver_subject.clone());
+        let headers = pull::status(100, "FlowControl Request");
+        self.out.push_back(Delivery { subject: to.clone(), to, reply: Some(reply), headers: Some(headers), payload: Bytes::new() });
+    }
+
+    /// The client answered a flow control request on `subject`: the bytes
+    /// it covered are no longer outstanding, and the window grows.
+    pub fn handle_flow_control(&mut self, subject: &[u8], wall: UnixNanos, store: &mut dyn MsgStore) -> bool {
+        match &self.fc_outstanding {
+            Some((reply, covered)) if &reply[..] == subject => {
+                self.fc_pending_bytes = self.fc_pending_bytes.saturating_sub(*covered);
+                self.fc_outstanding = None;
+                self.fc_window_bytes = (self.fc_window_bytes * 2).min(FC_LIMIT_BYTES);
+                self.pump(store, wall);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The consumer is being deleted: waiting requests hear `409 Consumer Deleted`.

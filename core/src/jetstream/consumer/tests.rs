@@ -171,3 +171,45 @@ fn a_delivery_nobody_received_goes_to_the_next_request_first() {
     assert_eq!(&out[0].to[..], b"here");
     assert_eq!(out[0].reply.as_deref().unwrap(), b"$JS.ACK.S.C.2.1.3.1000.0");
 }
+
+#[test]
+fn push_flow_control_stalls_until_the_client_answers() {
+    let mut s = MemStore::new(1);
+    let big = vec![b'x'; 512 * 1024];
+    for i in 0..16 {
+        s.store(b"s.a", None, &big, UnixNanos(i)).unwrap();
+    }
+    let cfg = ConsumerConfig {
+        name: "P".into(),
+        deliver_subject: "dlv".into(),
+        flow_control: true,
+        heartbeat: 1_000_000_000,
+        max_deliver: -1,
+        ..Default::default()
+    };
+    let mut c = Consumer::new("S", "P", cfg, UnixNanos(0), &mut s);
+    c.pump(&mut s, UnixNanos(1));
+    assert!(drain(&mut c).is_empty(), "no interest yet");
+    c.set_interest(true, UnixNanos(2), &mut s);
+    let out = drain(&mut c);
+    let fc: Vec<&Delivery> = out.iter().filter(|d| status_of(d) == "NATS/1.0 100 FlowControl Request").collect();
+    assert_eq!(fc.len(), 1);
+    let msgs = out.len() - 1;
+    assert!(msgs < 16, "stalled after the window: {msgs}");
+    let reply = fc[0].reply.clone().unwrap();
+    assert!(reply.starts_with(b"$JS.FC.S.P."));
+    assert!(!c.handle_flow_control(b"$JS.FC.S.P.nope", UnixNanos(3), &mut s));
+    // Each answer lets more through (the window grows) until all are out.
+    let (mut delivered, mut reply, mut rounds) = (msgs, reply, 0);
+    while delivered < 16 {
+        assert!(c.handle_flow_control(&reply, UnixNanos(3), &mut s));
+        let out = drain(&mut c);
+        delivered += out.iter().filter(|d| d.reply.as_ref().is_some_and(|r| r.starts_with(b"$JS.ACK."))).count();
+        if let Some(next) = out.iter().find_map(|d| d.reply.clone().filter(|r| r.starts_with(b"$JS.FC."))) {
+            reply = next;
+        }
+        rounds += 1;
+        assert!(rounds < 8);
+    }
+    assert_eq!(delivered, 16);
+}
