@@ -1,5 +1,7 @@
-//! JetStream on one node: the streams of every account, the `$JS.API`
-//! requests that manage them, and the publish path into them.
+//! JetStream on one node: the streams of every account and their
+//! consumers, the `$JS.API` requests that manage them, the publish path
+//! into them, and the acknowledgements (`$JS.ACK.…`) and flow control
+//! responses (`$JS.FC.…`) coming back from consumers' clients.
 //!
 //! [`JetStream`] is fed what the control plane routes to it (API requests,
 //! publishes on stream subjects, sync completions, the clock) and answers
