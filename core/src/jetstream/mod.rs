@@ -1,5 +1,7 @@
-//! JetStream on one node: the streams of every account, the `$JS.API`
-//! requests that manage them, and the publish path into them.
+//! JetStream on one node: the streams of every account and their
+//! consumers, the `$JS.API` requests that manage them, the publish path
+//! into them, and the acknowledgements (`$JS.ACK.…`) and flow control
+//! responses (`$JS.FC.…`) coming back from consumers' clients.
 //!
 //! [`JetStream`] is fed what the control plane routes to it (API requests,
 //! publishes on stream subjects, sync completions, the clock) and answers
@@ -12,6 +14,7 @@
 pub mod advisories;
 pub mod api;
 pub mod config;
+pub mod consumer;
 pub mod headers;
 pub mod limits;
 mod requests;
@@ -64,6 +67,8 @@ pub struct JsAccount {
     streams: BTreeMap<String, Stream>,
     api_total: u64,
     api_errors: u64,
+    /// Each stream's consumers, by stream name.
+    consumers: BTreeMap<String, consumer::Consumers>,
 }
 
 impl JsAccount {
@@ -136,6 +141,12 @@ pub struct JetStream {
     system_account: Option<String>,
     /// Advisory ids handed out.
     ids_made: u64,
+    /// Consumer deliveries and statuses to publish, with their account.
+    deliveries: VecDeque<(String, consumer::Delivery)>,
+    /// Consumers' saved files.
+    consumer_files: consumer::persist::SavedFiles,
+    /// When push consumers without interest are asked about again.
+    interest_recheck_at: Option<UnixNanos>,
 }
 
 impl std::fmt::Debug for JetStream {
@@ -168,8 +179,12 @@ impl JetStream {
             layout: 0,
             system_account: None,
             ids_made: 0,
+            deliveries: VecDeque::new(),
+            consumer_files: consumer::persist::SavedFiles::default(),
+            interest_recheck_at: None,
         };
         js.recover();
+        js.recover_consumers();
         js
     }
 
@@ -217,7 +232,7 @@ impl JetStream {
         self.is_enabled(account).then(|| self.accounts.get(account).map(|a| &a.limits)).flatten()
     }
 
-    /// Counts an API request of `account` as it arrives.
+    /// Counts an API request of `account` once answered.
     fn count_api(&mut self, account: &str) {
         self.api_total += 1;
         if let Some(a) = self.accounts.get_mut(account) {
@@ -369,6 +384,9 @@ impl JetStream {
             Err(e) => api::responses::PubAck::error_json(&name, self.limits.domain.as_deref().unwrap_or_default(), e),
         };
         let wrote = matches!(outcome, Ok(Stored { duplicate: false, .. }));
+        if wrote {
+            self.pump_consumers(account, &name, wall);
+        }
         if wrote && file {
             self.dirty.insert((account.to_owned(), name));
         }
@@ -407,19 +425,22 @@ impl JetStream {
     /// replies that waited on those writes go out when it completes.
     pub fn flush(&mut self) {
         if self.sync_interval.is_some() {
-            // Nothing waits for a sync: the interval's timer asks for them.
+            // Nothing waits for a sync: consumer state is saved as always,
+            // stream writes wait for the interval's timer.
+            let _ = self.save_consumers();
             let replies = std::mem::take(&mut self.unsynced);
             self.ready.extend(replies);
             return;
         }
-        self.sync_dirty();
+        let consumers = self.save_consumers();
+        self.sync_dirty(consumers);
     }
 
-    /// Asks for a sync of every stream written since the last one; the
-    /// replies waiting on those writes are released when it completes.
-    fn sync_dirty(&mut self) {
+    /// Asks for a sync of every stream written since the last one (beside
+    /// `last`, a sync already asked for); the replies waiting on those
+    /// writes are released when it completes.
+    fn sync_dirty(&mut self, mut last: Option<SyncToken>) {
         let dirty = std::mem::take(&mut self.dirty);
-        let mut last = None;
         for (account, name) in dirty {
             let Some(stream) = self.accounts.get_mut(&account).and_then(|a| a.streams.get_mut(&name)) else { continue };
             match stream.store_mut().sync() {
@@ -443,7 +464,7 @@ impl JetStream {
 
     /// True when writes wait for [`JetStream::flush`].
     pub fn needs_flush(&self) -> bool {
-        !self.unsynced.is_empty() || (self.sync_interval.is_none() && !self.dirty.is_empty())
+        !self.unsynced.is_empty() || self.consumers_dirty() || (self.sync_interval.is_none() && !self.dirty.is_empty())
     }
 
     /// When the interval's next sync is due, if writes wait for one.
@@ -463,6 +484,7 @@ impl JetStream {
                 stream.store_mut().handle_synced(token);
             }
         }
+        self.consumers_synced(token);
         while self.waiting.front().is_some_and(|(t, _)| *t <= token) {
             let (_, reply) = self.waiting.pop_front().expect("front exists");
             self.ready.push_back(reply);
@@ -481,15 +503,18 @@ impl JetStream {
 
     /// How long until a stream has something to expire.
     pub fn poll_timeout(&self, wall: UnixNanos) -> Option<Duration> {
-        let expiry = self.accounts.values().flat_map(|a| a.streams.values()).filter_map(|s| s.next_expiry(wall)).min();
-        expiry.into_iter().chain(self.next_sync(wall)).min()
+        let streams = self.accounts.values().flat_map(|a| a.streams.values()).filter_map(|s| s.next_expiry(wall)).min();
+        let consumers = self
+            .consumers_deadline()
+            .map(|at| Duration::from_nanos(u64::try_from(at.0.saturating_sub(wall.0)).unwrap_or(0)));
+        streams.into_iter().chain(consumers).chain(self.next_sync(wall)).min()
     }
 
     /// Runs the streams' clocks, and the interval's syncs.
     pub fn handle_timeout(&mut self, wall: UnixNanos) {
         if self.next_sync(wall).is_some_and(|d| d.is_zero()) {
             self.last_sync = wall;
-            self.sync_dirty();
+            self.sync_dirty(None);
         }
         let mut failed = Vec::new();
         for (account, acc) in &mut self.accounts {
@@ -507,6 +532,7 @@ impl JetStream {
         for line in failed {
             self.log(Level::Error, line);
         }
+        self.consumers_timeout(wall);
     }
 
     fn log(&mut self, level: Level, message: String) {

@@ -119,6 +119,12 @@ impl JetStream {
     /// An API request published in `account`. Returns true when the server
     /// listens on the subject (so the requester gets no "no responders").
     pub fn handle_api(&mut self, account: &str, subject: &[u8], reply: Option<&Bytes>, payload: &Bytes, wall: UnixNanos) -> bool {
+        if let Some(request) = std::str::from_utf8(subject).ok().and_then(super::consumer::api::parse) {
+            if !self.is_enabled(account) {
+                return self.handle_api_disabled(account, reply, super::consumer::api::kinds::INFO);
+            }
+            return self.handle_consumer_api(account, request, reply, payload, wall);
+        }
         let Some(request) = std::str::from_utf8(subject).ok().and_then(parse) else {
             return false;
         };
@@ -186,6 +192,7 @@ impl JetStream {
                 let req = api::requests::StreamInfoRequest::parse(payload)?;
                 let stream = self.stream(account, name)?;
                 let mut i = info(stream, &req, wall, true);
+                i.state.consumer_count = self.consumer_count(account, name);
                 if let Some(c) = i.cluster.as_mut() {
                     c.leader.clone_from(&self.server_name);
                 }
@@ -195,6 +202,7 @@ impl JetStream {
             Request::Delete(name) => {
                 api::requests::check_empty_request(payload)?;
                 let mut stream = self.take_stream(account, name)?;
+                self.remove_stream_consumers(account, name);
                 let file = stream.config().storage == StorageType::File;
                 stream.store_mut().delete().map_err(ApiError::stream_delete)?;
                 if file {
@@ -247,6 +255,9 @@ impl JetStream {
             format!("Purge request for account {target} (streams: {}, hasAccount: {known})", streams.len()),
         );
         let mut failed = None;
+        for name in streams.keys() {
+            self.remove_stream_consumers(target, name);
+        }
         for mut stream in streams.into_values() {
             match stream.store_mut().delete() {
                 Ok(()) => {
@@ -271,7 +282,17 @@ impl JetStream {
         self.queue_after_writes(Reply { account: system.to_owned(), subject: reply, headers: None, payload: body.into() });
     }
 
-    fn stream(&self, account: &str, name: &str) -> Result<&Stream, ApiError> {
+    fn handle_api_disabled(&mut self, account: &str, reply: Option<&Bytes>, kind: &str) -> bool {
+        if let Some(reply) = reply {
+            self.count_api(account);
+            self.count_api_error(account);
+            let body = api::error_response(kind, &ApiError::not_enabled_for_account());
+            self.ready.push_back(Reply { account: account.to_owned(), subject: reply.clone(), headers: None, payload: body.into() });
+        }
+        true
+    }
+
+    pub(crate) fn stream(&self, account: &str, name: &str) -> Result<&Stream, ApiError> {
         self.accounts.get(account).and_then(|a| a.streams.get(name)).ok_or_else(ApiError::stream_not_found)
     }
 

@@ -231,7 +231,7 @@ impl Control {
 
     /// Runs `f` with the control plane's delivery context, then logs what
     /// it traced and closes the slow consumers it found.
-    fn route<T>(&mut self, now: Instant, f: impl FnOnce(&mut Route<'_, rand_chacha::ChaCha8Rng>) -> T) -> T {
+    pub(super) fn route<T>(&mut self, now: Instant, f: impl FnOnce(&mut Route<'_, rand_chacha::ChaCha8Rng>) -> T) -> T {
         let mut trace = Vec::new();
         let traced = self.opts.trace;
         let mut route = Route {

@@ -105,6 +105,10 @@ impl Control {
                 self.share_stream_subjects();
             }
             answered
+        } else if p.subject.starts_with(b"$JS.ACK.") {
+            js.handle_ack(&name, &p.subject, p.reply.as_ref(), &p.payload, wall)
+        } else if p.subject.starts_with(b"$JS.FC.") {
+            js.handle_flow_control(&name, &p.subject, wall)
         } else {
             js.handle_publish(&name, &p.subject, p.reply.as_ref(), p.headers.as_ref(), &p.payload, wall)
         };
@@ -114,10 +118,15 @@ impl Control {
 
     /// Delivers what JetStream has ready, and logs what it said.
     pub(super) fn drain_jetstream(&mut self, now: Instant) {
+        self.answer_interest_queries(now);
         loop {
             let Some(js) = self.jetstream.as_mut() else { return };
             if let Some(event) = js.poll_log() {
                 self.log(event.level, event.message);
+                continue;
+            }
+            if let Some((account, d)) = js.poll_delivery() {
+                self.deliver_consumer_msg(now, &account, d);
                 continue;
             }
             let Some(reply) = js.poll_reply() else { break };
@@ -128,6 +137,40 @@ impl Control {
         let wall = self.wall_at(now);
         self.jetstream_deadline = self.jetstream.as_ref().and_then(|js| js.poll_timeout(wall)).map(|d| now + d);
         self.wake();
+    }
+
+    /// Publishes a consumer's delivery: routed on its deliver subject (or
+    /// pull request inbox), shown with the stored message's subject, as
+    /// nats-server delivers.
+    fn deliver_consumer_msg(&mut self, now: Instant, account: &str, d: crate::jetstream::consumer::Delivery) {
+        let Some(account) = self.accounts.iter().position(|a| a.name == account) else { return };
+        let result = self.accounts[account].shared.index.write().match_subject(&d.to);
+        let p = Publish { subject: d.subject.clone(), reply: d.reply.clone(), headers: d.headers.clone(), payload: d.payload.clone() };
+        let delivered = self.route(now, |route| route.deliver(&result, SERVER_SLOT, true, &p));
+        if delivered == 0 {
+            // Interest went: push consumers on this subject stop until it
+            // returns, pull requests answered there are dropped.
+            let wall = self.wall_at(now);
+            let name = self.accounts[account].name.clone();
+            if let Some(js) = self.jetstream.as_mut() {
+                js.undelivered(&name, &d, wall);
+            }
+        }
+    }
+
+    /// Tells JetStream which push consumers' deliver subjects have subscribers.
+    fn answer_interest_queries(&mut self, now: Instant) {
+        let wall = self.wall_at(now);
+        let Some(js) = self.jetstream.as_mut() else { return };
+        let queries = js.interest_queries(wall);
+        for (account, subject) in queries {
+            let Some(i) = self.accounts.iter().position(|a| a.name == account) else { continue };
+            let result = self.accounts[i].shared.index.write().match_subject(&subject);
+            let interest = !result.is_empty();
+            if let Some(js) = self.jetstream.as_mut() {
+                js.set_interest(&account, &subject, interest, wall);
+            }
+        }
     }
 
     /// True when JetStream holds writes that a sync should cover.
@@ -176,6 +219,8 @@ impl Control {
         self.jetstream.is_some()
             && shared.jetstream.load(Ordering::Acquire)
             && (crate::jetstream::is_api_subject(&p.subject)
+                || p.subject.starts_with(b"$JS.ACK.")
+                || p.subject.starts_with(b"$JS.FC.")
                 || shared.has_streams.load(Ordering::Acquire) && shared.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, &p.subject)))
     }
 }

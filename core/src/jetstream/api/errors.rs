@@ -306,3 +306,55 @@ mod tests {
         );
     }
 }
+
+// The consumer API's errors (nats-server 2.15.1's `JSConsumer…` errors).
+fixed_errors! {
+    consumer_ack_policy_invalid => (400, 10181, "consumer ack policy invalid");
+    consumer_ack_wait_negative => (400, 10183, "consumer ack wait needs to be positive");
+    consumer_already_exists => (400, 10148, "consumer already exists");
+    consumer_backoff_negative => (400, 10184, "consumer backoff needs to be positive");
+    consumer_config_required => (400, 10078, "consumer config required");
+    consumer_create_filter_subject_mismatch => (400, 10131, "Consumer create request did not match filtered subject from create subject");
+    consumer_deliver_cycle => (400, 10081, "consumer deliver subject forms a cycle");
+    consumer_deliver_to_wildcards => (400, 10079, "consumer deliver subject has wildcards");
+    consumer_does_not_exist => (400, 10149, "consumer does not exist");
+    consumer_duplicate_filter_subjects => (400, 10136, "consumer cannot have both FilterSubject and FilterSubjects specified");
+    consumer_durable_name_not_in_subject => (400, 10016, "consumer expected to be durable but no durable name set in subject");
+    consumer_durable_name_not_match_subject => (400, 10017, "consumer name in subject does not match durable name in request");
+    consumer_durable_name_not_set => (400, 10018, "consumer expected to be durable but a durable name was not set");
+    consumer_empty_filter => (400, 10139, "consumer filter in FilterSubjects cannot be empty");
+    consumer_ephemeral_with_durable_name => (400, 10020, "consumer expected to be ephemeral but a durable name was set in request");
+    consumer_fc_requires_push => (400, 10089, "consumer flow control requires a push based consumer");
+    consumer_hb_requires_push => (400, 10088, "consumer idle heartbeat requires a push based consumer");
+    consumer_invalid_deliver_subject => (400, 10112, "invalid push consumer deliver subject");
+    consumer_max_deliver_backoff => (400, 10116, "max deliver is required to be > length of backoff values");
+    consumer_max_pending_ack_policy_required => (400, 10082, "consumer requires ack policy for max ack pending");
+    consumer_max_request_batch_negative => (400, 10114, "consumer max request batch needs to be > 0");
+    consumer_max_request_expires_too_small => (400, 10115, "consumer max request expires needs to be >= 1ms");
+    consumer_max_waiting_negative => (400, 10087, "consumer max waiting needs to be positive");
+    consumer_multiple_filters_not_allowed => (400, 10137, "consumer with multiple subject filters cannot use subject based API");
+    consumer_name_exist => (400, 10013, "consumer name already in use");
+    consumer_not_found => (404, 10014, "consumer not found");
+    consumer_overlapping_subject_filters => (400, 10138, "consumer subject filters cannot overlap");
+    consumer_pull_requires_ack => (400, 10084, "consumer in pull mode requires explicit ack policy on workqueue stream");
+    consumer_pull_with_rate_limit => (400, 10086, "consumer in pull mode can not have rate limit set");
+    consumer_push_max_waiting => (400, 10080, "consumer in push mode can not set max waiting");
+    consumer_replicas_exceeds_stream => (400, 10126, "consumer config replica count exceeds parent stream");
+    consumer_small_heartbeat => (400, 10083, "consumer idle heartbeat needs to be >= 100ms");
+    consumer_wq_consumer_not_deliver_all => (400, 10101, "consumer must be deliver all on workqueue stream");
+    consumer_wq_consumer_not_unique => (400, 10100, "filtered consumer not unique on workqueue stream");
+    consumer_wq_multiple_unfiltered => (400, 10099, "multiple non-filtered consumers not allowed on workqueue stream");
+    consumer_wq_requires_explicit_ack => (400, 10098, "workqueue stream requires explicit ack");
+    consumer_with_flow_control_needs_heartbeats => (400, 10108, "consumer with flow control also needs heartbeats");
+}
+
+detail_errors! {
+    consumer_create => (500, 10012, "");
+    consumer_invalid_policy => (400, 10094, "");
+    consumer_store_failed => (500, 10104, "error creating store for consumer: ");
+    consumer_description_too_long => (400, 10107, "consumer description is too long, maximum allowed is ");
+    consumer_metadata_length => (400, 10135, "consumer metadata exceeds maximum size of ");
+    consumer_name_too_long => (400, 10102, "consumer name is too long, maximum allowed is ");
+    consumer_max_pending_ack_excess => (400, 10121, "consumer max ack pending exceeds system limit of ");
+    consumer_inactive_threshold_excess => (400, 10153, "consumer inactive threshold exceeds system limit of ");
+}

@@ -1,0 +1,878 @@
+//! One consumer: its configuration, where it is in its stream, what it
+//! delivered and what is still unacknowledged, its waiting pull requests,
+//! and the decisions of delivery, acknowledgement and redelivery.
+//!
+//! A consumer is a state machine of its own, like a stream: it is fed pull
+//! requests, acknowledgements, the clock and its stream's store (to read
+//! messages from), and answers with [`Delivery`]s for the control plane to
+//! publish. It knows nothing of connections or accounts.
+
+pub mod api;
+pub mod config;
+pub(crate) mod persist;
+pub mod pull;
+pub mod state;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
+
+use crate::jetstream::headers;
+use crate::jetstream::store::{MsgStore, StoredMsg};
+use crate::subject::subject_matches;
+use crate::time::UnixNanos;
+
+pub use config::{AckPolicy, ConsumerConfig, DeliverPolicy};
+use pull::{NextRequest, Waiting};
+pub use state::{ConsumerState, Pending, SeqPair};
+
+/// A message for the control plane to publish for a consumer: a delivery
+/// (routed on the deliver subject or the pull request's reply, shown with
+/// the stored message's subject) or a status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The subject it is routed on.
+    pub to: Bytes,
+    /// The subject subscribers see (the stored one, or `to` for a status).
+    pub subject: Bytes,
+    /// The ack subject, if any.
+    pub reply: Option<Bytes>,
+    /// The header block.
+    pub headers: Option<Bytes>,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+/// What a client's message on a consumer's ack subject asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AckKind {
+    /// `+ACK` (or an empty body).
+    Ack,
+    /// `-NAK`, with a redelivery delay in nanoseconds.
+    Nak(i64),
+    /// `+WPI`: still working, restart the ack wait.
+    Progress,
+    /// `+NXT`: ack, and a pull request for more.
+    Next(NextRequest),
+    /// `+TERM`: never redeliver.
+    Term,
+}
+
+impl AckKind {
+    /// Reads an ack body as nats-server does; `None` for what it ignores.
+    pub fn parse(body: &[u8]) -> Option<AckKind> {
+        let body = body.trim_ascii();
+        if body.is_empty() || body.starts_with(b"+ACK") {
+            return Some(AckKind::Ack);
+        }
+        if let Some(rest) = body.strip_prefix(b"-NAK") {
+            return Some(AckKind::Nak(nak_delay(rest.trim_ascii())));
+        }
+        if body.starts_with(b"+WPI") {
+            return Some(AckKind::Progress);
+        }
+        if let Some(rest) = body.strip_prefix(b"+NXT") {
+            return NextRequest::parse(rest.trim_ascii()).ok().map(AckKind::Next);
+        }
+        if body.starts_with(b"+TERM") {
+            return Some(AckKind::Term);
+        }
+        None
+    }
+}
+
+/// `-NAK {"delay":ns}` or `-NAK 1s`.
+fn nak_delay(rest: &[u8]) -> i64 {
+    #[derive(serde::Deserialize)]
+    struct Delay {
+        #[serde(default)]
+        delay: i64,
+    }
+    if rest.first() == Some(&b'{') {
+        return serde_json::from_slice::<Delay>(rest).map_or(0, |d| d.delay.max(0));
+    }
+    let text = std::str::from_utf8(rest).unwrap_or("");
+    parse_go_duration(text).unwrap_or(0)
+}
+
+/// A subset of Go's `time.ParseDuration`: `500ms`, `2s`, `1m`, `1h`, `10us`, `10ns`.
+fn parse_go_duration(text: &str) -> Option<i64> {
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+    let (num, unit) = text.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let scale = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
+        _ => return None,
+    };
+    Some((n * scale) as i64)
+}
+
+/// An ack subject's fields (`$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>`,
+/// or the domain form with two more tokens in front and one behind).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AckSubject<'a> {
+    /// The stream.
+    pub stream: &'a str,
+    /// The consumer.
+    pub consumer: &'a str,
+    /// How many times the message was delivered.
+    pub delivered: u64,
+    /// Its stream sequence.
+    pub stream_seq: u64,
+    /// Its consumer sequence.
+    pub consumer_seq: u64,
+}
+
+impl<'a> AckSubject<'a> {
+    /// Parses an ack subject; `None` if it is not one.
+    pub fn parse(subject: &'a str) -> Option<AckSubject<'a>> {
+        let rest = subject.strip_prefix("$JS.ACK.")?;
+        let t: Vec<&str> = rest.split('.').collect();
+        let at = match t.len() {
+            7 => 0,
+            9..=10 => 2,
+            _ => return None,
+        };
+        let n = |i: usize| t[at + i].parse::<u64>().ok();
+        Some(AckSubject { stream: t[at], consumer: t[at + 1], delivered: n(2)?, stream_seq: n(3)?, consumer_seq: n(4)? })
+    }
+}
+
+/// One consumer (see the [module](self) documentation).
+#[derive(Debug)]
+pub struct Consumer {
+    stream: String,
+    name: String,
+    config: ConsumerConfig,
+    created: UnixNanos,
+    filters: Vec<Bytes>,
+    state: ConsumerState,
+    /// Next stream sequence to look at for new messages.
+    next_seq: u64,
+    /// Unacked deliveries by ack deadline: (deadline, stream sequence).
+    deadlines: BTreeSet<(i64, u64)>,
+    /// Each entry of `deadlines` by stream sequence, to remove it in O(log n).
+    deadline_of: BTreeMap<u64, i64>,
+    /// Messages to redeliver, in order.
+    redeliver: VecDeque<u64>,
+    /// `last_per_subject`: the sequences to deliver up to `lps_until`.
+    lps: Option<(BTreeSet<u64>, u64)>,
+    waiting: VecDeque<Waiting>,
+    out: VecDeque<Delivery>,
+    /// When a pull request or delivery last happened, for `inactive_threshold`.
+    last_active: UnixNanos,
+    /// Next push idle heartbeat.
+    next_push_heartbeat: Option<UnixNanos>,
+    /// State changed since it was last saved.
+    dirty: bool,
+    /// Push consumers: something subscribes to the deliver subject.
+    interest: bool,
+    /// Delivery waits for `pause_until` to pass.
+    held_by_pause: bool,
+    /// Push flow control: bytes delivered and not yet covered by a response,
+    /// the current window, and the outstanding request (reply, bytes it covers).
+    fc_pending_bytes: u64,
+    fc_window_bytes: u64,
+    fc_outstanding: Option<(Bytes, u64)>,
+    fc_requests: u64,
+}
+
+/// Most bytes a flow-controlled push consumer has outstanding
+/// (nats-server's `JsFlowControlMaxPending`); the window starts at a 16th.
+const FC_LIMIT_BYTES: u64 = 32 * 1024 * 1024;
+
+impl Consumer {
+    /// A new consumer of `stream` (named `name`), starting where its
+    /// deliver policy says in `store`.
+    pub fn new(stream: &str, name: &str, config: ConsumerConfig, created: UnixNanos, store: &mut dyn MsgStore) -> Consumer {
+        let mut c = Consumer::restore(stream, name, config, created, ConsumerState::default());
+        c.start(store);
+        c.dirty = true;
+        c
+    }
+
+    /// A consumer with saved `state`, as recovered after a restart.
+    pub fn restore(stream: &str, name: &str, config: ConsumerConfig, created: UnixNanos, state: ConsumerState) -> Consumer {
+        let filters = config.filters().into_iter().map(Bytes::from).collect();
+        let next_seq = state.delivered.stream_seq + 1;
+        let mut c = Consumer {
+            stream: stream.to_owned(),
+            name: name.to_owned(),
+            config,
+            created,
+            filters,
+            state,
+            next_seq,
+            deadlines: BTreeSet::new(),
+            deadline_of: BTreeMap::new(),
+            redeliver: VecDeque::new(),
+            lps: None,
+            waiting: VecDeque::new(),
+            out: VecDeque::new(),
+            last_active: created,
+            next_push_heartbeat: None,
+            dirty: false,
+            interest: false,
+            held_by_pause: false,
+            fc_pending_bytes: 0,
+            fc_window_bytes: FC_LIMIT_BYTES / 16,
+            fc_outstanding: None,
+            fc_requests: 0,
+        };
+        // What was unacknowledged is redelivered once its ack wait, counted
+        // from its delivery before the restart, runs out.
+        let due: Vec<(i64, u64)> = c
+            .state
+            .pending
+            .iter()
+            .map(|(&seq, p)| {
+                let deliveries = c.state.redelivered.get(&seq).copied().unwrap_or(1);
+                (p.timestamp.saturating_add(c.ack_wait_for(deliveries)), seq)
+            })
+            .collect();
+        for (at, seq) in due {
+            c.set_deadline(seq, at);
+        }
+        c
+    }
+
+    fn start(&mut self, store: &mut dyn MsgStore) {
+        let s = store.state();
+        let first = s.first_seq.max(1);
+        self.next_seq = match self.config.deliver_policy {
+            DeliverPolicy::All => first,
+            DeliverPolicy::New => s.last_seq + 1,
+            DeliverPolicy::Last => self.last_matching(store).unwrap_or(s.last_seq + 1),
+            DeliverPolicy::ByStartSequence => self.config.opt_start_seq.max(1),
+            DeliverPolicy::ByStartTime => {
+                let at = self.config.opt_start_time.unwrap_or_default();
+                let mut seq = first;
+                loop {
+                    match store.load_next(b">", seq) {
+                        Ok(Some(m)) if m.time < at => seq = m.seq + 1,
+                        Ok(Some(m)) => break m.seq,
+                        _ => break s.last_seq + 1,
+                    }
+                }
+            }
+            DeliverPolicy::LastPerSubject => {
+                let mut lasts = BTreeSet::new();
+                for f in self.filter_list() {
+                    for subject in store.subject_counts(&f).into_keys() {
+                        if let Ok(Some(m)) = store.load_last(&subject) {
+                            lasts.insert(m.seq);
+                        }
+                    }
+                }
+                let start = lasts.first().copied().unwrap_or(s.last_seq + 1);
+                self.lps = Some((lasts, s.last_seq));
+                start
+            }
+        };
+        let floor = self.next_seq.saturating_sub(1);
+        self.state.delivered = SeqPair { consumer_seq: 0, stream_seq: floor, last_active: None };
+        self.state.ack_floor = SeqPair { consumer_seq: 0, stream_seq: floor, last_active: None };
+    }
+
+    fn filter_list(&self) -> Vec<Bytes> {
+        if self.filters.is_empty() {
+            vec![Bytes::from_static(b">")]
+        } else {
+            self.filters.clone()
+        }
+    }
+
+    fn last_matching(&self, store: &mut dyn MsgStore) -> Option<u64> {
+        self.filter_list().iter().filter_map(|f| store.load_last(f).ok().flatten().map(|m| m.seq)).max()
+    }
+
+    /// True when `subject` passes the consumer's filters.
+    pub fn matches(&self, subject: &[u8]) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| subject_matches(f, subject))
+    }
+
+    /// The consumer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// When it was created.
+    pub fn created(&self) -> UnixNanos {
+        self.created
+    }
+
+    /// Its delivery and acknowledgement state.
+    pub fn state(&self) -> &ConsumerState {
+        &self.state
+    }
+
+    /// Waiting pull requests.
+    pub fn num_waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// True when its state changed since [`Consumer::take_dirty`] last said so.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Pauses delivery until `until` (`None` resumes), as `CONSUMER.PAUSE` asks.
+    pub fn pause(&mut self, until: Option<UnixNanos>, wall: UnixNanos, store: &mut dyn MsgStore) {
+        self.config.pause_until = until;
+        self.config.set_static_metadata();
+        self.held_by_pause = false;
+        self.dirty = true;
+        self.pump(store, wall);
+    }
+
+    /// True while paused, and for how long still (ns).
+    pub fn paused(&self, wall: UnixNanos) -> Option<i64> {
+        self.config.pause_until.filter(|t| *t > wall).map(|t| t.0 - wall.0)
+    }
+
+    /// Replaces the mutable parts of the configuration (an update).
+    pub fn update(&mut self, config: ConsumerConfig) {
+        self.filters = config.filters().into_iter().map(Bytes::from).collect();
+        self.config = config;
+    }
+
+    /// The next message to publish.
+    pub fn poll_delivery(&mut self) -> Option<Delivery> {
+        self.out.pop_front()
+    }
+
+    /// Messages the consumer has yet to deliver for the first time.
+    pub fn num_pending(&self, store: &mut dyn MsgStore) -> u64 {
+        let s = store.state();
+        let from = self.next_seq.max(s.first_seq);
+        if from > s.last_seq || s.msgs == 0 {
+            return 0;
+        }
+        if self.filters.is_empty() && self.lps.is_none() {
+            if from <= s.first_seq {
+                return s.msgs;
+            }
+            let gone = if s.num_deleted == 0 { 0 } else { store.deleted().iter().filter(|&&d| d >= from).count() as u64 };
+            return (s.last_seq - from + 1).saturating_sub(gone);
+        }
+        if from <= s.first_seq && self.lps.is_none() {
+            return self.filters.iter().map(|f| store.subject_counts(f).values().sum::<u64>()).sum();
+        }
+        let mut n = 0;
+        let mut seq = from;
+        while let Some(m) = self.next_new(store, seq) {
+            n += 1;
+            seq = m.seq + 1;
+        }
+        n
+    }
+
+    /// The first message at or after `seq` that the consumer delivers.
+    fn next_new(&self, store: &mut dyn MsgStore, mut seq: u64) -> Option<StoredMsg> {
+        loop {
+            let m = self.filter_list().iter().filter_map(|f| store.load_next(f, seq).ok().flatten()).min_by_key(|m| m.seq)?;
+            match &self.lps {
+                Some((lasts, until)) if m.seq <= *until && !lasts.contains(&m.seq) => seq = m.seq + 1,
+                _ => return Some(m),
+            }
+        }
+    }
+
+    /// Sets (or moves) the ack deadline of `seq`.
+    fn set_deadline(&mut self, seq: u64, at: i64) {
+        self.clear_deadline(seq);
+        self.deadlines.insert((at, seq));
+        self.deadline_of.insert(seq, at);
+    }
+
+    fn clear_deadline(&mut self, seq: u64) {
+        if let Some(at) = self.deadline_of.remove(&seq) {
+            self.deadlines.remove(&(at, seq));
+        }
+    }
+
+    fn ack_wait_for(&self, deliveries: u64) -> i64 {
+        if self.config.backoff.is_empty() {
+            return self.config.ack_wait.max(1);
+        }
+        let i = usize::try_from(deliveries.saturating_sub(1)).unwrap_or(usize::MAX).min(self.config.backoff.len() - 1);
+        self.config.backoff[i].max(1)
+    }
+
+    /// A pull request received at `wall` with `reply` as its inbox.
+    pub fn handle_pull(&mut self, reply: Bytes, body: &[u8], wall: UnixNanos, store: &mut dyn MsgStore) {
+        self.last_active = wall;
+        if self.config.is_push() {
+            self.status(reply, pull::status(409, "Consumer is push based"));
+            return;
+        }
+        let req = match NextRequest::parse(body) {
+            Ok(r) => r,
+            Err(e) => {
+                self.status(reply, pull::status(400, &format!("Bad Request - {e}")));
+                return;
+            }
+        };
+        let cfg = &self.config;
+        if cfg.max_request_batch > 0 && req.batch > cfg.max_request_batch {
+            let text = format!("Exceeded MaxRequestBatch of {}", cfg.max_request_batch);
+            self.status(reply, pull::status(409, &text));
+            return;
+        }
+        if req.expires > 0 && cfg.max_request_expires > 0 && req.expires > cfg.max_request_expires {
+            let text = format!("Exceeded MaxRequestExpires of {}", config::go_duration(cfg.max_request_expires));
+            self.status(reply, pull::status(409, &text));
+            return;
+        }
+        if req.max_bytes > 0 && cfg.max_request_max_bytes > 0 && req.max_bytes > cfg.max_request_max_bytes {
+            let text = format!("Exceeded MaxRequestMaxBytes of {}", cfg.max_request_max_bytes);
+            self.status(reply, pull::status(409, &text));
+            return;
+        }
+        if req.no_wait && req.expires == 0 && self.redeliver.is_empty() && self.num_pending(store) == 0 {
+            self.status(reply, pull::status(404, "No Messages"));
+            return;
+        }
+        let max_waiting = usize::try_from(self.config.max_waiting).unwrap_or(0).max(1);
+        if self.waiting.len() >= max_waiting {
+            if req.idle_heartbeat == 0 {
+                self.status(reply, pull::status(409, "Exceeded MaxWaiting"));
+            }
+            return;
+        }
+        self.waiting.push_back(Waiting::new(reply, &req, wall));
+        self.pump(store, wall);
+    }
+
+    fn status(&mut self, to: Bytes, headers: Bytes) {
+        self.out.push_back(Delivery { subject: to.clone(), to, reply: None, headers: Some(headers), payload: Bytes::new() });
+    }
+
+    /// True when nothing more may be delivered for the first time until acks come.
+    fn ack_pending_full(&self) -> bool {
+        self.config.ack_policy != AckPolicy::None
+            && self.config.max_ack_pending > 0
+            && self.state.pending.len() as i64 >= self.config.max_ack_pending
+    }
+
+    /// The next message to deliver, without taking it: a redelivery first.
+    fn peek(&mut self, store: &mut dyn MsgStore) -> Option<(StoredMsg, bool)> {
+        while let Some(&seq) = self.redeliver.front() {
+            match store.load(seq).ok().flatten() {
+                Some(m) if self.state.pending.contains_key(&seq) => return Some((m, true)),
+                _ => {
+                    // Acked meanwhile, or gone from the stream.
+                    self.redeliver.pop_front();
+                    if self.state.pending.remove(&seq).is_some() {
+                        self.state.redelivered.remove(&seq);
+                        self.dirty = true;
+                        self.update_ack_floor();
+                    }
+                }
+            }
+        }
+        if self.ack_pending_full() {
+            return None;
+        }
+        self.next_new(store, self.next_seq).map(|m| (m, false))
+    }
+
+    /// Delivers what can be delivered now: to the push subject, or to the
+    /// waiting pull requests in turn (round-robin, one message each).
+    pub fn pump(&mut self, store: &mut dyn MsgStore, wall: UnixNanos) {
+        let mut pending_count: Option<u64> = None;
+        loop {
+            if self.config.pause_until.is_some_and(|t| t > wall) {
+                self.held_by_pause = true;
+                break;
+            }
+            if !self.config.is_push() && self.waiting.is_empty() {
+                break;
+            }
+            // A push consumer delivers only while someone listens, as nats-server.
+            if self.config.is_push() && !self.interest {
+                break;
+            }
+            if self.config.flow_control && self.fc_pending_bytes > self.fc_window_bytes {
+                break;
+            }
+            let Some((msg, redelivery)) = self.peek(store) else { break };
+            let ack_reply_len = 40 + self.stream.len() + self.name.len();
+            let size = (msg.subject.len() + msg.headers.as_ref().map_or(0, Bytes::len) + msg.payload.len() + ack_reply_len) as u64;
+            let to = if self.config.is_push() {
+                Bytes::from(self.config.deliver_subject.clone())
+            } else {
+                let w = self.waiting.front_mut().expect("checked not empty");
+                if w.bytes_limited && size > w.bytes_left {
+                    let status = w.status_with_pending(409, "Message Size Exceeds MaxBytes");
+                    let w = self.waiting.pop_front().expect("front exists");
+                    self.status(w.reply, status);
+                    continue;
+                }
+                w.reply.clone()
+            };
+            if redelivery {
+                self.redeliver.pop_front();
+            } else {
+                let n = match pending_count {
+                    Some(n) => n,
+                    None => self.num_pending(store),
+                };
+                pending_count = Some(n.saturating_sub(1));
+                self.next_seq = msg.seq + 1;
+            }
+            let remaining = match pending_count {
+                Some(n) => n,
+                None => self.num_pending(store),
+            };
+            pending_count = Some(remaining);
+            self.deliver(to, msg, redelivery, remaining, wall);
+            if !self.config.is_push() {
+                self.after_pull_delivery(size, wall);
+            } else if self.config.flow_control {
+                self.fc_pending_bytes += size;
+                self.maybe_request_flow_control();
+            }
+        }
+        self.finish_no_wait();
+    }
+
+    /// Counts a pull delivery against the front request and moves it to the back.
+    fn after_pull_delivery(&mut self, size: u64, wall: UnixNanos) {
+        let Some(mut w) = self.waiting.pop_front() else { return };
+        w.batch_left = w.batch_left.saturating_sub(1);
+        w.delivered += 1;
+        if w.bytes_limited {
+            w.bytes_left = w.bytes_left.saturating_sub(size);
+        }
+        if w.heartbeat_ns > 0 {
+            w.next_heartbeat = Some(UnixNanos(wall.0.saturating_add(w.heartbeat_ns)));
+        }
+        let bytes_done = w.bytes_limited && w.bytes_left == 0;
+        if w.batch_left > 0 && !bytes_done {
+            self.waiting.push_back(w);
+        }
+    }
+
+    /// `no_wait` requests end with `404 No Messages` once nothing more is there.
+    fn finish_no_wait(&mut self) {
+        let mut kept = VecDeque::with_capacity(self.waiting.len());
+        for w in std::mem::take(&mut self.waiting) {
+            if w.no_wait && (w.expires_at.is_none() || w.delivered > 0) {
+                self.status(w.reply, pull::status(404, "No Messages"));
+            } else {
+                kept.push_back(w);
+            }
+        }
+        self.waiting = kept;
+    }
+
+    fn deliver(&mut self, to: Bytes, msg: StoredMsg, redelivery: bool, remaining: u64, wall: UnixNanos) {
+        let dseq = self.state.delivered.consumer_seq + 1;
+        self.state.delivered.consumer_seq = dseq;
+        self.state.delivered.stream_seq = self.state.delivered.stream_seq.max(msg.seq);
+        self.state.delivered.last_active = Some(wall);
+        self.last_active = wall;
+        self.dirty = true;
+        let deliveries = if redelivery {
+            let n = self.state.redelivered.entry(msg.seq).or_insert(1);
+            *n += 1;
+            *n
+        } else {
+            1
+        };
+        let reply = format!(
+            "$JS.ACK.{}.{}.{deliveries}.{}.{dseq}.{}.{remaining}",
+            self.stream, self.name, msg.seq, msg.time.0
+        );
+        if self.config.ack_policy == AckPolicy::None {
+            self.state.ack_floor = SeqPair { consumer_seq: dseq, stream_seq: msg.seq, last_active: None };
+        } else {
+            let deadline = wall.0.saturating_add(self.ack_wait_for(deliveries));
+            if let Some(old) = self.state.pending.insert(msg.seq, Pending { consumer_seq: dseq, timestamp: wall.0 }) {
+                let _ = old;
+            }
+            self.set_deadline(msg.seq, deadline);
+        }
+        let (hdrs, payload) = if self.config.headers_only {
+            let size = msg.payload.len().to_string();
+            (Some(headers::append(msg.headers.as_deref(), &[(b"Nats-Msg-Size", size.as_bytes())])), Bytes::new())
+        } else {
+            (msg.headers, msg.payload)
+        };
+        if self.config.heartbeat > 0 {
+            self.next_push_heartbeat = Some(UnixNanos(wall.0.saturating_add(self.config.heartbeat)));
+        }
+        self.out.push_back(Delivery { to, subject: msg.subject, reply: Some(Bytes::from(reply)), headers: hdrs, payload });
+    }
+
+    /// An acknowledgement of the delivery described by `ack`. Returns
+    /// true when it changed the consumer's state.
+    pub fn handle_ack(&mut self, ack: &AckSubject<'_>, kind: AckKind, reply: Option<Bytes>, wall: UnixNanos, store: &mut dyn MsgStore) -> bool {
+        let seq = ack.stream_seq;
+        let changed = match kind {
+            AckKind::Ack => self.ack(seq, wall),
+            AckKind::Next(req) => {
+                let acked = self.ack(seq, wall);
+                if let Some(reply) = reply {
+                    let body = serde_json::to_vec(&serde_json::json!({
+                        "batch": req.batch, "expires": req.expires, "no_wait": req.no_wait, "max_bytes": req.max_bytes,
+                    }))
+                    .unwrap_or_default();
+                    self.handle_pull(reply, &body, wall, store);
+                }
+                acked
+            }
+            AckKind::Term => self.ack(seq, wall),
+            AckKind::Progress => {
+                if self.state.pending.contains_key(&seq) {
+                    let deliveries = self.state.redelivered.get(&seq).copied().unwrap_or(1);
+                    self.set_deadline(seq, wall.0.saturating_add(self.ack_wait_for(deliveries)));
+                }
+                false
+            }
+            AckKind::Nak(delay) => {
+                if self.state.pending.contains_key(&seq) {
+                    self.clear_deadline(seq);
+                    if delay > 0 {
+                        self.set_deadline(seq, wall.0.saturating_add(delay));
+                    } else if !self.redeliver.contains(&seq) {
+                        self.redeliver.push_back(seq);
+                    }
+                }
+                false
+            }
+        };
+        self.pump(store, wall);
+        changed
+    }
+
+    fn ack(&mut self, seq: u64, wall: UnixNanos) -> bool {
+        let acked: Vec<u64> = match self.config.ack_policy {
+            AckPolicy::None => return false,
+            AckPolicy::Explicit => self.state.pending.contains_key(&seq).then_some(seq).into_iter().collect(),
+            AckPolicy::All => self.state.pending.range(..=seq).map(|(&s, _)| s).collect(),
+        };
+        if acked.is_empty() {
+            return false;
+        }
+        for s in &acked {
+            self.state.pending.remove(s);
+            self.state.redelivered.remove(s);
+        }
+        for &s in &acked {
+            self.clear_deadline(s);
+        }
+        self.state.ack_floor.last_active = Some(wall);
+        self.update_ack_floor();
+        self.dirty = true;
+        true
+    }
+
+    fn update_ack_floor(&mut self) {
+        let last = self.state.ack_floor.last_active;
+        self.state.ack_floor = match self.state.pending.iter().next() {
+            None => SeqPair {
+                consumer_seq: self.state.delivered.consumer_seq,
+                stream_seq: self.state.delivered.stream_seq,
+                last_active: last,
+            },
+            Some((&sseq, p)) => SeqPair {
+                consumer_seq: p.consumer_seq.saturating_sub(1).max(self.state.ack_floor.consumer_seq),
+                stream_seq: (sseq - 1).max(self.state.ack_floor.stream_seq),
+                last_active: last,
+            },
+        };
+    }
+
+    /// True when `seq` was delivered and acknowledged.
+    pub fn has_acked(&self, seq: u64) -> bool {
+        seq <= self.state.delivered.stream_seq && !self.state.pending.contains_key(&seq) && seq < self.next_seq
+    }
+
+    /// When the consumer next needs [`Consumer::handle_timeout`].
+    pub fn next_deadline(&self) -> Option<UnixNanos> {
+        let acks = self.deadlines.first().map(|&(at, _)| UnixNanos(at));
+        let pulls = self.waiting.iter().filter_map(Waiting::deadline).min();
+        let hb = if self.config.is_push() { self.next_push_heartbeat } else { None };
+        let paused = self.config.pause_until.filter(|_| self.held_by_pause);
+        [acks, pulls, hb, paused].into_iter().flatten().min()
+    }
+
+    /// Runs the clock: redeliveries, expired pull requests, heartbeats.
+    pub fn handle_timeout(&mut self, wall: UnixNanos, store: &mut dyn MsgStore) {
+        if self.config.pause_until.is_none_or(|t| t <= wall) {
+            self.held_by_pause = false;
+        }
+        while let Some(&(at, seq)) = self.deadlines.first() {
+            if at > wall.0 {
+                break;
+            }
+            self.deadlines.pop_first();
+            self.deadline_of.remove(&seq);
+            if !self.state.pending.contains_key(&seq) {
+                continue;
+            }
+            let deliveries = self.state.redelivered.get(&seq).copied().unwrap_or(1);
+            if self.config.max_deliver > 0 && deliveries >= self.config.max_deliver as u64 {
+                // Delivered as often as allowed: no longer pending.
+                self.state.pending.remove(&seq);
+                self.state.redelivered.remove(&seq);
+                self.update_ack_floor();
+                self.dirty = true;
+                continue;
+            }
+            if !self.redeliver.contains(&seq) {
+                self.redeliver.push_back(seq);
+            }
+        }
+        self.expire_pulls(wall);
+        if self.config.is_push() && self.next_push_heartbeat.is_some_and(|t| t <= wall) {
+            let hb = pull::heartbeat(self.state.delivered.consumer_seq, self.state.delivered.stream_seq);
+            self.status(Bytes::from(self.config.deliver_subject.clone()), hb);
+            self.next_push_heartbeat = Some(UnixNanos(wall.0.saturating_add(self.config.heartbeat)));
+        }
+        self.pump(store, wall);
+    }
+
+    fn expire_pulls(&mut self, wall: UnixNanos) {
+        let mut kept = VecDeque::with_capacity(self.waiting.len());
+        for mut w in std::mem::take(&mut self.waiting) {
+            if w.expires_at.is_some_and(|t| t <= wall) {
+                let status = w.status_with_pending(408, "Request Timeout");
+                self.status(w.reply, status);
+                continue;
+            }
+            if w.next_heartbeat.is_some_and(|t| t <= wall) {
+                let hb = pull::heartbeat(self.state.delivered.consumer_seq, self.state.delivered.stream_seq);
+                self.status(w.reply.clone(), hb);
+                w.next_heartbeat = Some(UnixNanos(wall.0.saturating_add(w.heartbeat_ns)));
+            }
+            kept.push_back(w);
+        }
+        self.waiting = kept;
+    }
+
+    /// Starts push heartbeats (once created).
+    pub fn start_heartbeats(&mut self, wall: UnixNanos) {
+        if self.config.is_push() && self.config.heartbeat > 0 {
+            self.next_push_heartbeat = Some(UnixNanos(wall.0.saturating_add(self.config.heartbeat)));
+        }
+    }
+
+    /// True when an ephemeral consumer (or one with `inactive_threshold`)
+    /// has been idle long enough to be removed: a pull consumer without
+    /// requests, a push consumer without interest.
+    pub fn inactive(&self, wall: UnixNanos) -> bool {
+        self.inactive_at().is_some_and(|at| at <= wall)
+    }
+
+    /// When [`Consumer::inactive`] may next become true.
+    pub fn inactive_at(&self) -> Option<UnixNanos> {
+        let threshold = self.config.inactive_threshold;
+        let idle = if self.config.is_push() { !self.interest } else { self.waiting.is_empty() };
+        (threshold > 0 && idle).then(|| UnixNanos(self.last_active.0.saturating_add(threshold)))
+    }
+
+    /// True for a push consumer that does not know of interest in its deliver subject.
+    pub fn wants_interest(&self) -> bool {
+        self.config.is_push() && !self.interest
+    }
+
+    /// True for a push consumer with interest (`push_bound`).
+    pub fn push_bound(&self) -> bool {
+        self.config.is_push() && self.interest
+    }
+
+    /// Whether something subscribes to the deliver subject; deliveries
+    /// resume when interest comes.
+    pub fn set_interest(&mut self, interest: bool, wall: UnixNanos, store: &mut dyn MsgStore) {
+        if self.interest != interest {
+            self.last_active = wall;
+        }
+        self.interest = interest;
+        if interest {
+            self.pump(store, wall);
+        }
+    }
+
+    /// Marks the consumer as in use (a push consumer with interest).
+    pub fn touch(&mut self, wall: UnixNanos) {
+        self.last_active = wall;
+    }
+
+    /// Nobody received what went to `to`: the pull requests answered there
+    /// are dropped (their client is gone), and the message `seq`, if still
+    /// unacknowledged, goes first in line again.
+    pub fn undelivered(&mut self, to: &[u8], seq: Option<u64>, wall: UnixNanos, store: &mut dyn MsgStore) {
+        self.waiting.retain(|w| w.reply != to);
+        if let Some(seq) = seq.filter(|s| self.state.pending.contains_key(s)) {
+            self.clear_deadline(seq);
+            self.redeliver.retain(|&s| s != seq);
+            self.redeliver.push_front(seq);
+        }
+        self.pump(store, wall);
+    }
+
+    /// Asks the client for a flow control response once half the window is out.
+    fn maybe_request_flow_control(&mut self) {
+        if self.fc_outstanding.is_some() || self.fc_pending_bytes <= self.fc_window_bytes / 2 {
+            return;
+        }
+        self.fc_requests += 1;
+        const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut n = self.fc_requests;
+        let tag: String = (0..4)
+            .map(|_| {
+                let d = DIGITS[(n % DIGITS.len() as u64) as usize];
+                n /= DIGITS.len() as u64;
+                char::from(d)
+            })
+            .collect();
+        let reply = Bytes::from(format!("$JS.FC.{}.{}.{tag}", self.stream, self.name));
+        self.fc_outstanding = Some((reply.clone(), self.fc_pending_bytes));
+        let to = Bytes::from(self.config.deliver_subject.clone());
+        let headers = pull::status(100, "FlowControl Request");
+        self.out.push_back(Delivery { subject: to.clone(), to, reply: Some(reply), headers: Some(headers), payload: Bytes::new() });
+    }
+
+    /// The client answered a flow control request on `subject`: the bytes
+    /// it covered are no longer outstanding, and the window grows.
+    pub fn handle_flow_control(&mut self, subject: &[u8], wall: UnixNanos, store: &mut dyn MsgStore) -> bool {
+        match &self.fc_outstanding {
+            Some((reply, covered)) if &reply[..] == subject => {
+                self.fc_pending_bytes = self.fc_pending_bytes.saturating_sub(*covered);
+                self.fc_outstanding = None;
+                self.fc_window_bytes = (self.fc_window_bytes * 2).min(FC_LIMIT_BYTES);
+                self.pump(store, wall);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The consumer is being deleted: waiting requests hear `409 Consumer Deleted`.
+    pub fn close(&mut self) {
+        for w in std::mem::take(&mut self.waiting) {
+            self.status(w.reply, pull::status(409, "Consumer Deleted"));
+        }
+    }
+}
+
+/// A map from consumer name to consumer, for one stream.
+pub type Consumers = BTreeMap<String, Consumer>;
+
+#[cfg(test)]
+mod api_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! Saving and recovering consumers of file streams.
+//!
+//! A consumer is saved as generations: `{account}.{stream}.obs.{consumer}.{n}`
+//! (names escaped), each one checksummed record of its config, creation
+//! time and state. A save writes generation `n + 1` and asks for its sync;
+//! older generations are removed only once that sync completed, so a crash
+//! at any point leaves at least one intact generation. Saves happen at
+//! [`JetStream::flush`], once per batch: one sync covers every consumer
+//! changed in the batch, and double-ack confirmations wait for it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::ConsumerConfig;
+use super::state::{self, ConsumerState};
+use super::Consumer;
+use crate::jetstream::config::StorageType;
+use crate::jetstream::store::{escape_name, unescape_name};
+use crate::jetstream::JetStream;
+use crate::log::Level;
+use crate::storage::SyncToken;
+use crate::time::UnixNanos;
+
+/// What a consumer's file holds.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    created_ns: i64,
+    config: ConsumerConfig,
+    state: ConsumerState,
+}
+
+/// Consumer files of the store: their newest generation, and older ones to
+/// remove once a sync completes.
+#[derive(Debug, Default)]
+pub(crate) struct SavedFiles {
+    /// Newest generation by file prefix.
+    generations: BTreeMap<String, u64>,
+    /// Files to remove once the sync with this token completed.
+    superseded: Vec<(SyncToken, String)>,
+    /// Consumers changed since the last save: (account, stream, consumer).
+    dirty: std::collections::BTreeSet<(String, String, String)>,
+}
+
+fn prefix(account: &str, stream: &str, consumer: &str) -> String {
+    format!("{}.{}.obs.{}.", escape_name(account), escape_name(stream), escape_name(consumer))
+}
+
+impl JetStream {
+    /// True when consumers wait to be saved.
+    pub(crate) fn consumers_dirty(&self) -> bool {
+        !self.consumer_files.dirty.is_empty()
+    }
+
+    /// Marks a consumer for saving at the next flush.
+    pub(crate) fn save_consumer(&mut self, account: &str, stream: &str, name: &str) {
+        self.consumer_files.dirty.insert((account.to_owned(), stream.to_owned(), name.to_owned()));
+    }
+
+    /// Writes every changed consumer of a file stream; returns the token of
+    /// the last sync asked for.
+    pub(crate) fn save_consumers(&mut self) -> Option<SyncToken> {
+        let storage = self.storage.clone()?;
+        let mut last = None;
+        for (account, stream, name) in std::mem::take(&mut self.consumer_files.dirty) {
+            let Some(acc) = self.accounts.get(&account) else { continue };
+            let Some(s) = acc.streams.get(&stream) else { continue };
+            let Some(c) = acc.consumers.get(&stream).and_then(|m| m.get(&name)) else { continue };
+            if s.config().storage != StorageType::File || c.config().memory_storage {
+                continue;
+            }
+            let saved = Saved { created_ns: c.created().0, config: c.config().clone(), state: c.state().clone() };
+            let body = serde_json::to_vec(&saved).expect("a consumer serialises");
+            let p = prefix(&account, &stream, &name);
+            let generation = self.consumer_files.generations.get(&p).map_or(1, |g| g + 1);
+            let file = format!("{p}{generation}");
+            let mut st = storage.lock();
+            let written = st.append(&file, &state::encode(&body)).and_then(|_| st.sync(&file));
+            drop(st);
+            match written {
+                Ok(token) => {
+                    if let Some(old) = self.consumer_files.generations.insert(p.clone(), generation) {
+                        self.consumer_files.superseded.push((token, format!("{p}{old}")));
+                    }
+                    last = last.max(Some(token));
+                }
+                Err(e) => self.log(Level::Error, format!("Saving consumer '{account} > {stream} > {name}' failed: {e}")),
+            }
+        }
+        last
+    }
+
+    /// Sync completions: superseded generations can go.
+    pub(crate) fn consumers_synced(&mut self, token: SyncToken) {
+        let Some(storage) = self.storage.clone() else { return };
+        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.consumer_files.superseded).into_iter().partition(|(t, _)| *t <= token);
+        self.consumer_files.superseded = keep;
+        let mut st = storage.lock();
+        for (_, file) in done {
+            let _ = st.remove(&file);
+        }
+    }
+
+    /// Removes a deleted consumer's files.
+    pub(crate) fn forget_consumer_files(&mut self, account: &str, stream: &str, name: &str) {
+        let p = prefix(account, stream, name);
+        self.consumer_files.dirty.remove(&(account.to_owned(), stream.to_owned(), name.to_owned()));
+        self.consumer_files.generations.remove(&p);
+        let Some(storage) = self.storage.clone() else { return };
+        let mut st = storage.lock();
+        let files: Vec<String> = st.list().into_iter().filter(|f| f.starts_with(&p)).collect();
+        for f in &files {
+            let _ = st.remove(f);
+        }
+        if let Some(f) = files.first() {
+            let _ = st.sync(f);
+        }
+    }
+
+    /// Restores the saved consumers of the recovered streams.
+    pub(crate) fn recover_consumers(&mut self) {
+        let Some(storage) = self.storage.clone() else { return };
+        let names = storage.lock().list();
+        let mut newest: BTreeMap<(String, String, String), Vec<u64>> = BTreeMap::new();
+        for file in &names {
+            let parts: Vec<&str> = file.split('.').collect();
+            let [a, s, "obs", c, g] = parts[..] else { continue };
+            let (Some(a), Some(s), Some(c), Ok(g)) = (unescape_name(a), unescape_name(s), unescape_name(c), g.parse::<u64>()) else { continue };
+            newest.entry((a, s, c)).or_default().push(g);
+        }
+        for ((account, stream, name), mut gens) in newest {
+            gens.sort_unstable();
+            let p = prefix(&account, &stream, &name);
+            let mut restored = None;
+            for &g in gens.iter().rev() {
+                let file = format!("{p}{g}");
+                let mut st = storage.lock();
+                let bytes = st.len(&file).ok().and_then(|n| st.read(&file, 0, usize::try_from(n).ok()?).ok());
+                drop(st);
+                let saved = bytes.as_deref().and_then(state::decode).and_then(|b| serde_json::from_slice::<Saved>(b).ok());
+                if let Some(saved) = saved {
+                    restored = Some((g, saved));
+                    break;
+                }
+            }
+            let Some((generation, saved)) = restored else {
+                self.log(Level::Warn, format!("Could not restore consumer '{account} > {stream} > {name}'"));
+                continue;
+            };
+            self.consumer_files.generations.insert(p.clone(), generation);
+            let Some(acc) = self.accounts.get_mut(&account) else { continue };
+            if !acc.streams.contains_key(&stream) {
+                continue;
+            }
+            let c = Consumer::restore(&stream, &name, saved.config, UnixNanos(saved.created_ns), saved.state);
+            acc.consumers.entry(stream.clone()).or_default().insert(name.clone(), c);
+            self.log(Level::Info, format!("  Restored consumer '{account} > {stream} > {name}'"));
+        }
+    }
+}
