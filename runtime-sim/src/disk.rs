@@ -32,6 +32,9 @@ pub struct DiskConfig {
     pub bitflip_per_million_reads: u64,
     /// Chance, per million operations, of an I/O error.
     pub io_error_per_million_ops: u64,
+    /// A broken disk (checker self-tests only): syncs report completion
+    /// without making anything durable.
+    pub lie_about_syncs: bool,
 }
 
 impl Default for DiskConfig {
@@ -42,6 +45,7 @@ impl Default for DiskConfig {
             sync_latency_max: Duration::from_millis(10),
             bitflip_per_million_reads: 0,
             io_error_per_million_ops: 0,
+            lie_about_syncs: false,
         }
     }
 }
@@ -237,7 +241,9 @@ impl SimDisk {
             let Some(p) = self.pending.pop_front() else {
                 break;
             };
-            self.make_durable(&p.file, p.state);
+            if !self.config.lie_about_syncs {
+                self.make_durable(&p.file, p.state);
+            }
             self.stats.syncs_completed += 1;
             done.push(p.token);
         }

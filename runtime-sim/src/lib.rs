@@ -18,6 +18,7 @@ pub mod client;
 pub mod config;
 pub mod disk;
 pub mod isolation;
+pub mod jetstream;
 pub mod model;
 pub mod net;
 pub mod rng;
