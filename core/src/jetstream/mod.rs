@@ -82,6 +82,10 @@ pub struct JetStream {
     api_errors: u64,
     /// The server's name, which stream info gives as the stream's leader.
     server_name: String,
+    /// File prefixes of streams whose files are on disk with metadata that
+    /// could not be read: kept as they are, never overwritten by a new
+    /// stream of the same name.
+    unrecovered: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for JetStream {
@@ -107,6 +111,7 @@ impl JetStream {
             api_total: 0,
             api_errors: 0,
             server_name: String::new(),
+            unrecovered: BTreeSet::new(),
         };
         js.recover();
         js
@@ -154,7 +159,15 @@ impl JetStream {
                     self.log(Level::Info, format!("  Restored stream '{account} > {name}'"));
                     self.accounts.entry(account).or_default().streams.insert(name, stream);
                 }
-                Err(why) => self.log(Level::Error, format!("Could not restore stream '{account} > {name}': {why}")),
+                Err(why) => {
+                    // Metadata there but unreadable is damage, not a stream
+                    // deleted halfway: its messages stay for an operator.
+                    let meta = format!("{prefix}meta.");
+                    if names.iter().any(|n| n.starts_with(&meta)) {
+                        self.unrecovered.insert(prefix);
+                    }
+                    self.log(Level::Error, format!("Could not restore stream '{account} > {name}': {why}"));
+                }
             }
         }
     }
@@ -180,6 +193,11 @@ impl JetStream {
             StorageType::File => {
                 let storage = self.storage.clone().ok_or_else(ApiError::storage_resources_exceeded)?;
                 let prefix = format!("{}.{}.", escape_name(account), escape_name(&config.name));
+                if self.unrecovered.contains(&prefix) {
+                    return Err(ApiError::stream_store_failed(
+                        "the stream's files are on disk but its metadata is damaged; they are kept",
+                    ));
+                }
                 let mut store = FileStore::create(storage, prefix, first_seq, BLOCK_SIZE_MAX)
                     .map_err(ApiError::stream_store_failed)?;
                 let meta = Meta { created_ns: created.0, config: config.clone() };
@@ -369,3 +387,6 @@ impl JetStream {
         (self.api_total, self.api_errors)
     }
 }
+
+#[cfg(test)]
+mod durability_tests;

@@ -16,6 +16,7 @@ use super::api::ApiError;
 use super::config::{DiscardPolicy, StreamConfig};
 use super::headers;
 use super::store::{record_size, MsgStore, PurgeRequest, StoreError, StoredMsg};
+use crate::storage::StorageError;
 use crate::subject::subject_matches;
 use crate::time::UnixNanos;
 
@@ -146,10 +147,7 @@ impl Stream {
         self.check_expectations(subject, hdrs)?;
         let rollup = self.rollup(hdrs)?;
         self.check_discard_new(subject, size)?;
-        let seq = self
-            .store
-            .store(subject, hdrs, payload, wall)
-            .map_err(ApiError::stream_store_failed)?;
+        let seq = self.store.store(subject, hdrs, payload, wall).map_err(store_failed)?;
         if let Some(id) = msg_id {
             let id = Bytes::copy_from_slice(id);
             if self.config.duplicate_window > 0 {
@@ -169,7 +167,7 @@ impl Stream {
             Some(Rollup::All) => self.store.purge(&PurgeRequest { filter: None, below_seq: Some(seq), keep: None }),
             None => Ok(0),
         };
-        purged.and_then(|_| self.enforce_limits(wall)).map_err(ApiError::stream_store_failed)?;
+        purged.and_then(|_| self.enforce_limits(wall)).map_err(store_failed)?;
         Ok(Stored { seq, duplicate: false })
     }
 
@@ -354,4 +352,14 @@ enum Rollup {
 
 fn parse_seq(v: &[u8]) -> Option<u64> {
     std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// The answer to a publish the store could not take: a full disk is
+/// nats-server's "insufficient resources" (503, 10023), as it answers when
+/// its store is over its limits; any other failure is a store failure.
+fn store_failed(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Storage(StorageError::NoSpace { .. }) => ApiError::insufficient_resources(),
+        other => ApiError::stream_store_failed(other),
+    }
 }

@@ -24,7 +24,7 @@ mod index;
 mod mem;
 mod record;
 #[cfg(test)]
-mod test_storage;
+pub(crate) mod test_storage;
 #[cfg(test)]
 mod tests;
 

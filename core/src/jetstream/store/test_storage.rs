@@ -24,7 +24,7 @@ struct Disk {
 
 /// A handle on one in-memory disk; clones share it.
 #[derive(Clone, Debug, Default)]
-pub(super) struct TestDisk(Arc<Mutex<Disk>>);
+pub(crate) struct TestDisk(Arc<Mutex<Disk>>);
 
 impl TestDisk {
     fn disk(&self) -> MutexGuard<'_, Disk> {
@@ -32,12 +32,12 @@ impl TestDisk {
     }
 
     /// The disk as the stores share it.
-    pub(super) fn shared(&self) -> SharedStorage {
+    pub(crate) fn shared(&self) -> SharedStorage {
         share_storage(Box::new(self.clone()))
     }
 
     /// Completes every sync requested so far; returns the highest token.
-    pub(super) fn complete_syncs(&self) -> Option<SyncToken> {
+    pub(crate) fn complete_syncs(&self) -> Option<SyncToken> {
         let mut disk = self.disk();
         let pending = std::mem::take(&mut disk.pending);
         let highest = pending.last().map(|(token, _, _)| *token);
@@ -52,7 +52,7 @@ impl TestDisk {
 
     /// Crashes: every file goes back to its durable content, keeping at
     /// most `torn_bytes` of what was appended after it (a torn write).
-    pub(super) fn crash(&self, torn_bytes: usize) {
+    pub(crate) fn crash(&self, torn_bytes: usize) {
         let mut disk = self.disk();
         disk.pending.clear();
         let mut after = disk.durable.clone();
@@ -67,7 +67,7 @@ impl TestDisk {
     }
 
     /// Flips one bit of `file` (in what reads see and what survives).
-    pub(super) fn flip_bit(&self, file: &str, offset: usize, bit: u8) {
+    pub(crate) fn flip_bit(&self, file: &str, offset: usize, bit: u8) {
         let mut disk = self.disk();
         disk.files.get_mut(file).expect("file to damage")[offset] ^= 1 << bit;
         if let Some(content) = disk.durable.get_mut(file) {
@@ -78,12 +78,12 @@ impl TestDisk {
     }
 
     /// Refuses (or again accepts) every append, as a full disk does.
-    pub(super) fn set_full(&self, full: bool) {
+    pub(crate) fn set_full(&self, full: bool) {
         self.disk().full = full;
     }
 
     /// Every file's name and length.
-    pub(super) fn files(&self) -> Vec<(String, usize)> {
+    pub(crate) fn files(&self) -> Vec<(String, usize)> {
         self.disk()
             .files
             .iter()
@@ -92,7 +92,7 @@ impl TestDisk {
     }
 
     /// Adds raw bytes to a file, bypassing every check.
-    pub(super) fn raw_append(&self, file: &str, data: &[u8]) {
+    pub(crate) fn raw_append(&self, file: &str, data: &[u8]) {
         self.disk()
             .files
             .entry(file.to_owned())
