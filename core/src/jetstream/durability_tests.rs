@@ -74,3 +74,18 @@ fn a_stream_whose_metadata_is_damaged_is_kept_not_recreated_over() {
     let blocks_after: Vec<_> = disk.files().into_iter().filter(|(n, _)| n.ends_with(".blk")).collect();
     assert_eq!(blocks_before, blocks_after);
 }
+
+#[test]
+fn a_creation_cut_short_by_a_crash_does_not_block_the_name() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    let reply = Bytes::from_static(b"_INBOX.r");
+    js.handle_api("A", b"$JS.API.STREAM.CREATE.S", Some(&reply), &Bytes::from_static(CREATE.as_bytes()), WALL);
+    js.flush();
+    assert_eq!(js.poll_reply(), None, "not acknowledged before its sync");
+    // The sync never completes; the crash keeps a few bytes of each file.
+    disk.crash(5);
+    let mut js = start(&disk);
+    let answer = send(&mut js, &disk, "$JS.API.STREAM.CREATE.S", CREATE);
+    assert!(answer[0].contains(r#""config""#), "{answer:?}");
+}

@@ -159,11 +159,10 @@ impl JetStream {
                     self.log(Level::Info, format!("  Restored stream '{account} > {name}'"));
                     self.accounts.entry(account).or_default().streams.insert(name, stream);
                 }
-                Err(why) => {
-                    // Metadata there but unreadable is damage, not a stream
-                    // deleted halfway: its messages stay for an operator.
-                    let meta = format!("{prefix}meta.");
-                    if names.iter().any(|n| n.starts_with(&meta)) {
+                Err((why, keep)) => {
+                    // Whole metadata that does not read is damage, not a
+                    // creation cut short: its messages stay for an operator.
+                    if keep {
                         self.unrecovered.insert(prefix);
                     }
                     self.log(Level::Error, format!("Could not restore stream '{account} > {name}': {why}"));
@@ -172,10 +171,18 @@ impl JetStream {
         }
     }
 
-    fn open_stream(&mut self, storage: &SharedStorage, prefix: &str) -> Result<Stream, String> {
-        let mut store = FileStore::open(storage.clone(), prefix.to_owned(), BLOCK_SIZE_MAX).map_err(|e| e.to_string())?;
-        let meta = store.read_meta().map_err(|e| e.to_string())?.ok_or("no metadata")?;
-        let meta: Meta = serde_json::from_slice(&meta).map_err(|e| e.to_string())?;
+    /// Opens the stream whose files start with `prefix`; on failure, says
+    /// why and whether its files must be kept (they hold a stream, not
+    /// what a crash left of a creation never acknowledged).
+    fn open_stream(&mut self, storage: &SharedStorage, prefix: &str) -> Result<Stream, (String, bool)> {
+        let mut store =
+            FileStore::open(storage.clone(), prefix.to_owned(), BLOCK_SIZE_MAX).map_err(|e| (e.to_string(), true))?;
+        let meta = match store.read_meta() {
+            Ok(Some(meta)) => meta,
+            Ok(None) => return Err(("no intact metadata".to_owned(), store.has_whole_meta())),
+            Err(e) => return Err((e.to_string(), true)),
+        };
+        let meta: Meta = serde_json::from_slice(&meta).map_err(|e| (e.to_string(), true))?;
         if let Some(lost) = store.state().lost {
             self.log(
                 Level::Warn,

@@ -242,6 +242,16 @@ fn decode_meta_frame(frame: &Bytes) -> Option<Bytes> {
     (crc == u32_at(frame, 0)).then(|| frame.slice(8..))
 }
 
+/// True when a meta file has the length one of its frames says: one copy
+/// (as older versions wrote) or two; either copy's length field will do,
+/// in case the other is damaged. A crash leaves a shorter prefix.
+pub(super) fn meta_is_whole(file: &[u8]) -> bool {
+    let says = |at: usize| (file.len() >= at + 8).then(|| 8 + u32_at(file, at + 4) as usize);
+    let len = file.len();
+    says(0).is_some_and(|f| len == f || len == 2 * f)
+        || (len % 2 == 0 && says(len / 2) == Some(len / 2))
+}
+
 /// The blob of a meta file, or `None` when both its copies are damaged
 /// (a file of one copy, as older versions wrote, is read too).
 pub(super) fn decode_meta(file: &Bytes) -> Option<Bytes> {
@@ -334,6 +344,19 @@ mod tests {
         }
         // One copy, as older versions wrote it, still reads.
         assert_eq!(decode_meta(&file.slice(..copy)).as_deref(), Some(&blob[..]));
+    }
+
+    #[test]
+    fn a_whole_meta_file_is_told_from_a_torn_one_whatever_bit_flipped() {
+        let file = encode_meta(b"{\"name\":\"ORDERS\"}").freeze();
+        for bit in 0..file.len() * 8 {
+            let mut damaged = file.to_vec();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(meta_is_whole(&damaged), "bit {bit}");
+        }
+        for cut in 0..file.len() {
+            assert!(!meta_is_whole(&file[..cut]) || cut == file.len() / 2, "cut at {cut}");
+        }
     }
 
     #[test]
