@@ -164,7 +164,20 @@ pub fn ci_seeds() -> Vec<(u64, Scenario)> {
 }
 
 /// Every JetStream seed that ever failed, with its scenario.
-pub const REGRESSION_SEEDS: &[(u64, Scenario)] = &[];
+pub const REGRESSION_SEEDS: &[(u64, Scenario)] = &[
+    // One copy of the metadata: a flipped bit lost the stream's config,
+    // and the next create wiped its messages.
+    (0, Scenario::BitflipMeta),
+    // A full disk answered 10077 "no space left on device", not
+    // nats-server's 10023 "insufficient resources".
+    (0, Scenario::FullDisk),
+    // The last record damaged (and reported lost): the checker wrongly
+    // required the last sequence to be held.
+    (5_209, Scenario::BitflipBlock),
+    // Every client had published all its messages before space came back:
+    // the checker wrongly required an ack after it.
+    (5_031, Scenario::FullDisk),
+];
 
 /// The subject of client `c`'s message `n`.
 fn subject_of(c: usize, n: u64) -> String {
@@ -278,6 +291,8 @@ struct Client {
     /// The stream was created (or found) on this connection.
     ready: bool,
     next_msg: u64,
+    /// The first message published since disk space last came back.
+    space_from: u64,
     /// Messages published on this connection whose answer is awaited.
     inflight: BTreeSet<u64>,
     next_api: u64,
@@ -330,9 +345,6 @@ struct JsWorld {
     acked: BTreeMap<u64, (usize, u64)>,
     /// Publishes refused for lack of space.
     refused: u64,
-    /// When space last came back, and acks received since.
-    space_back_at: Option<Instant>,
-    acks_since_space: u64,
     disk_full: bool,
     /// Acknowledged messages the injected damage may cost.
     damage_budget: u64,
@@ -372,6 +384,7 @@ impl JsWorld {
                 down_due: Instant::ZERO,
                 ready: false,
                 next_msg: 0,
+                space_from: 0,
                 inflight: BTreeSet::new(),
                 next_api: 0,
                 apis: BTreeMap::new(),
@@ -395,8 +408,6 @@ impl JsWorld {
             phase: Phase::Active,
             acked: BTreeMap::new(),
             refused: 0,
-            space_back_at: None,
-            acks_since_space: 0,
             disk_full: false,
             damage_budget: 0,
             published: 0,
@@ -666,8 +677,10 @@ impl JsWorld {
     fn restore_space(&mut self) {
         self.disk.lock().set_capacity(DiskConfig::default().capacity_bytes);
         self.disk_full = false;
-        self.space_back_at = Some(self.now);
-        self.acks_since_space = 0;
+        // What is published from now on must be stored again.
+        for c in &mut self.clients {
+            c.space_from = c.next_msg;
+        }
         self.note("disk space back".to_owned());
     }
 
@@ -926,6 +939,10 @@ impl JsWorld {
             // nats-server refuses a publish it has no room for with
             // 503 / 10023 "insufficient resources".
             if self.cfg.scenario == Scenario::FullDisk && code == Some(503) && err_code == Some(10023) {
+                if !self.disk_full && n >= self.clients[client].space_from {
+                    let d = format!("client {client} msg {n}, published after space came back, was refused: {json}");
+                    self.fail("works-after-full-disk", d);
+                }
                 self.refused += 1;
                 return;
             }
@@ -944,7 +961,6 @@ impl JsWorld {
             return;
         }
         self.acked.insert(seq, (client, n));
-        self.acks_since_space += 1;
     }
 
     fn created(&mut self, client: usize, d: &Delivery) {
