@@ -157,7 +157,8 @@ impl SimDisk {
         if f.epoch != epoch || f.data.len() != end || durable_len >= end {
             return;
         }
-        let keep = start.max(durable_len) + self.rng.below((end - start.max(durable_len)) as u64) as usize;
+        let keep =
+            start.max(durable_len) + self.rng.below((end - start.max(durable_len)) as u64) as usize;
         self.used_bytes -= (end - keep) as u64;
         self.stats.bytes_lost += (end - keep) as u64;
         f.data.truncate(keep);
@@ -516,7 +517,9 @@ impl SharedDisk {
     /// never contended; a poisoned one (a panic in the core while it wrote)
     /// is still the disk's true state.
     pub fn lock(&self) -> MutexGuard<'_, SimDisk> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

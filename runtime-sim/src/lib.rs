@@ -27,7 +27,6 @@ pub mod trace;
 pub mod wire;
 pub mod world;
 
-
 pub use config::{FaultMode, Mutation, SimConfig};
 pub use world::{Failure, RunReport, World};
 

@@ -187,7 +187,8 @@ fn subject_of(c: usize, n: u64) -> String {
 /// The payload of client `c`'s message `n`: its name, then filler bytes
 /// that depend on both, of a length that does too.
 fn payload_of(c: usize, n: u64, max: u64) -> Vec<u8> {
-    let mut x = (c as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let mut x =
+        (c as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     let mut next = || {
         x ^= x >> 31;
         x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -213,10 +214,23 @@ enum Ev {
     NodeTimer,
     DiskSync,
     Restart,
-    Connect { client: usize },
-    ToServer { client: usize, generation: u64, bytes: Bytes },
-    ToClient { client: usize, generation: u64, bytes: Bytes },
-    Tick { client: usize, generation: u64 },
+    Connect {
+        client: usize,
+    },
+    ToServer {
+        client: usize,
+        generation: u64,
+        bytes: Bytes,
+    },
+    ToClient {
+        client: usize,
+        generation: u64,
+        bytes: Bytes,
+    },
+    Tick {
+        client: usize,
+        generation: u64,
+    },
     Fault,
     RestoreSpace,
     FinalFault,
@@ -230,11 +244,19 @@ impl Ev {
             Ev::DiskSync => (1, 0, 0),
             Ev::Restart => (2, 0, 0),
             Ev::Connect { client } => (3, *client as u64, 0),
-            Ev::ToServer { client, generation, bytes } => {
+            Ev::ToServer {
+                client,
+                generation,
+                bytes,
+            } => {
                 h.data(bytes);
                 (4, *client as u64, *generation)
             }
-            Ev::ToClient { client, generation, bytes } => {
+            Ev::ToClient {
+                client,
+                generation,
+                bytes,
+            } => {
                 h.data(bytes);
                 (5, *client as u64, *generation)
             }
@@ -427,7 +449,9 @@ impl JsWorld {
             let at = self.rng.duration(Duration::ZERO, Duration::from_millis(20));
             self.schedule(at, Ev::Connect { client });
         }
-        let first = self.fault_rng.duration(Duration::from_millis(100), Duration::from_millis(600));
+        let first = self
+            .fault_rng
+            .duration(Duration::from_millis(100), Duration::from_millis(600));
         self.schedule(first, Ev::Fault);
         self.schedule(self.cfg.active, Ev::FinalFault);
         self.schedule(self.cfg.active + VERIFY_DEADLINE, Ev::Deadline);
@@ -478,14 +502,25 @@ impl JsWorld {
             Ev::DiskSync => self.disk_sync(),
             Ev::Restart => self.start_node(),
             Ev::Connect { client } => self.connect(client),
-            Ev::ToServer { client, generation, bytes } => self.to_server(client, generation, bytes),
-            Ev::ToClient { client, generation, bytes } => self.to_client(client, generation, &bytes),
+            Ev::ToServer {
+                client,
+                generation,
+                bytes,
+            } => self.reach_server(client, generation, bytes),
+            Ev::ToClient {
+                client,
+                generation,
+                bytes,
+            } => self.reach_client(client, generation, &bytes),
             Ev::Tick { client, generation } => self.tick(client, generation),
             Ev::Fault => self.fault(),
             Ev::RestoreSpace => self.restore_space(),
             Ev::FinalFault => self.final_fault(),
             Ev::Deadline => {
-                let d = format!("the read-back did not finish ({:?}, {:?})", self.phase, self.read);
+                let d = format!(
+                    "the read-back did not finish ({:?}, {:?})",
+                    self.phase, self.read
+                );
                 self.fail("read-back-completes", d);
             }
         }
@@ -497,12 +532,21 @@ impl JsWorld {
 
     fn schedule_at(&mut self, at: Instant, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Reverse(Scheduled { at, seq: self.seq, ev }));
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.seq,
+            ev,
+        }));
     }
 
     fn fail(&mut self, invariant: &'static str, detail: String) {
         if self.failure.is_none() {
-            self.failure = Some(Failure { invariant, detail, at: self.now, recent: self.recorder.dump() });
+            self.failure = Some(Failure {
+                invariant,
+                detail,
+                at: self.now,
+                recent: self.recorder.dump(),
+            });
         }
     }
 
@@ -525,7 +569,14 @@ impl JsWorld {
         self.sync_at = None;
         let disk: Box<dyn Storage + Send> = Box::new(self.disk.clone());
         let seed = self.rng.seed32();
-        let server = Server::with_storages(self.options.clone(), seed, self.now, self.wall(), None, Some(disk));
+        let server = Server::with_storages(
+            self.options.clone(),
+            seed,
+            self.now,
+            self.wall(),
+            None,
+            Some(disk),
+        );
         self.server = Some(server);
         self.note(format!("node started (incarnation {})", self.incarnation));
         self.drain();
@@ -542,7 +593,10 @@ impl JsWorld {
         } else {
             self.disk.lock().kill();
         }
-        self.note(format!("node {}", if power_loss { "lost power" } else { "killed" }));
+        self.note(format!(
+            "node {}",
+            if power_loss { "lost power" } else { "killed" }
+        ));
         self.conns.clear();
         for client in 0..self.clients.len() {
             self.disconnect(client);
@@ -554,7 +608,9 @@ impl JsWorld {
         if self.timer_at.is_some_and(|t| t <= now) {
             self.timer_at = None;
         }
-        let Some(server) = self.server.as_mut() else { return };
+        let Some(server) = self.server.as_mut() else {
+            return;
+        };
         if server.poll_timeout().is_some_and(|t| t <= now) {
             server.handle_timeout(now);
         }
@@ -598,9 +654,14 @@ impl JsWorld {
                     }
                 }
                 Output::Close { conn, reason } => {
-                    let Some(client) = self.conns.remove(&conn) else { continue };
+                    let Some(client) = self.conns.remove(&conn) else {
+                        continue;
+                    };
                     self.note(format!("server closed client {client}: {reason}"));
-                    self.fail("no-unexplained-close", format!("client {client} closed: {reason}"));
+                    self.fail(
+                        "no-unexplained-close",
+                        format!("client {client} closed: {reason}"),
+                    );
                     self.disconnect(client);
                 }
                 Output::Log(line) => {
@@ -658,7 +719,9 @@ impl JsWorld {
                     self.disk_full = true;
                     self.faults += 1;
                     self.note(format!("disk full ({room} bytes left)"));
-                    let back = self.fault_rng.duration(Duration::from_millis(50), Duration::from_millis(400));
+                    let back = self
+                        .fault_rng
+                        .duration(Duration::from_millis(50), Duration::from_millis(400));
                     self.schedule(back, Ev::RestoreSpace);
                 } else if self.fault_rng.ratio(1, 3) {
                     self.stop_node(false);
@@ -667,7 +730,9 @@ impl JsWorld {
             }
         };
         if self.server.is_none() {
-            let back = self.fault_rng.duration(Duration::from_millis(5), Duration::from_millis(150));
+            let back = self
+                .fault_rng
+                .duration(Duration::from_millis(5), Duration::from_millis(150));
             self.schedule(back, Ev::Restart);
         }
         let next = self.fault_rng.duration(next_lo, next_hi);
@@ -675,7 +740,9 @@ impl JsWorld {
     }
 
     fn restore_space(&mut self) {
-        self.disk.lock().set_capacity(DiskConfig::default().capacity_bytes);
+        self.disk
+            .lock()
+            .set_capacity(DiskConfig::default().capacity_bytes);
         self.disk_full = false;
         // What is published from now on must be stored again.
         for c in &mut self.clients {
@@ -690,7 +757,9 @@ impl JsWorld {
         if self.phase == Phase::Active {
             // Let some of the acks in flight arrive first.
             self.phase = Phase::Settling;
-            let settle = self.fault_rng.duration(Duration::ZERO, Duration::from_millis(30));
+            let settle = self
+                .fault_rng
+                .duration(Duration::ZERO, Duration::from_millis(30));
             self.schedule(settle, Ev::FinalFault);
             return;
         }
@@ -713,14 +782,20 @@ impl JsWorld {
         let files = self.disk.lock().file_lengths();
         let pick: Vec<(String, u64)> = match self.cfg.scenario {
             Scenario::BitflipBlock => {
-                let blocks: Vec<_> = files.into_iter().filter(|(n, l)| n.ends_with(".blk") && *l > 0).collect();
+                let blocks: Vec<_> = files
+                    .into_iter()
+                    .filter(|(n, l)| n.ends_with(".blk") && *l > 0)
+                    .collect();
                 if blocks.is_empty() {
                     Vec::new()
                 } else {
                     vec![blocks[self.fault_rng.index(blocks.len())].clone()]
                 }
             }
-            Scenario::BitflipMeta => files.into_iter().filter(|(n, l)| n.contains(".meta.") && *l > 0).collect(),
+            Scenario::BitflipMeta => files
+                .into_iter()
+                .filter(|(n, l)| n.contains(".meta.") && *l > 0)
+                .collect(),
             _ => Vec::new(),
         };
         for (name, len) in pick {
@@ -747,7 +822,9 @@ impl JsWorld {
         c.ready = false;
         c.inflight.clear();
         c.apis.clear();
-        let after = self.rng.duration(Duration::from_millis(1), Duration::from_millis(60));
+        let after = self
+            .rng
+            .duration(Duration::from_millis(1), Duration::from_millis(60));
         self.schedule(after, Ev::Connect { client });
     }
 
@@ -764,7 +841,10 @@ impl JsWorld {
             self.schedule(Duration::from_millis(20), Ev::Connect { client });
             return;
         };
-        let peer = SocketAddr::from(([10, 0, 0, 1 + client as u8], 40_000 + self.clients[client].generation as u16));
+        let peer = SocketAddr::from((
+            [10, 0, 0, 1 + client as u8],
+            40_000 + self.clients[client].generation as u16,
+        ));
         let conn = server.handle_connected(now, wall, peer);
         self.conns.insert(conn, client);
         let c = &mut self.clients[client];
@@ -787,9 +867,18 @@ impl JsWorld {
         c.apis.insert(k, what);
         let reply = format!("_INBOX.c{client}.a{k}");
         let (subject, body) = match what {
-            Api::Create => (format!("$JS.API.STREAM.CREATE.{STREAM}"), STREAM_CONFIG.to_owned()),
-            Api::Info => (format!("$JS.API.STREAM.INFO.{STREAM}"), r#"{"deleted_details":true}"#.to_owned()),
-            Api::Get(seq) => (format!("$JS.API.DIRECT.GET.{STREAM}"), format!(r#"{{"seq":{seq}}}"#)),
+            Api::Create => (
+                format!("$JS.API.STREAM.CREATE.{STREAM}"),
+                STREAM_CONFIG.to_owned(),
+            ),
+            Api::Info => (
+                format!("$JS.API.STREAM.INFO.{STREAM}"),
+                r#"{"deleted_details":true}"#.to_owned(),
+            ),
+            Api::Get(seq) => (
+                format!("$JS.API.DIRECT.GET.{STREAM}"),
+                format!(r#"{{"seq":{seq}}}"#),
+            ),
         };
         encode::publish(out, &subject, Some(&reply), None, body.as_bytes());
     }
@@ -800,27 +889,47 @@ impl JsWorld {
         while !rest.is_empty() {
             let n = (self.rng.range(1, 2_048) as usize).min(rest.len());
             let chunk = rest.split_to(n);
-            let lat = self.rng.duration(Duration::from_micros(10), Duration::from_micros(500));
+            let lat = self
+                .rng
+                .duration(Duration::from_micros(10), Duration::from_micros(500));
             let c = &mut self.clients[client];
             let at = (self.now + lat).max(c.up_due);
             c.up_due = at;
             let generation = c.generation;
-            self.schedule_at(at, Ev::ToServer { client, generation, bytes: chunk });
+            self.schedule_at(
+                at,
+                Ev::ToServer {
+                    client,
+                    generation,
+                    bytes: chunk,
+                },
+            );
         }
     }
 
     fn send_down(&mut self, client: usize, bytes: Bytes) {
-        let lat = self.rng.duration(Duration::from_micros(10), Duration::from_micros(500));
+        let lat = self
+            .rng
+            .duration(Duration::from_micros(10), Duration::from_micros(500));
         let c = &mut self.clients[client];
         let at = (self.now + lat).max(c.down_due);
         c.down_due = at;
         let generation = c.generation;
-        self.schedule_at(at, Ev::ToClient { client, generation, bytes });
+        self.schedule_at(
+            at,
+            Ev::ToClient {
+                client,
+                generation,
+                bytes,
+            },
+        );
     }
 
-    fn to_server(&mut self, client: usize, generation: u64, bytes: Bytes) {
+    fn reach_server(&mut self, client: usize, generation: u64, bytes: Bytes) {
         let c = &self.clients[client];
-        let (Some(conn), true) = (c.conn, c.generation == generation) else { return };
+        let (Some(conn), true) = (c.conn, c.generation == generation) else {
+            return;
+        };
         let now = self.now;
         if let Some(server) = self.server.as_mut() {
             // A producer stall only slows the publisher; the simulated
@@ -830,7 +939,7 @@ impl JsWorld {
         self.drain();
     }
 
-    fn to_client(&mut self, client: usize, generation: u64, bytes: &[u8]) {
+    fn reach_client(&mut self, client: usize, generation: u64, bytes: &[u8]) {
         if self.clients[client].generation != generation {
             return;
         }
@@ -842,7 +951,10 @@ impl JsWorld {
                 Ok(Some((ServerOp::Ping, _))) => pong = true,
                 Ok(Some((ServerOp::Msg(d), _))) => self.receive(client, d),
                 Ok(Some((ServerOp::Err(text), _))) => {
-                    let d = format!("client {client} got -ERR {}", String::from_utf8_lossy(&text));
+                    let d = format!(
+                        "client {client} got -ERR {}",
+                        String::from_utf8_lossy(&text)
+                    );
                     self.fail("no-unexplained-error", d);
                 }
                 Ok(Some(_)) => {}
@@ -869,20 +981,30 @@ impl JsWorld {
             return;
         }
         let mut out = BytesMut::new();
-        while self.clients[client].inflight.len() < self.cfg.window && self.clients[client].next_msg < self.cfg.max_msgs {
+        while self.clients[client].inflight.len() < self.cfg.window
+            && self.clients[client].next_msg < self.cfg.max_msgs
+        {
             let c = &mut self.clients[client];
             let n = c.next_msg;
             c.next_msg += 1;
             c.inflight.insert(n);
             let payload = payload_of(client, n, self.cfg.max_payload);
             let reply = format!("_INBOX.c{client}.p{n}");
-            encode::publish(&mut out, &subject_of(client, n), Some(&reply), None, &payload);
+            encode::publish(
+                &mut out,
+                &subject_of(client, n),
+                Some(&reply),
+                None,
+                &payload,
+            );
             self.published += 1;
         }
         if !out.is_empty() {
             self.send_up(client, out.freeze());
         }
-        let next = self.rng.duration(Duration::from_millis(2), Duration::from_millis(20));
+        let next = self
+            .rng
+            .duration(Duration::from_millis(2), Duration::from_millis(20));
         self.schedule(next, Ev::Tick { client, generation });
     }
 
@@ -890,23 +1012,35 @@ impl JsWorld {
         let subject = String::from_utf8_lossy(&d.subject).into_owned();
         let prefix = format!("_INBOX.c{client}.");
         let Some(tail) = subject.strip_prefix(&prefix) else {
-            self.fail("no-extra-delivery", format!("client {client} got a message on {subject}"));
+            self.fail(
+                "no-extra-delivery",
+                format!("client {client} got a message on {subject}"),
+            );
             return;
         };
         if let Some(n) = tail.strip_prefix('p').and_then(|n| n.parse::<u64>().ok()) {
             if !self.clients[client].inflight.remove(&n) {
-                self.fail("no-extra-delivery", format!("client {client}: a second answer to publish {n}"));
+                self.fail(
+                    "no-extra-delivery",
+                    format!("client {client}: a second answer to publish {n}"),
+                );
                 return;
             }
             self.pub_ack(client, n, &d);
             return;
         }
         let Some(k) = tail.strip_prefix('a').and_then(|k| k.parse::<u64>().ok()) else {
-            self.fail("no-extra-delivery", format!("client {client} got a message on {subject}"));
+            self.fail(
+                "no-extra-delivery",
+                format!("client {client} got a message on {subject}"),
+            );
             return;
         };
         let Some(what) = self.clients[client].apis.remove(&k) else {
-            self.fail("no-extra-delivery", format!("client {client}: a second answer to request {k}"));
+            self.fail(
+                "no-extra-delivery",
+                format!("client {client}: a second answer to request {k}"),
+            );
             return;
         };
         match what {
@@ -923,13 +1057,19 @@ impl JsWorld {
                 self.no_responders += 1;
                 return;
             }
-            self.fail("pub-ack", format!("client {client} msg {n}: status {status}"));
+            self.fail(
+                "pub-ack",
+                format!("client {client} msg {n}: status {status}"),
+            );
             return;
         }
         let json: serde_json::Value = match serde_json::from_slice(&d.payload) {
             Ok(v) => v,
             Err(e) => {
-                self.fail("pub-ack", format!("client {client} msg {n}: {e}: {:?}", d.payload));
+                self.fail(
+                    "pub-ack",
+                    format!("client {client} msg {n}: {e}: {:?}", d.payload),
+                );
                 return;
             }
         };
@@ -938,7 +1078,10 @@ impl JsWorld {
             let err_code = err.get("err_code").and_then(serde_json::Value::as_u64);
             // nats-server refuses a publish it has no room for with
             // 503 / 10023 "insufficient resources".
-            if self.cfg.scenario == Scenario::FullDisk && code == Some(503) && err_code == Some(10023) {
+            if self.cfg.scenario == Scenario::FullDisk
+                && code == Some(503)
+                && err_code == Some(10023)
+            {
                 if !self.disk_full && n >= self.clients[client].space_from {
                     let d = format!("client {client} msg {n}, published after space came back, was refused: {json}");
                     self.fail("works-after-full-disk", d);
@@ -946,11 +1089,20 @@ impl JsWorld {
                 self.refused += 1;
                 return;
             }
-            self.fail("publish-refused", format!("client {client} msg {n}: {json}"));
+            self.fail(
+                "publish-refused",
+                format!("client {client} msg {n}: {json}"),
+            );
             return;
         }
-        let seq = json.get("seq").and_then(serde_json::Value::as_u64).unwrap_or(0);
-        let stream = json.get("stream").and_then(serde_json::Value::as_str).unwrap_or("");
+        let seq = json
+            .get("seq")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let stream = json
+            .get("stream")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
         if seq == 0 || stream != STREAM || json.get("duplicate").is_some() {
             self.fail("pub-ack", format!("client {client} msg {n}: {json}"));
             return;
@@ -997,10 +1149,18 @@ impl JsWorld {
         let json: serde_json::Value = serde_json::from_slice(&d.payload).unwrap_or_default();
         let state = json.get("state").cloned();
         let Some(state) = state else {
-            self.fail("stream-recovered", format!("client {client}: STREAM.INFO answered {json}"));
+            self.fail(
+                "stream-recovered",
+                format!("client {client}: STREAM.INFO answered {json}"),
+            );
             return;
         };
-        let num = |k: &str| state.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let num = |k: &str| {
+            state
+                .get(k)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
         self.read.first = num("first_seq");
         self.read.last = num("last_seq");
         self.read.next = self.read.first.max(1);
@@ -1041,11 +1201,17 @@ impl JsWorld {
                 let h = d.headers.clone().unwrap_or_default();
                 let header = |name: &str| -> Option<String> {
                     let text = String::from_utf8_lossy(&h).into_owned();
-                    text.split("\r\n")
-                        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned()))
+                    text.split("\r\n").find_map(|l| {
+                        l.split_once(':')
+                            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                            .map(|(_, v)| v.trim().to_owned())
+                    })
                 };
                 if header("Nats-Sequence").as_deref() != Some(seq.to_string().as_str()) {
-                    self.fail("corrupt-served", format!("DIRECT.GET {seq} answered with headers {h:?}"));
+                    self.fail(
+                        "corrupt-served",
+                        format!("DIRECT.GET {seq} answered with headers {h:?}"),
+                    );
                     return;
                 }
                 let subject = Bytes::from(header("Nats-Subject").unwrap_or_default());
@@ -1060,8 +1226,16 @@ impl JsWorld {
 /// An event without its bytes, for the flight recorder.
 fn short(ev: &Ev) -> String {
     match ev {
-        Ev::ToServer { client, generation, bytes } => format!("ToServer c{client} g{generation} {}B", bytes.len()),
-        Ev::ToClient { client, generation, bytes } => format!("ToClient c{client} g{generation} {}B", bytes.len()),
+        Ev::ToServer {
+            client,
+            generation,
+            bytes,
+        } => format!("ToServer c{client} g{generation} {}B", bytes.len()),
+        Ev::ToClient {
+            client,
+            generation,
+            bytes,
+        } => format!("ToClient c{client} g{generation} {}B", bytes.len()),
         other => format!("{other:?}"),
     }
 }

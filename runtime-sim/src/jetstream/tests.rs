@@ -8,9 +8,15 @@ fn every_scenario_passes_a_few_seeds_and_acks_something() {
         for seed in 100..103 {
             let r = run_seed(seed, scenario);
             if let Some(f) = &r.failure {
-                panic!("{scenario} seed {seed}: {} {}\n{}", f.invariant, f.detail, f.recent);
+                panic!(
+                    "{scenario} seed {seed}: {} {}\n{}",
+                    f.invariant, f.detail, f.recent
+                );
             }
-            assert!(r.delivered > 0 && r.replies > 0, "{scenario} seed {seed}: {r:?}");
+            assert!(
+                r.delivered > 0 && r.replies > 0,
+                "{scenario} seed {seed}: {r:?}"
+            );
         }
     }
 }
@@ -19,7 +25,11 @@ fn every_scenario_passes_a_few_seeds_and_acks_something() {
 fn one_seed_one_trace_hash() {
     for scenario in SCENARIOS {
         let (a, b) = (run_seed(7, scenario), run_seed(7, scenario));
-        assert_eq!((a.trace_hash, a.events), (b.trace_hash, b.events), "{scenario}");
+        assert_eq!(
+            (a.trace_hash, a.events),
+            (b.trace_hash, b.events),
+            "{scenario}"
+        );
         assert_ne!(a.trace_hash, run_seed(8, scenario).trace_hash, "{scenario}");
     }
 }
@@ -28,8 +38,13 @@ fn one_seed_one_trace_hash() {
 fn a_disk_that_lies_about_syncs_loses_acked_writes_and_is_caught() {
     let caught = (0..10)
         .filter(|&seed| {
-            let cfg = JsConfig { mutation: JsMutation::LyingDisk, ..JsConfig::new(seed, Scenario::PowerLoss) };
-            run(cfg).failure.is_some_and(|f| ["lost-acked-write", "sequence-reused"].contains(&f.invariant))
+            let cfg = JsConfig {
+                mutation: JsMutation::LyingDisk,
+                ..JsConfig::new(seed, Scenario::PowerLoss)
+            };
+            run(cfg)
+                .failure
+                .is_some_and(|f| ["lost-acked-write", "sequence-reused"].contains(&f.invariant))
         })
         .count();
     assert!(caught >= 8, "caught in {caught} of 10 seeds");
@@ -47,8 +62,16 @@ fn scenario_names_round_trip() {
 #[ignore = "diagnostic"]
 fn lying_disk_outcomes() {
     for seed in 0..10 {
-        let cfg = JsConfig { mutation: JsMutation::LyingDisk, ..JsConfig::new(seed, Scenario::PowerLoss) };
+        let cfg = JsConfig {
+            mutation: JsMutation::LyingDisk,
+            ..JsConfig::new(seed, Scenario::PowerLoss)
+        };
         let r = run(cfg);
-        eprintln!("{seed}: {:?} acked {} faults {}", r.failure.as_ref().map(|f| (f.invariant, f.detail.clone())), r.delivered, r.faults);
+        eprintln!(
+            "{seed}: {:?} acked {} faults {}",
+            r.failure.as_ref().map(|f| (f.invariant, f.detail.clone())),
+            r.delivered,
+            r.faults
+        );
     }
 }

@@ -229,7 +229,12 @@ impl World {
 
     /// Applies the configured mutation to one delivered operation: returns
     /// the operations to hand to clients in its place.
-    pub(super) fn mutate(&mut self, client: usize, link: LinkId, op: ServerOp) -> Vec<(usize, ServerOp)> {
+    pub(super) fn mutate(
+        &mut self,
+        client: usize,
+        link: LinkId,
+        op: ServerOp,
+    ) -> Vec<(usize, ServerOp)> {
         let ServerOp::Msg(d) = &op else {
             return vec![(client, op)];
         };

@@ -336,11 +336,19 @@ mod tests {
         for bit in 0..file.len() * 8 {
             let mut damaged = file.to_vec();
             damaged[bit / 8] ^= 1 << (bit % 8);
-            assert_eq!(decode_meta(&Bytes::from(damaged)).as_deref(), Some(&blob[..]), "bit {bit}");
+            assert_eq!(
+                decode_meta(&Bytes::from(damaged)).as_deref(),
+                Some(&blob[..]),
+                "bit {bit}"
+            );
         }
         let copy = file.len() / 2;
         for cut in copy..file.len() {
-            assert_eq!(decode_meta(&file.slice(..cut)).as_deref(), Some(&blob[..]), "cut at {cut}");
+            assert_eq!(
+                decode_meta(&file.slice(..cut)).as_deref(),
+                Some(&blob[..]),
+                "cut at {cut}"
+            );
         }
         // One copy, as older versions wrote it, still reads.
         assert_eq!(decode_meta(&file.slice(..copy)).as_deref(), Some(&blob[..]));
@@ -355,7 +363,10 @@ mod tests {
             assert!(meta_is_whole(&damaged), "bit {bit}");
         }
         for cut in 0..file.len() {
-            assert!(!meta_is_whole(&file[..cut]) || cut == file.len() / 2, "cut at {cut}");
+            assert!(
+                !meta_is_whole(&file[..cut]) || cut == file.len() / 2,
+                "cut at {cut}"
+            );
         }
     }
 

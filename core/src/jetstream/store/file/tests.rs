@@ -284,7 +284,7 @@ fn newest_meta_wins_and_a_damaged_one_falls_back() {
         Some(&b"config two"[..])
     );
     store.sync().unwrap(); // not completed: generation 1 stays
-    // One flipped bit costs one of the two copies, not the generation…
+                           // One flipped bit costs one of the two copies, not the generation…
     disk.flip_bit(&format!("{PREFIX}meta.2"), 9, 0);
     assert_eq!(
         open(&disk, 4096).read_meta().unwrap().as_deref(),
