@@ -3,11 +3,15 @@
 //! Files live in memory twice over: the *volatile* view (what reads see) and
 //! the *durable* view (what survives a crash). A sync request snapshots the
 //! file as it is at request time and becomes durable only when its completion
-//! time passes in virtual time ([`SimDisk::complete_due`]). A crash keeps the
-//! durable view plus, at random, a prefix of the unsynced tail: that is both
-//! "later writes may be partly present" and "the last write may be torn".
-//! Reads may flip a bit, appends may hit a full disk, any operation may fail
-//! with an I/O error, all seeded.
+//! time passes in virtual time ([`SimDisk::complete_due`]). A power loss
+//! ([`SimDisk::crash`]) keeps the durable view plus, at random, a prefix of
+//! the unsynced tail: that is both "later writes may be partly present" and
+//! "the last write may be torn". A kill -9 of the node's process
+//! ([`SimDisk::kill`]) keeps everything written, as the page cache does,
+//! except that the append in progress may be torn if no completed sync
+//! covers it. Reads may flip a bit, the medium may damage a stored bit
+//! ([`SimDisk::flip_stored_bit`]), appends may hit a full disk, any
+//! operation may fail with an I/O error, all seeded.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
