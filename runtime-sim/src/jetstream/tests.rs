@@ -57,21 +57,3 @@ fn scenario_names_round_trip() {
     }
     assert!("js-nope".parse::<Scenario>().is_err());
 }
-
-#[test]
-#[ignore = "diagnostic"]
-fn lying_disk_outcomes() {
-    for seed in 0..10 {
-        let cfg = JsConfig {
-            mutation: JsMutation::LyingDisk,
-            ..JsConfig::new(seed, Scenario::PowerLoss)
-        };
-        let r = run(cfg);
-        eprintln!(
-            "{seed}: {:?} acked {} faults {}",
-            r.failure.as_ref().map(|f| (f.invariant, f.detail.clone())),
-            r.delivered,
-            r.faults
-        );
-    }
-}
