@@ -107,6 +107,8 @@ impl SimConfig {
             write_deadline: rng.duration(Duration::from_millis(500), Duration::from_secs(3)),
             ping_interval: rng.duration(Duration::from_millis(500), Duration::from_secs(3)),
             ping_max: 2,
+            // JetStream runs on every node, on its simulated disk.
+            jetstream: true,
             ..ServerOptions::default()
         }
     }

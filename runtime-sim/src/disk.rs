@@ -3,13 +3,18 @@
 //! Files live in memory twice over: the *volatile* view (what reads see) and
 //! the *durable* view (what survives a crash). A sync request snapshots the
 //! file as it is at request time and becomes durable only when its completion
-//! time passes in virtual time ([`SimDisk::complete_due`]). A crash keeps the
-//! durable view plus, at random, a prefix of the unsynced tail: that is both
-//! "later writes may be partly present" and "the last write may be torn".
-//! Reads may flip a bit, appends may hit a full disk, any operation may fail
-//! with an I/O error, all seeded.
+//! time passes in virtual time ([`SimDisk::complete_due`]). A power loss
+//! ([`SimDisk::crash`]) keeps the durable view plus, at random, a prefix of
+//! the unsynced tail: that is both "later writes may be partly present" and
+//! "the last write may be torn". A kill -9 of the node's process
+//! ([`SimDisk::kill`]) keeps everything written, as the page cache does,
+//! except that the append in progress may be torn if no completed sync
+//! covers it. Reads may flip a bit, the medium may damage a stored bit
+//! ([`SimDisk::flip_stored_bit`]), appends may hit a full disk, any
+//! operation may fail with an I/O error, all seeded.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,6 +36,9 @@ pub struct DiskConfig {
     pub bitflip_per_million_reads: u64,
     /// Chance, per million operations, of an I/O error.
     pub io_error_per_million_ops: u64,
+    /// A broken disk (checker self-tests only): syncs report completion
+    /// without making anything durable.
+    pub lie_about_syncs: bool,
 }
 
 impl Default for DiskConfig {
@@ -41,6 +49,7 @@ impl Default for DiskConfig {
             sync_latency_max: Duration::from_millis(10),
             bitflip_per_million_reads: 0,
             io_error_per_million_ops: 0,
+            lie_about_syncs: false,
         }
     }
 }
@@ -103,6 +112,8 @@ pub struct SimDisk {
     next_epoch: u64,
     used_bytes: u64,
     stats: DiskStats,
+    /// The last append: (file, epoch, start, end), for a kill to tear.
+    last_append: Option<(String, u64, usize, usize)>,
 }
 
 impl SimDisk {
@@ -119,7 +130,87 @@ impl SimDisk {
             next_epoch: 1,
             used_bytes: 0,
             stats: DiskStats::default(),
+            last_append: None,
         }
+    }
+
+    /// The node's process was killed (kill -9), the machine kept running:
+    /// everything written is in the page cache and stays, and the syncs
+    /// requested complete in the background (their completions reach no
+    /// one). Only an append the process was in the middle of may be torn
+    /// (a prefix of it kept), and only while no completed sync covers it.
+    pub fn kill(&mut self) {
+        self.stats.crashes += 1;
+        while let Some(p) = self.pending.pop_front() {
+            self.make_durable(&p.file, p.state);
+        }
+        let Some((name, epoch, start, end)) = self.last_append.take() else {
+            return;
+        };
+        if !self.rng.ratio(1, 4) {
+            return;
+        }
+        let durable_len = self
+            .durable
+            .get(&name)
+            .filter(|d| d.epoch == epoch)
+            .map_or(0, |d| d.data.len());
+        let Some(f) = self.files.get_mut(&name) else {
+            return;
+        };
+        if f.epoch != epoch || f.data.len() != end || durable_len >= end {
+            return;
+        }
+        let keep =
+            start.max(durable_len) + self.rng.below((end - start.max(durable_len)) as u64) as usize;
+        self.used_bytes -= (end - keep) as u64;
+        self.stats.bytes_lost += (end - keep) as u64;
+        f.data.truncate(keep);
+        let fresh = self.fresh_epoch();
+        // The durable prefix is unchanged, so the file still extends it.
+        if let Some(d) = self.durable.get_mut(&name) {
+            d.epoch = fresh;
+        }
+        if let Some(f) = self.files.get_mut(&name) {
+            f.epoch = fresh;
+        }
+    }
+
+    /// The medium damaged one stored bit of `file` (volatile and durable
+    /// copies alike): what every later read of it returns. False when the
+    /// file is absent or `bit` lies past its end.
+    pub fn flip_stored_bit(&mut self, file: &str, bit: u64) -> bool {
+        let Some(f) = self.files.get_mut(file) else {
+            return false;
+        };
+        let byte = (bit / 8) as usize;
+        if byte >= f.data.len() {
+            return false;
+        }
+        f.data[byte] ^= 1 << (bit % 8);
+        let epoch = f.epoch;
+        if let Some(d) = self.durable.get_mut(file).filter(|d| d.epoch == epoch) {
+            if byte < d.data.len() {
+                d.data[byte] ^= 1 << (bit % 8);
+            }
+        }
+        for p in self.pending.iter_mut().filter(|p| p.file == file) {
+            if let SyncState::Snapshot(Some(snap)) = &mut p.state {
+                if byte < snap.data.len() {
+                    snap.data[byte] ^= 1 << (bit % 8);
+                }
+            }
+        }
+        self.stats.bitflips += 1;
+        true
+    }
+
+    /// Every file with its current length.
+    pub fn file_lengths(&self) -> Vec<(String, u64)> {
+        self.files
+            .iter()
+            .map(|(n, f)| (n.clone(), f.data.len() as u64))
+            .collect()
     }
 
     /// Tells the disk the virtual time, before the node runs.
@@ -155,7 +246,9 @@ impl SimDisk {
             let Some(p) = self.pending.pop_front() else {
                 break;
             };
-            self.make_durable(&p.file, p.state);
+            if !self.config.lie_about_syncs {
+                self.make_durable(&p.file, p.state);
+            }
             self.stats.syncs_completed += 1;
             done.push(p.token);
         }
@@ -196,6 +289,7 @@ impl SimDisk {
     pub fn crash(&mut self) {
         self.stats.crashes += 1;
         self.pending.clear();
+        self.last_append = None;
         let names: BTreeSet<String> = self
             .files
             .keys()
@@ -305,6 +399,7 @@ impl Storage for SimDisk {
         let f = self.files.get_mut(file).expect("just ensured");
         let offset = f.data.len() as u64;
         f.data.extend_from_slice(data);
+        self.last_append = Some((file.to_owned(), f.epoch, offset as usize, f.data.len()));
         self.used_bytes += data.len() as u64;
         Ok(offset)
     }
@@ -407,6 +502,52 @@ impl Storage for SimDisk {
             state,
         });
         Ok(token)
+    }
+}
+
+/// One node's disk, shared between the simulator (which crashes it,
+/// completes its syncs and damages it) and the node's server (which stores
+/// JetStream on it). It outlives every incarnation of the node.
+#[derive(Clone, Debug)]
+pub struct SharedDisk(Arc<Mutex<SimDisk>>);
+
+impl SharedDisk {
+    /// Shares `disk`.
+    pub fn new(disk: SimDisk) -> Self {
+        SharedDisk(Arc::new(Mutex::new(disk)))
+    }
+
+    /// The disk itself. The simulation is single-threaded, so the lock is
+    /// never contended; a poisoned one (a panic in the core while it wrote)
+    /// is still the disk's true state.
+    pub fn lock(&self) -> MutexGuard<'_, SimDisk> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Storage for SharedDisk {
+    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
+        self.lock().append(file, data)
+    }
+    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        self.lock().read(file, offset, len)
+    }
+    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
+        self.lock().truncate(file, len)
+    }
+    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
+        self.lock().remove(file)
+    }
+    fn list(&self) -> Vec<String> {
+        self.lock().list()
+    }
+    fn len(&self, file: &str) -> Result<u64, StorageError> {
+        self.lock().len(file)
+    }
+    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
+        self.lock().sync(file)
     }
 }
 

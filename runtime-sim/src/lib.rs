@@ -18,29 +18,26 @@ pub mod client;
 pub mod config;
 pub mod disk;
 pub mod isolation;
+pub mod jetstream;
 pub mod model;
 pub mod net;
 pub mod rng;
-pub mod server;
 pub mod subject;
 pub mod trace;
 pub mod wire;
 pub mod world;
-
-#[cfg(test)]
-mod toy;
 
 pub use config::{FaultMode, Mutation, SimConfig};
 pub use world::{Failure, RunReport, World};
 
 /// Runs the standard simulation for `seed`.
 pub fn run_seed(seed: u64, faults: FaultMode) -> RunReport {
-    World::<natrix_core::Server>::new(SimConfig::new(seed, faults)).run()
+    World::new(SimConfig::new(seed, faults)).run()
 }
 
 /// Runs a simulation with an explicit configuration.
 pub fn run(config: SimConfig) -> RunReport {
-    World::<natrix_core::Server>::new(config).run()
+    World::new(config).run()
 }
 
 /// The seeds `natrix-sim ci` runs: fixed, so CI is reproducible, twenty

@@ -1,23 +1,54 @@
 //! `natrix-sim`: run, replay and CI-check deterministic simulations.
 //!
 //! ```text
-//! natrix-sim run --seeds N [--faults none|network|all] [--start S] [--isolation]
-//! natrix-sim replay SEED [--faults none|network|all] [--isolation]
+//! natrix-sim run --seeds N [--faults none|network|all|js-…] [--start S] [--isolation]
+//! natrix-sim replay SEED [--faults none|network|all|js-…] [--isolation]
 //! natrix-sim ci
 //! ```
 //!
 //! `--isolation` runs the account-isolation simulation instead of the
-//! delivery one; `ci` runs the fixed seeds of both.
+//! delivery one; a JetStream scenario (`--faults js-kill`, `js-power-loss`,
+//! `js-bitflip-block`, `js-bitflip-meta`, `js-full-disk`) runs the
+//! JetStream durability simulation; `ci` runs the fixed seeds of all three.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use natrix_sim::jetstream::{self, Scenario};
 use natrix_sim::{ci_seeds, isolation, run_seed, FaultMode, RunReport};
 
 const USAGE: &str = "usage:
-  natrix-sim run --seeds N [--faults none|network|all] [--start S] [--isolation]
-  natrix-sim replay SEED [--faults none|network|all] [--isolation]
+  natrix-sim run --seeds N [--faults none|network|all|js-kill|js-power-loss|js-bitflip-block|js-bitflip-meta|js-full-disk] [--start S] [--isolation]
+  natrix-sim replay SEED [--faults ...] [--isolation]
   natrix-sim ci";
+
+/// What `--faults` names: a fault mode of the delivery and isolation
+/// suites, or a JetStream scenario.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Faults {
+    Mode(FaultMode),
+    Js(Scenario),
+}
+
+impl std::str::FromStr for Faults {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.starts_with("js-") {
+            s.parse().map(Faults::Js)
+        } else {
+            s.parse().map(Faults::Mode)
+        }
+    }
+}
+
+impl std::fmt::Display for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Faults::Mode(m) => m.fmt(f),
+            Faults::Js(s) => s.fmt(f),
+        }
+    }
+}
 
 /// Which simulation a seed runs.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -29,10 +60,11 @@ enum Suite {
 }
 
 impl Suite {
-    fn run(self, seed: u64, faults: FaultMode) -> RunReport {
-        match self {
-            Suite::Delivery => run_seed(seed, faults),
-            Suite::Isolation => isolation::run_seed(seed, faults),
+    fn run(self, seed: u64, faults: Faults) -> RunReport {
+        match (self, faults) {
+            (_, Faults::Js(scenario)) => jetstream::run_seed(seed, scenario),
+            (Suite::Delivery, Faults::Mode(m)) => run_seed(seed, m),
+            (Suite::Isolation, Faults::Mode(m)) => isolation::run_seed(seed, m),
         }
     }
 
@@ -51,11 +83,11 @@ struct Summary {
     runs: u64,
     events: u64,
     virtual_time: Duration,
-    failures: Vec<(u64, FaultMode, Suite)>,
+    failures: Vec<(u64, Faults, Suite)>,
 }
 
 impl Summary {
-    fn add(&mut self, r: &RunReport, faults: FaultMode, suite: Suite) {
+    fn add(&mut self, r: &RunReport, faults: Faults, suite: Suite) {
         self.runs += 1;
         self.events += r.events;
         self.virtual_time += r.virtual_time;
@@ -84,7 +116,7 @@ impl Summary {
     }
 }
 
-fn report(r: &RunReport, faults: FaultMode, suite: Suite) {
+fn report(r: &RunReport, faults: Faults, suite: Suite) {
     match &r.failure {
         None => {}
         Some(f) => {
@@ -108,7 +140,7 @@ fn report(r: &RunReport, faults: FaultMode, suite: Suite) {
     }
 }
 
-fn run_many(seeds: impl Iterator<Item = (u64, FaultMode, Suite)>, total: u64) -> ExitCode {
+fn run_many(seeds: impl Iterator<Item = (u64, Faults, Suite)>, total: u64) -> ExitCode {
     let start = Instant::now();
     let mut summary = Summary::default();
     let mut last_progress = Instant::now();
@@ -141,7 +173,7 @@ struct Args {
     positional: Option<u64>,
     seeds: u64,
     start: u64,
-    faults: FaultMode,
+    faults: Faults,
     suite: Suite,
 }
 
@@ -152,7 +184,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         positional: None,
         seeds: 100,
         start: 0,
-        faults: FaultMode::Network,
+        faults: Faults::Mode(FaultMode::Network),
         suite: Suite::Delivery,
     };
     let number = |v: Option<String>, what: &str| -> Result<u64, String> {
@@ -224,13 +256,18 @@ fn main() -> ExitCode {
             }
         }
         "ci" => {
-            let seeds: Vec<(u64, FaultMode, Suite)> = ci_seeds()
+            let seeds: Vec<(u64, Faults, Suite)> = ci_seeds()
                 .into_iter()
-                .map(|(s, f)| (s, f, Suite::Delivery))
+                .map(|(s, f)| (s, Faults::Mode(f), Suite::Delivery))
                 .chain(
                     isolation::ci_seeds()
                         .into_iter()
-                        .map(|(s, f)| (s, f, Suite::Isolation)),
+                        .map(|(s, f)| (s, Faults::Mode(f), Suite::Isolation)),
+                )
+                .chain(
+                    jetstream::ci_seeds()
+                        .into_iter()
+                        .map(|(s, sc)| (s, Faults::Js(sc), Suite::Delivery)),
                 )
                 .collect();
             let total = seeds.len() as u64;

@@ -147,6 +147,10 @@ pub struct JetStream {
     consumer_files: consumer::persist::SavedFiles,
     /// When push consumers without interest are asked about again.
     interest_recheck_at: Option<UnixNanos>,
+    /// File prefixes of streams whose files are on disk with metadata that
+    /// could not be read: kept as they are, never overwritten by a new
+    /// stream of the same name.
+    unrecovered: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for JetStream {
@@ -182,6 +186,7 @@ impl JetStream {
             deliveries: VecDeque::new(),
             consumer_files: consumer::persist::SavedFiles::default(),
             interest_recheck_at: None,
+            unrecovered: BTreeSet::new(),
         };
         js.recover();
         js.recover_consumers();
@@ -301,15 +306,30 @@ impl JetStream {
                     self.log(Level::Info, format!("  Restored stream '{account} > {name}'"));
                     self.accounts.entry(account).or_default().streams.insert(name, stream);
                 }
-                Err(why) => self.log(Level::Error, format!("Could not restore stream '{account} > {name}': {why}")),
+                Err((why, keep)) => {
+                    // Whole metadata that does not read is damage, not a
+                    // creation cut short: its messages stay for an operator.
+                    if keep {
+                        self.unrecovered.insert(prefix);
+                    }
+                    self.log(Level::Error, format!("Could not restore stream '{account} > {name}': {why}"));
+                }
             }
         }
     }
 
-    fn open_stream(&mut self, storage: &SharedStorage, prefix: &str) -> Result<Stream, String> {
-        let mut store = FileStore::open(storage.clone(), prefix.to_owned(), BLOCK_SIZE_MAX).map_err(|e| e.to_string())?;
-        let meta = store.read_meta().map_err(|e| e.to_string())?.ok_or("no metadata")?;
-        let meta: Meta = serde_json::from_slice(&meta).map_err(|e| e.to_string())?;
+    /// Opens the stream whose files start with `prefix`; on failure, says
+    /// why and whether its files must be kept (they hold a stream, not
+    /// what a crash left of a creation never acknowledged).
+    fn open_stream(&mut self, storage: &SharedStorage, prefix: &str) -> Result<Stream, (String, bool)> {
+        let mut store =
+            FileStore::open(storage.clone(), prefix.to_owned(), BLOCK_SIZE_MAX).map_err(|e| (e.to_string(), true))?;
+        let meta = match store.read_meta() {
+            Ok(Some(meta)) => meta,
+            Ok(None) => return Err(("no intact metadata".to_owned(), store.has_whole_meta())),
+            Err(e) => return Err((e.to_string(), true)),
+        };
+        let meta: Meta = serde_json::from_slice(&meta).map_err(|e| (e.to_string(), true))?;
         if let Some(lost) = store.state().lost {
             self.log(
                 Level::Warn,
@@ -317,7 +337,7 @@ impl JetStream {
             );
         }
         let mut stream = Stream::new(meta.config, UnixNanos(meta.created_ns), Box::new(store));
-        stream.schedule_stored_ttls().map_err(|e| e.to_string())?;
+        stream.schedule_stored_ttls().map_err(|e| (e.to_string(), true))?;
         Ok(stream)
     }
 
@@ -329,6 +349,11 @@ impl JetStream {
             StorageType::File => {
                 let storage = self.storage.clone().ok_or_else(ApiError::storage_resources_exceeded)?;
                 let prefix = format!("{}.{}.", escape_name(account), escape_name(&config.name));
+                if self.unrecovered.contains(&prefix) {
+                    return Err(ApiError::stream_store_failed(
+                        "the stream's files are on disk but its metadata is damaged; they are kept",
+                    ));
+                }
                 let mut store = FileStore::create(storage, prefix, first_seq, BLOCK_SIZE_MAX)
                     .map_err(ApiError::stream_store_failed)?;
                 let meta = Meta { created_ns: created.0, config: config.clone() };
@@ -597,3 +622,6 @@ impl JetStream {
         })
     }
 }
+
+#[cfg(test)]
+mod durability_tests;

@@ -17,6 +17,7 @@ use super::config::{DiscardPolicy, StreamConfig};
 use super::limits::Quota;
 use super::store::{MsgStore, PurgeRequest, StoreError, StoredMsg};
 use super::{headers, ttl};
+use crate::storage::StorageError;
 use crate::subject::{subject_matches, SubjectMap};
 use crate::time::UnixNanos;
 
@@ -227,7 +228,7 @@ impl Stream {
         let seq = self
             .store
             .store(subject, hdrs, payload, wall)
-            .map_err(ApiError::stream_store_failed)?;
+            .map_err(store_failed)?;
         self.schedule_ttl(seq, wall, ttl_secs);
         if let Some(id) = msg_id {
             let id = Bytes::copy_from_slice(id);
@@ -248,7 +249,7 @@ impl Stream {
             Some(Rollup::All) => self.store.purge(&PurgeRequest { filter: None, below_seq: Some(seq), keep: None }),
             None => Ok(0),
         };
-        purged.and_then(|_| self.enforce_limits(wall)).map_err(ApiError::stream_store_failed)?;
+        purged.and_then(|_| self.enforce_limits(wall)).map_err(store_failed)?;
         let republish = republish_to.map(|(to, headers_only)| {
             self.republished(to, subject, hdrs, payload, seq, wall, last_of_subject, headers_only)
         });
@@ -507,4 +508,14 @@ enum Rollup {
 
 fn parse_seq(v: &[u8]) -> Option<u64> {
     std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// The answer to a publish the store could not take: a full disk is
+/// nats-server's "insufficient resources" (503, 10023), as it answers when
+/// its store is over its limits; any other failure is a store failure.
+fn store_failed(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Storage(StorageError::NoSpace { .. }) => ApiError::insufficient_resources(),
+        other => ApiError::stream_store_failed(other),
+    }
 }

@@ -8,12 +8,11 @@ use crate::client::{Observed, Outbox, TickAction};
 use crate::config::Mutation;
 use crate::model::{LinkId, Violation};
 use crate::net::{Dir, Link, LinkState, Pipe};
-use crate::server::SimServer;
 use crate::wire::{ServerOp, ServerParser};
 
 use super::{Ev, World};
 
-impl<S: SimServer> World<S> {
+impl World {
     pub(super) fn connect(&mut self, client: usize) {
         let slot = &self.clients[client];
         if slot.link.is_some() {
@@ -230,7 +229,12 @@ impl<S: SimServer> World<S> {
 
     /// Applies the configured mutation to one delivered operation: returns
     /// the operations to hand to clients in its place.
-    pub(super) fn mutate(&mut self, client: usize, link: LinkId, op: ServerOp) -> Vec<(usize, ServerOp)> {
+    pub(super) fn mutate(
+        &mut self,
+        client: usize,
+        link: LinkId,
+        op: ServerOp,
+    ) -> Vec<(usize, ServerOp)> {
         let ServerOp::Msg(d) = &op else {
             return vec![(client, op)];
         };

@@ -8,11 +8,10 @@ use natrix_core::server::CloseReason;
 use crate::config::FaultMode;
 use crate::model::LinkId;
 use crate::net::{Dir, LinkState};
-use crate::server::SimServer;
 
 use super::{Ev, Partition, World};
 
-impl<S: SimServer> World<S> {
+impl World {
     pub(super) fn open_links(&self) -> Vec<LinkId> {
         (0..self.links.len())
             .filter(|&l| self.links[l].state == LinkState::Open)
@@ -169,8 +168,10 @@ impl<S: SimServer> World<S> {
 
     pub(super) fn disk_full(&mut self) {
         let node = self.fault_rng.index(self.nodes.len());
-        let used = self.nodes[node].disk.used_bytes();
-        self.nodes[node].disk.set_capacity(used);
+        let mut disk = self.nodes[node].disk.lock();
+        let used = disk.used_bytes();
+        disk.set_capacity(used);
+        drop(disk);
         let after = self
             .fault_rng
             .duration(Duration::from_millis(100), Duration::from_secs(2));

@@ -9,15 +9,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use natrix_core::config::ServerOptions;
-use natrix_core::{ConnId, Instant, UnixNanos};
+use natrix_core::{ConnId, Instant, Server, UnixNanos};
 
 use crate::client::{Client, Role};
 use crate::config::{FaultMode, SimConfig};
-use crate::disk::{DiskConfig, SimDisk};
+use crate::disk::{DiskConfig, SharedDisk, SimDisk};
 use crate::model::{LinkId, Model, Violation};
 use crate::net::{Dir, Link, LinkState};
 use crate::rng::SimRng;
-use crate::server::SimServer;
 use crate::trace::{Recorder, TraceHash};
 use crate::wire::ServerParser;
 
@@ -111,10 +110,10 @@ impl WallClock {
     }
 }
 
-struct Node<S> {
-    server: Option<S>,
+struct Node {
+    server: Option<Server>,
     incarnation: u64,
-    disk: SimDisk,
+    disk: SharedDisk,
     wall: WallClock,
     conns: BTreeMap<ConnId, LinkId>,
     timer_at: Option<Instant>,
@@ -184,9 +183,8 @@ const FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 /// A bound on the simulator's own queue: more means something runs away.
 const MAX_QUEUED_EVENTS: usize = 2_000_000;
 
-/// One simulation run, of nodes running `S` (the real `natrix_core::Server`
-/// unless a test substitutes another implementation of [`SimServer`]).
-pub struct World<S: SimServer = natrix_core::Server> {
+/// One simulation run of real `natrix_core::Server` nodes.
+pub struct World {
     cfg: SimConfig,
     now: Instant,
     end: Instant,
@@ -194,7 +192,7 @@ pub struct World<S: SimServer = natrix_core::Server> {
     queue: BinaryHeap<Reverse<Scheduled>>,
     net_rng: SimRng,
     fault_rng: SimRng,
-    nodes: Vec<Node<S>>,
+    nodes: Vec<Node>,
     clients: Vec<ClientSlot>,
     links: Vec<Link>,
     partitions: Vec<Option<Partition>>,
@@ -211,7 +209,7 @@ pub struct World<S: SimServer = natrix_core::Server> {
     failure: Option<Failure>,
 }
 
-impl<S: SimServer> World<S> {
+impl World {
     /// Builds the world the seed describes.
     pub fn new(cfg: SimConfig) -> Self {
         let mut rng = SimRng::new(cfg.seed);
@@ -268,7 +266,7 @@ impl<S: SimServer> World<S> {
         }
     }
 
-    fn make_node(rng: &mut SimRng) -> Node<S> {
+    fn make_node(rng: &mut SimRng) -> Node {
         let wall = WallClock {
             offset_ns: rng.range(0, 2_000_000_000) as i64 - 1_000_000_000,
             drift_ppm: rng.range(0, 200) as i64 - 100,
@@ -276,7 +274,7 @@ impl<S: SimServer> World<S> {
         Node {
             server: None,
             incarnation: 0,
-            disk: SimDisk::new(DiskConfig::default(), rng.fork()),
+            disk: SharedDisk::new(SimDisk::new(DiskConfig::default(), rng.fork())),
             wall,
             conns: BTreeMap::new(),
             timer_at: None,
@@ -338,6 +336,9 @@ impl<S: SimServer> World<S> {
                 break;
             }
             self.now = s.at;
+            for node in &self.nodes {
+                node.disk.lock().set_now(s.at);
+            }
             self.events += 1;
             self.hash.u64(s.at.as_nanos());
             s.ev.hash_into(&mut self.hash);
@@ -375,6 +376,7 @@ impl<S: SimServer> World<S> {
             Ev::ResumeReading { client, link } => self.resume_reading(client, link),
             Ev::RestoreDisk { node } => self.nodes[node]
                 .disk
+                .lock()
                 .set_capacity(DiskConfig::default().capacity_bytes),
             Ev::DrainStart => self.drain_start(),
         }
@@ -434,4 +436,3 @@ impl<S: SimServer> World<S> {
         }
     }
 }
-

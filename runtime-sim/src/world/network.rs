@@ -8,11 +8,10 @@ use natrix_core::server::CloseReason;
 
 use crate::model::{LinkId, ModelOp};
 use crate::net::{Dir, LinkState, Pipe};
-use crate::server::SimServer;
 
 use super::{Ev, World};
 
-impl<S: SimServer> World<S> {
+impl World {
     pub(super) fn pipe(&mut self, link: LinkId, dir: Dir) -> &mut Pipe {
         let l = &mut self.links[link];
         match dir {

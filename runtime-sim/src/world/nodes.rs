@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use natrix_core::server::CloseReason;
-use natrix_core::{ConnId, Output};
+use natrix_core::storage::Storage;
+use natrix_core::{ConnId, Output, Server};
 
 use crate::model::{LinkId, Violation};
 use crate::net::{Dir, LinkState};
-use crate::server::SimServer;
 
 use super::{Ev, World, FLUSH_DEADLINE};
 
-impl<S: SimServer> World<S> {
+impl World {
     pub(super) fn start_node(&mut self, node: usize) {
         let now = self.now;
         let n = &mut self.nodes[node];
@@ -25,7 +25,11 @@ impl<S: SimServer> World<S> {
         n.conns.clear();
         let wall = n.wall.read(now);
         let seed = n.rng.seed32();
-        n.server = Some(S::new(self.options.clone(), seed, now, wall));
+        // JetStream on, on the node's disk: what the last incarnation left
+        // there is recovered now.
+        let disk: Box<dyn Storage + Send> = Box::new(n.disk.clone());
+        let server = Server::with_storages(self.options.clone(), seed, now, wall, None, Some(disk));
+        n.server = Some(server);
         self.recorder.push(
             now,
             format!("node {node} started (incarnation {})", n.incarnation),
@@ -42,7 +46,7 @@ impl<S: SimServer> World<S> {
         for link in links {
             self.close_link(link, None);
         }
-        self.nodes[node].disk.crash();
+        self.nodes[node].disk.lock().crash();
         self.model.node_reset(node);
         let after = self
             .fault_rng
@@ -67,9 +71,16 @@ impl<S: SimServer> World<S> {
 
     pub(super) fn disk_sync(&mut self, node: usize) {
         let now = self.now;
-        let done = self.nodes[node].disk.complete_due(now);
-        for token in done {
+        let done = self.nodes[node].disk.lock().complete_due(now);
+        for token in &done {
             self.hash.u64(token.0);
+        }
+        // Completions are ordered: the last one covers the others.
+        if let (Some(&last), Some(server)) = (done.last(), self.nodes[node].server.as_mut()) {
+            server.handle_jetstream_synced(now, last);
+            self.drain_node(node);
+        } else {
+            self.rearm_disk(node);
         }
     }
 
@@ -98,7 +109,7 @@ impl<S: SimServer> World<S> {
     pub(super) fn rearm_timer(&mut self, node: usize) {
         let now = self.now;
         let n = &mut self.nodes[node];
-        let Some(t) = n.server.as_ref().and_then(S::poll_timeout) else {
+        let Some(t) = n.server.as_ref().and_then(Server::poll_timeout) else {
             return;
         };
         let t = t.max(now);
@@ -109,7 +120,8 @@ impl<S: SimServer> World<S> {
     }
 
     pub(super) fn rearm_disk(&mut self, node: usize) {
-        if let Some(due) = self.nodes[node].disk.next_sync_due() {
+        let due = self.nodes[node].disk.lock().next_sync_due();
+        if let Some(due) = due {
             self.schedule_at(due.max(self.now), Ev::DiskSync { node });
         }
     }

@@ -487,6 +487,23 @@ impl FileStore {
         Ok(None)
     }
 
+    /// True when some metadata file is whole (as long as it was written,
+    /// whether or not it reads back intact): a crash leaves a prefix of a
+    /// write never synced, so a whole one was written out, and was synced
+    /// if its stream was ever acknowledged.
+    pub fn has_whole_meta(&mut self) -> bool {
+        let generations: Vec<u64> = self.meta_gens.iter().copied().collect();
+        generations.into_iter().any(|generation| {
+            let name = self.meta_name(generation);
+            let mut storage = self.storage.lock();
+            let Ok(len) = storage.len(&name) else {
+                return false;
+            };
+            let file = storage.read(&name, 0, usize::try_from(len).unwrap_or(usize::MAX));
+            file.is_ok_and(|f| record::meta_is_whole(&f))
+        })
+    }
+
     /// Notes a sync of `name` requested as `token`.
     fn note_sync(&mut self, name: &str, token: Option<SyncToken>) {
         match (parse_name(&self.prefix, name), token) {

@@ -174,6 +174,23 @@ pub(super) fn is_torn(buf: &[u8], offset: usize) -> bool {
     rest.len() < HEADER_LEN || u32_at(rest, 1) as usize > rest.len()
 }
 
+/// True when the bytes from `offset` to the end of `buf` are one whole
+/// record but for its length field: what one flipped bit in that field
+/// leaves, which would otherwise pass for a torn tail.
+pub(super) fn is_whole_but_its_length(buf: &[u8], offset: usize) -> bool {
+    let rest = &buf[offset.min(buf.len())..];
+    let Ok(len) = u32::try_from(rest.len()) else {
+        return false;
+    };
+    if rest.len() < HEADER_LEN || u32_at(rest, 1) == len {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    head[0] = rest[0];
+    head[1..].copy_from_slice(&len.to_le_bytes());
+    crc32c::crc32c_append(crc32c::crc32c(&head), &rest[HEADER_LEN..]) == u32_at(rest, 5)
+}
+
 fn decode_msg(body: &[u8]) -> Option<Record> {
     let subject_len = u32_at(body, 16) as usize;
     let headers_field = u32_at(body, 20);
@@ -201,24 +218,60 @@ fn decode_msg(body: &[u8]) -> Option<Record> {
 pub(super) fn encode_meta(blob: &[u8]) -> BytesMut {
     let len = u32::try_from(blob.len()).expect("stream metadata stays under 4 GiB");
     let crc = crc32c::crc32c_append(crc32c::crc32c(&len.to_le_bytes()), blob);
-    let mut out = BytesMut::with_capacity(8 + blob.len());
-    out.put_u32_le(crc);
-    out.put_u32_le(len);
-    out.put_slice(blob);
+    let mut out = BytesMut::with_capacity(2 * (8 + blob.len()));
+    // Two copies: damage to one (a flipped bit, a bad sector) leaves the
+    // other, so a stream never loses its configuration to one bad bit.
+    for _ in 0..2 {
+        out.put_u32_le(crc);
+        out.put_u32_le(len);
+        out.put_slice(blob);
+    }
     out
 }
 
-/// The blob of a meta file, or `None` when the file is damaged.
+/// The blob of one frame that fills `frame` exactly, if intact.
+fn decode_meta_frame(frame: &Bytes) -> Option<Bytes> {
+    if frame.len() < 8 {
+        return None;
+    }
+    let len = u32_at(frame, 4) as usize;
+    if frame.len() != 8 + len {
+        return None;
+    }
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&frame[4..8]), &frame[8..]);
+    (crc == u32_at(frame, 0)).then(|| frame.slice(8..))
+}
+
+/// True when a meta file has the length one of its frames says: one copy
+/// (as older versions wrote) or two; either copy's length field will do,
+/// in case the other is damaged. A crash leaves a shorter prefix.
+pub(super) fn meta_is_whole(file: &[u8]) -> bool {
+    let says = |at: usize| (file.len() >= at + 8).then(|| 8 + u32_at(file, at + 4) as usize);
+    let len = file.len();
+    says(0).is_some_and(|f| len == f || len == 2 * f)
+        || (len % 2 == 0 && says(len / 2) == Some(len / 2))
+}
+
+/// The blob of a meta file, or `None` when both its copies are damaged
+/// (a file of one copy, as older versions wrote, is read too).
 pub(super) fn decode_meta(file: &Bytes) -> Option<Bytes> {
-    if file.len() < 8 {
-        return None;
+    if let Some(blob) = decode_meta_frame(file) {
+        return Some(blob);
     }
-    let len = u32_at(file, 4) as usize;
-    if file.len() != 8 + len {
-        return None;
+    // The first copy, as long as it says (the second may be torn)…
+    if file.len() >= 8 {
+        let first_len = (u32_at(file, 4) as usize).saturating_add(8);
+        if first_len <= file.len() {
+            if let Some(blob) = decode_meta_frame(&file.slice(..first_len)) {
+                return Some(blob);
+            }
+        }
     }
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&file[4..8]), &file[8..]);
-    (crc == u32_at(file, 0)).then(|| file.slice(8..))
+    // …or the second, when the first one's length is what was damaged.
+    if file.len() % 2 == 0 {
+        return decode_meta_frame(&file.slice(file.len() / 2..));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -261,12 +314,72 @@ mod tests {
     }
 
     #[test]
-    fn meta_frame_detects_damage() {
+    fn a_torn_record_is_never_whole_but_its_length_and_a_flipped_length_is() {
+        let mut buf = BytesMut::new();
+        put_msg(&mut buf, 7, UnixNanos(5), b"a.b", None, b"hello world");
+        for cut in 0..buf.len() {
+            assert!(!is_whole_but_its_length(&buf[..cut], 0), "cut at {cut}");
+        }
+        assert!(!is_whole_but_its_length(&buf, 0), "an intact record");
+        for bit in 8..40 {
+            let mut damaged = buf.to_vec();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(is_whole_but_its_length(&damaged, 0), "bit {bit}");
+        }
+    }
+
+    #[test]
+    fn meta_survives_any_one_flipped_bit_and_a_torn_second_copy() {
+        let blob = b"{\"name\":\"ORDERS\"}";
+        let file = encode_meta(blob).freeze();
+        assert_eq!(&decode_meta(&file).unwrap()[..], blob);
+        for bit in 0..file.len() * 8 {
+            let mut damaged = file.to_vec();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(
+                decode_meta(&Bytes::from(damaged)).as_deref(),
+                Some(&blob[..]),
+                "bit {bit}"
+            );
+        }
+        let copy = file.len() / 2;
+        for cut in copy..file.len() {
+            assert_eq!(
+                decode_meta(&file.slice(..cut)).as_deref(),
+                Some(&blob[..]),
+                "cut at {cut}"
+            );
+        }
+        // One copy, as older versions wrote it, still reads.
+        assert_eq!(decode_meta(&file.slice(..copy)).as_deref(), Some(&blob[..]));
+    }
+
+    #[test]
+    fn a_whole_meta_file_is_told_from_a_torn_one_whatever_bit_flipped() {
         let file = encode_meta(b"{\"name\":\"ORDERS\"}").freeze();
-        assert_eq!(&decode_meta(&file).unwrap()[..], b"{\"name\":\"ORDERS\"}");
+        for bit in 0..file.len() * 8 {
+            let mut damaged = file.to_vec();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(meta_is_whole(&damaged), "bit {bit}");
+        }
+        for cut in 0..file.len() {
+            assert!(
+                !meta_is_whole(&file[..cut]) || cut == file.len() / 2,
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn meta_with_both_copies_damaged_or_torn_early_is_refused() {
+        let file = encode_meta(b"{\"name\":\"ORDERS\"}").freeze();
+        let copy = file.len() / 2;
         let mut damaged = file.to_vec();
         damaged[10] ^= 4;
+        damaged[copy + 10] ^= 4;
         assert!(decode_meta(&Bytes::from(damaged)).is_none());
-        assert!(decode_meta(&file.slice(..file.len() - 1)).is_none());
+        for cut in 0..copy {
+            assert!(decode_meta(&file.slice(..cut)).is_none(), "cut at {cut}");
+        }
     }
 }

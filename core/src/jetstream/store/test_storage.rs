@@ -67,7 +67,7 @@ impl TestDisk {
     }
 
     /// Flips one bit of `file` (in what reads see and what survives).
-    pub(super) fn flip_bit(&self, file: &str, offset: usize, bit: u8) {
+    pub(crate) fn flip_bit(&self, file: &str, offset: usize, bit: u8) {
         let mut disk = self.disk();
         disk.files.get_mut(file).expect("file to damage")[offset] ^= 1 << bit;
         if let Some(content) = disk.durable.get_mut(file) {
@@ -78,12 +78,12 @@ impl TestDisk {
     }
 
     /// Refuses (or again accepts) every append, as a full disk does.
-    pub(super) fn set_full(&self, full: bool) {
+    pub(crate) fn set_full(&self, full: bool) {
         self.disk().full = full;
     }
 
     /// Every file's name and length.
-    pub(super) fn files(&self) -> Vec<(String, usize)> {
+    pub(crate) fn files(&self) -> Vec<(String, usize)> {
         self.disk()
             .files
             .iter()
@@ -92,7 +92,7 @@ impl TestDisk {
     }
 
     /// Adds raw bytes to a file, bypassing every check.
-    pub(super) fn raw_append(&self, file: &str, data: &[u8]) {
+    pub(crate) fn raw_append(&self, file: &str, data: &[u8]) {
         self.disk()
             .files
             .entry(file.to_owned())

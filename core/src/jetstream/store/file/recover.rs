@@ -2,11 +2,18 @@
 //!
 //! Every block is read in order and every record's crc checked. A damaged
 //! stretch in the middle costs only the records in it: the scan resumes at
-//! the next offset where an intact record starts. A damaged or torn tail of
-//! the last block is what a crash leaves of writes never synced, so it is
-//! cut; so is a torn (short) tail of an earlier block, which is left as is. The sequences that fall in a damaged stretch (between the last one
-//! seen before it and the next one seen after) and are not removed later
-//! are reported in [`StoreState::lost`](super::StoreState::lost).
+//! the next offset where an intact record starts. A torn tail of the last
+//! block (a record whose length runs past the end of the file) is what a
+//! crash leaves of writes never synced, so it is cut; a torn tail of an
+//! earlier block is left as is. A whole record failing its crc at the end
+//! of the last block is damage, not a torn write (a crash keeps a prefix of
+//! what was written): the sequence it held is reported lost and never
+//! given out again, so an acknowledged sequence cannot come back holding
+//! another message. One flipped bit in a length field, which makes a whole
+//! record look torn, is told apart by its crc. The sequences that fall in
+//! a damaged stretch (between the last one seen before it and the next one
+//! seen after) and are not removed later are reported in
+//! [`StoreState::lost`](super::StoreState::lost).
 //!
 //! A record embedded in a damaged record's payload could pass for a real
 //! one when the scan resumes; the crc makes that chance negligible for
@@ -137,22 +144,41 @@ impl FileStore {
                     damage.found((at - offset) as u64);
                     offset = at;
                 }
-                None if is_last => {
-                    self.storage.lock().truncate(&name, offset as u64)?;
-                    self.blocks.get_mut(&id).expect("inserted above").len = offset as u64;
-                    break;
-                }
-                // A sealed block's tail torn by a crash held writes never
-                // synced (the next block's floor record still counts their
-                // sequences); only a whole record failing its crc is damage.
-                None if record::is_torn(&buf, offset) => break,
                 None => {
-                    damage.found((buf.len() - offset) as u64);
+                    let torn = record::is_torn(&buf, offset)
+                        && !record::is_whole_but_its_length(&buf, offset);
+                    if torn && is_last {
+                        self.storage.lock().truncate(&name, offset as u64)?;
+                        self.blocks.get_mut(&id).expect("inserted above").len = offset as u64;
+                    } else if !torn {
+                        // A whole record failing its crc is damage, wherever
+                        // it is: at the very end of the store it held the next
+                        // sequence, which may have been acknowledged, so that
+                        // sequence is lost and never given out again.
+                        damage.found((buf.len() - offset) as u64);
+                        if is_last {
+                            self.lose_tail(damage);
+                        }
+                    }
+                    // A sealed block's tail torn by a crash held writes never
+                    // synced (the next block's floor record still counts their
+                    // sequences).
                     break;
                 }
             }
         }
         Ok(())
+    }
+
+    /// The damaged record at the end of the last block held the sequence
+    /// after the highest one read: it is lost, and consumed.
+    fn lose_tail(&mut self, damage: &mut Damage) {
+        let seq = damage.max_seq.max(self.index.last_seq()) + 1;
+        damage.open_from = Some(seq);
+        damage.close(seq);
+        damage.max_seq = seq;
+        let time = self.index.last_time();
+        self.index.raise_last(seq, time);
     }
 
     fn apply(&mut self, id: u64, offset: u64, len: usize, record: Record, damage: &mut Damage) {

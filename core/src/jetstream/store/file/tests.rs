@@ -284,7 +284,14 @@ fn newest_meta_wins_and_a_damaged_one_falls_back() {
         Some(&b"config two"[..])
     );
     store.sync().unwrap(); // not completed: generation 1 stays
+                           // One flipped bit costs one of the two copies, not the generation…
     disk.flip_bit(&format!("{PREFIX}meta.2"), 9, 0);
+    assert_eq!(
+        open(&disk, 4096).read_meta().unwrap().as_deref(),
+        Some(&b"config two"[..])
+    );
+    // …damage to both copies does.
+    disk.flip_bit(&format!("{PREFIX}meta.2"), 8 + 10 + 9, 0);
     let mut reopened = open(&disk, 4096);
     assert_eq!(
         reopened.read_meta().unwrap().as_deref(),
@@ -557,5 +564,53 @@ fn run_with_crashes(ops: &[Op]) {
             }
         }
         model.check(&mut store);
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_the_last_synced_record_is_reported_lost_and_its_seq_never_reused() {
+    let disk = TestDisk::default();
+    let mut store = create(&disk, 1 << 20);
+    for i in 0..3 {
+        put(&mut store, "a", &format!("payload {i}"));
+    }
+    sync_durably(&disk, &mut store);
+    let name = format!("{PREFIX}1.blk");
+    let &(offset, len) = records_of(&disk, &name).last().unwrap();
+    // A bit of the payload of message 3, which was durable (acknowledged).
+    disk.flip_bit(&name, offset + len - 2, 3);
+    let mut reopened = open(&disk, 1 << 20);
+    let state = reopened.state();
+    assert_eq!(state.last_seq, 3, "{state:?}");
+    assert_eq!(state.lost.map(|l| l.msgs), Some(vec![3]));
+    assert_eq!(reopened.load(3).unwrap(), None);
+    assert_eq!(put(&mut reopened, "a", "next"), 4);
+}
+
+#[test]
+fn any_flipped_bit_of_the_last_synced_record_costs_that_record_only() {
+    for bit in 0..(9 + 24 + 1 + 9) * 8 {
+        let disk = TestDisk::default();
+        let mut store = create(&disk, 1 << 20);
+        for i in 0..3 {
+            put(&mut store, "a", &format!("payload {i}"));
+        }
+        sync_durably(&disk, &mut store);
+        let name = format!("{PREFIX}1.blk");
+        let &(offset, len) = records_of(&disk, &name).last().unwrap();
+        if bit / 8 >= len {
+            break;
+        }
+        disk.flip_bit(&name, offset + bit / 8, (bit % 8) as u8);
+        let mut reopened = open(&disk, 1 << 20);
+        let state = reopened.state();
+        assert_eq!((state.msgs, state.last_seq), (2, 3), "bit {bit}: {state:?}");
+        assert_eq!(state.lost.map(|l| l.msgs), Some(vec![3]), "bit {bit}");
+        assert_eq!(put(&mut reopened, "a", "next"), 4, "bit {bit}");
+        // And again after another restart, with the damage in the middle.
+        sync_durably(&disk, &mut reopened);
+        let again = open(&disk, 1 << 20).state();
+        assert_eq!((again.msgs, again.last_seq), (3, 4), "bit {bit}: {again:?}");
+        assert_eq!(again.lost.map(|l| l.msgs), Some(vec![3]), "bit {bit}");
     }
 }
