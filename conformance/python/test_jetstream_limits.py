@@ -196,3 +196,23 @@ accounts {{
 }}
 """
     _account_purge(start_server(config=config))
+
+
+@run
+async def _domain_api(srv):
+    nc = await connect(srv)
+    js = nc.jetstream(domain="hub")
+    await js.add_stream(name="D", subjects=["d"])
+    ack = await js.publish("d", b"x")
+    assert ack.domain == "hub" and ack.seq == 1
+    info = await js.stream_info("D")
+    assert info.state.messages == 1
+    # Another domain's API is not this server's.
+    with pytest.raises(Exception):
+        await nc.request("$JS.other.API.INFO", b"", timeout=0.5)
+    await nc.close()
+
+
+def test_the_domain_api_reaches_this_server(start_server):
+    store = tempfile.mkdtemp(prefix="natrix-domain-")
+    _domain_api(start_server(config=f'jetstream {{ store_dir: "{store}", domain: hub }}\n'))

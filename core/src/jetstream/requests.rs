@@ -116,6 +116,22 @@ pub fn is_api(subject: &[u8]) -> bool {
 }
 
 impl JetStream {
+    /// `subject` as an API subject of this server: `$JS.API.…` itself, or
+    /// `$JS.<domain>.API.…` for the server's domain, which clients use to
+    /// reach a domain's JetStream and nats-server answers as `$JS.API.…`.
+    pub fn api_subject<'a>(&self, subject: &'a [u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
+        if is_api(subject) {
+            return Some(std::borrow::Cow::Borrowed(subject));
+        }
+        let domain = self.limits.domain.as_deref().filter(|d| !d.is_empty())?;
+        let rest = subject.strip_prefix(b"$JS.")?.strip_prefix(domain.as_bytes())?.strip_prefix(b".API.")?;
+        let mut local = API_PREFIX.as_bytes().to_vec();
+        local.extend_from_slice(rest);
+        Some(std::borrow::Cow::Owned(local))
+    }
+}
+
+impl JetStream {
     /// An API request published in `account`. Returns true when the server
     /// listens on the subject (so the requester gets no "no responders").
     pub fn handle_api(&mut self, account: &str, subject: &[u8], reply: Option<&Bytes>, payload: &Bytes, wall: UnixNanos) -> bool {

@@ -98,9 +98,9 @@ impl Control {
         let wall = self.wall_at(now);
         let name = self.accounts[account].name.clone();
         let Some(js) = self.jetstream.as_mut() else { return 0 };
-        let taken = if crate::jetstream::is_api_subject(&p.subject) {
+        let taken = if let Some(api) = js.api_subject(&p.subject).map(std::borrow::Cow::into_owned) {
             let layout = js.layout();
-            let answered = js.handle_api(&name, &p.subject, p.reply.as_ref(), &p.payload, wall);
+            let answered = js.handle_api(&name, &api, p.reply.as_ref(), &p.payload, wall);
             if js.layout() != layout {
                 self.share_stream_subjects();
             }
@@ -216,9 +216,9 @@ impl Control {
     /// True when a publish in `account` on `p`'s subject is JetStream's.
     pub(super) fn jetstream_takes(&self, account: usize, p: &Publish) -> bool {
         let shared = &self.accounts[account].shared;
-        self.jetstream.is_some()
-            && shared.jetstream.load(Ordering::Acquire)
-            && (crate::jetstream::is_api_subject(&p.subject)
+        let Some(js) = &self.jetstream else { return false };
+        shared.jetstream.load(Ordering::Acquire)
+            && (js.api_subject(&p.subject).is_some()
                 || p.subject.starts_with(b"$JS.ACK.")
                 || p.subject.starts_with(b"$JS.FC.")
                 || shared.has_streams.load(Ordering::Acquire) && shared.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, &p.subject)))
