@@ -22,6 +22,7 @@ pub mod jetstream;
 pub mod model;
 pub mod net;
 pub mod rng;
+mod schedule;
 pub mod subject;
 pub mod trace;
 pub mod wire;

@@ -71,28 +71,7 @@ impl Ev {
     }
 }
 
-struct Scheduled {
-    at: Instant,
-    seq: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
+type Scheduled = crate::schedule::Scheduled<Ev>;
 
 /// A node's wall clock: virtual time plus skew, drift and accumulated jumps.
 #[derive(Clone, Copy, Debug)]
