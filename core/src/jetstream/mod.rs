@@ -147,6 +147,8 @@ pub struct JetStream {
     consumer_files: consumer::persist::SavedFiles,
     /// When push consumers without interest are asked about again.
     interest_recheck_at: Option<UnixNanos>,
+    /// How long until the next interest check, when the last found none.
+    interest_backoff_ns: i64,
     /// File prefixes of streams whose files are on disk with metadata that
     /// could not be read: kept as they are, never overwritten by a new
     /// stream of the same name.
@@ -186,6 +188,7 @@ impl JetStream {
             deliveries: VecDeque::new(),
             consumer_files: consumer::persist::SavedFiles::default(),
             interest_recheck_at: None,
+            interest_backoff_ns: 0,
             unrecovered: BTreeSet::new(),
         };
         js.recover();

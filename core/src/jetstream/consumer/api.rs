@@ -13,7 +13,11 @@ use crate::jetstream::{JetStream, Reply};
 use crate::time::UnixNanos;
 
 /// How often push consumers without interest ask again, in nanoseconds.
-const INTEREST_RECHECK_NS: i64 = 100_000_000;
+/// How soon a push consumer without interest is asked about again: first
+/// after 1 ms (the subscription may be on its way, sent with the request
+/// that made the consumer), then twice as long each time, up to 100 ms.
+const INTEREST_RECHECK_FIRST_NS: i64 = 1_000_000;
+const INTEREST_RECHECK_MAX_NS: i64 = 100_000_000;
 
 /// Response `type`s of the consumer API.
 pub mod kinds {
@@ -470,6 +474,9 @@ impl JetStream {
             let mut c = Consumer::new(stream, &name, cfg, wall, s.store_mut());
             c.start_heartbeats(wall);
             consumers.insert(name.clone(), c);
+            // A new push consumer is asked about at once, then soon again.
+            self.interest_backoff_ns = INTEREST_RECHECK_FIRST_NS;
+            self.interest_recheck_at = None;
         }
         self.save_consumer(account, stream, &name);
         let info = self.consumer_info(account, stream, &name, wall, true)?;
@@ -575,8 +582,12 @@ impl JetStream {
                 }
             }
         }
-        if !interest {
-            let again = UnixNanos(wall.0.saturating_add(INTEREST_RECHECK_NS));
+        if interest {
+            self.interest_backoff_ns = INTEREST_RECHECK_FIRST_NS;
+        } else {
+            let wait = self.interest_backoff_ns.clamp(INTEREST_RECHECK_FIRST_NS, INTEREST_RECHECK_MAX_NS);
+            self.interest_backoff_ns = (wait * 2).min(INTEREST_RECHECK_MAX_NS);
+            let again = UnixNanos(wall.0.saturating_add(wait));
             self.interest_recheck_at = Some(self.interest_recheck_at.map_or(again, |t| t.min(again)));
         }
         touched.dedup();
