@@ -249,7 +249,7 @@ impl Stream {
             Some(Rollup::All) => self.store.purge(&PurgeRequest { filter: None, below_seq: Some(seq), keep: None }),
             None => Ok(0),
         };
-        purged.and_then(|_| self.enforce_limits(wall)).map_err(store_failed)?;
+        purged.and_then(|_| self.enforce_limits_after_store(subject, wall)).map_err(store_failed)?;
         let republish = republish_to.map(|(to, headers_only)| {
             self.republished(to, subject, hdrs, payload, seq, wall, last_of_subject, headers_only)
         });
@@ -400,21 +400,42 @@ impl Stream {
     /// Removes what the limits no longer allow: the oldest messages past
     /// `max_msgs`, `max_bytes`, the per-subject limit and `max_age`.
     pub fn enforce_limits(&mut self, wall: UnixNanos) -> Result<(), StoreError> {
-        let cfg = self.config.clone();
-        if cfg.max_msgs_per_subject > 0 {
-            self.enforce_per_subject(cfg.max_msgs_per_subject as u64)?;
+        if self.config.max_msgs_per_subject > 0 {
+            self.enforce_per_subject(self.config.max_msgs_per_subject as u64)?;
         }
-        if cfg.max_msgs > 0 {
-            while self.store.state().msgs > cfg.max_msgs as u64 {
-                self.remove_first()?;
-            }
+        self.enforce_totals(wall)
+    }
+
+    /// [`Stream::enforce_limits`] after one message was stored on
+    /// `subject`: only that subject can be over its limit.
+    fn enforce_limits_after_store(&mut self, subject: &[u8], wall: UnixNanos) -> Result<(), StoreError> {
+        let max = self.config.max_msgs_per_subject;
+        if max > 0 {
+            self.trim_subject(subject, max as u64)?;
         }
-        if cfg.max_bytes > 0 {
-            while self.store.state().bytes > cfg.max_bytes as u64 {
-                self.remove_first()?;
-            }
+        self.enforce_totals(wall)
+    }
+
+    /// `max_msgs`, `max_bytes` and `max_age`, oldest messages first.
+    fn enforce_totals(&mut self, wall: UnixNanos) -> Result<(), StoreError> {
+        let (max_msgs, max_bytes) = (self.config.max_msgs, self.config.max_bytes);
+        if max_msgs > 0 {
+            while self.store.state().msgs > max_msgs as u64 && self.remove_first()? {}
+        }
+        if max_bytes > 0 {
+            while self.store.state().bytes > max_bytes as u64 && self.remove_first()? {}
         }
         self.expire(wall)
+    }
+
+    /// Removes `subject`'s oldest messages past `max`.
+    fn trim_subject(&mut self, subject: &[u8], max: u64) -> Result<(), StoreError> {
+        while let Some((n, first)) = self.store.subject_state(subject) {
+            if n <= max || !self.store.remove(first, false)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn enforce_per_subject(&mut self, max: u64) -> Result<(), StoreError> {
@@ -433,12 +454,14 @@ impl Stream {
         Ok(())
     }
 
-    fn remove_first(&mut self) -> Result<(), StoreError> {
-        let first = self.store.state().first_seq;
-        match self.store.load_next(b">", first)? {
-            Some(m) => self.store.remove(m.seq, false).map(|_| ()),
-            None => Ok(()),
+    /// Removes the oldest message; false when nothing was removed.
+    fn remove_first(&mut self) -> Result<bool, StoreError> {
+        // The first sequence is held whenever the store holds anything.
+        let state = self.store.state();
+        if state.msgs == 0 {
+            return Ok(false);
         }
+        self.store.remove(state.first_seq, false)
     }
 
     /// Removes the messages older than `max_age`.
@@ -449,10 +472,9 @@ impl Stream {
         let cutoff = wall.0.saturating_sub(self.config.max_age);
         loop {
             let state = self.store.state();
-            if state.msgs == 0 || state.first_time.0 > cutoff {
+            if state.msgs == 0 || state.first_time.0 > cutoff || !self.remove_first()? {
                 return Ok(());
             }
-            self.remove_first()?;
         }
     }
 
