@@ -79,7 +79,7 @@ impl JsAccount {
 
     /// Bytes the account's streams use in `storage`.
     fn used(&self, storage: StorageType) -> u64 {
-        self.streams.values().filter(|s| s.config().storage == storage).map(|s| s.store().state().bytes).sum()
+        self.streams.values().filter(|s| s.config().storage == storage).map(|s| s.store().bytes()).sum()
     }
 }
 
@@ -390,14 +390,14 @@ impl JetStream {
             return false;
         }
         let Some(acc) = self.accounts.get(account) else { return false };
-        let Some(storage) = acc.streams.values().find(|s| s.captures(subject)).map(|s| s.config().storage) else {
+        let Some((name, storage)) =
+            acc.streams.iter().find(|(_, s)| s.captures(subject)).map(|(n, s)| (n.clone(), s.config().storage))
+        else {
             return false;
         };
         let server_used = self.accounts.values().map(|a| a.used(storage)).sum();
         let quota = Quota::new(&acc.limits, &self.budget(), storage, acc.used(storage), server_used);
-        let acc = self.accounts.get_mut(account).expect("found above");
-        let stream = acc.streams.values_mut().find(|s| s.captures(subject)).expect("found above");
-        let name = stream.name().to_owned();
+        let stream = self.accounts.get_mut(account).and_then(|a| a.streams.get_mut(&name)).expect("found above");
         let file = storage == StorageType::File;
         let mut outcome = stream.publish(subject, hdrs.map(|h| &h[..]), payload, wall, &quota);
         let republished = outcome.as_mut().ok().and_then(|s| s.republish.take());

@@ -334,7 +334,6 @@ impl Stream {
 
     /// The `Nats-Expected-*` headers other than the stream's name.
     fn check_expectations(&mut self, subject: &[u8], hdrs: Option<&[u8]>) -> Result<(), ApiError> {
-        let state = self.store.state();
         if let Some(id) = hdrs.and_then(|h| headers::value(h, headers::EXPECTED_LAST_MSG_ID)) {
             let last = self.last_msg_id.as_deref().unwrap_or_default();
             if id != last {
@@ -342,9 +341,9 @@ impl Stream {
             }
         }
         if let Some(v) = hdrs.and_then(|h| headers::value(h, headers::EXPECTED_LAST_SEQ)) {
-            let expected = parse_seq(v);
-            if expected != Some(state.last_seq) {
-                return Err(ApiError::stream_wrong_last_sequence(state.last_seq));
+            let last = self.store.state().last_seq;
+            if parse_seq(v) != Some(last) {
+                return Err(ApiError::stream_wrong_last_sequence(last));
             }
         }
         if let Some(v) = hdrs.and_then(|h| headers::value(h, headers::EXPECTED_LAST_SUBJECT_SEQ)) {
@@ -423,7 +422,7 @@ impl Stream {
             while self.store.state().msgs > max_msgs as u64 && self.remove_first()? {}
         }
         if max_bytes > 0 {
-            while self.store.state().bytes > max_bytes as u64 && self.remove_first()? {}
+            while self.store.bytes() > max_bytes as u64 && self.remove_first()? {}
         }
         self.expire(wall)
     }
@@ -481,9 +480,12 @@ impl Stream {
     /// How long until the oldest message passes `max_age` (or an id leaves
     /// the duplicate window), if anything is waiting to.
     pub fn next_expiry(&self, wall: UnixNanos) -> Option<Duration> {
-        let state = self.store.state();
-        let age = (self.config.max_age > 0 && state.msgs > 0)
-            .then(|| state.first_time.0.saturating_add(self.config.max_age));
+        // Asked after every batch of input: the store's state is built only
+        // for a stream that has an age limit.
+        let age = (self.config.max_age > 0)
+            .then(|| self.store.state())
+            .filter(|state| state.msgs > 0)
+            .map(|state| state.first_time.0.saturating_add(self.config.max_age));
         let dedupe = self
             .dedupe
             .order

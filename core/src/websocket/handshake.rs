@@ -71,7 +71,7 @@ pub struct Upgrade {
     /// Credentials from cookies.
     pub cookies: Cookies,
     /// A valid IP from `X-Forwarded-For`.
-    pub forwarded_ip: Option<std::net::IpAddr>,
+    pub forwarded_ip: Option<core::net::IpAddr>,
 }
 
 /// A refused upgrade.

@@ -551,6 +551,10 @@ impl MsgStore for FileStore {
         file_record_size(subject, headers, payload)
     }
 
+    fn bytes(&self) -> u64 {
+        self.index.bytes()
+    }
+
     fn store(
         &mut self,
         subject: &[u8],

@@ -147,6 +147,11 @@ impl<T: Entry> Index<T> {
     }
 
     /// The figures of a state (without `lost`).
+    /// The held entries' sizes added up.
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     pub(super) fn state(&self, first_time: impl Fn(&T) -> UnixNanos) -> StoreState {
         let first_seq = self.first_seq();
         let msgs = self.entries.len() as u64;

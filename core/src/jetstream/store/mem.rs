@@ -40,6 +40,10 @@ impl MsgStore for MemStore {
         super::mem_record_size(subject, headers, payload)
     }
 
+    fn bytes(&self) -> u64 {
+        self.index.bytes()
+    }
+
     fn store(
         &mut self,
         subject: &[u8],

@@ -141,6 +141,10 @@ pub trait MsgStore: std::fmt::Debug + Send {
     /// What a message counts for in this store's figures and limits.
     fn record_size(&self, subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64;
 
+    /// The bytes held (`state().bytes`, without building the rest of the
+    /// state): read on every publish by the limit checks.
+    fn bytes(&self) -> u64;
+
     /// Appends a message with the next sequence and returns it.
     fn store(
         &mut self,
