@@ -123,6 +123,8 @@ macro_rules! json_words {
     };
 }
 
+pub(crate) use json_words;
+
 /// nats-server's `can not unmarshal %q` of the raw JSON value.
 fn go_cannot_unmarshal(raw: &serde_json::Value) -> String {
     format!("can not unmarshal {:?}", raw.to_string())
@@ -167,7 +169,7 @@ impl<'de> Deserialize<'de> for PersistMode {
 }
 
 /// Go's `null` leaves a field at its zero value; serde would refuse it.
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,
@@ -175,16 +177,16 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-fn is_zero_i64(v: &i64) -> bool {
+pub(crate) fn is_zero_i64(v: &i64) -> bool {
     *v == 0
 }
 fn is_zero_i32(v: &i32) -> bool {
     *v == 0
 }
-fn is_zero_u64(v: &u64) -> bool {
+pub(crate) fn is_zero_u64(v: &u64) -> bool {
     *v == 0
 }
-fn is_false(v: &bool) -> bool {
+pub(crate) fn is_false(v: &bool) -> bool {
     !*v
 }
 fn is_default_persist(v: &PersistMode) -> bool {

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::jetstream::api::json::{go_time_opt, merge_values};
 use crate::jetstream::api::ApiError;
 use crate::jetstream::config::{
-    subjects_overlap, RetentionPolicy, StreamConfig, MAX_DESCRIPTION_LEN, MAX_METADATA_LEN,
+    is_false, is_zero_i64, is_zero_u64, json_words, nullable, subjects_overlap, RetentionPolicy, StreamConfig, MAX_DESCRIPTION_LEN, MAX_METADATA_LEN,
     METADATA_REQUIRED_LEVEL, METADATA_SERVER_LEVEL, METADATA_SERVER_VERSION, JS_API_LEVEL,
 };
 use crate::time::UnixNanos;
@@ -71,61 +71,18 @@ pub enum ReplayPolicy {
     Original,
 }
 
-/// The JSON words of a unit enum; anything else is refused with the
-/// given error text.
-macro_rules! words {
-    ($ty:ty, $what:literal, $($variant:path => $word:literal),+) => {
-        impl $ty {
-            /// The word nats-server writes in JSON.
-            pub fn as_str(self) -> &'static str {
-                match self { $($variant => $word),+ }
-            }
-        }
-
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let raw = Value::deserialize(d)?;
-                if let Value::String(word) = &raw {
-                    $(if word == $word { return Ok($variant); })+
-                }
-                Err(de::Error::custom(format!(concat!("can not unmarshal ", $what, " {:?}"), raw.to_string())))
-            }
-        }
-    };
-}
-
-words!(DeliverPolicy, "deliver policy",
+json_words!(DeliverPolicy, case_insensitive: false,
+    unknown: |raw| format!("can not unmarshal deliver policy {:?}", raw.to_string()),
     DeliverPolicy::All => "all", DeliverPolicy::Last => "last", DeliverPolicy::New => "new",
     DeliverPolicy::ByStartSequence => "by_start_sequence", DeliverPolicy::ByStartTime => "by_start_time",
     DeliverPolicy::LastPerSubject => "last_per_subject");
-words!(AckPolicy, "ack policy",
+json_words!(AckPolicy, case_insensitive: false,
+    unknown: |raw| format!("can not unmarshal ack policy {:?}", raw.to_string()),
     AckPolicy::None => "none", AckPolicy::All => "all", AckPolicy::Explicit => "explicit");
-words!(ReplayPolicy, "replay policy",
+json_words!(ReplayPolicy, case_insensitive: false,
+    unknown: |raw| format!("can not unmarshal replay policy {:?}", raw.to_string()),
     ReplayPolicy::Instant => "instant", ReplayPolicy::Original => "original");
 
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
-
-fn is_zero_i64(v: &i64) -> bool {
-    *v == 0
-}
-fn is_zero_u64(v: &u64) -> bool {
-    *v == 0
-}
-fn is_false(v: &bool) -> bool {
-    !*v
-}
 
 /// A consumer's configuration (nats-server's `ConsumerConfig`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
