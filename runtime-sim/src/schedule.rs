@@ -30,3 +30,34 @@ impl<E> Ord for Scheduled<E> {
         (self.at, self.seq).cmp(&(other.at, other.seq))
     }
 }
+
+/// A world's pending events, earliest first; among events due at the same
+/// instant, the one scheduled first.
+pub(crate) struct EventQueue<E> {
+    seq: u64,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<Scheduled<E>>>,
+}
+
+impl<E> Default for EventQueue<E> {
+    fn default() -> Self {
+        EventQueue { seq: 0, heap: std::collections::BinaryHeap::new() }
+    }
+}
+
+impl<E> EventQueue<E> {
+    /// Schedules `ev` at `at`.
+    pub(crate) fn push(&mut self, at: Instant, ev: E) {
+        self.seq += 1;
+        self.heap.push(std::cmp::Reverse(Scheduled { at, seq: self.seq, ev }));
+    }
+
+    /// The next event due.
+    pub(crate) fn pop(&mut self) -> Option<Scheduled<E>> {
+        self.heap.pop().map(|std::cmp::Reverse(s)| s)
+    }
+
+    /// Events pending.
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+}

@@ -17,8 +17,7 @@
 
 mod check;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -272,7 +271,6 @@ impl Ev {
     }
 }
 
-type Scheduled = crate::schedule::Scheduled<Ev>;
 
 /// What an API request of a client was.
 #[derive(Clone, Copy, Debug)]
@@ -329,8 +327,7 @@ struct ReadBack {
 struct JsWorld {
     cfg: JsConfig,
     now: Instant,
-    seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: crate::schedule::EventQueue<Ev>,
     rng: SimRng,
     fault_rng: SimRng,
     disk: SharedDisk,
@@ -394,8 +391,7 @@ impl JsWorld {
         JsWorld {
             cfg,
             now: Instant::ZERO,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: Default::default(),
             rng,
             fault_rng,
             disk,
@@ -461,7 +457,7 @@ impl JsWorld {
     }
 
     fn event_loop(&mut self) {
-        while let Some(Reverse(s)) = self.queue.pop() {
+        while let Some(s) = self.queue.pop() {
             if self.phase == Phase::Done || self.failure.is_some() {
                 return;
             }
@@ -510,12 +506,7 @@ impl JsWorld {
     }
 
     fn schedule_at(&mut self, at: Instant, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            at,
-            seq: self.seq,
-            ev,
-        }));
+        self.queue.push(at, ev);
     }
 
     fn fail(&mut self, invariant: &'static str, detail: String) {

@@ -3,8 +3,7 @@
 //! and fault, drives the core `Server`s through their public API only, and
 //! checks the invariants as it goes.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -71,7 +70,6 @@ impl Ev {
     }
 }
 
-type Scheduled = crate::schedule::Scheduled<Ev>;
 
 /// A node's wall clock: virtual time plus skew, drift and accumulated jumps.
 #[derive(Clone, Copy, Debug)]
@@ -167,8 +165,7 @@ pub struct World {
     cfg: SimConfig,
     now: Instant,
     end: Instant,
-    seq: u64,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: crate::schedule::EventQueue<Ev>,
     net_rng: SimRng,
     fault_rng: SimRng,
     nodes: Vec<Node>,
@@ -223,8 +220,7 @@ impl World {
             cfg,
             now: Instant::ZERO,
             end,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: Default::default(),
             net_rng,
             fault_rng,
             nodes,
@@ -310,7 +306,7 @@ impl World {
     }
 
     fn event_loop(&mut self) {
-        while let Some(Reverse(s)) = self.queue.pop() {
+        while let Some(s) = self.queue.pop() {
             if s.at > self.end {
                 break;
             }
@@ -366,12 +362,7 @@ impl World {
     }
 
     fn schedule_at(&mut self, at: Instant, ev: Ev) {
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled {
-            at,
-            seq: self.seq,
-            ev,
-        }));
+        self.queue.push(at, ev);
     }
 
     fn fail(&mut self, v: Violation) {
