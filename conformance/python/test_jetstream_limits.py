@@ -216,3 +216,27 @@ async def _domain_api(srv):
 def test_the_domain_api_reaches_this_server(start_server):
     store = tempfile.mkdtemp(prefix="natrix-domain-")
     _domain_api(start_server(config=f'jetstream {{ store_dir: "{store}", domain: hub }}\n'))
+
+
+@run
+async def _server_budget(srv):
+    nc = await connect(srv)
+    jsm = nc.jsm()
+    await jsm.add_stream(name="A", subjects=["a"], storage=StorageType.MEMORY, max_bytes=800)
+    # Reservations by max_bytes share the server's budget.
+    with pytest.raises(APIError) as e:
+        await jsm.add_stream(name="B", subjects=["b"], storage=StorageType.MEMORY, max_bytes=201)
+    assert e.value.err_code == 10028
+    await jsm.add_stream(name="C", subjects=["c"], storage=StorageType.MEMORY)
+    # Usage may pass the budget by the message that crosses it; then the
+    # server refuses with insufficient resources.
+    answers = [json.loads((await nc.request("c", b"x" * 300, timeout=2)).data) for _ in range(6)]
+    assert [a.get("seq") for a in answers[:4]] == [1, 2, 3, 4]
+    for a in answers[4:]:
+        assert a["error"] == {"code": 503, "err_code": 10023, "description": "insufficient resources"}
+    await nc.close()
+
+
+def test_the_server_budget_is_shared_and_enforced(start_server):
+    store = tempfile.mkdtemp(prefix="natrix-budget-")
+    _server_budget(start_server(config=f'jetstream {{ store_dir: "{store}", max_mem: 1000 }}\n'))
