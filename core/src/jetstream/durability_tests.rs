@@ -1,5 +1,9 @@
-//! What JetStream answers and keeps when its disk fails it: a full disk,
-//! damaged metadata.
+//! What JetStream answers and keeps when its disk fails it (a full disk,
+//! damaged metadata), and when its acknowledgements go: after the sync
+//! covering their writes, or at once with a sync interval. The test disk
+//! completes syncs only when told to and forgets unsynced writes in a crash.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -92,4 +96,78 @@ fn a_creation_cut_short_by_a_crash_does_not_block_the_name() {
     let mut js = start(&disk);
     let answer = send(&mut js, &disk, "$JS.API.STREAM.CREATE.S", CREATE);
     assert!(answer[0].contains(r#""config""#), "{answer:?}");
+}
+
+fn create(js: &mut JetStream, disk: &TestDisk) {
+    let answer = send(js, disk, "$JS.API.STREAM.CREATE.S", r#"{"name":"S","subjects":["s"]}"#);
+    assert!(answer[0].contains(r#""did_create":true"#), "{answer:?}");
+}
+
+fn publish(js: &mut JetStream, n: u8) {
+    let reply = Bytes::from_static(b"ack");
+    assert!(js.handle_publish("A", b"s", Some(&reply), None, &Bytes::from(vec![n]), WALL));
+}
+
+fn acks(js: &mut JetStream) -> usize {
+    std::iter::from_fn(|| js.poll_reply()).count()
+}
+
+fn recovered_msgs(disk: &TestDisk) -> u64 {
+    let mut js = start(disk);
+    let answer = send(&mut js, disk, "$JS.API.STREAM.INFO.S", "");
+    let info: serde_json::Value = serde_json::from_str(&answer[0]).unwrap();
+    info["state"]["messages"].as_u64().expect("a count")
+}
+
+#[test]
+fn acks_wait_for_the_sync_that_covers_them() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    create(&mut js, &disk);
+    publish(&mut js, 1);
+    publish(&mut js, 2);
+    js.flush();
+    assert_eq!(acks(&mut js), 0, "nothing is acknowledged before its sync");
+    let token = disk.complete_syncs().expect("one sync asked for");
+    js.handle_synced(token);
+    assert_eq!(acks(&mut js), 2);
+    disk.crash(0);
+    assert_eq!(recovered_msgs(&disk), 2);
+}
+
+#[test]
+fn an_unsynced_write_is_never_acknowledged_and_may_be_lost() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    create(&mut js, &disk);
+    publish(&mut js, 1);
+    js.flush();
+    disk.crash(0);
+    assert_eq!(acks(&mut js), 0);
+    assert_eq!(recovered_msgs(&disk), 0);
+}
+
+#[test]
+fn with_a_sync_interval_acks_go_at_once_and_syncs_follow_the_clock() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    create(&mut js, &disk);
+    js.set_sync_interval(Duration::from_secs(2));
+    // The first sync is due at once; later ones an interval apart.
+    js.handle_timeout(WALL);
+    publish(&mut js, 1);
+    js.flush();
+    assert_eq!(acks(&mut js), 1, "acknowledged before any sync");
+    assert_eq!(disk.complete_syncs(), None, "no sync asked for yet");
+    let wait = js.poll_timeout(WALL).expect("a sync is due");
+    assert_eq!(wait, Duration::ZERO);
+    js.handle_timeout(WALL);
+    js.handle_synced(disk.complete_syncs().expect("the interval's sync"));
+    publish(&mut js, 2);
+    js.flush();
+    assert_eq!(acks(&mut js), 1);
+    assert_eq!(js.poll_timeout(WALL), Some(Duration::from_secs(2)));
+    // A crash before the next interval loses the acknowledged message.
+    disk.crash(0);
+    assert_eq!(recovered_msgs(&disk), 1);
 }

@@ -22,8 +22,6 @@ pub mod store;
 mod stream;
 pub mod ttl;
 #[cfg(test)]
-mod sync_tests;
-#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
