@@ -98,7 +98,7 @@ impl Control {
         let wall = self.wall_at(now);
         let name = self.accounts[account].name.clone();
         let Some(js) = self.jetstream.as_mut() else { return 0 };
-        let taken = if let Some(api) = js.api_subject(&p.subject).map(std::borrow::Cow::into_owned) {
+        let taken = if let Some(api) = js.api_subject(&p.subject) {
             let layout = js.layout();
             let answered = js.handle_api(&name, &api, p.reply.as_ref(), &p.payload, wall);
             if js.layout() != layout {
