@@ -1,11 +1,9 @@
 //! Per-connection state: the parser, what CONNECT said, the subscriptions,
 //! the outbound buffer and the timers of one client.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use core::net::SocketAddr;
 
-use bytes::Bytes;
 
 use crate::auth::jwt::{AccountLimitClaims, UserLimits};
 use crate::server::ConnId;
@@ -13,6 +11,7 @@ use crate::slab::Key;
 use crate::time::{Instant, UnixNanos};
 
 use super::outbox::Outbox;
+use super::subs::Subscription;
 
 /// A client in the server's slab: its position and generation, so a slot
 /// kept anywhere (the subscription index, a timer) never reaches a later
@@ -60,58 +59,6 @@ impl PartialOrd for SubRef {
 impl Ord for SubRef {
     fn cmp(&self, other: &Self) -> core::cmp::Ordering {
         self.key().cmp(&other.key())
-    }
-}
-
-/// One subscription of a client. Its subject, queue and sid are copied
-/// out of the read buffer into one allocation, kept whole.
-#[derive(Debug)]
-pub(crate) struct Subscription {
-    /// Subject, then queue, then sid.
-    args: Bytes,
-    subject_len: u32,
-    queue_len: Option<u32>,
-    /// Auto-unsubscribe once `delivered` reaches this.
-    pub max_msgs: Option<u64>,
-    pub delivered: u64,
-}
-
-impl Subscription {
-    /// A subscription to `subject` (in `queue`, if any) under `sid`.
-    pub fn new(subject: &[u8], queue: Option<&[u8]>, sid: &[u8]) -> Self {
-        let queue_len = queue.map_or(0, <[u8]>::len);
-        let mut args = bytes::BytesMut::with_capacity(subject.len() + queue_len + sid.len());
-        args.extend_from_slice(subject);
-        args.extend_from_slice(queue.unwrap_or_default());
-        args.extend_from_slice(sid);
-        let len = |n: usize| u32::try_from(n).expect("a SUB argument longer than the control line");
-        Subscription {
-            args: args.freeze(),
-            subject_len: len(subject.len()),
-            queue_len: queue.map(|q| len(q.len())),
-            max_msgs: None,
-            delivered: 0,
-        }
-    }
-
-    pub fn subject(&self) -> &[u8] {
-        &self.args[..self.subject_len as usize]
-    }
-
-    pub fn queue(&self) -> Option<&[u8]> {
-        let start = self.subject_len as usize;
-        self.queue_len.map(|n| &self.args[start..start + n as usize])
-    }
-
-    pub fn sid(&self) -> &[u8] {
-        let start = self.subject_len as usize + self.queue_len.unwrap_or(0) as usize;
-        &self.args[start..]
-    }
-
-    /// The sid as its own `Bytes`, sharing the allocation.
-    pub fn sid_bytes(&self) -> Bytes {
-        let start = self.subject_len as usize + self.queue_len.unwrap_or(0) as usize;
-        self.args.slice(start..)
     }
 }
 
@@ -164,9 +111,6 @@ pub(crate) struct Client {
     pub flags: ClientFlags,
     pub meta: ClientMeta,
     pub account: usize,
-    /// The connection's subscriptions by sid (the subscriptions themselves
-    /// are in the outbox, where deliveries find them).
-    pub sids: BTreeMap<Bytes, SubId>,
     pub pings_out: u32,
     /// When the connection was accepted.
     pub accepted_at: Instant,
@@ -231,7 +175,6 @@ impl Client {
             flags: ClientFlags::default(),
             meta: ClientMeta::default(),
             account: 0,
-            sids: BTreeMap::new(),
             pings_out: 0,
             accepted_at: now,
             first_pong_sent: false,
@@ -253,9 +196,9 @@ impl Client {
         }
     }
 
-    /// Number of live subscriptions.
+    /// Number of live subscriptions (takes the outbox's lock).
     pub fn sub_count(&self) -> usize {
-        self.sids.len()
+        self.outbox.lock().subs.len()
     }
 
     /// The earliest instant this client's timers need attention.

@@ -21,7 +21,7 @@ use crate::protocol::{ParserLimits, Publish};
 use crate::time::{Instant, UnixNanos};
 
 use super::Account;
-use super::client::Subscription;
+use super::subs::Subscription;
 use super::deliver::{Route, Work};
 use super::outbox::{Outbox, Profile, Wake};
 use super::{ConnId, Slot, SubRef};
@@ -58,7 +58,7 @@ fn receiver(signal: &Arc<Signal>) -> SubRef {
         trace: false,
     });
     let waker = Box::new(Waker(Arc::clone(signal)));
-    let outbox = Arc::new(Outbox::new(ConnId(1), waker, profile, Instant::ZERO, UnixNanos(0)));
+    let outbox = Arc::new(Outbox::new(ConnId(1), waker, profile, 1, Instant::ZERO, UnixNanos(0)));
     let sub = Subscription::new(b"s", None, b"1");
     let id = outbox.lock().subs.insert(sub);
     SubRef { slot: Slot::NONE, sub: id, outbox }

@@ -29,6 +29,7 @@ mod outbox;
 mod resolver;
 mod session;
 mod single;
+mod subs;
 mod sys_monitor;
 mod timers;
 
@@ -56,7 +57,8 @@ pub use crate::account::{AccountStats, MsgBytes, TrafficStats};
 pub(crate) type Account = crate::account::state::Account<SubRef>;
 /// The part of an [`Account`] that sessions share.
 pub(crate) type AccountShared = crate::account::state::AccountShared<SubRef>;
-pub(crate) use client::{Client, Slot, SubId, SubRef, Subscription};
+pub(crate) use client::{Client, Slot, SubId, SubRef};
+pub(crate) use subs::Subscription;
 pub use outbox::{Outbox, Taken, Wake};
 pub use session::{Session, WithControl};
 pub use single::Server;
@@ -425,7 +427,9 @@ impl Control {
             parser_limits: limits,
             trace: self.opts.trace,
         });
-        let outbox = Arc::new(Outbox::new(cid, waker, Arc::clone(&profile), now, wall));
+        // One seed keys the session's match cache and the outbox's sid index.
+        let seed = self.rng.next_u64();
+        let outbox = Arc::new(Outbox::new(cid, waker, Arc::clone(&profile), seed, now, wall));
         let mut client = Client::new(cid, peer, Arc::clone(&outbox), limits, now, wall);
         client.transport = transport;
         client.next_ping_at = now + self.opts.ping_interval.min(FIRST_PING_INTERVAL);
@@ -454,7 +458,7 @@ impl Control {
             traffic: Arc::clone(&self.traffic),
             max_pending: self.opts.max_pending_bytes,
             started: (self.started_at, self.started_wall),
-            seed: self.rng.next_u64(),
+            seed,
             nonce: self.client(slot).and_then(|c| c.nonce.clone()),
             plain_auth: self.plain_auth.clone(),
         });

@@ -15,12 +15,12 @@ use bytes::{Bytes, BytesMut};
 
 use crate::auth::ClientPermissions;
 use crate::protocol::ParserLimits;
-use crate::slab::Slab;
 use crate::sync::{AtomicBool, Lock, LockGuard, Ordering};
 use crate::time::{Instant, UnixNanos};
 
 use super::AccountShared;
-use super::client::{Counters, Subscription};
+use super::client::Counters;
+use super::subs::Subscriptions;
 use super::{CloseReason, ConnId};
 
 /// Tells the runtime that an outbox has bytes to take (or was closed).
@@ -93,7 +93,7 @@ pub(crate) struct OutboxState {
     pub closed: Option<CloseReason>,
     /// A wake is owed for bytes queued since the runtime last took.
     pub dirty: bool,
-    pub subs: Slab<Subscription>,
+    pub subs: Subscriptions,
     /// The user's permissions (`None` allows everything): receive checks
     /// and response grants happen at delivery, publish checks at the publisher.
     pub perms: Option<Box<ClientPermissions>>,
@@ -118,14 +118,22 @@ impl OutboxState {
 }
 
 impl Outbox {
-    pub(crate) fn new(cid: ConnId, waker: Box<dyn Wake>, profile: Arc<Profile>, now: Instant, wall: UnixNanos) -> Self {
+    /// `seed` keys the hashing of the connection's sids.
+    pub(crate) fn new(
+        cid: ConnId,
+        waker: Box<dyn Wake>,
+        profile: Arc<Profile>,
+        seed: u64,
+        now: Instant,
+        wall: UnixNanos,
+    ) -> Self {
         let state = OutboxState {
             bytes: BytesMut::new(),
             pending_bytes: 0,
             write_progress_at: None,
             closed: None,
             dirty: false,
-            subs: Slab::default(),
+            subs: Subscriptions::new(seed),
             perms: None,
             counters: Counters::default(),
             last_in_at: now,

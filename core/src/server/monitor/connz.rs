@@ -195,7 +195,7 @@ pub(crate) fn conn_info(server: &Control, c: &Client, now: Instant, subs: SubsMo
         out_msgs: o.counters.out_msgs,
         in_bytes: o.counters.in_bytes,
         out_bytes: o.counters.out_bytes,
-        subscriptions: c.sub_count(),
+        subscriptions: o.subs.len(),
         name: c.meta.name.clone(),
         lang: c.meta.lang.clone(),
         version: c.meta.version.clone(),
