@@ -222,10 +222,21 @@ impl Control {
         }
     }
 
+    /// Who in `account` receives a message published to `subject`: the
+    /// control plane's own cache, so its deliveries (PubAcks, consumer
+    /// messages, replies) do not take the index's lock on a hit.
+    pub(crate) fn match_in(&mut self, account: usize, subject: &[u8]) -> Arc<SublistResult<SubRef>> {
+        if self.matches.len() <= account {
+            let seed = self.match_seed;
+            self.matches.resize_with(account + 1, || super::matches::MatchCache::new(seed));
+        }
+        Arc::clone(self.matches[account].lookup(&self.accounts[account].shared, subject))
+    }
+
     /// Delivers `p` to the matching subscriptions of `account`; returns how many got it.
     pub(crate) fn deliver_in(&mut self, now: Instant, from: Slot, account: usize, p: &Publish) -> usize {
         let echo = self.client(from).is_none_or(|c| c.flags.echo);
-        let result = self.accounts[account].shared.index.write().match_subject(&p.subject);
+        let result = self.match_in(account, &p.subject);
         self.route(now, |route| route.deliver(&result, from, echo, p))
     }
 
@@ -294,7 +305,7 @@ impl Control {
             return;
         }
         let status = no_responders_status(p, &mut self.scratch);
-        let result = self.accounts[account].shared.index.write().match_subject(reply);
+        let result = self.match_in(account, reply);
         if let Some(sub) = own_subscription(&result, from) {
             let sub = sub.clone();
             self.route(now, |route| route.deliver_to(&sub, &status));

@@ -144,7 +144,7 @@ impl Control {
     /// nats-server delivers.
     fn deliver_consumer_msg(&mut self, now: Instant, account: &str, d: crate::jetstream::consumer::Delivery) {
         let Some(account) = self.accounts.iter().position(|a| a.name == account) else { return };
-        let result = self.accounts[account].shared.index.write().match_subject(&d.to);
+        let result = self.match_in(account, &d.to);
         let p = Publish { subject: d.subject.clone(), reply: d.reply.clone(), headers: d.headers.clone(), payload: d.payload.clone() };
         let delivered = self.route(now, |route| route.deliver(&result, SERVER_SLOT, true, &p));
         if delivered == 0 {
@@ -165,7 +165,7 @@ impl Control {
         let queries = js.interest_queries(wall);
         for (account, subject) in queries {
             let Some(i) = self.accounts.iter().position(|a| a.name == account) else { continue };
-            let result = self.accounts[i].shared.index.write().match_subject(&subject);
+            let result = self.match_in(i, &subject);
             let interest = !result.is_empty();
             if let Some(js) = self.jetstream.as_mut() {
                 js.set_interest(&account, &subject, interest, wall);

@@ -24,6 +24,7 @@ mod jetstream;
 pub mod monitor;
 #[cfg(all(test, loom))]
 mod loom_outbox;
+mod matches;
 mod ops;
 mod outbox;
 mod resolver;
@@ -227,6 +228,10 @@ pub struct Control {
     closed: VecDeque<ConnInfo>,
     /// Reused for encoding no-responder headers and the like.
     scratch: BytesMut,
+    /// The control plane's own match caches, by account index.
+    matches: Vec<matches::MatchCache>,
+    /// Keys the hashing of those caches.
+    match_seed: u64,
     /// Operator mode: the trusted operators and known accounts.
     trust: Option<crate::auth::Trust>,
     /// Sequence number of the server's system replies.
@@ -324,6 +329,8 @@ impl Control {
             plain_auth: None,
             closed: VecDeque::new(),
             scratch: BytesMut::new(),
+            matches: Vec::new(),
+            match_seed: 0,
             trust: None,
             system_seq: 0,
             producer_stalled: false,
@@ -347,6 +354,7 @@ impl Control {
         server.log(Level::Info, format!("  Name:     {}", server.server_name));
         server.log(Level::Info, format!("  ID:       {}", server.server_id));
         server.start_jetstream(js_storage);
+        server.match_seed = server.rng.next_u64();
         server
     }
 

@@ -15,55 +15,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use hashbrown::HashMap;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
 use crate::auth;
 use crate::protocol::{encode, ClientOp, ConnectInfo, Parser, Publish};
-use crate::subject::hash::SeededState;
-use crate::subject::{is_valid_literal_subject, SublistResult};
-use crate::sync::Ordering;
+use crate::subject::is_valid_literal_subject;
 use crate::time::{Instant, UnixNanos};
 
-use super::AccountShared;
+use super::matches::MatchCache;
 use super::deliver::{no_responders_status, own_subscription, Route, Work};
 use super::ops::PreparedConnect;
 use super::outbox::{Outbox, Profile};
-use super::{ConnId, Control, PlainAuth, Slot, SubRef, Traffic, PRODUCER_STALL};
+use super::{ConnId, Control, PlainAuth, Slot, Traffic, PRODUCER_STALL};
 
 /// How a session reaches the control plane: the runtime's lock around it,
 /// or plain `&mut` where one thread runs everything.
 pub trait WithControl {
     /// Runs `f` on the control plane, alone.
     fn with_control<R>(&mut self, f: impl FnOnce(&mut Control) -> R) -> R;
-}
-
-/// Above this many cached matches a session forgets them all.
-const MATCH_CACHE_MAX: usize = 256;
-
-/// A session's matches of its account's index, valid for one generation.
-struct MatchCache {
-    account: Option<Arc<AccountShared>>,
-    genid: u64,
-    entries: HashMap<Vec<u8>, Arc<SublistResult<SubRef>>, SeededState>,
-}
-
-impl MatchCache {
-    /// The match of `subject`, borrowed: no reference count moves on a hit
-    /// (an `Arc` clone per publish writes to a line other threads read).
-    fn lookup(&mut self, account: &Arc<AccountShared>, subject: &[u8]) -> &SublistResult<SubRef> {
-        let genid = account.genid.load(Ordering::Acquire);
-        if genid != self.genid || !self.account.as_ref().is_some_and(|a| Arc::ptr_eq(a, account)) {
-            self.entries.clear();
-            self.genid = genid;
-            self.account = Some(Arc::clone(account));
-        }
-        if self.entries.len() >= MATCH_CACHE_MAX && !self.entries.contains_key(subject) {
-            self.entries.clear();
-        }
-        self.entries.entry_ref(subject).or_insert_with(|| account.index.write().match_subject(subject))
-    }
 }
 
 /// One connection's session (see the [module](self) documentation).
@@ -117,7 +87,7 @@ impl Session {
             parser: Parser::new(setup.profile.parser_limits),
             outbox: setup.outbox,
             profile: setup.profile,
-            cache: MatchCache { account: None, genid: 0, entries: HashMap::with_hasher(SeededState::new(seed)) },
+            cache: MatchCache::new(seed),
             rng: ChaCha8Rng::seed_from_u64(seed),
             work: Work::default(),
             traffic: setup.traffic,
