@@ -31,6 +31,11 @@
 //!   bit flips on read.
 //! - A file that was never synced may be missing after a crash; a removal that
 //!   was not followed by a completed sync of the same name may be undone.
+//! - Names are plain file names ([`plain_name`]); a sync of a removed or
+//!   never-written name is accepted and makes its absence durable.
+//!
+//! [`contract`] checks what a single run can show of this; every
+//! implementation runs it in its tests.
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -93,6 +98,17 @@ pub enum StorageError {
     },
 }
 
+/// Refuses a name that is not a plain file name (see
+/// [`StorageError::InvalidName`]); every implementation checks names with it.
+pub fn plain_name(file: &str) -> Result<(), StorageError> {
+    let plain = !file.is_empty() && !file.contains(['/', '\\', '\0']) && file != "." && file != "..";
+    if plain {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidName { file: file.to_owned() })
+    }
+}
+
 /// Files as named append/read/truncate/remove units, with an explicit sync.
 /// See the module documentation for the durability contract every
 /// implementation keeps.
@@ -120,3 +136,5 @@ pub trait Storage {
     /// once; the runtime reports completion of the token later.
     fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError>;
 }
+
+pub mod contract;

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use natrix_core::storage::{Storage, StorageError, SyncToken};
+use natrix_core::storage::{plain_name, Storage, StorageError, SyncToken};
 use natrix_core::Instant;
 
 use crate::rng::SimRng;
@@ -378,6 +378,7 @@ impl SimDisk {
 
 impl Storage for SimDisk {
     fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
+        plain_name(file)?;
         self.inject_io_error(file)?;
         if self.used_bytes + data.len() as u64 > self.config.capacity_bytes {
             self.stats.no_space += 1;
@@ -405,6 +406,7 @@ impl Storage for SimDisk {
     }
 
     fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        plain_name(file)?;
         self.inject_io_error(file)?;
         let f = self.files.get(file).ok_or_else(|| Self::not_found(file))?;
         let file_len = f.data.len() as u64;
@@ -428,6 +430,7 @@ impl Storage for SimDisk {
     }
 
     fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
+        plain_name(file)?;
         self.inject_io_error(file)?;
         let file_len = self
             .files
@@ -456,6 +459,7 @@ impl Storage for SimDisk {
     }
 
     fn remove(&mut self, file: &str) -> Result<(), StorageError> {
+        plain_name(file)?;
         self.inject_io_error(file)?;
         if !self.files.contains_key(file) {
             return Err(Self::not_found(file));
@@ -471,6 +475,7 @@ impl Storage for SimDisk {
     }
 
     fn len(&self, file: &str) -> Result<u64, StorageError> {
+        plain_name(file)?;
         self.files
             .get(file)
             .map(|f| f.data.len() as u64)
@@ -478,15 +483,15 @@ impl Storage for SimDisk {
     }
 
     fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
+        plain_name(file)?;
         self.inject_io_error(file)?;
         let state = match self.files.get(file) {
             Some(f) => SyncState::Live {
                 epoch: f.epoch,
                 len: f.data.len(),
             },
-            // Syncing a removed file makes the removal durable.
-            None if self.durable.contains_key(file) => SyncState::Snapshot(None),
-            None => return Err(Self::not_found(file)),
+            // Syncing a removed (or never written) file makes its absence durable.
+            None => SyncState::Snapshot(None),
         };
         let token = SyncToken(self.next_token);
         self.next_token += 1;
@@ -566,6 +571,15 @@ mod tests {
 
     fn far() -> Instant {
         Instant::from_nanos(u64::MAX / 2)
+    }
+
+    #[test]
+    fn keeps_the_storage_contract() {
+        let mut seed = 0;
+        natrix_core::storage::contract::check_all(|| {
+            seed += 1;
+            disk(seed)
+        });
     }
 
     #[test]
@@ -745,14 +759,12 @@ mod tests {
     }
 
     #[test]
-    fn sync_of_unknown_file_is_not_found() {
+    fn sync_of_unknown_file_makes_its_absence_durable() {
         let mut d = disk(6);
-        assert_eq!(
-            d.sync("nope"),
-            Err(StorageError::NotFound {
-                file: "nope".into()
-            })
-        );
+        d.sync("nope").unwrap();
+        assert_eq!(d.complete_due(far()).len(), 1);
+        d.crash();
+        assert!(d.list().is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use natrix_core::storage::{Storage, StorageError, SyncToken};
+use natrix_core::storage::{plain_name, Storage, StorageError, SyncToken};
 
 /// Completed sync tokens, waiting for the driver to hand them to the core.
 pub type Completions = Arc<Mutex<Vec<SyncToken>>>;
@@ -52,15 +52,8 @@ impl DirStorage {
     /// The file for `name`; names with a path separator or that climb out
     /// of the directory are refused.
     fn path(&self, name: &str) -> Result<PathBuf, StorageError> {
-        let plain =
-            !name.is_empty() && !name.contains(['/', '\\', '\0']) && name != "." && name != "..";
-        if plain {
-            Ok(self.dir.join(name))
-        } else {
-            Err(StorageError::InvalidName {
-                file: name.to_owned(),
-            })
-        }
+        plain_name(name)?;
+        Ok(self.dir.join(name))
     }
 
     fn sync_dir(&mut self) -> std::io::Result<()> {
@@ -208,6 +201,15 @@ mod tests {
             std::env::temp_dir().join(format!("natrix-storage-{label}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn keeps_the_storage_contract() {
+        let mut n = 0;
+        natrix_core::storage::contract::check_all(|| {
+            n += 1;
+            DirStorage::open(scratch(&format!("contract-{n}"))).unwrap()
+        });
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use natrix_core::storage::{Storage, StorageError, SyncToken};
+use natrix_core::storage::{plain_name, Storage, StorageError, SyncToken};
 
 use crate::storage::{error, exists, list_files, Completions};
 
@@ -83,12 +83,8 @@ impl FileStorage {
     }
 
     fn path(&self, name: &str) -> Result<PathBuf, StorageError> {
-        let plain = !name.is_empty() && !name.contains(['/', '\\', '\0']) && name != "." && name != "..";
-        if plain {
-            Ok(self.dir.join(name))
-        } else {
-            Err(StorageError::InvalidName { file: name.to_owned() })
-        }
+        plain_name(name)?;
+        Ok(self.dir.join(name))
     }
 
     /// The open handle of `name`, opening it (creating it when `create`).
@@ -223,6 +219,17 @@ impl Storage for FileStorage {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn keeps_the_storage_contract() {
+        let mut n = 0;
+        natrix_core::storage::contract::check_all(|| {
+            n += 1;
+            let root = std::env::temp_dir().join(format!("natrix-files-contract-{n}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&root);
+            FileStorage::open(root, Arc::new(|| {})).unwrap()
+        });
+    }
 
     #[test]
     fn syncs_complete_in_the_background_in_order() {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 
 use super::{share_storage, SharedStorage};
-use crate::storage::{Storage, StorageError, SyncToken};
+use crate::storage::{plain_name, Storage, StorageError, SyncToken};
 
 #[derive(Debug, Default)]
 struct Disk {
@@ -109,6 +109,7 @@ fn not_found(file: &str) -> StorageError {
 
 impl Storage for TestDisk {
     fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
+        plain_name(file)?;
         let mut disk = self.disk();
         if disk.full {
             return Err(StorageError::NoSpace {
@@ -121,11 +122,12 @@ impl Storage for TestDisk {
     }
 
     fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        plain_name(file)?;
         let disk = self.disk();
         let content = disk.files.get(file).ok_or_else(|| not_found(file))?;
-        let start = offset as usize;
-        content
-            .get(start..start + len)
+        let range = usize::try_from(offset).ok().and_then(|start| Some(start..start.checked_add(len)?));
+        range
+            .and_then(|range| content.get(range))
             .map(Bytes::copy_from_slice)
             .ok_or_else(|| StorageError::OutOfRange {
                 file: file.to_owned(),
@@ -136,13 +138,19 @@ impl Storage for TestDisk {
     }
 
     fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
+        plain_name(file)?;
         let mut disk = self.disk();
         let content = disk.files.get_mut(file).ok_or_else(|| not_found(file))?;
+        if len > content.len() as u64 {
+            let file_len = content.len() as u64;
+            return Err(StorageError::OutOfRange { file: file.to_owned(), offset: len, len: 0, file_len });
+        }
         content.truncate(len as usize);
         Ok(())
     }
 
     fn remove(&mut self, file: &str) -> Result<(), StorageError> {
+        plain_name(file)?;
         self.disk()
             .files
             .remove(file)
@@ -155,6 +163,7 @@ impl Storage for TestDisk {
     }
 
     fn len(&self, file: &str) -> Result<u64, StorageError> {
+        plain_name(file)?;
         let disk = self.disk();
         disk.files
             .get(file)
@@ -163,14 +172,22 @@ impl Storage for TestDisk {
     }
 
     fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
+        plain_name(file)?;
         let mut disk = self.disk();
+        // A file removed or never written syncs its absence.
         let content = disk.files.get(file).cloned();
-        if content.is_none() && !disk.durable.contains_key(file) {
-            return Err(not_found(file));
-        }
         let token = SyncToken(disk.next_token);
         disk.next_token += 1;
         disk.pending.push((token, file.to_owned(), content));
         Ok(token)
+    }
+}
+
+mod tests {
+    use super::TestDisk;
+
+    #[test]
+    fn keeps_the_storage_contract() {
+        crate::storage::contract::check_all(TestDisk::default);
     }
 }
