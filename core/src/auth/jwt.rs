@@ -171,6 +171,23 @@ pub struct AccountNats {
     /// JWT leaves out is 0, not unlimited: `nsc` writes -1 for unlimited.
     #[serde(default)]
     pub limits: AccountLimitClaims,
+    /// Subject mappings: source subject → weighted destinations.
+    #[serde(default)]
+    pub mappings: BTreeMap<String, Vec<WeightedMappingClaim>>,
+}
+
+/// One destination of an account JWT's mapping.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct WeightedMappingClaim {
+    /// The destination subject.
+    #[serde(default)]
+    pub subject: String,
+    /// Its share in percent; 0 (or absent) means 100, as in nats-server.
+    #[serde(default)]
+    pub weight: u8,
+    /// The cluster the destination applies in.
+    #[serde(default)]
+    pub cluster: String,
 }
 
 /// `limits` of an account JWT. A negative number (nsc writes -1) is unlimited.

@@ -25,6 +25,10 @@ pub(crate) fn apply_block(
     match key {
         "authorization" => authorization(v, opts, r),
         "accounts" => super::accounts::accounts(v, opts, r),
+        "mappings" | "maps" => {
+            let more = super::mappings::mappings(v, r);
+            opts.mappings.extend(more);
+        }
         "operator" | "operators" | "root_operator" | "root_operators" => super::accounts::operators(v, opts, r),
         "resolver" | "account_resolver" | "accounts_resolver" => super::accounts::resolver(v, opts, r),
         "resolver_preload" => super::accounts::resolver_preload(v, opts, r),

@@ -302,7 +302,7 @@ impl Control {
         let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
         let system = (!opts.no_system_account).then(|| opts.system_account.as_deref().unwrap_or(SYSTEM_ACCOUNT));
         let cache = !opts.disable_sublist_cache;
-        let accounts = crate::account::routes::build_accounts(&opts.accounts, system, cache, &mut rng);
+        let accounts = crate::account::routes::build_accounts(&opts.accounts, &opts.mappings, system, cache, &mut rng);
         let mut server = Control {
             opts,
             rng,
