@@ -63,8 +63,25 @@ fn main() -> ExitCode {
             println!("natrix: configuration file {} is valid", config_file.unwrap_or_default());
             ExitCode::SUCCESS
         }
+        CliCommand::Mappings { src, dest, subject } => mappings(&src, &dest, &subject),
         CliCommand::Signal { command, pid } => signals::send(command, pid.as_deref()),
         CliCommand::Run { .. } => run(loaded.options, &loaded.warnings),
+    }
+}
+
+/// `natrix mappings SRC DEST SUBJECT`: prints the mapped subject.
+fn mappings(src: &str, dest: &str, subject: &str) -> ExitCode {
+    use natrix_core::subject::transform::{map_subject, SplitMix};
+    let seed = OsRng.try_next_u64().unwrap_or(0);
+    match map_subject(src, dest, subject, &mut SplitMix(seed)) {
+        Ok(mapped) => {
+            println!("{mapped}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("natrix: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

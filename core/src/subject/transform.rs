@@ -206,6 +206,25 @@ impl Transform {
     }
 }
 
+/// What `natrix mappings SRC DEST SUBJECT` prints: `subject`, a literal
+/// subject matching `src`, mapped to `dest` (checked as `mappings {}`
+/// entries are), or why not.
+pub fn map_subject(src: &str, dest: &str, subject: &str, rng: &mut impl RngCore) -> Result<String, String> {
+    if !super::is_valid_subject(src.as_bytes()) {
+        return Err(format!("invalid source subject {src:?}"));
+    }
+    let transform = validate_mapping(src, dest).map_err(|e| e.to_string())?.ok_or("empty destination")?;
+    if !super::is_valid_literal_subject(subject.as_bytes()) {
+        return Err(format!("{subject:?} is not a valid literal subject"));
+    }
+    if !super::subject_matches(src.as_bytes(), subject.as_bytes()) {
+        return Err(format!("subject {subject:?} does not match the source {src:?}"));
+    }
+    let mut out = String::new();
+    transform.apply(subject, rng, &mut out);
+    Ok(out)
+}
+
 /// A small generator for `{{random(n)}}` where no seeded generator is at
 /// hand (streams seed it with the message's wall time): SplitMix64.
 #[derive(Clone, Debug)]
