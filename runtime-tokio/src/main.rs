@@ -195,6 +195,7 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     if tls.is_some() {
         logger.at(Level::Info, "TLS required for client connections");
     }
+    let mut accepting = Vec::new();
     if let Some((listener, setup)) = websocket {
         let scheme = if opts.websocket.tls.is_some() { "wss" } else { "ws" };
         let at = format!("{scheme}://{}:{}", opts.websocket.host, opts.websocket.port);
@@ -202,12 +203,13 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
         if scheme == "ws" {
             logger.at(Level::Warn, "Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
         }
-        tokio::spawn(ws_accept_loop(shared.clone(), listener, Arc::new(setup)));
+        accepting.push(tokio::spawn(ws_accept_loop(shared.clone(), listener, Arc::new(setup))));
     }
     logger.at(Level::Info, "Server is ready");
     tokio::spawn(driver::run_timers(shared.clone()));
-    tokio::spawn(accept_loop(shared.clone(), listener, tls));
-    signals::wait_for_shutdown(&shared).await;
+    accepting.push(tokio::spawn(accept_loop(shared.clone(), listener, tls)));
+    // Aborting an accept loop drops its listener: new connections are refused.
+    signals::wait_for_shutdown(&shared, || accepting.iter().for_each(tokio::task::JoinHandle::abort)).await;
     shared.with_control(|c| c.shutdown(clock::now()));
     files.remove();
     logger.at(Level::Info, "Server Exiting..");
