@@ -82,7 +82,7 @@ fn account_jwt_mappings_apply() {
         account
     );
     let mut node = Node::new(&config);
-    let mut login = |node: &mut Node| {
+    let login = |node: &mut Node| {
         let user = KeyPair::new_user();
         let user_jwt = jwt::user(&acc, &acc, &user, json!({}), json!({}));
         let (conn, info) = node.connect();
