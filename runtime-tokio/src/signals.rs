@@ -14,10 +14,11 @@ use crate::driver::Shared;
 /// `stop_accepting` is called once when lame duck mode starts (the core
 /// decides who is closed when; the runtime only stops its listeners).
 pub async fn wait_for_shutdown(shared: &Shared, mut stop_accepting: impl FnMut()) {
-    let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr2)) = (
+    let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
         signal(SignalKind::hangup()),
+        signal(SignalKind::user_defined1()),
         signal(SignalKind::user_defined2()),
     ) else {
         shared.logger.at(Level::Error, "cannot install signal handlers; stop with SIGKILL");
@@ -31,6 +32,10 @@ pub async fn wait_for_shutdown(shared: &Shared, mut stop_accepting: impl FnMut()
             _ = term.recv() => { shared.logger.at(Level::Debug, "Trapped \"terminated\" signal"); break }
             _ = hup.recv() => {
                 shared.logger.at(Level::Warn, "Trapped \"hangup\" signal: configuration reload is not supported yet");
+            }
+            _ = usr1.recv() => {
+                shared.logger.at(Level::Debug, "Trapped \"user defined signal 1\" signal");
+                shared.logger.reopen();
             }
             _ = usr2.recv() => {
                 shared.logger.at(Level::Debug, "Trapped \"user defined signal 2\" signal");
