@@ -356,6 +356,10 @@ pub struct TlsOptions {
     pub timeout: Duration,
     /// `handshake_first`: TLS before INFO.
     pub handshake_first: bool,
+    /// `handshake_first: auto` or a duration: how long to wait for the
+    /// client's TLS handshake before sending INFO in plain text after all
+    /// (the client then upgrades to TLS as usual). `None`: TLS first only.
+    pub handshake_first_fallback: Option<Duration>,
 }
 
 
