@@ -880,3 +880,13 @@ SCENARIOS += [
         ],
     },
 ]
+
+# Routes, gateways and leaf nodes do not exist yet: their endpoints answer
+# in nats-server's shapes for a server without any.
+SCENARIOS += [
+    {
+        "name": "monitoring_unclustered_shapes",
+        "steps": connected("a"),
+        "monitor": ["/routez", "/gatewayz", "/leafz"],
+    },
+]
