@@ -8,6 +8,7 @@ mod accstatz;
 mod connz;
 mod duration;
 mod jsz;
+mod metrics;
 mod query;
 mod subsz;
 mod varz;
@@ -111,6 +112,11 @@ pub fn handle(server: &mut Control, now: Instant, wall: UnixNanos, process: &Pro
             Err(e) => Response::error(400, &e.to_string()),
         },
         "/healthz" => Response::json(&serde_json::json!({ "status": "ok" })),
+        "/metrics" => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: metrics::build(server, now, wall, process),
+        },
         "/routez" | "/gatewayz" | "/leafz" => Response::json(&unclustered(server, wall, path)),
         _ => Response { status: 404, content_type: "text/plain; charset=utf-8", body: "404 page not found\n".to_owned() },
     }
