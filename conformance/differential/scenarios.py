@@ -822,3 +822,71 @@ SCENARIOS += [
 from js_scenarios import JS_SCENARIOS  # noqa: E402
 
 SCENARIOS += JS_SCENARIOS
+
+# Subject mapping (`mappings {}`): every function, partitions of many
+# subjects with nats-server's hash, a dropped share, the remainder kept, a
+# literal source with a partition, account mappings, and mapping before
+# the publish permissions are checked.
+_MAPPINGS_CONFIG = """
+mappings {
+  "sw.*.*": "swapped.{{wildcard(2)}}.$1"
+  "part.*.*": "parts.{{partition(7,1,2)}}.$1.$2"
+  "whole.*.*": "wholes.{{partition(5)}}.$1.$2"
+  "lit.part": "litparts.{{partition(10)}}"
+  "sp.*": "split.{{split(1,-)}}"
+  "sl.*": "sfl.{{splitFromLeft(1,2)}}.sfr.{{SplitFromRight(1,2)}}"
+  "sc.*": "scl.{{sliceFromLeft(1,3)}}.scr.{{sliceFromRight(1,3)}}"
+  "gone.>": [ {destination: "gone.>", weight: 0%} ]
+  "kept.*": [ {destination: "elsewhere.$1", weight: 0} ]
+  "rest.>": "moved.>"
+}
+"""
+_ACCOUNT_MAPPINGS_CONFIG = """
+accounts {
+  A: {
+    users: [ {user: a, password: a, permissions: {publish: "dst.>", subscribe: ">"}} ]
+    mappings { "src.*": "dst.$1", "denied.*": "nope.$1" }
+  }
+}
+"""
+
+
+def _many_pubs(prefix: str, count: int) -> bytes:
+    return b"".join(b"PUB %s.k%d.v%d 1\r\nx\r\n" % (prefix.encode(), i, i * 7) for i in range(count))
+
+
+SCENARIOS += [
+    {
+        "name": "mappings_functions_and_partitions",
+        "config": _MAPPINGS_CONFIG,
+        "steps": connected("a") + connected("b") + [
+            ("send", "a", b"SUB > 1\r\n"), ("sync", "a"),
+            ("send", "b", b"PUB sw.x.y 1\r\n1\r\nPUB lit.part 1\r\n2\r\n"
+                          b"PUB sp.-ab-cd--e- 1\r\n3\r\nPUB sl.abcde 1\r\n4\r\nPUB sc.abcdefgh 1\r\n5\r\n"
+                          b"PUB gone.a.b 1\r\n6\r\nPUB kept.q 1\r\n7\r\nPUB rest.a.b.c 1\r\n8\r\n"
+                          b"PUB sl.a 1\r\n9\r\n"),
+            ("sync", "b"), ("read", "a"),
+            ("send", "b", _many_pubs("part", 120)), ("sync", "b"), ("read", "a"),
+            ("send", "b", _many_pubs("whole", 120)), ("sync", "b"), ("read", "a"),
+        ],
+    },
+    {
+        "name": "mappings_in_an_account_before_permissions",
+        "config": _ACCOUNT_MAPPINGS_CONFIG,
+        "steps": _login("a", "a") + _login("b", "a") + [
+            ("send", "a", b"SUB > 1\r\n"), ("sync", "a"),
+            ("send", "b", b"PUB src.1 1\r\nx\r\nPUB dst.2 1\r\ny\r\nPUB denied.3 1\r\nz\r\nPUB sw.x.y 1\r\nw\r\n"),
+            ("sync", "b"), ("read", "a"),
+        ],
+    },
+]
+
+# Routes, gateways and leaf nodes do not exist yet: their endpoints answer
+# in nats-server's shapes for a server without any.
+SCENARIOS += [
+    {
+        "name": "monitoring_unclustered_shapes",
+        "steps": connected("a"),
+        "monitor": ["/routez", "/gatewayz", "/leafz"],
+    },
+]

@@ -301,3 +301,30 @@ async def _transform_and_republish(srv):
 def test_subject_transform_and_republish(start_server):
     srv, _ = js_server(start_server)
     _transform_and_republish(srv)
+
+
+@run
+async def _transform_functions(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    await nc.jsm().add_stream(config=StreamConfig.from_response({
+        "name": "FN",
+        "subjects": ["orders.*.*"],
+        "subject_transform": {"src": "orders.*.*",
+                              "dest": "o.{{partition(5,1,2)}}.{{splitFromLeft(2,2)}}.$1"},
+    }))
+    stored = []
+    for i in range(12):
+        await js.publish(f"orders.c{i}.{i * 1234}", b"x")
+        stored.append((await js.get_msg("FN", seq=i + 1)).subject)
+    await nc.close()
+    return stored
+
+
+def test_stream_transforms_apply_mapping_functions(start_server):
+    # Partitions by nats-server's hash: the same buckets on either server.
+    srv, _ = js_server(start_server)
+    stored = asyncio.run(asyncio.wait_for(_transform_functions.__wrapped__(srv), timeout=30))
+    assert stored[0] == "o.3.0.c0"
+    assert stored[1] == "o.4.12.34.c1"
+    assert all(s.startswith("o.") and int(s.split(".")[1]) < 5 for s in stored), stored

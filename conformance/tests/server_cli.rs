@@ -60,3 +60,20 @@ fn config_test_flag_rejects_broken_config() {
     let out = run_to_exit(Target::from_env(), &["-t", "-c", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "missing file: {}", out.output);
 }
+
+/// `natrix mappings SRC DEST SUBJECT` prints the mapped subject (natrix's
+/// own command: nats-server has none).
+#[test]
+fn mappings_command_prints_the_mapped_subject() {
+    if Target::from_env() != Target::Natrix {
+        return;
+    }
+    let out = run_to_exit(Target::Natrix, &["mappings", "foo.*.*", "bar.{{wildcard(2)}}.{{wildcard(1)}}", "foo.10.40"]);
+    assert!(out.status.success(), "{}", out.output);
+    assert_eq!(out.output.trim(), "bar.40.10");
+    let out = run_to_exit(Target::Natrix, &["mappings", "*", "bar.{{partition(10)}}", "qux"]);
+    assert_eq!(out.output.trim(), "bar.9", "nats-server's hash");
+    let out = run_to_exit(Target::Natrix, &["mappings", "a.*", "b.{{nope(1)}}", "a.1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.output.contains("unknown function in {{nope(1)}}"), "{}", out.output);
+}

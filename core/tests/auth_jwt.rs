@@ -632,3 +632,33 @@ fn a_user_whose_jwt_expires_while_connected_is_closed() {
         Some(&natrix_core::server::CloseReason::AuthenticationExpired)
     );
 }
+
+/// Version-1 JWTs (nats-py's own operator-mode tests use a 2019 operator
+/// and accounts): accepted for the operator, the accounts and the users,
+/// as nats-server accepts them.
+#[test]
+fn version_1_jwts_are_accepted() {
+    let (op, acc, other, user) = (KeyPair::new_operator(), KeyPair::new_account(), KeyPair::new_account(), KeyPair::new_user());
+    let limits = json!({"limits": {"subs": -1, "conn": -1, "imports": -1, "exports": -1, "data": -1, "payload": -1, "wildcards": true}});
+    let config = format!(
+        "operator: {}\nresolver: MEMORY\nresolver_preload: {{\n  {}: {}\n  {}: {}\n}}\n",
+        jwt::encode_v1(&op, &op.public_key(), "operator", json!({})),
+        acc.public_key(),
+        jwt::encode_v1(&op, &acc.public_key(), "account", limits.clone()),
+        other.public_key(),
+        jwt::encode_v1(&op, &other.public_key(), "account", limits),
+    );
+    let mut node = Node::new(&config);
+    let user_jwt = jwt::encode_v1(&acc, &user.public_key(), "user", json!({"pub": {"allow": ["ok.>"]}}));
+    let (conn, answer) = login(&mut node, &user_jwt, &user);
+    assert_eq!(answer, "PONG\r\n");
+    assert_eq!(node.exchange(conn, "SUB ok.1 1\r\n"), "PONG\r\n");
+    assert_eq!(node.exchange(conn, "PUB ok.1 1\r\nx\r\n"), "MSG ok.1 1 1\r\nx\r\nPONG\r\n");
+    let denied = node.exchange(conn, "PUB no 1\r\nx\r\n");
+    assert!(denied.contains("Permissions Violation for Publish to \"no\""), "the v1 user's permissions apply: {denied}");
+    // A v1 user of an account the operator did not sign is refused.
+    let stranger = KeyPair::new_account();
+    let bad = jwt::encode_v1(&stranger, &user.public_key(), "user", json!({}));
+    let (_, answer) = login(&mut node, &bad, &user);
+    assert_eq!(answer, VIOLATION);
+}

@@ -60,3 +60,40 @@ fn accstatz_and_connz_filter_by_account() {
     let page = get(&mut server, "/connz", "offset=1&limit=1");
     assert_eq!((page["total"].as_u64(), page["num_connections"].as_u64(), page["limit"].as_u64()), (Some(2), Some(1), Some(1)));
 }
+
+/// N4: `/metrics` in Prometheus' text format, with prometheus-nats-exporter's names.
+#[test]
+fn metrics_in_prometheus_text_format() {
+    let mut opts = ServerOptions::default();
+    opts.accounts.push(AccountConfig { name: "A".into(), ..AccountConfig::default() });
+    opts.authorization.users.push(User {
+        user: "a".into(),
+        password: Some("pa".into()),
+        account: Some("A".into()),
+        ..User::default()
+    });
+    let mut server = Server::new(opts, [3; 32], Instant::ZERO, UnixNanos(0));
+    connect(&mut server, "CONNECT {\"user\":\"a\",\"pass\":\"pa\",\"verbose\":false}\r\nSUB x 1\r\nPUB x 2\r\nhi\r\nPUB x 3\r\nhey\r\n");
+    let r = monitor::handle(&mut server, Instant::ZERO, UnixNanos(0), &ProcessStats::default(), "/metrics", "");
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.starts_with("text/plain; version=0.0.4"), "{}", r.content_type);
+    let body = r.body;
+    let sample = |name: &str| -> f64 {
+        body.lines()
+            .find(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{body}"))
+    };
+    assert!(body.contains("# TYPE gnatsd_varz_in_msgs counter"), "{body}");
+    assert!(body.contains("# TYPE gnatsd_varz_connections gauge"), "{body}");
+    assert_eq!(sample("gnatsd_varz_in_msgs"), 2.0);
+    assert_eq!(sample("gnatsd_varz_in_bytes"), 5.0);
+    assert_eq!(sample("gnatsd_varz_connections"), 1.0);
+    assert!(body.contains("gnatsd_accstatz_received_msgs{server_id=\"") && body.contains(",account=\"A\"} 2"), "{body}");
+    // Every line is a comment or `name{labels} value`.
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        assert!(series.contains('{') && series.ends_with('}') && value.parse::<f64>().is_ok(), "{line}");
+    }
+}

@@ -39,7 +39,7 @@ pub async fn serve(shared: Arc<Shared>, tls: Option<Arc<TlsSetup>>, stream: TcpS
         Some(tls) => {
             let mut stream = stream;
             let (conn, outbox) = (session.cid(), Arc::clone(session.outbox()));
-            if !tls.handshake_first {
+            if !tls.handshake_first || !client_speaks_first(&stream, tls.handshake_first_fallback).await {
                 // nats-server greets in plain text, then the client starts TLS.
                 if let Some(info) = outbox.take(clock::now()).bytes {
                     if stream.write_all(&info).await.is_err() {
@@ -62,6 +62,16 @@ pub async fn serve(shared: Arc<Shared>, tls: Option<Arc<TlsSetup>>, stream: TcpS
             }
         }
     }
+}
+
+/// With `handshake_first` and a fallback wait: true when the client sent
+/// something (its TLS ClientHello) within the wait, false when it is
+/// waiting for INFO. Without a fallback, TLS comes first.
+async fn client_speaks_first(stream: &TcpStream, fallback: Option<std::time::Duration>) -> bool {
+    let Some(wait) = fallback else { return true };
+    let mut byte = [0u8; 1];
+    // Peeking leaves the bytes for the TLS handshake.
+    matches!(tokio::time::timeout(wait, stream.peek(&mut byte)).await, Ok(Ok(n)) if n > 0)
 }
 
 /// Runs a connection: its reader on this task, its writer on another.

@@ -16,6 +16,7 @@ pub struct Logger {
     min_level: Level,
     with_time: bool,
     sink: Mutex<Sink>,
+    path: Option<String>,
 }
 
 enum Sink {
@@ -37,7 +38,24 @@ impl Logger {
             Some(path) => Sink::File(OpenOptions::new().create(true).append(true).open(path)?),
             None => Sink::Stderr,
         };
-        Ok(Logger { pid: std::process::id(), min_level, with_time, sink: Mutex::new(sink) })
+        let path = log_file.map(str::to_owned);
+        Ok(Logger { pid: std::process::id(), min_level, with_time, sink: Mutex::new(sink), path })
+    }
+
+    /// `--signal reopen` (SIGUSR1): reopens the log file, after a rotation
+    /// moved it away, as nats-server does.
+    pub fn reopen(&self) {
+        let Some(path) = &self.path else {
+            self.at(Level::Warn, "File log re-open ignored, not a file logger");
+            return;
+        };
+        match OpenOptions::new().create(true).append(true).open(path) {
+            Ok(file) => {
+                *self.sink.lock().unwrap_or_else(|p| p.into_inner()) = Sink::File(file);
+                self.at(Level::Info, "File log re-opened");
+            }
+            Err(e) => self.at(Level::Error, format!("Unable to re-open the log file: {e}")),
+        }
     }
 
     /// True when events of `level` are printed (lets callers skip formatting).

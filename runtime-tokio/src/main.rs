@@ -63,8 +63,25 @@ fn main() -> ExitCode {
             println!("natrix: configuration file {} is valid", config_file.unwrap_or_default());
             ExitCode::SUCCESS
         }
+        CliCommand::Mappings { src, dest, subject } => mappings(&src, &dest, &subject),
         CliCommand::Signal { command, pid } => signals::send(command, pid.as_deref()),
         CliCommand::Run { .. } => run(loaded.options, &loaded.warnings),
+    }
+}
+
+/// `natrix mappings SRC DEST SUBJECT`: prints the mapped subject.
+fn mappings(src: &str, dest: &str, subject: &str) -> ExitCode {
+    use natrix_core::subject::transform::{map_subject, SplitMix};
+    let seed = OsRng.try_next_u64().unwrap_or(0);
+    match map_subject(src, dest, subject, &mut SplitMix(seed)) {
+        Ok(mapped) => {
+            println!("{mapped}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("natrix: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -178,6 +195,7 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     if tls.is_some() {
         logger.at(Level::Info, "TLS required for client connections");
     }
+    let mut accepting = Vec::new();
     if let Some((listener, setup)) = websocket {
         let scheme = if opts.websocket.tls.is_some() { "wss" } else { "ws" };
         let at = format!("{scheme}://{}:{}", opts.websocket.host, opts.websocket.port);
@@ -185,12 +203,13 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
         if scheme == "ws" {
             logger.at(Level::Warn, "Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
         }
-        tokio::spawn(ws_accept_loop(shared.clone(), listener, Arc::new(setup)));
+        accepting.push(tokio::spawn(ws_accept_loop(shared.clone(), listener, Arc::new(setup))));
     }
     logger.at(Level::Info, "Server is ready");
     tokio::spawn(driver::run_timers(shared.clone()));
-    tokio::spawn(accept_loop(shared.clone(), listener, tls));
-    signals::wait_for_shutdown(&shared).await;
+    accepting.push(tokio::spawn(accept_loop(shared.clone(), listener, tls)));
+    // Aborting an accept loop drops its listener: new connections are refused.
+    signals::wait_for_shutdown(&shared, || accepting.iter().for_each(tokio::task::JoinHandle::abort)).await;
     shared.with_control(|c| c.shutdown(clock::now()));
     files.remove();
     logger.at(Level::Info, "Server Exiting..");

@@ -41,6 +41,9 @@ pub struct TlsSetup {
     pub timeout: Duration,
     /// TLS before INFO.
     pub handshake_first: bool,
+    /// With `handshake_first`: INFO in plain text after all when the
+    /// client sent nothing for this long.
+    pub handshake_first_fallback: Option<Duration>,
 }
 
 fn read_certs(path: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -91,5 +94,6 @@ pub fn setup(opts: &TlsOptions) -> Result<TlsSetup, TlsError> {
         acceptor: TlsAcceptor::from(Arc::new(config)),
         timeout,
         handshake_first: opts.handshake_first,
+        handshake_first_fallback: opts.handshake_first_fallback,
     })
 }

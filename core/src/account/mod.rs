@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::subject::subject_is_subset;
 
 pub mod checks;
+pub mod mapping;
 pub(crate) mod routes;
 pub(crate) mod state;
 
@@ -32,6 +33,8 @@ pub struct AccountConfig {
     /// `jetstream: enabled` (or a limits map): the account may use
     /// JetStream, within these limits.
     pub jetstream: Option<crate::jetstream::api::AccountLimits>,
+    /// `mappings {}`: how the account's publishes are remapped.
+    pub mappings: Vec<mapping::MappingConfig>,
 }
 
 /// Whether an export or import carries messages or requests.

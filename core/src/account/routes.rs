@@ -7,6 +7,8 @@ use rand_core::RngCore;
 
 use crate::subject::SubjectMap;
 
+use super::mapping::{Mapping, MappingConfig, Mappings};
+
 use super::checks::{check_imports, service_import_local, stream_import_to, ImportError};
 use super::state::{Account, ServiceRoute, StreamRoute};
 use super::{find_export, AccountConfig, ImportKind};
@@ -23,6 +25,7 @@ pub(crate) const SYSTEM_ACCOUNT: &str = "$SYS";
 /// `cache` whether the indexes cache their matches.
 pub(crate) fn build_accounts<T: Clone + Ord>(
     configs: &[AccountConfig],
+    global_mappings: &[MappingConfig],
     system: Option<&str>,
     cache: bool,
     rng: &mut impl RngCore,
@@ -40,7 +43,26 @@ pub(crate) fn build_accounts<T: Clone + Ord>(
         account.reply_prefix = reply_prefix(rng);
     }
     add_routes(configs, &mut accounts);
+    share_mappings(configs, &accounts);
+    if !global_mappings.is_empty() {
+        // Checked at config load: a refused one cannot get here.
+        if let (Some(global), Ok(m)) = (accounts.first(), Mappings::new(global_mappings)) {
+            global.shared.share_mappings(m);
+        }
+    }
     accounts
+}
+
+/// Gives each account of `configs` its mappings (those that compile: a
+/// JWT's refused mappings are left out, as nats-server does).
+pub(crate) fn share_mappings<T: Clone + Ord>(configs: &[AccountConfig], accounts: &[Account<T>]) {
+    for c in configs {
+        let Some(account) = accounts.iter().find(|a| a.name == c.name) else { continue };
+        let compiled: Vec<MappingConfig> = c.mappings.iter().filter(|m| Mapping::new(m).is_ok()).cloned().collect();
+        if let Ok(m) = Mappings::new(&compiled) {
+            account.shared.share_mappings(m);
+        }
+    }
 }
 
 /// Resolves every import that passes nats-server's checks (see

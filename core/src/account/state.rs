@@ -72,6 +72,10 @@ pub(crate) struct AccountShared<T> {
     pub sent: AtomicMsgBytes,
     /// Published by the account's clients.
     pub received: AtomicMsgBytes,
+    /// The account has subject mappings: `mappings` is worth reading.
+    pub has_mappings: AtomicBool,
+    /// The account's subject mappings, applied to every publish first.
+    pub mappings: Shared<Arc<super::mapping::Mappings>>,
 }
 
 impl<T: Clone + Ord> AccountShared<T> {
@@ -106,6 +110,18 @@ impl<T: Clone + Ord> AccountShared<T> {
         subject.starts_with(b"$JS.")
             || (self.has_streams.load(Ordering::Acquire)
                 && self.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, subject)))
+    }
+
+    /// Replaces the account's subject mappings.
+    pub fn share_mappings(&self, mappings: super::mapping::Mappings) {
+        let any = !mappings.is_empty();
+        *self.mappings.write() = Arc::new(mappings);
+        self.has_mappings.store(any, Ordering::Release);
+    }
+
+    /// The account's mappings, when it has any.
+    pub fn mappings(&self) -> Option<Arc<super::mapping::Mappings>> {
+        self.has_mappings.load(Ordering::Acquire).then(|| Arc::clone(&self.mappings.read()))
     }
 
     /// Shares which subjects the account's streams capture.
@@ -240,6 +256,8 @@ impl<T: Clone + Ord> Account<T> {
             stream_subjects: Shared::new(Vec::new()),
             sent: AtomicMsgBytes::default(),
             received: AtomicMsgBytes::default(),
+            has_mappings: AtomicBool::new(false),
+            mappings: Shared::new(Arc::default()),
         };
         Account {
             name: name.to_owned(),

@@ -171,6 +171,23 @@ pub struct AccountNats {
     /// JWT leaves out is 0, not unlimited: `nsc` writes -1 for unlimited.
     #[serde(default)]
     pub limits: AccountLimitClaims,
+    /// Subject mappings: source subject → weighted destinations.
+    #[serde(default)]
+    pub mappings: BTreeMap<String, Vec<WeightedMappingClaim>>,
+}
+
+/// One destination of an account JWT's mapping.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct WeightedMappingClaim {
+    /// The destination subject.
+    #[serde(default)]
+    pub subject: String,
+    /// Its share in percent; 0 (or absent) means 100, as in nats-server.
+    #[serde(default)]
+    pub weight: u8,
+    /// The cluster the destination applies in.
+    #[serde(default)]
+    pub cluster: String,
 }
 
 /// `limits` of an account JWT. A negative number (nsc writes -1) is unlimited.
@@ -494,20 +511,50 @@ pub fn decode<N: serde::de::DeserializeOwned>(jwt: &str) -> Result<Claims<N>, Jw
         .map_err(|_| JwtError::Malformed("header is not base64url"))?;
     let header: Header = serde_json::from_slice(&header_bytes)
         .map_err(|_| JwtError::Malformed("header is not JSON"))?;
-    if !header.typ.eq_ignore_ascii_case("jwt") || header.alg != "ed25519-nkey" {
+    // `ed25519-nkey` is version 2; `ed25519` the version-1 JWTs that nsc
+    // wrote before 2020, which nats-server still accepts.
+    let version_1 = header.alg == "ed25519";
+    if !header.typ.eq_ignore_ascii_case("jwt") || !(version_1 || header.alg == "ed25519-nkey") {
         return Err(JwtError::BadHeader);
     }
     let claims_bytes = b64
         .decode(c)
         .map_err(|_| JwtError::Malformed("claims are not base64url"))?;
-    let claims: Claims<N> = serde_json::from_slice(&claims_bytes)
-        .map_err(|_| JwtError::Malformed("claims are not NATS JSON"))?;
+    let claims: Claims<N> = if version_1 {
+        serde_json::from_value(version_1_claims(&claims_bytes)?)
+    } else {
+        serde_json::from_slice(&claims_bytes)
+    }
+    .map_err(|_| JwtError::Malformed("claims are not NATS JSON"))?;
     let sig = b64
         .decode(s)
         .map_err(|_| JwtError::Malformed("signature is not base64url"))?;
     let role = nkey::role_of(&claims.iss).ok_or(JwtError::Signature(NkeyError::WrongRole))?;
-    let signed = &jwt.trim().as_bytes()[..h.len() + 1 + c.len()];
+    // Version 2 signs the header and the claims; version 1 the claims only.
+    let signed = if version_1 { c.as_bytes() } else { &jwt.trim().as_bytes()[..h.len() + 1 + c.len()] };
     nkey::verify(&claims.iss, role, signed, &sig).map_err(JwtError::Signature)?;
+    Ok(claims)
+}
+
+/// A version-1 claim set in the version-2 layout: its type is at the top
+/// level rather than in `nats`, and `nats` may be absent. Version-1 users
+/// had no limits: they are unlimited (version 2 reads a missing limit as 0).
+fn version_1_claims(bytes: &[u8]) -> Result<serde_json::Value, JwtError> {
+    let mut claims: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| JwtError::Malformed("claims are not NATS JSON"))?;
+    let Some(object) = claims.as_object_mut() else {
+        return Err(JwtError::Malformed("claims are not NATS JSON"));
+    };
+    let kind = object.get("type").cloned();
+    let nats = object.entry("nats").or_insert_with(|| serde_json::json!({}));
+    if let (Some(nats), Some(kind)) = (nats.as_object_mut(), kind) {
+        if kind == "user" {
+            for limit in ["subs", "data", "payload"] {
+                nats.entry(limit).or_insert(serde_json::json!(-1));
+            }
+        }
+        nats.entry("type").or_insert(kind);
+    }
     Ok(claims)
 }
 

@@ -476,7 +476,30 @@ fn config_of(account: &Claims<AccountNats>) -> AccountConfig {
         exports,
         imports: Vec::new(),
         jetstream: account_jetstream(&account.nats.limits),
+        mappings: mappings_of(account),
     }
+}
+
+/// The account's mappings; nats-server leaves out those it cannot add.
+fn mappings_of(account: &Claims<AccountNats>) -> Vec<crate::account::mapping::MappingConfig> {
+    use crate::account::mapping::{MapDest, Mapping, MappingConfig};
+    account
+        .nats
+        .mappings
+        .iter()
+        .map(|(subject, dests)| MappingConfig {
+            subject: subject.clone(),
+            dests: dests
+                .iter()
+                .map(|d| MapDest {
+                    subject: d.subject.clone(),
+                    weight: if d.weight == 0 { 100 } else { d.weight },
+                    cluster: d.cluster.clone(),
+                })
+                .collect(),
+        })
+        .filter(|m| Mapping::new(m).is_ok())
+        .collect()
 }
 
 /// The JetStream limits an account JWT gives (`None`: JetStream is off for

@@ -62,7 +62,8 @@ fn one_account(
             "imports" => account.imports = drop_duplicate_services(list(ev, r, import), r),
             "default_permissions" => defaults = permissions(ev, r),
             "jetstream" => account.jetstream = account_jetstream(ev, r),
-            "mappings" | "maps" | "limits" | "nkey" | "msg_trace" | "trace_dest" => {
+            "mappings" | "maps" => account.mappings = super::mappings::mappings(ev, r),
+            "limits" | "nkey" | "msg_trace" | "trace_dest" => {
                 r.unsupported(&ev.pos, &format!("accounts.{}.{}", account.name, entry.key))
             }
             _ if entry.used_as_variable => {}

@@ -201,8 +201,6 @@ const UNSUPPORTED_TOP_LEVEL: &[&str] = &[
     "default_js_domain",
     "ocsp",
     "ocsp_cache",
-    "mappings",
-    "maps",
     "default_sentinel",
     "proxy_protocol",
     "proxies",

@@ -25,6 +25,10 @@ pub(crate) fn apply_block(
     match key {
         "authorization" => authorization(v, opts, r),
         "accounts" => super::accounts::accounts(v, opts, r),
+        "mappings" | "maps" => {
+            let more = super::mappings::mappings(v, r);
+            opts.mappings.extend(more);
+        }
         "operator" | "operators" | "root_operator" | "root_operators" => super::accounts::operators(v, opts, r),
         "resolver" | "account_resolver" | "accounts_resolver" => super::accounts::resolver(v, opts, r),
         "resolver_preload" => super::accounts::resolver_preload(v, opts, r),
@@ -418,7 +422,7 @@ pub(crate) fn tls(v: &Value, r: &mut Report) -> Option<TlsOptions> {
             }
             "timeout" => t.timeout = r.seconds(ev, "tls config")?,
             "handshake_first" | "first" | "immediate" => {
-                t.handshake_first = handshake_first(ev, &entry.key, r)?
+                (t.handshake_first, t.handshake_first_fallback) = handshake_first(ev, &entry.key, r)?
             }
             k if UNSUPPORTED_TLS.contains(&k) => {
                 r.unsupported(&ev.pos, &format!("tls.{}", entry.key))
@@ -464,14 +468,27 @@ fn tls_bool(v: &Value, key: &str, r: &mut Report) -> Option<bool> {
     }
 }
 
-/// `true/false`, or `"auto"` / a duration (TLS first with a plain-text fallback).
-fn handshake_first(v: &Value, key: &str, r: &mut Report) -> Option<bool> {
+/// nats-server's default wait of `handshake_first: auto`.
+const HANDSHAKE_FIRST_FALLBACK_DEFAULT: Duration = Duration::from_millis(50);
+
+/// `true/false`, or `"auto"` / a duration (TLS first with a plain-text
+/// fallback after that long): whether TLS comes first, and the fallback.
+fn handshake_first(v: &Value, key: &str, r: &mut Report) -> Option<(bool, Option<Duration>)> {
     match &v.kind {
-        ValueKind::Bool(b) => Some(*b),
+        ValueKind::Bool(b) => Some((*b, None)),
         ValueKind::String(s) => match s.to_ascii_lowercase().as_str() {
-            "true" | "on" | "auto" | "auto_fallback" => Some(true),
-            "false" | "off" => Some(false),
-            _ if parse_go_duration(s).is_ok() => Some(true),
+            "true" | "on" => Some((true, None)),
+            "auto" | "auto_fallback" => Some((true, Some(HANDSHAKE_FIRST_FALLBACK_DEFAULT))),
+            "false" | "off" => Some((false, None)),
+            _ if parse_go_duration(s).is_ok() => {
+                // Zero or negative waits for nothing: TLS first only.
+                let wait = parse_go_duration(s)
+                    .ok()
+                    .and_then(|ns| u64::try_from(ns).ok())
+                    .filter(|ns| *ns > 0)
+                    .map(Duration::from_nanos);
+                Some((true, wait))
+            }
             _ => {
                 r.error(
                     &v.pos,

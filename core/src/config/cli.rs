@@ -33,6 +33,15 @@ pub enum CliCommand {
     ShowHelp,
     /// `--help_tls`.
     ShowTlsHelp,
+    /// `mappings SRC DEST SUBJECT`: print what a mapping makes of a subject.
+    Mappings {
+        /// The mapping's source.
+        src: String,
+        /// The mapping's destination.
+        dest: String,
+        /// The subject to map.
+        subject: String,
+    },
     /// `--signal` / `-sl`: signal a running server and exit.
     Signal {
         /// What to send.
@@ -76,6 +85,9 @@ pub enum CliError {
     /// A positional argument other than `version` or `help`.
     #[error("unrecognized command: \"{0}\"")]
     UnrecognizedCommand(String),
+    /// `mappings` without exactly three arguments.
+    #[error("usage: natrix mappings SRC DEST SUBJECT (e.g. natrix mappings \"foo.*.*\" \"bar.{{{{wildcard(2)}}}}.{{{{wildcard(1)}}}}\" foo.10.40)")]
+    MappingsUsage,
     /// `--signal a=b=c`.
     #[error("invalid signal parameters: [{}]", .0.join(" "))]
     SignalParameters(Vec<String>),
@@ -91,6 +103,7 @@ impl CliError {
         !matches!(
             self,
             CliError::UnrecognizedCommand(_)
+                | CliError::MappingsUsage
                 | CliError::SignalParameters(_)
                 | CliError::UnknownSignal(_)
         )
@@ -216,6 +229,12 @@ impl ParseState {
             return match first.as_str() {
                 "version" => Ok(CliCommand::ShowVersion),
                 "help" => Ok(CliCommand::ShowHelp),
+                "mappings" => match &positional[1..] {
+                    [src, dest, subject] => {
+                        Ok(CliCommand::Mappings { src: src.clone(), dest: dest.clone(), subject: subject.clone() })
+                    }
+                    _ => Err(CliError::MappingsUsage),
+                },
                 other => Err(CliError::UnrecognizedCommand(other.to_owned())),
             };
         }
@@ -361,6 +380,9 @@ Common Options:
     -h, --help                       Show this text
     -v, --version                    Show the version
         --help_tls                   Show TLS help
+
+Commands:
+    mappings SRC DEST SUBJECT        Print SUBJECT mapped from SRC to DEST
 ";
 
 #[cfg(test)]

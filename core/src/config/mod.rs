@@ -14,6 +14,7 @@ pub mod cli;
 mod cursor;
 pub mod duration;
 mod error;
+mod mappings;
 pub mod options;
 mod overrides;
 pub mod parser;

@@ -113,6 +113,8 @@ pub struct ServerOptions {
     /// `accounts {}`: the configured accounts with their exports and
     /// imports. Their users are in [`ServerOptions::authorization`].
     pub accounts: Vec<AccountConfig>,
+    /// Top-level `mappings {}`: the global account's subject mappings.
+    pub mappings: Vec<crate::account::mapping::MappingConfig>,
     /// `operator`: trusted operator JWTs (operator mode). A value that is
     /// not a JWT is a file path, which [`super::load`] replaces with the
     /// JWT the file holds.
@@ -230,6 +232,7 @@ impl Default for ServerOptions {
             jetstream_domain: None,
             jetstream_sync: None,
             accounts: Vec::new(),
+            mappings: Vec::new(),
             operators: Vec::new(),
             resolver: None,
             resolver_preload: std::collections::BTreeMap::new(),
@@ -353,6 +356,10 @@ pub struct TlsOptions {
     pub timeout: Duration,
     /// `handshake_first`: TLS before INFO.
     pub handshake_first: bool,
+    /// `handshake_first: auto` or a duration: how long to wait for the
+    /// client's TLS handshake before sending INFO in plain text after all
+    /// (the client then upgrades to TLS as usual). `None`: TLS first only.
+    pub handshake_first_fallback: Option<Duration>,
 }
 
 

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::api::ApiError;
 use super::config::{DiscardPolicy, StreamConfig};
@@ -18,7 +18,8 @@ use super::limits::Quota;
 use super::store::{MsgStore, PurgeRequest, StoreError, StoredMsg};
 use super::{headers, ttl};
 use crate::storage::StorageError;
-use crate::subject::{subject_matches, SubjectMap};
+use crate::subject::subject_matches;
+use crate::subject::transform::{SplitMix, Transform};
 use crate::time::UnixNanos;
 
 /// At most this many message ids are remembered for de-duplication,
@@ -54,31 +55,32 @@ pub struct Republished {
 #[derive(Clone, Debug, Default)]
 struct Mappings {
     /// `subject_transform`: subjects matching its source are stored mapped.
-    input: Option<SubjectMap>,
+    input: Option<Transform>,
     /// `republish`: stored subjects matching its source are republished
     /// mapped, with headers only when asked.
-    republish: Option<(SubjectMap, bool)>,
+    republish: Option<(Transform, bool)>,
 }
 
 impl Mappings {
     fn of(cfg: &StreamConfig) -> Self {
-        let map = |src: &str, dest: &str| {
-            let src = if src.is_empty() { ">" } else { src };
-            SubjectMap::stream(Bytes::copy_from_slice(src.as_bytes()), Bytes::copy_from_slice(dest.as_bytes()))
-        };
+        // Checked when the stream was made: a transform that does not
+        // compile cannot get here, and is left out should one.
+        let map = |src: &str, dest: &str| Transform::new(src, dest).ok();
         Mappings {
-            input: cfg.subject_transform.as_ref().map(|t| map(&t.src, &t.dest)),
-            republish: cfg.republish.as_ref().map(|r| (map(&r.src, &r.dest), r.headers_only)),
+            input: cfg.subject_transform.as_ref().and_then(|t| map(&t.src, &t.dest)),
+            republish: cfg.republish.as_ref().and_then(|r| Some((map(&r.src, &r.dest)?, r.headers_only))),
         }
     }
 }
 
 /// `subject` through `map`, when it matches the map's source.
-fn mapped(map: &SubjectMap, subject: &[u8]) -> Option<Bytes> {
-    subject_matches(&map.from, subject).then(|| {
-        let mut out = BytesMut::with_capacity(map.to.len() + subject.len());
-        map.apply(subject, &mut out);
-        out.freeze()
+/// `{{random(n)}}` draws from a generator seeded with the message's wall time.
+fn mapped(map: &Transform, subject: &[u8], wall: UnixNanos) -> Option<Bytes> {
+    let subject = std::str::from_utf8(subject).ok()?;
+    subject_matches(map.src().as_bytes(), subject.as_bytes()).then(|| {
+        let mut out = String::with_capacity(map.dest().len() + subject.len());
+        map.apply(subject, &mut SplitMix(wall.0.unsigned_abs()), &mut out);
+        Bytes::from(out)
     })
 }
 
@@ -176,7 +178,7 @@ impl Stream {
         quota: &Quota,
     ) -> Result<Stored, ApiError> {
         // A subject transform decides the subject stored, before any check.
-        let transformed = self.mappings.input.as_ref().and_then(|m| mapped(m, subject));
+        let transformed = self.mappings.input.as_ref().and_then(|m| mapped(m, subject, wall));
         let subject = transformed.as_deref().unwrap_or(subject);
         let cfg = &self.config;
         if cfg.sealed {
@@ -220,7 +222,7 @@ impl Stream {
         }
         quota.admit(self.store.record_size(subject, hdrs, payload))?;
         self.check_discard_new(subject, self.store.record_size(subject, hdrs, payload))?;
-        let republish_to = self.mappings.republish.as_ref().and_then(|(m, only)| Some((mapped(m, subject)?, *only)));
+        let republish_to = self.mappings.republish.as_ref().and_then(|(m, only)| Some((mapped(m, subject, wall)?, *only)));
         let last_of_subject = match republish_to {
             Some(_) => self.store.load_last(subject).ok().flatten().map_or(0, |m| m.seq),
             None => 0,

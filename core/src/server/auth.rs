@@ -36,6 +36,7 @@ impl Control {
             self.account_index(Some(&config.name));
         }
         crate::account::routes::add_routes(&configs, &mut self.accounts);
+        crate::account::routes::share_mappings(&configs, &self.accounts);
         if matches!(
             self.opts.resolver,
             Some(crate::config::Resolver::Nats { .. })

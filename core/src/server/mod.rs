@@ -21,6 +21,7 @@ mod client;
 mod deliver;
 mod imports;
 mod jetstream;
+mod lame_duck;
 pub mod monitor;
 #[cfg(all(test, loom))]
 mod loom_outbox;
@@ -247,6 +248,8 @@ pub struct Control {
     jetstream: Option<crate::jetstream::JetStream>,
     /// When JetStream next has something to expire.
     jetstream_deadline: Option<Instant>,
+    /// Lame duck mode, once entered.
+    lame_duck: Option<lame_duck::LameDuck>,
 }
 
 impl fmt::Debug for Control {
@@ -309,7 +312,7 @@ impl Control {
         let server_name = opts.server_name.clone().unwrap_or_else(|| server_id.clone());
         let system = (!opts.no_system_account).then(|| opts.system_account.as_deref().unwrap_or(SYSTEM_ACCOUNT));
         let cache = !opts.disable_sublist_cache;
-        let accounts = crate::account::routes::build_accounts(&opts.accounts, system, cache, &mut rng);
+        let accounts = crate::account::routes::build_accounts(&opts.accounts, &opts.mappings, system, cache, &mut rng);
         let mut server = Control {
             opts,
             rng,
@@ -338,6 +341,7 @@ impl Control {
             claims_clock: resolver::claims::ClaimsClock::default(),
             jetstream: None,
             jetstream_deadline: None,
+            lame_duck: None,
         };
         server.enter_operator_mode(wall);
         if server.trust.is_none() {
@@ -470,7 +474,10 @@ impl Control {
             nonce: self.client(slot).and_then(|c| c.nonce.clone()),
             plain_auth: self.plain_auth.clone(),
         });
-        if self.by_cid.len() > self.opts.max_connections as usize {
+        if self.lame_duck.is_some() {
+            // Accepted before the runtime stopped accepting: turned away.
+            self.close(now, slot, CloseReason::ServerShutdown, None);
+        } else if self.by_cid.len() > self.opts.max_connections as usize {
             self.log(Level::Error, format!("{peer} - {cid} - maximum connections exceeded"));
             self.close(now, slot, CloseReason::MaxConnectionsExceeded, Some("maximum connections exceeded"));
         } else {
@@ -490,7 +497,12 @@ impl Control {
     /// The earliest instant at which [`Server::handle_timeout`] has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let client = self.timers.first().map(|&(at, _)| at);
-        client.into_iter().chain(self.claims_clock.deadline).chain(self.jetstream_deadline).min()
+        client
+            .into_iter()
+            .chain(self.claims_clock.deadline)
+            .chain(self.jetstream_deadline)
+            .chain(self.lame_duck_deadline())
+            .min()
     }
 
     /// Run the timers due at `now` (pings, auth timeouts, write deadlines,
@@ -501,6 +513,9 @@ impl Control {
         }
         if self.jetstream_deadline.is_some_and(|at| at <= now) {
             self.jetstream_timeout(now);
+        }
+        if self.lame_duck_deadline().is_some_and(|at| at <= now) {
+            self.lame_duck_timeout(now);
         }
         while let Some(&(at, slot)) = self.timers.first() {
             if at > now {

@@ -18,6 +18,7 @@ use bytes::{Bytes, BytesMut};
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 
+use crate::account::mapping::Mapped;
 use crate::auth;
 use crate::protocol::{encode, ClientOp, ConnectInfo, Parser, Publish};
 use crate::subject::is_valid_literal_subject;
@@ -121,7 +122,16 @@ impl Session {
         }
         while !bytes.is_empty() {
             match self.parser.next_op(&mut bytes) {
-                Ok(Some(ClientOp::Pub(p))) if self.takes(now, &p) => {
+                Ok(Some(ClientOp::Pub(mut p))) => {
+                    if !self.map_subject(&mut p) {
+                        continue;
+                    }
+                    if !self.takes(now, &p) {
+                        if !self.hand_over(control, |c, slot| c.process_op(now, slot, ClientOp::Pub(p), None)) {
+                            break;
+                        }
+                        continue;
+                    }
                     // Closed meanwhile (by a timer, a revocation, a slow
                     // consumer check): the rest of the read is dropped.
                     if self.outbox.is_closed() {
@@ -190,6 +200,33 @@ impl Session {
             self.parser.set_limits(self.profile.parser_limits);
         }
         true
+    }
+
+    /// Applies the account's subject mappings to `p`, before anything else
+    /// looks at it (permissions included), as nats-server does. False when
+    /// the mapping dropped the message: it is counted and acknowledged as
+    /// any publish, and goes nowhere.
+    fn map_subject(&mut self, p: &mut Publish) -> bool {
+        if !self.profile.connected {
+            return true;
+        }
+        let Some(mappings) = self.profile.account.mappings() else { return true };
+        let Ok(subject) = std::str::from_utf8(&p.subject) else { return true };
+        match mappings.select(subject, &mut self.rng) {
+            Mapped::Unchanged => true,
+            Mapped::To(to) => {
+                p.subject = Bytes::from(to);
+                true
+            }
+            Mapped::Dropped => {
+                let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
+                self.work.received.add(size);
+                if self.profile.verbose {
+                    self.queue_own(|b| b.extend_from_slice(encode::OK));
+                }
+                false
+            }
+        }
     }
 
     /// True when this publish can go the session's own way.

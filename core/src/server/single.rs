@@ -146,6 +146,18 @@ impl Server {
         self.collect(now);
     }
 
+    /// Enters lame duck mode (see [`Control::enter_lame_duck`]).
+    pub fn enter_lame_duck(&mut self, now: Instant) -> bool {
+        let entered = self.control.enter_lame_duck(now);
+        self.collect(now);
+        entered
+    }
+
+    /// True once lame duck mode closed every client.
+    pub fn lame_duck_finished(&self) -> bool {
+        self.control.lame_duck_finished()
+    }
+
     /// Closes every connection (server shutdown).
     pub fn shutdown(&mut self, now: Instant) {
         self.control.shutdown(now);

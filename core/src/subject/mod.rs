@@ -30,6 +30,7 @@
 pub(crate) mod hash;
 pub(crate) mod map;
 pub mod sublist;
+pub mod transform;
 
 pub(crate) use map::SubjectMap;
 pub use sublist::{Sublist, SublistError, SublistResult, SublistStats};

@@ -123,3 +123,25 @@ pub fn resolver_config(
     config.push_str("}\n");
     config
 }
+
+/// A version-1 JWT, as `nsc` wrote them before 2020: header
+/// `{"typ":"jwt","alg":"ed25519"}`, the type at the top level of the claims.
+pub fn encode_v1(issuer: &KeyPair, sub: &str, kind: &str, nats: Value) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(br#"{"typ":"jwt","alg":"ed25519"}"#);
+    let mut claims = json!({
+        "iat": 1_553_840_337i64,
+        "iss": issuer.public_key(),
+        "name": kind,
+        "sub": sub,
+        "type": kind,
+    });
+    if nats.as_object().is_some_and(|n| !n.is_empty()) {
+        claims["nats"] = nats;
+    }
+    claims["jti"] = Value::from(format!("JTI{:016X}", fnv1a(claims.to_string().as_bytes())));
+    let body = b64.encode(claims.to_string());
+    // Version 1 signs the encoded claims alone.
+    let sig = b64.encode(issuer.sign(body.as_bytes()).unwrap());
+    format!("{header}.{body}.{sig}")
+}

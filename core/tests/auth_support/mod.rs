@@ -107,7 +107,7 @@ impl Node {
         self.closed.contains_key(&conn)
     }
 
-    fn pump(&mut self) {
+    pub fn pump(&mut self) {
         while let Some(out) = self.server.poll_output() {
             match out {
                 Output::Transmit { conn, bytes } => {

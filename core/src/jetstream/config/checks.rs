@@ -717,14 +717,12 @@ fn check_account_bytes(cfg: &StreamConfig, limits: &CheckLimits) -> Result<(), A
     Ok(())
 }
 
-/// Refuses a mapping function streams cannot apply yet, rather than store
-/// or republish under a subject the user did not ask for.
-fn refuse_unapplied(dest: &str) -> Result<(), ApiError> {
-    match super::transform::unapplied_function(dest) {
-        Some(name) => Err(ApiError::stream_transform_invalid_destination(format!(
-            "mapping function {name:?} is not supported in streams by natrix yet"
-        ))),
-        None => Ok(()),
+/// Refuses a transform the stream could not apply (every one that passed
+/// [`validate_mapping`] compiles; this keeps the two from drifting apart).
+fn refuse_unapplied(src: &str, dest: &str) -> Result<(), ApiError> {
+    match crate::subject::transform::Transform::new(src, dest) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(ApiError::stream_transform_invalid_destination(e.to_string())),
     }
 }
 
@@ -738,7 +736,7 @@ fn check_transform_and_republish(cfg: &mut StreamConfig, pedantic: bool) -> Resu
         }
         validate_mapping(&tr.src, &tr.dest)
             .map_err(ApiError::stream_transform_invalid_destination)?;
-        refuse_unapplied(&tr.dest)?;
+        refuse_unapplied(&tr.src, &tr.dest)?;
     }
     let Some(mut rp) = cfg.republish.take() else {
         return Ok(());
@@ -773,7 +771,7 @@ fn check_transform_and_republish(cfg: &mut StreamConfig, pedantic: bool) -> Resu
             rp.src, rp.dest
         )));
     }
-    refuse_unapplied(&rp.dest)?;
+    refuse_unapplied(&rp.src, &rp.dest)?;
     cfg.republish = Some(rp);
     Ok(())
 }

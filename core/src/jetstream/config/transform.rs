@@ -186,24 +186,3 @@ mod tests {
         );
     }
 }
-
-/// The first mapping function in `dest` that a stream cannot apply yet
-/// (streams apply wildcard references, `$n` and `{{wildcard(n)}}`, only).
-pub fn unapplied_function(dest: &str) -> Option<String> {
-    dest.split('.')
-        .filter(|t| is_function_token(t))
-        .filter_map(parse_function)
-        .map(|(name, _)| name)
-        .find(|name| name != "wildcard")
-}
-
-#[cfg(test)]
-mod unapplied_tests {
-    use super::unapplied_function;
-
-    #[test]
-    fn only_wildcard_references_are_applied() {
-        assert_eq!(unapplied_function("a.{{wildcard(1)}}.$2.>"), None);
-        assert_eq!(unapplied_function("a.{{ Partition(3,1) }}"), Some("partition".to_owned()));
-    }
-}

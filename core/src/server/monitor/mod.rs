@@ -8,6 +8,7 @@ mod accstatz;
 mod connz;
 mod duration;
 mod jsz;
+mod metrics;
 mod query;
 mod subsz;
 mod varz;
@@ -111,15 +112,39 @@ pub fn handle(server: &mut Control, now: Instant, wall: UnixNanos, process: &Pro
             Err(e) => Response::error(400, &e.to_string()),
         },
         "/healthz" => Response::json(&serde_json::json!({ "status": "ok" })),
+        "/metrics" => Response {
+            status: 200,
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            body: metrics::build(server, now, wall, process),
+        },
+        "/routez" | "/gatewayz" | "/leafz" => Response::json(&unclustered(server, wall, path)),
         _ => Response { status: 404, content_type: "text/plain; charset=utf-8", body: "404 page not found\n".to_owned() },
     }
 }
 
+/// `/routez`, `/gatewayz` and `/leafz` of a server without routes,
+/// gateways or leaf nodes, in nats-server's shapes.
+fn unclustered(server: &Control, wall: UnixNanos, path: &str) -> serde_json::Value {
+    let (id, now) = (server.server_id(), wall.to_rfc3339());
+    match path {
+        "/routez" => serde_json::json!({
+            "server_id": id, "server_name": server.server_name, "now": now, "num_routes": 0, "routes": [],
+        }),
+        "/gatewayz" => serde_json::json!({
+            "server_id": id, "now": now, "outbound_gateways": {}, "inbound_gateways": {},
+        }),
+        _ => serde_json::json!({ "server_id": id, "now": now, "leafnodes": 0, "leafs": [] }),
+    }
+}
+
 /// The endpoints served, as counted in `/varz`'s `http_req_stats`.
-const ENDPOINTS: &[&str] = &["/varz", "/connz", "/subsz", "/subscriptionsz", "/accstatz", "/accountz", "/jsz", "/healthz"];
+const ENDPOINTS: &[&str] = &[
+    "/varz", "/connz", "/routez", "/gatewayz", "/leafz", "/subsz", "/subscriptionsz", "/accstatz", "/accountz",
+    "/jsz", "/healthz",
+];
 
 fn index_page() -> String {
-    let links = ["varz", "connz", "subsz", "accstatz", "accountz", "jsz", "healthz"]
+    let links = ["varz", "connz", "routez", "gatewayz", "leafz", "subsz", "accstatz", "accountz", "jsz", "healthz"]
         .iter()
         .map(|p| format!("<a href=\"./{p}\">{p}</a><br/>"))
         .collect::<String>();

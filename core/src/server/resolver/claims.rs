@@ -148,6 +148,7 @@ impl Control {
         for refused in crate::account::routes::add_routes(&configs, &mut self.accounts) {
             self.log(Level::Debug, format!("import left out: {refused}"));
         }
+        crate::account::routes::share_mappings(&configs, &self.accounts);
         self.share_routes();
         self.share_stream_subjects();
     }
