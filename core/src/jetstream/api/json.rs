@@ -169,11 +169,40 @@ pub fn parse_request<T: DeserializeOwned + Default>(
     body: &[u8],
     go_type: &str,
 ) -> Result<T, ApiError> {
-    let Some(merged) = merge_values(body, go_type)? else {
+    let Some(mut merged) = merge_values(body, go_type)? else {
         return Ok(T::default());
     };
+    drop_nulls::<T>(&mut merged);
     serde_json::from_value::<T>(Value::Object(merged.clone()))
         .map_err(|err| ApiError::invalid_json(go_decode_error::<T>(&err, &merged, go_type)))
+}
+
+/// Removes every `null` member, at any depth: Go's decoder leaves a field
+/// it finds `null` for as it was (or nil, which is its zero value), never
+/// an error, so a client that writes `"consumer_limits": null` is answered
+/// as if it had left the field out.
+///
+/// A `null` for a field `T` does not have stays, so that the strict
+/// decoder still names it as unknown (nested objects are not probed).
+fn drop_nulls<T: DeserializeOwned>(fields: &mut Map<String, Value>) {
+    fields.retain(|key, v| {
+        let unknown = || {
+            let probe = Map::from_iter([(key.clone(), Value::Null)]);
+            serde_json::from_value::<T>(Value::Object(probe)).is_err_and(|e| e.to_string().starts_with("unknown field"))
+        };
+        !v.is_null() || unknown()
+    });
+    let mut nested: Vec<&mut Value> = fields.values_mut().collect();
+    while let Some(value) = nested.pop() {
+        match value {
+            Value::Object(inner) => {
+                inner.retain(|_, v| !v.is_null());
+                nested.extend(inner.values_mut());
+            }
+            Value::Array(items) => nested.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
 }
 
 /// Reads every JSON value in `body` and merges the objects.
@@ -390,6 +419,16 @@ mod tests {
     }
 
     #[test]
+    fn nulls_leave_fields_as_they_were() {
+        let probe: Probe = parse_request(br#"{"seq":5,"name":null}"#, "Probe").unwrap();
+        assert_eq!((probe.seq, probe.name.as_str()), (5, ""));
+        let config: crate::jetstream::config::StreamConfig =
+            parse_request(br#"{"name":"S","consumer_limits":null,"metadata":{"a":null},"subjects":null}"#, "StreamConfig")
+                .unwrap();
+        assert_eq!(config.name, "S");
+    }
+
+    #[test]
     fn request_errors_read_like_go() {
         let err = |body: &str| {
             parse_request::<Probe>(body.as_bytes(), "Probe")
@@ -400,6 +439,7 @@ mod tests {
             err(r#"{"foo":1}"#),
             r#"invalid JSON: json: unknown field "foo""#
         );
+        assert_eq!(err(r#"{"foo":null}"#), r#"invalid JSON: json: unknown field "foo""#);
         assert_eq!(err(r#"{"name":"#), "invalid JSON: unexpected EOF");
         assert_eq!(
             err("[1]"),
