@@ -322,3 +322,52 @@ async def _key_value(srv):
 def test_key_value_through_consumers(start_server):
     srv, _ = js_server(start_server)
     _key_value(srv)
+
+
+@run
+async def _pull_without_interest(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    await js.add_stream(name="PI", subjects=["pi"], storage=StorageType.MEMORY)
+    psub = await js.pull_subscribe("pi", durable="PD")
+    await js.publish("pi", b"one")
+    assert (await psub.consumer_info()).num_pending == 1
+    # A request whose inbox nobody listens on takes no message.
+    await nc.publish("$JS.API.CONSUMER.MSG.NEXT.PI.PD", json.dumps({"batch": 1}).encode(), reply="nobody.here")
+    await nc.flush()
+    await asyncio.sleep(0.2)
+    info = await psub.consumer_info()
+    assert (info.num_pending, info.num_ack_pending, info.delivered.consumer_seq) == (1, 0, 0)
+    msgs = await psub.fetch(1)
+    assert msgs[0].data == b"one" and msgs[0].metadata.num_delivered == 1
+    await nc.close()
+
+
+def test_pull_request_without_interest_takes_nothing(start_server):
+    srv, _ = js_server(start_server)
+    _pull_without_interest(srv)
+
+
+@run
+async def _delete_marker(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    # Markers outlive the key's one-second TTL (raised to theirs: history 2).
+    await js.add_stream(name="KV_M", subjects=["$KV.M.>"], storage=StorageType.MEMORY, max_msgs_per_subject=2,
+                        allow_rollup_hdrs=True, allow_msg_ttl=True, subject_delete_marker_ttl=2.0)
+    ack = await js.publish("$KV.M.age", b"30", headers={"Nats-TTL": "1"})
+    sub = await js.subscribe("$KV.M.age", ordered_consumer=True)
+    first = await sub.next_msg(timeout=2)
+    assert first.data == b"30" and first.headers["Nats-TTL"] == "2"
+    marker = await sub.next_msg(timeout=5)
+    assert marker.headers == {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "2s", "Nats-Rollup": "sub"}
+    assert marker.metadata.sequence.stream == ack.seq + 1
+    info = await js.stream_info("KV_M")
+    assert (info.state.messages, info.state.last_seq) == (1, 2)
+    await sub.unsubscribe()
+    await nc.close()
+
+
+def test_expired_last_message_leaves_a_delete_marker(start_server):
+    srv, _ = js_server(start_server)
+    _delete_marker(srv)
