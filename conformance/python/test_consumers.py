@@ -371,3 +371,114 @@ async def _delete_marker(srv):
 def test_expired_last_message_leaves_a_delete_marker(start_server):
     srv, _ = js_server(start_server)
     _delete_marker(srv)
+
+
+def _normalised(body):
+    d = json.loads(body)
+    d["id"], d["timestamp"] = "ID", "TS"
+    return json.dumps(d)
+
+
+@run
+async def _consumer_advisories(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    got = []
+
+    async def cb(m):
+        got.append((m.subject, m.data.decode()))
+    await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.>", cb=cb)
+    await js.add_stream(name="AD", subjects=["ad"], storage=StorageType.MEMORY)
+    for _ in range(3):
+        await js.publish("ad", b"x")
+    psub = await js.pull_subscribe("ad", durable="C", config=ConsumerConfig(ack_wait=0.5, max_deliver=2))
+    msgs = await psub.fetch(3)
+    await msgs[0].nak()
+    await nc.publish(msgs[1].reply, b"+TERM bad one")
+    await msgs[2].ack()
+    await nc.flush()
+    again = await psub.fetch(1)
+    assert again[0].metadata.num_delivered == 2
+    # Not acked again: past its ack wait it has been delivered max_deliver times.
+    await asyncio.sleep(1.3)
+    with pytest.raises(nats.errors.TimeoutError):
+        await psub.fetch(1, timeout=0.5)
+    await nc.request("$JS.API.CONSUMER.DELETE.AD.C", b"")
+    await nc.flush()
+    await asyncio.sleep(0.3)
+    # Bodies as nats-server 2.15.1 sends them, ids and times normalised;
+    # the key order is part of what is compared.
+    expected = [
+        ("$JS.EVENT.ADVISORY.CONSUMER.CREATED.AD.C",
+         '{"type": "io.nats.jetstream.advisory.v1.consumer_action", "id": "ID", "timestamp": "TS", "stream": "AD", "consumer": "C", "action": "create"}'),
+        ("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.AD.C",
+         '{"type": "io.nats.jetstream.advisory.v1.nak", "id": "ID", "timestamp": "TS", "stream": "AD", "consumer": "C", "consumer_seq": 1, "stream_seq": 1, "deliveries": 1}'),
+        ("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.AD.C",
+         '{"type": "io.nats.jetstream.advisory.v1.terminated", "id": "ID", "timestamp": "TS", "stream": "AD", "consumer": "C", "consumer_seq": 2, "stream_seq": 2, "deliveries": 1, "reason": "bad one"}'),
+        ("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.AD.C",
+         '{"type": "io.nats.jetstream.advisory.v1.max_deliver", "id": "ID", "timestamp": "TS", "stream": "AD", "consumer": "C", "stream_seq": 1, "deliveries": 2}'),
+        ("$JS.EVENT.ADVISORY.CONSUMER.DELETED.AD.C",
+         '{"type": "io.nats.jetstream.advisory.v1.consumer_action", "id": "ID", "timestamp": "TS", "stream": "AD", "consumer": "C", "action": "delete"}'),
+    ]
+    assert [(s, _normalised(b)) for s, b in got] == expected
+    ids = [json.loads(b)["id"] for _, b in got]
+    assert len(set(ids)) == len(ids) and all(len(i) == 22 for i in ids)
+    # An ephemeral consumer is announced as deleted with its stream.
+    got.clear()
+    await js.add_stream(name="AE", subjects=["ae"], storage=StorageType.MEMORY)
+    ci = await nc.jsm().add_consumer("AE", name="E")
+    await nc.jsm().delete_stream("AE")
+    await nc.flush()
+    await asyncio.sleep(0.3)
+    assert [s for s, _ in got] == ["$JS.EVENT.ADVISORY.CONSUMER.CREATED.AE.E", "$JS.EVENT.ADVISORY.CONSUMER.DELETED.AE.E"]
+    assert ci.name == "E"
+    await nc.close()
+
+
+def test_consumer_advisories(start_server):
+    srv, _ = js_server(start_server)
+    _consumer_advisories(srv)
+
+
+@run
+async def _replay_original_and_rate_limit(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    await js.add_stream(name="RP", subjects=["rp"], storage=StorageType.MEMORY)
+    for i in range(3):
+        await js.publish("rp", f"{i}".encode())
+        await asyncio.sleep(0.4)
+    loop = asyncio.get_running_loop()
+    times = []
+    done = asyncio.Event()
+
+    async def cb(m):
+        times.append(loop.time())
+        if len(times) == 3:
+            done.set()
+    await js.subscribe("rp", cb=cb, config=ConsumerConfig(replay_policy="original"))
+    await asyncio.wait_for(done.wait(), 5)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(0.3 < g < 0.6 for g in gaps), gaps
+    # A rate limit in bits per second, with the stream's largest message as the burst.
+    await js.add_stream(name="RL", subjects=["rl"], storage=StorageType.MEMORY, max_msg_size=11_000)
+    for _ in range(5):
+        await js.publish("rl", b"x" * 10_000)
+    times.clear()
+    done.clear()
+
+    async def cb5(m):
+        times.append(loop.time())
+        if len(times) == 5:
+            done.set()
+    start = loop.time()
+    await js.subscribe("rl", cb=cb5, config=ConsumerConfig(rate_limit_bps=8 * 40_000))
+    await asyncio.wait_for(done.wait(), 5)
+    # About 50 kB less the 11 kB burst at 40 kB/s.
+    assert 0.7 < times[-1] - start < 1.6, times[-1] - start
+    await nc.close()
+
+
+def test_replay_original_and_rate_limit(start_server):
+    srv, _ = js_server(start_server)
+    _replay_original_and_rate_limit(srv)

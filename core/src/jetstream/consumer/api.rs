@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::config::{self, ConsumerAction, ConsumerConfig, CreateConsumerRequest};
+use super::advisories::Lifecycle;
 use super::{AckKind, AckSubject, Consumer, Delivery, SeqPair};
 use crate::jetstream::api::json::{go_time, to_go_json};
 use crate::jetstream::api::{self, ApiError};
@@ -258,6 +259,7 @@ impl JetStream {
                 c.close();
                 self.drain_consumer(account, &mut c);
                 self.forget_consumer_files(account, stream, name);
+                self.advise_consumer(account, stream, name, Lifecycle::Delete, wall);
                 Ok(api::success_response(kinds::DELETE))
             }
             Request::Names(stream) => {
@@ -432,6 +434,7 @@ impl JetStream {
 
     /// Adds, updates or returns the consumer `cfg` names.
     fn place_consumer(&mut self, account: &str, stream: &str, cfg: ConsumerConfig, action: ConsumerAction, wall: UnixNanos) -> Result<Vec<u8>, ApiError> {
+        let max_payload = self.limits.max_payload;
         let acc = self.accounts.get_mut(account).ok_or_else(ApiError::stream_not_found)?;
         let consumers = acc.consumers.entry(stream.to_owned()).or_default();
         // An ephemeral consumer made without a name gets one; its config
@@ -472,8 +475,10 @@ impl JetStream {
                 check_work_queue(consumers, &cfg)?;
             }
             let mut c = Consumer::new(stream, &name, cfg, wall, s.store_mut());
+            c.set_rate_burst(rate_burst(s.config().max_msg_size, max_payload));
             c.start_heartbeats(wall);
             consumers.insert(name.clone(), c);
+            self.advise_consumer(account, stream, &name, Lifecycle::Create, wall);
             // A new push consumer is asked about at once, then soon again.
             self.interest_backoff_ns = INTEREST_RECHECK_FIRST_NS;
             self.interest_recheck_at = None;
@@ -486,14 +491,21 @@ impl JetStream {
     /// Moves what a stream's consumers want published to the delivery queue.
     pub(crate) fn collect_deliveries(&mut self, account: &str, stream: &str) {
         let Some(consumers) = self.accounts.get_mut(account).and_then(|a| a.consumers.get_mut(stream)) else { return };
-        for c in consumers.values_mut() {
+        let mut events = Vec::new();
+        for (name, c) in consumers.iter_mut() {
             while let Some(d) = c.poll_delivery() {
                 self.deliveries.push_back((account.to_owned(), d));
+            }
+            while let Some((at, e)) = c.poll_event() {
+                events.push((name.clone(), at, e));
             }
         }
         let names: Vec<String> = consumers.iter_mut().filter_map(|(n, c)| c.take_dirty().then(|| n.clone())).collect();
         for name in names {
             self.save_consumer(account, stream, &name);
+        }
+        for (name, at, e) in events {
+            self.advise_consumer_event(account, stream, &name, at, &e);
         }
     }
 
@@ -663,6 +675,7 @@ impl JetStream {
                 c.close();
                 self.drain_consumer(&account, &mut c);
                 self.forget_consumer_files(&account, &stream, &name);
+                self.advise_consumer(&account, &stream, &name, Lifecycle::Delete, wall);
             }
         }
         for (account, stream) in touched {
@@ -670,13 +683,17 @@ impl JetStream {
         }
     }
 
-    /// A stream is going: its consumers go with it.
-    pub(crate) fn remove_stream_consumers(&mut self, account: &str, stream: &str) {
+    /// A stream is going: its consumers go with it (announced as deleted
+    /// at `advise_at`, when given).
+    pub(crate) fn remove_stream_consumers(&mut self, account: &str, stream: &str, advise_at: Option<UnixNanos>) {
         let Some(consumers) = self.accounts.get_mut(account).and_then(|a| a.consumers.remove(stream)) else { return };
         for (name, mut c) in consumers {
             c.close();
             self.drain_consumer(account, &mut c);
             self.forget_consumer_files(account, stream, &name);
+            if let Some(wall) = advise_at {
+                self.advise_consumer(account, stream, &name, Lifecycle::Delete, wall);
+            }
         }
     }
 
@@ -740,4 +757,14 @@ fn paging_offset(payload: &[u8]) -> Result<usize, ApiError> {
     }
     let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| ApiError::invalid_json(e.to_string()))?;
     Ok(v.get("offset").and_then(serde_json::Value::as_u64).map_or(0, |o| usize::try_from(o).unwrap_or(usize::MAX)))
+}
+
+/// The burst of a consumer's rate limit: the largest message its stream
+/// may hold, as nats-server sizes it.
+pub(crate) fn rate_burst(max_msg_size: i32, max_payload: i64) -> u64 {
+    if max_msg_size > 0 {
+        max_msg_size as u64
+    } else {
+        u64::try_from(max_payload).ok().filter(|&p| p > 0).unwrap_or(1024 * 1024)
+    }
 }
