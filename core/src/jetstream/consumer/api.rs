@@ -384,7 +384,7 @@ impl JetStream {
             return Err(ApiError::stream_mismatch());
         }
         let stream_cfg = self.stream(account, stream)?.config().clone();
-        let mut cfg = req.config.ok_or_else(ApiError::consumer_config_required)?;
+        let mut cfg = req.config.unwrap_or_default();
         if durable_api {
             let durable = subject_name.unwrap_or_default();
             if cfg.durable_name.is_empty() {
@@ -424,16 +424,28 @@ impl JetStream {
             return Err(ApiError::consumer_name_too_long(config::MAX_NAME_LEN));
         }
         config::set_defaults(&mut cfg, &stream_cfg, req.pedantic)?;
-        if !cfg.is_durable() && cfg.inactive_threshold == 0 {
+        // An ephemeral's threshold is defaulted by the consumer itself in
+        // nats-server, after `action: create` compared what was asked with
+        // an existing consumer: asked without one, it never matches.
+        let threshold_defaulted = !cfg.is_durable() && cfg.inactive_threshold == 0;
+        if threshold_defaulted {
             cfg.inactive_threshold = config::INACTIVE_THRESHOLD_DEFAULT_NS;
         }
         config::check(&cfg, &stream_cfg)?;
         cfg.set_static_metadata();
-        self.place_consumer(account, stream, cfg, req.action, wall)
+        self.place_consumer(account, stream, cfg, req.action, threshold_defaulted, wall)
     }
 
     /// Adds, updates or returns the consumer `cfg` names.
-    fn place_consumer(&mut self, account: &str, stream: &str, cfg: ConsumerConfig, action: ConsumerAction, wall: UnixNanos) -> Result<Vec<u8>, ApiError> {
+    fn place_consumer(
+        &mut self,
+        account: &str,
+        stream: &str,
+        cfg: ConsumerConfig,
+        action: ConsumerAction,
+        threshold_defaulted: bool,
+        wall: UnixNanos,
+    ) -> Result<Vec<u8>, ApiError> {
         let max_payload = self.limits.max_payload;
         let acc = self.accounts.get_mut(account).ok_or_else(ApiError::stream_not_found)?;
         let consumers = acc.consumers.entry(stream.to_owned()).or_default();
@@ -453,9 +465,9 @@ impl JetStream {
         };
         let s = acc.streams.get_mut(stream).ok_or_else(ApiError::stream_not_found)?;
         if let Some(existing) = consumers.get_mut(&name) {
-            // nats-server 2.15.1 refuses `action: create` of an existing
-            // consumer even with the same configuration.
-            if action == ConsumerAction::Create {
+            // nats-server 2.15.1 accepts `action: create` of an existing
+            // consumer only with the very configuration it has.
+            if action == ConsumerAction::Create && (threshold_defaulted || *existing.config() != cfg) {
                 return Err(ApiError::consumer_already_exists());
             }
             if *existing.config() != cfg {
