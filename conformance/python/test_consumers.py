@@ -482,3 +482,44 @@ async def _replay_original_and_rate_limit(srv):
 def test_replay_original_and_rate_limit(start_server):
     srv, _ = js_server(start_server)
     _replay_original_and_rate_limit(srv)
+
+
+@run
+async def _pause_advisories(srv):
+    import datetime
+    nc = await connect(srv)
+    js = nc.jetstream()
+    got = []
+
+    async def cb(m):
+        got.append((m.subject, json.loads(m.data)))
+    await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.>", cb=cb)
+    await js.add_stream(name="PS", subjects=["ps"], storage=StorageType.MEMORY)
+    await nc.request("$JS.API.CONSUMER.CREATE.PS.C", json.dumps({"stream_name": "PS", "config": {"durable_name": "C"}}).encode())
+
+    def later(secs):
+        t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=secs)
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    long, short = later(60), later(1)
+    await nc.request("$JS.API.CONSUMER.PAUSE.PS.C", json.dumps({"pause_until": long}).encode())
+    await nc.request("$JS.API.CONSUMER.PAUSE.PS.C", b"")
+    await nc.request("$JS.API.CONSUMER.PAUSE.PS.C", json.dumps({"pause_until": short}).encode())
+    await asyncio.sleep(1.5)
+    # Created paused.
+    await nc.request("$JS.API.CONSUMER.CREATE.PS.D", json.dumps(
+        {"stream_name": "PS", "config": {"durable_name": "D", "pause_until": long}}).encode())
+    await asyncio.sleep(0.3)
+    same_time = lambda a, b: a.rstrip("0Z") == b.rstrip("0Z")  # Go trims trailing zeros
+    seen = [(s.rsplit(".", 1)[1], d["paused"], d["pause_until"]) for s, d in got]
+    assert [(c, p) for c, p, _ in seen] == [("C", True), ("C", False), ("C", True), ("C", False), ("D", True)], seen
+    assert same_time(seen[0][2], long) and seen[1][2] == "0001-01-01T00:00:00Z"
+    assert same_time(seen[2][2], short) and same_time(seen[3][2], short) and same_time(seen[4][2], long)
+    keys = list(got[0][1].keys())
+    assert keys == ["type", "id", "timestamp", "stream", "consumer", "paused", "pause_until"], keys
+    assert got[0][1]["type"] == "io.nats.jetstream.advisory.v1.consumer_pause"
+    await nc.close()
+
+
+def test_pause_advisories(start_server):
+    srv, _ = js_server(start_server)
+    _pause_advisories(srv)

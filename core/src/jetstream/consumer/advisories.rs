@@ -15,6 +15,8 @@ const ACTION: &str = "io.nats.jetstream.advisory.v1.consumer_action";
 const NAK: &str = "io.nats.jetstream.advisory.v1.nak";
 /// `type` of the terminated advisory.
 const TERMINATED: &str = "io.nats.jetstream.advisory.v1.terminated";
+/// `type` of the pause advisory.
+const PAUSE: &str = "io.nats.jetstream.advisory.v1.consumer_pause";
 /// `type` of the max deliveries advisory.
 const MAX_DELIVER: &str = "io.nats.jetstream.advisory.v1.max_deliver";
 
@@ -62,6 +64,17 @@ struct Delivery<'a> {
     domain: &'a str,
 }
 
+#[derive(Serialize)]
+struct Pause<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    paused: bool,
+    #[serde(with = "crate::jetstream::api::json::go_time_opt")]
+    pause_until: Option<UnixNanos>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    domain: &'a str,
+}
+
 impl JetStream {
     /// Announces that `consumer` of `stream` was created or deleted,
     /// ordered with the replies of the request that caused it.
@@ -78,12 +91,21 @@ impl JetStream {
 
     /// Announces a consumer's delivery event.
     pub(crate) fn advise_consumer_event(&mut self, account: &str, stream: &str, consumer: &str, at: UnixNanos, event: &Event) {
+        if let Event::Pause { paused, until } = event {
+            let head = Head { kind: PAUSE, id: self.next_id(), timestamp: at, stream, consumer };
+            let domain = self.limits.domain.clone().unwrap_or_default();
+            let body = Pause { head, paused: *paused, pause_until: *until, domain: &domain };
+            let body = serde_json::to_vec(&body).expect("an advisory serialises");
+            self.queue_advisory(account, format!("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.{stream}.{consumer}"), body);
+            return;
+        }
         let (token, kind, consumer_seq, stream_seq, deliveries, reason) = match event {
             Event::Nak { consumer_seq, stream_seq, deliveries } => ("MSG_NAKED", NAK, Some(*consumer_seq), *stream_seq, *deliveries, ""),
             Event::Terminated { consumer_seq, stream_seq, deliveries, reason } => {
                 ("MSG_TERMINATED", TERMINATED, Some(*consumer_seq), *stream_seq, *deliveries, reason.as_str())
             }
             Event::MaxDeliveries { stream_seq, deliveries } => ("MAX_DELIVERIES", MAX_DELIVER, None, *stream_seq, *deliveries, ""),
+            Event::Pause { .. } => return,
         };
         let head = Head { kind, id: self.next_id(), timestamp: at, stream, consumer };
         let domain = self.limits.domain.clone().unwrap_or_default();
@@ -138,6 +160,19 @@ mod tests {
             .map(|(s, b)| (s.to_string(), serde_json::from_str::<serde_json::Value>(b).unwrap().to_string()))
             .collect();
         assert_eq!(normalised(&mut js), expected);
+    }
+
+    #[test]
+    fn a_pause_reads_like_nats_server_s() {
+        let mut js = JetStream::new(CheckLimits::default(), None);
+        js.advise_consumer_event("A", "PS", "C", UnixNanos(0), &Event::Pause { paused: false, until: None });
+        js.flush();
+        let r = js.poll_reply().unwrap();
+        assert_eq!(&r.subject[..], b"$JS.EVENT.ADVISORY.CONSUMER.PAUSE.PS.C");
+        let text = String::from_utf8(r.payload.to_vec()).unwrap();
+        assert!(text.starts_with(r#"{"type":"io.nats.jetstream.advisory.v1.consumer_pause","id":""#), "{text}");
+        let tail = text.split_once(r#""timestamp":"1970-01-01T00:00:00Z","#).unwrap().1;
+        assert_eq!(tail, r#""stream":"PS","consumer":"C","paused":false,"pause_until":"0001-01-01T00:00:00Z"}"#);
     }
 
     #[test]

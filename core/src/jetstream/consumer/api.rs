@@ -472,7 +472,7 @@ impl JetStream {
             }
             if *existing.config() != cfg {
                 config::check_update(existing.config(), &cfg)?;
-                existing.update(cfg);
+                existing.update(cfg, wall);
                 existing.pump(s.store_mut(), wall);
             }
         } else {
@@ -496,6 +496,7 @@ impl JetStream {
             self.interest_recheck_at = None;
         }
         self.save_consumer(account, stream, &name);
+        self.collect_deliveries(account, stream);
         let info = self.consumer_info(account, stream, &name, wall, true)?;
         Ok(with_type(kinds::CREATE, &info))
     }

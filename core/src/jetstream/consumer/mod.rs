@@ -68,6 +68,14 @@ pub enum Event {
         /// The reason given after `+TERM`, if any.
         reason: String,
     },
+    /// The consumer was paused or resumed (`PAUSE`): by request, by an
+    /// update, at creation, or because its pause ran out.
+    Pause {
+        /// Paused now.
+        paused: bool,
+        /// Until when (none once resumed by request).
+        until: Option<UnixNanos>,
+    },
     /// A message was delivered `max_deliver` times and is given up on (`MAX_DELIVERIES`).
     MaxDeliveries {
         /// Its stream sequence.
@@ -223,6 +231,8 @@ pub struct Consumer {
     /// The next delivery waits until then (for `replay_policy: original`
     /// or `rate_limit_bps`); once that time comes it goes without waiting again.
     hold_until: Option<UnixNanos>,
+    /// When the pause runs out, to announce it.
+    pause_timer: Option<UnixNanos>,
     /// `replay_policy: original`: armed until the first pump, then the
     /// stream sequence the replay runs to (nats-server replays at the
     /// original pace until it has caught up with the stream's last
@@ -289,6 +299,10 @@ impl Consumer {
         let mut c = Consumer::restore(stream, name, config, created, ConsumerState::default());
         c.start(store);
         c.dirty = true;
+        if let Some(until) = c.config.pause_until.filter(|&t| t > created) {
+            c.pause_timer = Some(until);
+            c.event(created, Event::Pause { paused: true, until: Some(until) });
+        }
         c
     }
 
@@ -321,6 +335,7 @@ impl Consumer {
             fc_outstanding: None,
             fc_requests: 0,
             hold_until: None,
+            pause_timer: None,
             replay_armed: false,
             replay_until_seq: None,
             replay_last_time: None,
@@ -432,11 +447,23 @@ impl Consumer {
 
     /// Pauses delivery until `until` (`None` resumes), as `CONSUMER.PAUSE` asks.
     pub fn pause(&mut self, until: Option<UnixNanos>, wall: UnixNanos, store: &mut dyn MsgStore) {
+        self.pause_changed(until, wall);
         self.config.pause_until = until;
         self.config.set_static_metadata();
         self.held_by_pause = false;
         self.dirty = true;
         self.pump(store, wall);
+    }
+
+    /// Announces a change of `pause_until`, and arms the timer that
+    /// announces its end.
+    fn pause_changed(&mut self, until: Option<UnixNanos>, wall: UnixNanos) {
+        if until == self.config.pause_until {
+            return;
+        }
+        let paused = until.is_some_and(|t| t > wall);
+        self.pause_timer = until.filter(|_| paused);
+        self.event(wall, Event::Pause { paused, until });
     }
 
     /// True while paused, and for how long still (ns).
@@ -445,7 +472,8 @@ impl Consumer {
     }
 
     /// Replaces the mutable parts of the configuration (an update).
-    pub fn update(&mut self, config: ConsumerConfig) {
+    pub fn update(&mut self, config: ConsumerConfig, wall: UnixNanos) {
+        self.pause_changed(config.pause_until, wall);
         self.filters = config.filters().into_iter().map(Bytes::from).collect();
         if config.rate_limit != self.config.rate_limit {
             self.rate = RateLimiter::new(config.rate_limit, self.rate.burst_bytes);
@@ -891,13 +919,17 @@ impl Consumer {
         let pulls = self.waiting.iter().filter_map(Waiting::deadline).min();
         let hb = if self.config.is_push() { self.next_push_heartbeat } else { None };
         let paused = self.config.pause_until.filter(|_| self.held_by_pause);
-        [acks, pulls, hb, paused, self.hold_until].into_iter().flatten().min()
+        [acks, pulls, hb, paused, self.hold_until, self.pause_timer].into_iter().flatten().min()
     }
 
     /// Runs the clock: redeliveries, expired pull requests, heartbeats.
     pub fn handle_timeout(&mut self, wall: UnixNanos, store: &mut dyn MsgStore) {
         if self.config.pause_until.is_none_or(|t| t <= wall) {
             self.held_by_pause = false;
+        }
+        if self.pause_timer.is_some_and(|t| t <= wall) {
+            self.pause_timer = None;
+            self.event(wall, Event::Pause { paused: false, until: self.config.pause_until });
         }
         while let Some(&(at, seq)) = self.deadlines.first() {
             if at > wall.0 {
