@@ -249,3 +249,94 @@ JS_SCENARIOS = [
         pub("$JS.API.STREAM.INFO.S"),
     )),
 ]
+
+# --- consumers ($JS.API.CONSUMER.*, MSG.NEXT and its status messages) -------
+
+# A delivery's ack subject ends with the message's timestamp and the count
+# pending: the timestamp differs between runs.
+CONSUMER_MASK = MASK + [
+    (r"^((?:H?MSG) \S+ 1 \$JS\.ACK\.[^.]+\.[^.]+\.\d+\.\d+\.\d+\.)\d+(\.\d+ .*)$", r"\1<ts>\2"),
+    (r"^((?:H?MSG) \S+ 1 \$JS\.ACK\.[^.]+\.[^.]+\.\d+\.\d+\.\d+\.<ts>\.\d+) \d+( \d+)?$", r"\1 <sizes>"),
+]
+
+
+def consumer_scenario(name: str, steps: list) -> dict:
+    sc = js_scenario(name, steps)
+    sc["mask"] = CONSUMER_MASK
+    sc["json_volatile_keys"] = VOLATILE + ["last_active"]
+    return sc
+
+
+def consumer(stream: str, config: dict, name: str | None = None, action: str | None = None) -> bytes:
+    subject = f"$JS.API.CONSUMER.CREATE.{stream}" + (f".{name}" if name else "")
+    body = {"stream_name": stream, "config": config}
+    if action:
+        body["action"] = action
+    return pub(subject, body)
+
+
+def nxt(stream: str, name: str, doc=None, reply: str = "_INBOX.n") -> bytes:
+    return pub(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{name}", doc, reply=reply)
+
+
+PULL = {"durable_name": "C", "ack_policy": "explicit"}
+
+JS_SCENARIOS += [
+    consumer_scenario("js_consumer_create_errors", ask(
+        create("S", **ORDERS),
+        pub("orders.a", "1"),
+        consumer("S", PULL, "C"),
+        # The same again is the same consumer; a change of what cannot change is an error.
+        consumer("S", PULL, "C"),
+        consumer("S", {**PULL, "deliver_policy": "new"}, "C"),
+        consumer("S", PULL, "C", action="create"),
+        consumer("S", {"durable_name": "U", "ack_policy": "explicit"}, "U", action="update"),
+        # Names that disagree, no stream, no config, an unknown policy.
+        consumer("S", {"durable_name": "X", "ack_policy": "explicit"}, "Y"),
+        consumer("NOPE", PULL, "C"),
+        pub("$JS.API.CONSUMER.CREATE.S.E", {"stream_name": "S"}),
+        consumer("S", {"durable_name": "P", "ack_policy": "sometimes"}, "P"),
+        pub("$JS.API.CONSUMER.CREATE.S.F.orders.b", {"stream_name": "S",
+                                                    "config": {"name": "F", "filter_subject": "orders.a"}}),
+        pub("$JS.API.CONSUMER.DURABLE.CREATE.S.D", {"stream_name": "S", "config": {"ack_policy": "explicit"}}),
+        # Push-only and pull-only settings on the wrong kind of consumer.
+        consumer("S", {"durable_name": "H", "deliver_subject": "dlv", "max_waiting": 10}, "H"),
+        consumer("S", {"durable_name": "R", "rate_limit_bps": 1000}, "R"),
+        consumer("S", {"durable_name": "I", "ack_policy": "explicit", "idle_heartbeat": 1_000_000_000}, "I"),
+        pub("$JS.API.CONSUMER.INFO.S.C"),
+        pub("$JS.API.CONSUMER.INFO.S.NOPE"),
+        pub("$JS.API.CONSUMER.NAMES.S"),
+        pub("$JS.API.CONSUMER.LIST.S"),
+        pub("$JS.API.CONSUMER.DELETE.S.C"),
+        pub("$JS.API.CONSUMER.DELETE.S.C"),
+    )),
+    consumer_scenario("js_consumer_next_statuses", ask(
+        create("S", **ORDERS),
+        consumer("S", {**PULL, "max_batch": 2, "max_waiting": 1}, "C"),
+        # Nothing there: no_wait answers 404 at once.
+        nxt("S", "C", {"batch": 1, "no_wait": True}),
+        # Asking for more than the consumer allows.
+        nxt("S", "C", {"batch": 5}),
+        pub("orders.a", "1"), pub("orders.b", "22"),
+        nxt("S", "C", {"batch": 2, "no_wait": True}),
+        pub("orders.a", "333"),
+        # Too small a byte budget for the next message.
+        nxt("S", "C", {"batch": 1, "max_bytes": 10}),
+        # One request may wait; a second is one too many.
+        nxt("S", "C", {"batch": 1, "expires": 400_000_000}, reply="_INBOX.w1"),
+        nxt("S", "C", {"batch": 1, "expires": 400_000_000}, reply="_INBOX.w2"),
+        pub("$JS.API.CONSUMER.INFO.S.C"),
+    ) + [("sleep", 0.6), ("read", "a")] + ask(
+        consumer("S", {"durable_name": "W", "ack_policy": "explicit", "deliver_policy": "new"}, "W"),
+        nxt("S", "W", {"batch": 3, "expires": 5_000_000_000}, reply="_INBOX.w3"),
+        # Deleting a consumer ends its waiting requests.
+        pub("$JS.API.CONSUMER.DELETE.S.W"),
+        consumer("S", {"durable_name": "PU", "deliver_subject": "dlv"}, "PU"),
+        nxt("S", "PU", {"batch": 1}),
+        nxt("S", "NOPE", {"batch": 1}),
+        nxt("S", "C", "{bad json"),
+        # Nothing left: one request waits, a second is one too many.
+        nxt("S", "C", {"batch": 2, "expires": 1_000_000_000}, reply="_INBOX.w4"),
+        nxt("S", "C", {"batch": 1, "expires": 1_000_000_000}, reply="_INBOX.w5"),
+    ) + [("sleep", 1.0), ("read", "a")]),
+]

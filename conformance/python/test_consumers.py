@@ -322,3 +322,204 @@ async def _key_value(srv):
 def test_key_value_through_consumers(start_server):
     srv, _ = js_server(start_server)
     _key_value(srv)
+
+
+@run
+async def _pull_without_interest(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    await js.add_stream(name="PI", subjects=["pi"], storage=StorageType.MEMORY)
+    psub = await js.pull_subscribe("pi", durable="PD")
+    await js.publish("pi", b"one")
+    assert (await psub.consumer_info()).num_pending == 1
+    # A request whose inbox nobody listens on takes no message.
+    await nc.publish("$JS.API.CONSUMER.MSG.NEXT.PI.PD", json.dumps({"batch": 1}).encode(), reply="nobody.here")
+    await nc.flush()
+    await asyncio.sleep(0.2)
+    info = await psub.consumer_info()
+    assert (info.num_pending, info.num_ack_pending, info.delivered.consumer_seq) == (1, 0, 0)
+    msgs = await psub.fetch(1)
+    assert msgs[0].data == b"one" and msgs[0].metadata.num_delivered == 1
+    await nc.close()
+
+
+def test_pull_request_without_interest_takes_nothing(start_server):
+    srv, _ = js_server(start_server)
+    _pull_without_interest(srv)
+
+
+@run
+async def _delete_marker(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    # Markers outlive the key's one-second TTL (raised to theirs: history 2).
+    await js.add_stream(name="KV_M", subjects=["$KV.M.>"], storage=StorageType.MEMORY, max_msgs_per_subject=2,
+                        allow_rollup_hdrs=True, allow_msg_ttl=True, subject_delete_marker_ttl=2.0)
+    ack = await js.publish("$KV.M.age", b"30", headers={"Nats-TTL": "1"})
+    sub = await js.subscribe("$KV.M.age", ordered_consumer=True)
+    first = await sub.next_msg(timeout=2)
+    assert first.data == b"30" and first.headers["Nats-TTL"] == "2"
+    marker = await sub.next_msg(timeout=5)
+    assert marker.headers == {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "2s", "Nats-Rollup": "sub"}
+    assert marker.metadata.sequence.stream == ack.seq + 1
+    info = await js.stream_info("KV_M")
+    assert (info.state.messages, info.state.last_seq) == (1, 2)
+    await sub.unsubscribe()
+    await nc.close()
+
+
+def test_expired_last_message_leaves_a_delete_marker(start_server):
+    srv, _ = js_server(start_server)
+    _delete_marker(srv)
+
+
+def _normalised(body):
+    d = json.loads(body)
+    d["id"], d["timestamp"] = "ID", "TS"
+    return json.dumps(d)
+
+
+@run
+async def _consumer_advisories(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    got = []
+
+    async def cb(m):
+        got.append((m.subject, m.data.decode()))
+    await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.>", cb=cb)
+    await js.add_stream(name="AD", subjects=["ad"], storage=StorageType.MEMORY)
+    for _ in range(3):
+        await js.publish("ad", b"x")
+    psub = await js.pull_subscribe("ad", durable="C", config=ConsumerConfig(ack_wait=0.5, max_deliver=2))
+    msgs = await psub.fetch(3)
+    await msgs[0].nak()
+    await nc.publish(msgs[1].reply, b"+TERM bad one")
+    await msgs[2].ack()
+    await nc.flush()
+    again = await psub.fetch(1)
+    assert again[0].metadata.num_delivered == 2
+    # Not acked again: past its ack wait it has been delivered max_deliver times.
+    await asyncio.sleep(1.3)
+    with pytest.raises(nats.errors.TimeoutError):
+        await psub.fetch(1, timeout=0.5)
+    await nc.request("$JS.API.CONSUMER.DELETE.AD.C", b"")
+    await nc.flush()
+    await asyncio.sleep(0.3)
+    # Bodies as nats-server 2.15.1 sends them, ids and times normalised;
+    # the key order is part of what is compared.
+    expected = [
+        ("$JS.EVENT.ADVISORY.CONSUMER.CREATED.AD.C",
+         '{"type": "io.nats.jetstream.advisory.v1.consumer_action", "id": "ID", "timestamp": "TS", "stream": "AD", "consumer": "C", "action": "create"}'),
+        ("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.AD.C",
+         '{"type": "io.nats.jetstream.advisory.v1.nak", "id": "ID", "timestamp": "TS", "stream": "AD", "consumer": "C", "consumer_seq": 1, "stream_seq": 1, "deliveries": 1}'),
+        ("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.AD.C",
+         '{"type": "io.nats.jetstream.advisory.v1.terminated", "id": "ID", "timestamp": "TS", "stream": "AD", "consumer": "C", "consumer_seq": 2, "stream_seq": 2, "deliveries": 1, "reason": "bad one"}'),
+        ("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.AD.C",
+         '{"type": "io.nats.jetstream.advisory.v1.max_deliver", "id": "ID", "timestamp": "TS", "stream": "AD", "consumer": "C", "stream_seq": 1, "deliveries": 2}'),
+        ("$JS.EVENT.ADVISORY.CONSUMER.DELETED.AD.C",
+         '{"type": "io.nats.jetstream.advisory.v1.consumer_action", "id": "ID", "timestamp": "TS", "stream": "AD", "consumer": "C", "action": "delete"}'),
+    ]
+    assert [(s, _normalised(b)) for s, b in got] == expected
+    ids = [json.loads(b)["id"] for _, b in got]
+    assert len(set(ids)) == len(ids) and all(len(i) == 22 for i in ids)
+    # An ephemeral consumer is announced as deleted with its stream.
+    got.clear()
+    await js.add_stream(name="AE", subjects=["ae"], storage=StorageType.MEMORY)
+    ci = await nc.jsm().add_consumer("AE", name="E")
+    await nc.jsm().delete_stream("AE")
+    await nc.flush()
+    await asyncio.sleep(0.3)
+    assert [s for s, _ in got] == ["$JS.EVENT.ADVISORY.CONSUMER.CREATED.AE.E", "$JS.EVENT.ADVISORY.CONSUMER.DELETED.AE.E"]
+    assert ci.name == "E"
+    await nc.close()
+
+
+def test_consumer_advisories(start_server):
+    srv, _ = js_server(start_server)
+    _consumer_advisories(srv)
+
+
+@run
+async def _replay_original_and_rate_limit(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    await js.add_stream(name="RP", subjects=["rp"], storage=StorageType.MEMORY)
+    for i in range(3):
+        await js.publish("rp", f"{i}".encode())
+        await asyncio.sleep(0.4)
+    loop = asyncio.get_running_loop()
+    times = []
+    done = asyncio.Event()
+
+    async def cb(m):
+        times.append(loop.time())
+        if len(times) == 3:
+            done.set()
+    await js.subscribe("rp", cb=cb, config=ConsumerConfig(replay_policy="original"))
+    await asyncio.wait_for(done.wait(), 5)
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(0.3 < g < 0.6 for g in gaps), gaps
+    # A rate limit in bits per second, with the stream's largest message as the burst.
+    await js.add_stream(name="RL", subjects=["rl"], storage=StorageType.MEMORY, max_msg_size=11_000)
+    for _ in range(5):
+        await js.publish("rl", b"x" * 10_000)
+    times.clear()
+    done.clear()
+
+    async def cb5(m):
+        times.append(loop.time())
+        if len(times) == 5:
+            done.set()
+    start = loop.time()
+    await js.subscribe("rl", cb=cb5, config=ConsumerConfig(rate_limit_bps=8 * 40_000))
+    await asyncio.wait_for(done.wait(), 5)
+    # About 50 kB less the 11 kB burst at 40 kB/s.
+    assert 0.7 < times[-1] - start < 1.6, times[-1] - start
+    await nc.close()
+
+
+def test_replay_original_and_rate_limit(start_server):
+    srv, _ = js_server(start_server)
+    _replay_original_and_rate_limit(srv)
+
+
+@run
+async def _pause_advisories(srv):
+    import datetime
+    nc = await connect(srv)
+    js = nc.jetstream()
+    got = []
+
+    async def cb(m):
+        got.append((m.subject, json.loads(m.data)))
+    await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.>", cb=cb)
+    await js.add_stream(name="PS", subjects=["ps"], storage=StorageType.MEMORY)
+    await nc.request("$JS.API.CONSUMER.CREATE.PS.C", json.dumps({"stream_name": "PS", "config": {"durable_name": "C"}}).encode())
+
+    def later(secs):
+        t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=secs)
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    long, short = later(60), later(1)
+    await nc.request("$JS.API.CONSUMER.PAUSE.PS.C", json.dumps({"pause_until": long}).encode())
+    await nc.request("$JS.API.CONSUMER.PAUSE.PS.C", b"")
+    await nc.request("$JS.API.CONSUMER.PAUSE.PS.C", json.dumps({"pause_until": short}).encode())
+    await asyncio.sleep(1.5)
+    # Created paused.
+    await nc.request("$JS.API.CONSUMER.CREATE.PS.D", json.dumps(
+        {"stream_name": "PS", "config": {"durable_name": "D", "pause_until": long}}).encode())
+    await asyncio.sleep(0.3)
+    same_time = lambda a, b: a.rstrip("0Z") == b.rstrip("0Z")  # Go trims trailing zeros
+    seen = [(s.rsplit(".", 1)[1], d["paused"], d["pause_until"]) for s, d in got]
+    assert [(c, p) for c, p, _ in seen] == [("C", True), ("C", False), ("C", True), ("C", False), ("D", True)], seen
+    assert same_time(seen[0][2], long) and seen[1][2] == "0001-01-01T00:00:00Z"
+    assert same_time(seen[2][2], short) and same_time(seen[3][2], short) and same_time(seen[4][2], long)
+    keys = list(got[0][1].keys())
+    assert keys == ["type", "id", "timestamp", "stream", "consumer", "paused", "pause_until"], keys
+    assert got[0][1]["type"] == "io.nats.jetstream.advisory.v1.consumer_pause"
+    await nc.close()
+
+
+def test_pause_advisories(start_server):
+    srv, _ = js_server(start_server)
+    _pause_advisories(srv)

@@ -66,7 +66,7 @@ impl JetStream {
     }
 
     /// A fresh 22-character id.
-    fn next_id(&mut self) -> String {
+    pub(super) fn next_id(&mut self) -> String {
         self.ids_made += 1;
         let (mut a, mut b) = (mix(self.id_seed ^ self.ids_made), mix(self.id_seed.rotate_left(32) ^ self.ids_made));
         (0..ID_LEN)

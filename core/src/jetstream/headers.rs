@@ -62,6 +62,28 @@ pub fn append(existing: Option<&[u8]>, extra: &[(&[u8], &[u8])]) -> Bytes {
 }
 
 /// Appends `Key: value` lines and the closing blank line.
+/// `existing` without its `name` headers, then `name: value` appended (how
+/// nats-server rewrites a header it changes).
+pub fn replace(existing: Option<&[u8]>, name: &[u8], value: &[u8]) -> Bytes {
+    let Some(existing) = existing.filter(|e| e.len() >= 4) else {
+        return block(None, &[(name, value)]);
+    };
+    let mut b = BytesMut::with_capacity(existing.len() + 32);
+    let mut lines = existing.split(|&c| c == b'\n');
+    let status = lines.next().unwrap_or_default();
+    b.put_slice(status.strip_suffix(b"\r").unwrap_or(status));
+    b.put_slice(b"\r\n");
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let named = line.iter().position(|&c| c == b':').is_some_and(|colon| &line[..colon] == name);
+        if !line.is_empty() && !named {
+            b.put_slice(line);
+            b.put_slice(b"\r\n");
+        }
+    }
+    put_headers(&mut b, &[(name, value)])
+}
+
 fn put_headers(b: &mut BytesMut, headers: &[(&[u8], &[u8])]) -> Bytes {
     for (k, v) in headers {
         b.put_slice(k);
@@ -76,6 +98,13 @@ fn put_headers(b: &mut BytesMut, headers: &[(&[u8], &[u8])]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replace_drops_the_old_value_and_appends_the_new() {
+        let h = b"NATS/1.0\r\nA: 1\r\nNats-TTL: 1\r\nB: 2\r\n\r\n";
+        assert_eq!(&replace(Some(h), b"Nats-TTL", b"3")[..], b"NATS/1.0\r\nA: 1\r\nB: 2\r\nNats-TTL: 3\r\n\r\n");
+        assert_eq!(&replace(None, b"Nats-TTL", b"3")[..], b"NATS/1.0\r\nNats-TTL: 3\r\n\r\n");
+    }
 
     #[test]
     fn finds_values_and_builds_blocks() {

@@ -543,20 +543,29 @@ impl JetStream {
             self.sync_dirty(None);
         }
         let mut failed = Vec::new();
+        let mut grown = Vec::new();
         for (account, acc) in &mut self.accounts {
             for (name, stream) in &mut acc.streams {
-                let before = stream.store().state().first_seq;
+                let before = stream.store().state();
                 if let Err(e) = stream.handle_timeout(wall) {
                     failed.push(format!("JetStream expiry in stream '{account} > {name}' failed: {e}"));
                 }
+                let after = stream.store().state();
                 // Only a stream that expired something has writes to sync.
-                if stream.config().storage == StorageType::File && stream.store().state().first_seq != before {
+                if stream.config().storage == StorageType::File && (after.first_seq, after.last_seq) != (before.first_seq, before.last_seq) {
                     self.dirty.insert((account.clone(), name.clone()));
+                }
+                // Delete markers written in place of expired messages go to consumers.
+                if after.last_seq != before.last_seq {
+                    grown.push((account.clone(), name.clone()));
                 }
             }
         }
         for line in failed {
             self.log(Level::Error, line);
+        }
+        for (account, name) in grown {
+            self.pump_consumers(&account, &name, wall);
         }
         self.consumers_timeout(wall);
     }

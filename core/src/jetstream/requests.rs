@@ -218,7 +218,7 @@ impl JetStream {
             Request::Delete(name) => {
                 api::requests::check_empty_request(payload)?;
                 let mut stream = self.take_stream(account, name)?;
-                self.remove_stream_consumers(account, name);
+                self.remove_stream_consumers(account, name, Some(wall));
                 let file = stream.config().storage == StorageType::File;
                 stream.store_mut().delete().map_err(ApiError::stream_delete)?;
                 if file {
@@ -272,7 +272,7 @@ impl JetStream {
         );
         let mut failed = None;
         for name in streams.keys() {
-            self.remove_stream_consumers(target, name);
+            self.remove_stream_consumers(target, name, None);
         }
         for mut stream in streams.into_values() {
             match stream.store_mut().delete() {

@@ -212,10 +212,22 @@ impl Stream {
         }
         self.check_expectations(subject, hdrs)?;
         let rollup = self.rollup(hdrs)?;
-        let ttl_secs = match ttl_secs {
+        let mut ttl_secs = match ttl_secs {
             Some(None) => return Err(ApiError::message_ttl_invalid()),
             Some(Some(t)) => t,
             None => 0,
+        };
+        // With delete markers, a TTL is at least the markers' own, so that
+        // a marker is never missed for a subject that already has one (one
+        // message per subject is the exception), as nats-server raises it.
+        let raised_hdrs;
+        let hdrs = match marker_ttl_secs(&self.config) {
+            Some(min) if ttl_secs > 0 && ttl_secs < min && self.config.max_msgs_per_subject != 1 => {
+                ttl_secs = min;
+                raised_hdrs = headers::replace(hdrs, ttl::HEADER, min.to_string().as_bytes());
+                Some(&raised_hdrs[..])
+            }
+            _ => hdrs,
         };
         if quota.server_full {
             return Err(ApiError::insufficient_resources());
@@ -324,9 +336,37 @@ impl Stream {
     /// Removes the messages whose TTL ran out.
     fn expire_ttls(&mut self, wall: UnixNanos) -> Result<(), StoreError> {
         for seq in self.ttls.take_due(wall) {
-            self.store.remove(seq, false)?;
+            self.expire_one(seq, wall)?;
         }
         Ok(())
+    }
+
+    /// Removes `seq`, aged out by `max_age` or its TTL. With
+    /// `subject_delete_marker_ttl`, the last message of a subject is
+    /// replaced by a delete marker instead (a roll-up of the subject with
+    /// `Nats-Marker-Reason: MaxAge`, itself expiring after the marker TTL),
+    /// as nats-server does, so that watchers learn the subject is gone.
+    /// False if nothing was removed.
+    fn expire_one(&mut self, seq: u64, wall: UnixNanos) -> Result<bool, StoreError> {
+        let Some(marker_secs) = marker_ttl_secs(&self.config) else {
+            return self.store.remove(seq, false);
+        };
+        let Some(msg) = self.store.load(seq)? else { return Ok(false) };
+        let last_of_subject = self.store.subject_state(&msg.subject).is_some_and(|(n, _)| n == 1);
+        if !last_of_subject || is_delete_marker(msg.headers.as_deref()) {
+            return self.store.remove(seq, false);
+        }
+        let ttl_text = go_seconds(marker_secs);
+        let hdrs = headers::block(
+            None,
+            &[(MARKER_REASON, b"MaxAge"), (ttl::HEADER, ttl_text.as_bytes()), (headers::ROLLUP, b"sub")],
+        );
+        let marker = self.store.store(&msg.subject, Some(&hdrs), &[], wall)?;
+        self.schedule_ttl(marker, wall, marker_secs);
+        self.last_msg_id = None;
+        self.store.purge(&PurgeRequest { filter: Some(msg.subject.clone()), below_seq: Some(marker), keep: None })?;
+        self.enforce_limits_after_store(&msg.subject, wall)?;
+        Ok(true)
     }
 
     fn forget_old_ids(&mut self, wall: UnixNanos) {
@@ -473,7 +513,7 @@ impl Stream {
         let cutoff = wall.0.saturating_sub(self.config.max_age);
         loop {
             let state = self.store.state();
-            if state.msgs == 0 || state.first_time.0 > cutoff || !self.remove_first()? {
+            if state.msgs == 0 || state.first_time.0 > cutoff || !self.expire_one(state.first_seq, wall)? {
                 return Ok(());
             }
         }
@@ -543,5 +583,33 @@ fn store_failed(e: StoreError) -> ApiError {
     match e {
         StoreError::Storage(StorageError::NoSpace { .. }) => ApiError::insufficient_resources(),
         other => ApiError::stream_store_failed(other),
+    }
+}
+
+/// The header naming why a delete marker was written.
+pub const MARKER_REASON: &[u8] = b"Nats-Marker-Reason";
+
+/// The stream's delete marker TTL in whole seconds, when it has markers.
+fn marker_ttl_secs(cfg: &StreamConfig) -> Option<i64> {
+    let secs = cfg.subject_delete_marker_ttl / 1_000_000_000;
+    (secs > 0).then_some(secs)
+}
+
+/// True for a delete marker, or a key-value purge marker: neither leaves a
+/// marker of its own behind (nats-server's `isSubjectDeleteMarker`).
+fn is_delete_marker(hdrs: Option<&[u8]>) -> bool {
+    let Some(h) = hdrs else { return false };
+    headers::value(h, MARKER_REASON).is_some_and(|v| !v.is_empty()) || headers::value(h, b"KV-Operation") == Some(b"PURGE")
+}
+
+/// Whole seconds as Go prints a `time.Duration`: `3s`, `1m0s`, `1h2m3s`.
+fn go_seconds(secs: i64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else if m > 0 {
+        format!("{m}m{s}s")
+    } else {
+        format!("{s}s")
     }
 }

@@ -162,3 +162,33 @@ fn messages_expire_by_their_ttl() {
     let state = &ask(&mut js, "$JS.API.STREAM.INFO.T", "")["state"];
     assert_eq!((state["messages"].as_u64(), state["first_seq"].as_u64(), state["last_seq"].as_u64()), (Some(1), Some(1), Some(3)));
 }
+
+#[test]
+fn the_last_message_of_a_subject_leaves_a_delete_marker_when_it_ages_out() {
+    let mut js = js();
+    let cfg = r#"{"name":"M","subjects":["m.*"],"storage":"memory","allow_msg_ttl":true,"allow_rollup_hdrs":true,"subject_delete_marker_ttl":2000000000}"#;
+    ask(&mut js, "$JS.API.STREAM.CREATE.M", cfg);
+    // A TTL under the markers' is raised to theirs, the header rewritten.
+    assert_eq!(hpublish(&mut js, "m.a", "Foo: bar\r\nNats-TTL: 1", T0)["seq"], 1);
+    assert_eq!(hpublish(&mut js, "m.b", "Nats-TTL: 1", T0)["seq"], 2);
+    assert_eq!(publish(&mut js, "m.b", "kept")["seq"], 3);
+    let got = ask(&mut js, "$JS.API.STREAM.MSG.GET.M", r#"{"seq":1}"#);
+    let hdrs = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, got["message"]["hdrs"].as_str().unwrap()).unwrap();
+    assert_eq!(hdrs, b"NATS/1.0\r\nFoo: bar\r\nNats-TTL: 2\r\n\r\n");
+    let later = |s: i64| UnixNanos(T0.0 + s * 1_000_000_000);
+    js.handle_timeout(later(1));
+    assert_eq!(ask(&mut js, "$JS.API.STREAM.INFO.M", "")["state"]["messages"], 3);
+    // m.a was its subject's last message: a marker takes its place; m.b
+    // still has a message, so its expired one simply goes.
+    js.handle_timeout(later(2));
+    let state = &ask(&mut js, "$JS.API.STREAM.INFO.M", "")["state"];
+    assert_eq!((state["messages"].as_u64(), state["first_seq"].as_u64(), state["last_seq"].as_u64()), (Some(2), Some(3), Some(4)));
+    let marker = ask(&mut js, "$JS.API.STREAM.MSG.GET.M", r#"{"seq":4}"#);
+    assert_eq!(marker["message"]["subject"], "m.a");
+    let hdrs = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, marker["message"]["hdrs"].as_str().unwrap()).unwrap();
+    assert_eq!(hdrs, b"NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: 2s\r\nNats-Rollup: sub\r\n\r\n");
+    // The marker expires in turn, leaving no marker of its own.
+    js.handle_timeout(later(4));
+    let state = &ask(&mut js, "$JS.API.STREAM.INFO.M", "")["state"];
+    assert_eq!((state["messages"].as_u64(), state["last_seq"].as_u64()), (Some(1), Some(4)));
+}

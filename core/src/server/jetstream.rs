@@ -99,6 +99,12 @@ impl Control {
         let name = self.accounts[account].name.clone();
         let Some(js) = self.jetstream.as_mut() else { return 0 };
         let taken = if let Some(api) = js.api_subject(&p.subject) {
+            if api.starts_with(b"$JS.API.CONSUMER.MSG.NEXT.") && p.reply.as_ref().is_some_and(|r| !r.starts_with(b"_R_.") && self.accounts[account].shared.index.write().match_subject(r).is_empty()) {
+                // Nobody would receive what the request asks for: nats-server
+                // drops a waiting request whose reply lost its interest
+                // before delivering to it, and so no message is spent on it.
+                return 1;
+            }
             let layout = js.layout();
             let answered = js.handle_api(&name, &api, p.reply.as_ref(), &p.payload, wall);
             if js.layout() != layout {

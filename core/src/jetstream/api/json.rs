@@ -237,6 +237,20 @@ fn go_kind(value: &Value, with_number: bool) -> String {
     }
 }
 
+/// `json.Unmarshal`'s text for unreadable JSON (as nats-server prints it
+/// in a `MSG.NEXT` 400 status: without the offset); `None` when `err` is
+/// not a syntax error.
+pub(crate) fn go_unmarshal_syntax_error(err: &serde_json::Error, body: &[u8]) -> Option<String> {
+    if !err.is_syntax() && !err.is_eof() {
+        return None;
+    }
+    let text = go_syntax_error(err, body);
+    Some(match text.rfind(" at offset ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    })
+}
+
 /// Go's texts for unreadable JSON: `unexpected EOF`, or `invalid character
 /// 'x' <what the scanner was doing> at offset N`.
 fn go_syntax_error(err: &serde_json::Error, body: &[u8]) -> String {

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::config::{self, ConsumerAction, ConsumerConfig, CreateConsumerRequest};
+use super::advisories::Lifecycle;
 use super::{AckKind, AckSubject, Consumer, Delivery, SeqPair};
 use crate::jetstream::api::json::{go_time, to_go_json};
 use crate::jetstream::api::{self, ApiError};
@@ -258,6 +259,7 @@ impl JetStream {
                 c.close();
                 self.drain_consumer(account, &mut c);
                 self.forget_consumer_files(account, stream, name);
+                self.advise_consumer(account, stream, name, Lifecycle::Delete, wall);
                 Ok(api::success_response(kinds::DELETE))
             }
             Request::Names(stream) => {
@@ -382,7 +384,7 @@ impl JetStream {
             return Err(ApiError::stream_mismatch());
         }
         let stream_cfg = self.stream(account, stream)?.config().clone();
-        let mut cfg = req.config.ok_or_else(ApiError::consumer_config_required)?;
+        let mut cfg = req.config.unwrap_or_default();
         if durable_api {
             let durable = subject_name.unwrap_or_default();
             if cfg.durable_name.is_empty() {
@@ -422,16 +424,29 @@ impl JetStream {
             return Err(ApiError::consumer_name_too_long(config::MAX_NAME_LEN));
         }
         config::set_defaults(&mut cfg, &stream_cfg, req.pedantic)?;
-        if !cfg.is_durable() && cfg.inactive_threshold == 0 {
+        // An ephemeral's threshold is defaulted by the consumer itself in
+        // nats-server, after `action: create` compared what was asked with
+        // an existing consumer: asked without one, it never matches.
+        let threshold_defaulted = !cfg.is_durable() && cfg.inactive_threshold == 0;
+        if threshold_defaulted {
             cfg.inactive_threshold = config::INACTIVE_THRESHOLD_DEFAULT_NS;
         }
         config::check(&cfg, &stream_cfg)?;
         cfg.set_static_metadata();
-        self.place_consumer(account, stream, cfg, req.action, wall)
+        self.place_consumer(account, stream, cfg, req.action, threshold_defaulted, wall)
     }
 
     /// Adds, updates or returns the consumer `cfg` names.
-    fn place_consumer(&mut self, account: &str, stream: &str, cfg: ConsumerConfig, action: ConsumerAction, wall: UnixNanos) -> Result<Vec<u8>, ApiError> {
+    fn place_consumer(
+        &mut self,
+        account: &str,
+        stream: &str,
+        cfg: ConsumerConfig,
+        action: ConsumerAction,
+        threshold_defaulted: bool,
+        wall: UnixNanos,
+    ) -> Result<Vec<u8>, ApiError> {
+        let max_payload = self.limits.max_payload;
         let acc = self.accounts.get_mut(account).ok_or_else(ApiError::stream_not_found)?;
         let consumers = acc.consumers.entry(stream.to_owned()).or_default();
         // An ephemeral consumer made without a name gets one; its config
@@ -450,14 +465,14 @@ impl JetStream {
         };
         let s = acc.streams.get_mut(stream).ok_or_else(ApiError::stream_not_found)?;
         if let Some(existing) = consumers.get_mut(&name) {
-            // nats-server 2.15.1 refuses `action: create` of an existing
-            // consumer even with the same configuration.
-            if action == ConsumerAction::Create {
+            // nats-server 2.15.1 accepts `action: create` of an existing
+            // consumer only with the very configuration it has.
+            if action == ConsumerAction::Create && (threshold_defaulted || *existing.config() != cfg) {
                 return Err(ApiError::consumer_already_exists());
             }
             if *existing.config() != cfg {
                 config::check_update(existing.config(), &cfg)?;
-                existing.update(cfg);
+                existing.update(cfg, wall);
                 existing.pump(s.store_mut(), wall);
             }
         } else {
@@ -472,13 +487,16 @@ impl JetStream {
                 check_work_queue(consumers, &cfg)?;
             }
             let mut c = Consumer::new(stream, &name, cfg, wall, s.store_mut());
+            c.set_rate_burst(rate_burst(s.config().max_msg_size, max_payload));
             c.start_heartbeats(wall);
             consumers.insert(name.clone(), c);
+            self.advise_consumer(account, stream, &name, Lifecycle::Create, wall);
             // A new push consumer is asked about at once, then soon again.
             self.interest_backoff_ns = INTEREST_RECHECK_FIRST_NS;
             self.interest_recheck_at = None;
         }
         self.save_consumer(account, stream, &name);
+        self.collect_deliveries(account, stream);
         let info = self.consumer_info(account, stream, &name, wall, true)?;
         Ok(with_type(kinds::CREATE, &info))
     }
@@ -486,14 +504,21 @@ impl JetStream {
     /// Moves what a stream's consumers want published to the delivery queue.
     pub(crate) fn collect_deliveries(&mut self, account: &str, stream: &str) {
         let Some(consumers) = self.accounts.get_mut(account).and_then(|a| a.consumers.get_mut(stream)) else { return };
-        for c in consumers.values_mut() {
+        let mut events = Vec::new();
+        for (name, c) in consumers.iter_mut() {
             while let Some(d) = c.poll_delivery() {
                 self.deliveries.push_back((account.to_owned(), d));
+            }
+            while let Some((at, e)) = c.poll_event() {
+                events.push((name.clone(), at, e));
             }
         }
         let names: Vec<String> = consumers.iter_mut().filter_map(|(n, c)| c.take_dirty().then(|| n.clone())).collect();
         for name in names {
             self.save_consumer(account, stream, &name);
+        }
+        for (name, at, e) in events {
+            self.advise_consumer_event(account, stream, &name, at, &e);
         }
     }
 
@@ -663,6 +688,7 @@ impl JetStream {
                 c.close();
                 self.drain_consumer(&account, &mut c);
                 self.forget_consumer_files(&account, &stream, &name);
+                self.advise_consumer(&account, &stream, &name, Lifecycle::Delete, wall);
             }
         }
         for (account, stream) in touched {
@@ -670,13 +696,17 @@ impl JetStream {
         }
     }
 
-    /// A stream is going: its consumers go with it.
-    pub(crate) fn remove_stream_consumers(&mut self, account: &str, stream: &str) {
+    /// A stream is going: its consumers go with it (announced as deleted
+    /// at `advise_at`, when given).
+    pub(crate) fn remove_stream_consumers(&mut self, account: &str, stream: &str, advise_at: Option<UnixNanos>) {
         let Some(consumers) = self.accounts.get_mut(account).and_then(|a| a.consumers.remove(stream)) else { return };
         for (name, mut c) in consumers {
             c.close();
             self.drain_consumer(account, &mut c);
             self.forget_consumer_files(account, stream, &name);
+            if let Some(wall) = advise_at {
+                self.advise_consumer(account, stream, &name, Lifecycle::Delete, wall);
+            }
         }
     }
 
@@ -740,4 +770,14 @@ fn paging_offset(payload: &[u8]) -> Result<usize, ApiError> {
     }
     let v: serde_json::Value = serde_json::from_slice(payload).map_err(|e| ApiError::invalid_json(e.to_string()))?;
     Ok(v.get("offset").and_then(serde_json::Value::as_u64).map_or(0, |o| usize::try_from(o).unwrap_or(usize::MAX)))
+}
+
+/// The burst of a consumer's rate limit: the largest message its stream
+/// may hold, as nats-server sizes it.
+pub(crate) fn rate_burst(max_msg_size: i32, max_payload: i64) -> u64 {
+    if max_msg_size > 0 {
+        max_msg_size as u64
+    } else {
+        u64::try_from(max_payload).ok().filter(|&p| p > 0).unwrap_or(1024 * 1024)
+    }
 }

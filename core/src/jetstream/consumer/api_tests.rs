@@ -117,3 +117,34 @@ fn acks_through_the_manager_match_nats_server_info() {
     let info = request(&mut js, "$JS.API.CONSUMER.INFO.S.Q", "", 400);
     assert_eq!(info, normalise(AFTER_ACKS));
 }
+
+#[test]
+fn create_answers_as_nats_server_where_the_differential_suite_found_otherwise() {
+    let mut js = setup();
+    let error = |r: &str| serde_json::from_str::<serde_json::Value>(r).unwrap()["error"].clone();
+    // No config: an empty one, named by the subject.
+    let r = request(&mut js, "$JS.API.CONSUMER.CREATE.S.E", r#"{"stream_name":"S"}"#, 100);
+    assert!(r.contains(r#""name":"E""#) && error(&r).is_null(), "{r}");
+    // `action: create` of a durable with the very configuration it has is no error.
+    let durable = r#"{"stream_name":"S","config":{"durable_name":"D","ack_policy":"explicit"},"action":"create"}"#;
+    assert!(error(&request(&mut js, "$JS.API.CONSUMER.CREATE.S.D", durable, 100)).is_null());
+    assert!(error(&request(&mut js, "$JS.API.CONSUMER.CREATE.S.D", durable, 100)).is_null());
+    let changed = r#"{"stream_name":"S","config":{"durable_name":"D","ack_policy":"all"},"action":"create"}"#;
+    assert_eq!(error(&request(&mut js, "$JS.API.CONSUMER.CREATE.S.D", changed, 100))["err_code"], 10148);
+    // Go's texts for an unknown field and an unknown policy.
+    let r = request(&mut js, "$JS.API.CONSUMER.CREATE.S.X", r#"{"stream_name":"S","config":{"max_request_batch":2}}"#, 100);
+    assert_eq!(error(&r)["description"], r#"invalid JSON: json: unknown field "max_request_batch""#);
+    let r = request(&mut js, "$JS.API.CONSUMER.CREATE.S.X", r#"{"stream_name":"S","config":{"ack_policy":"sometimes"}}"#, 100);
+    assert_eq!(error(&r)["description"], r#"invalid JSON: can not unmarshal "\"sometimes\"""#);
+}
+
+#[test]
+fn an_unreadable_pull_request_is_a_400_in_go_s_words() {
+    let mut js = setup();
+    request(&mut js, "$JS.API.CONSUMER.CREATE.S.Q", r#"{"stream_name":"S","config":{"name":"Q"}}"#, 100);
+    let inbox = Bytes::from_static(b"inb");
+    assert!(js.handle_api("A", b"$JS.API.CONSUMER.MSG.NEXT.S.Q", Some(&inbox), &Bytes::from_static(b"{bad json"), UnixNanos(200)));
+    let (_, d) = js.poll_delivery().expect("a status");
+    let status = d.headers.unwrap();
+    assert_eq!(&status[..], &b"NATS/1.0 400 Bad Request - invalid character 'b' looking for beginning of object key string\r\n\r\n"[..]);
+}

@@ -72,15 +72,15 @@ pub enum ReplayPolicy {
 }
 
 json_words!(DeliverPolicy, case_insensitive: false,
-    unknown: |raw| format!("can not unmarshal deliver policy {:?}", raw.to_string()),
+    unknown: |raw| format!("can not unmarshal {:?}", raw.to_string()),
     DeliverPolicy::All => "all", DeliverPolicy::Last => "last", DeliverPolicy::New => "new",
     DeliverPolicy::ByStartSequence => "by_start_sequence", DeliverPolicy::ByStartTime => "by_start_time",
     DeliverPolicy::LastPerSubject => "last_per_subject");
 json_words!(AckPolicy, case_insensitive: false,
-    unknown: |raw| format!("can not unmarshal ack policy {:?}", raw.to_string()),
+    unknown: |raw| format!("can not unmarshal {:?}", raw.to_string()),
     AckPolicy::None => "none", AckPolicy::All => "all", AckPolicy::Explicit => "explicit");
 json_words!(ReplayPolicy, case_insensitive: false,
-    unknown: |raw| format!("can not unmarshal replay policy {:?}", raw.to_string()),
+    unknown: |raw| format!("can not unmarshal {:?}", raw.to_string()),
     ReplayPolicy::Instant => "instant", ReplayPolicy::Original => "original");
 
 
@@ -247,7 +247,8 @@ pub enum ConsumerAction {
 pub struct CreateConsumerRequest {
     /// The stream named in the body.
     pub stream_name: String,
-    /// The config, absent when the body has none.
+    /// The config, absent when the body has none (nats-server then uses
+    /// an empty one).
     pub config: Option<ConsumerConfig>,
     /// Create, update or either.
     pub action: ConsumerAction,
@@ -289,14 +290,22 @@ impl CreateConsumerRequest {
         };
         let config = match fields.remove("config") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(
-                serde_json::from_value::<ConsumerConfig>(v).map_err(|e| ApiError::invalid_json(e.to_string()))?,
-            ),
+            Some(v) => Some(serde_json::from_value::<ConsumerConfig>(v).map_err(|e| ApiError::invalid_json(go_json_error(&e)))?),
         };
         if let Some(unknown) = fields.keys().next() {
             return Err(ApiError::invalid_json(format!("json: unknown field {unknown:?}")));
         }
         Ok(CreateConsumerRequest { stream_name, config, action, pedantic })
+    }
+}
+
+/// A decoding error as Go's `encoding/json` words the ones a client can
+/// tell apart: an unknown field is `json: unknown field "x"`.
+fn go_json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.strip_prefix("unknown field `").and_then(|rest| rest.split_once('`')) {
+        Some((field, _)) => format!("json: unknown field {field:?}"),
+        None => text,
     }
 }
 

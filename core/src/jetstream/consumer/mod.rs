@@ -7,6 +7,7 @@
 //! messages from), and answers with [`Delivery`]s for the control plane to
 //! publish. It knows nothing of connections or accounts.
 
+pub mod advisories;
 pub mod api;
 pub mod config;
 pub(crate) mod persist;
@@ -22,7 +23,7 @@ use crate::jetstream::store::{MsgStore, StoredMsg};
 use crate::subject::subject_matches;
 use crate::time::UnixNanos;
 
-pub use config::{AckPolicy, ConsumerConfig, DeliverPolicy};
+pub use config::{AckPolicy, ConsumerConfig, DeliverPolicy, ReplayPolicy};
 use pull::{NextRequest, Waiting};
 pub use state::{ConsumerState, Pending, SeqPair};
 
@@ -43,6 +44,52 @@ pub struct Delivery {
     pub payload: Bytes,
 }
 
+/// Something a consumer announces on `$JS.EVENT.ADVISORY.CONSUMER.…`
+/// (nats-server's delivery advisories).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A delivery was negatively acknowledged (`MSG_NAKED`).
+    Nak {
+        /// The delivery's consumer sequence.
+        consumer_seq: u64,
+        /// Its stream sequence.
+        stream_seq: u64,
+        /// How many times it was delivered.
+        deliveries: u64,
+    },
+    /// A delivery was terminated (`MSG_TERMINATED`).
+    Terminated {
+        /// The delivery's consumer sequence.
+        consumer_seq: u64,
+        /// Its stream sequence.
+        stream_seq: u64,
+        /// How many times it was delivered.
+        deliveries: u64,
+        /// The reason given after `+TERM`, if any.
+        reason: String,
+    },
+    /// The consumer was paused or resumed (`PAUSE`): by request, by an
+    /// update, at creation, or because its pause ran out.
+    Pause {
+        /// Paused now.
+        paused: bool,
+        /// Until when (none once resumed by request).
+        until: Option<UnixNanos>,
+    },
+    /// A message was delivered `max_deliver` times and is given up on (`MAX_DELIVERIES`).
+    MaxDeliveries {
+        /// Its stream sequence.
+        stream_seq: u64,
+        /// How many times it was delivered.
+        deliveries: u64,
+    },
+}
+
+/// Most events a consumer holds before the control plane takes them
+/// (it takes them after every input; past this the oldest are dropped,
+/// as advisories are best effort).
+const EVENTS_MAX: usize = 4096;
+
 /// What a client's message on a consumer's ack subject asks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AckKind {
@@ -54,8 +101,8 @@ pub enum AckKind {
     Progress,
     /// `+NXT`: ack, and a pull request for more.
     Next(NextRequest),
-    /// `+TERM`: never redeliver.
-    Term,
+    /// `+TERM`, with the reason given after it: never redeliver.
+    Term(String),
 }
 
 impl AckKind {
@@ -74,8 +121,8 @@ impl AckKind {
         if let Some(rest) = body.strip_prefix(b"+NXT") {
             return NextRequest::parse(rest.trim_ascii()).ok().map(AckKind::Next);
         }
-        if body.starts_with(b"+TERM") {
-            return Some(AckKind::Term);
+        if let Some(rest) = body.strip_prefix(b"+TERM") {
+            return Some(AckKind::Term(String::from_utf8_lossy(rest.trim_ascii()).into_owned()));
         }
         None
     }
@@ -164,6 +211,7 @@ pub struct Consumer {
     lps: Option<(BTreeSet<u64>, u64)>,
     waiting: VecDeque<Waiting>,
     out: VecDeque<Delivery>,
+    events: VecDeque<(UnixNanos, Event)>,
     /// When a pull request or delivery last happened, for `inactive_threshold`.
     last_active: UnixNanos,
     /// Next push idle heartbeat.
@@ -180,7 +228,65 @@ pub struct Consumer {
     fc_window_bytes: u64,
     fc_outstanding: Option<(Bytes, u64)>,
     fc_requests: u64,
+    /// The next delivery waits until then (for `replay_policy: original`
+    /// or `rate_limit_bps`); once that time comes it goes without waiting again.
+    hold_until: Option<UnixNanos>,
+    /// When the pause runs out, to announce it.
+    pause_timer: Option<UnixNanos>,
+    /// `replay_policy: original`: armed until the first pump, then the
+    /// stream sequence the replay runs to (nats-server replays at the
+    /// original pace until it has caught up with the stream's last
+    /// message as of the start, then delivers instantly).
+    replay_armed: bool,
+    replay_until_seq: Option<u64>,
+    /// Timestamp of the last message delivered during the replay.
+    replay_last_time: Option<UnixNanos>,
+    /// `rate_limit_bps`: a token bucket in bytes, as Go's `rate.Limiter`
+    /// (burst: the stream's largest message, or the server's max payload).
+    rate: RateLimiter,
 }
+
+/// A token bucket of bytes: `burst` tokens at most, refilled at
+/// `bytes_per_sec`; a reservation may take it below zero, and the one
+/// who made it waits until it would be paid back.
+#[derive(Debug, Clone, Copy)]
+struct RateLimiter {
+    bytes_per_sec: u64,
+    burst_bytes: u64,
+    tokens: f64,
+    last: Option<UnixNanos>,
+}
+
+impl RateLimiter {
+    fn new(bits_per_sec: u64, burst_bytes: u64) -> RateLimiter {
+        let burst_bytes = burst_bytes.max(1);
+        RateLimiter { bytes_per_sec: bits_per_sec / 8, burst_bytes, tokens: burst_bytes as f64, last: None }
+    }
+
+    fn enabled(&self) -> bool {
+        self.bytes_per_sec > 0
+    }
+
+    /// Takes `bytes` at `wall`; how long (ns) the delivery must wait.
+    fn reserve(&mut self, bytes: u64, wall: UnixNanos) -> i64 {
+        if !self.enabled() {
+            return 0;
+        }
+        let rate = self.bytes_per_sec as f64;
+        let elapsed_s = self.last.map_or(0.0, |l| (wall.0.saturating_sub(l.0)).max(0) as f64 / 1e9);
+        self.tokens = (self.tokens + elapsed_s * rate).min(self.burst_bytes as f64);
+        self.last = Some(wall);
+        self.tokens -= bytes as f64;
+        if self.tokens >= 0.0 {
+            0
+        } else {
+            (-self.tokens / rate * 1e9).ceil() as i64
+        }
+    }
+}
+
+/// Server max payload, the default burst of a rate-limited consumer.
+const RATE_BURST_DEFAULT_BYTES: u64 = 1024 * 1024;
 
 /// Most bytes a flow-controlled push consumer has outstanding
 /// (nats-server's `JsFlowControlMaxPending`); the window starts at a 16th.
@@ -193,6 +299,10 @@ impl Consumer {
         let mut c = Consumer::restore(stream, name, config, created, ConsumerState::default());
         c.start(store);
         c.dirty = true;
+        if let Some(until) = c.config.pause_until.filter(|&t| t > created) {
+            c.pause_timer = Some(until);
+            c.event(created, Event::Pause { paused: true, until: Some(until) });
+        }
         c
     }
 
@@ -214,6 +324,7 @@ impl Consumer {
             lps: None,
             waiting: VecDeque::new(),
             out: VecDeque::new(),
+            events: VecDeque::new(),
             last_active: created,
             next_push_heartbeat: None,
             dirty: false,
@@ -223,7 +334,15 @@ impl Consumer {
             fc_window_bytes: FC_LIMIT_BYTES / 16,
             fc_outstanding: None,
             fc_requests: 0,
+            hold_until: None,
+            pause_timer: None,
+            replay_armed: false,
+            replay_until_seq: None,
+            replay_last_time: None,
+            rate: RateLimiter::new(0, RATE_BURST_DEFAULT_BYTES),
         };
+        c.replay_armed = c.config.replay_policy == ReplayPolicy::Original;
+        c.rate = RateLimiter::new(c.config.rate_limit, RATE_BURST_DEFAULT_BYTES);
         // What was unacknowledged is redelivered once its ack wait, counted
         // from its delivery before the restart, runs out.
         let due: Vec<(i64, u64)> = c
@@ -328,11 +447,23 @@ impl Consumer {
 
     /// Pauses delivery until `until` (`None` resumes), as `CONSUMER.PAUSE` asks.
     pub fn pause(&mut self, until: Option<UnixNanos>, wall: UnixNanos, store: &mut dyn MsgStore) {
+        self.pause_changed(until, wall);
         self.config.pause_until = until;
         self.config.set_static_metadata();
         self.held_by_pause = false;
         self.dirty = true;
         self.pump(store, wall);
+    }
+
+    /// Announces a change of `pause_until`, and arms the timer that
+    /// announces its end.
+    fn pause_changed(&mut self, until: Option<UnixNanos>, wall: UnixNanos) {
+        if until == self.config.pause_until {
+            return;
+        }
+        let paused = until.is_some_and(|t| t > wall);
+        self.pause_timer = until.filter(|_| paused);
+        self.event(wall, Event::Pause { paused, until });
     }
 
     /// True while paused, and for how long still (ns).
@@ -341,14 +472,36 @@ impl Consumer {
     }
 
     /// Replaces the mutable parts of the configuration (an update).
-    pub fn update(&mut self, config: ConsumerConfig) {
+    pub fn update(&mut self, config: ConsumerConfig, wall: UnixNanos) {
+        self.pause_changed(config.pause_until, wall);
         self.filters = config.filters().into_iter().map(Bytes::from).collect();
+        if config.rate_limit != self.config.rate_limit {
+            self.rate = RateLimiter::new(config.rate_limit, self.rate.burst_bytes);
+        }
         self.config = config;
+    }
+
+    /// The burst of `rate_limit_bps`: the largest message the stream may
+    /// hold (its `max_msg_size`, else the server's max payload).
+    pub fn set_rate_burst(&mut self, burst_bytes: u64) {
+        self.rate = RateLimiter::new(self.config.rate_limit, burst_bytes);
     }
 
     /// The next message to publish.
     pub fn poll_delivery(&mut self) -> Option<Delivery> {
         self.out.pop_front()
+    }
+
+    /// The next event to announce, with when it happened.
+    pub fn poll_event(&mut self) -> Option<(UnixNanos, Event)> {
+        self.events.pop_front()
+    }
+
+    fn event(&mut self, at: UnixNanos, event: Event) {
+        if self.events.len() >= EVENTS_MAX {
+            self.events.pop_front();
+        }
+        self.events.push_back((at, event));
     }
 
     /// Messages the consumer has yet to deliver for the first time.
@@ -466,8 +619,12 @@ impl Consumer {
     }
 
     /// The next message to deliver, without taking it: a redelivery first.
-    fn peek(&mut self, store: &mut dyn MsgStore) -> Option<(StoredMsg, bool)> {
+    fn peek(&mut self, store: &mut dyn MsgStore, wall: UnixNanos) -> Option<(StoredMsg, bool)> {
         while let Some(&seq) = self.redeliver.front() {
+            if self.state.pending.contains_key(&seq) && self.give_up_if_delivered_enough(seq, wall) {
+                self.redeliver.pop_front();
+                continue;
+            }
             match store.load(seq).ok().flatten() {
                 Some(m) if self.state.pending.contains_key(&seq) => return Some((m, true)),
                 _ => {
@@ -506,9 +663,15 @@ impl Consumer {
             if self.config.flow_control && self.fc_pending_bytes > self.fc_window_bytes {
                 break;
             }
-            let Some((msg, redelivery)) = self.peek(store) else { break };
+            if self.hold_until.is_some_and(|t| t > wall) {
+                break;
+            }
+            let Some((msg, redelivery)) = self.peek(store, wall) else { break };
             let ack_reply_len = 40 + self.stream.len() + self.name.len();
             let size = (msg.subject.len() + msg.headers.as_ref().map_or(0, Bytes::len) + msg.payload.len() + ack_reply_len) as u64;
+            if self.must_wait(&msg, size, store, wall) {
+                break;
+            }
             let to = if self.config.is_push() {
                 Bytes::from(self.config.deliver_subject.clone())
             } else {
@@ -536,6 +699,9 @@ impl Consumer {
                 None => self.num_pending(store),
             };
             pending_count = Some(remaining);
+            if self.replay_until_seq.is_some() {
+                self.replay_last_time = Some(msg.time);
+            }
             self.deliver(to, msg, redelivery, remaining, wall);
             if !self.config.is_push() {
                 self.after_pull_delivery(size, wall);
@@ -544,7 +710,43 @@ impl Consumer {
                 self.maybe_request_flow_control();
             }
         }
+        if self.replay_until_seq.is_some_and(|until| self.next_seq > until) && self.hold_until.is_none() {
+            // Caught up with the stream as it was: deliveries are instant from now on.
+            self.replay_until_seq = None;
+        }
         self.finish_no_wait();
+    }
+
+    /// Whether the delivery of `msg` (`size` bytes) must wait: during a
+    /// replay at the original pace, until as long after the last one as
+    /// it was stored after it; with a rate limit, until its bytes are paid
+    /// for. A delivery that waited goes once its time has come.
+    fn must_wait(&mut self, msg: &StoredMsg, size: u64, store: &mut dyn MsgStore, wall: UnixNanos) -> bool {
+        if let Some(t) = self.hold_until {
+            if t <= wall {
+                self.hold_until = None;
+                return false;
+            }
+            return true;
+        }
+        if self.replay_armed {
+            self.replay_armed = false;
+            self.replay_until_seq = Some(store.state().last_seq);
+        }
+        let mut wait_ns = 0;
+        if let (Some(_), Some(last)) = (self.replay_until_seq, self.replay_last_time) {
+            // As nats-server, gaps of a millisecond or less are not kept.
+            let gap = msg.time.0.saturating_sub(last.0);
+            if gap > 1_000_000 {
+                wait_ns = gap;
+            }
+        }
+        wait_ns = wait_ns.max(self.rate.reserve(size, wall));
+        if wait_ns <= 0 {
+            return false;
+        }
+        self.hold_until = Some(UnixNanos(wall.0.saturating_add(wait_ns)));
+        true
     }
 
     /// Counts a pull delivery against the front request and moves it to the back.
@@ -566,6 +768,10 @@ impl Consumer {
 
     /// `no_wait` requests end with `404 No Messages` once nothing more is there.
     fn finish_no_wait(&mut self) {
+        if self.hold_until.is_some() {
+            // A message is there, only held back: it goes when its time comes.
+            return;
+        }
         let mut kept = VecDeque::with_capacity(self.waiting.len());
         for w in std::mem::take(&mut self.waiting) {
             if w.no_wait && (w.expires_at.is_none() || w.delivered > 0) {
@@ -633,7 +839,12 @@ impl Consumer {
                 }
                 acked
             }
-            AckKind::Term => self.ack(seq, wall),
+            AckKind::Term(reason) => {
+                let acked = self.ack(seq, wall);
+                let (consumer_seq, deliveries) = (ack.consumer_seq, ack.delivered);
+                self.event(wall, Event::Terminated { consumer_seq, stream_seq: seq, deliveries, reason });
+                acked
+            }
             AckKind::Progress => {
                 if self.state.pending.contains_key(&seq) {
                     let deliveries = self.state.redelivered.get(&seq).copied().unwrap_or(1);
@@ -643,6 +854,8 @@ impl Consumer {
             }
             AckKind::Nak(delay) => {
                 if self.state.pending.contains_key(&seq) {
+                    let (consumer_seq, deliveries) = (ack.consumer_seq, ack.delivered);
+                    self.event(wall, Event::Nak { consumer_seq, stream_seq: seq, deliveries });
                     self.clear_deadline(seq);
                     if delay > 0 {
                         self.set_deadline(seq, wall.0.saturating_add(delay));
@@ -706,13 +919,17 @@ impl Consumer {
         let pulls = self.waiting.iter().filter_map(Waiting::deadline).min();
         let hb = if self.config.is_push() { self.next_push_heartbeat } else { None };
         let paused = self.config.pause_until.filter(|_| self.held_by_pause);
-        [acks, pulls, hb, paused].into_iter().flatten().min()
+        [acks, pulls, hb, paused, self.hold_until, self.pause_timer].into_iter().flatten().min()
     }
 
     /// Runs the clock: redeliveries, expired pull requests, heartbeats.
     pub fn handle_timeout(&mut self, wall: UnixNanos, store: &mut dyn MsgStore) {
         if self.config.pause_until.is_none_or(|t| t <= wall) {
             self.held_by_pause = false;
+        }
+        if self.pause_timer.is_some_and(|t| t <= wall) {
+            self.pause_timer = None;
+            self.event(wall, Event::Pause { paused: false, until: self.config.pause_until });
         }
         while let Some(&(at, seq)) = self.deadlines.first() {
             if at > wall.0 {
@@ -723,13 +940,7 @@ impl Consumer {
             if !self.state.pending.contains_key(&seq) {
                 continue;
             }
-            let deliveries = self.state.redelivered.get(&seq).copied().unwrap_or(1);
-            if self.config.max_deliver > 0 && deliveries >= self.config.max_deliver as u64 {
-                // Delivered as often as allowed: no longer pending.
-                self.state.pending.remove(&seq);
-                self.state.redelivered.remove(&seq);
-                self.update_ack_floor();
-                self.dirty = true;
+            if self.give_up_if_delivered_enough(seq, wall) {
                 continue;
             }
             if !self.redeliver.contains(&seq) {
@@ -743,6 +954,22 @@ impl Consumer {
             self.next_push_heartbeat = Some(UnixNanos(wall.0.saturating_add(self.config.heartbeat)));
         }
         self.pump(store, wall);
+    }
+
+    /// A pending message delivered `max_deliver` times is no longer
+    /// pending, and a `MAX_DELIVERIES` advisory says so. True if so.
+    fn give_up_if_delivered_enough(&mut self, seq: u64, wall: UnixNanos) -> bool {
+        let deliveries = self.state.redelivered.get(&seq).copied().unwrap_or(1);
+        if self.config.max_deliver <= 0 || deliveries < self.config.max_deliver as u64 {
+            return false;
+        }
+        self.state.pending.remove(&seq);
+        self.state.redelivered.remove(&seq);
+        self.clear_deadline(seq);
+        self.update_ack_floor();
+        self.dirty = true;
+        self.event(wall, Event::MaxDeliveries { stream_seq: seq, deliveries });
+        true
     }
 
     fn expire_pulls(&mut self, wall: UnixNanos) {

@@ -120,6 +120,7 @@ impl JetStream {
     /// Restores the saved consumers of the recovered streams.
     pub(crate) fn recover_consumers(&mut self) {
         let Some(storage) = self.storage.clone() else { return };
+        let max_payload = self.limits.max_payload;
         let names = storage.lock().list();
         let mut newest: BTreeMap<(String, String, String), Vec<u64>> = BTreeMap::new();
         for file in &names {
@@ -152,7 +153,10 @@ impl JetStream {
             if !acc.streams.contains_key(&stream) {
                 continue;
             }
-            let c = Consumer::restore(&stream, &name, saved.config, UnixNanos(saved.created_ns), saved.state);
+            let mut c = Consumer::restore(&stream, &name, saved.config, UnixNanos(saved.created_ns), saved.state);
+            if let Some(s) = acc.streams.get(&stream) {
+                c.set_rate_burst(super::api::rate_burst(s.config().max_msg_size, max_payload));
+            }
             acc.consumers.entry(stream.clone()).or_default().insert(name.clone(), c);
             self.log(Level::Info, format!("  Restored consumer '{account} > {stream} > {name}'"));
         }

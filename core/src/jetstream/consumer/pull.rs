@@ -36,7 +36,8 @@ impl NextRequest {
             let n: i64 = std::str::from_utf8(trimmed).ok().and_then(|t| t.parse().ok()).unwrap_or(1);
             return Ok(NextRequest { batch: n.max(1), ..Default::default() });
         }
-        let mut req: NextRequest = serde_json::from_slice(trimmed).map_err(|e| e.to_string())?;
+        let mut req: NextRequest = serde_json::from_slice(trimmed)
+            .map_err(|e| crate::jetstream::api::json::go_unmarshal_syntax_error(&e, trimmed).unwrap_or_else(|| e.to_string()))?;
         if req.expires < 0 || req.idle_heartbeat < 0 {
             return Err("invalid request".to_owned());
         }

@@ -107,7 +107,7 @@ fn filters_nak_term_and_pull_limits() {
     let out = drain(&mut c);
     assert_eq!(out.iter().map(|d| d.subject.clone()).collect::<Vec<_>>(), vec![Bytes::from_static(b"s.b"); 2]);
     let first = AckSubject::parse("$JS.ACK.S.C.1.2.1.0.1").unwrap();
-    c.handle_ack(&first, AckKind::Term, None, UnixNanos(2), &mut s);
+    c.handle_ack(&first, AckKind::Term(String::new()), None, UnixNanos(2), &mut s);
     let second = AckSubject::parse("$JS.ACK.S.C.1.4.2.0.0").unwrap();
     c.handle_ack(&second, AckKind::Nak(0), None, UnixNanos(2), &mut s);
     c.handle_pull(Bytes::from_static(b"in"), br#"{"batch":2,"no_wait":true}"#, UnixNanos(3), &mut s);
@@ -212,4 +212,67 @@ fn push_flow_control_stalls_until_the_client_answers() {
         assert!(rounds < 8);
     }
     assert_eq!(delivered, 16);
+}
+
+fn push_cfg() -> ConsumerConfig {
+    ConsumerConfig { name: "P".into(), deliver_subject: "dlv".into(), max_deliver: -1, ..Default::default() }
+}
+
+fn messages(out: &[Delivery]) -> usize {
+    out.iter().filter(|d| d.reply.as_ref().is_some_and(|r| r.starts_with(b"$JS.ACK."))).count()
+}
+
+#[test]
+fn replay_original_keeps_the_gaps_between_messages_until_caught_up() {
+    let ms = 1_000_000;
+    let mut s = MemStore::new(1);
+    for at in [0, 100 * ms, 100 * ms, 400 * ms] {
+        s.store(b"s.a", None, b"x", UnixNanos(at)).unwrap();
+    }
+    let cfg = ConsumerConfig { replay_policy: ReplayPolicy::Original, ..push_cfg() };
+    let mut c = Consumer::new("S", "P", cfg, UnixNanos(0), &mut s);
+    let t0 = 10_000 * ms;
+    c.set_interest(true, UnixNanos(t0), &mut s);
+    assert_eq!(messages(&drain(&mut c)), 1, "the first goes at once");
+    assert_eq!(c.next_deadline(), Some(UnixNanos(t0 + 100 * ms)));
+    c.handle_timeout(UnixNanos(t0 + 100 * ms), &mut s);
+    // The third was stored with the second: no gap to keep.
+    assert_eq!(messages(&drain(&mut c)), 2);
+    assert_eq!(c.next_deadline(), Some(UnixNanos(t0 + 400 * ms)));
+    c.handle_timeout(UnixNanos(t0 + 399 * ms), &mut s);
+    assert_eq!(messages(&drain(&mut c)), 0);
+    c.handle_timeout(UnixNanos(t0 + 400 * ms), &mut s);
+    assert_eq!(messages(&drain(&mut c)), 1);
+    // Caught up: what comes next is delivered as it comes.
+    s.store(b"s.a", None, b"x", UnixNanos(t0 + 5_000 * ms)).unwrap();
+    c.pump(&mut s, UnixNanos(t0 + 5_000 * ms));
+    assert_eq!(messages(&drain(&mut c)), 1);
+    assert_eq!(c.next_deadline(), None);
+}
+
+#[test]
+fn rate_limit_paces_deliveries_after_the_burst() {
+    let mut s = MemStore::new(1);
+    for i in 0..10 {
+        s.store(b"s.a", None, &[b'x'; 1000], UnixNanos(i)).unwrap();
+    }
+    // 8,000 bytes a second (64,000 bits), a burst of 3,000 bytes.
+    let cfg = ConsumerConfig { rate_limit: 64_000, ..push_cfg() };
+    let mut c = Consumer::new("S", "P", cfg, UnixNanos(0), &mut s);
+    c.set_rate_burst(3_000);
+    c.set_interest(true, UnixNanos(0), &mut s);
+    // Each delivery counts about 1,050 bytes: two fit the burst, the third waits.
+    assert_eq!(messages(&drain(&mut c)), 2);
+    let mut delivered = 2;
+    let mut now = 0;
+    while delivered < 10 {
+        let next = c.next_deadline().expect("more to deliver").0;
+        assert!(next > now);
+        now = next;
+        c.handle_timeout(UnixNanos(now), &mut s);
+        delivered += messages(&drain(&mut c));
+    }
+    // Ten deliveries of ~1,050 bytes less the 3,000 burst at 8,000 B/s.
+    let secs = now as f64 / 1e9;
+    assert!((0.85..1.05).contains(&secs), "took {secs}s");
 }
