@@ -3,7 +3,7 @@
 //! signals, and carries out what the core decides.
 
 
-use natrix::{clock, conn, driver, http, resources, signals, storage, store_files, tls, ws};
+use natrix::{clock, conn, driver, http, mqtt, resources, signals, storage, store_files, tls, ws};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -131,6 +131,7 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
         }
     };
     let websocket = websocket_listener(&mut opts).await?;
+    let mqtt_listener = mqtt::listener(&mut opts).await?;
     let mut seed = [0u8; 32];
     OsRng.try_fill_bytes(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
     let base_path = opts.http_base_path.clone();
@@ -186,6 +187,12 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
             logger.at(Level::Warn, "Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
         }
         tokio::spawn(ws_accept_loop(shared.clone(), listener, Arc::new(setup)));
+    }
+    if let Some((listener, mut setup)) = mqtt_listener {
+        setup.session.server_name = shared.with_control(|c| c.server_name().to_owned());
+        let scheme = if opts.mqtt.tls.is_some() { "tls" } else { "mqtt" };
+        logger.at(Level::Info, format!("Listening for MQTT clients on {scheme}://{}:{}", opts.mqtt.host, opts.mqtt.port));
+        tokio::spawn(mqtt::accept_loop(shared.clone(), listener, Arc::new(setup)));
     }
     logger.at(Level::Info, "Server is ready");
     tokio::spawn(driver::run_timers(shared.clone()));

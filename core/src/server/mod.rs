@@ -94,6 +94,8 @@ pub enum Transport {
     Tcp,
     /// WebSocket frames carrying the NATS protocol.
     Websocket,
+    /// An MQTT device, whose session speaks NATS for it (`crate::mqtt`).
+    Mqtt,
 }
 
 impl Transport {
@@ -102,6 +104,7 @@ impl Transport {
         match self {
             Transport::Tcp => "nats",
             Transport::Websocket => "websocket",
+            Transport::Mqtt => "mqtt",
         }
     }
 }
