@@ -665,10 +665,15 @@ impl Control {
             o.subs.drain()
         };
         let shared = &self.accounts[client.account].shared;
+        let mut literal = Vec::new();
         for (id, sub) in subs {
             let sref = SubRef { slot, sub: id, outbox: Arc::clone(&client.outbox) };
             shared.remove(sub.subject(), sub.queue(), &sref);
+            if self.jetstream.is_some() && !sub.subject().iter().any(|&b| b == b'*' || b == b'>') {
+                literal.push(Bytes::copy_from_slice(sub.subject()));
+            }
         }
+        self.interest_gone(now, client.account, &literal);
         self.by_cid.remove(&client.cid);
         self.log(
             Level::Debug,
