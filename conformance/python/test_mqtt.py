@@ -260,3 +260,46 @@ def test_persistent_session_survives_a_restart(broker):
     dev, present = connected(b.port, client_id="persist-1", clean=False)
     assert present is False
     dev.close()
+
+
+def test_keep_alive_expiry_publishes_the_will(broker):
+    b = broker()
+    watcher, _ = connected(b.port, client_id="ka-watcher")
+    assert watcher.subscribe("ka/#", 0) == [0]
+    dev = socket.create_connection(("127.0.0.1", b.port))
+    packet = bytearray(raw_connect("dev-ka", "ka/dev", b"silent"))
+    packet[10:12] = struct.pack(">H", 1)  # keep-alive: 1s, then silence
+    dev.sendall(bytes(packet))
+    assert dev.recv(4) == b"\x20\x02\x00\x00"
+    started = time.monotonic()
+    m = watcher.message(timeout=5.0)
+    assert (m.topic, m.payload) == ("ka/dev", b"silent")
+    assert time.monotonic() - started >= 1.0
+    dev.close()
+    watcher.close()
+
+
+def test_qos2_publish_is_delivered_once(broker):
+    b = broker()
+    sub, _ = connected(b.port, client_id="q2sub")
+    assert sub.subscribe("q2/t", 1) == [1]
+    pub, _ = connected(b.port, client_id="q2pub")
+    pub.publish("q2/t", b"exactly once", qos=2)  # PUBREC, PUBREL, PUBCOMP
+    m = sub.message()
+    assert (m.payload, m.qos) == (b"exactly once", 1)
+    sub.no_message()
+    sub.close()
+    pub.close()
+
+
+def test_protocol_errors_close_the_connection(broker):
+    b = broker()
+    dev = socket.create_connection(("127.0.0.1", b.port), timeout=WAIT_S)
+    dev.sendall(b"\x82\x06\x00\x01\x00\x01a\x00")  # SUBSCRIBE before CONNECT
+    assert dev.recv(16) == b""
+    dev.close()
+    dev = socket.create_connection(("127.0.0.1", b.port), timeout=WAIT_S)
+    body = struct.pack(">H", 4) + b"MQTT" + bytes([3, 2]) + struct.pack(">H", 30) + struct.pack(">H", 1) + b"x"
+    dev.sendall(bytes([0x10, len(body)]) + body)  # protocol level 3
+    assert dev.recv(4) == b"\x20\x02\x00\x01"
+    dev.close()
