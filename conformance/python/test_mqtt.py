@@ -303,3 +303,40 @@ def test_protocol_errors_close_the_connection(broker):
     dev.sendall(bytes([0x10, len(body)]) + body)  # protocol level 3
     assert dev.recv(4) == b"\x20\x02\x00\x01"
     dev.close()
+
+
+def test_mqtt_over_websocket(broker):
+    ws_port = free_port()
+    b = broker(extra=f'websocket {{ listen: "127.0.0.1:{ws_port}", no_tls: true }}')
+    wait_listening(ws_port)
+    sub, _ = connected(b.port, client_id="ws-sub")
+    assert sub.subscribe("ws/+", 1) == [1]
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ws-dev", transport="websockets")
+    c.ws_set_options(path="/mqtt")
+    connacks = queue.Queue()
+    c.on_connect = lambda c, u, flags, rc, p: connacks.put(rc)
+    c.connect("127.0.0.1", ws_port, keepalive=30)
+    c.loop_start()
+    assert connacks.get(timeout=WAIT_S) == 0
+    info = c.publish("ws/dev", b"over websocket", qos=1)
+    info.wait_for_publish(timeout=WAIT_S)
+    m = sub.message()
+    assert (m.topic, m.payload, m.qos) == ("ws/dev", b"over websocket", 1)
+    c.disconnect()
+    c.loop_stop()
+    sub.close()
+
+
+def test_a_second_connection_with_the_same_client_id_takes_over(broker):
+    b = broker()
+    first = socket.create_connection(("127.0.0.1", b.port), timeout=WAIT_S)
+    first.sendall(raw_connect("twin", "twins/gone", b"replaced"))
+    assert first.recv(4) == b"\x20\x02\x00\x00"
+    watcher, _ = connected(b.port, client_id="twin-watcher")
+    assert watcher.subscribe("twins/#", 0) == [0]
+    second, _ = connected(b.port, client_id="twin")
+    assert first.recv(16) == b""  # the first connection was closed
+    watcher.no_message(timeout=1.0)  # and its will dropped, as nats-server does
+    first.close()
+    second.close()
+    watcher.close()

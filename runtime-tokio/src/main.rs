@@ -179,7 +179,17 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     if tls.is_some() {
         logger.at(Level::Info, "TLS required for client connections");
     }
-    if let Some((listener, setup)) = websocket {
+    let mut mqtt_for_ws = None;
+    if let Some((listener, mut setup)) = mqtt_listener {
+        setup.session.server_name = shared.with_control(|c| c.server_name().to_owned());
+        let setup = Arc::new(setup);
+        let scheme = if opts.mqtt.tls.is_some() { "tls" } else { "mqtt" };
+        logger.at(Level::Info, format!("Listening for MQTT clients on {scheme}://{}:{}", opts.mqtt.host, opts.mqtt.port));
+        mqtt_for_ws = Some(Arc::clone(&setup));
+        tokio::spawn(mqtt::accept_loop(shared.clone(), listener, setup));
+    }
+    if let Some((listener, mut setup)) = websocket {
+        setup.set_mqtt(mqtt_for_ws);
         let scheme = if opts.websocket.tls.is_some() { "wss" } else { "ws" };
         let at = format!("{scheme}://{}:{}", opts.websocket.host, opts.websocket.port);
         logger.at(Level::Info, format!("Listening for websocket clients on {at}"));
@@ -187,12 +197,6 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
             logger.at(Level::Warn, "Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
         }
         tokio::spawn(ws_accept_loop(shared.clone(), listener, Arc::new(setup)));
-    }
-    if let Some((listener, mut setup)) = mqtt_listener {
-        setup.session.server_name = shared.with_control(|c| c.server_name().to_owned());
-        let scheme = if opts.mqtt.tls.is_some() { "tls" } else { "mqtt" };
-        logger.at(Level::Info, format!("Listening for MQTT clients on {scheme}://{}:{}", opts.mqtt.host, opts.mqtt.port));
-        tokio::spawn(mqtt::accept_loop(shared.clone(), listener, Arc::new(setup)));
     }
     logger.at(Level::Info, "Server is ready");
     tokio::spawn(driver::run_timers(shared.clone()));

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::clock;
 use crate::driver::{Locked, Shared};
 use crate::tls::TlsSetup;
+use crate::ws::MqttFrames;
 
 /// What every MQTT connection of the listener shares.
 pub struct MqttSetup {
@@ -45,17 +46,24 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, setup: Arc<
 pub async fn serve(shared: Arc<Shared>, setup: Arc<MqttSetup>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     match setup.tls.clone() {
-        None => run(shared, &setup, stream, peer).await,
+        None => run(shared, &setup, stream, peer, None).await,
         Some(tls) => match tokio::time::timeout(tls.timeout, tls.acceptor.accept(stream)).await {
-            Ok(Ok(tls_stream)) => run(shared, &setup, tls_stream, peer).await,
+            Ok(Ok(tls_stream)) => run(shared, &setup, tls_stream, peer, None).await,
             Ok(Err(e)) => shared.logger.at(Level::Error, format!("{peer} - mqtt TLS handshake error: {e}")),
             Err(_) => shared.logger.at(Level::Error, format!("{peer} - mqtt TLS handshake timeout")),
         },
     }
 }
 
-/// Runs a connection until the device, the session or the core ends it.
-async fn run<S: AsyncRead + AsyncWrite + Unpin>(shared: Arc<Shared>, setup: &MqttSetup, mut stream: S, peer: SocketAddr) {
+/// Runs a connection until the device, the session or the core ends it;
+/// `frames` wraps the MQTT bytes both ways for MQTT over WebSocket.
+pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    setup: &MqttSetup,
+    mut stream: S,
+    peer: SocketAddr,
+    mut frames: Option<MqttFrames>,
+) {
     let (mut session, signal) = shared.connect_via(peer, Transport::Mqtt);
     let (conn, outbox) = (session.cid(), Arc::clone(session.outbox()));
     let mut seed = [0u8; 8];
@@ -66,9 +74,13 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(shared: Arc<Shared>, setup: &Mqt
     loop {
         let deadline = mqtt.poll_timeout().map(clock::to_tokio);
         tokio::select! {
-            read = stream.read(&mut buf) => match read {
-                Ok(0) | Err(_) => mqtt.handle_lost(),
-                Ok(n) => mqtt.handle_received(clock::now(), &buf[..n]),
+            read = stream.read(&mut buf) => match (read, frames.as_mut()) {
+                (Ok(0) | Err(_), _) => mqtt.handle_lost(),
+                (Ok(n), None) => mqtt.handle_received(clock::now(), &buf[..n]),
+                (Ok(n), Some(f)) => match f.decode(&buf[..n]) {
+                    Ok(data) => data.iter().for_each(|d| mqtt.handle_received(clock::now(), d)),
+                    Err(_) => mqtt.handle_lost(),
+                },
             },
             () = signal.ready.notified() => {
                 let taken = outbox.take(clock::now());
@@ -90,8 +102,12 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(shared: Arc<Shared>, setup: &Mqt
             }
             let _ = session.handle_received(clock::now(), nats, &mut Locked(&shared));
         }
-        if let Some(bytes) = mqtt.take_to_client() {
-            let write = tokio::time::timeout(shared.write_deadline, stream.write_all(&bytes));
+        let batch = match frames.as_mut() {
+            None => mqtt.take_to_client().into_iter().collect(),
+            Some(f) => f.encode(mqtt.take_to_client()),
+        };
+        if !batch.is_empty() {
+            let write = tokio::time::timeout(shared.write_deadline, write_batch(&mut stream, &batch));
             if !matches!(write.await, Ok(Ok(()))) {
                 mqtt.handle_lost();
                 while let Some(nats) = mqtt.take_to_server() {
@@ -105,6 +121,13 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(shared: Arc<Shared>, setup: &Mqt
             return shared.closed(conn, mqtt.closed().unwrap_or(CloseReason::ServerShutdown));
         }
     }
+}
+
+async fn write_batch<S: AsyncWrite + Unpin>(stream: &mut S, batch: &[bytes::Bytes]) -> std::io::Result<()> {
+    for bytes in batch {
+        stream.write_all(bytes).await?;
+    }
+    Ok(())
 }
 
 /// Binds the `mqtt {}` listener, if configured, and records its port.

@@ -63,6 +63,8 @@
 //! - Will: published (and stored, retained) as a PUBLISH would be when the
 //!   connection ends without DISCONNECT, the keep-alive (1.5 × the
 //!   client's) included.
+//! - A second connection with a client id in use closes the first
+//!   (`Duplicate Client ID`) without its will, as nats-server does.
 //! - QoS 2 from devices: held once per packet id between PUBREC and PUBREL,
 //!   delivered at PUBREL, then PUBCOMP. Subscriptions are granted at most
 //!   QoS 1.
@@ -91,3 +93,6 @@ pub const SESS_STREAM: &str = "$MQTT_sess";
 pub const SESS_PREFIX: &str = "$MQTT.sess.";
 /// The prefix of QoS 1 delivery subjects.
 pub const SUB_PREFIX: &str = "$MQTT.sub.";
+/// natrix's own: a session listens on `<prefix><hash of its client id>`,
+/// and a new connection with that client id publishes there to close it.
+pub const TAKEOVER_PREFIX: &str = "$MQTT.takeover.";
