@@ -47,7 +47,7 @@ impl Reader {
     }
 
     /// The next complete event, if any.
-    pub fn next(&mut self) -> Option<Event> {
+    pub fn next_event(&mut self) -> Option<Event> {
         loop {
             let end = memchr::memmem::find(&self.buf, b"\r\n")?;
             let line = std::str::from_utf8(&self.buf[..end]).unwrap_or("").to_owned();
@@ -57,7 +57,7 @@ impl Reader {
             match op.as_str() {
                 "MSG" | "HMSG" => {
                     let headers = op == "HMSG";
-                    let Some(msg) = self.message(end, headers, &args) else { return None };
+                    let msg = self.message(end, headers, &args)?;
                     match msg {
                         Some(m) => return Some(Event::Msg(m)),
                         None => continue,
@@ -137,7 +137,7 @@ mod tests {
             let mut events = Vec::new();
             for part in wire.chunks(chunk) {
                 r.extend(part);
-                while let Some(e) = r.next() {
+                while let Some(e) = r.next_event() {
                     events.push(e);
                 }
             }

@@ -234,7 +234,7 @@ impl Decoder {
 
     /// The next whole packet, `None` until one is complete. After an error
     /// the stream is unusable.
-    pub fn next(&mut self) -> Result<Option<Packet>, Error> {
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, Error> {
         let Some(&first) = self.buf.first() else { return Ok(None) };
         let (packet, flags) = (first & 0xf0, first & 0x0f);
         if !self.connected && packet != CONNECT {
@@ -654,7 +654,7 @@ mod tests {
         let mut out = Vec::new();
         for part in bytes.chunks(chunk.max(1)) {
             d.extend(part);
-            while let Some(p) = d.next()? {
+            while let Some(p) = d.next_packet()? {
                 out.push(p);
             }
         }
@@ -754,7 +754,7 @@ mod tests {
     fn packets_over_the_limit_are_refused_before_they_are_buffered() {
         let mut d = Decoder::new(64, 1024);
         d.extend(&[0x10, 0xff, 0x01]);
-        assert_eq!(d.next(), Err(Error::MaxPayload));
+        assert_eq!(d.next_packet(), Err(Error::MaxPayload));
     }
 
     #[test]

@@ -112,6 +112,14 @@ struct ConsumerRec {
     config: Value,
 }
 
+/// A SUBACK waiting for consumers: its packet id, return codes, and the
+/// (subject, QoS) subscriptions granted.
+type PendingSuback = (u16, Vec<u8>, Vec<(String, u8)>);
+
+/// How a QoS 1 delivery is acknowledged: the JetStream ack subject, and
+/// the (consumer, stream sequence) that recognizes a redelivery.
+type Tracking = (Option<String>, Option<(String, u64)>);
+
 /// What a sid carries.
 #[derive(Clone, Debug)]
 enum SidKind {
@@ -162,7 +170,7 @@ pub struct MqttSession {
     /// Requests the packet being processed waits for.
     blocking: usize,
     /// The SUBSCRIBE waiting for its consumers: pi, codes, new subjects.
-    suback: Option<(u16, Vec<u8>, Vec<(String, u8)>)>,
+    suback: Option<PendingSuback>,
     requests: BTreeMap<u64, Request>,
     next_id: u64,
     next_sid: u64,
@@ -241,7 +249,7 @@ impl MqttSession {
         }
         self.decoder.extend(bytes);
         loop {
-            match self.decoder.next() {
+            match self.decoder.next_packet() {
                 Ok(Some(p)) => {
                     if let Some(ka) = self.keep_alive {
                         self.deadline = Some(now + ka);
@@ -266,7 +274,7 @@ impl MqttSession {
     /// NATS bytes the core wrote to this connection's outbox.
     pub fn handle_nats(&mut self, now: Instant, bytes: &[u8]) {
         self.reader.extend(bytes);
-        while let Some(event) = self.reader.next() {
+        while let Some(event) = self.reader.next_event() {
             if self.phase == Phase::Closed {
                 return;
             }
@@ -664,7 +672,7 @@ impl MqttSession {
 
     /// Queues a PUBLISH; at QoS 1 it gets a packet id (the same one again
     /// for a redelivery, marked DUP) unless every id is in use.
-    fn send_publish(&mut self, topic: String, qos: u8, retain: bool, payload: Bytes, track: Option<(Option<String>, Option<(String, u64)>)>) {
+    fn send_publish(&mut self, topic: String, qos: u8, retain: bool, payload: Bytes, track: Option<Tracking>) {
         let mut pi = 0;
         let mut dup = false;
         if qos > 0 {

@@ -14,7 +14,7 @@ fn decode(chunks: &[&[u8]]) -> (Vec<Packet>, Option<String>) {
     for chunk in chunks {
         d.extend(chunk);
         loop {
-            match d.next() {
+            match d.next_packet() {
                 Ok(Some(p)) => out.push(p),
                 Ok(None) => break,
                 Err(e) => return (out, Some(e.to_string())),
