@@ -155,3 +155,28 @@ fn keep_alive_expiry_closes_and_publishes_the_will() {
     assert_eq!(s.closed(), Some(CloseReason::StaleConnection));
     assert!(server_text(&mut s).starts_with("HPUB w 25 28\r\n"));
 }
+
+proptest::proptest! {
+    /// Any bytes, from the device or from the core, in any state: no panic,
+    /// and the packet buffer stays bounded.
+    #[test]
+    fn any_bytes_from_either_side_are_survived(
+        device in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        core in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        connect_first in proptest::prelude::any::<bool>(),
+    ) {
+        let mut s = MqttSession::new(setup(), 1);
+        let now = Instant::from_nanos(1);
+        if connect_first {
+            s.handle_received(now, &connect(false));
+            s.handle_nats(now, b"PONG\r\n");
+        }
+        for (d, c) in device.chunks(7).zip(core.chunks(5)) {
+            s.handle_received(now, d);
+            s.handle_nats(now, c);
+            let _ = s.take_to_client();
+            let _ = s.take_to_server();
+        }
+        s.handle_lost();
+    }
+}
