@@ -4,10 +4,12 @@ a server restart. Runs against natrix and, with NATRIX_SERVER=nats-server,
 against nats-server 2.15.1, the reference."""
 
 import asyncio
+import json
 import queue
 import socket
 import struct
 import time
+import urllib.request
 
 import nats
 import paho.mqtt.client as mqtt
@@ -40,7 +42,7 @@ def broker(start_server, tmp_path):
         def __init__(self, extra=""):
             self.port = free_port()
             self.config = mqtt_config(tmp_path / "js", self.port, extra)
-            self.srv = start_server(config=self.config)
+            self.srv = start_server(config=self.config, monitoring=True)
             wait_listening(self.port)
 
         def restart(self):
@@ -340,3 +342,10 @@ def test_a_second_connection_with_the_same_client_id_takes_over(broker):
     first.close()
     second.close()
     watcher.close()
+
+
+def test_varz_shows_the_mqtt_listener(broker):
+    b = broker()
+    with urllib.request.urlopen(b.srv.monitor_url.rstrip("/") + "/varz", timeout=WAIT_S) as r:
+        varz = json.load(r)
+    assert varz["mqtt"] == {"host": "127.0.0.1", "port": b.port, "tls_timeout": 2}
