@@ -59,6 +59,11 @@ impl Setup {
 /// Packets read ahead while a SUBSCRIBE, UNSUBSCRIBE or CONNECT waits on
 /// JetStream; past this the client is flooding and is cut off.
 const MAX_QUEUED_PACKETS: usize = 4096;
+/// Bytes of the packets read ahead (payloads and topics), likewise.
+const MAX_QUEUED_BYTES: usize = 16 << 20;
+/// JetStream requests (stores of QoS 1 messages included) awaiting replies:
+/// past this JetStream is not keeping up and the client is cut off.
+const MAX_OPEN_REQUESTS: usize = 65_536;
 /// Bytes of QoS 2 messages held between PUBREC and PUBREL.
 const MAX_QOS2_HELD_BYTES: usize = 64 << 20;
 /// The sid of the subscription to JetStream API replies.
@@ -167,6 +172,7 @@ pub struct MqttSession {
     keep_alive: Option<Duration>,
     deadline: Option<Instant>,
     queued: VecDeque<Packet>,
+    queued_bytes: usize,
     /// Requests the packet being processed waits for.
     blocking: usize,
     /// The SUBSCRIBE waiting for its consumers: pi, codes, new subjects.
@@ -218,6 +224,7 @@ impl MqttSession {
             keep_alive: None,
             deadline: None,
             queued: VecDeque::new(),
+            queued_bytes: 0,
             blocking: 0,
             suback: None,
             requests: BTreeMap::new(),
@@ -254,7 +261,8 @@ impl MqttSession {
                     if let Some(ka) = self.keep_alive {
                         self.deadline = Some(now + ka);
                     }
-                    if self.queued.len() >= MAX_QUEUED_PACKETS {
+                    self.queued_bytes += queued_size(&p);
+                    if self.queued.len() >= MAX_QUEUED_PACKETS || self.queued_bytes > MAX_QUEUED_BYTES {
                         return self.fail(CloseReason::SlowConsumerPendingBytes);
                     }
                     self.queued.push_back(p);
@@ -269,6 +277,9 @@ impl MqttSession {
             }
         }
         self.run_queue(now);
+        if self.requests.len() > MAX_OPEN_REQUESTS || self.inbound.len() > MAX_OPEN_REQUESTS {
+            self.fail(CloseReason::SlowConsumerPendingBytes);
+        }
     }
 
     /// NATS bytes the core wrote to this connection's outbox.
@@ -347,6 +358,7 @@ impl MqttSession {
         self.phase = Phase::Closed;
         self.close = Some(reason);
         self.queued.clear();
+        self.queued_bytes = 0;
     }
 
     fn run_queue(&mut self, now: Instant) {
@@ -355,6 +367,7 @@ impl MqttSession {
                 return;
             }
             let Some(p) = self.queued.pop_front() else { return };
+            self.queued_bytes -= queued_size(&p);
             self.handle_packet(now, p);
         }
     }
@@ -705,6 +718,17 @@ impl MqttSession {
                 return Some(self.next_pi);
             }
         }
+    }
+}
+
+/// What a packet read ahead counts against [`MAX_QUEUED_BYTES`].
+fn queued_size(p: &Packet) -> usize {
+    match p {
+        Packet::Publish(p) => p.payload.len() + p.topic.len(),
+        Packet::Subscribe(_, filters) => filters.iter().map(|(f, _)| f.len() + 1).sum(),
+        Packet::Unsubscribe(_, filters) => filters.iter().map(String::len).sum(),
+        Packet::Connect(c) => c.client_id.len() + c.will.as_ref().map_or(0, |w| w.message.len() + w.topic.len()),
+        _ => 2,
     }
 }
 
