@@ -180,3 +180,24 @@ proptest::proptest! {
         s.handle_lost();
     }
 }
+
+#[test]
+fn a_client_flooding_while_the_session_waits_is_cut_off() {
+    let mut s = connected(true);
+    let _ = server_text(&mut s);
+    let mut wire = BytesMut::new();
+    // A QoS 1 SUBSCRIBE waits for its consumer; nothing answers it here.
+    encode_client(&mut wire, &Packet::Subscribe(1, vec![("a".into(), 1)]));
+    s.handle_received(Instant::from_nanos(2), &wire);
+    let mut wire = BytesMut::new();
+    for _ in 0..MAX_QUEUED_PACKETS {
+        encode_client(&mut wire, &Packet::PingReq);
+    }
+    s.handle_received(Instant::from_nanos(2), &wire);
+    assert_eq!(s.take_to_client(), None, "no PINGRESP overtakes the SUBACK");
+    assert_eq!(s.closed(), None, "up to the limit, packets wait their turn");
+    let mut more = BytesMut::new();
+    encode_client(&mut more, &Packet::PingReq);
+    s.handle_received(Instant::from_nanos(3), &more);
+    assert_eq!(s.closed(), Some(CloseReason::SlowConsumerPendingBytes));
+}
