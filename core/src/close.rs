@@ -51,6 +51,8 @@ pub enum CloseReason {
     BadClientProtocolVersion,
     /// The server is shutting down (or lame duck mode evicted the client).
     ServerShutdown,
+    /// An MQTT client connected with the same client id: the older goes.
+    DuplicateClientId,
 }
 
 impl CloseReason {
@@ -84,6 +86,7 @@ impl CloseReason {
             CloseReason::NoRespondersRequiresHeaders => "No Responders Requires Headers",
             CloseReason::BadClientProtocolVersion => "Bad Client Protocol Version",
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::DuplicateClientId => "Duplicate Client ID",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod close;
 pub mod config;
 pub mod jetstream;
 pub mod log;
+pub mod mqtt;
 pub mod protocol;
 pub mod server;
 mod slab;

@@ -266,10 +266,11 @@ fn features_natrix_lacks_are_kept_and_warned_about() {
         .collect();
     assert_eq!(
         warned,
-        ["cluster", "leafnodes", "mqtt"]
+        ["cluster", "leafnodes"]
     );
-    // WebSocket is supported now: read, not warned about.
+    // WebSocket and MQTT are supported now: read, not warned about.
     assert_eq!(loaded.options.websocket.port, 8080);
+    assert!(loaded.options.mqtt.enabled());
     // Accounts are supported: their users join the authorization users.
     assert_eq!(loaded.options.accounts[0].name, "A");
     assert_eq!(loaded.options.authorization.users[0].account.as_deref(), Some("A"));

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod driver;
 pub mod http;
 pub mod logger;
+pub mod mqtt;
 pub mod process;
 pub mod resources;
 pub mod signals;

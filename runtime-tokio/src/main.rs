@@ -3,7 +3,7 @@
 //! signals, and carries out what the core decides.
 
 
-use natrix::{clock, conn, driver, http, resources, signals, storage, store_files, tls, ws};
+use natrix::{clock, conn, driver, http, mqtt, resources, signals, storage, store_files, tls, ws};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -148,6 +148,7 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
         }
     };
     let websocket = websocket_listener(&mut opts).await?;
+    let mqtt_listener = mqtt::listener(&mut opts).await?;
     let mut seed = [0u8; 32];
     OsRng.try_fill_bytes(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
     let base_path = opts.http_base_path.clone();
@@ -196,7 +197,17 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
         logger.at(Level::Info, "TLS required for client connections");
     }
     let mut accepting = Vec::new();
-    if let Some((listener, setup)) = websocket {
+    let mut mqtt_for_ws = None;
+    if let Some((listener, mut setup)) = mqtt_listener {
+        setup.session.server_name = shared.with_control(|c| c.server_name().to_owned());
+        let setup = Arc::new(setup);
+        let scheme = if opts.mqtt.tls.is_some() { "tls" } else { "mqtt" };
+        logger.at(Level::Info, format!("Listening for MQTT clients on {scheme}://{}:{}", opts.mqtt.host, opts.mqtt.port));
+        mqtt_for_ws = Some(Arc::clone(&setup));
+        accepting.push(tokio::spawn(mqtt::accept_loop(shared.clone(), listener, setup)));
+    }
+    if let Some((listener, mut setup)) = websocket {
+        setup.set_mqtt(mqtt_for_ws);
         let scheme = if opts.websocket.tls.is_some() { "wss" } else { "ws" };
         let at = format!("{scheme}://{}:{}", opts.websocket.host, opts.websocket.port);
         logger.at(Level::Info, format!("Listening for websocket clients on {at}"));

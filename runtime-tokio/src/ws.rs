@@ -23,6 +23,9 @@ use crate::tls::TlsSetup;
 
 /// What every WebSocket connection of a listener shares.
 pub struct WsSetup {
+    /// MQTT over WebSocket (`/mqtt`): the MQTT sessions' setup, when an
+    /// MQTT listener is configured.
+    mqtt: Option<Arc<crate::mqtt::MqttSetup>>,
     policy: Policy,
     tls: Option<Arc<TlsSetup>>,
     handshake_timeout: Option<Duration>,
@@ -47,7 +50,16 @@ impl WsSetup {
             mqtt: false,
         };
         let handshake_timeout = (!ws.handshake_timeout.is_zero()).then_some(ws.handshake_timeout);
-        WsSetup { policy, tls, handshake_timeout, max_payload }
+        WsSetup { mqtt: None, policy, tls, handshake_timeout, max_payload }
+    }
+}
+
+impl WsSetup {
+    /// Accepts MQTT clients on `/mqtt` (nats-server answers 404 there
+    /// without an MQTT listener).
+    pub fn set_mqtt(&mut self, mqtt: Option<Arc<crate::mqtt::MqttSetup>>) {
+        self.policy.mqtt = mqtt.is_some();
+        self.mqtt = mqtt;
     }
 }
 
@@ -96,6 +108,16 @@ where
     }
     // nats-server shows the forwarded address of a client behind a proxy.
     let shown = upgrade.forwarded_ip.map_or(peer, |ip| SocketAddr::new(ip, peer.port()));
+    if upgrade.mqtt {
+        let Some(mqtt) = setup.mqtt.clone() else { return };
+        let frames = MqttFrames {
+            reader: FrameReader::new(upgrade.compress, mqtt.session.max_payload_bytes.saturating_add(70 * 1024)),
+            writer: FrameWriter::new(upgrade.compress, upgrade.browser),
+            events: Vec::new(),
+            owed: Vec::new(),
+        };
+        return crate::mqtt::run(shared, &mqtt, stream, shown, Some(frames)).await;
+    }
     let (session, signal) = shared.connect_via(shown, Transport::Websocket);
     let framing = Framing {
         reader: FrameReader::new(upgrade.compress, setup.max_payload),
@@ -265,5 +287,51 @@ fn close_status(reason: CloseReason) -> u16 {
             status::GOING_AWAY
         }
         _ => status::INTERNAL_ERROR,
+    }
+}
+
+/// WebSocket frames around an MQTT connection, which runs its own loop
+/// (`crate::mqtt::run`).
+pub struct MqttFrames {
+    reader: FrameReader,
+    writer: FrameWriter,
+    events: Vec<Event>,
+    /// Pongs and the close echo, written ahead of the next bytes.
+    owed: Vec<Bytes>,
+}
+
+impl MqttFrames {
+    /// The MQTT bytes in what was read; `Err` once the client closed or
+    /// sent a bad frame (the close frame is owed).
+    pub(crate) fn decode(&mut self, read: &[u8]) -> Result<Vec<Bytes>, CloseReason> {
+        let decoded = self.reader.read(BytesMut::from(read), &mut self.events);
+        let mut data = Vec::new();
+        for event in self.events.drain(..) {
+            match event {
+                Event::Data(bytes) => data.push(bytes),
+                Event::Ping(payload) if self.owed.len() < MAX_OWED_FRAMES => {
+                    self.owed.push(control_frame(OpCode::Pong, &payload));
+                }
+                Event::Ping(_) => {}
+                Event::Close(reply) => {
+                    self.owed.extend(reply);
+                    return Err(CloseReason::ClientClosed);
+                }
+            }
+        }
+        if let Err(e) = decoded {
+            self.owed.push(e.close_frame());
+            return Err(CloseReason::ReadError);
+        }
+        Ok(data)
+    }
+
+    /// `bytes` framed, after the control frames owed.
+    pub(crate) fn encode(&mut self, bytes: Option<Bytes>) -> Vec<Bytes> {
+        let mut batch: Vec<Bytes> = bytes.into_iter().collect();
+        self.writer.frame(&mut batch);
+        let mut out = std::mem::take(&mut self.owed);
+        out.append(&mut batch);
+        out
     }
 }

@@ -194,7 +194,6 @@ const UNSUPPORTED_TOP_LEVEL: &[&str] = &[
     "resolver_pinned_accounts",
     "trusted",
     "trusted_keys",
-    "mqtt",
     "server_tags",
     "server_metadata",
     "feature_flags",

@@ -36,6 +36,7 @@ pub(crate) fn apply_block(
         "jetstream" => jetstream(v, opts, r),
         "store_dir" | "storedir" => store_dir(v, key, opts, r),
         "websocket" | "ws" => super::websocket::websocket(v, opts, r),
+        "mqtt" => super::mqtt::mqtt(v, opts, r),
         _ => return false,
     }
     true

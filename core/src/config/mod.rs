@@ -20,6 +20,7 @@ mod overrides;
 pub mod parser;
 mod source;
 mod websocket;
+pub mod mqtt;
 pub mod value;
 
 pub use apply_blocks::DEFAULT_TLS_TIMEOUT;

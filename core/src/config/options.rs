@@ -125,6 +125,8 @@ pub struct ServerOptions {
     pub resolver_preload: std::collections::BTreeMap<String, String>,
     /// `websocket {}`: the WebSocket listener; off while its port is 0.
     pub websocket: WebsocketOptions,
+    /// `mqtt {}`: the MQTT listener; off while its port is 0.
+    pub mqtt: MqttOptions,
 }
 
 /// How JetStream syncs its writes (`jetstream { sync_interval }`).
@@ -181,6 +183,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             websocket: WebsocketOptions::default(),
+            mqtt: MqttOptions::default(),
             server_name: None,
             host: "0.0.0.0".to_owned(),
             port: 4222,
@@ -362,6 +365,46 @@ pub struct TlsOptions {
     pub handshake_first_fallback: Option<Duration>,
 }
 
+
+/// The `mqtt {}` block, as nats-server reads it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MqttOptions {
+    /// `host` / `net` / `listen`: listen address (`0.0.0.0` when empty).
+    pub host: String,
+    /// `port` / `listen`: 0 is off, `-1` a random port.
+    pub port: i32,
+    /// `tls {}`: MQTT over TLS.
+    pub tls: Option<TlsOptions>,
+    /// `authorization { user }`: overrides the server's users for MQTT clients.
+    pub username: Option<String>,
+    /// `authorization { password }`.
+    pub password: Option<String>,
+    /// `authorization { token }`.
+    pub token: Option<String>,
+    /// `authorization { timeout }`.
+    pub auth_timeout: Option<Duration>,
+    /// `no_auth_user`: the user an MQTT client without credentials becomes.
+    pub no_auth_user: Option<String>,
+    /// `ack_wait`: nanoseconds before an unacknowledged QoS 1 delivery is
+    /// redelivered (negative is refused at start-up); `None` is 30s.
+    pub ack_wait: Option<i64>,
+    /// `js_api_timeout`: nanoseconds (negative is refused at start-up).
+    pub js_api_timeout: Option<i64>,
+    /// `max_ack_pending`: unacknowledged QoS 1 deliveries per subscription; 0 is 1024.
+    pub max_ack_pending: u16,
+    /// `js_domain`: the JetStream domain the MQTT streams live in.
+    pub js_domain: Option<String>,
+    /// `stream_replicas`: replicas of the MQTT streams (one node: 1).
+    pub stream_replicas: i64,
+    /// `consumer_memory_storage`: QoS 1 consumers kept in memory.
+    pub consumer_memory_storage: bool,
+    /// `consumer_inactive_threshold`: removes idle QoS 1 consumers.
+    pub consumer_inactive_threshold: Option<Duration>,
+    /// `reject_qos2_publish`.
+    pub reject_qos2_publish: bool,
+    /// `downgrade_qos2_subscribe`.
+    pub downgrade_qos2_subscribe: bool,
+}
 
 /// The `websocket {}` block, as nats-server reads it.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use crate::jetstream::api::AccountLimits;
 use crate::jetstream::config::CheckLimits;
 use crate::jetstream::store::SharedStorage;
@@ -162,6 +164,29 @@ impl Control {
                 js.undelivered(&name, &d, wall);
             }
         }
+    }
+
+    /// Subscriptions on these literal subjects went with their client:
+    /// push consumers delivering there stop at once when nothing else
+    /// listens, as nats-server's do, instead of delivering into the void
+    /// until a delivery finds nobody (which would leave the message
+    /// waiting for its ack wait, across a restart too).
+    pub(super) fn interest_gone(&mut self, now: Instant, account: usize, subjects: &[Bytes]) {
+        let Some(js) = self.jetstream.as_ref() else { return };
+        let name = self.accounts[account].name.clone();
+        let delivered: Vec<&Bytes> = subjects.iter().filter(|s| js.delivers_to(&name, s)).collect();
+        if delivered.is_empty() {
+            return;
+        }
+        let wall = self.wall_at(now);
+        for subject in delivered {
+            if self.accounts[account].shared.index.write().match_subject(subject).is_empty() {
+                if let Some(js) = self.jetstream.as_mut() {
+                    js.set_interest(&name, subject, false, wall);
+                }
+            }
+        }
+        self.drain_jetstream(now);
     }
 
     /// Tells JetStream which push consumers' deliver subjects have subscribers.

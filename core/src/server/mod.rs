@@ -98,6 +98,8 @@ pub enum Transport {
     Tcp,
     /// WebSocket frames carrying the NATS protocol.
     Websocket,
+    /// An MQTT device, whose session speaks NATS for it (`crate::mqtt`).
+    Mqtt,
 }
 
 impl Transport {
@@ -106,6 +108,7 @@ impl Transport {
         match self {
             Transport::Tcp => "nats",
             Transport::Websocket => "websocket",
+            Transport::Mqtt => "mqtt",
         }
     }
 }
@@ -689,10 +692,15 @@ impl Control {
             o.subs.drain()
         };
         let shared = &self.accounts[client.account].shared;
+        let mut literal = Vec::new();
         for (id, sub) in subs {
             let sref = SubRef { slot, sub: id, outbox: Arc::clone(&client.outbox) };
             shared.remove(sub.subject(), sub.queue(), &sref);
+            if self.jetstream.is_some() && !sub.subject().iter().any(|&b| b == b'*' || b == b'>') {
+                literal.push(Bytes::copy_from_slice(sub.subject()));
+            }
         }
+        self.interest_gone(now, client.account, &literal);
         self.by_cid.remove(&client.cid);
         self.log(
             Level::Debug,

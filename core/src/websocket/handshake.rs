@@ -72,6 +72,9 @@ pub struct Upgrade {
     pub cookies: Cookies,
     /// A valid IP from `X-Forwarded-For`.
     pub forwarded_ip: Option<core::net::IpAddr>,
+    /// The path ends in `/mqtt`: an MQTT client (the response names the
+    /// `mqtt` subprotocol, as nats-server's does).
+    pub mqtt: bool,
 }
 
 /// A refused upgrade.
@@ -177,7 +180,8 @@ impl Request<'_> {
 
 fn check(r: &Request<'_>, policy: &Policy) -> Result<Upgrade, Rejection> {
     let path = r.path.split('?').next().unwrap_or("");
-    if path.ends_with("/mqtt") && !policy.mqtt {
+    let mqtt = path.ends_with("/mqtt");
+    if mqtt && !policy.mqtt {
         return Err(Rejection::new(404, "mqtt websocket endpoint not enabled"));
     }
     if r.method != "GET" {
@@ -208,11 +212,12 @@ fn check(r: &Request<'_>, policy: &Policy) -> Result<Upgrade, Rejection> {
     let compress = policy.compression && asks_for_deflate(r);
     let ua = r.first("User-Agent");
     Ok(Upgrade {
-        response: response(key, compress, policy),
+        response: response(key, compress, mqtt, policy),
         compress,
         browser: ua.starts_with("Mozilla/"),
         cookies: cookies(r, &policy.cookie_names),
         forwarded_ip: r.values("X-Forwarded-For").next().and_then(|ip| ip.trim().parse().ok()),
+        mqtt,
     })
 }
 
@@ -282,11 +287,14 @@ pub fn accept_key(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
-fn response(key: &str, compress: bool, policy: &Policy) -> Vec<u8> {
+fn response(key: &str, compress: bool, mqtt: bool, policy: &Policy) -> Vec<u8> {
     let mut out = String::with_capacity(256);
     out.push_str("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
     out.push_str(&accept_key(key));
     out.push_str("\r\n");
+    if mqtt {
+        out.push_str("Sec-WebSocket-Protocol: mqtt\r\n");
+    }
     if compress {
         out.push_str(
             "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n",
@@ -362,6 +370,9 @@ mod tests {
         assert_eq!(status(&ok.replacen(KEY, "c2hvcnQ=", 1), &p).1, "invalid websocket key");
         assert_eq!(status(&ok.replacen("Version: 13", "Version: 8", 1), &p).1, "invalid version");
         assert_eq!(status(&request("").replacen("GET / ", "GET /mqtt ", 1), &p).0, 404);
+        let mqtt = accept(&request("").replacen("GET / ", "GET /mqtt ", 1), &Policy { mqtt: true, ..Policy::default() });
+        assert!(mqtt.mqtt && String::from_utf8_lossy(&mqtt.response).contains("Sec-WebSocket-Protocol: mqtt\r\n"));
+        assert!(!accept(&ok, &Policy { mqtt: true, ..Policy::default() }).mqtt);
         assert_eq!(status(&format!("{ok}\u{82}"), &p).1, "client sent data before handshake is complete");
         assert_eq!(status("GARBAGE\r\n\r\n", &p).0, 400);
         let r = Rejection::new(405, "x").response();

@@ -10,6 +10,7 @@
 mod auth;
 mod config;
 mod jetstream;
+mod mqtt;
 mod protocol;
 mod server;
 mod subject;
@@ -19,6 +20,7 @@ mod websocket;
 pub use auth::jwt_auth;
 pub use config::{cli_args, config_parse};
 pub use jetstream::{js_api, js_store_recovery};
+pub use mqtt::mqtt_packets;
 pub use protocol::{connect_json, protocol_parser};
 pub use server::{monitor_query, server_node};
 pub use subject::{subject_validation, sublist_ops};
@@ -43,6 +45,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("websocket_frames", websocket_frames),
     ("js_api", js_api),
     ("js_store_recovery", js_store_recovery),
+    ("mqtt_packets", mqtt_packets),
 ];
 
 /// A small deterministic generator seeded from the input itself, for

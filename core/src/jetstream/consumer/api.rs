@@ -592,6 +592,15 @@ impl JetStream {
         out
     }
 
+    /// Whether a push consumer of `account` delivers to `subject`.
+    pub fn delivers_to(&self, account: &str, subject: &[u8]) -> bool {
+        let Some(acc) = self.accounts.get(account) else { return false };
+        acc.consumers
+            .values()
+            .flat_map(|m| m.values())
+            .any(|c| c.config().is_push() && c.config().deliver_subject.as_bytes() == subject)
+    }
+
     /// Whether anything in `account` subscribes to `subject`, for the push
     /// consumers delivering there. Without interest, they are asked about
     /// again shortly.
@@ -629,9 +638,13 @@ impl JetStream {
         if let Some(ack) = &ack {
             let Some(acc) = self.accounts.get_mut(account) else { return };
             if let (Some(s), Some(c)) = (acc.streams.get_mut(ack.stream), acc.consumers.get_mut(ack.stream).and_then(|m| m.get_mut(ack.consumer))) {
-                if !c.config().is_push() {
-                    c.undelivered(&d.to, Some(ack.stream_seq), wall, s.store_mut());
+                // A push consumer stops first (nats-server delivers nothing
+                // without interest), so the message waits for the next
+                // subscriber instead of for its ack wait.
+                if c.config().is_push() {
+                    c.set_interest(false, wall, s.store_mut());
                 }
+                c.undelivered(&d.to, Some(ack.stream_seq), wall, s.store_mut());
             }
             let stream = ack.stream.to_owned();
             self.collect_deliveries(account, &stream);

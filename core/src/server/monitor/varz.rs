@@ -190,7 +190,7 @@ pub(crate) fn build(server: &Control, now: Instant, wall: UnixNanos, process: &P
         cluster: empty(),
         gateway: empty(),
         leaf: empty(),
-        mqtt: empty(),
+        mqtt: mqtt(&opts.mqtt),
         websocket: websocket(&opts.websocket),
         jetstream: super::jsz::varz(server),
         start: started_wall.to_rfc3339(),
@@ -262,6 +262,37 @@ fn websocket(ws: &crate::config::WebsocketOptions) -> serde_json::Value {
         put("compression", true.into());
     }
     serde_json::Value::Object(m)
+}
+
+/// nats-server's `MQTTOptsVarz`: unset fields are left out; a configured
+/// listener shows its TLS timeout (2s by default) even without TLS.
+fn mqtt(m: &crate::config::MqttOptions) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    if m.port == 0 {
+        return serde_json::Value::Object(out);
+    }
+    if !m.host.is_empty() {
+        out.insert("host".into(), m.host.clone().into());
+    }
+    out.insert("port".into(), m.port.into());
+    if let Some(user) = m.no_auth_user.as_ref().filter(|u| !u.is_empty()) {
+        out.insert("no_auth_user".into(), user.clone().into());
+    }
+    if let Some(t) = m.auth_timeout.filter(|t| !t.is_zero()) {
+        out.insert("auth_timeout".into(), t.as_secs_f64().into());
+    }
+    let tls_timeout = m.tls.as_ref().map_or(2.0, |t| t.timeout.as_secs_f64());
+    out.insert("tls_timeout".into(), tls_timeout.into());
+    if let Some(d) = m.js_domain.as_ref().filter(|d| !d.is_empty()) {
+        out.insert("js_domain".into(), d.clone().into());
+    }
+    if let Some(ns) = m.ack_wait.filter(|&ns| ns > 0) {
+        out.insert("ack_wait".into(), ns.into());
+    }
+    if m.max_ack_pending > 0 {
+        out.insert("max_ack_pending".into(), m.max_ack_pending.into());
+    }
+    serde_json::Value::Object(out)
 }
 
 fn empty() -> serde_json::Value {
