@@ -304,6 +304,41 @@ def test_subject_transform_and_republish(start_server):
 
 
 @run
+async def _republish_into_streams(srv):
+    nc = await connect(srv)
+    js = nc.jetstream()
+    jsm = nc.jsm()
+    await jsm.add_stream(config=StreamConfig.from_response({
+        "name": "SRC", "subjects": ["source.>"],
+        "republish": {"src": ">", "dest": "dest.>"},
+    }))
+    await jsm.add_stream(name="DEST", subjects=["dest.>"])
+    # A stream may keep JetStream's own advisories, as any other subject.
+    await jsm.add_stream(name="ADV", subjects=["$JS.EVENT.ADVISORY.STREAM.>"])
+    for i in range(20):
+        await js.publish(f"source.{i}", str(i).encode())
+    await jsm.add_stream(name="LATE", subjects=["late.>"])
+    for _ in range(50):
+        if (await js.stream_info("DEST")).state.messages == 20:
+            break
+        await asyncio.sleep(0.05)
+    assert (await js.stream_info("DEST")).state.messages == 20
+    third = await js.get_msg("DEST", seq=3)
+    assert third.subject == "dest.source.2" and third.data == b"2"
+    assert third.headers["Nats-Stream"] == "SRC" and third.headers["Nats-Sequence"] == "3"
+    # Its own creation is the first advisory it keeps (nats-server 2.15.1).
+    assert (await js.get_msg("ADV", seq=1)).subject == "$JS.EVENT.ADVISORY.STREAM.CREATED.ADV"
+    created = await js.get_msg("ADV", subject="$JS.EVENT.ADVISORY.STREAM.CREATED.LATE")
+    assert json.loads(created.data)["stream"] == "LATE"
+    await nc.close()
+
+
+def test_republished_messages_reach_other_streams(start_server):
+    srv, _ = js_server(start_server)
+    _republish_into_streams(srv)
+
+
+@run
 async def _transform_functions(srv):
     nc = await connect(srv)
     js = nc.jetstream()

@@ -10,6 +10,7 @@ use crate::jetstream::api::AccountLimits;
 use crate::jetstream::config::CheckLimits;
 use crate::jetstream::store::SharedStorage;
 use crate::jetstream::JetStream;
+use crate::log::Level;
 use crate::protocol::Publish;
 use crate::storage::SyncToken;
 use crate::sync::{Lock, Ordering};
@@ -17,6 +18,10 @@ use crate::time::Instant;
 
 use super::sys_monitor::SERVER_SLOT;
 use super::Control;
+
+/// How many messages JetStream's own output may add to streams in one
+/// drain (see [`Control::drain_jetstream`]).
+const MAX_INGESTED_PER_DRAIN: usize = 100_000;
 
 impl Control {
     /// Starts JetStream when the options ask for it, on `storage` when given.
@@ -99,14 +104,15 @@ impl Control {
     pub(super) fn jetstream_publish(&mut self, now: Instant, account: usize, p: &Publish) -> usize {
         let wall = self.wall_at(now);
         let name = self.accounts[account].name.clone();
+        let pull = self.jetstream.as_ref().and_then(|js| js.api_subject(&p.subject)).is_some_and(|api| api.starts_with(b"$JS.API.CONSUMER.MSG.NEXT."));
+        if pull && p.reply.as_ref().is_some_and(|r| !r.starts_with(b"_R_.") && self.match_in(account, r).is_empty()) {
+            // Nobody would receive what the request asks for: nats-server
+            // drops a waiting request whose reply lost its interest before
+            // delivering to it, and so no message is spent on it.
+            return 1;
+        }
         let Some(js) = self.jetstream.as_mut() else { return 0 };
         let taken = if let Some(api) = js.api_subject(&p.subject) {
-            if api.starts_with(b"$JS.API.CONSUMER.MSG.NEXT.") && p.reply.as_ref().is_some_and(|r| !r.starts_with(b"_R_.") && self.accounts[account].shared.index.write().match_subject(r).is_empty()) {
-                // Nobody would receive what the request asks for: nats-server
-                // drops a waiting request whose reply lost its interest
-                // before delivering to it, and so no message is spent on it.
-                return 1;
-            }
             let layout = js.layout();
             let answered = js.handle_api(&name, &api, p.reply.as_ref(), &p.payload, wall);
             if js.layout() != layout {
@@ -125,8 +131,16 @@ impl Control {
     }
 
     /// Delivers what JetStream has ready, and logs what it said.
+    ///
+    /// What JetStream publishes (republished messages, advisories, replies)
+    /// goes where any publish goes, streams included, as nats-server's
+    /// internal clients send it: a stream on `dest.>` stores what another
+    /// stream republishes there. Streams that republish into each other in
+    /// a ring would feed each other forever; past [`MAX_INGESTED_PER_DRAIN`]
+    /// copies in one drain the rest reach subscribers only.
     pub(super) fn drain_jetstream(&mut self, now: Instant) {
         self.answer_interest_queries(now);
+        let mut ingested = 0;
         loop {
             let Some(js) = self.jetstream.as_mut() else { return };
             if let Some(event) = js.poll_log() {
@@ -141,6 +155,19 @@ impl Control {
             let Some(account) = self.accounts.iter().position(|a| a.name == reply.account) else { continue };
             let p = Publish { subject: reply.subject, reply: None, headers: reply.headers, payload: reply.payload };
             self.deliver_in(now, SERVER_SLOT, account, &p);
+            if self.stream_takes(account, &p.subject) {
+                ingested += 1;
+                if ingested == MAX_INGESTED_PER_DRAIN {
+                    self.log(Level::Warn, "JetStream: streams republish into each other in a ring; copies beyond this are not stored".to_owned());
+                }
+                if ingested <= MAX_INGESTED_PER_DRAIN {
+                    let wall = self.wall_at(now);
+                    let name = self.accounts[account].name.clone();
+                    if let Some(js) = self.jetstream.as_mut() {
+                        js.handle_publish(&name, &p.subject, None, p.headers.as_ref(), &p.payload, wall);
+                    }
+                }
+            }
         }
         let wall = self.wall_at(now);
         self.jetstream_deadline = self.jetstream.as_ref().and_then(|js| js.poll_timeout(wall)).map(|d| now + d);
@@ -252,6 +279,13 @@ impl Control {
             && (js.api_subject(&p.subject).is_some()
                 || p.subject.starts_with(b"$JS.ACK.")
                 || p.subject.starts_with(b"$JS.FC.")
-                || shared.has_streams.load(Ordering::Acquire) && shared.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, &p.subject)))
+                || self.stream_takes(account, &p.subject))
+    }
+
+    /// True when a stream of `account` captures `subject`.
+    fn stream_takes(&self, account: usize, subject: &[u8]) -> bool {
+        let shared = &self.accounts[account].shared;
+        shared.has_streams.load(Ordering::Acquire)
+            && shared.stream_subjects.read().iter().any(|s| crate::subject::subject_matches(s, subject))
     }
 }
