@@ -339,6 +339,30 @@ def test_republished_messages_reach_other_streams(start_server):
 
 
 @run
+async def _consumer_limits_update(srv):
+    nc = await connect(srv)
+    req = lambda subject, body: nc.request(subject, json.dumps(body).encode())
+    await req("$JS.API.STREAM.CREATE.events", {"name": "events", "subjects": ["events"]})
+    await req("$JS.API.CONSUMER.CREATE.events.name",
+              {"stream_name": "events", "config": {"durable_name": "name", "ack_policy": "explicit"}})
+    limited = {"name": "events", "subjects": ["events"],
+               "consumer_limits": {"inactive_threshold": 2_000_000_000, "max_ack_pending": 10}}
+    refused = json.loads((await req("$JS.API.STREAM.UPDATE.events", limited)).data)
+    assert refused["error"] == {"code": 500, "err_code": 10069,
+                                "description": "change to limits violates consumers: name"}
+    # A durable consumer has no inactive threshold: that limit alone is fine.
+    del limited["consumer_limits"]["max_ack_pending"]
+    updated = json.loads((await req("$JS.API.STREAM.UPDATE.events", limited)).data)
+    assert "error" not in updated and updated["config"]["consumer_limits"]["inactive_threshold"] == 2_000_000_000
+    await nc.close()
+
+
+def test_stream_update_refuses_limits_its_consumers_exceed(start_server):
+    srv, _ = js_server(start_server)
+    _consumer_limits_update(srv)
+
+
+@run
 async def _transform_functions(srv):
     nc = await connect(srv)
     js = nc.jetstream()

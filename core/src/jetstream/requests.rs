@@ -375,6 +375,11 @@ impl JetStream {
             refuse_unsupported(&cfg)?;
             cfg.set_static_metadata();
             limits::check_update(old, &cfg, &acc.limits, acc.footprints(), &self.budget(), self.all_footprints())?;
+            let violators = limit_violators(old, &cfg, acc.consumers.get(name));
+            if !violators.is_empty() {
+                let text = format!("change to limits violates consumers: {}", violators.join(", "));
+                return Err(ApiError::stream_update(text));
+            }
             if acc.streams.iter().any(|(n, s)| n != name && config::subjects_overlap(&s.config().subjects, &cfg.subjects)) {
                 return Err(ApiError::stream_subject_overlap());
             }
@@ -607,4 +612,31 @@ fn info(stream: &Stream, req: &api::requests::StreamInfoRequest, wall: UnixNanos
         sources: Vec::new(),
         ts: wall,
     }
+}
+
+/// The consumers (by name) whose own settings exceed consumer limits that
+/// a stream update changes: nats-server refuses such an update rather than
+/// leave them over the limits.
+fn limit_violators<'a>(
+    old: &StreamConfig,
+    new: &StreamConfig,
+    consumers: Option<&'a crate::jetstream::consumer::Consumers>,
+) -> Vec<&'a str> {
+    let (old, new) = (&old.consumer_limits, &new.consumer_limits);
+    let inactive = (new.inactive_threshold > 0 && new.inactive_threshold != old.inactive_threshold)
+        .then_some(new.inactive_threshold);
+    let pending =
+        (new.max_ack_pending > 0 && new.max_ack_pending != old.max_ack_pending).then_some(new.max_ack_pending);
+    if inactive.is_none() && pending.is_none() {
+        return Vec::new();
+    }
+    consumers
+        .into_iter()
+        .flat_map(|m| m.iter())
+        .filter(|(_, c)| {
+            let cfg = c.config();
+            inactive.is_some_and(|max| cfg.inactive_threshold > max) || pending.is_some_and(|max| cfg.max_ack_pending > max)
+        })
+        .map(|(name, _)| name.as_str())
+        .collect()
 }
