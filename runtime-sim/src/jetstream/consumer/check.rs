@@ -25,57 +25,76 @@ pub(super) struct PullRequest {
     pub arrived: Option<(u64, i64)>,
     /// Messages it received.
     pub got: u64,
-    /// Position (in its consumer's delivery order) and server call of its
-    /// last delivery.
-    pub last: Option<(u64, u64)>,
+    /// The server call of its last delivery.
+    pub last: Option<u64>,
 }
 
-/// Checks that waiting pull requests of one consumer are served in turn:
-/// between two deliveries to a request, every other request of the
-/// consumer that was already waiting at the first of them, and could still
-/// take a message (connection open, not expired, batch not complete, no
-/// status ended it), got one too.
+/// Checks that waiting pull requests of one consumer are served in turn.
+///
+/// The node's output is seen per connection, so the order of deliveries
+/// to different connections within one server call is unknown; the check
+/// works at the granularity of server calls. Only requests that were
+/// waiting before the call in question, and could still take a message
+/// (connection open, not expired, batch not complete, no status ended it)
+/// count. Within one call, no request gets two messages more than another
+/// (unless that one's batch ran out); across calls, between two
+/// deliveries to a request, every other request waiting since before the
+/// first of them gets one too.
 #[derive(Debug, Default)]
 pub(super) struct RoundRobin {
     /// Live requests by (client, token).
     pub live: BTreeMap<(usize, u64), PullRequest>,
-    /// Deliveries so far, per consumer.
-    order: BTreeMap<usize, u64>,
+    /// Per request served in the current server call: its consumer, how
+    /// many it got, and the call of its delivery before.
+    this_call: BTreeMap<(usize, u64), (usize, u64, Option<u64>)>,
 }
 
 impl RoundRobin {
-    /// A delivery to request `key` in server call `step` at wall clock `wall_ns`.
-    pub fn delivered(&mut self, key: (usize, u64), step: u64, wall_ns: i64) -> Result<(), Violation> {
-        let Some(r) = self.live.get(&key) else { return Ok(()) };
-        let consumer = r.consumer;
-        let pos = {
-            let n = self.order.entry(consumer).or_default();
-            *n += 1;
-            *n
-        };
-        if let Some((prev_pos, prev_step)) = r.last {
+    /// A delivery to request `key` in server call `step`; checked when
+    /// the call ends.
+    pub fn delivered(&mut self, key: (usize, u64), step: u64) {
+        let Some(r) = self.live.get_mut(&key) else { return };
+        let prev = r.last;
+        self.this_call.entry(key).or_insert((r.consumer, 0, prev)).1 += 1;
+        r.got += 1;
+        r.last = Some(step);
+    }
+
+    /// The server call `step`, at wall clock `wall_ns`, is over.
+    pub fn end_call(&mut self, step: u64, wall_ns: i64) -> Result<(), Violation> {
+        let calls = std::mem::take(&mut self.this_call);
+        let result = self.check_call(&calls, step, wall_ns);
+        self.live.retain(|_, r| r.got < r.batch);
+        result
+    }
+
+    fn check_call(&self, calls: &BTreeMap<(usize, u64), (usize, u64, Option<u64>)>, step: u64, wall_ns: i64) -> Result<(), Violation> {
+        for (key, &(consumer, k, prev)) in calls {
             for (other, q) in &self.live {
-                let skipped = *other != key
-                    && q.consumer == consumer
-                    && q.got < q.batch
-                    && q.arrived.is_some_and(|(s, exp)| s < prev_step && wall_ns < exp)
-                    && q.last.is_none_or(|(p, _)| p < prev_pos);
-                if skipped {
+                if *other == *key || q.consumer != consumer {
+                    continue;
+                }
+                let got_now = calls.get(other).map_or(0, |c| c.1);
+                let left_before = q.batch - (q.got - got_now);
+                let waiting_since = |call: u64| q.arrived.is_some_and(|(s, exp)| s < call && wall_ns < exp);
+                // Across calls: served in `prev` and now, while `q`, waiting
+                // since before `prev`, got nothing in between.
+                if let Some(prev) = prev.filter(|&p| p < step) {
+                    if waiting_since(prev) && q.last.is_none_or(|l| l < prev) && left_before > 0 {
+                        return violation(
+                            "pull-round-robin",
+                            format!("consumer {consumer}: request {key:?} served in server calls {prev} and {step} while request {other:?}, waiting since call {:?}, got nothing", q.arrived.map(|a| a.0)),
+                        );
+                    }
+                }
+                // Within this call.
+                if k >= 2 && waiting_since(step) && got_now + 1 < k && got_now < left_before {
                     return violation(
                         "pull-round-robin",
-                        format!(
-                            "consumer {consumer}: request {key:?} served twice in a row (deliveries {prev_pos} and {pos}) while request {other:?}, waiting since server call {:?}, got nothing",
-                            q.arrived.map(|a| a.0)
-                        ),
+                        format!("consumer {consumer}: in server call {step} request {key:?} got {k} messages and request {other:?}, waiting since call {:?}, {got_now}", q.arrived.map(|a| a.0)),
                     );
                 }
             }
-        }
-        let r = self.live.get_mut(&key).expect("looked up above");
-        r.got += 1;
-        r.last = Some((pos, step));
-        if r.got >= r.batch {
-            self.live.remove(&key);
         }
         Ok(())
     }
@@ -244,14 +263,39 @@ mod tests {
 
     #[test]
     fn round_robin_notices_a_skipped_request() {
-        let mut rr = RoundRobin::default();
         let req = |arrived| PullRequest { consumer: 0, batch: 3, arrived: Some((arrived, i64::MAX)), got: 0, last: None };
-        rr.live.insert((1, 1), req(1));
-        rr.live.insert((2, 1), req(1));
-        assert!(rr.delivered((1, 1), 2, 0).is_ok());
-        assert!(rr.delivered((2, 1), 2, 0).is_ok());
-        assert!(rr.delivered((1, 1), 3, 0).is_ok());
-        let err = rr.delivered((1, 1), 3, 0).unwrap_err();
-        assert_eq!(err.invariant, "pull-round-robin");
+        let two = || {
+            let mut rr = RoundRobin::default();
+            rr.live.insert((1, 1), req(1));
+            rr.live.insert((2, 1), req(1));
+            rr
+        };
+        // Within one call: 1, 2, 1 is fair (in any order seen).
+        let mut rr = two();
+        rr.delivered((1, 1), 2);
+        rr.delivered((1, 1), 2);
+        rr.delivered((2, 1), 2);
+        assert!(rr.end_call(2, 0).is_ok());
+        // 2 gets its turn in the next call, then 1.
+        rr.delivered((2, 1), 3);
+        assert!(rr.end_call(3, 0).is_ok());
+        rr.delivered((1, 1), 4);
+        assert!(rr.end_call(4, 0).is_ok());
+        // 1 twice while 2 waits.
+        let mut rr = two();
+        rr.delivered((1, 1), 2);
+        assert!(rr.end_call(2, 0).is_ok());
+        rr.delivered((1, 1), 3);
+        assert_eq!(rr.end_call(3, 0).unwrap_err().invariant, "pull-round-robin");
+        let mut rr = two();
+        rr.delivered((1, 1), 2);
+        rr.delivered((1, 1), 2);
+        assert_eq!(rr.end_call(2, 0).unwrap_err().invariant, "pull-round-robin");
+        // Expired requests and later arrivals do not count.
+        let mut rr = two();
+        rr.live.get_mut(&(2, 1)).unwrap().arrived = Some((1, 10));
+        rr.delivered((1, 1), 2);
+        rr.delivered((1, 1), 2);
+        assert!(rr.end_call(2, 20).is_ok());
     }
 }

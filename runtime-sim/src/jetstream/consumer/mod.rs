@@ -501,6 +501,7 @@ impl CWorld {
         let disk: Box<dyn Storage + Send> = Box::new(self.disk.clone());
         let seed = self.rng.seed32();
         let server = Server::with_storages(self.options.clone(), seed, self.now, self.wall(), None, Some(disk));
+        self.step += 1;
         self.server = Some(server);
         self.note(format!("node started (incarnation {})", self.incarnation));
         self.drain();
@@ -629,6 +630,10 @@ impl CWorld {
                 Output::Log(line) => self.note(format!("log {line}")),
             }
         }
+        let wall = self.wall().0;
+        if let Err(v) = self.rr.end_call(self.step, wall) {
+            self.fail(v.invariant, v.detail);
+        }
         let now = self.now;
         if let Some(t) = self.server.as_ref().and_then(Server::poll_timeout) {
             let t = t.max(now);
@@ -745,10 +750,7 @@ impl CWorld {
             self.fail("work-queue-one-consumer", format!("seq {seq} delivered by consumer {} and by consumer {}", self.cfg.consumers()[first].0, ack.consumer));
             return;
         }
-        let wall = self.wall().0;
-        if let Err(v) = self.rr.delivered(key, self.step, wall) {
-            self.fail(v.invariant, v.detail);
-        }
+        self.rr.delivered(key, self.step);
     }
 
     /// Applies the self-test mutation to one pull-inbox message: where it
@@ -835,6 +837,7 @@ impl CWorld {
             return;
         };
         let peer = SocketAddr::from(([10, 0, 0, 1 + client as u8], 40_000 + (self.clients[client].generation % 20_000) as u16));
+        self.step += 1;
         let conn = server.handle_connected(now, wall, peer);
         self.conns.insert(conn, client);
         self.received.insert(conn, 0);
@@ -1022,14 +1025,7 @@ impl CWorld {
                 self.api(client, &mut out, Api::CreateConsumer);
                 self.send_up(client, out.freeze());
             }
-            Role::Publisher | Role::Kv => {
-                if role == Role::Publisher && self.cfg.scenario == Scenario::WorkQueue && self.clients[client].generation == 1 {
-                    let mut out = BytesMut::new();
-                    self.api(client, &mut out, Api::CreateOverlap);
-                    self.send_up(client, out.freeze());
-                }
-                self.ready(client);
-            }
+            Role::Publisher | Role::Kv => self.ready(client),
         }
     }
 
@@ -1039,6 +1035,12 @@ impl CWorld {
             // both filters are disjoint, so any error is a failure.
             self.fail("consumer-create", format!("client {client}: {json}"));
             return;
+        }
+        // Now that a consumer exists, one overlapping it must be refused.
+        if self.cfg.scenario == Scenario::WorkQueue && client == 1 && self.clients[client].generation == 1 {
+            let mut out = BytesMut::new();
+            self.api(client, &mut out, Api::CreateOverlap);
+            self.send_up(client, out.freeze());
         }
         self.ready(client);
     }
