@@ -690,10 +690,13 @@ impl CWorld {
                 out.extend_from_slice(&raw);
                 continue;
             }
-            for (to_conn, frame) in self.mutate(conn, client, d, raw) {
+            for (to_conn, frame, forward) in self.mutate(conn, client, d, raw) {
                 let ServerOp::Msg(d) = parse_one(&frame) else { continue };
                 let Some(&to) = self.conns.get(&to_conn) else { continue };
                 self.observe_pull(to, &d);
+                if !forward {
+                    continue;
+                }
                 if to_conn == conn {
                     out.extend_from_slice(&frame);
                 } else {
@@ -742,13 +745,6 @@ impl CWorld {
         let seq = ack.stream_seq;
         let (subject, filter) = (String::from_utf8_lossy(&d.subject).into_owned(), self.cfg.consumers()[consumer].1);
         let named = parse_name(&d.payload);
-        let right = named.is_some_and(|(c, n)| {
-            c == 0 && d.payload[..] == payload_of(0, n, 200)[..] && subject == self.cfg.subject_of(n)
-        }) && (filter.is_empty() || subject.starts_with(filter.trim_end_matches('>')));
-        if !right || self.ledger.acked_pub.get(&seq).is_some_and(|&n| Some((0, n)) != named) {
-            self.fail("consumer-delivery", format!("seq {seq} delivered by {} as {subject} {:?}", ack.consumer, d.payload));
-            return;
-        }
         // A sequence names a message only with its content: one the stream
         // never acknowledged may be lost in a crash and its sequence reused.
         let msg = (seq, named.map_or(u64::MAX, |(_, n)| n));
@@ -761,52 +757,60 @@ impl CWorld {
             self.fail("work-queue-one-consumer", format!("seq {seq} delivered by consumer {} and by consumer {}", self.cfg.consumers()[first].0, ack.consumer));
             return;
         }
+        let right = named.is_some_and(|(c, n)| {
+            c == 0 && d.payload[..] == payload_of(0, n, 200)[..] && subject == self.cfg.subject_of(n)
+        }) && (filter.is_empty() || subject.starts_with(filter.trim_end_matches('>')));
+        if !right || self.ledger.acked_pub.get(&seq).is_some_and(|&n| Some((0, n)) != named) {
+            self.fail("consumer-delivery", format!("seq {seq} delivered by {} as {subject} {:?}", ack.consumer, d.payload));
+            return;
+        }
         self.rr.delivered(key, self.step);
     }
 
-    /// Applies the self-test mutation to one pull-inbox message: where it
-    /// goes (connection, frame bytes).
-    fn mutate(&mut self, conn: ConnId, client: usize, d: Delivery, raw: Bytes) -> Vec<(ConnId, Bytes)> {
+    /// Applies the self-test mutation to one pull-inbox message: what the
+    /// node is taken to have sent (connection, frame bytes) and whether
+    /// it goes on to the network.
+    fn mutate(&mut self, conn: ConnId, client: usize, d: Delivery, raw: Bytes) -> Vec<(ConnId, Bytes, bool)> {
         let ack = d.reply.as_deref().and_then(parse_ack);
-        let Some(ack) = ack else { return vec![(conn, raw)] };
+        let Some(ack) = ack else { return vec![(conn, raw, true)] };
         let consumer = self.cfg.consumers().iter().position(|(n, _)| *n == ack.consumer).unwrap_or(0);
         let this = (conn, d.sid, consumer);
         let last = self.last_pull.replace(this);
         let n = self.mutation_count;
         self.mutation_count += 1;
         match self.cfg.mutation {
-            CMutation::AckWithoutDelivery { nth } if n == nth && ack.delivered == 1 => {
+            CMutation::AckWithoutDelivery { nth } if n >= nth && ack.delivered == 1 => {
                 let reply = String::from_utf8_lossy(d.reply.as_deref().unwrap_or_default()).into_owned();
                 let mut up = BytesMut::new();
                 encode::publish(&mut up, &reply, None, None, b"+ACK");
                 self.note(format!("mutation: seq {} acked, not delivered", ack.stream_seq));
                 self.send_up(client, up.freeze());
                 self.mutation_count = u64::MAX / 2;
-                Vec::new()
+                vec![(conn, raw, false)]
             }
             CMutation::CrossConsumer { nth } if n >= nth && consumer == 0 => {
                 let other = self.rr.live.iter().find(|(_, r)| r.consumer == 1 && r.arrived.is_some()).map(|(k, _)| *k);
-                let Some((oc, token)) = other else { return vec![(conn, raw)] };
-                let Some(oconn) = self.clients[oc].conn else { return vec![(conn, raw)] };
+                let Some((oc, token)) = other else { return vec![(conn, raw, true)] };
+                let Some(oconn) = self.clients[oc].conn else { return vec![(conn, raw, true)] };
                 let reply = String::from_utf8_lossy(d.reply.as_deref().unwrap_or_default()).replace(".A.", ".B.");
                 let copy = encode_msg(&d, PULL_SID_BASE + token, &reply);
                 self.mutation_count = 0;
                 self.cfg.mutation = CMutation::None;
-                vec![(conn, raw), (oconn, copy)]
+                vec![(conn, raw, true), (oconn, copy, true)]
             }
             CMutation::RepeatRequest { nth } if n >= nth => {
-                let Some((lconn, lsid, lconsumer)) = last else { return vec![(conn, raw)] };
+                let Some((lconn, lsid, lconsumer)) = last else { return vec![(conn, raw, true)] };
                 let prev = self.rr.live.get(&(client, lsid.wrapping_sub(PULL_SID_BASE)));
                 let open = prev.is_some_and(|r| r.got + 1 < r.batch);
                 if lconn != conn || lsid == d.sid || lconsumer != consumer || !open {
-                    return vec![(conn, raw)];
+                    return vec![(conn, raw, true)];
                 }
                 self.cfg.mutation = CMutation::None;
                 self.note(format!("mutation: delivery for sid {} readdressed to sid {lsid}", d.sid));
                 let reply = String::from_utf8_lossy(d.reply.as_deref().unwrap_or_default()).into_owned();
-                vec![(conn, encode_msg(&d, lsid, &reply))]
+                vec![(conn, encode_msg(&d, lsid, &reply), true)]
             }
-            _ => vec![(conn, raw)],
+            _ => vec![(conn, raw, true)],
         }
     }
 
