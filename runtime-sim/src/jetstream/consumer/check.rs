@@ -131,6 +131,11 @@ pub(super) enum KvKind {
     Read { rev: u64, name: Option<(usize, u64)> },
 }
 
+/// A write at its revision: invoked, answered (or never), the revision
+/// it expected, and the value it wrote (unknown for one only a refused
+/// update reported).
+type WriteAt = (Instant, Instant, Option<u64>, Option<(usize, u64)>);
+
 /// Checks one key's history against a linearizable register with
 /// conditional writes. Revisions give the order of the writes; a history
 /// is linearizable iff each write can take effect within its interval, in
@@ -157,7 +162,7 @@ pub(super) fn check_kv_key(key: &str, ops: &[KvOp]) -> Result<(), Violation> {
     // The writes by revision: (invoked, answered, expected); one the
     // history does not hold (seen only as a refused update's revision) may
     // have happened at any time.
-    let mut writes: BTreeMap<u64, (Instant, Instant, Option<u64>, Option<(usize, u64)>)> = BTreeMap::new();
+    let mut writes: BTreeMap<u64, WriteAt> = BTreeMap::new();
     for op in ops {
         if let KvKind::Write { name, expected, .. } = &op.kind {
             if let Some(&rev) = rev_of.get(name) {

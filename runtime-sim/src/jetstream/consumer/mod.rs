@@ -101,7 +101,7 @@ pub struct CConfig {
 impl CConfig {
     /// The standard run of `scenario` for `seed`.
     pub fn new(seed: u64, scenario: Scenario) -> Self {
-        let mut rng = SimRng::new(seed ^ 0xc0_5e_77_e5_0000_0016);
+        let mut rng = SimRng::new(seed ^ 0xc05e_77e5_0000_0016);
         CConfig {
             seed,
             scenario,
