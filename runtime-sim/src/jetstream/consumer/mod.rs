@@ -92,6 +92,8 @@ pub struct CConfig {
     pub max_msgs: u64,
     /// The consumers' ack wait, ns.
     pub ack_wait_ns: i64,
+    /// The consumers' `max_ack_pending` (0: the default, 1000).
+    pub max_ack_pending: u64,
     /// Keys of the KV bucket.
     pub keys: u64,
     /// Virtual time during which clients work and faults happen.
@@ -111,6 +113,7 @@ impl CConfig {
             window: rng.range(1, 7) as usize,
             max_msgs: rng.range(40, 160),
             ack_wait_ns: rng.range(200, 800) as i64 * 1_000_000,
+            max_ack_pending: if rng.ratio(1, 2) { 0 } else { rng.range(1, 16) },
             keys: rng.range(1, 4),
             active: Duration::from_millis(rng.range(1_000, 2_500)),
         }
@@ -886,7 +889,10 @@ impl CWorld {
                     (Api::CreateConsumer, Role::Puller { consumer }) => self.cfg.consumers()[consumer],
                     _ => ("X", "wq.>"),
                 };
-                let filter = if filter.is_empty() { String::new() } else { format!(r#","filter_subject":"{filter}""#) };
+                let mut filter = if filter.is_empty() { String::new() } else { format!(r#","filter_subject":"{filter}""#) };
+                if self.cfg.max_ack_pending > 0 {
+                    filter.push_str(&format!(r#","max_ack_pending":{}"#, self.cfg.max_ack_pending));
+                }
                 let body = format!(
                     r#"{{"stream_name":"{stream}","config":{{"durable_name":"{name}","ack_policy":"explicit","ack_wait":{}{filter}}}}}"#,
                     self.cfg.ack_wait_ns
@@ -1193,7 +1199,16 @@ impl CWorld {
         let reply = String::from_utf8_lossy(reply).into_owned();
         let mut out = BytesMut::new();
         if self.rng.ratio(1, 10) {
-            encode::publish(&mut out, &reply, None, None, b"-NAK");
+            let delay = self.rng.range(0, 3) * 40_000_000;
+            let body = if delay == 0 { "-NAK".to_owned() } else { format!(r#"-NAK {{"delay":{delay}}}"#) };
+            encode::publish(&mut out, &reply, None, None, body.as_bytes());
+        } else if self.rng.ratio(1, 12) {
+            // Still working: the ack wait starts again, then the ack comes.
+            encode::publish(&mut out, &reply, None, None, b"+WPI");
+            let generation = self.clients[client].generation;
+            let later = self.rng.duration(Duration::from_millis(1), Duration::from_millis(40));
+            let reply = Bytes::from(reply);
+            self.schedule(later, Ev::Ack { client, generation, reply, seq: msg.0, n: msg.1 });
         } else {
             let c = &mut self.clients[client];
             let k = c.next_token;
