@@ -71,6 +71,9 @@ pub enum CMutation {
     /// Reads of a key after a write to it was acknowledged answer "no
     /// value" (a stale read).
     StaleRead,
+    /// The first message whose ack the node confirmed is delivered again
+    /// (a consumer that forgot the ack).
+    RedeliverAfterAck,
 }
 
 /// The shape of one run, all derived from its seed.
@@ -315,6 +318,8 @@ struct CWorld {
     kv: kv::KvHistory,
     /// Deliveries seen by the mutations.
     mutation_count: u64,
+    /// `RedeliverAfterAck` only: each message's last delivery and consumer.
+    last_delivery: BTreeMap<(u64, u64), (Delivery, usize)>,
     /// The last pull delivery: (connection, sid, consumer).
     last_pull: Option<(ConnId, u64, usize)>,
     faults: u64,
@@ -399,6 +404,7 @@ impl CWorld {
             ledger: Ledger::default(),
             kv,
             mutation_count: 0,
+            last_delivery: BTreeMap::new(),
             last_pull: None,
             faults: 0,
             infos_pending: 0,
@@ -720,7 +726,28 @@ impl CWorld {
         let Some(token) = inbox_token(client, &d.subject) else { return };
         if let Some(&msg) = self.ledger.acks.get(&(client, token)) {
             self.ledger.confirmed.insert(msg);
+            if self.cfg.mutation == CMutation::RedeliverAfterAck {
+                self.redeliver_acked(msg);
+            }
         }
+    }
+
+    /// The `RedeliverAfterAck` mutation: a consumer that forgot an ack
+    /// hands the message to a waiting request of its consumer again.
+    fn redeliver_acked(&mut self, msg: (u64, u64)) {
+        let Some((d, consumer)) = self.last_delivery.get(&msg).cloned() else { return };
+        let target = self.rr.live.iter().find(|(_, r)| r.consumer == consumer && r.arrived.is_some()).map(|(k, _)| *k);
+        let Some((to, token)) = target else { return };
+        if self.clients[to].conn.is_none() {
+            return;
+        }
+        self.cfg.mutation = CMutation::None;
+        let reply = String::from_utf8_lossy(d.reply.as_deref().unwrap_or_default()).into_owned();
+        let frame = encode_msg(&d, PULL_SID_BASE + token, &reply);
+        if let ServerOp::Msg(copy) = parse_one(&frame) {
+            self.observe_pull(to, &copy);
+        }
+        self.send_down(to, frame);
     }
 
     /// A message on a pull request's inbox: a delivery or a status.
@@ -754,6 +781,9 @@ impl CWorld {
         if self.ledger.confirmed.contains(&msg) {
             self.fail("no-delivery-after-ack", format!("seq {seq} delivered again (delivery {}) by consumer {} after its ack was confirmed", ack.delivered, ack.consumer));
             return;
+        }
+        if self.cfg.mutation == CMutation::RedeliverAfterAck {
+            self.last_delivery.insert(msg, (d.clone(), consumer));
         }
         let first = *self.ledger.consumer_of.entry(msg).or_insert(consumer);
         if first != consumer {

@@ -34,7 +34,7 @@ fn one_seed_one_trace_hash() {
 
 /// Runs ten seeds of `scenario` with `mutation`; how many failed with `invariant`.
 fn caught(scenario: Scenario, mutation: CMutation, invariant: &str) -> usize {
-    (0..10)
+    let n = (0..10)
         .filter(|&seed| {
             let cfg = CConfig { mutation, ..CConfig::new(seed, scenario) };
             let r = run(cfg);
@@ -44,7 +44,9 @@ fn caught(scenario: Scenario, mutation: CMutation, invariant: &str) -> usize {
                 None => false,
             }
         })
-        .count()
+        .count();
+    eprintln!("{scenario} {mutation:?}: {invariant} in {n} of 10 seeds");
+    n
 }
 
 #[test]
@@ -68,5 +70,11 @@ fn a_request_served_out_of_turn_is_caught() {
 #[test]
 fn a_stale_kv_read_is_caught() {
     let n = caught(Scenario::Kv, CMutation::StaleRead, "kv-linearizable");
+    assert!(n >= 9, "caught in {n} of 10 seeds");
+}
+
+#[test]
+fn a_consumer_that_forgets_a_confirmed_ack_is_caught() {
+    let n = caught(Scenario::Consumer, CMutation::RedeliverAfterAck, "no-delivery-after-ack");
     assert!(n >= 9, "caught in {n} of 10 seeds");
 }
