@@ -196,6 +196,17 @@ pub const REGRESSION_SEEDS: &[(u64, Scenario)] = &[
     // Every client had published all its messages before space came back:
     // the checker wrongly required an ack after it.
     (5_031, Scenario::FullDisk),
+    // Messages lost in a power loss before their sync, their sequences
+    // reused: a work-queue consumer still held one as pending and
+    // redelivered the new message under it, outside its filter (the
+    // consumer is now reconciled with the stream on recovery).
+    (600_110, Scenario::WorkQueue),
+    (600_264, Scenario::WorkQueue),
+    // A consumer save cut short by a power loss left a broken newer
+    // generation file; the next incarnation appended its saves to it, and
+    // a later recovery fell back to a stale generation: a confirmed ack
+    // came back as pending (generations now go on above any file left).
+    (604_787, Scenario::Consumer),
 ];
 
 /// The subject of client `c`'s message `n`.
