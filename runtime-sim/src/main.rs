@@ -9,7 +9,9 @@
 //! `--isolation` runs the account-isolation simulation instead of the
 //! delivery one; a JetStream scenario (`--faults js-kill`, `js-power-loss`,
 //! `js-bitflip-block`, `js-bitflip-meta`, `js-full-disk`) runs the
-//! JetStream durability simulation; `ci` runs the fixed seeds of all three.
+//! JetStream durability simulation; `js-consumer`, `js-work-queue` and
+//! `js-kv` run the consumer and key-value simulation; `ci` runs the fixed
+//! seeds of all of them.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -18,7 +20,7 @@ use natrix_sim::jetstream::{self, Scenario};
 use natrix_sim::{ci_seeds, isolation, run_seed, FaultMode, RunReport};
 
 const USAGE: &str = "usage:
-  natrix-sim run --seeds N [--faults none|network|all|js-kill|js-power-loss|js-bitflip-block|js-bitflip-meta|js-full-disk] [--start S] [--isolation]
+  natrix-sim run --seeds N [--faults none|network|all|js-kill|js-power-loss|js-bitflip-block|js-bitflip-meta|js-full-disk|js-consumer|js-work-queue|js-kv] [--start S] [--isolation]
   natrix-sim replay SEED [--faults ...] [--isolation]
   natrix-sim ci";
 

@@ -171,3 +171,84 @@ fn with_a_sync_interval_acks_go_at_once_and_syncs_follow_the_clock() {
     disk.crash(0);
     assert_eq!(recovered_msgs(&disk), 1);
 }
+
+/// Pulls up to `batch` messages of consumer `D` of `S` and acknowledges
+/// them (the syncs completed); returns their payloads.
+fn pull_and_ack(js: &mut JetStream, disk: &TestDisk, batch: u64) -> Vec<String> {
+    let reply = Bytes::from_static(b"_INBOX.p");
+    let body = Bytes::from(format!(r#"{{"batch":{batch},"no_wait":true}}"#));
+    assert!(js.handle_api("A", b"$JS.API.CONSUMER.MSG.NEXT.S.D", Some(&reply), &body, WALL));
+    let mut got = Vec::new();
+    while let Some((_, d)) = js.poll_delivery() {
+        let Some(ack) = d.reply else { continue };
+        got.push(String::from_utf8_lossy(&d.payload).into_owned());
+        js.handle_ack("A", &ack, None, &Bytes::from_static(b"+ACK"), WALL);
+    }
+    js.flush();
+    if let Some(token) = disk.complete_syncs() {
+        js.handle_synced(token);
+    }
+    got
+}
+
+#[test]
+fn a_consumer_ahead_of_a_stream_that_lost_messages_delivers_what_takes_their_place() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    send(&mut js, &disk, "$JS.API.STREAM.CREATE.S", CREATE);
+    for m in ["m1", "m2", "m3"] {
+        send(&mut js, &disk, "s.x", m);
+    }
+    let (block, three) = disk.files().into_iter().find(|(n, _)| n.ends_with(".blk")).expect("a block");
+    send(&mut js, &disk, "s.x", "m4");
+    let created = send(&mut js, &disk, "$JS.API.CONSUMER.DURABLE.CREATE.S.D", r#"{"stream_name":"S","config":{"durable_name":"D","ack_policy":"explicit"}}"#);
+    assert!(created[0].contains(r#""name":"D""#), "{created:?}");
+    assert_eq!(pull_and_ack(&mut js, &disk, 4), ["m1", "m2", "m3", "m4"]);
+    // The stream's last message is lost in a crash (its block ends after
+    // the third), the consumer's state, which acknowledged it, is not.
+    {
+        let storage = disk.shared();
+        let mut st = storage.lock();
+        st.truncate(&block, three as u64).expect("truncate");
+        st.sync(&block).expect("sync");
+    }
+    disk.complete_syncs();
+    disk.crash(0);
+    let mut js = start(&disk);
+    let info = send(&mut js, &disk, "$JS.API.STREAM.INFO.S", "");
+    assert!(info[0].contains(r#""last_seq":3"#), "{info:?}");
+    // The next message takes sequence 4 and must reach the consumer.
+    send(&mut js, &disk, "s.x", "m5");
+    assert_eq!(pull_and_ack(&mut js, &disk, 4), ["m5"]);
+    let info = send(&mut js, &disk, "$JS.API.CONSUMER.INFO.S.D", "");
+    assert!(info[0].contains(r#""num_ack_pending":0"#) && info[0].contains(r#""num_pending":0"#), "{info:?}");
+}
+
+#[test]
+fn a_consumer_save_cut_short_by_a_crash_is_not_built_upon() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    send(&mut js, &disk, "$JS.API.STREAM.CREATE.S", CREATE);
+    for m in ["m1", "m2", "m3"] {
+        send(&mut js, &disk, "s.x", m);
+    }
+    send(&mut js, &disk, "$JS.API.CONSUMER.DURABLE.CREATE.S.D", r#"{"stream_name":"S","config":{"durable_name":"D","ack_policy":"explicit"}}"#);
+    assert_eq!(pull_and_ack(&mut js, &disk, 2), ["m1", "m2"]);
+    // A crash cuts the next save short: its file holds a torn record.
+    let saves: Vec<(String, u64)> = disk
+        .files()
+        .into_iter()
+        .filter_map(|(n, _)| n.rsplit_once('.').filter(|(p, _)| p.contains(".obs.")).and_then(|(p, g)| Some((p.to_owned(), g.parse().ok()?))))
+        .collect();
+    let (p, g) = saves.iter().max_by_key(|(_, g)| *g).expect("a saved consumer").clone();
+    disk.raw_append(&format!("{p}.{}", g + 1), b"torn");
+    disk.crash(usize::MAX);
+    let mut js = start(&disk);
+    assert_eq!(pull_and_ack(&mut js, &disk, 3), ["m3"]);
+    disk.crash(0);
+    // The acknowledgement of m3 was confirmed: it must survive.
+    let mut js = start(&disk);
+    assert_eq!(pull_and_ack(&mut js, &disk, 3), Vec::<String>::new());
+    let info = send(&mut js, &disk, "$JS.API.CONSUMER.INFO.S.D", "");
+    assert!(info[0].contains(r#""num_ack_pending":0"#) && info[0].contains(r#""stream_seq":3"#), "{info:?}");
+}

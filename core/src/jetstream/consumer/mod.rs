@@ -360,6 +360,47 @@ impl Consumer {
         c
     }
 
+    /// After a restart, brings a recovered consumer back within its
+    /// stream when the stream lost messages (a crash before their sync)
+    /// and now ends at `stream_last_seq`, below what the consumer
+    /// delivered: what it delivered or acknowledged beyond that is
+    /// forgotten, so that the messages the stream stores next under the
+    /// same sequences are delivered, and none of them is taken for an
+    /// earlier message (nats-server's `reconcileStateWithStream`).
+    /// Returns true when it changed the state.
+    pub fn reconcile_with_stream(&mut self, stream_last_seq: u64) -> bool {
+        if self.state.delivered.stream_seq <= stream_last_seq {
+            return false;
+        }
+        let st = &mut self.state;
+        if st.ack_floor.stream_seq > stream_last_seq {
+            st.ack_floor.stream_seq = stream_last_seq;
+            st.ack_floor.consumer_seq = st.delivered.consumer_seq;
+            st.pending.clear();
+            st.redelivered.clear();
+        }
+        st.pending.retain(|&seq, _| seq <= stream_last_seq);
+        st.redelivered.retain(|&seq, _| seq <= stream_last_seq);
+        match st.pending.iter().next_back() {
+            None => {
+                st.delivered.stream_seq = st.ack_floor.stream_seq;
+                st.delivered.consumer_seq = st.ack_floor.consumer_seq;
+            }
+            Some((&seq, _)) => {
+                st.delivered.stream_seq = seq;
+                st.delivered.consumer_seq = st.pending.values().map(|p| p.consumer_seq).max().unwrap_or(0);
+            }
+        }
+        self.next_seq = self.state.delivered.stream_seq + 1;
+        let gone: Vec<u64> = self.deadline_of.keys().copied().filter(|s| !self.state.pending.contains_key(s)).collect();
+        for seq in gone {
+            self.clear_deadline(seq);
+        }
+        self.redeliver.retain(|s| self.state.pending.contains_key(s));
+        self.dirty = true;
+        true
+    }
+
     fn start(&mut self, store: &mut dyn MsgStore) {
         let s = store.state();
         let first = s.first_seq.max(1);

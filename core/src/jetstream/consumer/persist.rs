@@ -148,17 +148,43 @@ impl JetStream {
                 self.log(Level::Warn, format!("Could not restore consumer '{account} > {stream} > {name}'"));
                 continue;
             };
-            self.consumer_files.generations.insert(p.clone(), generation);
-            let Some(acc) = self.accounts.get_mut(&account) else { continue };
-            if !acc.streams.contains_key(&stream) {
-                continue;
+            // The other generations go: older ones are superseded by the
+            // one restored, newer ones are saves a crash cut short. Numbering
+            // goes on above all of them, so that no save lands on a file a
+            // crash left behind (its record would not read back).
+            let top = gens.last().copied().unwrap_or(generation).max(generation);
+            self.consumer_files.generations.insert(p.clone(), top);
+            let stale: Vec<String> = gens.iter().filter(|&&g| g != generation).map(|g| format!("{p}{g}")).collect();
+            if !stale.is_empty() {
+                let mut st = storage.lock();
+                for file in &stale {
+                    let _ = st.remove(file);
+                }
+                let _ = st.sync(&stale[0]);
             }
+            let Some(acc) = self.accounts.get_mut(&account) else { continue };
+            let Some(last_seq) = acc.streams.get(&stream).map(|s| s.store().state().last_seq) else { continue };
             let mut c = Consumer::restore(&stream, &name, saved.config, UnixNanos(saved.created_ns), saved.state);
             if let Some(s) = acc.streams.get(&stream) {
                 c.set_rate_burst(super::api::rate_burst(s.config().max_msg_size, max_payload));
             }
+            let delivered = c.state().delivered.stream_seq;
+            let reconciled = c.reconcile_with_stream(last_seq);
             acc.consumers.entry(stream.clone()).or_default().insert(name.clone(), c);
             self.log(Level::Info, format!("  Restored consumer '{account} > {stream} > {name}'"));
+            if reconciled {
+                // The stream lost messages in a crash: the consumer forgets
+                // what it delivered beyond the stream's end, and saves that.
+                self.log(
+                    Level::Warn,
+                    format!("JetStream consumer '{account} > {stream} > {name}' delivered sequence {delivered} past last stream sequence of {last_seq}"),
+                );
+                self.save_consumer(&account, &stream, &name);
+            }
+        }
+        // Saved now, before new messages can take the forgotten sequences.
+        if self.consumers_dirty() {
+            let _ = self.save_consumers();
         }
     }
 }
