@@ -38,8 +38,10 @@ fn lame_duck_informs_then_evicts_over_the_duration() {
     assert_eq!(open(&node), 3);
     node.advance(Duration::from_millis(499));
     assert_eq!(open(&node), 3, "at least half the share apart");
+    // The second close comes at most a share after the first (the third
+    // too, when both gaps drew half a share).
     node.advance(Duration::from_millis(501));
-    assert_eq!(open(&node), 2, "at most the share apart");
+    assert!(open(&node) <= 2, "at most the share apart");
     assert!(!node.server.lame_duck_finished());
     node.advance(Duration::from_secs(2));
     assert_eq!(open(&node), 0);

@@ -191,6 +191,18 @@ impl JetStream {
         };
         js.recover();
         js.recover_consumers();
+        // A crash can keep a consumer's acknowledgement (its state was
+        // synced) and lose the removal it caused (the stream's was not):
+        // interest and work-queue streams drop such messages again now, as
+        // nats-server does when it checks an interest stream's state.
+        let streams: Vec<(String, String)> = js
+            .accounts
+            .iter()
+            .flat_map(|(a, acc)| acc.consumers.keys().map(move |s| (a.clone(), s.clone())))
+            .collect();
+        for (account, stream) in streams {
+            js.apply_retention(&account, &stream);
+        }
         js
     }
 

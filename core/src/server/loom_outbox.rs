@@ -60,7 +60,7 @@ fn receiver(signal: &Arc<Signal>) -> SubRef {
     let waker = Box::new(Waker(Arc::clone(signal)));
     let outbox = Arc::new(Outbox::new(ConnId(1), waker, profile, 1, Instant::ZERO, UnixNanos(0)));
     let sub = Subscription::new(b"s", None, b"1");
-    let id = outbox.lock().subs.insert(sub);
+    let id = outbox.lock().subs.insert(sub).expect("a fresh sid");
     SubRef { slot: Slot::NONE, sub: id, outbox }
 }
 
