@@ -207,6 +207,14 @@ pub const REGRESSION_SEEDS: &[(u64, Scenario)] = &[
     // a later recovery fell back to a stale generation: a confirmed ack
     // came back as pending (generations now go on above any file left).
     (604_787, Scenario::Consumer),
+    // A crash kept the consumer's acks (its state was synced) and lost the
+    // removals they caused: the work queue never emptied (acknowledged
+    // messages are now dropped again when the consumers are restored).
+    (601_847, Scenario::WorkQueue),
+    (602_343, Scenario::WorkQueue),
+    // A message delivered afresh after its ack was confirmed, across a
+    // crash; passes on the merged core, kept to hold it there.
+    (600_762, Scenario::Consumer),
 ];
 
 /// The subject of client `c`'s message `n`.
