@@ -21,6 +21,8 @@ pub mod parser;
 mod source;
 mod websocket;
 pub mod mqtt;
+#[cfg(test)]
+mod test_support;
 pub mod value;
 
 pub use apply_blocks::DEFAULT_TLS_TIMEOUT;

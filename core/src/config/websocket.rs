@@ -214,17 +214,7 @@ pub(crate) fn first_problem(opts: &ServerOptions) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::apply_config;
-    use super::super::parser::parse_str;
-    use super::super::source::MemorySource;
-    use super::*;
-
-    fn load(text: &str) -> Result<ServerOptions, String> {
-        let tree = parse_str(text, "test.conf", &MemorySource::new()).map_err(|e| e.to_string())?;
-        let mut opts = ServerOptions::default();
-        apply_config(&tree, &mut opts, false).map_err(|e| e.to_string())?;
-        Ok(opts)
-    }
+    use super::super::test_support::load;
 
     #[test]
     fn reads_every_key_with_aliases() {
