@@ -41,7 +41,9 @@ impl NextRequest {
         if req.expires < 0 || req.idle_heartbeat < 0 {
             return Err("invalid request".to_owned());
         }
-        if req.idle_heartbeat > 0 && req.expires > 0 && req.idle_heartbeat * 2 > req.expires {
+        // A heartbeat needs an expiry at least twice as long: a request
+        // without one (expires 0) cannot have a heartbeat either.
+        if req.idle_heartbeat > 0 && req.idle_heartbeat.saturating_mul(2) > req.expires {
             return Err("heartbeat value too large".to_owned());
         }
         req.batch = req.batch.max(1);
@@ -135,6 +137,9 @@ mod tests {
         let r = NextRequest::parse(br#"{"batch":3,"no_wait":true,"expires":1000}"#).unwrap();
         assert_eq!((r.batch, r.no_wait, r.expires), (3, true, 1000));
         assert!(NextRequest::parse(br#"{"batch":3,"expires":1000,"idle_heartbeat":900}"#).is_err());
+        // No expiry leaves no room for a heartbeat (async-nats's pull_stream_error).
+        assert_eq!(NextRequest::parse(br#"{"batch":3,"idle_heartbeat":900}"#).unwrap_err(), "heartbeat value too large");
+        assert!(NextRequest::parse(br#"{"batch":3,"expires":1800,"idle_heartbeat":900}"#).is_ok());
         let w = Waiting::new(Bytes::from_static(b"r"), &r, UnixNanos(10));
         assert_eq!(
             &w.status_with_pending(408, "Request Timeout")[..],
