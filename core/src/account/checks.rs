@@ -341,7 +341,7 @@ fn has_wildcard(subject: &str) -> bool {
 }
 
 /// `subject` with its `*` tokens numbered `$1`, `$2`… in order.
-fn number_wildcards(subject: &str) -> String {
+pub(super) fn number_wildcards(subject: &str) -> String {
     let mut n = 0;
     let numbered: Vec<String> = subject
         .split('.')

@@ -101,7 +101,7 @@ impl Mapping {
         let total: u16 = dests.iter().map(|(_, w)| u16::from(*w)).sum();
         if total != 100 && !seen.contains(&src) {
             let rest = if dests.is_empty() { 100 } else { 100 - total };
-            let unchanged = Transform::new(src, &numbered(src))?;
+            let unchanged = Transform::new(src, &super::checks::number_wildcards(src))?;
             dests.push((unchanged, u8::try_from(rest).unwrap_or(100)));
         }
         dests.sort_by_key(|(_, w)| *w);
@@ -112,23 +112,6 @@ impl Mapping {
         }
         Ok(Mapping { src: src.to_owned(), literal: is_literal(src.as_bytes()), dests })
     }
-}
-
-/// `foo.*.*` → `foo.$1.$2`: the source as a destination that changes nothing.
-fn numbered(src: &str) -> String {
-    let mut n = 0;
-    let tokens: Vec<String> = src
-        .split('.')
-        .map(|t| {
-            if t == "*" {
-                n += 1;
-                format!("${n}")
-            } else {
-                t.to_owned()
-            }
-        })
-        .collect();
-    tokens.join(".")
 }
 
 /// An account's mappings, in the order they were configured.
