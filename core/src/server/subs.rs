@@ -77,10 +77,10 @@ impl Subscriptions {
     /// Stores `sub`, unless its sid is taken: nats-server keeps the first
     /// of two subscriptions with one sid and ignores the second.
     pub fn insert(&mut self, sub: Subscription) -> Option<SubId> {
-        if self.by_sid(sub.sid()).is_some() {
+        let hash = self.hasher.hash_one(sub.sid());
+        if self.by_sid.find(hash, |&k| sid_of(&self.slab, k) == sub.sid()).is_some() {
             return None;
         }
-        let hash = self.hasher.hash_one(sub.sid());
         let id = self.slab.insert(sub);
         let (slab, hasher) = (&self.slab, &self.hasher);
         self.by_sid.insert_unique(hash, id, |&k| hasher.hash_one(sid_of(slab, k)));
