@@ -207,7 +207,7 @@ impl Control {
         }
         let wall = self.wall_at(now);
         for subject in delivered {
-            if self.accounts[account].shared.index.write().match_subject(subject).is_empty() {
+            if self.match_in(account, subject).is_empty() {
                 if let Some(js) = self.jetstream.as_mut() {
                     js.set_interest(&name, subject, false, wall);
                 }
