@@ -683,12 +683,14 @@ fn bad_options_unknown_accounts_and_filters() {
     assert!(ask(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", &exact).is_some());
     let partial = format!(r#"{{"server_name":"{}"}}"#, &name[..5]);
     assert!(ask(&mut node, s, "$SYS.REQ.SERVER.PING.CONNZ", &partial).is_some());
-    // Monitoring the server does not answer yet falls through to no responders.
-    let varz = ask_all(&mut node, s, "$SYS.REQ.SERVER.PING.VARZ", "");
+    // A kind no server answers falls through to no responders.
+    let unknown = ask_all(&mut node, s, "$SYS.REQ.SERVER.PING.NOPEZ", "");
     assert!(
-        varz[0].0.as_deref().unwrap().starts_with("NATS/1.0 503"),
-        "{varz:?}"
+        unknown[0].0.as_deref().unwrap().starts_with("NATS/1.0 503"),
+        "{unknown:?}"
     );
+    let varz = ask(&mut node, s, "$SYS.REQ.SERVER.PING.VARZ", "").unwrap();
+    assert_eq!(varz["data"]["server_id"], varz["server"]["id"]);
     // Without a reply subject the server takes the request silently.
     assert_eq!(
         node.exchange(s, "PUB $SYS.REQ.SERVER.PING.CONNZ 0\r\n\r\n"),

@@ -3,7 +3,7 @@
 //! signals, and carries out what the core decides.
 
 
-use natrix::{clock, conn, driver, http, mqtt, resources, signals, storage, store_files, tls, ws};
+use natrix::{clock, conn, driver, http, mqtt, process, resources, signals, storage, store_files, tls, ws};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -218,6 +218,7 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     }
     logger.at(Level::Info, "Server is ready");
     tokio::spawn(driver::run_timers(shared.clone()));
+    tokio::spawn(process::report(shared.clone()));
     accepting.push(tokio::spawn(accept_loop(shared.clone(), listener, tls)));
     // Aborting an accept loop drops its listener: new connections are refused.
     signals::wait_for_shutdown(&shared, || accepting.iter().for_each(tokio::task::JoinHandle::abort)).await;

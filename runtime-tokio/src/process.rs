@@ -1,8 +1,28 @@
 //! Process figures for `/varz` (memory, CPU), read from `/proc` on Linux.
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use natrix_core::monitor::ProcessStats;
+
+use crate::clock;
+use crate::driver::Shared;
+
+/// How often the process's figures are measured and handed to the core
+/// (STATSZ, `$SYS.REQ.SERVER.*.VARZ` and the memory limit use them).
+pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Measures the process on a timer and gives the figures to the core, as
+/// long as the process lives.
+pub async fn report(shared: Arc<Shared>) {
+    let sampler = ProcessSampler::new();
+    let mut ticks = tokio::time::interval(REPORT_INTERVAL);
+    loop {
+        ticks.tick().await;
+        let stats = sampler.sample();
+        shared.with_control(|c| c.handle_process_stats(clock::now(), stats));
+    }
+}
 
 /// Samples the process's resident memory and average CPU use.
 pub struct ProcessSampler {

@@ -145,6 +145,8 @@ pub(crate) struct Client {
     pub subs_max: Option<u64>,
     /// How the client reached the server.
     pub transport: super::Transport,
+    /// The user's permissions as configured (for `$SYS.REQ.USER.INFO`).
+    pub permissions: Option<Box<crate::config::Permissions>>,
 }
 
 /// Where a JWT user's limits come from.
@@ -193,6 +195,7 @@ impl Client {
             jwt_limits: None,
             subs_max: None,
             transport: super::Transport::Tcp,
+            permissions: None,
         }
     }
 

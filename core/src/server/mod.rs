@@ -32,6 +32,7 @@ mod resolver;
 mod session;
 mod single;
 mod subs;
+mod sys_events;
 mod sys_monitor;
 mod timers;
 
@@ -253,6 +254,8 @@ pub struct Control {
     jetstream_deadline: Option<Instant>,
     /// Lame duck mode, once entered.
     lame_duck: Option<lame_duck::LameDuck>,
+    /// The system account's event timers and the process figures.
+    events: sys_events::SysEvents,
 }
 
 impl fmt::Debug for Control {
@@ -316,6 +319,7 @@ impl Control {
         let system = (!opts.no_system_account).then(|| opts.system_account.as_deref().unwrap_or(SYSTEM_ACCOUNT));
         let cache = !opts.disable_sublist_cache;
         let accounts = crate::account::routes::build_accounts(&opts.accounts, &opts.mappings, system, cache, &mut rng);
+        let events_on = system.is_some();
         let mut server = Control {
             opts,
             rng,
@@ -345,6 +349,7 @@ impl Control {
             jetstream: None,
             jetstream_deadline: None,
             lame_duck: None,
+            events: sys_events::SysEvents::new(now, events_on),
         };
         server.enter_operator_mode(wall);
         if server.trust.is_none() {
@@ -505,6 +510,7 @@ impl Control {
             .chain(self.claims_clock.deadline)
             .chain(self.jetstream_deadline)
             .chain(self.lame_duck_deadline())
+            .chain(self.events.deadline())
             .min()
     }
 
@@ -519,6 +525,9 @@ impl Control {
         }
         if self.lame_duck_deadline().is_some_and(|at| at <= now) {
             self.lame_duck_timeout(now);
+        }
+        if self.events.deadline().is_some_and(|at| at <= now) {
+            self.events_timeout(now);
         }
         while let Some(&(at, slot)) = self.timers.first() {
             if at > now {
@@ -678,6 +687,7 @@ impl Control {
                 self.closed.push_back(info);
             }
         }
+        let disconnect = self.disconnect_event(now, slot, reason);
         let Some(client) = self.clients.remove(slot) else { return };
         if let Some(at) = client.armed_deadline {
             self.timers.remove(&(at, slot));
@@ -706,6 +716,7 @@ impl Control {
             Level::Debug,
             format!("{} - {} - Client connection closed: {reason}", client.peer, client.cid),
         );
+        self.client_gone_events(now, client.connected.then_some(client.account), disconnect);
     }
 
     pub(crate) fn log(&mut self, level: Level, message: String) {

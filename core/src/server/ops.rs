@@ -187,7 +187,10 @@ impl Control {
         let identity = prepared.identity.unwrap_or_else(|| self.authenticate(now, slot, &info));
         let identity = match identity {
             Ok(identity) => identity,
-            Err(e) => return self.auth_violation(now, slot, &e.to_string()),
+            Err(e) => {
+                self.auth_error_event(now, slot, &info);
+                return self.auth_violation(now, slot, &e.to_string());
+            }
         };
         if !(0..=1).contains(&info.protocol) {
             self.send_err(slot, "invalid client protocol");
@@ -264,6 +267,7 @@ impl Control {
         c.meta.user = identity.user;
         c.jwt_user = identity.jwt_user;
         let perms = identity.permissions.as_ref().map(|p| Box::new(auth::ClientPermissions::new(p)));
+        c.permissions = identity.permissions.clone().map(Box::new);
         c.has_perms = perms.is_some();
         c.outbox.lock().perms = perms;
         let previous = std::mem::replace(&mut c.account, account);
@@ -273,6 +277,7 @@ impl Control {
         self.share_profile(slot);
         self.arm(slot);
         self.send_ok(slot);
+        self.client_connected_event(now, slot, was_connected.then_some(previous));
     }
 
     fn on_pub(&mut self, now: Instant, slot: Slot, p: Publish) {

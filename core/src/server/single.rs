@@ -134,6 +134,12 @@ impl Server {
         self.collect(now);
     }
 
+    /// The process's figures (see [`Control::handle_process_stats`]).
+    pub fn handle_process_stats(&mut self, now: Instant, stats: crate::server::monitor::ProcessStats) {
+        self.control.handle_process_stats(now, stats);
+        self.collect(now);
+    }
+
     /// A sync the server asked for completed (see [`Control::handle_synced`]).
     pub fn handle_synced(&mut self, now: Instant, token: SyncToken) {
         self.control.handle_synced(now, token);

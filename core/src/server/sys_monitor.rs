@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Trust;
 use crate::config::Resolver;
-use crate::server::monitor::{build, AccountInfo, Accountz, Accstatz, Subsz};
+use crate::server::monitor::{build, unclustered_doc, AccountDetail, AccountInfo, Accountz, Accstatz, Jsz, Subsz};
 use crate::protocol::Publish;
 use crate::subject::is_valid_literal_subject;
 use crate::time::{Instant, UnixNanos};
@@ -30,6 +30,7 @@ pub(super) const SERVER_SLOT: Slot = Slot::NONE;
 mod requests;
 
 use requests::*;
+pub(super) use requests::{to_bytes as to_json, ServerStamp};
 
 impl Control {
     /// The system account's name: `system_account`, else the one the
@@ -94,6 +95,10 @@ impl Control {
             return 0;
         };
         let Some(reply) = p.reply.clone() else {
+            if request == Request::Server(ServerKind::Statsz) {
+                // No reply subject: nats-server broadcasts on the STATSZ subject.
+                self.statsz_now(now);
+            }
             return 1;
         };
         if let Some(payload) = self.answer(now, from, request, &p.payload) {
@@ -122,6 +127,30 @@ impl Control {
                 host: &self.opts.host,
                 id: &self.server_id,
             })),
+            Request::Server(ServerKind::Statsz) => {
+                let options: PlainOptions = match decode(payload) {
+                    Ok(o) => o,
+                    Err(e) => return Some(self.bad_request(now, &e)),
+                };
+                if self.filtered_out(&options.filter) {
+                    return None;
+                }
+                Some(self.statsz_msg(now))
+            }
+            Request::Server(ServerKind::Varz) => self.z_request(now, payload, |s, _: PlainOptions| {
+                Answer::Data(build::varz(s, now, wall, &s.events.process))
+            }),
+            Request::Server(ServerKind::Jsz) => self.z_request(now, payload, |s, o| s.jsz(wall, o)),
+            Request::Server(kind @ (ServerKind::Routez | ServerKind::Gatewayz | ServerKind::Leafz)) => {
+                let path = match kind {
+                    ServerKind::Routez => "/routez",
+                    ServerKind::Gatewayz => "/gatewayz",
+                    _ => "/leafz",
+                };
+                self.z_request(now, payload, |s, _: PlainOptions| {
+                    Answer::Data(unclustered_doc(s, wall, path))
+                })
+            }
             Request::Server(ServerKind::Connz) => {
                 self.z_request(now, payload, |s, o| s.connz(now, wall, o))
             }
@@ -190,6 +219,10 @@ impl Control {
                 }
             }),
             AccountKind::Conns => self.conns(now, acc, payload),
+            AccountKind::Jsz => self.z_request(now, payload, |s, o: JszOptions| s.account_jsz(wall, acc, o)),
+            AccountKind::Leafz => self.z_request(now, payload, |s, _: PlainOptions| {
+                Answer::Data(unclustered_doc(s, wall, "/leafz"))
+            }),
         }
     }
 
@@ -207,13 +240,7 @@ impl Control {
     {
         let options: O = match decode(payload) {
             Ok(o) => o,
-            Err(e) => {
-                let error = ApiError {
-                    code: 400,
-                    description: e.to_string(),
-                };
-                return Some(to_bytes(&self.envelope::<T>(now, None, Some(error))));
-            }
+            Err(e) => return Some(self.bad_request(now, &e)),
         };
         if self.filtered_out(options.filter()) {
             return None;
@@ -231,6 +258,54 @@ impl Control {
             Answer::Skip => return None,
         };
         Some(to_bytes(&response))
+    }
+
+    /// The 400 reply to a body that is not the options' JSON.
+    fn bad_request(&mut self, now: Instant, e: &serde_json::Error) -> Bytes {
+        let error = ApiError {
+            code: 400,
+            description: e.to_string(),
+        };
+        to_bytes(&self.envelope::<()>(now, None, Some(error)))
+    }
+
+    fn jsz(&self, wall: UnixNanos, o: JszOptions) -> Answer<Jsz> {
+        let flag = |on: bool| if on { "1" } else { "" }.to_owned();
+        let pairs = [
+            ("acc", o.account),
+            ("accounts", flag(o.accounts)),
+            ("streams", flag(o.streams)),
+            ("config", flag(o.config)),
+            ("offset", positive(o.offset)),
+            ("limit", positive(o.limit)),
+        ];
+        match query(&pairs).and_then(|q| build::jsz(self, wall, &q).map_err(|e| e.to_string())) {
+            Ok(doc) => Answer::Data(doc),
+            Err(e) => Answer::Failed(e),
+        }
+    }
+
+    /// `$SYS.REQ.ACCOUNT.<acc>.JSZ`: the account's JetStream detail, with
+    /// nats-server's errors when JetStream or the account is missing.
+    fn account_jsz(&self, wall: UnixNanos, acc: &str, o: JszOptions) -> Answer<AccountDetail> {
+        let Some(js) = self.jetstream() else {
+            return Answer::Failed("jetstream not enabled".to_owned());
+        };
+        if !self.accounts.iter().any(|a| a.name == acc) {
+            return Answer::Failed(format!("account \"{acc}\" not found"));
+        }
+        if !js.enabled_accounts().any(|a| a == acc) {
+            return Answer::Failed(format!("account \"{acc}\" not jetstream enabled"));
+        }
+        let options = JszOptions { account: acc.to_owned(), accounts: true, ..o };
+        match self.jsz(wall, options) {
+            Answer::Data(doc) => match doc.account_details.into_iter().next() {
+                Some(detail) => Answer::Data(detail),
+                None => Answer::Failed(format!("account \"{acc}\" not jetstream enabled")),
+            },
+            Answer::Failed(e) => Answer::Failed(e),
+            Answer::Skip => Answer::Skip,
+        }
     }
 
     fn envelope<T>(
@@ -263,7 +338,7 @@ impl Control {
     }
 
     /// The `server` object; each reply takes the next sequence number.
-    fn stamp(&mut self, now: Instant) -> ServerStamp {
+    pub(super) fn stamp(&mut self, now: Instant) -> ServerStamp {
         self.system_seq += 1;
         ServerStamp {
             name: self.server_name.clone(),
@@ -411,23 +486,19 @@ impl Control {
             .account_stats()
             .into_iter()
             .find(|s| s.acc == acc && s.conns > 0)?;
+        Some(self.conns_body(now, stat))
+    }
+
+    /// nats-server's account connections event for `stat`.
+    pub(super) fn conns_body(&mut self, now: Instant, stat: AccountStats) -> Bytes {
         let event = AccountConns {
             kind: "io.nats.server.advisory.v1.account_connections",
-            id: self.event_id(),
+            id: event_id(&mut self.rng),
             timestamp: self.wall_at(now).to_rfc3339(),
             server: self.stamp(now),
             stat,
         };
-        Some(to_bytes(&event))
-    }
-
-    /// A 22-character event id, like nats-server's NUIDs.
-    fn event_id(&mut self) -> String {
-        const ALPHABET: &[u8; 62] =
-            b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        (0..22)
-            .map(|_| ALPHABET[(self.rng.next_u32() % 62) as usize] as char)
-            .collect()
+        to_bytes(&event)
     }
 
     /// Who the requester is: its user (a JWT user's public key), account,
@@ -448,7 +519,14 @@ impl Control {
             account: account.clone(),
             account_name: build::name_tag(self, account),
             user_name,
+            permissions: c.permissions.as_deref().map(PermissionsJson::of),
             expires,
         })
     }
+}
+
+/// A 22-character event id, like nats-server's NUIDs.
+pub(super) fn event_id(rng: &mut impl RngCore) -> String {
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    (0..22).map(|_| ALPHABET[(rng.next_u32() % 62) as usize] as char).collect()
 }

@@ -30,6 +30,18 @@ pub(crate) mod build {
     pub(crate) use super::accountz::{account_info as account, build as accountz, name_tag};
     pub(crate) use super::connz::build as connz;
     pub(crate) use super::subsz::build as subsz;
+    pub(crate) use super::varz::build as varz;
+    pub(crate) use super::jsz::build as jsz;
+}
+
+/// `/varz`'s `jetstream` section, which STATSZ carries too.
+pub(crate) fn jsz_varz(server: &Control) -> serde_json::Value {
+    jsz::varz(server)
+}
+
+/// `/routez`, `/gatewayz` or `/leafz` (`path`) of this unclustered server.
+pub(crate) fn unclustered_doc(server: &Control, wall: UnixNanos, path: &str) -> serde_json::Value {
+    unclustered(server, wall, path)
 }
 use crate::time::{Instant, UnixNanos};
 

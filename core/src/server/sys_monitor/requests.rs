@@ -14,6 +14,12 @@ use crate::time::UnixNanos;
 /// `$SYS.REQ.SERVER.{PING|<id>}.<kind>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ServerKind {
+    Varz,
+    Statsz,
+    Jsz,
+    Routez,
+    Gatewayz,
+    Leafz,
     Connz,
     Subsz,
     Accountz,
@@ -24,6 +30,8 @@ pub(super) enum ServerKind {
 /// `$SYS.REQ.ACCOUNT.<account>.<kind>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum AccountKind {
+    Jsz,
+    Leafz,
     Connz,
     Subsz,
     Statz,
@@ -65,6 +73,8 @@ pub(super) fn parse(subject: &str, own: &str, in_system: bool, server_id: &str) 
         }
         _ if !in_system => return None,
         ["$SYS", "REQ", "USER", _, "INFO"] => Request::UserInfo,
+        // The older spelling of `PING.STATSZ`, still answered.
+        ["$SYS", "REQ", "SERVER", "PING"] => Request::Server(ServerKind::Statsz),
         ["$SYS", "REQ", "SERVER", who, kind] if *who == "PING" || *who == server_id => {
             Request::Server(server_kind(kind)?)
         }
@@ -79,6 +89,12 @@ pub(super) fn parse(subject: &str, own: &str, in_system: bool, server_id: &str) 
 
 pub(super) fn server_kind(kind: &str) -> Option<ServerKind> {
     Some(match kind {
+        "VARZ" => ServerKind::Varz,
+        "STATSZ" => ServerKind::Statsz,
+        "JSZ" => ServerKind::Jsz,
+        "ROUTEZ" => ServerKind::Routez,
+        "GATEWAYZ" => ServerKind::Gatewayz,
+        "LEAFZ" => ServerKind::Leafz,
         "CONNZ" => ServerKind::Connz,
         "SUBSZ" => ServerKind::Subsz,
         "ACCOUNTZ" => ServerKind::Accountz,
@@ -90,6 +106,8 @@ pub(super) fn server_kind(kind: &str) -> Option<ServerKind> {
 
 pub(super) fn account_kind(kind: &str) -> Option<AccountKind> {
     Some(match kind {
+        "JSZ" => AccountKind::Jsz,
+        "LEAFZ" => AccountKind::Leafz,
         "CONNZ" => AccountKind::Connz,
         "SUBSZ" => AccountKind::Subsz,
         "STATZ" => AccountKind::Statz,
@@ -120,6 +138,7 @@ macro_rules! filtered {
     ($($t:ty),*) => {$(impl Filtered for $t { fn filter(&self) -> &EventFilter { &self.filter } })*};
 }
 filtered!(
+    JszOptions,
     ConnzOptions,
     SubszOptions,
     AccountzOptions,
@@ -143,6 +162,20 @@ pub(super) struct ConnzOptions {
     /// 0 open, 1 closed, 2 any.
     pub(super) state: i64,
     pub(super) acc: String,
+}
+
+/// `JSZ` options (those natrix's `/jsz` knows).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct JszOptions {
+    #[serde(flatten)]
+    pub(super) filter: EventFilter,
+    pub(super) account: String,
+    pub(super) accounts: bool,
+    pub(super) streams: bool,
+    pub(super) config: bool,
+    pub(super) offset: i64,
+    pub(super) limit: i64,
 }
 
 /// `SUBSZ` options.
@@ -187,7 +220,7 @@ pub(super) struct PlainOptions {
 
 /// The `server` object of every system reply.
 #[derive(Clone, Debug, Serialize)]
-pub(super) struct ServerStamp {
+pub(crate) struct ServerStamp {
     pub(super) name: String,
     pub(super) host: String,
     pub(super) id: String,
@@ -288,9 +321,62 @@ pub(super) struct UserInfo {
     pub(super) account_name: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub(super) user_name: String,
+    /// The user's permissions, as configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) permissions: Option<PermissionsJson>,
     /// Nanoseconds until the user's credentials expire.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) expires: Option<u64>,
+}
+
+/// nats-server's `Permissions` JSON.
+#[derive(Serialize)]
+pub(super) struct PermissionsJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) publish: Option<SubjectPermissionJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) subscribe: Option<SubjectPermissionJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) responses: Option<ResponsesJson>,
+}
+
+#[derive(Serialize)]
+pub(super) struct SubjectPermissionJson {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) allow: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) deny: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub(super) struct ResponsesJson {
+    pub(super) max: i64,
+    /// Nanoseconds.
+    pub(super) ttl: i64,
+}
+
+impl ResponsesJson {
+    /// No limit is a negative value, as nats-server keeps it.
+    fn of(r: &crate::config::ResponsePermission) -> ResponsesJson {
+        ResponsesJson {
+            max: r.max_msgs.map_or(-1, i64::from),
+            ttl: r.expires.map_or(-1, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+impl PermissionsJson {
+    pub(super) fn of(p: &crate::config::Permissions) -> PermissionsJson {
+        let subjects = |s: &crate::config::SubjectPermission| SubjectPermissionJson {
+            allow: s.allow.clone(),
+            deny: s.deny.clone(),
+        };
+        PermissionsJson {
+            publish: p.publish.as_ref().map(subjects),
+            subscribe: p.subscribe.as_ref().map(subjects),
+            responses: p.allow_responses.as_ref().map(ResponsesJson::of),
+        }
+    }
 }
 
 /// Options decoded as nats-server decodes them: an empty body (or `null`)
@@ -304,7 +390,7 @@ pub(super) fn decode<O: DeserializeOwned + Default>(
     serde_json::from_slice(payload)
 }
 
-pub(super) fn to_bytes(value: &impl Serialize) -> Bytes {
+pub(crate) fn to_bytes(value: &impl Serialize) -> Bytes {
     // Plain structs with string keys: serializing cannot fail.
     Bytes::from(serde_json::to_vec(value).unwrap_or_default())
 }
@@ -376,7 +462,20 @@ mod tests {
             Some(Request::Server(ServerKind::Idz))
         );
         assert_eq!(p("$SYS.REQ.SERVER.NOTME.IDZ", "SYS", true), None);
-        assert_eq!(p("$SYS.REQ.SERVER.PING.VARZ", "SYS", true), None);
+        assert_eq!(
+            p("$SYS.REQ.SERVER.PING.VARZ", "SYS", true),
+            Some(Request::Server(ServerKind::Varz))
+        );
+        assert_eq!(
+            p("$SYS.REQ.SERVER.PING", "SYS", true),
+            Some(Request::Server(ServerKind::Statsz))
+        );
+        assert_eq!(p("$SYS.REQ.SERVER.PING", "A", false), None);
+        assert_eq!(p("$SYS.REQ.SERVER.PING.PROFILEZ", "SYS", true), None);
+        assert_eq!(
+            p("$SYS.REQ.ACCOUNT.A.JSZ", "SYS", true),
+            Some(Request::Account("A".to_owned(), AccountKind::Jsz))
+        );
         assert_eq!(p("$SYS.REQ.ACCOUNT.A.CLAIMS.LOOKUP", "SYS", true), None);
         assert_eq!(
             p("$SYS.REQ.USER.X.INFO", "SYS", true),
