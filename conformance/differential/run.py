@@ -28,6 +28,9 @@ sys.path.insert(0, str(HERE.parent / "python"))
 
 from natrix_harness import Server, StartError  # noqa: E402
 from scenarios import SCENARIOS  # noqa: E402
+from sys_scenarios import SYS_SCENARIOS  # noqa: E402
+
+SCENARIOS = SCENARIOS + SYS_SCENARIOS
 
 # INFO values that differ between any two servers (or two runs of one).
 NORMALISED_INFO_KEYS = {
@@ -163,6 +166,12 @@ def normalise_line(line: str, scenario: dict, conn: str):
             masked = set(scenario["json_payload_keys"])
             return json.dumps({k: (f"<{type_name(v)}>" if k in masked else v) for k, v in doc.items()},
                               sort_keys=True)
+    if scenario.get("json_shape") and line.startswith("{"):
+        # A monitoring document: keys and value types only.
+        try:
+            return {"SHAPE": shape(json.loads(line))}
+        except ValueError:
+            pass
     if "json_volatile_keys" in scenario and line.startswith("{"):
         # A JSON payload (a JetStream API response) is compared as data:
         # key order is free, and the listed keys, wherever they are in the

@@ -23,6 +23,11 @@ A scenario is a dict:
     json_volatile_keys
              the same for JSON payloads, but the listed keys are masked at
              any depth (JetStream responses: timestamps, leader) (optional)
+    json_shape
+             JSON payloads are compared by shape only: keys and value types
+             (documents of monitoring requests) (optional)
+
+System account events and requests are in sys_scenarios.py.
 
 Monitoring scenarios have ``"monitor": [paths]`` instead of (or after)
 steps: the server is started with ``-m``, the steps run, then each path is

@@ -85,7 +85,11 @@ fn mappings(src: &str, dest: &str, subject: &str) -> ExitCode {
     }
 }
 
-fn run(opts: ServerOptions, warnings: &[String]) -> ExitCode {
+fn run(mut opts: ServerOptions, warnings: &[String]) -> ExitCode {
+    if let Err(e) = memory_limit_from_env(&mut opts) {
+        eprintln!("natrix: {e}");
+        return ExitCode::from(1);
+    }
     let logger = match Logger::new(opts.debug, opts.trace, opts.logtime, opts.log_file.as_deref()) {
         Ok(l) => Arc::new(l),
         Err(e) => {
@@ -110,6 +114,23 @@ fn run(opts: ServerOptions, warnings: &[String]) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Without `memory_limit` in the config, the limit comes from
+/// `NATRIX_MEMORY_LIMIT`, else from `GOMEMLIMIT` (what nats-server obeys),
+/// in Go's syntax (`512MiB`, `2GiB`, bytes, `off`).
+fn memory_limit_from_env(opts: &mut ServerOptions) -> Result<(), String> {
+    if opts.memory_limit_bytes.is_some() {
+        return Ok(());
+    }
+    for name in ["NATRIX_MEMORY_LIMIT", "GOMEMLIMIT"] {
+        if let Ok(text) = std::env::var(name) {
+            opts.memory_limit_bytes =
+                natrix_core::server::memory::parse_memory_limit(&text).map_err(|e| format!("{name}: {e}"))?;
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// `host:port` with nats-server's port conventions: -1 is random, 0 the default.
@@ -182,6 +203,9 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
         }
         false => (None, None),
     };
+    if let Some(limit) = opts.memory_limit_bytes {
+        logger.at(Level::Info, format!("  Memory limit:    {}", resources::friendly_bytes(i64::try_from(limit).unwrap_or(i64::MAX))));
+    }
     let server = Control::with_storages(opts.clone(), seed, clock::now(), clock::wall(), resolver, js_storage);
     let shared = Shared::new(server, logger.clone(), synced, js_synced);
     tokio::spawn(driver::run_jetstream_syncs(shared.clone(), js_woken));

@@ -312,6 +312,14 @@ fn apply_limits(key: &str, entry: &Entry, opts: &mut ServerOptions, r: &mut Repo
     match key {
         "max_payload" => set(&mut opts.max_payload_bytes, r.limit_u32(v, key)),
         "max_control_line" => set(&mut opts.max_control_line_bytes, r.limit_u32(v, key)),
+        "memory_limit" => match &v.kind {
+            ValueKind::Integer(n) if *n >= 0 => opts.memory_limit_bytes = u64::try_from(*n).ok().filter(|&n| n > 0),
+            ValueKind::String(text) => match crate::server::memory::parse_memory_limit(text) {
+                Ok(limit) => opts.memory_limit_bytes = limit,
+                Err(e) => r.error(&v.pos, e),
+            },
+            _ => r.error(&v.pos, format!("{key} must be a size (bytes, or a string like \"2GiB\")")),
+        },
         "max_pending" => match r.int(v, key).map(u64::try_from) {
             Some(Ok(n)) => opts.max_pending_bytes = n,
             Some(Err(_)) => r.error(&v.pos, format!("{key} value can not be negative")),

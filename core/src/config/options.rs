@@ -35,6 +35,10 @@ pub struct ServerOptions {
     pub max_subscriptions: u32,
     /// `max_pending`: outbound bytes buffered for one client before it is a slow consumer.
     pub max_pending_bytes: u64,
+    /// `memory_limit` (natrix's own; the runtime also reads `NATRIX_MEMORY_LIMIT`
+    /// and `GOMEMLIMIT`): resident memory the server sheds work to stay under
+    /// (see [`crate::server::memory`]). `None` is no limit.
+    pub memory_limit_bytes: Option<u64>,
     /// `ping_interval`: how often the server pings an idle client.
     pub ping_interval: Duration,
     /// `ping_max`: unanswered pings before the connection is stale.
@@ -197,6 +201,7 @@ impl Default for ServerOptions {
             max_connections: 64 * 1024,
             max_subscriptions: 0,
             max_pending_bytes: 64 * 1024 * 1024,
+            memory_limit_bytes: None,
             ping_interval: Duration::from_secs(120),
             ping_max: 2,
             auth_timeout: Duration::from_secs(2),

@@ -247,7 +247,7 @@ impl Control {
         let traced = self.opts.trace;
         let mut route = Route {
             now,
-            max_pending: self.opts.max_pending_bytes,
+            max_pending: self.effective_max_pending(),
             rng: &mut self.rng,
             work: &mut self.work,
             trace: traced.then_some(&mut trace),
@@ -283,7 +283,7 @@ impl Control {
     }
 
     pub(crate) fn slow_consumer(&mut self, now: Instant, slot: Slot) {
-        let max_pending = self.opts.max_pending_bytes;
+        let max_pending = self.effective_max_pending();
         if let Some(c) = self.client(slot) {
             let line = format!("{} - {} - Slow Consumer Detected: MaxPending of {max_pending} Exceeded", c.peer, c.cid);
             self.log(Level::Info, line);

@@ -26,6 +26,7 @@ pub mod monitor;
 #[cfg(all(test, loom))]
 mod loom_outbox;
 mod matches;
+pub mod memory;
 mod ops;
 mod outbox;
 mod resolver;
@@ -173,6 +174,8 @@ pub(crate) struct Traffic {
     out_bytes: AtomicU64,
     slow_consumers: AtomicU64,
     stalled_clients: AtomicU64,
+    /// Resident memory is over the memory limit's high-water mark (see [`memory`]).
+    memory_pressure: crate::sync::AtomicBool,
 }
 
 impl Traffic {
@@ -196,6 +199,11 @@ impl Traffic {
 
     pub fn stalled(&self) {
         self.stalled_clients.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `max_pending` as sessions apply it now (lowered under memory pressure).
+    pub fn max_pending(&self, configured: u64) -> u64 {
+        memory::effective_max_pending(configured, self.memory_pressure.load(Ordering::Relaxed))
     }
 }
 
@@ -485,6 +493,9 @@ impl Control {
         if self.lame_duck.is_some() {
             // Accepted before the runtime stopped accepting: turned away.
             self.close(now, slot, CloseReason::ServerShutdown, None);
+        } else if self.under_memory_pressure() {
+            self.log(Level::Error, format!("{peer} - {cid} - connection refused: memory limit reached"));
+            self.close(now, slot, CloseReason::MaxConnectionsExceeded, Some(memory::REFUSED));
         } else if self.by_cid.len() > self.opts.max_connections as usize {
             self.log(Level::Error, format!("{peer} - {cid} - maximum connections exceeded"));
             self.close(now, slot, CloseReason::MaxConnectionsExceeded, Some("maximum connections exceeded"));

@@ -258,7 +258,7 @@ impl Session {
         }
         let result = self.cache.lookup(&self.profile.account, &p.subject);
         let mut route =
-            Route { now, max_pending: self.max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
+            Route { now, max_pending: self.traffic.max_pending(self.max_pending), rng: &mut self.rng, work: &mut self.work, trace: None };
         let delivered = route.deliver(result, self.slot, echo, p);
         if delivered == 0 && self.profile.no_responders {
             if let Some(reply) = p.reply.as_deref() {
@@ -266,7 +266,7 @@ impl Session {
                 let result = self.cache.lookup(&self.profile.account, reply);
                 if let Some(sub) = own_subscription(result, self.slot) {
                     let mut route =
-                        Route { now, max_pending: self.max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
+                        Route { now, max_pending: self.traffic.max_pending(self.max_pending), rng: &mut self.rng, work: &mut self.work, trace: None };
                     route.deliver_to(sub, &status);
                 }
             }
@@ -282,7 +282,7 @@ impl Session {
         write(&mut o.bytes);
         // A client that does not read the server's replies is a slow
         // consumer as surely as one that does not read its messages.
-        if o.unread_bytes() > self.max_pending {
+        if o.unread_bytes() > self.traffic.max_pending(self.max_pending) {
             self.outbox.close(&mut o, super::CloseReason::SlowConsumerPendingBytes);
             self.work.slow.push(self.slot);
         }

@@ -196,8 +196,8 @@ impl Control {
     /// The runtime's latest figures about the process (resident memory,
     /// CPU, cores), for STATSZ, VARZ and the memory limit.
     pub fn handle_process_stats(&mut self, now: Instant, stats: ProcessStats) {
-        let _ = now;
         self.events.process = stats;
+        self.memory_sampled(now);
     }
 
     /// The system account's index, when the server has one.
@@ -377,7 +377,7 @@ impl Control {
             stalled_clients: counters.stalled_clients,
             active_servers: 1,
             jetstream,
-            gomemlimit: 0,
+            gomemlimit: self.memory_limit_bytes().unwrap_or(0),
             gomaxprocs: process.cores,
         }
     }

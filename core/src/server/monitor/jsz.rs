@@ -114,8 +114,9 @@ pub struct Jsz {
     pub disabled: bool,
     /// Settings.
     pub config: JsConfig,
-    /// Server-wide API limits (none set).
-    pub limits: serde_json::Map<String, serde_json::Value>,
+    /// Server-wide API limits (none set); absent when JetStream is off, as in nats-server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<serde_json::Map<String, serde_json::Value>>,
     /// Streams.
     pub streams: usize,
     /// Consumers.
@@ -216,7 +217,7 @@ pub(crate) fn build(server: &Control, wall: UnixNanos, query: &Query) -> Result<
             now: wall,
             disabled: true,
             config: JsConfig::default(),
-            limits: serde_json::Map::new(),
+            limits: None,
             streams: 0,
             consumers: 0,
             messages: 0,
@@ -253,7 +254,7 @@ pub(crate) fn build(server: &Control, wall: UnixNanos, query: &Query) -> Result<
         now: wall,
         disabled: false,
         config: config(server, js),
-        limits: serde_json::Map::new(),
+        limits: Some(serde_json::Map::new()),
         streams,
         consumers: 0,
         messages,

@@ -28,6 +28,9 @@ pub struct Varz {
     pub host: String,
     /// Client port.
     pub port: i32,
+    /// Clients must authenticate.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auth_required: bool,
     /// `max_connections`.
     pub max_connections: u32,
     /// `ping_interval`, nanoseconds.
@@ -76,6 +79,14 @@ pub struct Varz {
     pub uptime: String,
     /// Resident memory, bytes.
     pub mem: u64,
+    /// The memory limit (`memory_limit`, `NATRIX_MEMORY_LIMIT` or
+    /// `GOMEMLIMIT`), bytes; nats-server's field for `GOMEMLIMIT`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gomemlimit: u64,
+    /// Resident memory is over the limit's high-water mark: new connections
+    /// are refused and slow consumers cut sooner (natrix's own field).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub memory_limit_exceeded: bool,
     /// Logical cores.
     pub cores: u32,
     /// Worker threads the runtime may use (nats-server: GOMAXPROCS).
@@ -174,6 +185,7 @@ pub(crate) fn build(server: &Control, now: Instant, wall: UnixNanos, process: &P
         go: crate::protocol::info::RUNTIME_VERSION.to_owned(),
         host: opts.host.clone(),
         port: opts.port,
+        auth_required: server.auth_required(),
         max_connections: opts.max_connections,
         ping_interval: duration_nanos(opts.ping_interval),
         ping_max: opts.ping_max,
@@ -197,6 +209,8 @@ pub(crate) fn build(server: &Control, now: Instant, wall: UnixNanos, process: &P
         now: wall.to_rfc3339(),
         uptime: duration::uptime(now.saturating_duration_since(started_at)),
         mem: process.rss_bytes,
+        gomemlimit: server.memory_limit_bytes().unwrap_or(0),
+        memory_limit_exceeded: server.under_memory_pressure(),
         cores: process.cores,
         gomaxprocs: process.cores,
         cpu: process.cpu_percent,
@@ -301,4 +315,8 @@ fn empty() -> serde_json::Value {
 
 fn duration_nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
