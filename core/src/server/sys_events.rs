@@ -10,7 +10,8 @@
 //! - `$SYS.SERVER.<id>.STATSZ`: the server's statistics, first 250 ms after
 //!   start, then at doubling intervals up to every 10 s, and only while
 //!   someone subscribes to it (a server with no routes, gateways or leaf
-//!   nodes checks for interest, as nats-server does).
+//!   nodes checks for interest, as nats-server does). The timer rests
+//!   while the system account has no client, since nobody can listen then.
 //!
 //! Figures only the process knows (memory, CPU, cores) come from the
 //! runtime through [`Control::handle_process_stats`], like the clock.
@@ -48,6 +49,9 @@ pub(crate) struct SysEvents {
     statsz_last: Option<Instant>,
     /// Accounts (by index) with clients, and when their count is next repeated.
     conns_at: BTreeMap<usize, Instant>,
+    /// Clients connected in the system account: without any, nobody can
+    /// listen to STATSZ and its timer rests.
+    system_clients: usize,
     /// What the runtime last measured of the process.
     pub(crate) process: ProcessStats,
 }
@@ -65,7 +69,8 @@ impl SysEvents {
     /// The earliest event timer.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         let conns = self.conns_at.values().min().copied();
-        self.statsz_at.into_iter().chain(conns).min()
+        let statsz = self.statsz_at.filter(|_| self.system_clients > 0);
+        statsz.into_iter().chain(conns).min()
     }
 }
 
@@ -248,10 +253,13 @@ impl Control {
     /// was connected in another account: the accounts' new counts, then
     /// the connect event.
     pub(super) fn client_connected_event(&mut self, now: Instant, slot: Slot, previous: Option<usize>) {
-        if self.system_index().is_none() {
-            return;
-        }
+        let Some(system) = self.system_index() else { return };
         let Some(account) = self.client(slot).map(|c| c.account) else { return };
+        if previous == Some(system) && account != system {
+            self.events.system_clients = self.events.system_clients.saturating_sub(1);
+        } else if previous != Some(system) && account == system {
+            self.events.system_clients += 1;
+        }
         if previous != Some(account) {
             if let Some(old) = previous {
                 self.account_conns_event(now, old);
@@ -305,6 +313,9 @@ impl Control {
     /// After a client is gone: its account's new count (if it had
     /// authenticated), then its disconnect event.
     pub(super) fn client_gone_events(&mut self, now: Instant, account: Option<usize>, disconnect: Option<Disconnect>) {
+        if account.is_some() && account == self.system_index() {
+            self.events.system_clients = self.events.system_clients.saturating_sub(1);
+        }
         if let Some(account) = account {
             self.account_conns_event(now, account);
         }
@@ -412,7 +423,7 @@ impl Control {
 
     /// Runs the event timers due at `now`.
     pub(super) fn events_timeout(&mut self, now: Instant) {
-        if self.events.statsz_at.is_some_and(|at| at <= now) {
+        if self.events.system_clients > 0 && self.events.statsz_at.is_some_and(|at| at <= now) {
             let every = (self.events.statsz_every * 2).min(STATSZ_INTERVAL);
             self.events.statsz_every = every;
             self.events.statsz_at = Some(now + every);

@@ -13,6 +13,11 @@ use crate::net::{Dir, LinkState};
 
 use super::{Ev, World, FLUSH_DEADLINE};
 
+/// The process figures a simulated node reports (STATSZ, VARZ, the memory
+/// limit): fixed, so a seed replays the same.
+const SIM_PROCESS: natrix_core::monitor::ProcessStats =
+    natrix_core::monitor::ProcessStats { rss_bytes: 64 << 20, cpu_percent: 0.0, cores: 1 };
+
 impl World {
     pub(super) fn start_node(&mut self, node: usize) {
         let now = self.now;
@@ -28,7 +33,9 @@ impl World {
         // JetStream on, on the node's disk: what the last incarnation left
         // there is recovered now.
         let disk: Box<dyn Storage + Send> = Box::new(n.disk.clone());
-        let server = Server::with_storages(self.options.clone(), seed, now, wall, None, Some(disk));
+        let mut server = Server::with_storages(self.options.clone(), seed, now, wall, None, Some(disk));
+        // What only a real process can measure comes in as fixed figures.
+        server.handle_process_stats(now, SIM_PROCESS);
         n.server = Some(server);
         self.recorder.push(
             now,
