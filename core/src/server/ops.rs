@@ -75,10 +75,10 @@ impl Control {
     /// A client that does not read the server's replies (PONG, +OK, -ERR)
     /// is a slow consumer as surely as one that does not read its messages.
     pub(crate) fn enforce_max_pending(&mut self, now: Instant, slot: Slot) {
-        let max_pending = self.opts.max_pending_bytes;
+        let max_pending = self.effective_max_pending();
         let over = self.client(slot).is_some_and(|c| {
             let o = c.outbox.lock();
-            o.closed.is_none() && o.unread_bytes() > max_pending
+            o.closed.is_none() && o.over_limit(now, max_pending)
         });
         if over {
             self.slow_consumer(now, slot);
