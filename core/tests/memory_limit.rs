@@ -77,14 +77,14 @@ impl Node {
         serde_json::from_str(&r.body).unwrap()
     }
 
-    /// Sends 20 KiB to a subscriber that never reads; true if it was cut.
-    fn cut_after_20k(&mut self) -> bool {
+    /// Sends 40 KB to a subscriber that never reads; true if it was cut.
+    fn cut_after_40k(&mut self) -> bool {
         let slow = self.client();
         self.stuck.push(slow);
         self.send(slow, "SUB data 1\r\n");
         let publisher = self.client();
         let payload = "x".repeat(1000);
-        for _ in 0..20 {
+        for _ in 0..40 {
             self.send(publisher, &format!("PUB data 1000\r\n{payload}\r\n"));
         }
         self.closed.get(&slow) == Some(&CloseReason::SlowConsumerPendingBytes)
@@ -125,7 +125,7 @@ fn over_the_high_water_mark_new_connections_are_refused() {
 fn under_pressure_slow_consumers_are_cut_at_a_quarter_of_max_pending() {
     let mut calm = Node::new(limited());
     calm.rss(10 * MIB);
-    assert!(!calm.cut_after_20k(), "20 KiB is under max_pending (64 KiB)");
+    assert!(!calm.cut_after_40k(), "40 KB is under max_pending (64 KiB)");
     let mut pressed = Node::new(limited());
     pressed.rss(10 * MIB);
     // Both connect before the pressure begins (new ones would be refused).
@@ -134,8 +134,9 @@ fn under_pressure_slow_consumers_are_cut_at_a_quarter_of_max_pending() {
     pressed.send(slow, "SUB data 1\r\n");
     let publisher = pressed.client();
     pressed.rss(99 * MIB);
+    // A receiver that wrote lately is given twice the limit: 32 KiB here.
     let payload = "x".repeat(1000);
-    for _ in 0..20 {
+    for _ in 0..40 {
         pressed.send(publisher, &format!("PUB data 1000\r\n{payload}\r\n"));
     }
     assert_eq!(pressed.closed.get(&slow), Some(&CloseReason::SlowConsumerPendingBytes));
