@@ -63,7 +63,19 @@ pub struct Session {
     /// resumes the same read), and how long this read has paused so far.
     stalled_at: Option<Instant>,
     stall_spent: Duration,
+    /// Publishes to one subject read one after the other, delivered
+    /// together (see [`Session::flush_run`]), and their size.
+    run: Vec<Publish>,
+    run_bytes: usize,
+    /// Scratch for [`Route::deliver_many`].
+    order: Vec<usize>,
 }
+
+/// The most messages, and bytes, a run holds before it is delivered: the
+/// bytes are capped by an eighth of `max_pending` too, so that a run
+/// overshoots the stall gate by little.
+const RUN_MAX_MSGS: usize = 64;
+const RUN_MAX_BYTES: usize = 32 * 1024;
 
 /// What a [`Session`] starts with, from the control plane.
 pub(crate) struct SessionSetup {
@@ -104,6 +116,9 @@ impl Session {
             plain_auth: setup.plain_auth,
             stalled_at: None,
             stall_spent: Duration::ZERO,
+            run: Vec::new(),
+            run_bytes: 0,
+            order: Vec::new(),
         }
     }
 
@@ -151,7 +166,7 @@ impl Session {
                         continue;
                     }
                     if !self.takes(now, &p) {
-                        if !self.hand_over(control, |c, slot| c.process_op(now, slot, ClientOp::Pub(p), None)) {
+                        if !self.hand_over(now, control, |c, slot| c.process_op(now, slot, ClientOp::Pub(p), None)) {
                             break;
                         }
                     } else {
@@ -160,7 +175,12 @@ impl Session {
                         if self.outbox.is_closed() {
                             break;
                         }
-                        self.publish(now, &p);
+                        if self.joins_run(&p) {
+                            self.extend_run(now, p);
+                        } else {
+                            self.flush_run(now);
+                            self.publish(now, &p);
+                        }
                     }
                     if self.must_pause() {
                         paused = true;
@@ -170,18 +190,18 @@ impl Session {
                 Ok(Some(ClientOp::Connect(json))) => {
                     let prepared = self.prepare_connect(&json);
                     let op = ClientOp::Connect(json);
-                    if !self.hand_over(control, |c, slot| c.process_op(now, slot, op, Some(prepared))) {
+                    if !self.hand_over(now, control, |c, slot| c.process_op(now, slot, op, Some(prepared))) {
                         break;
                     }
                 }
                 Ok(Some(op)) => {
-                    if !self.hand_over(control, |c, slot| c.process_op(now, slot, op, None)) {
+                    if !self.hand_over(now, control, |c, slot| c.process_op(now, slot, op, None)) {
                         break;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.hand_over(control, |c, slot| c.parse_error(now, slot, &e));
+                    self.hand_over(now, control, |c, slot| c.parse_error(now, slot, &e));
                     break;
                 }
             }
@@ -189,6 +209,7 @@ impl Session {
         if !paused {
             bytes.clear();
         }
+        self.flush_run(now);
         self.finish(now, control)
     }
 
@@ -295,6 +316,51 @@ impl Session {
         o.perms.as_mut().is_none_or(|perms| perms.can_publish(now, &p.subject))
     }
 
+    /// True when `p` (taking the fast path) may be delivered in a run: it
+    /// asks for nothing back (no reply, so no no-responders status; no
+    /// `+OK` or pedantic `-ERR` to order among the deliveries).
+    fn joins_run(&self, p: &Publish) -> bool {
+        p.reply.is_none() && !self.profile.verbose && !self.profile.pedantic
+    }
+
+    /// Adds `p` to the run, delivering the run first if `p` goes elsewhere,
+    /// and after if the run is full.
+    fn extend_run(&mut self, now: Instant, p: Publish) {
+        if self.run.first().is_some_and(|first| first.subject != p.subject) {
+            self.flush_run(now);
+        }
+        let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
+        self.work.received.add(size);
+        self.run_bytes += size + p.subject.len();
+        self.run.push(p);
+        let max_bytes = RUN_MAX_BYTES.min(usize::try_from(self.max_pending / 8).unwrap_or(usize::MAX));
+        if self.run.len() >= RUN_MAX_MSGS || self.run_bytes >= max_bytes {
+            self.flush_run(now);
+        }
+    }
+
+    /// Delivers the run: one match for all of it, and (without queue
+    /// groups) one lock of each receiver's outbox. Each receiver gets what
+    /// delivering the messages one by one would give it, in that order.
+    fn flush_run(&mut self, now: Instant) {
+        if self.run.is_empty() {
+            return;
+        }
+        let echo = self.profile.echo;
+        let result = self.cache.lookup(&self.profile.account, &self.run[0].subject);
+        let mut route =
+            Route { now, max_pending: self.max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
+        if result.queues.is_empty() {
+            route.deliver_many(result, self.slot, echo, &self.run, &mut self.order);
+        } else {
+            for p in &self.run {
+                route.deliver(result, self.slot, echo, p);
+            }
+        }
+        self.run.clear();
+        self.run_bytes = 0;
+    }
+
     /// The fast path: counts, acknowledges and delivers `p`.
     fn publish(&mut self, now: Instant, p: &Publish) {
         let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
@@ -345,7 +411,8 @@ impl Session {
     /// Runs `f` on the control plane with the session's counts flushed
     /// first; takes over what the control plane queued. False once the
     /// connection is closed.
-    fn hand_over(&mut self, control: &mut impl WithControl, f: impl FnOnce(&mut Control, Slot)) -> bool {
+    fn hand_over(&mut self, now: Instant, control: &mut impl WithControl, f: impl FnOnce(&mut Control, Slot)) -> bool {
+        self.flush_run(now);
         self.count();
         let (slot, work) = (self.slot, &mut self.work);
         control.with_control(|c| {
