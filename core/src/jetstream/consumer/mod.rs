@@ -366,8 +366,14 @@ impl Consumer {
     /// delivered: what it delivered or acknowledged beyond that is
     /// forgotten, so that the messages the stream stores next under the
     /// same sequences are delivered, and none of them is taken for an
-    /// earlier message (nats-server's `reconcileStateWithStream`).
-    /// Returns true when it changed the state.
+    /// earlier message (after nats-server's `reconcileStateWithStream`).
+    ///
+    /// Unlike nats-server, the delivered pointer goes back to the stream's
+    /// end, not to the highest pending message: every message up to the
+    /// stream's end was delivered, and those not pending were acknowledged
+    /// (and maybe confirmed to the client), so they must not go out again.
+    /// Consumer sequences are not reused either: the next delivery follows
+    /// the highest one handed out. Returns true when it changed the state.
     pub fn reconcile_with_stream(&mut self, stream_last_seq: u64) -> bool {
         if self.state.delivered.stream_seq <= stream_last_seq {
             return false;
@@ -381,17 +387,13 @@ impl Consumer {
         }
         st.pending.retain(|&seq, _| seq <= stream_last_seq);
         st.redelivered.retain(|&seq, _| seq <= stream_last_seq);
-        match st.pending.iter().next_back() {
-            None => {
-                st.delivered.stream_seq = st.ack_floor.stream_seq;
-                st.delivered.consumer_seq = st.ack_floor.consumer_seq;
-            }
-            Some((&seq, _)) => {
-                st.delivered.stream_seq = seq;
-                st.delivered.consumer_seq = st.pending.values().map(|p| p.consumer_seq).max().unwrap_or(0);
-            }
+        st.delivered.stream_seq = stream_last_seq;
+        if st.pending.is_empty() {
+            // Nothing is outstanding: everything delivered is acknowledged.
+            st.ack_floor.stream_seq = stream_last_seq;
+            st.ack_floor.consumer_seq = st.delivered.consumer_seq;
         }
-        self.next_seq = self.state.delivered.stream_seq + 1;
+        self.next_seq = stream_last_seq + 1;
         let gone: Vec<u64> = self.deadline_of.keys().copied().filter(|s| !self.state.pending.contains_key(s)).collect();
         for seq in gone {
             self.clear_deadline(seq);
