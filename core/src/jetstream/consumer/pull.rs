@@ -22,6 +22,20 @@ pub struct NextRequest {
     pub no_wait: bool,
     /// Idle heartbeat interval, ns.
     pub idle_heartbeat: i64,
+    /// The priority group asked for (nats-server's `PriorityGroup`, inlined).
+    pub group: String,
+    /// `overflow`: serve only once this many messages are pending.
+    pub min_pending: i64,
+    /// `overflow`: serve only once this many acks are pending.
+    pub min_ack_pending: i64,
+    /// `pinned_client`: the pin id the client was given.
+    pub id: String,
+    /// `prioritized`: 0 (first) to 9.
+    pub priority: i64,
+    /// True when the body was JSON: only then does nats-server look at
+    /// the priority fields.
+    #[serde(skip)]
+    pub json: bool,
 }
 
 impl NextRequest {
@@ -47,6 +61,7 @@ impl NextRequest {
             return Err("heartbeat value too large".to_owned());
         }
         req.batch = req.batch.max(1);
+        req.json = true;
         Ok(req)
     }
 }
@@ -72,6 +87,30 @@ pub struct Waiting {
     pub next_heartbeat: Option<UnixNanos>,
     /// Messages delivered to it so far.
     pub delivered: u64,
+    /// Its priority group fields, when the request was JSON.
+    pub group: Option<PriorityGroup>,
+}
+
+/// The priority group part of a waiting request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PriorityGroup {
+    /// The group's name.
+    pub group: String,
+    /// `overflow`: least pending messages.
+    pub min_pending: u64,
+    /// `overflow`: least pending acks.
+    pub min_ack_pending: u64,
+    /// `pinned_client`: the pin id it holds (empty: none).
+    pub id: String,
+    /// `prioritized`: lower goes first.
+    pub priority: u8,
+}
+
+impl Waiting {
+    /// Its priority for `prioritized` ordering (no group: last).
+    pub fn priority(&self) -> u8 {
+        self.group.as_ref().map_or(u8::MAX, |g| g.priority)
+    }
 }
 
 impl Waiting {
@@ -88,6 +127,13 @@ impl Waiting {
             heartbeat_ns: req.idle_heartbeat,
             next_heartbeat: at(req.idle_heartbeat),
             delivered: 0,
+            group: req.json.then(|| PriorityGroup {
+                group: req.group.clone(),
+                min_pending: u64::try_from(req.min_pending).unwrap_or(0),
+                min_ack_pending: u64::try_from(req.min_ack_pending).unwrap_or(0),
+                id: req.id.clone(),
+                priority: u8::try_from(req.priority).unwrap_or(u8::MAX),
+            }),
         }
     }
 
