@@ -74,7 +74,7 @@ pub enum Request<'a> {
     /// `CONSUMER.UNPIN.<stream>.<name>`.
     Unpin(&'a str, &'a str),
     /// `CONSUMER.RESET.<stream>.<name>` (answered only by an existing
-    /// consumer, as `MSG.NEXT`: nats-server subscribes it per consumer).
+    /// consumer: nats-server subscribes it per consumer).
     Reset(&'a str, &'a str),
 }
 
@@ -259,11 +259,11 @@ impl JetStream {
             return true;
         }
         if let Request::Reset(stream, name) = request {
+            // Only the consumer itself answers (nats-server subscribes it
+            // per consumer); without one, the request meets `$JS.API.>`,
+            // which says nothing, so the client times out.
             let exists = self.accounts.get(account).and_then(|a| a.consumers.get(stream)).is_some_and(|m| m.contains_key(name));
-            if !exists {
-                return false;
-            }
-            let Some(reply) = reply.cloned() else { return true };
+            let Some(reply) = reply.cloned().filter(|_| exists) else { return true };
             let body = self.reset_consumer(account, stream, name, payload, wall).unwrap_or_else(|e| {
                 let mut body = error_body(kinds::RESET, &e);
                 body.pop();
