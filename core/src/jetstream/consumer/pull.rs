@@ -50,8 +50,14 @@ impl NextRequest {
             let n: i64 = std::str::from_utf8(trimmed).ok().and_then(|t| t.parse().ok()).unwrap_or(1);
             return Ok(NextRequest { batch: n.max(1), ..Default::default() });
         }
-        let mut req: NextRequest = serde_json::from_slice(trimmed)
+        let mut value: serde_json::Value = serde_json::from_slice(trimmed)
             .map_err(|e| crate::jetstream::api::json::go_unmarshal_syntax_error(&e, trimmed).unwrap_or_else(|| e.to_string()))?;
+        // Go leaves a field it reads `null` for at its zero value (clients
+        // send `"min_pending":null`).
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.retain(|_, v| !v.is_null());
+        }
+        let mut req: NextRequest = serde_json::from_value(value).map_err(|e| e.to_string())?;
         if req.expires < 0 || req.idle_heartbeat < 0 {
             return Err("invalid request".to_owned());
         }
@@ -186,6 +192,9 @@ mod tests {
         // No expiry leaves no room for a heartbeat (async-nats's pull_stream_error).
         assert_eq!(NextRequest::parse(br#"{"batch":3,"idle_heartbeat":900}"#).unwrap_err(), "heartbeat value too large");
         assert!(NextRequest::parse(br#"{"batch":3,"expires":1800,"idle_heartbeat":900}"#).is_ok());
+        // async-nats writes the priority fields it does not use as null.
+        let r = NextRequest::parse(br#"{"batch":2,"min_pending":null,"min_ack_pending":null,"group":"A","priority":null}"#).unwrap();
+        assert_eq!((r.batch, r.min_pending, r.group.as_str(), r.json), (2, 0, "A", true));
         let w = Waiting::new(Bytes::from_static(b"r"), &r, UnixNanos(10));
         assert_eq!(
             &w.status_with_pending(408, "Request Timeout")[..],
