@@ -213,6 +213,29 @@ mod tests {
     }
 
     #[test]
+    fn pin_advisories_read_like_nats_server_s() {
+        let mut js = JetStream::new(CheckLimits::default(), None);
+        js.advise_consumer_event("$G", "U", "C", UnixNanos(0), &Event::Pinned { group: "A".into(), id: "PIN".into() });
+        js.advise_consumer_event("$G", "U", "C", UnixNanos(0), &Event::Unpinned { group: "A".into(), reason: "admin" });
+        js.flush();
+        let tails: Vec<(String, String)> = std::iter::from_fn(|| js.poll_reply())
+            .map(|r| {
+                let text = String::from_utf8(r.payload.to_vec()).unwrap();
+                let tail = text.split_once(r#""timestamp":"1970-01-01T00:00:00Z","#).unwrap().1.to_owned();
+                (String::from_utf8(r.subject.to_vec()).unwrap(), tail)
+            })
+            .collect();
+        // As nats-server 2.15.1 sent them, after the type, id and timestamp.
+        assert_eq!(
+            tails,
+            vec![
+                ("$JS.EVENT.ADVISORY.CONSUMER.PINNED.U.C".to_owned(), r#""account":"$G","stream":"U","consumer":"C","group":"A","pinned_id":"PIN"}"#.to_owned()),
+                ("$JS.EVENT.ADVISORY.CONSUMER.UNPINNED.U.C".to_owned(), r#""account":"$G","stream":"U","consumer":"C","group":"A","reason":"admin"}"#.to_owned()),
+            ]
+        );
+    }
+
+    #[test]
     fn key_order_is_nats_server_s() {
         let mut js = JetStream::new(CheckLimits::default(), None);
         let term = Event::Terminated { consumer_seq: 2, stream_seq: 3, deliveries: 4, reason: String::new() };

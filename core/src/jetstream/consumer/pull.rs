@@ -193,8 +193,8 @@ mod tests {
         assert_eq!(NextRequest::parse(br#"{"batch":3,"idle_heartbeat":900}"#).unwrap_err(), "heartbeat value too large");
         assert!(NextRequest::parse(br#"{"batch":3,"expires":1800,"idle_heartbeat":900}"#).is_ok());
         // async-nats writes the priority fields it does not use as null.
-        let r = NextRequest::parse(br#"{"batch":2,"min_pending":null,"min_ack_pending":null,"group":"A","priority":null}"#).unwrap();
-        assert_eq!((r.batch, r.min_pending, r.group.as_str(), r.json), (2, 0, "A", true));
+        let nulls = NextRequest::parse(br#"{"batch":2,"min_pending":null,"min_ack_pending":null,"group":"A","priority":null}"#).unwrap();
+        assert_eq!((nulls.batch, nulls.min_pending, nulls.group.as_str(), nulls.json), (2, 0, "A", true));
         let w = Waiting::new(Bytes::from_static(b"r"), &r, UnixNanos(10));
         assert_eq!(
             &w.status_with_pending(408, "Request Timeout")[..],
