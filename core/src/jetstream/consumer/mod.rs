@@ -532,6 +532,10 @@ impl Consumer {
         if config.rate_limit != self.config.rate_limit {
             self.rate = RateLimiter::new(config.rate_limit, self.rate.burst_bytes);
         }
+        // A pin belongs to a pinned_client consumer and to one of its groups.
+        if config.priority_policy != PriorityPolicy::PinnedClient || self.pin.as_ref().is_some_and(|p| !config.priority_groups.contains(&p.group)) {
+            self.pin = None;
+        }
         self.config = config;
     }
 

@@ -172,3 +172,14 @@ fn reset_moves_the_start_as_nats_server_does() {
     assert_eq!(c.reset(4, UnixNanos(1), &mut s), Err("not allowed"));
     assert_eq!(c.reset(0, UnixNanos(1), &mut s), Ok(6));
 }
+
+#[test]
+fn an_update_away_from_pinned_client_drops_the_pin() {
+    let mut s = store_with(2);
+    let mut c = Consumer::new("S", "C", cfg(PriorityPolicy::PinnedClient), UnixNanos(0), &mut s);
+    pull(&mut c, &mut s, "first", r#"{"batch":1,"group":"A","expires":100000}"#, 1);
+    assert!(c.pinned().is_some());
+    c.update(cfg(PriorityPolicy::Overflow), UnixNanos(2));
+    assert_eq!(c.pinned(), None);
+    assert_eq!(c.next_deadline().map(|t| t.0), Some(1_000_000_001), "only the ack wait is left");
+}
