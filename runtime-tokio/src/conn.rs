@@ -187,7 +187,7 @@ async fn write_loop<W: AsyncWrite>(
             }
         }
         if !batch.is_empty() {
-            let write = tokio::time::timeout(shared.write_deadline, write_all_vectored(&mut writer, &mut batch));
+            let write = tokio::time::timeout(shared.write_deadline(), write_all_vectored(&mut writer, &mut batch));
             let result = tokio::select! {
                 r = write => r,
                 () = signal.kill.notified() => break,
