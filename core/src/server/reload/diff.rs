@@ -28,6 +28,10 @@ pub enum ReloadError {
     /// support moving to or from an account resolver`…).
     #[error("{0}")]
     Refused(&'static str),
+    /// The new options do not hold together (nats-server's option
+    /// validation, run before the comparison).
+    #[error("{0}")]
+    Invalid(String),
     /// The server was started without a config file.
     #[error("can only reload config when a file is provided using -c or --config")]
     NoConfigFile,
@@ -101,6 +105,11 @@ pub(crate) fn diff(old: &ServerOptions, new: &ServerOptions) -> Result<Vec<Strin
         websocket,
         mqtt,
     } = new;
+    if u64::from(*max_payload_bytes) > *max_pending_bytes {
+        return Err(ReloadError::Invalid(format!(
+            "max_payload ({max_payload_bytes}) cannot be higher than max_pending ({max_pending_bytes})"
+        )));
+    }
     let mut d = Diff { lines: Vec::new() };
     d.fixed("ServerName", &old.server_name, server_name, opt)?;
     d.fixed("Host", &old.host, host, plain)?;

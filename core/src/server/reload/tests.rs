@@ -29,8 +29,13 @@ fn settings_nats_server_cannot_reload_are_refused_in_its_words() {
         "config reload not supported for ServerName: old=, new=x"
     );
     assert_eq!(
+        refused(|o| o.max_pending_bytes = 2_000_000),
+        "config reload not supported for MaxPending: old=67108864, new=2000000"
+    );
+    // nats-server validates the new options before comparing them.
+    assert_eq!(
         refused(|o| o.max_pending_bytes = 1),
-        "config reload not supported for MaxPending: old=67108864, new=1"
+        "max_payload (1048576) cannot be higher than max_pending (1)"
     );
     assert_eq!(refused(|o| o.max_subscriptions = 20), "config reload not supported for MaxSubs: old=0, new=20");
     assert_eq!(
@@ -48,7 +53,7 @@ fn settings_nats_server_cannot_reload_are_refused_in_its_words() {
     );
     // The first refusal in nats-server's order of options is the one reported.
     assert!(refused(|o| {
-        o.max_pending_bytes = 1;
+        o.max_pending_bytes = 2_000_000;
         o.server_name = Some("x".into());
     })
     .contains("ServerName"));
