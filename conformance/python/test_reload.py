@@ -8,6 +8,7 @@ or nats-server (NATRIX_SERVER=nats-server)."""
 
 import asyncio
 import json
+import re
 import subprocess
 import urllib.request
 
@@ -183,3 +184,14 @@ async def test_signal_reload_with_a_pid_file(start_server, tmp_path):
     assert await wait_for(lambda: "Reloaded server configuration" in srv.log()), srv.log()
     carol = await connect(srv, "carol", "c")
     await carol.close()
+
+
+@run
+async def test_a_config_that_does_not_parse_is_refused_where_it_fails(start_server):
+    srv = start_server(config=users(ALICE))
+    outcome = srv.reload(users(ALICE) + "max_payload: {\n")
+    if srv.target == "natrix":
+        # natrix's file:line:column form, for a reload as at start-up.
+        assert re.match(r".*server\.conf:\d+:\d+: ", outcome), outcome
+    alice = await connect(srv, "alice", "a")
+    await alice.close()
