@@ -240,8 +240,8 @@ fn check_payload_within_pending(map: &ConfigMap, opts: &ServerOptions, report: &
     let at = map
         .entries()
         .iter()
-        .filter(|e| matches!(e.key.to_ascii_lowercase().as_str(), "max_payload" | "max_pending"))
-        .last();
+        .rev()
+        .find(|e| matches!(e.key.to_ascii_lowercase().as_str(), "max_payload" | "max_pending"));
     if let Some(entry) = at {
         report.error(
             &entry.value.pos,
