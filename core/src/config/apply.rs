@@ -228,29 +228,6 @@ pub(crate) fn apply_tree(map: &ConfigMap, opts: &mut ServerOptions, report: &mut
             }
         }
     }
-    check_payload_within_pending(map, opts, report);
-}
-
-/// nats-server refuses a `max_payload` above `max_pending` (a message
-/// could never be delivered); reported at the one of the two set last.
-fn check_payload_within_pending(map: &ConfigMap, opts: &ServerOptions, report: &mut Report) {
-    if u64::from(opts.max_payload_bytes) <= opts.max_pending_bytes {
-        return;
-    }
-    let at = map
-        .entries()
-        .iter()
-        .rev()
-        .find(|e| matches!(e.key.to_ascii_lowercase().as_str(), "max_payload" | "max_pending"));
-    if let Some(entry) = at {
-        report.error(
-            &entry.value.pos,
-            format!(
-                "max_payload ({}) cannot be higher than max_pending ({})",
-                opts.max_payload_bytes, opts.max_pending_bytes
-            ),
-        );
-    }
 }
 
 /// Addresses, ports and identity. `false` when `key` is not one of them.
