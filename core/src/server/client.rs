@@ -145,6 +145,8 @@ pub(crate) struct Client {
     pub subs_max: Option<u64>,
     /// How the client reached the server.
     pub transport: super::Transport,
+    /// The accepted CONNECT: a config reload checks its credentials again.
+    pub connect: Option<Box<crate::protocol::ConnectInfo>>,
 }
 
 /// Where a JWT user's limits come from.
@@ -193,6 +195,7 @@ impl Client {
             jwt_limits: None,
             subs_max: None,
             transport: super::Transport::Tcp,
+            connect: None,
         }
     }
 

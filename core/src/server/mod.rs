@@ -28,6 +28,7 @@ mod loom_outbox;
 mod matches;
 mod ops;
 mod outbox;
+mod reload;
 mod resolver;
 mod session;
 mod single;
@@ -65,6 +66,7 @@ pub use deliver::DRAIN_GRACE;
 pub use outbox::{Outbox, Taken, Wake};
 pub use session::{Session, WithControl};
 pub use single::Server;
+pub use reload::ReloadError;
 
 /// The `version` natrix reports in INFO, `/varz` and system replies: the
 /// nats-server release whose client-visible behaviour natrix implements.
@@ -254,6 +256,8 @@ pub struct Control {
     jetstream_deadline: Option<Instant>,
     /// Lame duck mode, once entered.
     lame_duck: Option<lame_duck::LameDuck>,
+    /// When the configuration in force was loaded: at start, then at each reload.
+    config_loaded_wall: UnixNanos,
 }
 
 impl fmt::Debug for Control {
@@ -346,6 +350,7 @@ impl Control {
             jetstream: None,
             jetstream_deadline: None,
             lame_duck: None,
+            config_loaded_wall: wall,
         };
         server.enter_operator_mode(wall);
         if server.trust.is_none() {
@@ -442,6 +447,7 @@ impl Control {
             guarded: false,
             parser_limits: limits,
             trace: self.opts.trace,
+            plain_auth: self.plain_auth.clone(),
         });
         // One seed keys the session's match cache and the outbox's sid index.
         let seed = self.rng.next_u64();
@@ -476,7 +482,6 @@ impl Control {
             started: (self.started_at, self.started_wall),
             seed,
             nonce: self.client(slot).and_then(|c| c.nonce.clone()),
-            plain_auth: self.plain_auth.clone(),
         });
         if self.lame_duck.is_some() {
             // Accepted before the runtime stopped accepting: turned away.
@@ -583,6 +588,7 @@ impl Control {
             guarded: c.has_perms,
             parser_limits: c.parser_limits,
             trace: self.opts.trace,
+            plain_auth: self.plain_auth.clone(),
         };
         c.outbox.lock().profile = Arc::new(profile);
     }

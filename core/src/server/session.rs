@@ -28,7 +28,7 @@ use super::matches::MatchCache;
 use super::deliver::{no_responders_status, own_subscription, Route, Stall, Work};
 use super::ops::PreparedConnect;
 use super::outbox::{Outbox, Profile};
-use super::{ConnId, Control, PlainAuth, Slot, Traffic, PRODUCER_STALL, PRODUCER_STALL_BUDGET};
+use super::{ConnId, Control, Slot, Traffic, PRODUCER_STALL, PRODUCER_STALL_BUDGET};
 
 /// How a session reaches the control plane: the runtime's lock around it,
 /// or plain `&mut` where one thread runs everything.
@@ -57,8 +57,6 @@ pub struct Session {
     connect: Option<Box<ConnectInfo>>,
     /// The nonce the server's INFO asked the client to sign.
     nonce: Option<String>,
-    /// The configured users, when checking credentials needs nothing else.
-    plain_auth: Option<Arc<PlainAuth>>,
     /// When the session last asked its runtime to pause (the next call
     /// resumes the same read), and how long this read has paused so far.
     stalled_at: Option<Instant>,
@@ -87,7 +85,6 @@ pub(crate) struct SessionSetup {
     pub started: (Instant, UnixNanos),
     pub seed: u64,
     pub nonce: Option<String>,
-    pub plain_auth: Option<Arc<PlainAuth>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -113,7 +110,6 @@ impl Session {
             scratch: BytesMut::new(),
             connect: None,
             nonce: setup.nonce,
-            plain_auth: setup.plain_auth,
             stalled_at: None,
             stall_spent: Duration::ZERO,
             run: Vec::new(),
@@ -240,7 +236,9 @@ impl Session {
             Some(before) => ConnectInfo::parse_over(before, json),
             None => ConnectInfo::parse(json),
         };
-        let identity = match (&parsed, &self.plain_auth) {
+        // The users as of now: a config reload replaces them in the profile.
+        self.refresh_profile();
+        let identity = match (&parsed, &self.profile.plain_auth) {
             (Ok(info), Some(users)) => Some(auth::authenticate(
                 &users.authorization,
                 users.no_auth_user.as_deref(),
@@ -420,6 +418,15 @@ impl Session {
             c.hand_over(work);
         });
         self.begin_again()
+    }
+
+    /// Picks up the profile the control plane last shared.
+    fn refresh_profile(&mut self) {
+        let o = self.outbox.lock();
+        if !Arc::ptr_eq(&o.profile, &self.profile) {
+            self.profile = Arc::clone(&o.profile);
+            self.parser.set_limits(self.profile.parser_limits);
+        }
     }
 
     /// Picks up what the control plane changed; false if it closed the connection.
