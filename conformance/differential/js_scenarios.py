@@ -340,3 +340,128 @@ JS_SCENARIOS += [
         nxt("S", "C", {"batch": 1, "expires": 1_000_000_000}, reply="_INBOX.w5"),
     ) + [("sleep", 1.0), ("read", "a")]),
 ]
+
+# --- priority groups, UNPIN and RESET (nats-server 2.11 onwards) -------------
+
+# A pin id is a fresh nuid on each server; deliveries to other inboxes
+# than _INBOX.> (sid 1) carry timestamps and sizes too.
+PRIORITY_MASK = CONSUMER_MASK + [
+    (r"^Nats-Pin-Id: .*$", "Nats-Pin-Id: <pin>"),
+    (r"^((?:H?MSG) \S+ \d+ \$JS\.ACK\.[^.]+\.[^.]+\.\d+\.\d+\.\d+\.)\d+\.(\d+) \d+( \d+)?$", r"\1<ts>.\2 <sizes>"),
+]
+# nats-server answers a reset from the consumer's own subscription, with
+# an empty reply field on the wire (`MSG _INBOX.r 1  637`).
+RESET_MASK = [(r"^(MSG _INBOX\.\S+ 1)  (\d+)$", r"\1 \2")] + CONSUMER_MASK
+
+
+def priority_scenario(name: str, steps: list) -> dict:
+    sc = consumer_scenario(name, steps)
+    sc["mask"] = PRIORITY_MASK
+    sc["json_volatile_keys"] = sc["json_volatile_keys"] + ["pinned_client_id", "pinned_ts"]
+    return sc
+
+
+def grouped(policy: str, name: str, **extra) -> dict:
+    return {**PULL, "durable_name": name, "priority_policy": policy, "priority_groups": ["A"], **extra}
+
+
+JS_SCENARIOS += [
+    priority_scenario("js_priority_group_config_errors", ask(
+        create("S", **ORDERS),
+        consumer("S", grouped("pinned_client", "P1"), "P1"),
+        consumer("S", {**PULL, "durable_name": "P2", "priority_policy": "overflow", "priority_groups": []}, "P2"),
+        consumer("S", grouped("overflow", "P3", priority_groups=[""]), "P3"),
+        consumer("S", grouped("overflow", "P4", priority_groups=["bad group"]), "P4"),
+        consumer("S", grouped("overflow", "P5", priority_groups=["A234567890123456", "B2345678901234567"]), "P5"),
+        consumer("S", {**PULL, "durable_name": "P6", "priority_groups": ["A"]}, "P6"),
+        consumer("S", {**PULL, "durable_name": "P7", "priority_timeout": 1_000_000_000}, "P7"),
+        consumer("S", grouped("bogus", "P8"), "P8"),
+        consumer("S", grouped("overflow", "P9", deliver_subject="dlv"), "P9"),
+        consumer("S", {**PULL, "durable_name": "P10", "priority_policy": "none"}, "P10"),
+        consumer("S", grouped("prioritized", "P11", priority_groups=["A", "B"], priority_timeout=5_000_000_000), "P11"),
+        consumer("S", grouped("overflow", "P12", priority_timeout=-1), "P12"),
+        pub("$JS.API.CONSUMER.INFO.S.P1"),
+    )),
+    priority_scenario("js_priority_group_pulls", ask(
+        create("S", **ORDERS),
+        pub("orders.a", "1"), pub("orders.b", "2"), pub("orders.a", "3"), pub("orders.b", "4"), pub("orders.a", "5"),
+        consumer("S", grouped("pinned_client", "PIN"), "PIN"),
+        consumer("S", grouped("overflow", "OV"), "OV"),
+        consumer("S", PULL, "NO"),
+        # Priority fields a consumer without the policy refuses (a bare group is ignored).
+        nxt("S", "NO", {"batch": 1, "group": "A"}),
+        nxt("S", "NO", {"batch": 1, "min_pending": 3}),
+        nxt("S", "NO", {"batch": 1, "id": "xyz"}),
+        nxt("S", "NO", {"batch": 1, "priority": 10}),
+        nxt("S", "OV", {"batch": 1}),
+        nxt("S", "OV", {"batch": 1, "group": "B"}),
+        nxt("S", "OV", {"batch": 1, "group": "A", "id": "x"}),
+        nxt("S", "OV", {"batch": 1, "group": "A", "priority": -1}),
+        # Overflow: served once min_pending or min_ack_pending is reached.
+        nxt("S", "OV", {"batch": 1, "group": "A", "min_pending": 100, "no_wait": True}),
+        nxt("S", "OV", {"batch": 1, "group": "A", "min_pending": 100, "expires": 300_000_000}, reply="_INBOX.ov1"),
+    ) + [("sleep", 0.5), ("read", "a")] + ask(
+        nxt("S", "OV", {"batch": 1, "group": "A", "min_pending": 3, "expires": 300_000_000}),
+        nxt("S", "OV", {"batch": 1, "group": "A", "min_ack_pending": 1, "expires": 300_000_000}),
+        nxt("S", "OV", {"batch": 1, "group": "A", "min_ack_pending": 2, "expires": 300_000_000}),
+        # Pinned client: a stale pin before any pin, then the first client
+        # is pinned, another waits, a wrong pin is refused.
+        nxt("S", "PIN", {"batch": 1, "group": "A", "min_pending": 1}),
+        nxt("S", "PIN", {"batch": 1, "group": "A", "id": "bogus", "expires": 300_000_000}),
+        nxt("S", "PIN", {"batch": 2, "group": "A", "expires": 300_000_000}, reply="_INBOX.pin1"),
+        nxt("S", "PIN", {"batch": 1, "group": "A", "expires": 300_000_000}, reply="_INBOX.pin2"),
+    ) + [("sleep", 0.5), ("read", "a")] + ask(
+        nxt("S", "PIN", {"batch": 1, "group": "A", "id": "bogus", "expires": 300_000_000}),
+        pub("$JS.API.CONSUMER.INFO.S.PIN"),
+        pub("$JS.API.CONSUMER.UNPIN.S.PIN", {"group": "A"}),
+        pub("$JS.API.CONSUMER.UNPIN.S.PIN", {"group": "B"}),
+        pub("$JS.API.CONSUMER.UNPIN.S.PIN", {}),
+        pub("$JS.API.CONSUMER.UNPIN.S.PIN"),
+        pub("$JS.API.CONSUMER.UNPIN.S.PIN", {"group": "bad group"}),
+        pub("$JS.API.CONSUMER.UNPIN.S.NOPE", {"group": "A"}),
+        pub("$JS.API.CONSUMER.UNPIN.S.NO", {"group": "A"}),
+        pub("$JS.API.CONSUMER.UNPIN.X.NO", {"group": "A"}),
+        pub("$JS.API.CONSUMER.INFO.S.PIN"),
+    )),
+    # Waiting requests on inboxes of their own (sids 2 and 3): the lower
+    # priority number is served first. The publishes ask for no PubAck
+    # (natrix acknowledges after its fsync, so the order would differ).
+    dict(priority_scenario("js_priority_prioritized", ask(
+        create("S", **ORDERS),
+        consumer("S", grouped("prioritized", "PR"), "PR"),
+        b"SUB low 2\r\nSUB high 3\r\n",
+        nxt("S", "PR", {"batch": 5, "group": "A", "priority": 5, "expires": 2_000_000_000}, reply="low"),
+        nxt("S", "PR", {"batch": 2, "group": "A", "priority": 1, "expires": 2_000_000_000}, reply="high"),
+        b"PUB orders.a 1\r\n1\r\nPUB orders.a 1\r\n2\r\nPUB orders.a 1\r\n3\r\n",
+        pub("$JS.API.CONSUMER.INFO.S.PR"),
+        # How many are still pending when each goes out is timing: natrix
+        # delivers each as it is stored, nats-server once its loop wakes.
+    )), mask=PRIORITY_MASK + [(r"(\$JS\.ACK\.\S+\.<ts>\.)\d+ ", r"\1<pending> ")]),
+    dict(consumer_scenario("js_consumer_reset", ask(
+        create("R", subjects=["r.>"]),
+        *[pub(f"r.{i}", "x") for i in range(6)],
+        consumer("R", {**PULL, "durable_name": "C"}, "C"),
+        consumer("R", {**PULL, "durable_name": "BS", "deliver_policy": "by_start_sequence", "opt_start_seq": 3}, "BS"),
+        consumer("R", {**PULL, "durable_name": "L", "deliver_policy": "last"}, "L"),
+        consumer("R", {"durable_name": "NA", "ack_policy": "none"}, "NA"),
+        nxt("R", "C", {"batch": 4}),
+        pub("$JS.ACK.R.C.1.2.2.0.4", "+ACK", reply="_INBOX.ack"),
+        pub("$JS.ACK.R.C.1.1.1.0.5", "+ACK", reply="_INBOX.ack"),
+        pub("$JS.API.CONSUMER.INFO.R.C"),
+        pub("$JS.API.CONSUMER.RESET.R.C"),
+        pub("$JS.API.CONSUMER.RESET.R.C", {"seq": 5}),
+        pub("$JS.API.CONSUMER.RESET.R.C", {"seq": 0}),
+        pub("$JS.API.CONSUMER.RESET.R.C", {}),
+        pub("$JS.API.CONSUMER.RESET.R.C", "garbage"),
+        pub("$JS.API.CONSUMER.RESET.R.C", {"seq": -1}),
+        pub("$JS.API.CONSUMER.RESET.R.BS", {"seq": 1}),
+        pub("$JS.API.CONSUMER.RESET.R.BS", {"seq": 4}),
+        pub("$JS.API.CONSUMER.RESET.R.BS"),
+        pub("$JS.API.CONSUMER.RESET.R.L", {"seq": 4}),
+        pub("$JS.API.CONSUMER.RESET.R.L"),
+        pub("$JS.API.CONSUMER.RESET.R.NA", {"seq": 2}),
+        nxt("R", "C", {"batch": 1, "no_wait": True}),
+        pub("$JS.API.CONSUMER.RESET.R.C", {"seq": 100}),
+        pub("$JS.API.CONSUMER.INFO.R.C"),
+    )), mask=RESET_MASK),
+]

@@ -293,6 +293,10 @@ def run_steps(srv: Server, scenario: dict) -> list:
             if op == "sleep":
                 time.sleep(args[0])
                 continue
+            if op == "reload":
+                # The outcome as the server logs it: "reloaded" or the refusal.
+                events.append({"step": f"{i}:reload", "outcome": srv.reload(args[0])})
+                continue
             name = args[0]
             if op == "open":
                 conns[name] = Conn(srv.port)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -58,8 +59,11 @@ class Server:
         cmd = [binary(self.target), "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", ports_dir]
         if monitoring:
             cmd += ["-m", "-1"]
+        # The config file, which a test may rewrite before a reload.
+        self.config_path = None
         if config is not None:
             conf = os.path.join(self._dir, "server.conf")
+            self.config_path = conf
             with open(conf, "w") as f:
                 f.write(config)
             cmd += ["-c", conf]
@@ -105,6 +109,27 @@ class Server:
             if time.monotonic() > deadline:
                 raise StartError(f"{self.target}: no ports file after {STARTUP_TIMEOUT_S}s\n{self.log()}")
             time.sleep(0.02)
+
+    def reload(self, config: str, timeout: float = 5.0) -> str:
+        """Rewrites the config file, sends SIGHUP, and waits for the server
+        to log the outcome: returns "reloaded" or the refusal's reason."""
+        if self.config_path is None:
+            raise ValueError("reload needs a server started with a config")
+        done = ("Reloaded server configuration", "Failed to reload server configuration: ")
+        before = [self.log().count(d) for d in done]
+        with open(self.config_path, "w") as f:
+            f.write(config)
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            log = self.log()
+            if log.count(done[0]) > before[0]:
+                return "reloaded"
+            if log.count(done[1]) > before[1]:
+                last = log.rsplit(done[1], 1)[1]
+                return last.splitlines()[0] if last else ""
+            time.sleep(0.02)
+        raise TimeoutError(f"{self.target}: no reload outcome logged after {timeout}s\n{self.log()}")
 
     def log(self) -> str:
         try:

@@ -174,7 +174,11 @@ fn users_permissions_and_variables() {
 
 #[test]
 fn tls_block() {
-    let tls = load_fixture("tls.conf").options.tls.expect("tls");
+    let source = ["./certs/server-cert.pem", "./certs/server-key.pem", "./certs/ca.pem"]
+        .iter()
+        .fold(fixtures(), |source, name| source.with_file(name, "-----BEGIN-----"));
+    let loaded = load(&args(&["-c", "tls.conf"]), &source, &natrix_core::auth::verify_operators).expect("loads");
+    let tls = loaded.options.tls.expect("tls");
     assert_eq!(tls.cert_file.as_deref(), Some("./certs/server-cert.pem"));
     assert_eq!(tls.key_file.as_deref(), Some("./certs/server-key.pem"));
     assert_eq!(tls.ca_file.as_deref(), Some("./certs/ca.pem"));
@@ -492,6 +496,31 @@ fn jetstream_sync_interval_is_always_or_a_duration() {
     assert_eq!(sync("jetstream { sync: \"2m\" }\n"), Some(JetStreamSync::Interval(Duration::from_secs(120))));
     assert_eq!(sync("jetstream { strict: true }\n"), None);
     assert!(error_text("jetstream { sync_interval: \"soon\" }\n").contains("sync_interval"));
+}
+
+#[test]
+fn semantic_errors_keep_the_file_line_and_column() {
+    // Unreadable certificate files: nats-server reports them at the block.
+    assert_eq!(
+        error_text("port: 4222\ntls { cert_file: \"/nonexistent.pem\", key_file: \"/nonexistent.key\" }\n"),
+        "t.conf:2:1: error parsing X509 certificate/key pair: open /nonexistent.pem: no such file or directory"
+    );
+    // A user name configured twice, across the authorization block and an
+    // account (nats-server: `t.conf:2:16: Duplicate user "a" detected`).
+    let twice = "authorization { users = [ {user: a, password: a} ] }\naccounts { A { users = [ {user: a, password: b} ] } }\n";
+    assert_eq!(error_text(twice), "t.conf:2:16: Duplicate user \"a\" detected");
+    let twice = "accounts { A { users = [ {user: a, password: a} ] }, B { users = [ {user: a, password: b} ] } }\n";
+    assert!(error_text(twice).starts_with("t.conf:1:"), "{}", error_text(twice));
+    let twice = "accounts { A { users = [ {user: a, password: a} ] } }\nauthorization { users = [ {user: a, password: b} ] }\n";
+    assert!(error_text(twice).starts_with("t.conf:2:"), "{}", error_text(twice));
+    // A limit that contradicts another.
+    assert!(error_text("max_payload: 2000\nmax_pending: 1000\n").starts_with("t.conf:1:0: max_payload (2000) cannot"));
+    // Type errors, unknown values and bad permission subjects already had it.
+    assert_eq!(error_text("port: \"abc\"\n"), "t.conf:1:0: expected an integer for \"port\", got string");
+    assert!(error_text("authorization { users = [ {user: a, password: a, permissions: {publish: \"foo..bar\"}} ] }\n")
+        .starts_with("t.conf:1:63: "));
+    assert!(error_text("accounts { A { imports = [ {stream: {account: NOPE, subject: foo}} ] } }\n")
+        .starts_with("t.conf:1:"));
 }
 
 #[test]

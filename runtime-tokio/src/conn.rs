@@ -211,7 +211,7 @@ async fn write_loop<W: AsyncWrite>(
                 }
             };
             let write =
-                tokio::time::timeout(shared.write_deadline, write_all_vectored(&mut writer, &mut batch, &mut progress));
+                tokio::time::timeout(shared.write_deadline(), write_all_vectored(&mut writer, &mut batch, &mut progress));
             let result = tokio::select! {
                 r = write => r,
                 () = signal.kill.notified() => break,

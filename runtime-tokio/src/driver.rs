@@ -57,8 +57,9 @@ pub struct Shared {
     pub timer_changed: Notify,
     /// The log printer.
     pub logger: Arc<Logger>,
-    /// How long a write may make no progress before the core hears of it.
-    pub write_deadline: std::time::Duration,
+    /// How long a write may make no progress before the core hears of it,
+    /// in nanoseconds (a config reload changes it).
+    write_deadline_ns: std::sync::atomic::AtomicU64,
 }
 
 /// A session's way to the control plane: the lock.
@@ -81,11 +82,21 @@ impl Shared {
     ) -> Arc<Self> {
         let write_deadline = control.options().write_deadline;
         Arc::new(Shared {
-            write_deadline,
+            write_deadline_ns: std::sync::atomic::AtomicU64::new(duration_ns(write_deadline)),
             core: Mutex::new(Core { control, signals: HashMap::new(), timer_deadline: None, synced, js_synced }),
             timer_changed: Notify::new(),
             logger,
         })
+    }
+
+    /// How long a write may make no progress before the core hears of it.
+    pub fn write_deadline(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.write_deadline_ns.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Sets the write deadline (after a config reload).
+    pub fn set_write_deadline(&self, deadline: std::time::Duration) {
+        self.write_deadline_ns.store(duration_ns(deadline), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Locks the control plane. A panic while it was held leaves the core
@@ -228,4 +239,8 @@ pub async fn run_timers(shared: Arc<Shared>) {
             None => changed.await,
         }
     }
+}
+
+fn duration_ns(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod logger;
 pub mod mqtt;
 pub mod process;
+pub mod reload;
 pub mod resources;
 pub mod signals;
 pub mod storage;

@@ -3,12 +3,12 @@
 //! signals, and carries out what the core decides.
 
 
-use natrix::{clock, conn, driver, http, mqtt, process, resources, signals, storage, store_files, tls, ws};
+use natrix::{clock, conn, driver, http, mqtt, process, reload, resources, signals, storage, store_files, tls, ws};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use natrix_core::config::{self, CliCommand, ConfigError, ConfigSource, ReadError, ServerOptions};
+use natrix_core::config::{self, CliCommand, ConfigError, ServerOptions};
 use natrix_core::log::Level;
 use natrix_core::server::{NATRIX_VERSION, VERSION};
 use natrix_core::server::Control;
@@ -18,22 +18,9 @@ use tokio::net::TcpListener;
 use natrix::driver::Shared;
 use natrix::logger::Logger;
 
-/// Reads config files and environment variables for the core's config parser.
-struct FsSource;
-
-impl ConfigSource for FsSource {
-    fn read_file(&self, path: &str) -> Result<String, ReadError> {
-        std::fs::read_to_string(path).map_err(|e| ReadError { reason: e.to_string() })
-    }
-
-    fn env_var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
-    }
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let loaded = match config::load(&args, &FsSource, &natrix_core::auth::verify_operators) {
+    let loaded = match config::load(&args, &reload::FsSource, &natrix_core::auth::verify_operators) {
         Ok(loaded) => loaded,
         Err(ConfigError::Cli(e)) => {
             eprintln!("{e}");
@@ -65,7 +52,7 @@ fn main() -> ExitCode {
         }
         CliCommand::Mappings { src, dest, subject } => mappings(&src, &dest, &subject),
         CliCommand::Signal { command, pid } => signals::send(command, pid.as_deref()),
-        CliCommand::Run { .. } => run(loaded.options, &loaded.warnings),
+        CliCommand::Run { .. } => run(args, loaded.options, &loaded.warnings),
     }
 }
 
@@ -85,7 +72,7 @@ fn mappings(src: &str, dest: &str, subject: &str) -> ExitCode {
     }
 }
 
-fn run(mut opts: ServerOptions, warnings: &[String]) -> ExitCode {
+fn run(args: Vec<String>, mut opts: ServerOptions, warnings: &[String]) -> ExitCode {
     if let Err(e) = memory_limit_from_env(&mut opts) {
         eprintln!("natrix: {e}");
         return ExitCode::from(1);
@@ -107,7 +94,7 @@ fn run(mut opts: ServerOptions, warnings: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(serve(opts, logger.clone())) {
+    match runtime.block_on(serve(args, opts, logger.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             logger.at(Level::Fatal, e);
@@ -147,7 +134,8 @@ fn listen_addr(host: &str, port: i32, default: u16) -> String {
     }
 }
 
-async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), String> {
+async fn serve(args: Vec<String>, mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), String> {
+    let configured = opts.clone();
     let tls = match &opts.tls {
         Some(t) => Some(Arc::new(tls::setup(t).map_err(|e| e.to_string())?)),
         None => None,
@@ -220,6 +208,8 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     if tls.is_some() {
         logger.at(Level::Info, "TLS required for client connections");
     }
+    let tls: reload::ClientTls = Arc::new(std::sync::RwLock::new(tls));
+    let mut reloader = reload::Reloader::new(args, configured, Arc::clone(&tls));
     let mut accepting = Vec::new();
     let mut mqtt_for_ws = None;
     if let Some((listener, mut setup)) = mqtt_listener {
@@ -245,7 +235,12 @@ async fn serve(mut opts: ServerOptions, logger: Arc<Logger>) -> Result<(), Strin
     tokio::spawn(process::report(shared.clone()));
     accepting.push(tokio::spawn(accept_loop(shared.clone(), listener, tls)));
     // Aborting an accept loop drops its listener: new connections are refused.
-    signals::wait_for_shutdown(&shared, || accepting.iter().for_each(tokio::task::JoinHandle::abort)).await;
+    signals::wait_for_shutdown(
+        &shared,
+        || accepting.iter().for_each(tokio::task::JoinHandle::abort),
+        |shared| reloader.reload(shared),
+    )
+    .await;
     shared.with_control(|c| c.shutdown(clock::now()));
     files.remove();
     logger.at(Level::Info, "Server Exiting..");
@@ -306,11 +301,13 @@ async fn ws_accept_loop(shared: Arc<Shared>, listener: TcpListener, setup: Arc<w
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: Option<Arc<tls::TlsSetup>>) {
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: reload::ClientTls) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(conn::serve(shared.clone(), tls.clone(), stream, peer));
+                // The certificates in force now: a reload may have changed them.
+                let tls = tls.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                tokio::spawn(conn::serve(shared.clone(), tls, stream, peer));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.

@@ -107,7 +107,7 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             Some(f) => f.encode(mqtt.take_to_client()),
         };
         if !batch.is_empty() {
-            let write = tokio::time::timeout(shared.write_deadline, write_batch(&mut stream, &batch));
+            let write = tokio::time::timeout(shared.write_deadline(), write_batch(&mut stream, &batch));
             if !matches!(write.await, Ok(Ok(()))) {
                 mqtt.handle_lost();
                 while let Some(nats) = mqtt.take_to_server() {

@@ -12,8 +12,9 @@ use crate::driver::Shared;
 
 /// Waits until the process is asked to stop, or lame duck mode is over.
 /// `stop_accepting` is called once when lame duck mode starts (the core
-/// decides who is closed when; the runtime only stops its listeners).
-pub async fn wait_for_shutdown(shared: &Shared, mut stop_accepting: impl FnMut()) {
+/// decides who is closed when; the runtime only stops its listeners);
+/// `reload` on each SIGHUP.
+pub async fn wait_for_shutdown(shared: &Shared, mut stop_accepting: impl FnMut(), mut reload: impl FnMut(&Shared)) {
     let (Ok(mut int), Ok(mut term), Ok(mut hup), Ok(mut usr1), Ok(mut usr2)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -31,7 +32,8 @@ pub async fn wait_for_shutdown(shared: &Shared, mut stop_accepting: impl FnMut()
             _ = int.recv() => { shared.logger.at(Level::Debug, "Trapped \"interrupt\" signal"); break }
             _ = term.recv() => { shared.logger.at(Level::Debug, "Trapped \"terminated\" signal"); break }
             _ = hup.recv() => {
-                shared.logger.at(Level::Warn, "Trapped \"hangup\" signal: configuration reload is not supported yet");
+                shared.logger.at(Level::Info, "Trapped \"hangup\" signal");
+                reload(shared);
             }
             _ = usr1.recv() => {
                 shared.logger.at(Level::Debug, "Trapped \"user defined signal 1\" signal");

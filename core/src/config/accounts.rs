@@ -10,7 +10,7 @@ use crate::subject::is_valid_subject;
 
 use super::apply::{set_some, Report};
 use super::apply_blocks::{permissions, users};
-use super::options::{Resolver, ResolverDelete, ServerOptions};
+use super::options::{Resolver, ResolverDelete, ServerOptions, User};
 use super::value::{ConfigMap, Entry, Pos, Value, ValueKind};
 use crate::jetstream::api::AccountLimits;
 
@@ -53,11 +53,15 @@ fn one_account(
     r: &mut Report,
 ) {
     let mut account_users = Vec::new();
+    let mut users_pos = None;
     let mut defaults = None;
     for entry in body.entries() {
         let ev = &entry.value;
         match entry.key.to_ascii_lowercase().as_str() {
-            "users" => account_users = users(ev, r),
+            "users" => {
+                account_users = users(ev, r);
+                users_pos = Some(ev.pos.clone());
+            }
             "exports" => account.exports = list(ev, r, export),
             "imports" => account.imports = drop_duplicate_services(list(ev, r, import), r),
             "default_permissions" => defaults = permissions(ev, r),
@@ -71,6 +75,15 @@ fn one_account(
         }
     }
     for mut user in account_users {
+        // A user name (or nkey) names one user in the whole file, as in nats-server.
+        let id = |u: &User| u.nkey.clone().unwrap_or_else(|| u.user.clone());
+        if let Some(pos) = &users_pos {
+            if opts.authorization.users.iter().any(|u| id(u) == id(&user)) {
+                let what = if user.nkey.is_some() { "nkey" } else { "user" };
+                r.error(pos, format!("Duplicate {what} \"{}\" detected", id(&user)));
+                continue;
+            }
+        }
         user.account = Some(account.name.clone());
         if user.permissions.is_none() {
             user.permissions.clone_from(&defaults);

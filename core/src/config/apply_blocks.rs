@@ -80,8 +80,16 @@ fn authorization(v: &Value, opts: &mut ServerOptions, r: &mut Report) {
         }
     }
     check_auth(&auth, users_given, v, r);
-    // Users of an `accounts {}` block read earlier in the file stay.
-    let account_users = opts.authorization.users.drain(..).filter(|u| u.account.is_some());
+    // Users of an `accounts {}` block read earlier in the file stay; a
+    // name may not be both theirs and this block's.
+    let account_users: Vec<User> = opts.authorization.users.drain(..).filter(|u| u.account.is_some()).collect();
+    for user in &account_users {
+        let id = user.nkey.as_deref().unwrap_or(&user.user);
+        if auth.users.iter().any(|u| u.nkey.as_deref().unwrap_or(&u.user) == id) {
+            let what = if user.nkey.is_some() { "nkey" } else { "user" };
+            r.error(&v.pos, format!("Duplicate {what} \"{id}\" detected"));
+        }
+    }
     auth.users.extend(account_users);
     opts.authorization = auth;
 }

@@ -101,12 +101,46 @@ pub fn load(args: &[String], source: &dyn ConfigSource, verify: VerifyOperators<
         None => None,
     };
     warnings.extend(apply_overrides(&mut options, overrides)?);
+    if let Some(tree) = &tree {
+        check_tls_files(tree, &options, source)?;
+    }
     Ok(Loaded {
         options,
         warnings,
         command,
         tree,
     })
+}
+
+/// The certificate, key and CA files of the `tls {}` block must be
+/// readable, as nats-server checks when it reads the block: the error
+/// points at the block, like every config error (a certificate that reads
+/// but does not parse is the runtime's to report).
+fn check_tls_files(tree: &ConfigMap, options: &ServerOptions, source: &dyn ConfigSource) -> Result<(), ConfigError> {
+    let Some(tls) = &options.tls else { return Ok(()) };
+    let Some(entry) = tree.entries().iter().find(|e| e.key.eq_ignore_ascii_case("tls")) else {
+        return Ok(());
+    };
+    let files = [("certificate/key pair", &tls.cert_file), ("certificate/key pair", &tls.key_file), ("ca_file", &tls.ca_file)];
+    let errors: Vec<Diagnostic> = files
+        .iter()
+        .filter_map(|(what, path)| {
+            let path = path.as_deref()?;
+            let e = source.read_file(path).err()?;
+            // Go's words for the file system's answer: `open PATH: no such file or directory`.
+            let reason = e.reason.split(" (os error").next().unwrap_or_default();
+            let mut chars = reason.chars();
+            let reason: String = chars.next().map(|c| c.to_ascii_lowercase()).into_iter().chain(chars).collect();
+            let reason = if reason.starts_with("open ") { reason } else { format!("open {path}: {reason}") };
+            let what = if *what == "ca_file" { "error parsing ca_file".to_owned() } else { format!("error parsing X509 {what}") };
+            Some(Diagnostic::new(&entry.value.pos, format!("{what}: {reason}")))
+        })
+        .take(1)
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid { warnings: Vec::new(), errors })
 }
 
 /// Replaces each `operator` entry that names a file with the JWT in it,

@@ -147,6 +147,8 @@ pub(crate) struct Client {
     pub transport: super::Transport,
     /// The user's permissions as configured (for `$SYS.REQ.USER.INFO`).
     pub permissions: Option<Box<crate::config::Permissions>>,
+    /// The accepted CONNECT: a config reload checks its credentials again.
+    pub connect: Option<Box<crate::protocol::ConnectInfo>>,
 }
 
 /// Where a JWT user's limits come from.
@@ -196,6 +198,7 @@ impl Client {
             subs_max: None,
             transport: super::Transport::Tcp,
             permissions: None,
+            connect: None,
         }
     }
 

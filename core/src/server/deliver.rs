@@ -4,7 +4,8 @@
 //! [`Session`](super::Session)) or by the control plane for what crosses
 //! accounts: no allocation per message or per receiver beyond the bytes
 //! appended to each receiver's outbox, and no lock but each receiver's for
-//! the length of one message.
+//! the length of one message (or of a run of messages to one subject, which
+//! a session delivers together: see [`Route::deliver_many`]).
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use crate::subject::sublist::SublistResult;
 use crate::time::Instant;
 
 use super::{AccountShared, MsgBytes};
-use super::outbox::Touched;
+use super::outbox::{OutboxState, Touched};
 use super::{CloseReason, Control, Slot, SubId, SubRef};
 
 /// Accounts a session's deliveries stay counted for between batches.
@@ -123,7 +124,53 @@ impl<R: RngCore> Route<'_, R> {
     /// cannot take it: gone, closed, done with its `max_msgs`, or denied.
     pub fn deliver_to(&mut self, sub: &SubRef, p: &Publish) -> bool {
         let mut guard = sub.outbox.lock();
-        let o = &mut *guard;
+        let delivered = self.deliver_locked(&mut guard, sub, p);
+        if delivered {
+            self.queued(&mut guard, sub);
+        }
+        delivered
+    }
+
+    /// Delivers `msgs`, in order, published by `from` (with `echo` as it
+    /// asked) to every match in `result`, which has no queue groups: each
+    /// receiver's outbox is locked once for all of them, and what each
+    /// receiver gets, in which order, is what delivering the messages one
+    /// by one would give it. `order` is scratch space.
+    pub fn deliver_many(
+        &mut self,
+        result: &SublistResult<SubRef>,
+        from: Slot,
+        echo: bool,
+        msgs: &[Publish],
+        order: &mut Vec<usize>,
+    ) {
+        debug_assert!(result.queues.is_empty(), "queue members are picked one message at a time");
+        // The receivers, grouped by outbox (a connection may have several
+        // matching subscriptions), each group in the result's order.
+        order.clear();
+        order.extend((0..result.plain.len()).filter(|&i| echo || result.plain[i].slot != from));
+        order.sort_by_key(|&i| Arc::as_ptr(&result.plain[i].outbox));
+        let mut rest = &order[..];
+        while let Some(&first) = rest.first() {
+            let outbox = &result.plain[first].outbox;
+            let n = rest.iter().take_while(|&&i| Arc::ptr_eq(&result.plain[i].outbox, outbox)).count();
+            let (subs, next) = rest.split_at(n);
+            rest = next;
+            let mut guard = outbox.lock();
+            let mut any = false;
+            for p in msgs {
+                for &i in subs {
+                    any |= self.deliver_locked(&mut guard, &result.plain[i], p);
+                }
+            }
+            if any {
+                self.queued(&mut guard, &result.plain[first]);
+            }
+        }
+    }
+
+    /// [`Route::deliver_to`] with `sub`'s outbox locked (`o`).
+    fn deliver_locked(&mut self, o: &mut OutboxState, sub: &SubRef, p: &Publish) -> bool {
         if o.closed.is_some() {
             return false;
         }
@@ -178,10 +225,14 @@ impl<R: RngCore> Route<'_, R> {
                 self.work.slow.push(sub.slot);
             }
         }
+        true
+    }
+
+    /// After queueing to `sub`'s outbox (`o`, still locked): the wake owed.
+    fn queued(&mut self, o: &mut OutboxState, sub: &SubRef) {
         if o.mark_dirty() {
             self.work.touched.push(&sub.outbox);
         }
-        true
     }
 }
 

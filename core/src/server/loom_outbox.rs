@@ -56,6 +56,7 @@ fn receiver(signal: &Arc<Signal>) -> SubRef {
         guarded: false,
         parser_limits: ParserLimits { max_control_line_bytes: 4096, max_payload_bytes: 1024 },
         trace: false,
+        plain_auth: None,
     });
     let waker = Box::new(Waker(Arc::clone(signal)));
     let outbox = Arc::new(Outbox::new(ConnId(1), waker, profile, 1, Instant::ZERO, UnixNanos(0)));

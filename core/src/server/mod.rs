@@ -29,6 +29,7 @@ mod matches;
 pub mod memory;
 mod ops;
 mod outbox;
+mod reload;
 mod resolver;
 mod session;
 mod single;
@@ -67,6 +68,7 @@ pub use deliver::DRAIN_GRACE;
 pub use outbox::{Outbox, Taken, Wake};
 pub use session::{Session, WithControl};
 pub use single::Server;
+pub use reload::ReloadError;
 
 /// The `version` natrix reports in INFO, `/varz` and system replies: the
 /// nats-server release whose client-visible behaviour natrix implements.
@@ -265,6 +267,8 @@ pub struct Control {
     lame_duck: Option<lame_duck::LameDuck>,
     /// The system account's event timers and the process figures.
     events: sys_events::SysEvents,
+    /// When the configuration in force was loaded: at start, then at each reload.
+    config_loaded_wall: UnixNanos,
 }
 
 impl fmt::Debug for Control {
@@ -359,6 +363,7 @@ impl Control {
             jetstream_deadline: None,
             lame_duck: None,
             events: sys_events::SysEvents::new(now, events_on),
+            config_loaded_wall: wall,
         };
         server.enter_operator_mode(wall);
         if server.trust.is_none() {
@@ -455,6 +460,7 @@ impl Control {
             guarded: false,
             parser_limits: limits,
             trace: self.opts.trace,
+            plain_auth: self.plain_auth.clone(),
         });
         // One seed keys the session's match cache and the outbox's sid index.
         let seed = self.rng.next_u64();
@@ -489,7 +495,6 @@ impl Control {
             started: (self.started_at, self.started_wall),
             seed,
             nonce: self.client(slot).and_then(|c| c.nonce.clone()),
-            plain_auth: self.plain_auth.clone(),
         });
         if self.lame_duck.is_some() {
             // Accepted before the runtime stopped accepting: turned away.
@@ -603,6 +608,7 @@ impl Control {
             guarded: c.has_perms,
             parser_limits: c.parser_limits,
             trace: self.opts.trace,
+            plain_auth: self.plain_auth.clone(),
         };
         c.outbox.lock().profile = Arc::new(profile);
     }

@@ -127,14 +127,14 @@ impl Control {
         }
     }
 
-    fn send_err(&mut self, slot: Slot, text: &str) {
+    pub(crate) fn send_err(&mut self, slot: Slot, text: &str) {
         self.queue(slot, |b| encode::write_err(b, text));
         if self.trace_enabled() {
             self.trace_out(slot, &format!("-ERR '{text}'"));
         }
     }
 
-    fn auth_violation(&mut self, now: Instant, slot: Slot, why: &str) {
+    pub(crate) fn auth_violation(&mut self, now: Instant, slot: Slot, why: &str) {
         if let Some(c) = self.client(slot) {
             let line = format!("{} - {} - authentication error: {why}", c.peer, c.cid);
             self.log(Level::Error, line);
@@ -270,6 +270,7 @@ impl Control {
         c.permissions = identity.permissions.clone().map(Box::new);
         c.has_perms = perms.is_some();
         c.outbox.lock().perms = perms;
+        c.connect = Some(Box::new(info));
         let previous = std::mem::replace(&mut c.account, account);
         if !was_connected || previous != account {
             self.accounts[account].stats.conns_ever += 1;

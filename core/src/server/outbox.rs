@@ -78,6 +78,9 @@ pub(crate) struct Profile {
     pub parser_limits: ParserLimits,
     /// `-V`: every op is traced, which the control plane does.
     pub trace: bool,
+    /// The configured users, when checking a CONNECT's credentials needs
+    /// nothing else (outside operator mode); replaced on a config reload.
+    pub plain_auth: Option<Arc<super::PlainAuth>>,
 }
 
 /// The outbox's contents, under its lock.

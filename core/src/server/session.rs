@@ -28,7 +28,7 @@ use super::matches::MatchCache;
 use super::deliver::{no_responders_status, own_subscription, Route, Stall, Work};
 use super::ops::PreparedConnect;
 use super::outbox::{Outbox, Profile};
-use super::{ConnId, Control, PlainAuth, Slot, Traffic, PRODUCER_STALL, PRODUCER_STALL_BUDGET};
+use super::{ConnId, Control, Slot, Traffic, PRODUCER_STALL, PRODUCER_STALL_BUDGET};
 
 /// How a session reaches the control plane: the runtime's lock around it,
 /// or plain `&mut` where one thread runs everything.
@@ -57,13 +57,23 @@ pub struct Session {
     connect: Option<Box<ConnectInfo>>,
     /// The nonce the server's INFO asked the client to sign.
     nonce: Option<String>,
-    /// The configured users, when checking credentials needs nothing else.
-    plain_auth: Option<Arc<PlainAuth>>,
     /// When the session last asked its runtime to pause (the next call
     /// resumes the same read), and how long this read has paused so far.
     stalled_at: Option<Instant>,
     stall_spent: Duration,
+    /// Publishes to one subject read one after the other, delivered
+    /// together (see [`Session::flush_run`]), and their size.
+    run: Vec<Publish>,
+    run_bytes: usize,
+    /// Scratch for [`Route::deliver_many`].
+    order: Vec<usize>,
 }
+
+/// The most messages, and bytes, a run holds before it is delivered: the
+/// bytes are capped by an eighth of `max_pending` too, so that a run
+/// overshoots the stall gate by little.
+const RUN_MAX_MSGS: usize = 64;
+const RUN_MAX_BYTES: usize = 32 * 1024;
 
 /// What a [`Session`] starts with, from the control plane.
 pub(crate) struct SessionSetup {
@@ -75,7 +85,6 @@ pub(crate) struct SessionSetup {
     pub started: (Instant, UnixNanos),
     pub seed: u64,
     pub nonce: Option<String>,
-    pub plain_auth: Option<Arc<PlainAuth>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -101,9 +110,11 @@ impl Session {
             scratch: BytesMut::new(),
             connect: None,
             nonce: setup.nonce,
-            plain_auth: setup.plain_auth,
             stalled_at: None,
             stall_spent: Duration::ZERO,
+            run: Vec::new(),
+            run_bytes: 0,
+            order: Vec::new(),
         }
     }
 
@@ -151,7 +162,7 @@ impl Session {
                         continue;
                     }
                     if !self.takes(now, &p) {
-                        if !self.hand_over(control, |c, slot| c.process_op(now, slot, ClientOp::Pub(p), None)) {
+                        if !self.hand_over(now, control, |c, slot| c.process_op(now, slot, ClientOp::Pub(p), None)) {
                             break;
                         }
                     } else {
@@ -160,7 +171,12 @@ impl Session {
                         if self.outbox.is_closed() {
                             break;
                         }
-                        self.publish(now, &p);
+                        if self.joins_run(&p) {
+                            self.extend_run(now, p);
+                        } else {
+                            self.flush_run(now);
+                            self.publish(now, &p);
+                        }
                     }
                     if self.must_pause() {
                         paused = true;
@@ -170,18 +186,18 @@ impl Session {
                 Ok(Some(ClientOp::Connect(json))) => {
                     let prepared = self.prepare_connect(&json);
                     let op = ClientOp::Connect(json);
-                    if !self.hand_over(control, |c, slot| c.process_op(now, slot, op, Some(prepared))) {
+                    if !self.hand_over(now, control, |c, slot| c.process_op(now, slot, op, Some(prepared))) {
                         break;
                     }
                 }
                 Ok(Some(op)) => {
-                    if !self.hand_over(control, |c, slot| c.process_op(now, slot, op, None)) {
+                    if !self.hand_over(now, control, |c, slot| c.process_op(now, slot, op, None)) {
                         break;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.hand_over(control, |c, slot| c.parse_error(now, slot, &e));
+                    self.hand_over(now, control, |c, slot| c.parse_error(now, slot, &e));
                     break;
                 }
             }
@@ -189,6 +205,7 @@ impl Session {
         if !paused {
             bytes.clear();
         }
+        self.flush_run(now);
         self.finish(now, control)
     }
 
@@ -219,7 +236,9 @@ impl Session {
             Some(before) => ConnectInfo::parse_over(before, json),
             None => ConnectInfo::parse(json),
         };
-        let identity = match (&parsed, &self.plain_auth) {
+        // The users as of now: a config reload replaces them in the profile.
+        self.refresh_profile();
+        let identity = match (&parsed, &self.profile.plain_auth) {
             (Ok(info), Some(users)) => Some(auth::authenticate(
                 &users.authorization,
                 users.no_auth_user.as_deref(),
@@ -295,6 +314,51 @@ impl Session {
         o.perms.as_mut().is_none_or(|perms| perms.can_publish(now, &p.subject))
     }
 
+    /// True when `p` (taking the fast path) may be delivered in a run: it
+    /// asks for nothing back (no reply, so no no-responders status; no
+    /// `+OK` or pedantic `-ERR` to order among the deliveries).
+    fn joins_run(&self, p: &Publish) -> bool {
+        p.reply.is_none() && !self.profile.verbose && !self.profile.pedantic
+    }
+
+    /// Adds `p` to the run, delivering the run first if `p` goes elsewhere,
+    /// and after if the run is full.
+    fn extend_run(&mut self, now: Instant, p: Publish) {
+        if self.run.first().is_some_and(|first| first.subject != p.subject) {
+            self.flush_run(now);
+        }
+        let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
+        self.work.received.add(size);
+        self.run_bytes += size + p.subject.len();
+        self.run.push(p);
+        let max_bytes = RUN_MAX_BYTES.min(usize::try_from(self.max_pending / 8).unwrap_or(usize::MAX));
+        if self.run.len() >= RUN_MAX_MSGS || self.run_bytes >= max_bytes {
+            self.flush_run(now);
+        }
+    }
+
+    /// Delivers the run: one match for all of it, and (without queue
+    /// groups) one lock of each receiver's outbox. Each receiver gets what
+    /// delivering the messages one by one would give it, in that order.
+    fn flush_run(&mut self, now: Instant) {
+        if self.run.is_empty() {
+            return;
+        }
+        let echo = self.profile.echo;
+        let result = self.cache.lookup(&self.profile.account, &self.run[0].subject);
+        let mut route =
+            Route { now, max_pending: self.max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
+        if result.queues.is_empty() {
+            route.deliver_many(result, self.slot, echo, &self.run, &mut self.order);
+        } else {
+            for p in &self.run {
+                route.deliver(result, self.slot, echo, p);
+            }
+        }
+        self.run.clear();
+        self.run_bytes = 0;
+    }
+
     /// The fast path: counts, acknowledges and delivers `p`.
     fn publish(&mut self, now: Instant, p: &Publish) {
         let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
@@ -345,7 +409,8 @@ impl Session {
     /// Runs `f` on the control plane with the session's counts flushed
     /// first; takes over what the control plane queued. False once the
     /// connection is closed.
-    fn hand_over(&mut self, control: &mut impl WithControl, f: impl FnOnce(&mut Control, Slot)) -> bool {
+    fn hand_over(&mut self, now: Instant, control: &mut impl WithControl, f: impl FnOnce(&mut Control, Slot)) -> bool {
+        self.flush_run(now);
         self.count();
         let (slot, work) = (self.slot, &mut self.work);
         control.with_control(|c| {
@@ -353,6 +418,15 @@ impl Session {
             c.hand_over(work);
         });
         self.begin_again()
+    }
+
+    /// Picks up the profile the control plane last shared.
+    fn refresh_profile(&mut self) {
+        let o = self.outbox.lock();
+        if !Arc::ptr_eq(&o.profile, &self.profile) {
+            self.profile = Arc::clone(&o.profile);
+            self.parser.set_limits(self.profile.parser_limits);
+        }
     }
 
     /// Picks up what the control plane changed; false if it closed the connection.

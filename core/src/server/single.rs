@@ -178,6 +178,13 @@ impl Server {
         entered
     }
 
+    /// Reloads the configuration (see [`Control::reload`]).
+    pub fn reload(&mut self, now: Instant, wall: UnixNanos, opts: ServerOptions) -> Result<(), super::ReloadError> {
+        let reloaded = self.control.reload(now, wall, opts);
+        self.collect(now);
+        reloaded
+    }
+
     /// True once lame duck mode closed every client.
     pub fn lame_duck_finished(&self) -> bool {
         self.control.lame_duck_finished()

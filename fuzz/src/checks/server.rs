@@ -115,10 +115,12 @@ impl Setup {
         o
     }
 
-    /// The most one connection may have unwritten: `max_pending` plus one
-    /// message (its payload and control line) plus a reply or two.
+    /// The most one connection may have unwritten: twice `max_pending` (a
+    /// receiver that drains is not cut before; the node's clock stands
+    /// still, so every receiver counts as draining) plus one message (its
+    /// payload and control line) plus a reply or two.
     fn pending_bound(&self, o: &ServerOptions) -> u64 {
-        o.max_pending_bytes
+        2 * o.max_pending_bytes
             + u64::from(o.max_payload_bytes)
             + u64::from(o.max_control_line_bytes)
             + SLACK_BYTES
@@ -465,7 +467,7 @@ impl Node {
         for (conn, &unwritten) in &self.live {
             assert!(
                 unwritten <= self.pending_bound,
-                "{conn} has {unwritten} unwritten bytes, over max_pending {} plus one message (bound {})",
+                "{conn} has {unwritten} unwritten bytes, over twice max_pending {} plus one message (bound {})",
                 self.server.options().max_pending_bytes,
                 self.pending_bound
             );
@@ -609,7 +611,7 @@ impl Node {
 ///
 /// Never panics; outputs only name live connections, nothing follows a
 /// connection's Close; the server's live set matches the runtime's; no
-/// connection's unwritten bytes exceed `max_pending` plus one message;
+/// connection's unwritten bytes exceed twice `max_pending` plus one message;
 /// timers are never left due; every JSON monitoring answer is valid JSON.
 pub fn server_node(data: &[u8]) {
     let mut u = Unstructured::new(data);

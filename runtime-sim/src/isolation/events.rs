@@ -162,6 +162,11 @@ impl IsolationWorld {
             ServerOp::Info(_) | ServerOp::Ok => {}
             ServerOp::Err(text) => {
                 let text = String::from_utf8_lossy(&text).into_owned();
+                // Reloads deny subjects: SUBs and PUBs there are refused, and
+                // removed subscriptions are reported, each with an -ERR.
+                if self.reloads > 0 && text.starts_with("'Permissions Violation") {
+                    return;
+                }
                 self.fail(
                     "no-unexplained-error",
                     format!("link {link} (client {client}) got -ERR {text}"),
@@ -210,7 +215,10 @@ impl IsolationWorld {
             d.sid,
             self.plan.render()
         );
+        let denied = self.model.denied_to(link).iter().any(|p| crate::subject::matches(p, &subject));
         let invariant = match wrong {
+            Wrong::DeniedPublish => "reload-permissions",
+            _ if denied => "reload-permissions",
             Wrong::OtherAccount => "account-isolation",
             Wrong::NotOwed | Wrong::Unknown => "no-extra-delivery",
             Wrong::Reply => "reply-subject",
@@ -259,6 +267,52 @@ impl IsolationWorld {
             }
         }
         self.schedule_within(100, 800, Ev::Fault);
+    }
+
+    /// The operator narrows one user's permissions in the config file and
+    /// reloads it on every node. The model learns at once what each node
+    /// did: the user's connections lose the subscriptions it now refuses,
+    /// and are owed nothing it denies from now on.
+    pub(super) fn reload(&mut self) {
+        if self.draining {
+            return;
+        }
+        let account = self.rng.index(self.plan.accounts);
+        let user = super::plan::Plan::user(account, self.rng.index(self.plan.users_per_account));
+        let subject = self.subjects[self.rng.index(self.subjects.len())].clone();
+        let deny = super::pattern_of(&subject, &mut self.rng);
+        let denied = {
+            let list = self.denied.entry(user.clone()).or_default();
+            list.push(deny.clone());
+            list.clone()
+        };
+        for u in &mut self.opts.authorization.users {
+            if let Some(d) = self.denied.get(&u.user) {
+                u.permissions = Some(super::deny_permissions(d));
+            }
+        }
+        self.reloads += 1;
+        self.note(format!("reload {}: {user} may no longer publish or receive {deny:?}", self.reloads));
+        let perms = natrix_core::auth::ClientPermissions::new(&super::deny_permissions(&denied));
+        for node in 0..self.nodes.len() {
+            if self.cfg.mutation != IsolationMutation::IgnoreReload {
+                let (now, wall) = (self.now, self.wall());
+                if let Err(e) = self.nodes[node].server.reload(now, wall, self.opts.clone()) {
+                    return self.fail("reload-accepted", format!("node {node} refused the reload: {e}"));
+                }
+            }
+            let links: Vec<usize> = self.nodes[node]
+                .conns
+                .values()
+                .copied()
+                .filter(|&l| self.links[l].user.as_deref() == Some(user.as_str()))
+                .collect();
+            for link in links {
+                self.model.narrowed(link, denied.clone(), |pattern| !perms.can_subscribe(pattern.as_bytes(), None));
+            }
+            self.drain_node(node);
+        }
+        self.schedule_within(200, 1_500, Ev::Reload);
     }
 
     /// The node restarts empty: its clients lost their connections.

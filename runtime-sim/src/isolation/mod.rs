@@ -13,6 +13,14 @@
 //! another account (or the same one) and subscribes anew: nothing its
 //! earlier subscriptions matched may reach it afterwards, and nothing may
 //! reach whoever takes its connection's place once it is gone.
+//!
+//! Now and then the operator edits the config and reloads it on every node
+//! (`Control::reload`, as SIGHUP does): each reload narrows one user's
+//! permissions (a subject or pattern it may no longer publish or receive).
+//! From the reload on, nothing may reach that user's connections on a
+//! subject it denies, and nothing it publishes there may go anywhere
+//! (`reload-permissions`); the subscriptions the node removed are owed
+//! nothing more, those it kept are owed what they were.
 
 mod events;
 pub mod model;
@@ -51,6 +59,9 @@ pub enum IsolationMutation {
         /// Which delivery (0-based).
         nth: u64,
     },
+    /// The config is edited but the nodes are never told: a server that
+    /// ignores reloads, and keeps delivering what the new permissions deny.
+    IgnoreReload,
 }
 
 /// The shape of one isolation run.
@@ -119,6 +130,8 @@ enum Ev {
     Timer(usize),
     /// A network reset or (with `all`) a node crash.
     Fault,
+    /// The config is edited and reloaded on every node.
+    Reload,
     /// Publishing and faults stop; what is owed must arrive.
     Drain,
 }
@@ -129,6 +142,7 @@ enum Op {
     /// A CONNECT logging the link in as a user of `account`.
     Login {
         account: usize,
+        user: String,
     },
     Sub {
         sid: u64,
@@ -150,6 +164,8 @@ struct Link {
     account: usize,
     /// The node has read a CONNECT of this link.
     logged_in: bool,
+    /// The user of the last CONNECT the node read on this link.
+    user: Option<String>,
     open: bool,
     up: BytesMut,
     up_ops: Vec<(u64, Op)>,
@@ -188,6 +204,10 @@ struct IsolationWorld {
     links: Vec<Link>,
     clients: Vec<Client>,
     model: Model,
+    /// Each user's subjects denied by the reloads so far.
+    denied: BTreeMap<String, Vec<String>>,
+    /// Reloads done.
+    reloads: u64,
     draining: bool,
     next_publish: u64,
     deliveries: u64,
@@ -228,6 +248,8 @@ impl IsolationWorld {
             links: Vec::new(),
             clients: Vec::new(),
             model: Model::default(),
+            denied: BTreeMap::new(),
+            reloads: 0,
             draining: false,
             next_publish: 0,
             deliveries: 0,
@@ -261,6 +283,7 @@ impl IsolationWorld {
         if self.cfg.faults != FaultMode::None {
             self.schedule_within(100, 600, Ev::Fault);
         }
+        self.schedule_within(200, 1_500, Ev::Reload);
         self.schedule(self.cfg.active, Ev::Drain);
     }
 
@@ -347,6 +370,7 @@ impl IsolationWorld {
             Ev::Down(link) => self.down(link),
             Ev::Timer(node) => self.timer(node),
             Ev::Fault => self.fault(),
+            Ev::Reload => self.reload(),
             Ev::Drain => self.draining = true,
         }
     }
@@ -414,6 +438,7 @@ impl IsolationWorld {
             client: c,
             account: self.clients[c].account,
             logged_in: false,
+            user: None,
             open: true,
             up: BytesMut::new(),
             up_ops: Vec::new(),
@@ -440,7 +465,8 @@ impl IsolationWorld {
             self.clients[c].user
         );
         let account = self.clients[c].account;
-        self.client_write(id, connect.as_bytes(), Some(Op::Login { account }));
+        let user = self.clients[c].user.clone();
+        self.client_write(id, connect.as_bytes(), Some(Op::Login { account, user }));
         for (sid, pattern) in self.clients[c].patterns.clone().into_iter().enumerate() {
             let mut out = BytesMut::new();
             encode::sub(&mut out, &pattern, None, sid as u64);
@@ -542,21 +568,55 @@ impl IsolationWorld {
         let node = self.links[link].node;
         let account = self.links[link].account;
         match op {
-            Op::Login { account } => {
+            Op::Login { account, user } => {
                 let l = &mut self.links[link];
                 if std::mem::replace(&mut l.logged_in, true) {
                     self.model.logged_in_again(link);
                 }
                 l.account = account;
+                let denied = self.denied.get(&user).cloned().unwrap_or_default();
+                l.user = Some(user);
+                self.model.denies(link, denied);
             }
-            Op::Sub { sid, pattern } => self.model.subscribed(node, link, account, sid, &pattern),
+            Op::Sub { sid, pattern } => {
+                // A SUB the user's permissions refuse gets an -ERR and no subscription.
+                if self.may_subscribe(link, &pattern) {
+                    self.model.subscribed(node, link, account, sid, &pattern);
+                }
+            }
             Op::Pub { id, subject, reply } => {
-                self.model
-                    .published(&self.plan, node, account, id, &subject, reply);
+                let denied = self.denied_to(link).iter().any(|d| crate::subject::matches(d, &subject));
+                if denied {
+                    self.model.denied_publish(id);
+                } else {
+                    self.model
+                        .published(&self.plan, node, account, id, &subject, reply);
+                }
                 self.report.published += 1;
             }
         }
     }
+}
+
+impl IsolationWorld {
+    /// The subjects the node denies `link`'s user, as of the reloads so far.
+    fn denied_to(&self, link: usize) -> &[String] {
+        self.links[link].user.as_ref().and_then(|u| self.denied.get(u)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the node lets `link` subscribe to `pattern` (its user's
+    /// permissions decide, as the core compiles them).
+    fn may_subscribe(&self, link: usize, pattern: &str) -> bool {
+        let denied = self.denied_to(link);
+        denied.is_empty()
+            || natrix_core::auth::ClientPermissions::new(&deny_permissions(denied)).can_subscribe(pattern.as_bytes(), None)
+    }
+}
+
+/// Permissions that deny publishing and receiving `denied` (and allow the rest).
+fn deny_permissions(denied: &[String]) -> natrix_core::config::Permissions {
+    let rules = natrix_core::config::SubjectPermission { allow: Vec::new(), deny: denied.to_vec() };
+    natrix_core::config::Permissions { publish: Some(rules.clone()), subscribe: Some(rules), allow_responses: None }
 }
 
 /// A subscription pattern derived from a subject: itself, one token a

@@ -61,6 +61,8 @@ pub enum Wrong {
     Unknown,
     /// The delivery's reply subject is not the one it must carry.
     Reply,
+    /// The publish was one its publisher's permissions denied.
+    DeniedPublish,
 }
 
 /// The model of one run.
@@ -74,6 +76,10 @@ pub struct Model {
     owed: BTreeMap<(usize, u64, u64), Vec<(String, usize)>>,
     /// `_R_.…` reply subjects seen by responders → where responses go.
     responses: BTreeMap<String, ResponseRoute>,
+    /// What a link's user may not receive (or publish), since a reload.
+    denied: BTreeMap<usize, Vec<String>>,
+    /// Publishes their publisher's permissions denied: they go nowhere.
+    denied_publishes: std::collections::BTreeSet<u64>,
 }
 
 impl Model {
@@ -115,7 +121,8 @@ impl Model {
         }
         for (to_account, delivered) in &targets {
             for s in self.subs.get(&node).into_iter().flatten() {
-                if s.account == *to_account && matches(&s.pattern, delivered) {
+                let denied = self.denied.get(&s.link).is_some_and(|d| d.iter().any(|p| matches(p, delivered)));
+                if s.account == *to_account && matches(&s.pattern, delivered) && !denied {
                     self.owed
                         .entry((s.link, s.sid, id))
                         .or_default()
@@ -150,6 +157,9 @@ impl Model {
         subject: &str,
         reply: Option<&str>,
     ) -> Result<(), Wrong> {
+        if self.denied_publishes.contains(&id) {
+            return Err(Wrong::DeniedPublish);
+        }
         let published = self.publishes.get(&id).ok_or(Wrong::Unknown)?;
         let key = (link, sid, id);
         let owed_at = self
@@ -209,6 +219,35 @@ impl Model {
         for subs in self.subs.values_mut() {
             subs.retain(|s| s.link != link);
         }
+    }
+
+    /// What `link`'s user may not receive from now on (after a reload, or
+    /// a CONNECT as another user).
+    pub fn denies(&mut self, link: usize, denied: Vec<String>) {
+        if denied.is_empty() {
+            self.denied.remove(&link);
+        } else {
+            self.denied.insert(link, denied);
+        }
+    }
+
+    /// A reload narrowed `link`'s permissions to `denied`: the node removed
+    /// the subscriptions `removed` says; what was owed is on its way.
+    pub fn narrowed(&mut self, link: usize, denied: Vec<String>, removed: impl Fn(&str) -> bool) {
+        for subs in self.subs.values_mut() {
+            subs.retain(|s| s.link != link || !removed(&s.pattern));
+        }
+        self.denies(link, denied);
+    }
+
+    /// The subjects `link`'s user may not receive.
+    pub fn denied_to(&self, link: usize) -> &[String] {
+        self.denied.get(&link).map_or(&[], Vec::as_slice)
+    }
+
+    /// The node refused publish `id`: its publisher may not publish there.
+    pub fn denied_publish(&mut self, id: u64) {
+        self.denied_publishes.insert(id);
     }
 
     /// A node restarted: every subscription on it is gone.

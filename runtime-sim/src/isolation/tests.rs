@@ -70,3 +70,12 @@ fn a_message_copied_into_another_account_is_caught() {
     );
     assert_eq!(r.seed, 4);
 }
+
+#[test]
+fn a_server_that_ignores_reloads_is_caught() {
+    let caught = (1..=10)
+        .map(|seed| mutant(seed, IsolationMutation::IgnoreReload))
+        .filter(|r| r.failure.as_ref().is_some_and(|f| f.invariant == "reload-permissions"))
+        .count();
+    assert!(caught >= 5, "only {caught} of 10 seeds caught the ignored reload");
+}

@@ -215,6 +215,14 @@ pub const REGRESSION_SEEDS: &[(u64, Scenario)] = &[
     // A message delivered afresh after its ack was confirmed, across a
     // crash; passes on the merged core, kept to hold it there.
     (600_762, Scenario::Consumer),
+    // The stream lost its last messages in a crash that kept the
+    // consumer's save: recovery moved the consumer's delivered pointer back
+    // to its highest pending message, so messages above it that were
+    // acknowledged (and confirmed) went out again, and a work-queue
+    // consumer's ack floor stayed below acks it had confirmed (recovery
+    // now moves it back only to the stream's end).
+    (605_754, Scenario::Consumer),
+    (605_351, Scenario::WorkQueue),
 ];
 
 /// The subject of client `c`'s message `n`.

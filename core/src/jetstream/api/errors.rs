@@ -346,11 +346,19 @@ fixed_errors! {
     consumer_wq_multiple_unfiltered => (400, 10099, "multiple non-filtered consumers not allowed on workqueue stream");
     consumer_wq_requires_explicit_ack => (400, 10098, "workqueue stream requires explicit ack");
     consumer_with_flow_control_needs_heartbeats => (400, 10108, "consumer with flow control also needs heartbeats");
+    consumer_priority_policy_without_group => (400, 10159, "Setting PriorityPolicy requires at least one PriorityGroup to be set");
+    consumer_invalid_priority_group => (400, 10160, "Provided priority group does not exist for this consumer");
+    consumer_empty_group_name => (400, 10161, "Group name cannot be an empty string");
+    consumer_invalid_group_name => (400, 10162, "Valid priority group name must match A-Z, a-z, 0-9, -_/=)+ and may not exceed 16 characters");
+    consumer_push_with_priority_group => (400, 10178, "priority groups can not be used with push consumers");
+    consumer_priority_group_with_policy_none => (400, 10196, "consumer can not have priority groups when policy is none");
+    consumer_pinned_ttl_without_priority_policy_none => (400, 10197, "PinnedTTL cannot be set when PriorityPolicy is none");
 }
 
 detail_errors! {
     consumer_create => (500, 10012, "");
     consumer_invalid_policy => (400, 10094, "");
+    consumer_invalid_reset => (400, 10204, "invalid reset: ");
     consumer_store_failed => (500, 10104, "error creating store for consumer: ");
     consumer_description_too_long => (400, 10107, "consumer description is too long, maximum allowed is ");
     consumer_metadata_length => (400, 10135, "consumer metadata exceeds maximum size of ");

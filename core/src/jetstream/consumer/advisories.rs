@@ -17,6 +17,10 @@ const NAK: &str = "io.nats.jetstream.advisory.v1.nak";
 const TERMINATED: &str = "io.nats.jetstream.advisory.v1.terminated";
 /// `type` of the pause advisory.
 const PAUSE: &str = "io.nats.jetstream.advisory.v1.consumer_pause";
+/// `type` of the pinned advisory.
+const PINNED: &str = "io.nats.jetstream.advisory.v1.consumer_group_pinned";
+/// `type` of the unpinned advisory.
+const UNPINNED: &str = "io.nats.jetstream.advisory.v1.consumer_group_unpinned";
 /// `type` of the max deliveries advisory.
 const MAX_DELIVER: &str = "io.nats.jetstream.advisory.v1.max_deliver";
 
@@ -75,6 +79,27 @@ struct Pause<'a> {
     domain: &'a str,
 }
 
+/// A priority group's pin advisories (they name the account, unlike the others).
+#[derive(Serialize)]
+struct Pinning<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    #[serde(with = "crate::jetstream::api::json::go_time")]
+    timestamp: UnixNanos,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    account: &'a str,
+    stream: &'a str,
+    consumer: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    domain: &'a str,
+    group: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pinned_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
 impl JetStream {
     /// Announces that `consumer` of `stream` was created or deleted,
     /// ordered with the replies of the request that caused it.
@@ -99,13 +124,25 @@ impl JetStream {
             self.queue_advisory(account, format!("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.{stream}.{consumer}"), body);
             return;
         }
+        if let Event::Pinned { group, .. } | Event::Unpinned { group, .. } = event {
+            let (token, kind, pinned_id, reason) = match event {
+                Event::Pinned { id, .. } => ("PINNED", PINNED, Some(id.as_str()), None),
+                Event::Unpinned { reason, .. } => ("UNPINNED", UNPINNED, None, Some(*reason)),
+                _ => return,
+            };
+            let domain = self.limits.domain.clone().unwrap_or_default();
+            let body = Pinning { kind, id: self.next_id(), timestamp: at, account, stream, consumer, domain: &domain, group, pinned_id, reason };
+            let body = serde_json::to_vec(&body).expect("an advisory serialises");
+            self.queue_advisory(account, format!("$JS.EVENT.ADVISORY.CONSUMER.{token}.{stream}.{consumer}"), body);
+            return;
+        }
         let (token, kind, consumer_seq, stream_seq, deliveries, reason) = match event {
             Event::Nak { consumer_seq, stream_seq, deliveries } => ("MSG_NAKED", NAK, Some(*consumer_seq), *stream_seq, *deliveries, ""),
             Event::Terminated { consumer_seq, stream_seq, deliveries, reason } => {
                 ("MSG_TERMINATED", TERMINATED, Some(*consumer_seq), *stream_seq, *deliveries, reason.as_str())
             }
             Event::MaxDeliveries { stream_seq, deliveries } => ("MAX_DELIVERIES", MAX_DELIVER, None, *stream_seq, *deliveries, ""),
-            Event::Pause { .. } => return,
+            Event::Pause { .. } | Event::Pinned { .. } | Event::Unpinned { .. } => return,
         };
         let head = Head { kind, id: self.next_id(), timestamp: at, stream, consumer };
         let domain = self.limits.domain.clone().unwrap_or_default();
@@ -173,6 +210,29 @@ mod tests {
         assert!(text.starts_with(r#"{"type":"io.nats.jetstream.advisory.v1.consumer_pause","id":""#), "{text}");
         let tail = text.split_once(r#""timestamp":"1970-01-01T00:00:00Z","#).unwrap().1;
         assert_eq!(tail, r#""stream":"PS","consumer":"C","paused":false,"pause_until":"0001-01-01T00:00:00Z"}"#);
+    }
+
+    #[test]
+    fn pin_advisories_read_like_nats_server_s() {
+        let mut js = JetStream::new(CheckLimits::default(), None);
+        js.advise_consumer_event("$G", "U", "C", UnixNanos(0), &Event::Pinned { group: "A".into(), id: "PIN".into() });
+        js.advise_consumer_event("$G", "U", "C", UnixNanos(0), &Event::Unpinned { group: "A".into(), reason: "admin" });
+        js.flush();
+        let tails: Vec<(String, String)> = std::iter::from_fn(|| js.poll_reply())
+            .map(|r| {
+                let text = String::from_utf8(r.payload.to_vec()).unwrap();
+                let tail = text.split_once(r#""timestamp":"1970-01-01T00:00:00Z","#).unwrap().1.to_owned();
+                (String::from_utf8(r.subject.to_vec()).unwrap(), tail)
+            })
+            .collect();
+        // As nats-server 2.15.1 sent them, after the type, id and timestamp.
+        assert_eq!(
+            tails,
+            vec![
+                ("$JS.EVENT.ADVISORY.CONSUMER.PINNED.U.C".to_owned(), r#""account":"$G","stream":"U","consumer":"C","group":"A","pinned_id":"PIN"}"#.to_owned()),
+                ("$JS.EVENT.ADVISORY.CONSUMER.UNPINNED.U.C".to_owned(), r#""account":"$G","stream":"U","consumer":"C","group":"A","reason":"admin"}"#.to_owned()),
+            ]
+        );
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub mod kinds {
     pub const DELETE: &str = "io.nats.jetstream.api.v1.consumer_delete_response";
     /// `CONSUMER.PAUSE`.
     pub const PAUSE: &str = "io.nats.jetstream.api.v1.consumer_pause_response";
+    /// `CONSUMER.UNPIN`.
+    pub const UNPIN: &str = "io.nats.jetstream.api.v1.consumer_unpin_response";
+    /// `CONSUMER.RESET`.
+    pub const RESET: &str = "io.nats.jetstream.api.v1.consumer_reset_response";
 }
 
 /// A parsed consumer API subject.
@@ -67,6 +71,11 @@ pub enum Request<'a> {
     Next(&'a str, &'a str),
     /// `CONSUMER.PAUSE.<stream>.<name>`.
     Pause(&'a str, &'a str),
+    /// `CONSUMER.UNPIN.<stream>.<name>`.
+    Unpin(&'a str, &'a str),
+    /// `CONSUMER.RESET.<stream>.<name>` (answered only by an existing
+    /// consumer: nats-server subscribes it per consumer).
+    Reset(&'a str, &'a str),
 }
 
 impl Request<'_> {
@@ -78,6 +87,8 @@ impl Request<'_> {
             Request::Names(_) => kinds::NAMES,
             Request::List(_) => kinds::LIST,
             Request::Pause(..) => kinds::PAUSE,
+            Request::Unpin(..) => kinds::UNPIN,
+            Request::Reset(..) => kinds::RESET,
         }
     }
 }
@@ -114,6 +125,12 @@ pub fn parse(subject: &str) -> Option<Request<'_>> {
     }
     if let Some((s, n)) = two("MSG.NEXT.") {
         return Some(Request::Next(s, n));
+    }
+    if let Some((s, n)) = two("UNPIN.") {
+        return Some(Request::Unpin(s, n));
+    }
+    if let Some((s, n)) = two("RESET.") {
+        return Some(Request::Reset(s, n));
     }
     if let Some(s) = one("NAMES.") {
         return Some(Request::Names(s));
@@ -157,6 +174,23 @@ pub struct ConsumerInfo {
     /// When gathered.
     #[serde(with = "go_time")]
     pub ts: UnixNanos,
+    /// Priority groups: the first one, with its pinned client (nats-server
+    /// reports only the first group).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub priority_groups: Vec<PriorityGroupState>,
+}
+
+/// A priority group in a consumer's info (nats-server's `PriorityGroupState`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PriorityGroupState {
+    /// The group.
+    pub group: String,
+    /// The pinned client's id, if one is pinned.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub pinned_client_id: String,
+    /// Since when (Go's zero time when none is pinned).
+    #[serde(with = "crate::jetstream::api::json::go_time_opt")]
+    pub pinned_ts: Option<UnixNanos>,
 }
 
 fn is_zero_i64(v: &i64) -> bool {
@@ -222,6 +256,21 @@ impl JetStream {
             };
             c.handle_pull(reply, payload, wall, s.store_mut());
             self.collect_deliveries(account, stream);
+            return true;
+        }
+        if let Request::Reset(stream, name) = request {
+            // Only the consumer itself answers (nats-server subscribes it
+            // per consumer); without one, the request meets `$JS.API.>`,
+            // which says nothing, so the client times out.
+            let exists = self.accounts.get(account).and_then(|a| a.consumers.get(stream)).is_some_and(|m| m.contains_key(name));
+            let Some(reply) = reply.cloned().filter(|_| exists) else { return true };
+            let body = self.reset_consumer(account, stream, name, payload, wall).unwrap_or_else(|e| {
+                let mut body = error_body(kinds::RESET, &e);
+                body.pop();
+                body.extend_from_slice(br#","reset_seq":0}"#);
+                body
+            });
+            self.queue_after_writes(Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() });
             return true;
         }
         let Some(reply) = reply.cloned() else { return true };
@@ -294,7 +343,8 @@ impl JetStream {
                 Ok(with_type(kinds::LIST, &List { total: names.len(), offset, limit: api::LIST_LIMIT, consumers: &infos }))
             }
             Request::Pause(stream, name) => self.pause_consumer(account, stream, name, payload, wall),
-            Request::Next(..) => unreachable!("handled before"),
+            Request::Unpin(stream, name) => self.unpin_consumer(account, stream, name, payload, wall),
+            Request::Next(..) | Request::Reset(..) => unreachable!("handled before"),
         }
     }
 
@@ -331,6 +381,60 @@ impl JetStream {
         Ok(body)
     }
 
+    /// `CONSUMER.UNPIN`: checks in nats-server's order (the body, then the
+    /// stream, the consumer and its groups).
+    fn unpin_consumer(&mut self, account: &str, stream: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<Vec<u8>, ApiError> {
+        let group = match go_unmarshal_object(payload, "JSApiConsumerUnpinRequest")?.remove("group") {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(g)) => g,
+            Some(v) => return Err(go_field_type_error(&v, "JSApiConsumerUnpinRequest.group", "string")),
+        };
+        if group.is_empty() {
+            return Err(ApiError::invalid_json("consumer group not specified"));
+        }
+        if !super::config::valid_group_name(&group) {
+            return Err(ApiError::consumer_invalid_group_name());
+        }
+        let acc = self.accounts.get_mut(account).ok_or_else(ApiError::stream_not_found)?;
+        let s = acc.streams.get_mut(stream).ok_or_else(ApiError::stream_not_found)?;
+        let c = acc.consumers.get_mut(stream).and_then(|m| m.get_mut(name)).ok_or_else(ApiError::consumer_not_found)?;
+        if !c.config().priority_groups.contains(&group) {
+            return Err(ApiError::consumer_invalid_priority_group());
+        }
+        c.unpin(&group, wall, s.store_mut());
+        self.collect_deliveries(account, stream);
+        Ok(with_type(kinds::UNPIN, &serde_json::Map::new()))
+    }
+
+    /// `CONSUMER.RESET`: the consumer starts again at the sequence asked
+    /// (or just above its ack floor); the answer is its info and `reset_seq`.
+    fn reset_consumer(&mut self, account: &str, stream: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<Vec<u8>, ApiError> {
+        let seq = if payload.is_empty() {
+            0
+        } else {
+            match go_unmarshal_object(payload, "JSApiConsumerResetRequest")?.remove("seq") {
+                None | Some(serde_json::Value::Null) => 0,
+                Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
+                Some(v) => return Err(go_field_type_error(&v, "JSApiConsumerResetRequest.seq", "uint64")),
+            }
+        };
+        let acc = self.accounts.get_mut(account).ok_or_else(ApiError::stream_not_found)?;
+        let s = acc.streams.get_mut(stream).ok_or_else(ApiError::stream_not_found)?;
+        let interest = s.config().retention == crate::jetstream::config::RetentionPolicy::Interest;
+        let c = acc.consumers.get_mut(stream).and_then(|m| m.get_mut(name)).ok_or_else(ApiError::consumer_not_found)?;
+        let reset_seq = c.reset(seq, wall, s.store_mut()).map_err(ApiError::consumer_invalid_reset)?;
+        if interest {
+            // Messages skipped over no longer wait for this consumer.
+            self.apply_retention(account, stream);
+        }
+        self.collect_deliveries(account, stream);
+        let info = self.consumer_info(account, stream, name, wall, true)?;
+        let mut body = with_type(kinds::RESET, &info);
+        body.pop();
+        body.extend_from_slice(format!(r#","reset_seq":{reset_seq}}}"#).as_bytes());
+        Ok(body)
+    }
+
     fn consumer_names(&self, account: &str, stream: &str) -> Vec<String> {
         self.accounts
             .get(account)
@@ -364,6 +468,20 @@ impl JetStream {
             push_bound: c.push_bound(),
             paused: c.paused(wall).is_some(),
             pause_remaining: c.paused(wall).unwrap_or(0),
+            priority_groups: c
+                .config()
+                .priority_groups
+                .first()
+                .map(|g| {
+                    let pinned = c.pinned();
+                    PriorityGroupState {
+                        group: g.clone(),
+                        pinned_client_id: pinned.map(|(id, _)| id.to_owned()).unwrap_or_default(),
+                        pinned_ts: pinned.map(|(_, at)| at),
+                    }
+                })
+                .into_iter()
+                .collect(),
             ts: wall,
         })
     }
@@ -792,5 +910,42 @@ pub(crate) fn rate_burst(max_msg_size: i32, max_payload: i64) -> u64 {
         max_msg_size as u64
     } else {
         u64::try_from(max_payload).ok().filter(|&p| p > 0).unwrap_or(1024 * 1024)
+    }
+}
+
+/// `json.Unmarshal` of a request into a Go struct, as far as nats-server's
+/// answers show it: the object's fields, or the error text for an empty or
+/// unreadable body or one that is not an object.
+fn go_unmarshal_object(payload: &[u8], go_type: &str) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    if payload.trim_ascii().is_empty() {
+        return Err(ApiError::invalid_json("unexpected end of JSON input"));
+    }
+    let value: serde_json::Value = serde_json::from_slice(payload).map_err(|e| {
+        ApiError::invalid_json(crate::jetstream::api::json::go_unmarshal_syntax_error(&e, payload).unwrap_or_else(|| e.to_string()))
+    })?;
+    match value {
+        serde_json::Value::Object(fields) => Ok(fields),
+        serde_json::Value::Null => Ok(serde_json::Map::new()),
+        other => Err(ApiError::invalid_json(format!("json: cannot unmarshal {} into Go value of type server.{go_type}", go_kind_word(&other)))),
+    }
+}
+
+/// `json: cannot unmarshal <kind> into Go struct field <field> of type <ty>`.
+fn go_field_type_error(value: &serde_json::Value, field: &str, ty: &str) -> ApiError {
+    let kind = match value {
+        serde_json::Value::Number(n) => format!("number {n}"),
+        other => go_kind_word(other).to_owned(),
+    };
+    ApiError::invalid_json(format!("json: cannot unmarshal {kind} into Go struct field {field} of type {ty}"))
+}
+
+fn go_kind_word(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
     }
 }

@@ -28,6 +28,11 @@ pub const MAX_ACK_PENDING_DEFAULT: i64 = 1000;
 pub const MAX_WAITING_DEFAULT: i64 = 512;
 /// Inactivity before an ephemeral consumer is removed, when none is given.
 pub const INACTIVE_THRESHOLD_DEFAULT_NS: i64 = 5_000_000_000;
+/// How long a pinned client keeps its pin without asking, when no
+/// `priority_timeout` is given (`JsDefaultPinnedTTL`), in nanoseconds.
+pub const PINNED_TTL_DEFAULT_NS: i64 = 120_000_000_000;
+/// Longest priority group name.
+pub const GROUP_NAME_MAX_LEN: usize = 16;
 /// Longest consumer name (`JSMaxNameLen`).
 pub const MAX_NAME_LEN: usize = 255;
 
@@ -79,6 +84,33 @@ json_words!(DeliverPolicy, case_insensitive: false,
 json_words!(AckPolicy, case_insensitive: false,
     unknown: |raw| format!("can not unmarshal {:?}", raw.to_string()),
     AckPolicy::None => "none", AckPolicy::All => "all", AckPolicy::Explicit => "explicit");
+/// How a pull consumer chooses among the waiting requests of its priority
+/// group (nats-server's `PriorityPolicy`, 2.11 onwards).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PriorityPolicy {
+    /// `"none"` (omitted in JSON): no priority groups.
+    #[default]
+    None,
+    /// `"overflow"`: a request with `min_pending` or `min_ack_pending` is
+    /// served only once the consumer is that far behind.
+    Overflow,
+    /// `"pinned_client"`: one client (its pin id) gets every message until
+    /// it stops asking for `priority_timeout` or is unpinned.
+    PinnedClient,
+    /// `"prioritized"`: the requests of the lowest `priority` go first.
+    Prioritized,
+}
+
+impl PriorityPolicy {
+    fn is_none(&self) -> bool {
+        *self == PriorityPolicy::None
+    }
+}
+
+json_words!(PriorityPolicy, case_insensitive: false,
+    unknown: |raw| format!("unknown priority policy: {raw}"),
+    PriorityPolicy::None => "none", PriorityPolicy::Overflow => "overflow",
+    PriorityPolicy::PinnedClient => "pinned_client", PriorityPolicy::Prioritized => "prioritized");
 json_words!(ReplayPolicy, case_insensitive: false,
     unknown: |raw| format!("can not unmarshal {:?}", raw.to_string()),
     ReplayPolicy::Instant => "instant", ReplayPolicy::Original => "original");
@@ -185,8 +217,8 @@ pub struct ConsumerConfig {
     #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
     pub priority_groups: Vec<String>,
     /// Priority policy (`"none"` is omitted).
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
-    pub priority_policy: String,
+    #[serde(skip_serializing_if = "PriorityPolicy::is_none", deserialize_with = "nullable")]
+    pub priority_policy: PriorityPolicy,
     /// Pinned client timeout, ns.
     #[serde(rename = "priority_timeout", skip_serializing_if = "is_zero_i64")]
     pub pinned_ttl: i64,
@@ -358,6 +390,8 @@ pub fn set_defaults(cfg: &mut ConsumerConfig, stream: &StreamConfig, pedantic: b
     cfg.heartbeat = cfg.heartbeat.max(0);
     negative(cfg.inactive_threshold, "inactive_threshold")?;
     cfg.inactive_threshold = cfg.inactive_threshold.max(0);
+    negative(cfg.pinned_ttl, "priority_timeout")?;
+    cfg.pinned_ttl = cfg.pinned_ttl.max(0);
     if !cfg.is_push() && cfg.max_waiting == 0 {
         cfg.max_waiting = MAX_WAITING_DEFAULT;
     }
@@ -378,6 +412,9 @@ pub fn set_defaults(cfg: &mut ConsumerConfig, stream: &StreamConfig, pedantic: b
     }
     if cfg.max_ack_pending == 0 && cfg.ack_policy != AckPolicy::None {
         cfg.max_ack_pending = MAX_ACK_PENDING_DEFAULT;
+    }
+    if cfg.priority_policy == PriorityPolicy::PinnedClient && cfg.pinned_ttl == 0 {
+        cfg.pinned_ttl = PINNED_TTL_DEFAULT_NS;
     }
     Ok(())
 }
@@ -429,12 +466,46 @@ pub fn check(cfg: &ConsumerConfig, stream: &StreamConfig) -> Result<(), ApiError
     if metadata > MAX_METADATA_LEN {
         return Err(ApiError::consumer_metadata_length(MAX_METADATA_LEN));
     }
+    check_priority(cfg)?;
     if stream.retention == RetentionPolicy::WorkQueue {
         if cfg.ack_policy != AckPolicy::Explicit {
             return Err(ApiError::consumer_wq_requires_explicit_ack());
         }
         if cfg.deliver_policy != DeliverPolicy::All {
             return Err(ApiError::consumer_wq_consumer_not_deliver_all());
+        }
+    }
+    Ok(())
+}
+
+/// A valid priority group name: 1 to 16 of `A-Z a-z 0-9 / _ = -`.
+pub fn valid_group_name(name: &str) -> bool {
+    (1..=GROUP_NAME_MAX_LEN).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'=' | b'-'))
+}
+
+fn check_priority(cfg: &ConsumerConfig) -> Result<(), ApiError> {
+    if cfg.priority_policy == PriorityPolicy::None {
+        if !cfg.priority_groups.is_empty() {
+            return Err(ApiError::consumer_priority_group_with_policy_none());
+        }
+        if cfg.pinned_ttl > 0 {
+            return Err(ApiError::consumer_pinned_ttl_without_priority_policy_none());
+        }
+        return Ok(());
+    }
+    if cfg.is_push() {
+        return Err(ApiError::consumer_push_with_priority_group());
+    }
+    if cfg.priority_groups.is_empty() {
+        return Err(ApiError::consumer_priority_policy_without_group());
+    }
+    for group in &cfg.priority_groups {
+        if group.is_empty() {
+            return Err(ApiError::consumer_empty_group_name());
+        }
+        if !valid_group_name(group) {
+            return Err(ApiError::consumer_invalid_group_name());
         }
     }
     Ok(())

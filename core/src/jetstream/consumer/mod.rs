@@ -11,6 +11,7 @@ pub mod advisories;
 pub mod api;
 pub mod config;
 pub(crate) mod persist;
+pub mod priority;
 pub mod pull;
 pub mod state;
 
@@ -23,7 +24,7 @@ use crate::jetstream::store::{MsgStore, StoredMsg};
 use crate::subject::subject_matches;
 use crate::time::UnixNanos;
 
-pub use config::{AckPolicy, ConsumerConfig, DeliverPolicy, ReplayPolicy};
+pub use config::{AckPolicy, ConsumerConfig, DeliverPolicy, PriorityPolicy, ReplayPolicy};
 use pull::{NextRequest, Waiting};
 pub use state::{ConsumerState, Pending, SeqPair};
 
@@ -75,6 +76,20 @@ pub enum Event {
         paused: bool,
         /// Until when (none once resumed by request).
         until: Option<UnixNanos>,
+    },
+    /// A client was pinned in a priority group (`PINNED`).
+    Pinned {
+        /// The group.
+        group: String,
+        /// The client's pin id.
+        id: String,
+    },
+    /// A priority group's pinned client lost its pin (`UNPINNED`).
+    Unpinned {
+        /// The group.
+        group: String,
+        /// `"timeout"` or `"admin"`.
+        reason: &'static str,
     },
     /// A message was delivered `max_deliver` times and is given up on (`MAX_DELIVERIES`).
     MaxDeliveries {
@@ -244,6 +259,10 @@ pub struct Consumer {
     /// `rate_limit_bps`: a token bucket in bytes, as Go's `rate.Limiter`
     /// (burst: the stream's largest message, or the server's max payload).
     rate: RateLimiter,
+    /// `pinned_client`: the client pinned now.
+    pin: Option<priority::Pin>,
+    /// Pin ids made so far (an input of the next one).
+    pins_made: u64,
 }
 
 /// A token bucket of bytes: `burst` tokens at most, refilled at
@@ -340,6 +359,8 @@ impl Consumer {
             replay_until_seq: None,
             replay_last_time: None,
             rate: RateLimiter::new(0, RATE_BURST_DEFAULT_BYTES),
+            pin: None,
+            pins_made: 0,
         };
         c.replay_armed = c.config.replay_policy == ReplayPolicy::Original;
         c.rate = RateLimiter::new(c.config.rate_limit, RATE_BURST_DEFAULT_BYTES);
@@ -366,8 +387,14 @@ impl Consumer {
     /// delivered: what it delivered or acknowledged beyond that is
     /// forgotten, so that the messages the stream stores next under the
     /// same sequences are delivered, and none of them is taken for an
-    /// earlier message (nats-server's `reconcileStateWithStream`).
-    /// Returns true when it changed the state.
+    /// earlier message (after nats-server's `reconcileStateWithStream`).
+    ///
+    /// Unlike nats-server, the delivered pointer goes back to the stream's
+    /// end, not to the highest pending message: every message up to the
+    /// stream's end was delivered, and those not pending were acknowledged
+    /// (and maybe confirmed to the client), so they must not go out again.
+    /// Consumer sequences are not reused either: the next delivery follows
+    /// the highest one handed out. Returns true when it changed the state.
     pub fn reconcile_with_stream(&mut self, stream_last_seq: u64) -> bool {
         if self.state.delivered.stream_seq <= stream_last_seq {
             return false;
@@ -381,17 +408,13 @@ impl Consumer {
         }
         st.pending.retain(|&seq, _| seq <= stream_last_seq);
         st.redelivered.retain(|&seq, _| seq <= stream_last_seq);
-        match st.pending.iter().next_back() {
-            None => {
-                st.delivered.stream_seq = st.ack_floor.stream_seq;
-                st.delivered.consumer_seq = st.ack_floor.consumer_seq;
-            }
-            Some((&seq, _)) => {
-                st.delivered.stream_seq = seq;
-                st.delivered.consumer_seq = st.pending.values().map(|p| p.consumer_seq).max().unwrap_or(0);
-            }
+        st.delivered.stream_seq = stream_last_seq;
+        if st.pending.is_empty() {
+            // Nothing is outstanding: everything delivered is acknowledged.
+            st.ack_floor.stream_seq = stream_last_seq;
+            st.ack_floor.consumer_seq = st.delivered.consumer_seq;
         }
-        self.next_seq = self.state.delivered.stream_seq + 1;
+        self.next_seq = stream_last_seq + 1;
         let gone: Vec<u64> = self.deadline_of.keys().copied().filter(|s| !self.state.pending.contains_key(s)).collect();
         for seq in gone {
             self.clear_deadline(seq);
@@ -409,17 +432,7 @@ impl Consumer {
             DeliverPolicy::New => s.last_seq + 1,
             DeliverPolicy::Last => self.last_matching(store).unwrap_or(s.last_seq + 1),
             DeliverPolicy::ByStartSequence => self.config.opt_start_seq.max(1),
-            DeliverPolicy::ByStartTime => {
-                let at = self.config.opt_start_time.unwrap_or_default();
-                let mut seq = first;
-                loop {
-                    match store.load_next(b">", seq) {
-                        Ok(Some(m)) if m.time < at => seq = m.seq + 1,
-                        Ok(Some(m)) => break m.seq,
-                        _ => break s.last_seq + 1,
-                    }
-                }
-            }
+            DeliverPolicy::ByStartTime => first_at_or_after(self.config.opt_start_time.unwrap_or_default(), store),
             DeliverPolicy::LastPerSubject => {
                 let mut lasts = BTreeSet::new();
                 for f in self.filter_list() {
@@ -518,6 +531,10 @@ impl Consumer {
         self.filters = config.filters().into_iter().map(Bytes::from).collect();
         if config.rate_limit != self.config.rate_limit {
             self.rate = RateLimiter::new(config.rate_limit, self.rate.burst_bytes);
+        }
+        // A pin belongs to a pinned_client consumer and to one of its groups.
+        if config.priority_policy != PriorityPolicy::PinnedClient || self.pin.as_ref().is_some_and(|p| !config.priority_groups.contains(&p.group)) {
+            self.pin = None;
         }
         self.config = config;
     }
@@ -633,6 +650,10 @@ impl Consumer {
             self.status(reply, pull::status(409, &text));
             return;
         }
+        if let Some(status) = self.check_priority_request(&req, wall) {
+            self.status(reply, status);
+            return;
+        }
         if req.no_wait && req.expires == 0 && self.redeliver.is_empty() && self.num_pending(store) == 0 {
             self.status(reply, pull::status(404, "No Messages"));
             return;
@@ -644,7 +665,7 @@ impl Consumer {
             }
             return;
         }
-        self.waiting.push_back(Waiting::new(reply, &req, wall));
+        self.enqueue_waiting(Waiting::new(reply, &req, wall));
         self.pump(store, wall);
     }
 
@@ -716,6 +737,12 @@ impl Consumer {
             let to = if self.config.is_push() {
                 Bytes::from(self.config.deliver_subject.clone())
             } else {
+                if self.config.priority_policy != PriorityPolicy::None {
+                    let counted = pending_count.map(|n| n + u64::from(redelivery));
+                    if !self.select_waiting(counted, redelivery, store, wall) {
+                        break;
+                    }
+                }
                 let w = self.waiting.front_mut().expect("checked not empty");
                 if w.bytes_limited && size > w.bytes_left {
                     let status = w.status_with_pending(409, "Message Size Exceeds MaxBytes");
@@ -803,7 +830,7 @@ impl Consumer {
         }
         let bytes_done = w.bytes_limited && w.bytes_left == 0;
         if w.batch_left > 0 && !bytes_done {
-            self.waiting.push_back(w);
+            self.requeue_waiting(w);
         }
     }
 
@@ -851,12 +878,15 @@ impl Consumer {
             }
             self.set_deadline(msg.seq, deadline);
         }
-        let (hdrs, payload) = if self.config.headers_only {
+        let (mut hdrs, payload) = if self.config.headers_only {
             let size = msg.payload.len().to_string();
             (Some(headers::append(msg.headers.as_deref(), &[(b"Nats-Msg-Size", size.as_bytes())])), Bytes::new())
         } else {
             (msg.headers, msg.payload)
         };
+        if let Some(pin) = self.pin_id().filter(|_| !self.config.is_push()) {
+            hdrs = Some(headers::append(hdrs.as_deref(), &[(b"Nats-Pin-Id", pin.as_bytes())]));
+        }
         if self.config.heartbeat > 0 {
             self.next_push_heartbeat = Some(UnixNanos(wall.0.saturating_add(self.config.heartbeat)));
         }
@@ -960,7 +990,7 @@ impl Consumer {
         let pulls = self.waiting.iter().filter_map(Waiting::deadline).min();
         let hb = if self.config.is_push() { self.next_push_heartbeat } else { None };
         let paused = self.config.pause_until.filter(|_| self.held_by_pause);
-        [acks, pulls, hb, paused, self.hold_until, self.pause_timer].into_iter().flatten().min()
+        [acks, pulls, hb, paused, self.hold_until, self.pause_timer, self.pin_deadline()].into_iter().flatten().min()
     }
 
     /// Runs the clock: redeliveries, expired pull requests, heartbeats.
@@ -989,6 +1019,7 @@ impl Consumer {
             }
         }
         self.expire_pulls(wall);
+        self.expire_pin(wall);
         if self.config.is_push() && self.next_push_heartbeat.is_some_and(|t| t <= wall) {
             let hb = pull::heartbeat(self.state.delivered.consumer_seq, self.state.delivered.stream_seq);
             self.status(Bytes::from(self.config.deliver_subject.clone()), hb);
@@ -1143,4 +1174,20 @@ pub type Consumers = BTreeMap<String, Consumer>;
 #[cfg(test)]
 mod api_tests;
 #[cfg(test)]
+mod priority_tests;
+#[cfg(test)]
 mod tests;
+
+/// The sequence of the first message of `store` stored at or after `at`
+/// (the stream's next sequence when there is none).
+fn first_at_or_after(at: UnixNanos, store: &mut dyn MsgStore) -> u64 {
+    let s = store.state();
+    let mut seq = s.first_seq.max(1);
+    loop {
+        match store.load_next(b">", seq) {
+            Ok(Some(m)) if m.time < at => seq = m.seq + 1,
+            Ok(Some(m)) => break m.seq,
+            _ => break s.last_seq + 1,
+        }
+    }
+}

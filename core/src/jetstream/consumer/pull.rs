@@ -22,6 +22,20 @@ pub struct NextRequest {
     pub no_wait: bool,
     /// Idle heartbeat interval, ns.
     pub idle_heartbeat: i64,
+    /// The priority group asked for (nats-server's `PriorityGroup`, inlined).
+    pub group: String,
+    /// `overflow`: serve only once this many messages are pending.
+    pub min_pending: i64,
+    /// `overflow`: serve only once this many acks are pending.
+    pub min_ack_pending: i64,
+    /// `pinned_client`: the pin id the client was given.
+    pub id: String,
+    /// `prioritized`: 0 (first) to 9.
+    pub priority: i64,
+    /// True when the body was JSON: only then does nats-server look at
+    /// the priority fields.
+    #[serde(skip)]
+    pub json: bool,
 }
 
 impl NextRequest {
@@ -36,8 +50,14 @@ impl NextRequest {
             let n: i64 = std::str::from_utf8(trimmed).ok().and_then(|t| t.parse().ok()).unwrap_or(1);
             return Ok(NextRequest { batch: n.max(1), ..Default::default() });
         }
-        let mut req: NextRequest = serde_json::from_slice(trimmed)
+        let mut value: serde_json::Value = serde_json::from_slice(trimmed)
             .map_err(|e| crate::jetstream::api::json::go_unmarshal_syntax_error(&e, trimmed).unwrap_or_else(|| e.to_string()))?;
+        // Go leaves a field it reads `null` for at its zero value (clients
+        // send `"min_pending":null`).
+        if let serde_json::Value::Object(fields) = &mut value {
+            fields.retain(|_, v| !v.is_null());
+        }
+        let mut req: NextRequest = serde_json::from_value(value).map_err(|e| e.to_string())?;
         if req.expires < 0 || req.idle_heartbeat < 0 {
             return Err("invalid request".to_owned());
         }
@@ -47,6 +67,7 @@ impl NextRequest {
             return Err("heartbeat value too large".to_owned());
         }
         req.batch = req.batch.max(1);
+        req.json = true;
         Ok(req)
     }
 }
@@ -72,6 +93,30 @@ pub struct Waiting {
     pub next_heartbeat: Option<UnixNanos>,
     /// Messages delivered to it so far.
     pub delivered: u64,
+    /// Its priority group fields, when the request was JSON.
+    pub group: Option<PriorityGroup>,
+}
+
+/// The priority group part of a waiting request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PriorityGroup {
+    /// The group's name.
+    pub group: String,
+    /// `overflow`: least pending messages.
+    pub min_pending: u64,
+    /// `overflow`: least pending acks.
+    pub min_ack_pending: u64,
+    /// `pinned_client`: the pin id it holds (empty: none).
+    pub id: String,
+    /// `prioritized`: lower goes first.
+    pub priority: u8,
+}
+
+impl Waiting {
+    /// Its priority for `prioritized` ordering (no group: last).
+    pub fn priority(&self) -> u8 {
+        self.group.as_ref().map_or(u8::MAX, |g| g.priority)
+    }
 }
 
 impl Waiting {
@@ -88,6 +133,13 @@ impl Waiting {
             heartbeat_ns: req.idle_heartbeat,
             next_heartbeat: at(req.idle_heartbeat),
             delivered: 0,
+            group: req.json.then(|| PriorityGroup {
+                group: req.group.clone(),
+                min_pending: u64::try_from(req.min_pending).unwrap_or(0),
+                min_ack_pending: u64::try_from(req.min_ack_pending).unwrap_or(0),
+                id: req.id.clone(),
+                priority: u8::try_from(req.priority).unwrap_or(u8::MAX),
+            }),
         }
     }
 
@@ -140,6 +192,9 @@ mod tests {
         // No expiry leaves no room for a heartbeat (async-nats's pull_stream_error).
         assert_eq!(NextRequest::parse(br#"{"batch":3,"idle_heartbeat":900}"#).unwrap_err(), "heartbeat value too large");
         assert!(NextRequest::parse(br#"{"batch":3,"expires":1800,"idle_heartbeat":900}"#).is_ok());
+        // async-nats writes the priority fields it does not use as null.
+        let nulls = NextRequest::parse(br#"{"batch":2,"min_pending":null,"min_ack_pending":null,"group":"A","priority":null}"#).unwrap();
+        assert_eq!((nulls.batch, nulls.min_pending, nulls.group.as_str(), nulls.json), (2, 0, "A", true));
         let w = Waiting::new(Bytes::from_static(b"r"), &r, UnixNanos(10));
         assert_eq!(
             &w.status_with_pending(408, "Request Timeout")[..],

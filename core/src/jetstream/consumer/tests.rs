@@ -276,3 +276,48 @@ fn rate_limit_paces_deliveries_after_the_burst() {
     let secs = now as f64 / 1e9;
     assert!((0.85..1.05).contains(&secs), "took {secs}s");
 }
+
+/// A crash lost the stream's last message but kept the consumer's save:
+/// the messages below it that were acknowledged out of order (above a
+/// still pending one) must not be delivered again.
+#[test]
+fn reconciling_with_a_shorter_stream_keeps_acks_above_a_pending_message() {
+    let mut s = store_with(4);
+    let pending = |consumer_seq| Pending { consumer_seq, timestamp: 1 };
+    let state = ConsumerState {
+        delivered: SeqPair { consumer_seq: 5, stream_seq: 5, last_active: None },
+        ack_floor: SeqPair { consumer_seq: 1, stream_seq: 1, last_active: None },
+        pending: [(2, pending(2))].into_iter().collect(),
+        redelivered: BTreeMap::new(),
+    };
+    let mut c = Consumer::restore("S", "C", pull_cfg(), UnixNanos(0), state);
+    assert!(c.reconcile_with_stream(4));
+    assert_eq!(c.state().delivered.stream_seq, 4);
+    assert_eq!(c.state().delivered.consumer_seq, 5, "consumer sequences are not reused");
+    c.handle_pull(Bytes::from_static(b"in"), br#"{"batch":5,"no_wait":true}"#, UnixNanos(10), &mut s);
+    let out = drain(&mut c);
+    assert_eq!(out.len(), 1, "3 and 4 were acknowledged: {out:?}");
+    assert_eq!(status_of(&out[0]), "NATS/1.0 404 No Messages");
+    s.store(b"s.a", None, b"new", UnixNanos(2_000)).unwrap();
+    c.handle_pull(Bytes::from_static(b"in"), br#"{"batch":5,"no_wait":true}"#, UnixNanos(11), &mut s);
+    let out = drain(&mut c);
+    assert_eq!(out[0].reply.as_deref().unwrap(), b"$JS.ACK.S.C.1.5.6.2000.0");
+    let ack = AckSubject::parse("$JS.ACK.S.C.1.2.2.1001.1").unwrap();
+    c.handle_ack(&ack, AckKind::Ack, None, UnixNanos(12), &mut s);
+    assert_eq!(c.state().ack_floor.stream_seq, 4, "2 was the only one below 5 outstanding");
+}
+
+/// With nothing pending, the ack floor follows the stream's new end.
+#[test]
+fn reconciling_with_nothing_pending_moves_the_floor_to_the_stream_end() {
+    let state = ConsumerState {
+        delivered: SeqPair { consumer_seq: 9, stream_seq: 9, last_active: None },
+        ack_floor: SeqPair { consumer_seq: 3, stream_seq: 3, last_active: None },
+        pending: BTreeMap::new(),
+        redelivered: BTreeMap::new(),
+    };
+    let mut c = Consumer::restore("S", "C", pull_cfg(), UnixNanos(0), state);
+    assert!(c.reconcile_with_stream(7));
+    assert_eq!((c.state().ack_floor.stream_seq, c.state().ack_floor.consumer_seq), (7, 9));
+    assert!(!c.reconcile_with_stream(7));
+}

@@ -232,7 +232,7 @@ pub(crate) fn build(server: &Control, now: Instant, wall: UnixNanos, process: &P
         stalled_clients: counters.stalled_clients,
         subscriptions,
         http_req_stats: counters.http_requests.clone(),
-        config_load_time: started_wall.to_rfc3339(),
+        config_load_time: server.config_loaded_at().to_rfc3339(),
         config_digest: String::new(),
         system_account: "$SYS".to_owned(),
         slow_consumer_stats: KindCounts { clients: counters.slow_consumers, ..KindCounts::default() },

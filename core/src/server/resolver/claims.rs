@@ -263,7 +263,7 @@ impl Control {
     /// its account's, bounded by the server's. Like nats-server, a client
     /// already holding as many subscriptions as it may is closed (so is one
     /// allowed none). Returns false when the client was closed.
-    fn apply_limits(&mut self, now: Instant, slot: Slot) -> bool {
+    pub(crate) fn apply_limits(&mut self, now: Instant, slot: Slot) -> bool {
         let server_subs =
             (self.opts.max_subscriptions > 0).then_some(u64::from(self.opts.max_subscriptions));
         let server_payload = Some(u64::from(self.opts.max_payload_bytes));
