@@ -331,7 +331,8 @@ impl Session {
         self.work.received.add(size);
         self.run_bytes += size + p.subject.len();
         self.run.push(p);
-        let max_bytes = RUN_MAX_BYTES.min(usize::try_from(self.max_pending / 8).unwrap_or(usize::MAX));
+        let max_pending = self.traffic.max_pending(self.max_pending);
+        let max_bytes = RUN_MAX_BYTES.min(usize::try_from(max_pending / 8).unwrap_or(usize::MAX));
         if self.run.len() >= RUN_MAX_MSGS || self.run_bytes >= max_bytes {
             self.flush_run(now);
         }
@@ -346,8 +347,8 @@ impl Session {
         }
         let echo = self.profile.echo;
         let result = self.cache.lookup(&self.profile.account, &self.run[0].subject);
-        let mut route =
-            Route { now, max_pending: self.max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
+        let max_pending = self.traffic.max_pending(self.max_pending);
+        let mut route = Route { now, max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
         if result.queues.is_empty() {
             route.deliver_many(result, self.slot, echo, &self.run, &mut self.order);
         } else {
