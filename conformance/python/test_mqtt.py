@@ -24,11 +24,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def mqtt_config(store_dir, port, extra=""):
+def mqtt_config(store_dir, port, extra="", mqtt_extra=""):
     return f"""
 server_name: "mqtt-conformance"
 jetstream {{ store_dir: "{store_dir}" }}
-mqtt {{ listen: "127.0.0.1:{port}" }}
+mqtt {{ listen: "127.0.0.1:{port}"
+{mqtt_extra}
+}}
 {extra}
 """
 
@@ -39,9 +41,9 @@ def broker(start_server, tmp_path):
     ``srv``, ``port`` (MQTT) and ``restart()``."""
 
     class Broker:
-        def __init__(self, extra=""):
+        def __init__(self, extra="", mqtt_extra=""):
             self.port = free_port()
-            self.config = mqtt_config(tmp_path / "js", self.port, extra)
+            self.config = mqtt_config(tmp_path / "js", self.port, extra, mqtt_extra)
             self.srv = start_server(config=self.config, monitoring=True)
             wait_listening(self.port)
 
@@ -349,3 +351,61 @@ def test_varz_shows_the_mqtt_listener(broker):
     with urllib.request.urlopen(b.srv.monitor_url.rstrip("/") + "/varz", timeout=WAIT_S) as r:
         varz = json.load(r)
     assert varz["mqtt"] == {"host": "127.0.0.1", "port": b.port, "tls_timeout": 2}
+
+
+def refused(port, **kw):
+    """Connects and asserts CONNACK 5, not authorized."""
+    c = Client(port, **kw)
+    rc = c.connack()[1]
+    c.c.loop_stop()
+    assert rc == 5 or getattr(rc, "value", None) == 135, rc
+
+
+def test_mqtt_block_authorization_replaces_the_servers(broker, start_server):
+    b = broker(mqtt_extra="authorization { username: dev, password: s3cret }")
+    refused(b.port, client_id="anon")
+    refused(b.port, client_id="wrong", user="dev", password="nope")
+    good, _ = connected(b.port, client_id="dev", user="dev", password="s3cret")
+    good.close()
+
+    async def tcp_needs_nothing():
+        nc = await nats.connect(b.srv.client_url)
+        await nc.close()
+
+    asyncio.run(tcp_needs_nothing())
+
+
+def test_mqtt_block_token_is_the_password(broker):
+    b = broker(mqtt_extra="authorization { token: tk }")
+    refused(b.port, client_id="notoken", user="any", password="other")
+    good, _ = connected(b.port, client_id="tok", user="whoever", password="tk")
+    good.close()
+
+
+def test_mqtt_no_auth_user_is_for_mqtt_clients_only(broker):
+    b = broker(extra="authorization { users: [{user: a, password: pa}, {user: dev, password: pd}] }",
+               mqtt_extra="no_auth_user: dev")
+    anon, _ = connected(b.port, client_id="anon-dev")
+    assert anon.subscribe("n/a/u", 1) == [1]
+    pub, _ = connected(b.port, client_id="named", user="a", password="pa")
+    pub.publish("n/a/u", b"hi", qos=1)
+    assert anon.message().payload == b"hi"
+    refused(b.port, client_id="bad", user="a", password="pd")
+    for c in (anon, pub):
+        c.close()
+
+    async def tcp_needs_credentials():
+        with pytest.raises(Exception):
+            await nats.connect(b.srv.client_url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+
+    asyncio.run(tcp_needs_credentials())
+
+
+def test_mqtt_block_timeout_is_the_time_to_connect(broker):
+    b = broker(extra="authorization { user: u, password: p, timeout: 5 }", mqtt_extra="authorization { timeout: 1 }")
+    dev = socket.create_connection(("127.0.0.1", b.port), timeout=WAIT_S)
+    started = time.monotonic()
+    assert dev.recv(16) == b""  # closed, without a CONNECT
+    took = time.monotonic() - started
+    assert 0.5 <= took < 4.0, took
+    dev.close()

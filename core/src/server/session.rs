@@ -59,6 +59,8 @@ pub struct Session {
     nonce: Option<String>,
     /// The configured users, when checking credentials needs nothing else.
     plain_auth: Option<Arc<PlainAuth>>,
+    /// Credentials a WebSocket client's upgrade request carried in cookies.
+    cookies: Option<Box<crate::websocket::handshake::Cookies>>,
 }
 
 /// What a [`Session`] starts with, from the control plane.
@@ -98,7 +100,17 @@ impl Session {
             connect: None,
             nonce: setup.nonce,
             plain_auth: setup.plain_auth,
+            cookies: None,
         }
+    }
+
+    /// The credentials a WebSocket client's upgrade request carried in the
+    /// `jwt_cookie`, `user_cookie`, `pass_cookie` and `token_cookie`
+    /// cookies: each stands in for the CONNECT field the client leaves
+    /// empty, as in nats-server.
+    pub fn set_cookies(&mut self, cookies: crate::websocket::handshake::Cookies) {
+        let any = cookies.jwt.is_some() || cookies.user.is_some() || cookies.pass.is_some() || cookies.token.is_some();
+        self.cookies = any.then(|| Box::new(cookies));
     }
 
     /// The connection's id.
@@ -164,16 +176,28 @@ impl Session {
     /// Reads a CONNECT over the one before and, outside operator mode,
     /// checks its credentials here, on the connection's own thread.
     fn prepare_connect(&mut self, json: &[u8]) -> PreparedConnect {
-        let parsed = match self.connect.as_deref() {
+        let mut parsed = match self.connect.as_deref() {
             Some(before) => ConnectInfo::parse_over(before, json),
             None => ConnectInfo::parse(json),
         };
+        if let (Ok(info), Some(cookies)) = (&mut parsed, self.cookies.as_deref()) {
+            let fill = |field: &mut Option<String>, cookie: &Option<String>| {
+                if field.as_deref().is_none_or(str::is_empty) {
+                    field.clone_from(cookie);
+                }
+            };
+            fill(&mut info.jwt, &cookies.jwt);
+            fill(&mut info.user, &cookies.user);
+            fill(&mut info.pass, &cookies.pass);
+            fill(&mut info.auth_token, &cookies.token);
+        }
         let identity = match (&parsed, &self.plain_auth) {
-            (Ok(info), Some(users)) => Some(auth::authenticate(
+            (Ok(info), Some(users)) => Some(auth::authenticate_as(
                 &users.authorization,
                 users.no_auth_user.as_deref(),
                 info,
                 self.nonce.as_deref(),
+                users.connection_type,
             )),
             _ => None,
         };
