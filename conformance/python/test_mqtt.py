@@ -409,3 +409,84 @@ def test_mqtt_block_timeout_is_the_time_to_connect(broker):
     took = time.monotonic() - started
     assert 0.5 <= took < 4.0, took
     dev.close()
+
+
+def test_qos2_subscription_is_granted_and_delivered_at_qos2(broker):
+    b = broker()
+    sub, _ = connected(b.port, client_id="q2s")
+    assert sub.subscribe("q2s/t", 2) == [2]
+    pub, _ = connected(b.port, client_id="q2p")
+    pub.publish("q2s/t", b"two", qos=2)
+    pub.publish("q2s/t", b"one", qos=1)
+    got = sorted((m.payload, m.qos) for m in (sub.message(), sub.message()))
+    assert got == [(b"one", 1), (b"two", 2)]
+    sub.no_message()
+    sub.close()
+    pub.close()
+
+
+def mqtt_packet(kind, body):
+    return bytes([kind, len(body)]) + body
+
+
+def recv_exact(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        assert chunk, f"closed after {out!r}"
+        out += chunk
+    return out
+
+
+def test_qos2_publish_waits_in_jetstream_across_a_reconnect(broker):
+    b = broker()
+    watcher, _ = connected(b.port, client_id="q2w")
+    assert watcher.subscribe("held/t", 1) == [1]
+
+    def persistent(client_id):
+        body = struct.pack(">H", 4) + b"MQTT" + bytes([4, 0]) + struct.pack(">H", 30)
+        body += struct.pack(">H", len(client_id)) + client_id.encode()
+        dev = socket.create_connection(("127.0.0.1", b.port), timeout=WAIT_S)
+        dev.sendall(mqtt_packet(0x10, body))
+        assert recv_exact(dev, 4)[:2] == b"\x20\x02"
+        return dev
+
+    dev = persistent("q2dev")
+    topic = b"held/t"
+    dev.sendall(mqtt_packet(0x34, struct.pack(">H", len(topic)) + topic + struct.pack(">H", 9) + b"kept"))
+    assert recv_exact(dev, 4) == b"\x50\x02\x00\x09"  # PUBREC
+    dev.close()
+    watcher.no_message(timeout=1.0)  # not released yet
+    dev = persistent("q2dev")
+    dev.sendall(b"\x62\x02\x00\x09")  # PUBREL
+    assert recv_exact(dev, 4) == b"\x70\x02\x00\x09"  # PUBCOMP
+    m = watcher.message()
+    assert (m.topic, m.payload) == ("held/t", b"kept")
+    dev.sendall(b"\x62\x02\x00\x09")  # released already: PUBCOMP, nothing more
+    assert recv_exact(dev, 4) == b"\x70\x02\x00\x09"
+    watcher.no_message(timeout=1.0)
+    dev.close()
+    watcher.close()
+
+
+def test_mqtt_users_permissions_apply_to_what_they_publish_and_subscribe(broker):
+    b = broker(extra="authorization { users: [{user: dev, password: pd, permissions: "
+                     "{publish: \"ok.>\", subscribe: \"ok.>\"}}, {user: admin, password: pa}] }")
+    admin, _ = connected(b.port, client_id="admin", user="admin", password="pa")
+    assert admin.subscribe("#", 1) == [1]
+    dev, _ = connected(b.port, client_id="dev", user="dev", password="pd")
+    assert dev.subscribe("ok/+", 1) == [1]
+    assert dev.subscribe("secret/+", 1) == [128]
+    assert dev.subscribe("$MQTT/msgs/#", 0) == [128]
+    dev.publish("secret/x", b"denied", qos=1)  # acknowledged, goes nowhere
+    dev.publish("ok/x", b"allowed", qos=1)
+    m = admin.message()
+    assert (m.topic, m.payload) == ("ok/x", b"allowed")
+    m = dev.message()
+    assert (m.topic, m.payload, m.qos) == ("ok/x", b"allowed", 1)
+    admin.publish("secret/y", b"not for dev", qos=1)
+    assert admin.message().payload == b"not for dev"
+    dev.no_message()
+    admin.no_message()
+    dev.close()
+    admin.close()

@@ -263,7 +263,11 @@ impl Control {
         c.meta.version = info.version.clone().unwrap_or_default();
         c.meta.user = identity.user;
         c.jwt_user = identity.jwt_user;
-        let perms = identity.permissions.as_ref().map(|p| Box::new(auth::ClientPermissions::new(p)));
+        let mqtt = c.transport == super::Transport::Mqtt;
+        let perms = identity.permissions.as_ref().map(|p| {
+            let perms = auth::ClientPermissions::new(p);
+            Box::new(if mqtt { perms.for_mqtt() } else { perms })
+        });
         c.has_perms = perms.is_some();
         c.outbox.lock().perms = perms;
         let previous = std::mem::replace(&mut c.account, account);
