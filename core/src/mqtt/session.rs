@@ -103,6 +103,8 @@ enum Request {
     Store(u64),
     ConsumerCreate { subject: String },
     RetainedConsumer { sid: u64 },
+    /// The session stored for a SUBSCRIBE, whose SUBACK waits for it.
+    SubscribeSaved,
     /// A QoS 2 PUBLISH stored in `$MQTT_qos2in`: PUBREC once it is.
     Qos2Stored(u16),
     /// The `$MQTT_qos2in` message a PUBREL released (or none).
@@ -217,6 +219,8 @@ pub struct MqttSession {
     /// Subjects the core refused since the last PONG: publishes, subscriptions.
     denied_pub: BTreeSet<String>,
     denied_sub: BTreeSet<String>,
+    /// The pending SUBACK's session store was asked for.
+    suback_saved: bool,
     session_present: bool,
     streams_pending: usize,
 }
@@ -269,6 +273,7 @@ impl MqttSession {
             awaiting_pong: VecDeque::new(),
             denied_pub: BTreeSet::new(),
             denied_sub: BTreeSet::new(),
+            suback_saved: false,
             session_present: false,
             streams_pending: 0,
         }
@@ -730,11 +735,19 @@ impl MqttSession {
     }
 
     fn finish_subscribe(&mut self) {
+        if self.suback.is_none() {
+            return;
+        }
+        // A persistent session's SUBACK waits until the session naming the
+        // subscription is stored: a crash after it must not lose it.
+        if self.connect.as_ref().is_some_and(|c| !c.clean) && !self.suback_saved {
+            self.suback_saved = true;
+            self.blocking += 1;
+            return self.save_session_for(Request::SubscribeSaved);
+        }
+        self.suback_saved = false;
         let Some((pi, codes, granted)) = self.suback.take() else { return };
         packet::suback(&mut self.to_client, pi, &codes);
-        if self.connect.as_ref().is_some_and(|c| !c.clean) {
-            self.save_session();
-        }
         for (subject, qos) in granted {
             if self.subs.contains_key(&subject) {
                 self.fetch_retained(&subject, qos);

@@ -100,6 +100,11 @@ impl MqttSession {
     }
 
     pub(super) fn save_session(&mut self) {
+        self.save_session_for(Request::Ignored);
+    }
+
+    /// Stores the session; `request` is what its acknowledgement is for.
+    pub(super) fn save_session_for(&mut self, request: Request) {
         let mut subs = serde_json::Map::new();
         let mut cons = serde_json::Map::new();
         for (subject, sub) in &self.subs {
@@ -110,7 +115,7 @@ impl MqttSession {
         }
         let record = json!({"origin": self.setup.server_name, "id": self.client_id, "subs": subs, "cons": cons});
         let subject = format!("{SESS_PREFIX}{}", self.id_hash);
-        self.request(&subject, record.to_string().as_bytes(), Request::Ignored);
+        self.request(&subject, record.to_string().as_bytes(), request);
     }
 
     pub(super) fn add_consumer(&mut self, subject: &str) {
@@ -276,6 +281,16 @@ impl MqttSession {
                 } else if let Some(rec) = self.subs.get_mut(&subject).and_then(|s| s.consumer.as_mut()) {
                     rec.name = reply["name"].as_str().map(str::to_owned);
                 }
+                if self.blocking == 0 {
+                    self.finish_subscribe();
+                }
+            }
+            Request::SubscribeSaved => {
+                if error.is_some() {
+                    // nats-server closes a client whose session it could not store.
+                    return self.fail(CloseReason::ServerShutdown);
+                }
+                self.blocking = self.blocking.saturating_sub(1);
                 if self.blocking == 0 {
                     self.finish_subscribe();
                 }

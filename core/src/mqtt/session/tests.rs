@@ -343,3 +343,25 @@ fn qos2_subscriptions_deliver_at_qos2_with_pubrel() {
     send(&mut s, Packet::PubComp(pi));
     assert!(s.pubrel_pending.is_empty());
 }
+
+#[test]
+fn a_persistent_sessions_suback_waits_for_the_stored_session() {
+    let mut s = connected(false);
+    let _ = server_text(&mut s);
+    send(&mut s, Packet::Subscribe(3, vec![("a".into(), 0)]));
+    s.handle_nats(Instant::from_nanos(3), b"PONG\r\n");
+    let text = server_text(&mut s);
+    assert!(text.contains("PUB $MQTT.sess.") && text.contains("\"subs\":{\"a\":0}"), "{text}");
+    assert_eq!(s.take_to_client(), None, "no SUBACK before the session is stored");
+    answer_stores(&mut s, &text);
+    assert_eq!(s.take_to_client().as_deref(), Some(&[0x90, 3, 0, 3, 0][..]));
+}
+
+/// Acknowledges every request in `text` whose subject starts with `$MQTT.`.
+fn answer_stores(s: &mut MqttSession, text: &str) {
+    for line in text.split("\r\n").filter(|l| l.starts_with("PUB $MQTT.")) {
+        let Some(reply) = line.split(' ').nth(2).filter(|r| r.starts_with("$MQTT.JSA.")) else { continue };
+        let ack = "{\"stream\":\"$MQTT_sess\",\"seq\":2}";
+        s.handle_nats(Instant::from_nanos(3), format!("MSG {reply} 1 {}\r\n{ack}\r\n", ack.len()).as_bytes());
+    }
+}
