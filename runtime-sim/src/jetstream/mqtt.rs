@@ -359,7 +359,7 @@ impl MWorld {
             self.faults += 1;
             self.note(format!("link of device {device} dropped"));
             link.session.handle_lost();
-            self.to_core(link.conn, &mut link.session);
+            self.feed_core(link.conn, &mut link.session);
             self.conns.remove(&link.conn);
             let now = self.now;
             if let Some(server) = self.server.as_mut() {
@@ -468,7 +468,7 @@ impl MWorld {
     /// answer). True if anything moved.
     fn service(&mut self, device: usize) -> bool {
         let Some(mut link) = self.devices[device].link.take() else { return false };
-        let mut moved = self.to_core(link.conn, &mut link.session);
+        let mut moved = self.feed_core(link.conn, &mut link.session);
         if let Some(bytes) = link.session.take_to_client() {
             moved = true;
             link.inbound.extend_from_slice(&bytes);
@@ -478,7 +478,7 @@ impl MWorld {
             }
         }
         if link.session.closed().is_some() {
-            self.to_core(link.conn, &mut link.session);
+            self.feed_core(link.conn, &mut link.session);
             self.note(format!("session of device {device} closed: {:?}", link.session.closed()));
             self.conns.remove(&link.conn);
             let now = self.now;
@@ -492,7 +492,7 @@ impl MWorld {
         moved
     }
 
-    fn to_core(&mut self, conn: ConnId, session: &mut MqttSession) -> bool {
+    fn feed_core(&mut self, conn: ConnId, session: &mut MqttSession) -> bool {
         let mut moved = false;
         while let Some(bytes) = session.take_to_server() {
             moved = true;
@@ -568,11 +568,9 @@ impl MWorld {
                     let present = body.first() == Some(&1);
                     self.on_connack(device, present, &mut answer);
                 }
-                9 => {
-                    if body.get(2) == Some(&1) && !self.subscribed {
-                        self.subscribed = true;
-                        self.note("subscriber subscribed".to_owned());
-                    }
+                9 if body.get(2) == Some(&1) && !self.subscribed => {
+                    self.subscribed = true;
+                    self.note("subscriber subscribed".to_owned());
                 }
                 3 => self.on_delivery(first, &body, &mut answer),
                 4 if body.len() >= 2 => {
