@@ -101,15 +101,6 @@ fn parse(subject: &str) -> Option<Request<'_>> {
     one("MSG.DELETE.").map(Request::MsgDelete)
 }
 
-/// Refuses what streams cannot do yet, rather than accept a stream that
-/// would silently not do it.
-fn refuse_unsupported(cfg: &StreamConfig) -> Result<(), ApiError> {
-    if cfg.mirror.is_some() || !cfg.sources.is_empty() {
-        return Err(ApiError::stream_invalid_config("mirrors and sources are not supported by natrix yet"));
-    }
-    Ok(())
-}
-
 /// True when the server answers `subject` as a JetStream API request.
 pub fn is_api(subject: &[u8]) -> bool {
     subject.starts_with(API_PREFIX.as_bytes())
@@ -148,7 +139,7 @@ impl JetStream {
             // nats-server subscribes to a stream's direct get subjects only
             // while the stream exists with `allow_direct`: otherwise the
             // requester hears "no responders", not a 404.
-            let listening = self.is_enabled(account) && self.stream(account, stream).is_ok_and(|s| s.config().allow_direct);
+            let listening = self.is_enabled(account) && self.direct_target(account, stream).is_some();
             if !listening {
                 return false;
             }
@@ -209,6 +200,7 @@ impl JetStream {
                 let stream = self.stream(account, name)?;
                 let mut i = info(stream, &req, wall, true);
                 i.state.consumer_count = self.consumer_count(account, name);
+                (i.mirror, i.sources) = self.upstream_info(account, name, wall);
                 if let Some(c) = i.cluster.as_mut() {
                     c.leader.clone_from(&self.server_name);
                 }
@@ -219,6 +211,9 @@ impl JetStream {
                 api::requests::check_empty_request(payload)?;
                 let mut stream = self.take_stream(account, name)?;
                 self.remove_stream_consumers(account, name, Some(wall));
+                if let Some(a) = self.accounts.get_mut(account) {
+                    a.upstreams.remove(name);
+                }
                 let file = stream.config().storage == StorageType::File;
                 stream.store_mut().delete().map_err(ApiError::stream_delete)?;
                 if file {
@@ -256,6 +251,7 @@ impl JetStream {
                 if let Some(c) = i.cluster.as_mut() {
                     c.leader.clone_from(&self.server_name);
                 }
+                (i.mirror, i.sources) = self.upstream_info(account, s.name(), wall);
                 i
             })
             .collect()
@@ -265,6 +261,9 @@ impl JetStream {
     /// stream of `target` is deleted, files and all.
     fn purge_account(&mut self, system: &str, target: &str, reply: Bytes) {
         let streams = self.accounts.get_mut(target).map(|a| std::mem::take(&mut a.streams)).unwrap_or_default();
+        if let Some(a) = self.accounts.get_mut(target) {
+            a.upstreams.clear();
+        }
         let known = self.accounts.contains_key(target);
         self.log(
             crate::log::Level::Info,
@@ -333,7 +332,6 @@ impl JetStream {
     fn create(&mut self, account: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<(Vec<u8>, bool), ApiError> {
         let cfg = Self::parse_config(name, payload)?;
         let mut cfg = config::check_stream_config(cfg, &self.check_limits(account))?;
-        refuse_unsupported(&cfg)?;
         cfg.set_static_metadata();
         self.accounts.entry(account.to_owned()).or_default();
         let acc = &self.accounts[account];
@@ -355,8 +353,11 @@ impl JetStream {
         let store = self.make_store(account, &cfg, wall)?;
         let file = cfg.storage == StorageType::File;
         let stream = Stream::new(cfg, wall, store);
-        let body = api::responses::stream_create_response(&info(&stream, &Default::default(), wall, false));
+        let mut i = info(&stream, &Default::default(), wall, false);
         self.accounts.get_mut(account).expect("made above").streams.insert(name.to_owned(), stream);
+        self.attach_upstreams(account, name, false);
+        (i.mirror, i.sources) = self.upstream_info(account, name, wall);
+        let body = api::responses::stream_create_response(&i);
         if file {
             self.dirty.insert((account.to_owned(), name.to_owned()));
         }
@@ -372,7 +373,6 @@ impl JetStream {
             let acc = self.accounts.get(account).ok_or_else(ApiError::stream_not_found)?;
             let old = acc.streams.get(name).ok_or_else(ApiError::stream_not_found)?.config();
             let mut cfg = config::check_stream_update(old, cfg, &check)?;
-            refuse_unsupported(&cfg)?;
             cfg.set_static_metadata();
             limits::check_update(old, &cfg, &acc.limits, acc.footprints(), &self.budget(), self.all_footprints())?;
             let violators = limit_violators(old, &cfg, acc.consumers.get(name));
@@ -391,7 +391,10 @@ impl JetStream {
         if file {
             Self::rewrite_meta(stream)?;
         }
-        let body = api::responses::stream_update_response(&info(stream, &Default::default(), wall, false));
+        let mut i = info(stream, &Default::default(), wall, false);
+        self.attach_upstreams(account, name, false);
+        (i.mirror, i.sources) = self.upstream_info(account, name, wall);
+        let body = api::responses::stream_update_response(&i);
         if file {
             self.dirty.insert((account.to_owned(), name.to_owned()));
         }
@@ -421,6 +424,7 @@ impl JetStream {
             .map(|s| {
                 let mut i = info(s, &Default::default(), wall, false);
                 i.config = s.config().clone();
+                (i.mirror, i.sources) = self.upstream_info(account, s.name(), wall);
                 i
             })
             .collect();
@@ -504,11 +508,26 @@ impl JetStream {
         })
     }
 
+    /// The stream answering direct gets for `stream`: itself with
+    /// `allow_direct`, else a mirror of it with `mirror_direct` (nats-server
+    /// subscribes such a mirror to its origin's direct get subjects).
+    fn direct_target(&self, account: &str, stream: &str) -> Option<String> {
+        let acc = self.accounts.get(account)?;
+        if acc.streams.get(stream).is_some_and(|s| s.config().allow_direct) {
+            return Some(stream.to_owned());
+        }
+        acc.streams
+            .values()
+            .find(|s| s.config().mirror_direct && s.config().mirror.as_ref().is_some_and(|m| m.name == stream && m.external.is_none()))
+            .map(|s| s.name().to_owned())
+    }
+
     /// `$JS.API.DIRECT.GET.<stream>[.<subject>]`: the message itself, with
     /// headers naming it, or a status.
     fn direct_get(&mut self, account: &str, stream: &str, subject: Option<&str>, reply: Bytes, payload: &Bytes) {
         let answer = |status: (u16, &str)| (Some(headers::block(Some(status), &[])), Bytes::new());
-        let (hdrs, body) = match self.stream_mut(account, stream) {
+        let target = self.direct_target(account, stream).unwrap_or_else(|| stream.to_owned());
+        let (hdrs, body) = match self.stream_mut(account, &target) {
             Err(_) => answer((404, "Message Not Found")),
             Ok(s) => {
                 let how = match (subject, payload.is_empty()) {
@@ -523,7 +542,7 @@ impl JetStream {
                             let seq = m.seq.to_string();
                             let ts = m.time.to_rfc3339();
                             let extra: [(&[u8], &[u8]); 4] = [
-                                (b"Nats-Stream", stream.as_bytes()),
+                                (b"Nats-Stream", target.as_bytes()),
                                 (b"Nats-Subject", &m.subject),
                                 (b"Nats-Sequence", seq.as_bytes()),
                                 (b"Nats-Time-Stamp", ts.as_bytes()),

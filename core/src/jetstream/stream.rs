@@ -270,6 +270,31 @@ impl Stream {
         Ok(Stored { seq, duplicate: false, republish })
     }
 
+    /// Stores a message of the stream's mirror origin under the origin's
+    /// sequence and time (sequences the origin no longer holds are skipped),
+    /// as nats-server's mirror does: none of the publish checks, which the
+    /// origin made, but the mirror's own limits. False when the mirror
+    /// already holds that sequence.
+    pub fn store_mirrored(&mut self, msg: &StoredMsg, subject: &[u8], quota: &Quota, wall: UnixNanos) -> Result<bool, ApiError> {
+        let next = self.store.state().last_seq + 1;
+        if msg.seq < next {
+            return Ok(false);
+        }
+        let hdrs = msg.headers.as_deref();
+        let size = self.store.record_size(subject, hdrs, &msg.payload);
+        if quota.server_full {
+            return Err(ApiError::insufficient_resources());
+        }
+        quota.admit(size)?;
+        self.check_discard_new(subject, size)?;
+        self.store.skip_to(msg.seq).map_err(store_failed)?;
+        let seq = self.store.store(subject, hdrs, &msg.payload, msg.time).map_err(store_failed)?;
+        debug_assert_eq!(seq, msg.seq, "a mirror's sequences are its origin's");
+        self.last_msg_id = None;
+        self.enforce_limits_after_store(subject, wall).map_err(store_failed)?;
+        Ok(true)
+    }
+
     /// The copy of a stored message that `republish` sends, with
     /// nats-server's headers appended to the message's own.
     #[allow(clippy::too_many_arguments)]

@@ -660,6 +660,24 @@ impl MsgStore for FileStore {
         Ok(removed as u64)
     }
 
+    /// Writes a floor record naming the new last sequence: recovery reads
+    /// it as it reads a compaction's, so the skip survives a restart.
+    fn skip_to(&mut self, next_seq: u64) -> Result<(), StoreError> {
+        self.check_open()?;
+        if next_seq <= self.index.next_seq() {
+            return Ok(());
+        }
+        // The lowest held sequence, or (empty) the one after the skip.
+        let lowest = self.index.first_seq();
+        let first = if lowest <= self.index.last_seq() { lowest } else { next_seq };
+        let time = self.index.last_time();
+        let mut buf = BytesMut::new();
+        record::put_floor(&mut buf, first, next_seq - 1, time);
+        self.append(&buf)?;
+        self.index.raise_last(next_seq - 1, time);
+        Ok(())
+    }
+
     fn state(&self) -> StoreState {
         StoreState {
             lost: self.lost.clone(),
