@@ -331,7 +331,8 @@ impl JetStream {
 
     fn create(&mut self, account: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<(Vec<u8>, bool), ApiError> {
         let cfg = Self::parse_config(name, payload)?;
-        let mut cfg = config::check_stream_config(cfg, &self.check_limits(account))?;
+        let lookup = |n: &str| self.stream(account, n).ok().map(|s| s.config().clone());
+        let mut cfg = config::check_stream_config_with(cfg, &self.check_limits(account), &lookup)?;
         cfg.set_static_metadata();
         self.accounts.entry(account.to_owned()).or_default();
         let acc = &self.accounts[account];
@@ -357,6 +358,11 @@ impl JetStream {
         self.accounts.get_mut(account).expect("made above").streams.insert(name.to_owned(), stream);
         self.attach_upstreams(account, name, false);
         (i.mirror, i.sources) = self.upstream_info(account, name, wall);
+        if let Some(m) = i.mirror.as_mut() {
+            // nats-server answers before its mirror consumer is set up,
+            // which is when the mirror's filter is shown.
+            m.filter_subject.clear();
+        }
         let body = api::responses::stream_create_response(&i);
         if file {
             self.dirty.insert((account.to_owned(), name.to_owned()));
@@ -372,7 +378,8 @@ impl JetStream {
         let cfg = {
             let acc = self.accounts.get(account).ok_or_else(ApiError::stream_not_found)?;
             let old = acc.streams.get(name).ok_or_else(ApiError::stream_not_found)?.config();
-            let mut cfg = config::check_stream_update(old, cfg, &check)?;
+            let lookup = |n: &str| acc.streams.get(n).map(|s| s.config().clone());
+            let mut cfg = config::check_stream_update_with(old, cfg, &check, &lookup)?;
             cfg.set_static_metadata();
             limits::check_update(old, &cfg, &acc.limits, acc.footprints(), &self.budget(), self.all_footprints())?;
             let violators = limit_violators(old, &cfg, acc.consumers.get(name));

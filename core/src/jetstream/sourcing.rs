@@ -58,6 +58,9 @@ pub(super) struct Upstream {
     start_pending: bool,
     /// Origin messages not yet taken.
     lag: u64,
+    /// The origin sequence of the last message taken (stored, or a
+    /// duplicate), 0 before any.
+    taken: u64,
     /// When the origin was first found, the heartbeats' phase.
     found_at: Option<UnixNanos>,
     /// When a message last came.
@@ -95,6 +98,7 @@ impl Upstream {
             sseq: source.opt_start_seq.saturating_sub(1),
             start_pending: source.opt_start_seq == 0 && source.opt_start_time.is_some(),
             lag: 0,
+            taken: 0,
             found_at: None,
             last_msg_at: None,
             error: None,
@@ -139,6 +143,7 @@ impl Upstream {
             name: self.source.name.clone(),
             external: self.source.external.clone(),
             lag: self.lag,
+            seq: self.taken,
             active,
             error: self.error.clone(),
             filter_subject: self.source.filter_subject.clone(),
@@ -203,7 +208,8 @@ impl Upstreams {
 
     /// The mirror's progress, for `STREAM.INFO`.
     pub(super) fn mirror_info(&self, wall: UnixNanos) -> Option<StreamSourceInfo> {
-        self.mirror.as_ref().map(|m| m.info(wall))
+        // nats-server does not show a mirror's position.
+        self.mirror.as_ref().map(|m| StreamSourceInfo { seq: 0, ..m.info(wall) })
     }
 
     /// The sources' progress, for `STREAM.INFO`.
@@ -235,6 +241,7 @@ impl Upstreams {
                 if let (Some(u), Ok(seq)) = (self.sources.get_mut(&key), fields[1].parse::<u64>()) {
                     if u.start_pending || u.sseq < seq {
                         u.sseq = seq;
+                        u.taken = seq;
                         u.start_pending = false;
                     }
                     u.found_resume = true;
@@ -285,6 +292,9 @@ struct Batch {
     /// The origin's first message at or after the start time, when that
     /// was still to be found.
     start: Option<u64>,
+    /// The origin's identity (nats-server's: a hash of its creation time),
+    /// which a recreated origin changes.
+    origin_ident: String,
 }
 
 impl JetStream {
@@ -327,6 +337,7 @@ impl JetStream {
             return None;
         }
         let stream = self.accounts.get_mut(&origin.account)?.streams.get_mut(&origin.stream)?;
+        let origin_ident = name_hash(&stream.created().to_rfc3339());
         let store = stream.store_mut();
         let origin_last = store.state().last_seq;
         let mut start = None;
@@ -356,7 +367,7 @@ impl JetStream {
             msgs.push(m);
         }
         let _ = wall;
-        Some(Batch { msgs, origin_last, start })
+        Some(Batch { msgs, origin_last, start, origin_ident })
     }
 
     /// Moves every mirror and source forward, at most [`PUMP_MSGS_MAX`]
@@ -400,7 +411,7 @@ impl JetStream {
         let read = batch.msgs.len();
         let mut stored = false;
         for msg in batch.msgs {
-            match self.take_upstream_msg(account, name, id, &msg, wall) {
+            match self.take_upstream_msg(account, name, id, &msg, &batch.origin_ident, wall) {
                 Ok(wrote) => stored |= wrote,
                 Err(e) => {
                     let line = format!("Error processing inbound {} for '{account} > {name}': {e}", if id.is_none() { "mirror message" } else { "source message" });
@@ -440,7 +451,15 @@ impl JetStream {
 
     /// Stores one origin message in the downstream; true when written.
     /// A failure leaves the cursor before the message, to try again.
-    fn take_upstream_msg(&mut self, account: &str, name: &str, id: Option<&str>, msg: &StoredMsg, wall: UnixNanos) -> Result<bool, super::api::ApiError> {
+    fn take_upstream_msg(
+        &mut self,
+        account: &str,
+        name: &str,
+        id: Option<&str>,
+        msg: &StoredMsg,
+        origin_ident: &str,
+        wall: UnixNanos,
+    ) -> Result<bool, super::api::ApiError> {
         let up = self.upstream_mut(account, name, id).expect("pumped");
         let Some(subject) = up.map(&msg.subject, wall) else {
             up.sseq = up.sseq.max(msg.seq);
@@ -450,7 +469,8 @@ impl JetStream {
             let iname = up.source.index_name();
             let mut parts = iname.splitn(3, ' ').skip(1);
             let (filter, dest) = (parts.next().unwrap_or(">"), parts.next().unwrap_or(">"));
-            format!("{} {} {filter} {dest} {}", up.ident, msg.seq, String::from_utf8_lossy(&msg.subject))
+            let subject = String::from_utf8_lossy(&msg.subject);
+            format!("{} {} {filter} {dest} {subject} {origin_ident}", up.ident, msg.seq)
         });
         let quota = self.quota_for(account, name);
         let stream = self.accounts.get_mut(account).and_then(|a| a.streams.get_mut(name)).expect("pumped");
@@ -465,6 +485,7 @@ impl JetStream {
         };
         let up = self.upstream_mut(account, name, id).expect("pumped");
         up.sseq = up.sseq.max(msg.seq);
+        up.taken = msg.seq;
         up.last_msg_at = Some(wall);
         up.error = None;
         Ok(wrote)
