@@ -672,3 +672,5 @@ impl JetStream {
 
 #[cfg(test)]
 mod durability_tests;
+#[cfg(test)]
+mod sourcing_tests;

@@ -496,3 +496,24 @@ proptest! {
         run_plain(&mut MemStore::new(1), &ops);
     }
 }
+
+#[test]
+fn skipping_moves_the_last_sequence_and_survives_a_reopen() {
+    // Empty: the store starts at the skipped-to sequence.
+    on_both_stores(1, |store| {
+        store.skip_to(5).unwrap();
+        let state = store.state();
+        assert_eq!((state.first_seq, state.last_seq, state.msgs, state.num_deleted), (5, 4, 0, 0));
+        assert_eq!(put(store, "a", "x"), 5);
+    });
+    // Holding messages: the gap counts as deleted; skipping backwards does nothing.
+    on_both_stores(1, |store| {
+        fill(store);
+        store.skip_to(10).unwrap();
+        store.skip_to(3).unwrap();
+        assert_eq!(put(store, "a", "x"), 10);
+        let state = store.state();
+        assert_eq!((state.first_seq, state.last_seq, state.msgs, state.num_deleted), (1, 10, 7, 3));
+        assert_eq!(store.deleted(), [7, 8, 9]);
+    });
+}
