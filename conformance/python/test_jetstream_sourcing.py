@@ -118,3 +118,48 @@ def test_mirror_and_source_carry_on_after_kill(start_server):
     srv.proc.wait(timeout=10)
     again, _ = js_server(start_server, store)
     _after_restart(again)
+
+
+CROSS_ACCOUNT = """
+jetstream { store_dir: "%s" }
+accounts {
+  A: {
+    jetstream: enabled
+    users: [{user: a, password: a}]
+    exports: [{service: "$JS.API.>"}, {stream: "deliver.>"}]
+  }
+  B: {
+    jetstream: enabled
+    users: [{user: b, password: b}]
+    imports: [
+      {service: {account: A, subject: "$JS.API.>"}, to: "$JS.A.API.>"}
+      {stream: {account: A, subject: "deliver.>"}}
+    ]
+  }
+}
+"""
+
+
+@run
+async def _cross_account(srv):
+    a = await connect(srv, user="a", password="a")
+    b = await connect(srv, user="b", password="b")
+    ja, jb = a.jetstream(), b.jetstream()
+    await ja.add_stream(name="O", subjects=["o.*"])
+    await ja.publish("o.x", b"1")
+    ext = {"api": "$JS.A.API", "deliver": "deliver.b"}
+    si = await jb.add_stream(name="S", sources=[StreamSource(name="O", external=ext)])
+    assert si.config.sources[0].external.api == "$JS.A.API"
+    await ja.publish("o.y", b"2")
+    si = await wait_for(jb, "S", 2)
+    assert si.state.messages == 2
+    assert si.sources[0].name == "O" and si.sources[0].lag == 0
+    m = await jb.get_msg("S", 2)
+    assert m.subject == "o.y" and m.data == b"2"
+    await a.close()
+    await b.close()
+
+
+def test_source_from_another_account(start_server, tmp_path):
+    srv = start_server(config=CROSS_ACCOUNT % tmp_path)
+    _cross_account(srv)

@@ -23,6 +23,19 @@ use super::Control;
 /// drain (see [`Control::drain_jetstream`]).
 const MAX_INGESTED_PER_DRAIN: usize = 100_000;
 
+/// The JetStream APIs `account` imports from other accounts, as (prefix,
+/// exporter): a service import of `$JS.API.>` mapped to `<prefix>.>`, as
+/// nats-server's docs set up a cross-account source or mirror (whose
+/// `external.api` is that prefix).
+fn jetstream_api_imports(account: &crate::account::AccountConfig) -> Vec<(String, String)> {
+    account
+        .imports
+        .iter()
+        .filter(|i| i.kind == crate::account::ImportKind::Service && i.subject == "$JS.API.>")
+        .filter_map(|i| Some((i.to.as_deref()?.strip_suffix(".>")?.to_owned(), i.account.clone())))
+        .collect()
+}
+
 impl Control {
     /// Starts JetStream when the options ask for it, on `storage` when given.
     pub(super) fn start_jetstream(&mut self, storage: Option<Box<dyn crate::storage::Storage + Send>>) {
@@ -65,6 +78,9 @@ impl Control {
             if Some(&name) != system.as_ref() {
                 js.enable(&name, limits);
             }
+        }
+        for account in &self.opts.accounts {
+            js.set_api_imports(&account.name, jetstream_api_imports(account));
         }
         self.jetstream = Some(js);
         if let Some(trust) = &self.trust {
