@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::api::ApiError;
-use super::config::{DiscardPolicy, StreamConfig};
+use super::config::{Compression, DiscardPolicy, StreamConfig};
 use super::limits::Quota;
 use super::store::{MsgStore, PurgeRequest, StoreError, StoredMsg};
 use super::{headers, ttl};
@@ -118,8 +118,9 @@ pub struct Stream {
 
 impl Stream {
     /// A stream over `store`, with a checked configuration.
-    pub fn new(config: StreamConfig, created: UnixNanos, store: Box<dyn MsgStore>) -> Self {
+    pub fn new(config: StreamConfig, created: UnixNanos, mut store: Box<dyn MsgStore>) -> Self {
         let mappings = Mappings::of(&config);
+        store.set_compression(config.compression == Compression::S2);
         Stream { config, created, store, dedupe: Dedupe::default(), last_msg_id: None, mappings, ttls: ttl::Schedule::default() }
     }
 
@@ -158,6 +159,7 @@ impl Stream {
     /// limits it may have tightened.
     pub fn update(&mut self, config: StreamConfig, wall: UnixNanos) -> Result<(), StoreError> {
         self.mappings = Mappings::of(&config);
+        self.store.set_compression(config.compression == Compression::S2);
         self.config = config;
         self.enforce_limits(wall)
     }

@@ -213,6 +213,10 @@ pub trait MsgStore: std::fmt::Debug + Send {
         let _ = token;
     }
 
+    /// Writes new messages compressed (`compression: "s2"`) or not; reads
+    /// are the same either way. A memory store keeps messages as they are.
+    fn set_compression(&mut self, _compress: bool) {}
+
     /// Removes every file of the store (the stream was deleted).
     fn delete(&mut self) -> Result<(), StoreError>;
 }
