@@ -414,3 +414,30 @@ JS_SCENARIOS += [
         create("W", storage="file", sources=[{"name": "a.b"}]),
     )),
 ]
+
+# API audit advisories: one after each answer, while someone listens on
+# $JS.EVENT.ADVISORY.API, naming the client, the request and the answer
+# (requests whose answers hold no timestamps, so the quoted answer compares).
+# nats-server's MSG line for them has an empty reply field (two spaces).
+AUDIT_MASK = MASK + [(r"^MSG \$JS\.EVENT\.ADVISORY\.API 9 +\d+$", "MSG $JS.EVENT.ADVISORY.API 9 <size>")]
+
+
+def audit_scenario(name: str, steps: list) -> dict:
+    sc = js_scenario(name, [("send", "a", b"SUB $JS.EVENT.ADVISORY.API 9\r\n"), ("sync", "a")] + steps)
+    sc["mask"] = AUDIT_MASK
+    sc["json_volatile_keys"] = VOLATILE + ["id", "timestamp", "start", "rtt", "server"]
+    return sc
+
+
+JS_SCENARIOS += [
+    audit_scenario("js_api_audit", ask(
+        pub("$JS.API.INFO"),
+        pub("$JS.API.STREAM.NAMES"),
+        pub("$JS.API.STREAM.INFO.NOPE"),
+        pub("$JS.API.STREAM.CREATE.V", "{not json"),
+        pub("$JS.API.CONSUMER.INFO.NOPE.C"),
+    ) + [("send", "a", b"UNSUB 9\r\n"), ("sync", "a")] + ask(
+        # Nobody listens: no advisory.
+        pub("$JS.API.INFO"),
+    )),
+]

@@ -13,6 +13,7 @@
 
 pub mod advisories;
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod consumer;
 pub mod headers;
@@ -156,6 +157,9 @@ pub struct JetStream {
     unrecovered: BTreeSet<String>,
     /// Mirrors or sources may have messages to move.
     upstream_work: bool,
+    /// The client of the API request being handled, when its account
+    /// listens for audit advisories.
+    api_caller: Option<audit::ApiCaller>,
     /// Per account, the JetStream APIs of other accounts it imports: (API
     /// prefix, exporting account).
     api_imports: BTreeMap<String, Vec<(String, String)>>,
@@ -197,6 +201,7 @@ impl JetStream {
             interest_backoff_ns: 0,
             unrecovered: BTreeSet::new(),
             upstream_work: false,
+            api_caller: None,
             api_imports: BTreeMap::new(),
         };
         js.recover();

@@ -130,7 +130,7 @@ impl JetStream {
             if !self.is_enabled(account) {
                 return self.handle_api_disabled(account, reply, super::consumer::api::kinds::INFO);
             }
-            return self.handle_consumer_api(account, request, reply, payload, wall);
+            return self.handle_consumer_api(account, subject, request, reply, payload, wall);
         }
         let Some(request) = std::str::from_utf8(subject).ok().and_then(parse) else {
             return false;
@@ -157,7 +157,9 @@ impl JetStream {
             self.count_api(account);
             self.count_api_error(account);
             let body = api::error_response(request.kind(), &ApiError::not_enabled_for_account());
+            let audit = self.audit(account, subject, payload, &body, wall);
             self.ready.push_back(Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() });
+            self.ready.extend(audit);
             return true;
         }
         if let Request::DirectGet(stream, subject) = request {
@@ -176,10 +178,12 @@ impl JetStream {
             }
         };
         self.count_api(account);
+        let audit = self.audit(account, subject, payload, &body, wall);
         let r = Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() };
-        // Advisories go out just before the answer, and wait with it.
+        // Advisories go out just before the answer, the audit just after,
+        // and they wait with it.
         let advisories = std::mem::take(&mut self.advisories);
-        for reply in advisories.into_iter().chain([r]) {
+        for reply in advisories.into_iter().chain([r]).chain(audit) {
             if waits {
                 self.unsynced.push(reply);
             } else {
