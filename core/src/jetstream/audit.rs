@@ -99,3 +99,40 @@ impl JetStream {
         Some(Reply { account: account.to_owned(), subject: Bytes::from_static(AUDIT_SUBJECT.as_bytes()), headers: None, payload: payload.into() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jetstream::api::AccountLimits;
+    use crate::jetstream::config::CheckLimits;
+
+    fn request(js: &mut JetStream, caller: Option<ApiCaller>, subject: &str) -> Vec<Reply> {
+        js.set_api_caller(caller);
+        let reply = Bytes::from_static(b"_INBOX.r");
+        js.handle_api("A", subject.as_bytes(), Some(&reply), &Bytes::new(), UnixNanos(0));
+        js.set_api_caller(None);
+        js.flush();
+        std::iter::from_fn(|| js.poll_reply()).collect()
+    }
+
+    #[test]
+    fn an_audit_follows_the_answer_only_when_someone_listens() {
+        let mut js = JetStream::new(CheckLimits::default(), None);
+        js.enable("A", AccountLimits::default());
+        js.set_server_name("SRV");
+        assert_eq!(request(&mut js, None, "$JS.API.STREAM.INFO.NOPE").len(), 1);
+        let caller = ApiCaller { host: "127.0.0.1".into(), id: 7, account: "A".into(), server: "SRV".into(), kind: "Client", client_type: "nats", ..Default::default() };
+        let got = request(&mut js, Some(caller), "$JS.API.STREAM.INFO.NOPE");
+        assert_eq!(got.len(), 2);
+        assert_eq!(&got[0].subject[..], b"_INBOX.r");
+        assert_eq!(&got[1].subject[..], AUDIT_SUBJECT.as_bytes());
+        let audit: serde_json::Value = serde_json::from_slice(&got[1].payload).unwrap();
+        assert_eq!(audit["type"], AUDIT_TYPE);
+        assert_eq!(audit["server"], "SRV");
+        assert_eq!(audit["client"]["id"], 7);
+        assert_eq!(audit["client"]["acc"], "A");
+        assert_eq!(audit["subject"], "$JS.API.STREAM.INFO.NOPE");
+        assert!(audit.get("request").is_none(), "an empty request is left out");
+        assert_eq!(audit["response"].as_str().unwrap().as_bytes(), &got[0].payload[..]);
+    }
+}
