@@ -493,3 +493,16 @@ fn jetstream_sync_interval_is_always_or_a_duration() {
     assert_eq!(sync("jetstream { strict: true }\n"), None);
     assert!(error_text("jetstream { sync_interval: \"soon\" }\n").contains("sync_interval"));
 }
+
+#[test]
+fn max_payload_must_fit_in_max_pending() {
+    let source = MemorySource::new().with_file("p.conf", "max_pending: 65536\nmax_payload: 65537\n");
+    let err = load_err("p.conf", &source);
+    assert!(err.contains("p.conf:2:") && err.contains("max_payload (65537) cannot be higher than max_pending (65536)"), "{err}");
+    // The default max_payload (1 MiB) against a smaller max_pending, pointed at where max_pending is set.
+    let source = MemorySource::new().with_file("d.conf", "port: 4222\nmax_pending: 65536\n");
+    let err = load_err("d.conf", &source);
+    assert!(err.contains("d.conf:2:") && err.contains("max_payload (1048576) cannot be higher"), "{err}");
+    let source = MemorySource::new().with_file("ok.conf", "max_pending: 65536\nmax_payload: 65536\n");
+    load(&args(&["-c", "ok.conf"]), &source, &natrix_core::auth::verify_operators).expect("equal is allowed");
+}

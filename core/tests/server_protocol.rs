@@ -439,3 +439,33 @@ fn trace_logs_both_directions() {
     assert!(has("<<- [SUB a 1]") && has("<<- [PUB a 2]"), "{traces:#?}");
     assert!(has("->> [MSG a 1 2]") && has("->> [PONG]"), "{traces:#?}");
 }
+
+#[test]
+fn a_receiver_that_drains_is_not_cut_before_twice_max_pending() {
+    let opts = ServerOptions { max_pending_bytes: 4096, ..ServerOptions::default() };
+    let mut node = Node::new(opts);
+    let slow = node.client(quiet());
+    node.draining.retain(|&c| c != slow);
+    node.send(slow, "SUB data 1\r\n");
+    let publisher = node.client(quiet());
+    let msg = format!("PUB data 100\r\n{}\r\n", "x".repeat(100));
+    // "MSG data 1 100\r\n" + 100 + "\r\n": 118 bytes a message. The
+    // receiver's bytes were taken just now: it counts as draining.
+    for _ in 0..50 {
+        node.send(publisher, &msg);
+    }
+    assert!(!node.closed.contains_key(&slow), "5,900 bytes pending, past max_pending but draining");
+    // Nothing written for the drain grace: past max_pending, it is cut.
+    node.advance(natrix_core::server::DRAIN_GRACE);
+    node.send(publisher, &msg);
+    assert_eq!(node.closed.get(&slow), Some(&CloseReason::SlowConsumerPendingBytes));
+    // However it drains, past twice max_pending a receiver is cut.
+    let fresh = node.client(quiet());
+    node.draining.retain(|&c| c != fresh);
+    node.send(fresh, "SUB data 1\r\n");
+    for _ in 0..70 {
+        node.send(publisher, &msg);
+    }
+    assert_eq!(node.closed.get(&fresh), Some(&CloseReason::SlowConsumerPendingBytes), "8,260 bytes pending");
+    assert!(!node.closed.contains_key(&publisher));
+}

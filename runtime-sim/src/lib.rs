@@ -67,4 +67,7 @@ pub const REGRESSION_SEEDS: &[(u64, FaultMode)] = &[
     // checker, which marked only open links as partitioned, called it
     // unexplained.
     (610_226, FaultMode::Network),
+    // A receiver that was draining and also sent ops was cut as a slow
+    // consumer by the check after each op, which ignored draining.
+    (700_563, FaultMode::All),
 ];

@@ -53,7 +53,7 @@ fn connect(shared: &Shared, setup: &str) -> Session {
     let peer: SocketAddr = "127.0.0.1:40000".parse().expect("an address");
     let (mut session, _signal) = shared.connect(peer);
     let setup = Bytes::from(setup.to_owned());
-    session.handle_received(clock::now(), setup, &mut Locked(shared));
+    session.handle_received_all(clock::now(), setup, &mut Locked(shared));
     session
 }
 
@@ -108,7 +108,7 @@ fn publish(shared: &Shared, mut pair: Pair, start: &Barrier) -> (u64, Duration) 
     while began.elapsed() < RUN {
         for _ in 0..16 {
             let read = read.clone();
-            pair.publisher.handle_received(clock::now(), read, &mut Locked(shared));
+            pair.publisher.handle_received_all(clock::now(), read, &mut Locked(shared));
             bytes += drain(&pair.inbox);
         }
     }

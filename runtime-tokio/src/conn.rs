@@ -136,16 +136,27 @@ async fn read_loop<R: AsyncRead>(
                     small_reads = 0;
                 }
                 let received = buf.split();
-                let pause = match ws.as_mut() {
-                    None => session.handle_received(clock::now(), received.freeze(), &mut Locked(&shared)),
+                match ws.as_mut() {
+                    None => {
+                        let mut received = received.freeze();
+                        loop {
+                            let pause = session.handle_received(clock::now(), &mut received, &mut Locked(&shared));
+                            // Back-pressure: a receiver of this producer's
+                            // messages is falling behind; the rest of the
+                            // read waits.
+                            if let Some(pause) = pause {
+                                tokio::time::sleep(pause).await;
+                            }
+                            if received.is_empty() {
+                                break;
+                            }
+                        }
+                    }
                     Some(ws) => match ws.received(received, &mut session, &shared) {
-                        Ok(pause) => pause,
+                        Ok(Some(pause)) => tokio::time::sleep(pause).await,
+                        Ok(None) => {}
                         Err(reason) => return shared.closed(conn, reason),
                     },
-                };
-                if let Some(pause) = pause {
-                    // Back-pressure: a receiver of this producer's messages is falling behind.
-                    tokio::time::sleep(pause).await;
                 }
             }
             Err(_) => return shared.closed(conn, CloseReason::ReadError),
@@ -187,7 +198,20 @@ async fn write_loop<W: AsyncWrite>(
             }
         }
         if !batch.is_empty() {
-            let write = tokio::time::timeout(shared.write_deadline, write_all_vectored(&mut writer, &mut batch));
+            // Plain bytes are reported as each write takes them, so that
+            // the core's count of what the client has not read (which
+            // stalls producers, and cuts slow consumers) is not inflated
+            // by a large batch; framed ones once the batch is written.
+            let plain = ws.is_none();
+            let mut progress = |n: usize| {
+                let n = n.min(unreported);
+                if plain && n > 0 {
+                    unreported -= n;
+                    outbox.written(clock::now(), n);
+                }
+            };
+            let write =
+                tokio::time::timeout(shared.write_deadline, write_all_vectored(&mut writer, &mut batch, &mut progress));
             let result = tokio::select! {
                 r = write => r,
                 () = signal.kill.notified() => break,
@@ -220,7 +244,12 @@ async fn write_loop<W: AsyncWrite>(
     let _ = stop_reader.send(());
 }
 
-async fn write_all_vectored<W: AsyncWrite + Unpin>(writer: &mut W, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
+/// Writes all of `batch`, telling `progress` how many bytes each write took.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &mut Vec<Bytes>,
+    progress: &mut impl FnMut(usize),
+) -> std::io::Result<()> {
     let mut start = 0;
     while start < batch.len() {
         let slices: Vec<IoSlice<'_>> = batch[start..].iter().map(|b| IoSlice::new(b)).collect();
@@ -228,6 +257,7 @@ async fn write_all_vectored<W: AsyncWrite + Unpin>(writer: &mut W, batch: &mut V
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
+        progress(n);
         while n > 0 {
             let head = &mut batch[start];
             let take = n.min(head.len());

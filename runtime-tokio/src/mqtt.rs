@@ -100,7 +100,7 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             if core_closed {
                 break;
             }
-            let _ = session.handle_received(clock::now(), nats, &mut Locked(&shared));
+            let _ = session.handle_received_all(clock::now(), nats, &mut Locked(&shared));
         }
         let batch = match frames.as_mut() {
             None => mqtt.take_to_client().into_iter().collect(),
@@ -111,7 +111,7 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             if !matches!(write.await, Ok(Ok(()))) {
                 mqtt.handle_lost();
                 while let Some(nats) = mqtt.take_to_server() {
-                    let _ = session.handle_received(clock::now(), nats, &mut Locked(&shared));
+                    let _ = session.handle_received_all(clock::now(), nats, &mut Locked(&shared));
                 }
                 return shared.closed(conn, CloseReason::WriteError);
             }

@@ -203,7 +203,7 @@ impl ReadSide {
         for event in self.events.drain(..) {
             match event {
                 Event::Data(data) => {
-                    pause = session.handle_received(clock::now(), data, &mut Locked(shared)).or(pause);
+                    pause = session.handle_received_all(clock::now(), data, &mut Locked(shared)).max(pause);
                 }
                 Event::Ping(payload) => {
                     let mut owed = lock(&self.owed);

@@ -158,6 +158,7 @@ pub fn apply_config(
     let mut report = apply::Report::default();
     apply::apply_tree(tree, options, &mut report);
     websocket::validate(tree, options, &mut report);
+    check_max_payload(tree, options, &mut report);
     if !report.errors.is_empty() || (strict && !report.warnings.is_empty()) {
         return Err(ConfigError::Invalid {
             warnings: report.warnings,
@@ -170,6 +171,19 @@ pub fn apply_config(
         .chain(report.unsupported.iter())
         .map(ToString::to_string)
         .collect())
+}
+
+/// nats-server refuses a `max_payload` that one client could not even
+/// have pending: every message must fit in `max_pending`.
+fn check_max_payload(tree: &ConfigMap, options: &ServerOptions, report: &mut apply::Report) {
+    let (payload, pending) = (u64::from(options.max_payload_bytes), options.max_pending_bytes);
+    if payload <= pending {
+        return;
+    }
+    let at = |key: &str| tree.entries().iter().find(|e| e.key.eq_ignore_ascii_case(key)).map(|e| e.value.pos.clone());
+    if let Some(pos) = at("max_payload").or_else(|| at("max_pending")) {
+        report.error(&pos, format!("max_payload ({payload}) cannot be higher than max_pending ({pending})"));
+    }
 }
 
 /// The JWT inside a file as `nsc` writes it: either bare, or between

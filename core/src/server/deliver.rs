@@ -37,8 +37,8 @@ pub(crate) struct Work {
     pub expired: Vec<(Slot, SubId)>,
     /// Receivers that went over `max_pending`, closed at delivery.
     pub slow: Vec<Slot>,
-    /// A receiver is more than half `max_pending` behind.
-    pub stalled: bool,
+    /// Whether a receiver asks the producer to pause (see [`Stall`]).
+    pub stall: Stall,
     /// JetStream wrote: the batch ends with a sync request.
     pub jetstream_flush: bool,
 }
@@ -168,12 +168,15 @@ impl<R: RngCore> Route<'_, R> {
         self.work.delivered.merge(m);
         self.work.count_sent(&o.profile.account, m);
         let unread = o.unread_bytes();
-        self.work.stalled |= unread > self.max_pending / 2;
-        if unread > self.max_pending {
-            // The same limit as for every other byte queued to a client:
-            // nothing more is queued, the control plane closes it.
-            sub.outbox.close(o, CloseReason::SlowConsumerPendingBytes);
-            self.work.slow.push(sub.slot);
+        if unread > stall_gate(self.max_pending) {
+            let draining = o.draining(self.now);
+            self.work.stall = self.work.stall.max(if draining { Stall::Always } else { Stall::WithinBudget });
+            if o.over_limit(self.now, self.max_pending) {
+                // The same limit as for every other byte queued to a client:
+                // nothing more is queued, the control plane closes it.
+                sub.outbox.close(o, CloseReason::SlowConsumerPendingBytes);
+                self.work.slow.push(sub.slot);
+            }
         }
         if o.mark_dirty() {
             self.work.touched.push(&sub.outbox);
@@ -181,6 +184,34 @@ impl<R: RngCore> Route<'_, R> {
         true
     }
 }
+
+/// Unread bytes past which a receiver slows its producers down: three
+/// quarters of `max_pending`, as nats-server gates its fast producers.
+pub(crate) fn stall_gate(max_pending: u64) -> u64 {
+    max_pending / 4 * 3
+}
+
+/// What a batch's receivers ask of its producer, the strongest wins.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stall {
+    /// Every receiver keeps up.
+    #[default]
+    No,
+    /// A receiver past the stall gate has not drained for
+    /// [`DRAIN_GRACE`]: the producer pauses within its budget for the read,
+    /// then goes on, and the receiver is cut once past `max_pending`.
+    WithinBudget,
+    /// A receiver past the stall gate is draining: the producer pauses
+    /// whatever its budget, so that the receiver is not cut for being
+    /// slower than one producer's burst.
+    Always,
+}
+
+/// How recently a receiver must have drained (made write progress) to
+/// count as draining: one that did is not cut for pending bytes until
+/// twice `max_pending` (each message is at most `max_payload`, which is
+/// at most `max_pending`); one that did not is cut past `max_pending`.
+pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The publisher's own subscription on `reply` among `result`, for a
 /// no-responders status.
@@ -277,9 +308,7 @@ impl Control {
         let work = &mut self.work;
         self.traffic.add(std::mem::take(&mut work.received), std::mem::take(&mut work.delivered));
         work.count_sent_into_accounts();
-        if std::mem::take(&mut work.stalled) {
-            self.producer_stalled = true;
-        }
+        self.producer_stall = self.producer_stall.max(std::mem::take(&mut work.stall));
     }
 
     pub(crate) fn slow_consumer(&mut self, now: Instant, slot: Slot) {

@@ -61,6 +61,7 @@ pub(crate) type Account = crate::account::state::Account<SubRef>;
 pub(crate) type AccountShared = crate::account::state::AccountShared<SubRef>;
 pub(crate) use client::{Client, Slot, SubId, SubRef};
 pub(crate) use subs::Subscription;
+pub use deliver::DRAIN_GRACE;
 pub use outbox::{Outbox, Taken, Wake};
 pub use session::{Session, WithControl};
 pub use single::Server;
@@ -241,8 +242,8 @@ pub struct Control {
     /// Sequence number of the server's system replies.
     system_seq: u64,
     /// Set while handling received bytes when a receiver of the messages
-    /// fell more than half of `max_pending` behind: the producer should slow down.
-    producer_stalled: bool,
+    /// is past the stall gate: the producer should pause.
+    producer_stall: deliver::Stall,
     /// The NATS resolver's directory, when the runtime attached storage.
     jwt_dir: Option<resolver::dir::JwtDir<resolver::Durable>>,
     /// When an account JWT or activation token in force next expires.
@@ -339,7 +340,7 @@ impl Control {
             match_seed: 0,
             trust: None,
             system_seq: 0,
-            producer_stalled: false,
+            producer_stall: deliver::Stall::No,
             jwt_dir,
             claims_clock: resolver::claims::ClaimsClock::default(),
             jetstream: None,
@@ -717,9 +718,13 @@ impl Control {
     }
 }
 
-/// How long a producer's reads pause while a receiver of its messages is
-/// more than half of `max_pending` behind.
+/// How long a producer pauses, at a message boundary, while a receiver of
+/// its messages is past the stall gate (see [`deliver::stall_gate`]).
 pub(crate) const PRODUCER_STALL: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The most a producer pauses in all for one read: a receiver that does not
+/// drain slows its producers this much a read, no more, until it is cut.
+pub(crate) const PRODUCER_STALL_BUDGET: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// How soon after connecting a client gets its first PING (nats-server pings
 /// early to measure round-trip time).

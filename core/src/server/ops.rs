@@ -78,7 +78,7 @@ impl Control {
         let max_pending = self.opts.max_pending_bytes;
         let over = self.client(slot).is_some_and(|c| {
             let o = c.outbox.lock();
-            o.closed.is_none() && o.unread_bytes() > max_pending
+            o.closed.is_none() && o.over_limit(now, max_pending)
         });
         if over {
             self.slow_consumer(now, slot);

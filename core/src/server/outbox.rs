@@ -110,6 +110,19 @@ impl OutboxState {
         self.pending_bytes + self.bytes.len() as u64
     }
 
+    /// The client read something lately: nothing was pending in the
+    /// runtime, or a write made progress within [`DRAIN_GRACE`](super::DRAIN_GRACE).
+    pub fn draining(&self, now: Instant) -> bool {
+        self.write_progress_at.is_none_or(|at| now.saturating_duration_since(at) < super::DRAIN_GRACE)
+    }
+
+    /// The client is a slow consumer: past `max_pending` and not draining,
+    /// or past twice `max_pending` whatever it does.
+    pub fn over_limit(&self, now: Instant, max_pending: u64) -> bool {
+        let unread = self.unread_bytes();
+        unread > max_pending && (unread > 2 * max_pending || !self.draining(now))
+    }
+
     /// Notes that bytes were queued; true if the caller now owes a wake.
     #[must_use]
     pub fn mark_dirty(&mut self) -> bool {

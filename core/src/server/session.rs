@@ -25,10 +25,10 @@ use crate::subject::is_valid_literal_subject;
 use crate::time::{Instant, UnixNanos};
 
 use super::matches::MatchCache;
-use super::deliver::{no_responders_status, own_subscription, Route, Work};
+use super::deliver::{no_responders_status, own_subscription, Route, Stall, Work};
 use super::ops::PreparedConnect;
 use super::outbox::{Outbox, Profile};
-use super::{ConnId, Control, PlainAuth, Slot, Traffic, PRODUCER_STALL};
+use super::{ConnId, Control, PlainAuth, Slot, Traffic, PRODUCER_STALL, PRODUCER_STALL_BUDGET};
 
 /// How a session reaches the control plane: the runtime's lock around it,
 /// or plain `&mut` where one thread runs everything.
@@ -59,6 +59,10 @@ pub struct Session {
     nonce: Option<String>,
     /// The configured users, when checking credentials needs nothing else.
     plain_auth: Option<Arc<PlainAuth>>,
+    /// When the session last asked its runtime to pause (the next call
+    /// resumes the same read), and how long this read has paused so far.
+    stalled_at: Option<Instant>,
+    stall_spent: Duration,
 }
 
 /// What a [`Session`] starts with, from the control plane.
@@ -98,6 +102,8 @@ impl Session {
             connect: None,
             nonce: setup.nonce,
             plain_auth: setup.plain_auth,
+            stalled_at: None,
+            stall_spent: Duration::ZERO,
         }
     }
 
@@ -111,33 +117,55 @@ impl Session {
         &self.outbox
     }
 
-    /// Bytes arrived from the client. Returns how long the runtime should
-    /// wait before reading more: when a receiver of the client's messages
-    /// falls behind, the producer is slowed down before anyone becomes a
-    /// slow consumer, as nats-server does. Once the connection is closed
-    /// (see [`Outbox::take`]) the session ignores what it is fed.
-    pub fn handle_received(&mut self, now: Instant, mut bytes: Bytes, control: &mut impl WithControl) -> Option<Duration> {
+    /// Bytes arrived from the client: runs its ops, in order, and consumes
+    /// them from `bytes`.
+    ///
+    /// Back-pressure, as nats-server applies it: when a message leaves one
+    /// of its receivers past the stall gate (three quarters of
+    /// `max_pending` unread), the session stops after that message and
+    /// returns how long the runtime should wait; what is left in `bytes`
+    /// is unread, and the runtime hands it in again after the pause, before
+    /// reading more. A healthy receiver drains meanwhile instead of being
+    /// cut: while the receivers past the gate are draining (see
+    /// [`DRAIN_GRACE`](super::DRAIN_GRACE)) the producer pauses as long as
+    /// it takes. For a receiver that does not drain the pauses of one read
+    /// add up to at most [`PRODUCER_STALL_BUDGET`]: after that the read
+    /// goes on, and the receiver crosses `max_pending` and is cut.
+    /// Once the connection is closed (see [`Outbox::take`]) the session
+    /// drops what it is fed.
+    pub fn handle_received(&mut self, now: Instant, bytes: &mut Bytes, control: &mut impl WithControl) -> Option<Duration> {
+        // A call after a pause resumes the paused read; any other starts one.
+        match self.stalled_at.take() {
+            Some(at) => self.stall_spent += now.saturating_duration_since(at),
+            None => self.stall_spent = Duration::ZERO,
+        }
         if !self.begin(now) {
+            bytes.clear();
             return None;
         }
+        let mut paused = false;
         while !bytes.is_empty() {
-            match self.parser.next_op(&mut bytes) {
+            match self.parser.next_op(bytes) {
                 Ok(Some(ClientOp::Pub(mut p))) => {
-                    if !self.map_subject(&mut p) {
+                    if !self.map_subject(now, &mut p) {
                         continue;
                     }
                     if !self.takes(now, &p) {
                         if !self.hand_over(control, |c, slot| c.process_op(now, slot, ClientOp::Pub(p), None)) {
                             break;
                         }
-                        continue;
+                    } else {
+                        // Closed meanwhile (by a timer, a revocation, a slow
+                        // consumer check): the rest of the read is dropped.
+                        if self.outbox.is_closed() {
+                            break;
+                        }
+                        self.publish(now, &p);
                     }
-                    // Closed meanwhile (by a timer, a revocation, a slow
-                    // consumer check): the rest of the read is dropped.
-                    if self.outbox.is_closed() {
+                    if self.must_pause() {
+                        paused = true;
                         break;
                     }
-                    self.publish(now, &p);
                 }
                 Ok(Some(ClientOp::Connect(json))) => {
                     let prepared = self.prepare_connect(&json);
@@ -158,7 +186,30 @@ impl Session {
                 }
             }
         }
+        if !paused {
+            bytes.clear();
+        }
         self.finish(now, control)
+    }
+
+    /// [`Session::handle_received`] for a runtime that cannot pause in the
+    /// middle of what it read: runs all of `bytes`, and returns the longest
+    /// pause it was asked for, to take before reading more.
+    pub fn handle_received_all(&mut self, now: Instant, mut bytes: Bytes, control: &mut impl WithControl) -> Option<Duration> {
+        let mut pause = self.handle_received(now, &mut bytes, control);
+        while !bytes.is_empty() {
+            pause = self.handle_received(now, &mut bytes, control).max(pause);
+        }
+        pause
+    }
+
+    /// A receiver is past the stall gate and this read may still pause.
+    fn must_pause(&self) -> bool {
+        match self.work.stall {
+            Stall::No => false,
+            Stall::WithinBudget => self.stall_spent < PRODUCER_STALL_BUDGET,
+            Stall::Always => true,
+        }
     }
 
     /// Reads a CONNECT over the one before and, outside operator mode,
@@ -206,7 +257,7 @@ impl Session {
     /// looks at it (permissions included), as nats-server does. False when
     /// the mapping dropped the message: it is counted and acknowledged as
     /// any publish, and goes nowhere.
-    fn map_subject(&mut self, p: &mut Publish) -> bool {
+    fn map_subject(&mut self, now: Instant, p: &mut Publish) -> bool {
         if !self.profile.connected {
             return true;
         }
@@ -222,7 +273,7 @@ impl Session {
                 let size = p.payload.len() + p.headers.as_ref().map_or(0, Bytes::len);
                 self.work.received.add(size);
                 if self.profile.verbose {
-                    self.queue_own(|b| b.extend_from_slice(encode::OK));
+                    self.queue_own(now, |b| b.extend_from_slice(encode::OK));
                 }
                 false
             }
@@ -251,10 +302,10 @@ impl Session {
         let (pedantic, verbose, echo) = (self.profile.pedantic, self.profile.verbose, self.profile.echo);
         if pedantic && !is_valid_literal_subject(&p.subject) {
             // nats-server reports the subject but still routes the message.
-            self.queue_own(|b| encode::write_err(b, "Invalid Publish Subject"));
+            self.queue_own(now, |b| encode::write_err(b, "Invalid Publish Subject"));
         }
         if verbose {
-            self.queue_own(|b| b.extend_from_slice(encode::OK));
+            self.queue_own(now, |b| b.extend_from_slice(encode::OK));
         }
         let result = self.cache.lookup(&self.profile.account, &p.subject);
         let mut route =
@@ -274,7 +325,7 @@ impl Session {
     }
 
     /// Queues the server's reply to this client (`+OK`, `-ERR`).
-    fn queue_own(&mut self, write: impl FnOnce(&mut BytesMut)) {
+    fn queue_own(&mut self, now: Instant, write: impl FnOnce(&mut BytesMut)) {
         let mut o = self.outbox.lock();
         if o.closed.is_some() {
             return;
@@ -282,7 +333,7 @@ impl Session {
         write(&mut o.bytes);
         // A client that does not read the server's replies is a slow
         // consumer as surely as one that does not read its messages.
-        if o.unread_bytes() > self.max_pending {
+        if o.over_limit(now, self.max_pending) {
             self.outbox.close(&mut o, super::CloseReason::SlowConsumerPendingBytes);
             self.work.slow.push(self.slot);
         }
@@ -352,11 +403,17 @@ impl Session {
             });
         }
         self.work.touched.wake_all();
-        let stalled = std::mem::take(&mut self.work.stalled);
-        if stalled {
-            self.traffic.stalled();
+        let pause = self.must_pause();
+        let stall = std::mem::take(&mut self.work.stall);
+        if !pause {
+            return None;
         }
-        stalled.then_some(PRODUCER_STALL)
+        self.traffic.stalled();
+        self.stalled_at = Some(now);
+        Some(match stall {
+            Stall::Always => PRODUCER_STALL,
+            _ => PRODUCER_STALL.min(PRODUCER_STALL_BUDGET.saturating_sub(self.stall_spent)),
+        })
     }
 }
 
@@ -365,7 +422,7 @@ impl Control {
     /// running one of its ops.
     pub(crate) fn hand_over(&mut self, work: &mut Work) {
         work.touched.append(&mut self.work.touched);
-        work.stalled |= std::mem::take(&mut self.producer_stalled);
+        work.stall = work.stall.max(std::mem::take(&mut self.producer_stall));
         work.jetstream_flush |= self.jetstream_needs_flush();
     }
 }

@@ -101,9 +101,28 @@ impl Server {
         conn
     }
 
-    /// Bytes arrived on `conn` (see [`Session::handle_received`]).
+    /// Bytes arrived on `conn`, all run at once (see
+    /// [`Session::handle_received_all`]): the longest pause asked for.
     pub fn handle_received(&mut self, now: Instant, conn: ConnId, bytes: Bytes) -> Option<std::time::Duration> {
         let session = self.sessions.get_mut(&conn)?;
+        let stall = session.handle_received_all(now, bytes, &mut Direct(&mut self.control));
+        self.collect(now);
+        stall
+    }
+
+    /// Bytes arrived on `conn`, run as the runtime runs them (see
+    /// [`Session::handle_received`]): after a pause, what is left in
+    /// `bytes` is handed in again before anything newer.
+    pub fn handle_received_paced(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        bytes: &mut Bytes,
+    ) -> Option<std::time::Duration> {
+        let Some(session) = self.sessions.get_mut(&conn) else {
+            bytes.clear();
+            return None;
+        };
         let stall = session.handle_received(now, bytes, &mut Direct(&mut self.control));
         self.collect(now);
         stall

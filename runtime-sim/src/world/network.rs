@@ -133,10 +133,18 @@ impl World {
         {
             let now = self.now;
             if let Some(server) = self.nodes[node].server.as_mut() {
-                if let Some(pause) = server.handle_received(now, conn, chunk) {
+                let mut rest = chunk;
+                if let Some(pause) = server.handle_received_paced(now, conn, &mut rest) {
                     // Backpressure: the server reads nothing more from this
-                    // client for a while; its bytes wait in the network.
-                    self.links[link].read_paused_until = now + pause;
+                    // client for a while; the rest of the chunk and what
+                    // follows it wait in the network.
+                    let l = &mut self.links[link];
+                    l.read_paused_until = now + pause;
+                    if !rest.is_empty() {
+                        l.up.in_flight += rest.len();
+                        l.up_delivered -= rest.len() as u64;
+                        l.up.net.push_front((now, rest));
+                    }
                     self.schedule(pause, Ev::Deliver { link, dir: Dir::Up });
                 }
                 // Outputs first: if the server closed this very connection

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use natrix_core::server::CloseReason;
+use natrix_core::server::{CloseReason, DRAIN_GRACE};
 use natrix_core::storage::Storage;
 use natrix_core::{ConnId, Output, Server};
 
@@ -144,11 +144,13 @@ impl World {
         };
         // The server's output, byte for byte: replays must agree on content.
         self.hash.data(&bytes);
+        // A receiver that drains may run past `max_pending` while its
+        // producers pause, up to twice it; one that does not is cut past it.
         let max_pending = self.options.max_pending_bytes;
         let l = &mut self.links[link];
-        if l.server_pending > max_pending {
+        if l.server_pending > 2 * max_pending {
             let d = format!(
-                "{conn} had {} bytes pending (max_pending {max_pending}) and got {} more",
+                "{conn} had {} bytes pending (twice max_pending {max_pending}) and got {} more",
                 l.server_pending,
                 bytes.len()
             );
@@ -169,7 +171,7 @@ impl World {
 
     pub(super) fn check_memory(&mut self, node: usize) {
         let per_conn =
-            self.options.max_pending_bytes + u64::from(self.options.max_payload_bytes) + 4096;
+            2 * self.options.max_pending_bytes + u64::from(self.options.max_payload_bytes) + 4096;
         let conns = self.nodes[node].conns.len() as u64;
         let total: u64 = self.nodes[node]
             .conns
@@ -213,16 +215,16 @@ impl World {
     }
 
     /// Checks a server-initiated close against what the simulator saw: slow
-    /// consumers must really be over `max_pending` or stalled past
-    /// `write_deadline`; a stale connection or an auth timeout needs a fault.
+    /// consumers must really be over `max_pending` and not draining (no
+    /// write progress for [`DRAIN_GRACE`]; a healthy receiver is never cut
+    /// while its producers can be paused), or over twice `max_pending`, or
+    /// stalled past `write_deadline`; a stale connection or an auth timeout
+    /// needs a fault.
     pub(super) fn close_justified(&self, link: LinkId, reason: CloseReason) -> Result<(), String> {
         let l = &self.links[link];
         let (pending, max) = (l.server_pending, self.options.max_pending_bytes);
         match reason {
-            CloseReason::SlowConsumerPendingBytes if pending > max => Ok(()),
-            CloseReason::SlowConsumerPendingBytes => Err(format!(
-                "only {pending} bytes were pending (max_pending {max})"
-            )),
+            CloseReason::SlowConsumerPendingBytes => pending_bytes_cut_justified(pending, max, self.now - l.progress_at),
             CloseReason::SlowConsumerWriteDeadline => {
                 let stalled = self.now - l.progress_at;
                 if pending > 0 && stalled >= self.options.write_deadline {
@@ -241,5 +243,36 @@ impl World {
                 l.faulted
             )),
         }
+    }
+}
+
+/// A cut for pending bytes is justified when the receiver is past
+/// `max_pending` and has not drained (written anything) for
+/// [`DRAIN_GRACE`], or is past twice `max_pending` whatever it does: a
+/// receiver that drains is never cut while its producers can be paused.
+fn pending_bytes_cut_justified(pending: u64, max: u64, idle: Duration) -> Result<(), String> {
+    if pending > 2 * max || (pending > max && idle >= DRAIN_GRACE) {
+        return Ok(());
+    }
+    if pending > max {
+        return Err(format!(
+            "{pending} bytes were pending (max_pending {max}) but the receiver wrote {idle:?} ago: it was draining"
+        ));
+    }
+    Err(format!("only {pending} bytes were pending (max_pending {max})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_draining_receiver_may_not_be_cut_for_pending_bytes() {
+        let ms = Duration::from_millis;
+        assert!(pending_bytes_cut_justified(1000, 1000, ms(500)).is_err(), "not past max_pending");
+        assert!(pending_bytes_cut_justified(1001, 1000, DRAIN_GRACE).is_ok(), "past it, not draining");
+        let draining = pending_bytes_cut_justified(1500, 1000, DRAIN_GRACE - ms(1));
+        assert!(draining.unwrap_err().contains("draining"));
+        assert!(pending_bytes_cut_justified(2001, 1000, ms(0)).is_ok(), "past twice max_pending");
     }
 }
