@@ -77,7 +77,10 @@ pub fn run_pubsub(ctx: Arc<Ctx>) -> Result<Summary, String> {
     let pubs: Vec<Worker<()>> = (0..o.pubs)
         .map(|i| {
             let (ctx, barrier) = (ctx.clone(), barrier.clone());
-            thread::spawn(move || publisher(&ctx, i, &barrier))
+            thread::spawn(move || match ctx.opts.mode {
+                Mode::MqttQos0 | Mode::MqttQos1 => crate::mqtt::publisher(&ctx, i, &barrier),
+                _ => publisher(&ctx, i, &barrier),
+            })
         })
         .collect();
     barrier.wait();

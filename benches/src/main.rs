@@ -8,6 +8,7 @@
 mod core_modes;
 mod js;
 mod mem;
+mod mqtt;
 mod opts;
 mod payload;
 mod report;
@@ -64,7 +65,7 @@ fn run(opts: opts::Opts) -> Result<(), String> {
     let shown = report::spawn_progress(progress.clone(), o.msgs, o.quiet);
     let (pubs, subs) = (o.pubs, o.subs);
     let result = match o.mode {
-        Mode::Pub | Mode::PubSub | Mode::Queue => core_modes::run_pubsub(ctx.clone()),
+        Mode::Pub | Mode::PubSub | Mode::Queue | Mode::MqttQos0 | Mode::MqttQos1 => core_modes::run_pubsub(ctx.clone()),
         Mode::ReqRep => core_modes::run_reqrep(ctx.clone()),
         Mode::JsPub => js::run_js_pub(ctx.clone()),
         Mode::JsPull => js::run_js_pull(ctx.clone()),

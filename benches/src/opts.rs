@@ -21,6 +21,10 @@ pub enum Mode {
     Conns,
     /// Resident memory per subscription.
     Subs,
+    /// MQTT publishers at QoS 0, NATS subscribers checking every message.
+    MqttQos0,
+    /// MQTT publishers at QoS 1 with a window of PUBACKs, NATS subscribers.
+    MqttQos1,
 }
 
 impl Mode {
@@ -35,6 +39,8 @@ impl Mode {
             Mode::JsPull => "js-pull",
             Mode::Conns => "conns",
             Mode::Subs => "subs",
+            Mode::MqttQos0 => "mqtt-qos0",
+            Mode::MqttQos1 => "mqtt-qos1",
         }
     }
 
@@ -48,6 +54,8 @@ impl Mode {
             Mode::JsPull,
             Mode::Conns,
             Mode::Subs,
+            Mode::MqttQos0,
+            Mode::MqttQos1,
         ];
         all.into_iter().find(|m| m.name() == s)
     }
@@ -87,6 +95,8 @@ pub struct Opts {
     pub hold: Duration,
     /// No progress line.
     pub quiet: bool,
+    /// `mqtt-*`: the server's MQTT listener, `host:port`.
+    pub mqtt: String,
 }
 
 /// The usage text.
@@ -102,6 +112,8 @@ modes:
   js-pull  fill a stream, then S pull consumers fetch --window at a time and ack
   conns    open --count idle connections, report server RSS per connection
   subs     open --count subscriptions on one connection, report RSS per sub
+  mqtt-qos0  P MQTT publishers at QoS 0 on --mqtt, S NATS subscribers check every message
+  mqtt-qos1  the same at QoS 1, --window PUBLISHes awaiting PUBACK per publisher
 
 options:
   --url URL       server (default nats://127.0.0.1:4222)
@@ -117,6 +129,7 @@ options:
   --pid PID       conns/subs: server pid to read VmRSS of
   --per-conn N    conns: subscriptions per connection (default 0)
   --hold SECS     conns/subs: keep them open this long after the reading
+  --mqtt H:P      mqtt-*: the MQTT listener (default 127.0.0.1:1883)
   --quiet         no progress line
 
 The last line of output is a JSON summary. Any lost, duplicated,
@@ -143,6 +156,7 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
         per_conn: 0,
         hold: Duration::ZERO,
         quiet: false,
+        mqtt: "127.0.0.1:1883".into(),
     };
     while let Some(flag) = it.next() {
         if flag == "--quiet" {
@@ -166,6 +180,7 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "--pid" => o.pid = Some(v.parse().map_err(|_| bad(flag, v))?),
             "--per-conn" => o.per_conn = number(v)?,
             "--hold" => o.hold = Duration::from_secs(number(v)?),
+            "--mqtt" => o.mqtt = v.trim_start_matches("mqtt://").trim_start_matches("tcp://").to_owned(),
             _ => return Err(format!("unknown option {flag}")),
         }
     }

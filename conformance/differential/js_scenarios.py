@@ -465,3 +465,108 @@ JS_SCENARIOS += [
         pub("$JS.API.CONSUMER.INFO.R.C"),
     )), mask=RESET_MASK),
 ]
+
+# Mirrors and sources: the origin's messages copied (the mirror under the
+# origin's sequences, skipping what the origin lost; a source with a
+# `Nats-Stream-Source` header naming where each came from), the progress
+# STREAM.INFO shows once caught up, and the errors of configs that cannot be.
+# `active` is the time since the last message or heartbeat: masked.
+SOURCING_VOLATILE = VOLATILE + ["active"]
+
+
+def sourcing_scenario(name: str, steps: list) -> dict:
+    sc = js_scenario(name, steps)
+    sc["json_volatile_keys"] = SOURCING_VOLATILE
+    # The last word of the header is a hash of the origin's creation time.
+    sc["mask"] = MASK + [(r"^(Nats-Stream-Source: .*) [0-9A-Za-z]{8}$", r"\1 <origin>")]
+    return sc
+
+
+def get(stream: str, seq: int) -> bytes:
+    return pub(f"$JS.API.STREAM.MSG.GET.{stream}", {"seq": seq})
+
+
+JS_SCENARIOS += [
+    sourcing_scenario("js_mirror", ask(
+        create("O", subjects=["o.*"], storage="file", allow_direct=True),
+        pub("o.a", "1"), pub("o.b", "2"), pub("o.a", "3"), pub("o.c", "4"),
+        pub("$JS.API.STREAM.MSG.DELETE.O", {"seq": 2}),
+        create("M", storage="file", mirror={"name": "O"}),
+        create("F", storage="memory", mirror={"name": "O", "filter_subject": "o.a"}),
+        create("T", storage="file", mirror={"name": "O", "opt_start_seq": 3}),
+    ) + [("sleep", 0.5), ("read", "a")] + ask(
+        pub("$JS.API.STREAM.INFO.M"),
+        pub("$JS.API.STREAM.INFO.F"),
+        pub("$JS.API.STREAM.INFO.T"),
+        get("M", 1), get("M", 2), get("M", 4),
+        get("F", 3),
+        # Mirrors take no subjects, sources, first sequence; a mirror cannot change origin.
+        create("X", storage="file", subjects=["x"], mirror={"name": "O"}),
+        create("Y", storage="file", mirror={"name": "O"}, sources=[{"name": "O"}]),
+        create("Z", storage="file", mirror={"name": "O"}, first_seq=5),
+        pub("$JS.API.STREAM.UPDATE.M", {"name": "M", "storage": "file", "mirror": {"name": "F"}}),
+        pub("o.d", "5"),
+    ) + [("sleep", 0.5), ("read", "a")] + ask(
+        pub("$JS.API.STREAM.INFO.M"),
+        get("M", 5),
+    )),
+    sourcing_scenario("js_sources", ask(
+        create("A", subjects=["a.*"], storage="file"),
+        create("B", subjects=["b.*"], storage="memory"),
+        pub("a.1", "1"),
+        # nats-server lists a stream's sources in map order, which varies
+        # from run to run: S's answers (two sources) are not read.
+        pub("$JS.API.STREAM.CREATE.S", {"name": "S", "storage": "file", "subjects": ["s"], "allow_direct": True,
+                                        "sources": [{"name": "A"}, {"name": "B", "subject_transforms": [
+                                            {"src": "b.*", "dest": "from.b.{{wildcard(1)}}"}]}]},
+            reply="unread.r"),
+        create("H", storage="memory", sources=[
+            {"name": "B", "subject_transforms": [{"src": "b.*", "dest": "from.b.{{wildcard(1)}}"}]}]),
+        create("G", storage="file", allow_direct=True, sources=[{"name": "A", "filter_subject": "a.2"}]),
+    ) + [("sleep", 0.3), ("read", "a")] + ask(
+        pub("b.1", "2"),
+    ) + [("sleep", 0.3), ("read", "a")] + ask(
+        pub("a.2", "3"),
+    ) + [("sleep", 0.3), ("read", "a")] + ask(
+        pub("s", "own"),
+        pub("b.2", "4"),
+    ) + [("sleep", 0.3), ("read", "a")] + ask(
+        pub("$JS.API.STREAM.INFO.H"),
+        pub("$JS.API.STREAM.INFO.G"),
+        pub("$JS.API.DIRECT.GET.S", {"seq": 1}), pub("$JS.API.DIRECT.GET.S", {"seq": 2}),
+        pub("$JS.API.DIRECT.GET.S", {"seq": 3}), pub("$JS.API.DIRECT.GET.S", {"seq": 4}),
+        pub("$JS.API.DIRECT.GET.S", {"seq": 5}), pub("$JS.API.DIRECT.GET.G", {"seq": 1}),
+        # The same source twice, overlapping filters, a bad name.
+        create("D", storage="file", sources=[{"name": "A"}, {"name": "A"}]),
+        create("V", storage="file", sources=[{"name": "A", "subject_transforms": [
+            {"src": ">", "dest": "x.>"}, {"src": "a.*", "dest": "y.>"}]}]),
+        create("W", storage="file", sources=[{"name": "a.b"}]),
+    )),
+]
+
+# API audit advisories: one after each answer, while someone listens on
+# $JS.EVENT.ADVISORY.API, naming the client, the request and the answer
+# (requests whose answers hold no timestamps, so the quoted answer compares).
+# nats-server's MSG line for them has an empty reply field (two spaces).
+AUDIT_MASK = MASK + [(r"^MSG \$JS\.EVENT\.ADVISORY\.API 9 +\d+$", "MSG $JS.EVENT.ADVISORY.API 9 <size>")]
+
+
+def audit_scenario(name: str, steps: list) -> dict:
+    sc = js_scenario(name, [("send", "a", b"SUB $JS.EVENT.ADVISORY.API 9\r\n"), ("sync", "a")] + steps)
+    sc["mask"] = AUDIT_MASK
+    sc["json_volatile_keys"] = VOLATILE + ["id", "timestamp", "start", "rtt", "server"]
+    return sc
+
+
+JS_SCENARIOS += [
+    audit_scenario("js_api_audit", ask(
+        pub("$JS.API.INFO"),
+        pub("$JS.API.STREAM.NAMES"),
+        pub("$JS.API.STREAM.INFO.NOPE"),
+        pub("$JS.API.STREAM.CREATE.V", "{not json"),
+        pub("$JS.API.CONSUMER.INFO.NOPE.C"),
+    ) + [("send", "a", b"UNSUB 9\r\n"), ("sync", "a")] + ask(
+        # Nobody listens: no advisory.
+        pub("$JS.API.INFO"),
+    )),
+]

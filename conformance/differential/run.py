@@ -27,10 +27,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "python"))
 
 from natrix_harness import Server, StartError  # noqa: E402
+from mqtt_scenarios import MQTT_SCENARIOS  # noqa: E402
 from scenarios import SCENARIOS  # noqa: E402
 from sys_scenarios import SYS_SCENARIOS  # noqa: E402
 
 SCENARIOS = SCENARIOS + SYS_SCENARIOS
+
+SCENARIOS = SCENARIOS + MQTT_SCENARIOS
 
 # INFO values that differ between any two servers (or two runs of one).
 NORMALISED_INFO_KEYS = {
@@ -331,7 +334,45 @@ def run_steps(srv: Server, scenario: dict) -> list:
     return events
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def record_mqtt(target: str, scenario: dict) -> list:
+    """Runs an MQTT scenario (see mqtt_scenarios.py) on a fresh server."""
+    import tempfile
+
+    port = free_port()
+    store = tempfile.mkdtemp(prefix="natrix-diff-mqtt-")
+    config = (f'server_name: "mqtt-diff"\njetstream {{ store_dir: "{store}" }}\n'
+              f'mqtt {{ listen: "127.0.0.1:{port}"\n{scenario.get("mqtt_block", "")}\n}}\n'
+              f'{scenario.get("mqtt_config", "")}\n')
+    try:
+        srv = Server(target, config=config)
+    except (StartError, OSError) as e:
+        first = str(e).splitlines()[0] if str(e) else repr(e)
+        return [{"step": "start", "error": first}]
+    try:
+        deadline = time.monotonic() + SYNC_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        try:
+            return [{"step": "run", "observations": scenario["run"](srv.port, port)}]
+        except Exception as e:  # a scenario's failure is a difference, not a crash
+            return [{"step": "run", "error": f"{type(e).__name__}: {e}"}]
+    finally:
+        srv.stop()
+
+
 def record(target: str, scenario: dict) -> list:
+    if "run" in scenario:
+        return record_mqtt(target, scenario)
     try:
         srv = Server(target, args=scenario.get("args", ()), config=scenario.get("config"),
                      monitoring=bool(scenario.get("monitor")))

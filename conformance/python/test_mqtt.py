@@ -24,11 +24,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def mqtt_config(store_dir, port, extra=""):
+def mqtt_config(store_dir, port, extra="", mqtt_extra=""):
     return f"""
 server_name: "mqtt-conformance"
 jetstream {{ store_dir: "{store_dir}" }}
-mqtt {{ listen: "127.0.0.1:{port}" }}
+mqtt {{ listen: "127.0.0.1:{port}"
+{mqtt_extra}
+}}
 {extra}
 """
 
@@ -39,9 +41,9 @@ def broker(start_server, tmp_path):
     ``srv``, ``port`` (MQTT) and ``restart()``."""
 
     class Broker:
-        def __init__(self, extra=""):
+        def __init__(self, extra="", mqtt_extra=""):
             self.port = free_port()
-            self.config = mqtt_config(tmp_path / "js", self.port, extra)
+            self.config = mqtt_config(tmp_path / "js", self.port, extra, mqtt_extra)
             self.srv = start_server(config=self.config, monitoring=True)
             wait_listening(self.port)
 
@@ -349,3 +351,142 @@ def test_varz_shows_the_mqtt_listener(broker):
     with urllib.request.urlopen(b.srv.monitor_url.rstrip("/") + "/varz", timeout=WAIT_S) as r:
         varz = json.load(r)
     assert varz["mqtt"] == {"host": "127.0.0.1", "port": b.port, "tls_timeout": 2}
+
+
+def refused(port, **kw):
+    """Connects and asserts CONNACK 5, not authorized."""
+    c = Client(port, **kw)
+    rc = c.connack()[1]
+    c.c.loop_stop()
+    assert rc == 5 or getattr(rc, "value", None) == 135, rc
+
+
+def test_mqtt_block_authorization_replaces_the_servers(broker, start_server):
+    b = broker(mqtt_extra="authorization { username: dev, password: s3cret }")
+    refused(b.port, client_id="anon")
+    refused(b.port, client_id="wrong", user="dev", password="nope")
+    good, _ = connected(b.port, client_id="dev", user="dev", password="s3cret")
+    good.close()
+
+    async def tcp_needs_nothing():
+        nc = await nats.connect(b.srv.client_url)
+        await nc.close()
+
+    asyncio.run(tcp_needs_nothing())
+
+
+def test_mqtt_block_token_is_the_password(broker):
+    b = broker(mqtt_extra="authorization { token: tk }")
+    refused(b.port, client_id="notoken", user="any", password="other")
+    good, _ = connected(b.port, client_id="tok", user="whoever", password="tk")
+    good.close()
+
+
+def test_mqtt_no_auth_user_is_for_mqtt_clients_only(broker):
+    b = broker(extra="authorization { users: [{user: a, password: pa}, {user: dev, password: pd}] }",
+               mqtt_extra="no_auth_user: dev")
+    anon, _ = connected(b.port, client_id="anon-dev")
+    assert anon.subscribe("n/a/u", 1) == [1]
+    pub, _ = connected(b.port, client_id="named", user="a", password="pa")
+    pub.publish("n/a/u", b"hi", qos=1)
+    assert anon.message().payload == b"hi"
+    refused(b.port, client_id="bad", user="a", password="pd")
+    for c in (anon, pub):
+        c.close()
+
+    async def tcp_needs_credentials():
+        with pytest.raises(Exception):
+            await nats.connect(b.srv.client_url, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+
+    asyncio.run(tcp_needs_credentials())
+
+
+def test_mqtt_block_timeout_is_the_time_to_connect(broker):
+    b = broker(extra="authorization { user: u, password: p, timeout: 5 }", mqtt_extra="authorization { timeout: 1 }")
+    dev = socket.create_connection(("127.0.0.1", b.port), timeout=WAIT_S)
+    started = time.monotonic()
+    assert dev.recv(16) == b""  # closed, without a CONNECT
+    took = time.monotonic() - started
+    assert 0.5 <= took < 4.0, took
+    dev.close()
+
+
+def test_qos2_subscription_is_granted_and_delivered_at_qos2(broker):
+    b = broker()
+    sub, _ = connected(b.port, client_id="q2s")
+    assert sub.subscribe("q2s/t", 2) == [2]
+    pub, _ = connected(b.port, client_id="q2p")
+    pub.publish("q2s/t", b"two", qos=2)
+    pub.publish("q2s/t", b"one", qos=1)
+    got = sorted((m.payload, m.qos) for m in (sub.message(), sub.message()))
+    assert got == [(b"one", 1), (b"two", 2)]
+    sub.no_message()
+    sub.close()
+    pub.close()
+
+
+def mqtt_packet(kind, body):
+    return bytes([kind, len(body)]) + body
+
+
+def recv_exact(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        assert chunk, f"closed after {out!r}"
+        out += chunk
+    return out
+
+
+def test_qos2_publish_waits_in_jetstream_across_a_reconnect(broker):
+    b = broker()
+    watcher, _ = connected(b.port, client_id="q2w")
+    assert watcher.subscribe("held/t", 1) == [1]
+
+    def persistent(client_id):
+        body = struct.pack(">H", 4) + b"MQTT" + bytes([4, 0]) + struct.pack(">H", 30)
+        body += struct.pack(">H", len(client_id)) + client_id.encode()
+        dev = socket.create_connection(("127.0.0.1", b.port), timeout=WAIT_S)
+        dev.sendall(mqtt_packet(0x10, body))
+        assert recv_exact(dev, 4)[:2] == b"\x20\x02"
+        return dev
+
+    dev = persistent("q2dev")
+    topic = b"held/t"
+    dev.sendall(mqtt_packet(0x34, struct.pack(">H", len(topic)) + topic + struct.pack(">H", 9) + b"kept"))
+    assert recv_exact(dev, 4) == b"\x50\x02\x00\x09"  # PUBREC
+    dev.close()
+    watcher.no_message(timeout=1.0)  # not released yet
+    dev = persistent("q2dev")
+    dev.sendall(b"\x62\x02\x00\x09")  # PUBREL
+    assert recv_exact(dev, 4) == b"\x70\x02\x00\x09"  # PUBCOMP
+    m = watcher.message()
+    assert (m.topic, m.payload) == ("held/t", b"kept")
+    dev.sendall(b"\x62\x02\x00\x09")  # released already: PUBCOMP, nothing more
+    assert recv_exact(dev, 4) == b"\x70\x02\x00\x09"
+    watcher.no_message(timeout=1.0)
+    dev.close()
+    watcher.close()
+
+
+def test_mqtt_users_permissions_apply_to_what_they_publish_and_subscribe(broker):
+    b = broker(extra="authorization { users: [{user: dev, password: pd, permissions: "
+                     "{publish: \"ok.>\", subscribe: \"ok.>\"}}, {user: admin, password: pa}] }")
+    admin, _ = connected(b.port, client_id="admin", user="admin", password="pa")
+    assert admin.subscribe("#", 1) == [1]
+    dev, _ = connected(b.port, client_id="dev", user="dev", password="pd")
+    assert dev.subscribe("ok/+", 1) == [1]
+    assert dev.subscribe("secret/+", 1) == [128]
+    assert dev.subscribe("$MQTT/msgs/#", 0) == [128]
+    dev.publish("secret/x", b"denied", qos=1)  # acknowledged, goes nowhere
+    dev.publish("ok/x", b"allowed", qos=1)
+    m = admin.message()
+    assert (m.topic, m.payload) == ("ok/x", b"allowed")
+    m = dev.message()
+    assert (m.topic, m.payload, m.qos) == ("ok/x", b"allowed", 1)
+    admin.publish("secret/y", b"not for dev", qos=1)
+    assert admin.message().payload == b"not for dev"
+    dev.no_message()
+    admin.no_message()
+    dev.close()
+    admin.close()

@@ -263,3 +263,93 @@ def test_config_without_tls_or_no_tls_is_refused(start_server):
     with pytest.raises(StartError) as e:
         start_server(config="websocket { port: -1 }\n")
     assert "websocket requires TLS configuration" in str(e.value)
+
+
+def raw_login(srv, connect, extra=""):
+    """A raw WebSocket client: upgrade (with `extra` headers), INFO, then
+    CONNECT and PING; returns (INFO json, what came back)."""
+    s, head = raw_upgrade(srv, extra)
+    assert " 101 " in head.split("\r\n")[0], head
+    try:
+        info = read_nats(s, b"\r\n")
+        s.sendall(client_frame(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n"))
+        try:
+            answer = read_nats(s, b"\r\n")
+        except EOFError:
+            answer = b""
+        return json.loads(info[5:].split(b"\r\n")[0]), answer
+    finally:
+        s.close()
+
+
+VIOLATION = b"-ERR 'Authorization Violation'\r\n"
+
+
+@run
+async def test_websocket_block_authorization_replaces_the_servers(start_server):
+    srv = start_server(config="authorization { token: main }\n"
+                              "websocket { host: 127.0.0.1, port: -1, no_tls: true, "
+                              "authorization { user: wu, password: wp } }\n")
+    info, answer = raw_login(srv, {"verbose": False, "user": "wu", "pass": "wp"})
+    assert info["auth_required"] is True
+    assert answer.startswith(b"PONG"), answer
+    _, answer = raw_login(srv, {"verbose": False, "auth_token": "main"})
+    assert answer.startswith(VIOLATION), answer
+    nc = await nats.connect(srv.client_url, token="main")
+    await nc.close()
+
+
+def test_websocket_block_token_and_no_auth_server(start_server):
+    srv = start_server(config="websocket { host: 127.0.0.1, port: -1, no_tls: true, authorization { token: wt } }\n")
+    info, answer = raw_login(srv, {"verbose": False})
+    assert info["auth_required"] is True
+    assert answer.startswith(VIOLATION), answer
+    _, answer = raw_login(srv, {"verbose": False, "auth_token": "wt"})
+    assert answer.startswith(b"PONG"), answer
+
+
+def test_websocket_no_auth_user_is_for_websocket_clients_only(start_server):
+    srv = start_server(config="authorization { users: [{user: a, password: pa, permissions: {publish: \"a.>\"}}, "
+                              "{user: b, password: pb}] }\n"
+                              "websocket { host: 127.0.0.1, port: -1, no_tls: true, no_auth_user: a }\n")
+    s, head = raw_upgrade(srv)
+    try:
+        read_nats(s, b"\r\n")
+        s.sendall(client_frame(b'CONNECT {"verbose":false}\r\nPUB x 1\r\nx\r\nPING\r\n'))
+        got = read_nats(s, b"PONG\r\n")
+        assert got == b"-ERR 'Permissions Violation for Publish to \"x\"'\r\nPONG\r\n", got
+    finally:
+        s.close()
+    _, answer = raw_login(srv, {"verbose": False, "user": "b", "pass": "pb"})
+    assert answer.startswith(b"PONG"), answer
+    host, port = srv.client_url.split("://", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as tcp:
+        tcp.recv(4096)
+        tcp.sendall(b'CONNECT {"verbose":false}\r\nPING\r\n')
+        assert tcp.recv(4096).startswith(VIOLATION)
+
+
+def test_websocket_credentials_from_cookies(start_server):
+    srv = start_server(config="authorization { users: [{user: a, password: pa}] }\n"
+                              "websocket { host: 127.0.0.1, port: -1, no_tls: true, "
+                              "user_cookie: nu, pass_cookie: np }\n")
+    _, answer = raw_login(srv, {"verbose": False}, extra="Cookie: nu=a; np=pa\r\n")
+    assert answer.startswith(b"PONG"), answer
+    _, answer = raw_login(srv, {"verbose": False, "pass": "wrong"}, extra="Cookie: nu=a; np=pa\r\n")
+    assert answer.startswith(VIOLATION), answer
+    _, answer = raw_login(srv, {"verbose": False})
+    assert answer.startswith(VIOLATION), answer
+
+
+def test_websocket_block_timeout(start_server):
+    srv = start_server(config="authorization { user: u, password: p, timeout: 5 }\n"
+                              "websocket { host: 127.0.0.1, port: -1, no_tls: true, authorization { timeout: 1 } }\n")
+    s, head = raw_upgrade(srv)
+    try:
+        read_nats(s, b"\r\n")
+        started = time.monotonic()
+        got = read_nats(s, b"Authentication Timeout")
+        assert b"-ERR 'Authentication Timeout'" in got, got
+        assert time.monotonic() - started < 3.5
+    finally:
+        s.close()

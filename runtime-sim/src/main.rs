@@ -20,7 +20,7 @@ use natrix_sim::jetstream::{self, Scenario};
 use natrix_sim::{ci_seeds, isolation, run_seed, FaultMode, RunReport};
 
 const USAGE: &str = "usage:
-  natrix-sim run --seeds N [--faults none|network|all|js-kill|js-power-loss|js-bitflip-block|js-bitflip-meta|js-full-disk|js-consumer|js-work-queue|js-kv] [--start S] [--isolation]
+  natrix-sim run --seeds N [--faults none|network|all|js-kill|js-power-loss|js-bitflip-block|js-bitflip-meta|js-full-disk|js-consumer|js-work-queue|js-kv|js-mqtt] [--start S] [--isolation]
   natrix-sim replay SEED [--faults ...] [--isolation]
   natrix-sim ci";
 

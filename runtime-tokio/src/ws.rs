@@ -118,7 +118,8 @@ where
         };
         return crate::mqtt::run(shared, &mqtt, stream, shown, Some(frames)).await;
     }
-    let (session, signal) = shared.connect_via(shown, Transport::Websocket);
+    let (mut session, signal) = shared.connect_via(shown, Transport::Websocket);
+    session.set_cookies(upgrade.cookies);
     let framing = Framing {
         reader: FrameReader::new(upgrade.compress, setup.max_payload),
         writer: FrameWriter::new(upgrade.compress, upgrade.browser),

@@ -117,11 +117,23 @@ pub fn authenticate(
     connect: &ConnectInfo,
     nonce: Option<&str>,
 ) -> Result<Identity, AuthError> {
+    authenticate_as(auth, no_auth_user, connect, nonce, restrictions::STANDARD)
+}
+
+/// [`authenticate`] for a client of `connection_type` (`STANDARD`,
+/// `WEBSOCKET`, `MQTT`…), which a user's `allowed_connection_types` must allow.
+pub fn authenticate_as(
+    auth: &Authorization,
+    no_auth_user: Option<&str>,
+    connect: &ConnectInfo,
+    nonce: Option<&str>,
+    connection_type: &str,
+) -> Result<Identity, AuthError> {
     if !auth.is_required() {
         return Ok(Identity::default());
     }
     if let Some(key) = connect.nkey.as_deref() {
-        return authenticate_nkey(auth, key, connect.sig.as_deref(), nonce);
+        return authenticate_nkey(auth, key, connect.sig.as_deref(), nonce, connection_type);
     }
     if let Some(token) = &auth.token {
         return match connect.auth_token.as_deref() {
@@ -137,7 +149,7 @@ pub fn authenticate(
         Some(u) => u,
         None => match no_auth_user {
             Some(u) if connect.pass.is_none() && connect.auth_token.is_none() => {
-                return lookup_no_auth_user(auth, u)
+                return lookup_no_auth_user(auth, u, connection_type)
             }
             _ => return Err(AuthError::MissingCredentials),
         },
@@ -146,6 +158,7 @@ pub fn authenticate(
         auth,
         given_user,
         connect.pass.as_deref().unwrap_or_default(),
+        connection_type,
     )
 }
 
@@ -159,6 +172,7 @@ fn authenticate_nkey(
     key: &str,
     sig: Option<&str>,
     nonce: Option<&str>,
+    connection_type: &str,
 ) -> Result<Identity, AuthError> {
     let user = auth
         .users
@@ -172,7 +186,7 @@ fn authenticate_nkey(
     };
     let sig = nkey::decode_signature(sig.unwrap_or_default()).map_err(bad)?;
     nkey::verify(key, nkey::KeyRole::User, nonce.as_bytes(), &sig).map_err(bad)?;
-    let mut identity = identity_of(auth, user)?;
+    let mut identity = identity_of(auth, user, connection_type)?;
     identity.user = Some(key.to_owned());
     Ok(identity)
 }
@@ -181,6 +195,7 @@ fn authenticate_password(
     auth: &Authorization,
     given_user: &str,
     given_pass: &str,
+    connection_type: &str,
 ) -> Result<Identity, AuthError> {
     if let (Some(user), Some(pass)) = (&auth.user, &auth.password) {
         if user == given_user && secret_matches(pass, given_pass) {
@@ -198,15 +213,15 @@ fn authenticate_password(
                 .as_deref()
                 .is_some_and(|p| secret_matches(p, given_pass))
         {
-            return identity_of(auth, u);
+            return identity_of(auth, u, connection_type);
         }
     }
     Err(AuthError::BadUserPassword(given_user.to_owned()))
 }
 
-/// The identity of configured user `u`, if it may connect as a standard client.
-fn identity_of(auth: &Authorization, u: &crate::config::User) -> Result<Identity, AuthError> {
-    restrictions::check_connection_type(&u.allowed_connection_types, restrictions::STANDARD)
+/// The identity of configured user `u`, if it may connect as a client of `connection_type`.
+fn identity_of(auth: &Authorization, u: &crate::config::User, connection_type: &str) -> Result<Identity, AuthError> {
+    restrictions::check_connection_type(&u.allowed_connection_types, connection_type)
         .map_err(|why| AuthError::Restricted {
             user: u.nkey.clone().unwrap_or_else(|| u.user.clone()),
             why,
@@ -228,12 +243,12 @@ fn identity_of(auth: &Authorization, u: &crate::config::User) -> Result<Identity
     })
 }
 
-fn lookup_no_auth_user(auth: &Authorization, name: &str) -> Result<Identity, AuthError> {
+fn lookup_no_auth_user(auth: &Authorization, name: &str, connection_type: &str) -> Result<Identity, AuthError> {
     auth.users
         .iter()
         .find(|u| u.user == name)
         .ok_or(AuthError::MissingCredentials)
-        .and_then(|u| identity_of(auth, u))
+        .and_then(|u| identity_of(auth, u, connection_type))
 }
 
 /// Compares a configured secret (plain, or a bcrypt hash `$2a$…`) with a

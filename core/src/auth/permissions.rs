@@ -215,7 +215,14 @@ pub struct ClientPermissions {
     responses: Option<ResponseGrants>,
     publish_cache: BTreeMap<Bytes, bool>,
     deliver_cache: BTreeMap<Bytes, bool>,
+    /// An MQTT connection, whose session uses `$MQTT.` and `$JS.` subjects
+    /// on the device's behalf (see [`ClientPermissions::for_mqtt`]).
+    mqtt: bool,
 }
+
+/// Subject prefixes under which an MQTT session stores a device's messages:
+/// the rest of the subject is what the device published to.
+const MQTT_STORED: [&[u8]; 2] = [b"$MQTT.msgs.", b"$MQTT.rmsgs."];
 
 impl ClientPermissions {
     /// Compiles the configured permissions.
@@ -234,12 +241,35 @@ impl ClientPermissions {
             responses: responses.map(ResponseGrants::new),
             publish_cache: BTreeMap::new(),
             deliver_cache: BTreeMap::new(),
+            mqtt: false,
         }
+    }
+
+    /// The permissions of an MQTT connection. nats-server's MQTT sessions
+    /// reach JetStream through an internal client of the account, so a
+    /// device's permissions apply only to what the device publishes and
+    /// subscribes to; natrix's session speaks for the device on its own
+    /// connection, so its internal subjects are let through here: `$MQTT.`
+    /// and `$JS.` publishes (a store under `$MQTT.msgs.<subject>` or
+    /// `$MQTT.rmsgs.<subject>` is checked as a publish to `<subject>`),
+    /// `$MQTT.` subscriptions and deliveries. The session itself keeps the
+    /// device off these subjects.
+    pub fn for_mqtt(mut self) -> ClientPermissions {
+        self.mqtt = true;
+        self
     }
 
     /// May the client publish to `subject` at `now`? Uses up a response grant
     /// when that is what allows it.
     pub fn can_publish(&mut self, now: Instant, subject: &[u8]) -> bool {
+        if self.mqtt {
+            if let Some(rest) = MQTT_STORED.iter().find_map(|p| subject.strip_prefix(*p)) {
+                return self.can_publish(now, rest);
+            }
+            if subject.starts_with(b"$MQTT.") || subject.starts_with(b"$JS.") {
+                return true;
+            }
+        }
         self.publish_rules_allow(subject)
             || self.responses.as_mut().is_some_and(|r| r.take(now, subject))
     }
@@ -259,6 +289,9 @@ impl ClientPermissions {
 
     /// May the client subscribe to `subject` (in `queue`)?
     pub fn can_subscribe(&self, subject: &[u8], queue: Option<&[u8]>) -> bool {
+        if self.mqtt && subject.starts_with(b"$MQTT.") {
+            return true;
+        }
         self.subscribe
             .as_ref()
             .is_none_or(|r| r.allows(subject, queue))
@@ -272,6 +305,9 @@ impl ClientPermissions {
         let Some(rules) = &self.subscribe else {
             return true;
         };
+        if self.mqtt && subject.starts_with(b"$MQTT.") {
+            return true;
+        }
         if rules.deny.is_empty() {
             return true;
         }
@@ -500,5 +536,29 @@ mod tests {
         assert!(!c.can_receive(b"never", None));
         assert!(!c.can_receive(b"never", Some(b"grp")));
         assert!(c.can_receive(b"bar", Some(b"grp")));
+    }
+
+    #[test]
+    fn an_mqtt_session_uses_its_own_subjects_and_stores_only_what_the_device_may_publish() {
+        let p = Permissions {
+            publish: Some(sp(&["ok.>"], &[])),
+            subscribe: Some(sp(&["ok.>"], &[">"])),
+            allow_responses: None,
+        };
+        let t0 = Instant::ZERO;
+        let mut plain = ClientPermissions::new(&p);
+        assert!(!plain.can_publish(t0, b"$JS.API.STREAM.INFO.x"));
+        assert!(!plain.can_subscribe(b"$MQTT.sub.abc", None));
+        let mut c = ClientPermissions::new(&p).for_mqtt();
+        assert!(c.can_publish(t0, b"$JS.API.STREAM.INFO.x"));
+        assert!(c.can_publish(t0, b"$MQTT.qos2.in.h.1"));
+        assert!(c.can_publish(t0, b"$MQTT.msgs.ok.a"));
+        assert!(!c.can_publish(t0, b"$MQTT.msgs.secret.a"), "stored as the publish it is");
+        assert!(!c.can_publish(t0, b"$MQTT.rmsgs.secret"));
+        assert!(!c.can_publish(t0, b"secret"));
+        assert!(c.can_subscribe(b"$MQTT.sub.abc", None));
+        assert!(c.can_receive(b"$MQTT.JSA.x.1", None));
+        assert!(!c.can_subscribe(b"secret", None));
+        assert!(!c.can_receive(b"secret", None));
     }
 }

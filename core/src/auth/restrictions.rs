@@ -8,8 +8,12 @@ use serde_json::Value;
 
 use super::jwt::UserLimitClaims;
 
-/// The connection type of a plain NATS client, the only kind the core serves.
+/// The connection type of a plain NATS client.
 pub const STANDARD: &str = "STANDARD";
+/// The connection type of a NATS client over WebSocket.
+pub const WEBSOCKET: &str = "WEBSOCKET";
+/// The connection type of an MQTT client.
+pub const MQTT: &str = "MQTT";
 
 /// Connection types nats-server knows.
 const KNOWN_TYPES: &[&str] = &[

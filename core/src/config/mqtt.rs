@@ -106,16 +106,8 @@ pub fn first_problem(opts: &ServerOptions) -> Option<String> {
     if !m.enabled() {
         return None;
     }
-    if let Some(user) = &m.no_auth_user {
-        if opts.authorization.users.is_empty() {
-            return Some(format!("no_auth_user: \"{user}\" present, but users/nkeys are not defined"));
-        }
-        let known = opts.authorization.users.iter().any(|u| &u.user == user || u.nkey.as_deref() == Some(user));
-        if !known {
-            return Some(format!(
-                "no_auth_user: \"{user}\" not present as user or nkey in authorization block or account configuration"
-            ));
-        }
+    if let Some(problem) = m.no_auth_user.as_deref().and_then(|u| no_auth_user_problem(opts, u)) {
+        return Some(problem);
     }
     if !opts.authorization.users.is_empty() {
         if m.username.is_some() {
@@ -135,13 +127,21 @@ pub fn first_problem(opts: &ServerOptions) -> Option<String> {
     if !opts.jetstream {
         return Some("mqtt requires JetStream to be enabled if running in standalone mode".to_owned());
     }
-    if m.auth_override() {
-        // Ignoring these would leave the listener open to anyone: refuse.
-        return Some(
-            "mqtt: the block's own authorization and no_auth_user are not supported by natrix yet".to_owned(),
-        );
-    }
     None
+}
+
+/// Why a listener's `no_auth_user` cannot be (nats-server's `validateNoAuthUser`).
+pub(crate) fn no_auth_user_problem(opts: &ServerOptions, user: &str) -> Option<String> {
+    if !opts.operators.is_empty() {
+        return Some("no_auth_user not compatible with Trusted Operator".to_owned());
+    }
+    if opts.authorization.users.is_empty() {
+        return Some(format!("no_auth_user: \"{user}\" present, but users/nkeys are not defined"));
+    }
+    let known = opts.authorization.users.iter().any(|u| u.user == user || u.nkey.as_deref() == Some(user));
+    (!known).then(|| {
+        format!("no_auth_user: \"{user}\" not present as user or nkey in authorization block or account configuration")
+    })
 }
 
 impl MqttOptions {
@@ -230,8 +230,12 @@ mod tests {
                 "mqtt authentication username not compatible with presence of users/nkeys",
             ),
             (
-                "jetstream: true\nauthorization { users: [{user: a, password: b}] }\nmqtt { port: 1883, no_auth_user: a }",
-                "not supported by natrix yet",
+                "jetstream: true\nauthorization { users: [{user: a, password: b}] }\nmqtt { port: 1883, no_auth_user: zz }",
+                "no_auth_user: \"zz\" not present as user or nkey in authorization block or account configuration",
+            ),
+            (
+                "jetstream: true\nauthorization { users: [{user: a, password: b}] }\nmqtt { port: 1883, authorization { token: t } }",
+                "mqtt authentication token not compatible with presence of users/nkeys",
             ),
         ];
         for (text, expected) in start_errors {
@@ -239,6 +243,22 @@ mod tests {
             let err = first_problem(&opts).expect(text);
             assert!(err.contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn accepts_the_blocks_own_authorization() {
+        for text in [
+            "jetstream: true\nauthorization { users: [{user: a, password: b}] }\nmqtt { port: 1883, no_auth_user: a }",
+            "jetstream: true\nmqtt { port: 1883, authorization { username: u, password: p, timeout: 3 } }",
+            "jetstream: true\nauthorization { token: main }\nmqtt { port: 1883, authorization { token: own } }",
+        ] {
+            let opts = load(text).expect(text);
+            assert_eq!(first_problem(&opts), None, "{text}");
+            assert!(opts.mqtt.auth_override(), "{text}");
+        }
+        let opts = load("jetstream: true\nmqtt { port: 1883, authorization { timeout: 3 } }").unwrap();
+        assert_eq!(opts.mqtt.auth_timeout, Some(Duration::from_secs(3)));
+        assert!(!opts.mqtt.auth_override(), "a timeout alone overrides nothing");
     }
 
     #[test]

@@ -467,8 +467,4 @@ impl WebsocketOptions {
         self.username.is_some() || self.token.is_some() || self.no_auth_user.is_some()
     }
 
-    /// Whether credentials may come from cookies.
-    pub fn cookie_auth(&self) -> bool {
-        self.jwt_cookie.is_some() || self.user_cookie.is_some() || self.pass_cookie.is_some() || self.token_cookie.is_some()
-    }
 }

@@ -157,12 +157,6 @@ pub(crate) fn validate(tree: &ConfigMap, opts: &mut ServerOptions, r: &mut Repor
     let pos = &entry.value.pos;
     if let Some(message) = first_problem(opts) {
         r.error(pos, message);
-    } else if opts.websocket.auth_override() || opts.websocket.cookie_auth() {
-        // Ignoring these would leave the listener open to anyone: refuse.
-        r.error(
-            pos,
-            "websocket: the block's own authorization, no_auth_user and credential cookies are not supported by natrix yet",
-        );
     }
 }
 
@@ -177,13 +171,8 @@ pub(crate) fn first_problem(opts: &ServerOptions) -> Option<String> {
             return Some(e);
         }
     }
-    if let Some(user) = &ws.no_auth_user {
-        let known = opts.authorization.users.iter().any(|u| &u.user == user || u.nkey.as_deref() == Some(user));
-        if !known {
-            return Some(format!(
-                "no_auth_user: \"{user}\" not present as user or nkey in authorization block or account configuration"
-            ));
-        }
+    if let Some(problem) = ws.no_auth_user.as_deref().and_then(|u| super::mqtt::no_auth_user_problem(opts, u)) {
+        return Some(problem);
     }
     if !opts.authorization.users.is_empty() {
         if ws.username.is_some() {
@@ -233,8 +222,8 @@ mod tests {
             }"#,
         )
         .unwrap_err();
-        // `no_auth_user` names a user that does not exist: refused as nats-server does.
-        assert!(opts.contains("no_auth_user: \"u\" not present"), "{opts}");
+        // `no_auth_user` names a user where there are none: refused as nats-server does.
+        assert!(opts.contains("no_auth_user: \"u\" present, but users/nkeys are not defined"), "{opts}");
         let opts = load(
             r#"ws {
                 listen: "127.0.0.1:8080"
@@ -253,9 +242,16 @@ mod tests {
         assert_eq!(ws.allowed_origins.len(), 2);
         assert_eq!(ws.handshake_timeout, std::time::Duration::from_secs(3));
         assert_eq!(ws.headers, vec![("X-Extra".to_owned(), "1".to_owned())]);
-        // Read as nats-server reads it, then refused: natrix does not apply it yet.
-        let err = load("ws { port: 1, no_tls: true, authentication { username: u, pass: p, timeout: 2 } }").unwrap_err();
-        assert!(err.contains("not supported by natrix yet"), "{err}");
+        let opts = load("ws { port: 1, no_tls: true, authentication { username: u, pass: p, timeout: 2 } }").unwrap();
+        assert_eq!((opts.websocket.username.as_deref(), opts.websocket.password.as_deref()), (Some("u"), Some("p")));
+        assert_eq!(opts.websocket.auth_timeout, Some(std::time::Duration::from_secs(2)));
+        let err = load("authorization { users: [{user: a, password: b}] }\nws { port: 1, no_tls: true, authorization { token: t } }")
+            .unwrap_err();
+        assert!(err.contains("websocket authentication token not compatible with presence of users/nkeys"), "{err}");
+        let err = load("ws { port: 1, no_tls: true, no_auth_user: a }").unwrap_err();
+        assert!(err.contains("no_auth_user: \"a\" present, but users/nkeys are not defined"), "{err}");
+        let err = load("ws { port: 1, no_tls: true, jwt_cookie: jwt }").unwrap_err();
+        assert!(err.contains("trusted operators or trusted keys configuration is required"), "{err}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub use checks::{
     STREAM_MAX_NAME_LEN, STREAM_MAX_REPLICAS,
 };
 pub use transform::validate_mapping;
-pub use update::check_stream_update;
+pub use update::{check_stream_update, check_stream_update_with};
 
 /// nats-server's maximum description length (`JSMaxDescriptionLen`).
 pub const MAX_DESCRIPTION_LEN: usize = 4 * 1024;

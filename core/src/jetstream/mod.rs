@@ -13,12 +13,14 @@
 
 pub mod advisories;
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod consumer;
 pub mod headers;
 pub mod limits;
 mod requests;
 pub mod store;
+mod sourcing;
 mod stream;
 pub mod ttl;
 #[cfg(test)]
@@ -67,6 +69,8 @@ pub struct JsAccount {
     api_errors: u64,
     /// Each stream's consumers, by stream name.
     consumers: BTreeMap<String, consumer::Consumers>,
+    /// The mirror and sources feeding each stream that has any, by name.
+    upstreams: BTreeMap<String, sourcing::Upstreams>,
 }
 
 impl JsAccount {
@@ -151,6 +155,14 @@ pub struct JetStream {
     /// could not be read: kept as they are, never overwritten by a new
     /// stream of the same name.
     unrecovered: BTreeSet<String>,
+    /// Mirrors or sources may have messages to move.
+    upstream_work: bool,
+    /// The client of the API request being handled, when its account
+    /// listens for audit advisories.
+    api_caller: Option<audit::ApiCaller>,
+    /// Per account, the JetStream APIs of other accounts it imports: (API
+    /// prefix, exporting account).
+    api_imports: BTreeMap<String, Vec<(String, String)>>,
 }
 
 impl std::fmt::Debug for JetStream {
@@ -188,6 +200,9 @@ impl JetStream {
             interest_recheck_at: None,
             interest_backoff_ns: 0,
             unrecovered: BTreeSet::new(),
+            upstream_work: false,
+            api_caller: None,
+            api_imports: BTreeMap::new(),
         };
         js.recover();
         js.recover_consumers();
@@ -317,7 +332,8 @@ impl JetStream {
             match self.open_stream(&storage, &prefix) {
                 Ok(stream) => {
                     self.log(Level::Info, format!("  Restored stream '{account} > {name}'"));
-                    self.accounts.entry(account).or_default().streams.insert(name, stream);
+                    self.accounts.entry(account.clone()).or_default().streams.insert(name.clone(), stream);
+                    self.attach_upstreams(&account, &name, true);
                 }
                 Err((why, keep)) => {
                     // Whole metadata that does not read is damage, not a
@@ -405,8 +421,7 @@ impl JetStream {
         else {
             return false;
         };
-        let server_used = self.accounts.values().map(|a| a.used(storage)).sum();
-        let quota = Quota::new(&acc.limits, &self.budget(), storage, acc.used(storage), server_used);
+        let quota = self.quota_for(account, &name);
         let stream = self.accounts.get_mut(account).and_then(|a| a.streams.get_mut(&name)).expect("found above");
         let file = storage == StorageType::File;
         let mut outcome = stream.publish(subject, hdrs.map(|h| &h[..]), payload, wall, &quota);
@@ -424,6 +439,9 @@ impl JetStream {
         let wrote = matches!(outcome, Ok(Stored { duplicate: false, .. }));
         if wrote {
             self.pump_consumers(account, &name, wall);
+            if self.accounts.values().any(|a| !a.upstreams.is_empty()) {
+                self.upstream_work = true;
+            }
         }
         if wrote && file {
             self.dirty.insert((account.to_owned(), name));
@@ -448,6 +466,14 @@ impl JetStream {
             }
         }
         true
+    }
+
+    /// The room `account` and the server have for a write to stream `name`.
+    fn quota_for(&self, account: &str, name: &str) -> Quota {
+        let Some(acc) = self.accounts.get(account) else { return Quota { server_full: false, account_room: None } };
+        let storage = acc.streams.get(name).map_or(StorageType::File, |s| s.config().storage);
+        let server_used = self.accounts.values().map(|a| a.used(storage)).sum();
+        Quota::new(&acc.limits, &self.budget(), storage, acc.used(storage), server_used)
     }
 
     /// Queues a reply that must not overtake the writes made before it.
@@ -545,7 +571,8 @@ impl JetStream {
         let consumers = self
             .consumers_deadline()
             .map(|at| Duration::from_nanos(u64::try_from(at.0.saturating_sub(wall.0)).unwrap_or(0)));
-        streams.into_iter().chain(consumers).chain(self.next_sync(wall)).min()
+        let upstreams = self.upstreams_busy().then_some(Duration::ZERO);
+        streams.into_iter().chain(consumers).chain(self.next_sync(wall)).chain(upstreams).min()
     }
 
     /// Runs the streams' clocks, and the interval's syncs.
@@ -580,6 +607,9 @@ impl JetStream {
             self.pump_consumers(&account, &name, wall);
         }
         self.consumers_timeout(wall);
+        if self.upstreams_busy() {
+            self.pump_upstreams(wall);
+        }
     }
 
     fn log(&mut self, level: Level, message: String) {
@@ -647,3 +677,5 @@ impl JetStream {
 
 #[cfg(test)]
 mod durability_tests;
+#[cfg(test)]
+mod sourcing_tests;

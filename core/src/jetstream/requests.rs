@@ -102,10 +102,10 @@ fn parse(subject: &str) -> Option<Request<'_>> {
 }
 
 /// Refuses what streams cannot do yet, rather than accept a stream that
-/// would silently not do it.
+/// would silently not do it: sourcing through a durable upstream consumer.
 fn refuse_unsupported(cfg: &StreamConfig) -> Result<(), ApiError> {
-    if cfg.mirror.is_some() || !cfg.sources.is_empty() {
-        return Err(ApiError::stream_invalid_config("mirrors and sources are not supported by natrix yet"));
+    if cfg.mirror.iter().chain(&cfg.sources).any(|s| s.consumer.is_some()) {
+        return Err(ApiError::stream_invalid_config("sourcing through a durable upstream consumer is not supported by natrix yet"));
     }
     Ok(())
 }
@@ -139,7 +139,7 @@ impl JetStream {
             if !self.is_enabled(account) {
                 return self.handle_api_disabled(account, reply, super::consumer::api::kinds::INFO);
             }
-            return self.handle_consumer_api(account, request, reply, payload, wall);
+            return self.handle_consumer_api(account, subject, request, reply, payload, wall);
         }
         let Some(request) = std::str::from_utf8(subject).ok().and_then(parse) else {
             return false;
@@ -148,7 +148,7 @@ impl JetStream {
             // nats-server subscribes to a stream's direct get subjects only
             // while the stream exists with `allow_direct`: otherwise the
             // requester hears "no responders", not a 404.
-            let listening = self.is_enabled(account) && self.stream(account, stream).is_ok_and(|s| s.config().allow_direct);
+            let listening = self.is_enabled(account) && self.direct_target(account, stream).is_some();
             if !listening {
                 return false;
             }
@@ -166,7 +166,9 @@ impl JetStream {
             self.count_api(account);
             self.count_api_error(account);
             let body = api::error_response(request.kind(), &ApiError::not_enabled_for_account());
+            let audit = self.audit(account, subject, payload, &body, wall);
             self.ready.push_back(Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() });
+            self.ready.extend(audit);
             return true;
         }
         if let Request::DirectGet(stream, subject) = request {
@@ -185,10 +187,12 @@ impl JetStream {
             }
         };
         self.count_api(account);
+        let audit = self.audit(account, subject, payload, &body, wall);
         let r = Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() };
-        // Advisories go out just before the answer, and wait with it.
+        // Advisories go out just before the answer, the audit just after,
+        // and they wait with it.
         let advisories = std::mem::take(&mut self.advisories);
-        for reply in advisories.into_iter().chain([r]) {
+        for reply in advisories.into_iter().chain([r]).chain(audit) {
             if waits {
                 self.unsynced.push(reply);
             } else {
@@ -209,6 +213,7 @@ impl JetStream {
                 let stream = self.stream(account, name)?;
                 let mut i = info(stream, &req, wall, true);
                 i.state.consumer_count = self.consumer_count(account, name);
+                (i.mirror, i.sources) = self.upstream_info(account, name, wall);
                 if let Some(c) = i.cluster.as_mut() {
                     c.leader.clone_from(&self.server_name);
                 }
@@ -219,6 +224,9 @@ impl JetStream {
                 api::requests::check_empty_request(payload)?;
                 let mut stream = self.take_stream(account, name)?;
                 self.remove_stream_consumers(account, name, Some(wall));
+                if let Some(a) = self.accounts.get_mut(account) {
+                    a.upstreams.remove(name);
+                }
                 let file = stream.config().storage == StorageType::File;
                 stream.store_mut().delete().map_err(ApiError::stream_delete)?;
                 if file {
@@ -256,6 +264,7 @@ impl JetStream {
                 if let Some(c) = i.cluster.as_mut() {
                     c.leader.clone_from(&self.server_name);
                 }
+                (i.mirror, i.sources) = self.upstream_info(account, s.name(), wall);
                 i
             })
             .collect()
@@ -265,6 +274,9 @@ impl JetStream {
     /// stream of `target` is deleted, files and all.
     fn purge_account(&mut self, system: &str, target: &str, reply: Bytes) {
         let streams = self.accounts.get_mut(target).map(|a| std::mem::take(&mut a.streams)).unwrap_or_default();
+        if let Some(a) = self.accounts.get_mut(target) {
+            a.upstreams.clear();
+        }
         let known = self.accounts.contains_key(target);
         self.log(
             crate::log::Level::Info,
@@ -332,7 +344,8 @@ impl JetStream {
 
     fn create(&mut self, account: &str, name: &str, payload: &[u8], wall: UnixNanos) -> Result<(Vec<u8>, bool), ApiError> {
         let cfg = Self::parse_config(name, payload)?;
-        let mut cfg = config::check_stream_config(cfg, &self.check_limits(account))?;
+        let lookup = |n: &str| self.stream(account, n).ok().map(|s| s.config().clone());
+        let mut cfg = config::check_stream_config_with(cfg, &self.check_limits(account), &lookup)?;
         refuse_unsupported(&cfg)?;
         cfg.set_static_metadata();
         self.accounts.entry(account.to_owned()).or_default();
@@ -355,8 +368,16 @@ impl JetStream {
         let store = self.make_store(account, &cfg, wall)?;
         let file = cfg.storage == StorageType::File;
         let stream = Stream::new(cfg, wall, store);
-        let body = api::responses::stream_create_response(&info(&stream, &Default::default(), wall, false));
+        let mut i = info(&stream, &Default::default(), wall, false);
         self.accounts.get_mut(account).expect("made above").streams.insert(name.to_owned(), stream);
+        self.attach_upstreams(account, name, false);
+        (i.mirror, i.sources) = self.upstream_info(account, name, wall);
+        if let Some(m) = i.mirror.as_mut() {
+            // nats-server answers before its mirror consumer is set up,
+            // which is when the mirror's filter is shown.
+            m.filter_subject.clear();
+        }
+        let body = api::responses::stream_create_response(&i);
         if file {
             self.dirty.insert((account.to_owned(), name.to_owned()));
         }
@@ -371,7 +392,8 @@ impl JetStream {
         let cfg = {
             let acc = self.accounts.get(account).ok_or_else(ApiError::stream_not_found)?;
             let old = acc.streams.get(name).ok_or_else(ApiError::stream_not_found)?.config();
-            let mut cfg = config::check_stream_update(old, cfg, &check)?;
+            let lookup = |n: &str| acc.streams.get(n).map(|s| s.config().clone());
+            let mut cfg = config::check_stream_update_with(old, cfg, &check, &lookup)?;
             refuse_unsupported(&cfg)?;
             cfg.set_static_metadata();
             limits::check_update(old, &cfg, &acc.limits, acc.footprints(), &self.budget(), self.all_footprints())?;
@@ -391,7 +413,10 @@ impl JetStream {
         if file {
             Self::rewrite_meta(stream)?;
         }
-        let body = api::responses::stream_update_response(&info(stream, &Default::default(), wall, false));
+        let mut i = info(stream, &Default::default(), wall, false);
+        self.attach_upstreams(account, name, false);
+        (i.mirror, i.sources) = self.upstream_info(account, name, wall);
+        let body = api::responses::stream_update_response(&i);
         if file {
             self.dirty.insert((account.to_owned(), name.to_owned()));
         }
@@ -421,6 +446,7 @@ impl JetStream {
             .map(|s| {
                 let mut i = info(s, &Default::default(), wall, false);
                 i.config = s.config().clone();
+                (i.mirror, i.sources) = self.upstream_info(account, s.name(), wall);
                 i
             })
             .collect();
@@ -504,11 +530,26 @@ impl JetStream {
         })
     }
 
+    /// The stream answering direct gets for `stream`: itself with
+    /// `allow_direct`, else a mirror of it with `mirror_direct` (nats-server
+    /// subscribes such a mirror to its origin's direct get subjects).
+    fn direct_target(&self, account: &str, stream: &str) -> Option<String> {
+        let acc = self.accounts.get(account)?;
+        if acc.streams.get(stream).is_some_and(|s| s.config().allow_direct) {
+            return Some(stream.to_owned());
+        }
+        acc.streams
+            .values()
+            .find(|s| s.config().mirror_direct && s.config().mirror.as_ref().is_some_and(|m| m.name == stream && m.external.is_none()))
+            .map(|s| s.name().to_owned())
+    }
+
     /// `$JS.API.DIRECT.GET.<stream>[.<subject>]`: the message itself, with
     /// headers naming it, or a status.
     fn direct_get(&mut self, account: &str, stream: &str, subject: Option<&str>, reply: Bytes, payload: &Bytes) {
         let answer = |status: (u16, &str)| (Some(headers::block(Some(status), &[])), Bytes::new());
-        let (hdrs, body) = match self.stream_mut(account, stream) {
+        let target = self.direct_target(account, stream).unwrap_or_else(|| stream.to_owned());
+        let (hdrs, body) = match self.stream_mut(account, &target) {
             Err(_) => answer((404, "Message Not Found")),
             Ok(s) => {
                 let how = match (subject, payload.is_empty()) {
@@ -523,7 +564,7 @@ impl JetStream {
                             let seq = m.seq.to_string();
                             let ts = m.time.to_rfc3339();
                             let extra: [(&[u8], &[u8]); 4] = [
-                                (b"Nats-Stream", stream.as_bytes()),
+                                (b"Nats-Stream", target.as_bytes()),
                                 (b"Nats-Subject", &m.subject),
                                 (b"Nats-Sequence", seq.as_bytes()),
                                 (b"Nats-Time-Stamp", ts.as_bytes()),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::api::ApiError;
-use super::config::{DiscardPolicy, StreamConfig};
+use super::config::{Compression, DiscardPolicy, StreamConfig};
 use super::limits::Quota;
 use super::store::{MsgStore, PurgeRequest, StoreError, StoredMsg};
 use super::{headers, ttl};
@@ -118,8 +118,9 @@ pub struct Stream {
 
 impl Stream {
     /// A stream over `store`, with a checked configuration.
-    pub fn new(config: StreamConfig, created: UnixNanos, store: Box<dyn MsgStore>) -> Self {
+    pub fn new(config: StreamConfig, created: UnixNanos, mut store: Box<dyn MsgStore>) -> Self {
         let mappings = Mappings::of(&config);
+        store.set_compression(config.compression == Compression::S2);
         Stream { config, created, store, dedupe: Dedupe::default(), last_msg_id: None, mappings, ttls: ttl::Schedule::default() }
     }
 
@@ -158,6 +159,7 @@ impl Stream {
     /// limits it may have tightened.
     pub fn update(&mut self, config: StreamConfig, wall: UnixNanos) -> Result<(), StoreError> {
         self.mappings = Mappings::of(&config);
+        self.store.set_compression(config.compression == Compression::S2);
         self.config = config;
         self.enforce_limits(wall)
     }
@@ -268,6 +270,31 @@ impl Stream {
             self.republished(to, subject, hdrs, payload, seq, wall, last_of_subject, headers_only)
         });
         Ok(Stored { seq, duplicate: false, republish })
+    }
+
+    /// Stores a message of the stream's mirror origin under the origin's
+    /// sequence and time (sequences the origin no longer holds are skipped),
+    /// as nats-server's mirror does: none of the publish checks, which the
+    /// origin made, but the mirror's own limits. False when the mirror
+    /// already holds that sequence.
+    pub fn store_mirrored(&mut self, msg: &StoredMsg, subject: &[u8], quota: &Quota, wall: UnixNanos) -> Result<bool, ApiError> {
+        let next = self.store.state().last_seq + 1;
+        if msg.seq < next {
+            return Ok(false);
+        }
+        let hdrs = msg.headers.as_deref();
+        let size = self.store.record_size(subject, hdrs, &msg.payload);
+        if quota.server_full {
+            return Err(ApiError::insufficient_resources());
+        }
+        quota.admit(size)?;
+        self.check_discard_new(subject, size)?;
+        self.store.skip_to(msg.seq).map_err(store_failed)?;
+        let seq = self.store.store(subject, hdrs, &msg.payload, msg.time).map_err(store_failed)?;
+        debug_assert_eq!(seq, msg.seq, "a mirror's sequences are its origin's");
+        self.last_msg_id = None;
+        self.enforce_limits_after_store(subject, wall).map_err(store_failed)?;
+        Ok(true)
     }
 
     /// The copy of a stored message that `republish` sends, with

@@ -65,12 +65,30 @@
 //!   client's) included.
 //! - A second connection with a client id in use closes the first
 //!   (`Duplicate Client ID`) without its will, as nats-server does.
-//! - QoS 2 from devices: held once per packet id between PUBREC and PUBREL,
-//!   delivered at PUBREL, then PUBCOMP. Subscriptions are granted at most
-//!   QoS 1.
+//! - QoS 2 from devices (method A, as nats-server): stored once per packet
+//!   id in `$MQTT_qos2in` under `$MQTT.qos2.in.<hash>.<packet id>` (a
+//!   resent PUBLISH finds it stored), PUBREC once stored; a PUBREL, on this
+//!   connection or a later one of the session, reads it back, deletes it and
+//!   publishes it at QoS 2, then PUBCOMP. Subscriptions are granted QoS 2
+//!   (QoS 1 with `downgrade_qos2_subscribe`); a QoS 2 delivery's PUBREC
+//!   acknowledges it to JetStream and is answered with PUBREL, its packet id
+//!   kept until PUBCOMP (in memory: nats-server also keeps pending PUBRELs
+//!   in a `$MQTT_out` stream across reconnects, natrix does not yet).
+//!   `reject_qos2_publish` closes a connection that publishes at QoS 2.
+//! - Permissions: the device's user's, as in nats-server. The core lets an
+//!   MQTT connection's session use its `$MQTT.` and `$JS.` subjects
+//!   (nats-server uses an internal client for them) and checks a store
+//!   under `$MQTT.msgs.<subject>` as a publish to `<subject>`
+//!   (`ClientPermissions::for_mqtt`); the session keeps the device off those
+//!   subjects (a filter on `$MQTT.` gets 0x80, as in nats-server; a publish
+//!   to `$MQTT.` or `$JS.` is dropped). A PING after the SUBs of a SUBSCRIBE,
+//!   or after a QoS 1, QoS 2 or retained PUBLISH, tells the session through
+//!   the `-ERR`s before its PONG what the core refused: a refused filter
+//!   gets 0x80 in the SUBACK, a refused publish is not stored (and still
+//!   acknowledged, as nats-server acknowledges it).
 //!
 //! JetStream's API is reached the way any client reaches it, with replies
-//! on `$MQTT.JSA.<token>.<n>`: the user needs the permissions for it.
+//! on `$MQTT.JSA.<token>.<n>`.
 
 pub mod nats;
 pub mod packet;
@@ -91,6 +109,10 @@ pub const RMSGS_PREFIX: &str = "$MQTT.rmsgs.";
 pub const SESS_STREAM: &str = "$MQTT_sess";
 /// The subject prefix of `$MQTT_sess`.
 pub const SESS_PREFIX: &str = "$MQTT.sess.";
+/// The stream of QoS 2 messages waiting for their PUBREL.
+pub const QOS2IN_STREAM: &str = "$MQTT_qos2in";
+/// The subject prefix of `$MQTT_qos2in`: `<prefix><hash of the client id>.<packet id>`.
+pub const QOS2IN_PREFIX: &str = "$MQTT.qos2.in.";
 /// The prefix of QoS 1 delivery subjects.
 pub const SUB_PREFIX: &str = "$MQTT.sub.";
 /// natrix's own: a session listens on `<prefix><hash of its client id>`,

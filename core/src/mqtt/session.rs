@@ -2,7 +2,7 @@
 //! core; the core's NATS protocol in, MQTT packets out to the device. See
 //! the [module](super) documentation for the design.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::nats::{self, Event, Msg};
 use super::packet::{self, rc, Connect, Decoder, Packet, Publish};
 use super::topic;
-use super::{MSGS_PREFIX, RMSGS_PREFIX, RMSGS_STREAM};
+use super::{MSGS_PREFIX, QOS2IN_PREFIX, QOS2IN_STREAM, RMSGS_PREFIX, RMSGS_STREAM};
 use crate::close::CloseReason;
 use crate::time::Instant;
 
@@ -36,6 +36,10 @@ pub struct Setup {
     pub js_api: String,
     /// QoS 1 consumers kept in memory.
     pub consumer_memory_storage: bool,
+    /// `reject_qos2_publish`: a QoS 2 PUBLISH (or will) closes the connection.
+    pub reject_qos2_publish: bool,
+    /// `downgrade_qos2_subscribe`: QoS 2 subscriptions are granted QoS 1.
+    pub downgrade_qos2_subscribe: bool,
 }
 
 impl Setup {
@@ -52,6 +56,8 @@ impl Setup {
                 _ => "$JS.API".to_owned(),
             },
             consumer_memory_storage: m.consumer_memory_storage,
+            reject_qos2_publish: m.reject_qos2_publish,
+            downgrade_qos2_subscribe: m.downgrade_qos2_subscribe,
         }
     }
 }
@@ -64,8 +70,9 @@ const MAX_QUEUED_BYTES: usize = 16 << 20;
 /// JetStream requests (stores of QoS 1 messages included) awaiting replies:
 /// past this JetStream is not keeping up and the client is cut off.
 const MAX_OPEN_REQUESTS: usize = 65_536;
-/// Bytes of QoS 2 messages held between PUBREC and PUBREL.
-const MAX_QOS2_HELD_BYTES: usize = 64 << 20;
+/// Work waiting for the core's PONG (or PUBRELs for their PUBCOMP): past
+/// this the client is flooding and is cut off.
+const MAX_AWAITING: usize = 65_536;
 /// The sid of the subscription to JetStream API replies.
 const REPLY_SID: u64 = 1;
 
@@ -96,6 +103,25 @@ enum Request {
     Store(u64),
     ConsumerCreate { subject: String },
     RetainedConsumer { sid: u64 },
+    /// The session stored for a SUBSCRIBE, whose SUBACK waits for it.
+    SubscribeSaved,
+    /// A QoS 2 PUBLISH stored in `$MQTT_qos2in`: PUBREC once it is.
+    Qos2Stored(u16),
+    /// The `$MQTT_qos2in` message a PUBREL released (or none).
+    Qos2Released(u16),
+}
+
+/// What waits for the PONG to a PING the session sent after it: the core
+/// answers a denied PUB or SUB with an `-ERR` before that PONG, so by then
+/// the session knows what the device's permissions refused.
+#[derive(Debug)]
+enum AwaitPong {
+    /// A SUBSCRIBE whose SUBs were sent: packet id, (filter subject or
+    /// `None` for a refused filter, granted QoS).
+    Subscribe(u16, Vec<(Option<String>, u8)>),
+    /// A PUBLISH sent to NATS: its stores (and retained message) follow
+    /// unless the publish was denied.
+    Publish { subject: String, publish: Publish, ticket: Option<u64> },
 }
 
 /// A subscription of the MQTT session, by NATS subject.
@@ -187,8 +213,14 @@ pub struct MqttSession {
     outbound: BTreeMap<u16, Outbound>,
     outbound_by_key: BTreeMap<(String, u64), u16>,
     next_pi: u16,
-    qos2_held: BTreeMap<u16, Publish>,
-    qos2_held_bytes: usize,
+    /// QoS 2 deliveries PUBREC'd and PUBREL'd, waiting for PUBCOMP.
+    pubrel_pending: BTreeSet<u16>,
+    awaiting_pong: VecDeque<AwaitPong>,
+    /// Subjects the core refused since the last PONG: publishes, subscriptions.
+    denied_pub: BTreeSet<String>,
+    denied_sub: BTreeSet<String>,
+    /// The pending SUBACK's session store was asked for.
+    suback_saved: bool,
     session_present: bool,
     streams_pending: usize,
 }
@@ -237,8 +269,11 @@ impl MqttSession {
             outbound: BTreeMap::new(),
             outbound_by_key: BTreeMap::new(),
             next_pi: 0,
-            qos2_held: BTreeMap::new(),
-            qos2_held_bytes: 0,
+            pubrel_pending: BTreeSet::new(),
+            awaiting_pong: VecDeque::new(),
+            denied_pub: BTreeSet::new(),
+            denied_sub: BTreeSet::new(),
+            suback_saved: false,
             session_present: false,
             streams_pending: 0,
         }
@@ -277,7 +312,11 @@ impl MqttSession {
             }
         }
         self.run_queue(now);
-        if self.requests.len() > MAX_OPEN_REQUESTS || self.inbound.len() > MAX_OPEN_REQUESTS {
+        if self.requests.len() > MAX_OPEN_REQUESTS
+            || self.inbound.len() > MAX_OPEN_REQUESTS
+            || self.awaiting_pong.len() > MAX_AWAITING
+            || self.pubrel_pending.len() > MAX_AWAITING
+        {
             self.fail(CloseReason::SlowConsumerPendingBytes);
         }
     }
@@ -294,12 +333,19 @@ impl MqttSession {
                 Event::Pong => {
                     if self.phase == Phase::Authorizing {
                         self.create_streams();
+                    } else if let Some(work) = self.awaiting_pong.pop_front() {
+                        self.pong(work);
                     }
                 }
                 Event::Err(text) => {
                     if self.phase == Phase::Authorizing && text.starts_with("Authorization Violation") {
                         packet::connack(&mut self.to_client, false, rc::NOT_AUTHORIZED);
                         self.fail(CloseReason::AuthenticationViolation);
+                    } else if let Some((what, subject)) = permission_violation(&text) {
+                        let denied = if what == "Publish" { &mut self.denied_pub } else { &mut self.denied_sub };
+                        if denied.len() < MAX_AWAITING {
+                            denied.insert(subject);
+                        }
                     }
                 }
                 Event::Msg(m) if m.sid == REPLY_SID => self.handle_reply(now, m),
@@ -349,9 +395,14 @@ impl MqttSession {
         }
         if self.phase == Phase::Connected {
             if let Some(will) = self.connect.as_mut().and_then(|c| c.will.take()) {
-                let p = Publish { topic: will.topic, pi: 0, qos: will.qos.min(1), retain: will.retain, dup: false, payload: will.message };
+                let p = Publish { topic: will.topic, pi: 0, qos: will.qos, retain: will.retain, dup: false, payload: will.message };
                 if let Ok(subject) = topic::topic_to_subject(&p.topic) {
-                    self.publish_nats(&subject, &p, None);
+                    // No PONG will come: the core checks the stores against
+                    // the device's permissions (`ClientPermissions::for_mqtt`).
+                    if !internal(&subject) {
+                        self.publish_nats(&subject, &p, None);
+                        self.store(&subject, &p, None);
+                    }
                 }
             }
         }
@@ -377,13 +428,10 @@ impl MqttSession {
             Packet::Connect(c) => self.on_connect(now, c),
             Packet::Publish(p) => self.on_publish(p),
             Packet::PubAck(pi) => self.on_puback(pi),
-            Packet::PubRec(pi) => {
-                // A QoS 2 delivery: the session downgrades subscriptions to
-                // QoS 1, so none is pending; answer as the protocol asks.
-                self.on_puback(pi);
-                packet::pubrel(&mut self.to_client, pi);
+            Packet::PubRec(pi) => self.on_pubrec(pi),
+            Packet::PubComp(pi) => {
+                self.pubrel_pending.remove(&pi);
             }
-            Packet::PubComp(_) => {}
             Packet::PubRel(pi) => self.on_pubrel(pi),
             Packet::Subscribe(pi, filters) => self.on_subscribe(pi, filters),
             Packet::Unsubscribe(pi, filters) => self.on_unsubscribe(pi, &filters),
@@ -442,38 +490,97 @@ impl MqttSession {
             Ok(s) => s,
             Err(_) => return self.fail(CloseReason::ProtocolViolation),
         };
+        if p.qos == 2 && self.setup.reject_qos2_publish {
+            return self.fail(CloseReason::ProtocolViolation);
+        }
         match p.qos {
-            0 => self.publish_nats(&subject, &p, None),
+            0 if !p.retain => {
+                if !internal(&subject) {
+                    self.publish_nats(&subject, &p, None);
+                }
+            }
+            0 => self.publish_checked(subject, p, None),
             1 => {
                 let ticket = self.ticket(p.pi, false);
-                self.publish_nats(&subject, &p, Some(ticket));
-                self.flush_acks();
+                self.publish_checked(subject, p, Some(ticket));
             }
             _ => {
-                // QoS 2, method A: hold the message once per packet id,
-                // acknowledge with PUBREC, deliver on PUBREL.
-                if !self.qos2_held.contains_key(&p.pi) {
-                    if self.qos2_held_bytes + p.payload.len() > MAX_QOS2_HELD_BYTES {
-                        return self.fail(CloseReason::SlowConsumerPendingBytes);
-                    }
-                    self.qos2_held_bytes += p.payload.len();
-                    self.qos2_held.insert(p.pi, p.clone());
-                }
-                packet::pubrec(&mut self.to_client, p.pi);
+                // QoS 2, method A, as nats-server: stored once per packet id
+                // in `$MQTT_qos2in` (a second store of the id is refused
+                // and acknowledged alike), PUBREC once stored; delivered at
+                // PUBREL, even by a later connection of the session.
+                let retain_flags = 0x4 | u8::from(p.retain);
+                let hdr = format!("NATS/1.0\r\nNmqtt-Pub:2{retain_flags:x}\r\nNmqtt-Subject:{subject}\r\n\r\n");
+                let reply = self.reply_to(Request::Qos2Stored(p.pi));
+                let held = self.qos2_subject(p.pi);
+                hpub(&mut self.to_server, &held, Some(&reply), hdr.as_bytes(), &p.payload);
             }
         }
     }
 
+    /// Where a QoS 2 PUBLISH waits for its PUBREL.
+    fn qos2_subject(&self, pi: u16) -> String {
+        format!("{QOS2IN_PREFIX}{}.{pi}", self.id_hash)
+    }
+
+    /// Publishes to NATS, then waits for the core's PONG to learn whether
+    /// the device may publish there before storing the message.
+    fn publish_checked(&mut self, subject: String, publish: Publish, ticket: Option<u64>) {
+        if internal(&subject) {
+            // The session's own subjects are not the device's to publish
+            // to: dropped, and acknowledged as a denied publish is.
+            return self.flush_acks();
+        }
+        self.publish_nats(&subject, &publish, None);
+        self.to_server.extend_from_slice(b"PING\r\n");
+        self.awaiting_pong.push_back(AwaitPong::Publish { subject, publish, ticket });
+    }
+
     fn on_pubrel(&mut self, pi: u16) {
-        match self.qos2_held.remove(&pi) {
-            Some(p) => {
-                self.qos2_held_bytes -= p.payload.len();
-                let subject = topic::topic_to_subject(&p.topic).unwrap_or_default();
-                let ticket = self.ticket(pi, true);
-                self.publish_nats(&subject, &p, Some(ticket));
+        let subject = format!("{}.STREAM.MSG.GET.{QOS2IN_STREAM}", self.setup.js_api);
+        let body = json!({"last_by_subj": self.qos2_subject(pi)});
+        self.request(&subject, body.to_string().as_bytes(), Request::Qos2Released(pi));
+        // PUBCOMPs go in the order of the PUBRELs, after what they release.
+        self.blocking += 1;
+    }
+
+    /// The message a PUBREL released: published at QoS 2 and removed; the
+    /// PUBCOMP follows its stores.
+    pub(super) fn qos2_released(&mut self, pi: u16, stored: Option<(u64, Bytes, Bytes)>) {
+        self.blocking = self.blocking.saturating_sub(1);
+        let ticket = self.ticket(pi, true);
+        let Some((seq, headers, payload)) = stored else { return self.flush_acks() };
+        let api = format!("{}.STREAM.MSG.DELETE.{QOS2IN_STREAM}", self.setup.js_api);
+        let body = json!({"seq": seq, "no_erase": true});
+        self.request(&api, body.to_string().as_bytes(), Request::Ignored);
+        let subject = nats::header(&headers, "Nmqtt-Subject").map(str::to_owned);
+        let flags = nats::header(&headers, "Nmqtt-Pub").and_then(|v| v.get(1..2)).and_then(|f| u8::from_str_radix(f, 16).ok());
+        match subject.filter(|s| topic::topic_to_subject(&topic::subject_to_topic(s)).is_ok()) {
+            Some(subject) => {
+                let topic = topic::subject_to_topic(&subject);
+                let retain = flags.is_some_and(|f| f & 1 == 1);
+                let p = Publish { topic, pi, qos: 2, retain, dup: false, payload };
+                self.publish_checked(subject, p, Some(ticket));
+            }
+            None => self.flush_acks(),
+        }
+    }
+
+    /// The PONG to a PING sent after `work`: what the core refused came before it.
+    fn pong(&mut self, work: AwaitPong) {
+        let denied_pub = std::mem::take(&mut self.denied_pub);
+        let denied_sub = std::mem::take(&mut self.denied_sub);
+        match work {
+            AwaitPong::Publish { subject, publish, ticket } => {
+                if !denied_pub.contains(&subject) {
+                    self.store(&subject, &publish, ticket);
+                }
                 self.flush_acks();
             }
-            None => packet::pubcomp(&mut self.to_client, pi),
+            AwaitPong::Subscribe(pi, filters) => {
+                self.blocking = self.blocking.saturating_sub(1);
+                self.subscribe_checked(pi, filters, &denied_sub);
+            }
         }
     }
 
@@ -484,12 +591,17 @@ impl MqttSession {
         ticket
     }
 
-    /// Publishes to NATS subscribers, stores QoS 1 and 2 messages for QoS 1
-    /// subscriptions, and keeps (or drops) the retained message. A ticket
-    /// waits for every store it asked for.
-    fn publish_nats(&mut self, subject: &str, p: &Publish, ticket: Option<u64>) {
+    /// Publishes to NATS subscribers (header `Nmqtt-Pub:<qos>`).
+    fn publish_nats(&mut self, subject: &str, p: &Publish, reply: Option<&str>) {
         let hdr = format!("NATS/1.0\r\nNmqtt-Pub:{}\r\n\r\n", p.qos);
-        hpub(&mut self.to_server, subject, None, hdr.as_bytes(), &p.payload);
+        hpub(&mut self.to_server, subject, reply, hdr.as_bytes(), &p.payload);
+    }
+
+    /// Stores QoS 1 and 2 messages for QoS 1 and 2 subscriptions, and keeps
+    /// (or drops) the retained message. A ticket waits for every store it
+    /// asked for.
+    fn store(&mut self, subject: &str, p: &Publish, ticket: Option<u64>) {
+        let hdr = format!("NATS/1.0\r\nNmqtt-Pub:{}\r\n\r\n", p.qos);
         let mut stores = 0u8;
         if p.qos > 0 {
             let reply = ticket.map(|t| self.reply_to(Request::Store(t)));
@@ -504,7 +616,7 @@ impl MqttSession {
                 let body = json!({"filter": format!("{RMSGS_PREFIX}{subject}")}).to_string();
                 let _ = write!(self.to_server, "PUB {api} {} {}\r\n{body}\r\n", reply.as_deref().unwrap_or(""), body.len());
             } else {
-                let flags = u8::from(p.retain) | (p.qos.min(1) << 1);
+                let flags = u8::from(p.retain) | (p.qos << 1);
                 let hdr = format!(
                     "NATS/1.0\r\nNmqtt-RTopic:{}\r\nNmqtt-RFlags:{flags:x}\r\nNmqtt-ROrigin:{}\r\n\r\n",
                     p.topic, self.setup.server_name
@@ -522,7 +634,7 @@ impl MqttSession {
     /// Sends PUBACKs (PUBCOMPs) in the order their PUBLISHes came, each
     /// once every store it waited for is acknowledged.
     fn flush_acks(&mut self) {
-        while self.inbound.front().is_some_and(|a| a.outstanding == 0) {
+        while self.inbound.front().is_some_and(|a| a.outstanding == 0 && !self.ticket_waits(a.ticket)) {
             let Some(a) = self.inbound.pop_front() else { break };
             if a.qos2 {
                 packet::pubcomp(&mut self.to_client, a.pi);
@@ -530,6 +642,11 @@ impl MqttSession {
                 packet::puback(&mut self.to_client, a.pi);
             }
         }
+    }
+
+    /// Whether a ticket's publish still waits for the core's PONG.
+    fn ticket_waits(&self, ticket: u64) -> bool {
+        self.awaiting_pong.iter().any(|w| matches!(w, AwaitPong::Publish { ticket: Some(t), .. } if *t == ticket))
     }
 
     fn on_puback(&mut self, pi: u16) {
@@ -542,28 +659,70 @@ impl MqttSession {
         }
     }
 
+    /// A QoS 2 delivery received: acknowledged to JetStream as a PUBACK
+    /// is, then PUBREL, and the packet id stays in use until PUBCOMP.
+    fn on_pubrec(&mut self, pi: u16) {
+        if self.outbound.contains_key(&pi) {
+            self.on_puback(pi);
+            self.pubrel_pending.insert(pi);
+        }
+        packet::pubrel(&mut self.to_client, pi);
+    }
+
     fn on_subscribe(&mut self, pi: u16, filters: Vec<(String, u8)>) {
+        let mut checked = Vec::with_capacity(filters.len());
+        for (filter, qos) in filters {
+            // nats-server refuses filters on its internal subjects.
+            let subject = topic::filter_to_subject(&filter).ok().filter(|s| !s.starts_with("$MQTT."));
+            let mut qos = qos.min(2);
+            if qos == 2 && self.setup.downgrade_qos2_subscribe {
+                qos = 1;
+            }
+            if let Some(subject) = &subject {
+                if !self.subs.contains_key(subject) {
+                    let sids = self.subscribe_plain(subject);
+                    self.subs.insert(subject.clone(), Sub { qos: 0, sids, consumer: None });
+                }
+            }
+            checked.push((subject, qos));
+        }
+        self.to_server.extend_from_slice(b"PING\r\n");
+        self.awaiting_pong.push_back(AwaitPong::Subscribe(pi, checked));
+        self.blocking += 1;
+    }
+
+    /// The SUBs of a SUBSCRIBE went through the core: a filter it refused
+    /// gets 0x80 in the SUBACK, as in nats-server; the others their QoS,
+    /// with a consumer at QoS 1 and 2.
+    fn subscribe_checked(&mut self, pi: u16, filters: Vec<(Option<String>, u8)>, denied: &BTreeSet<String>) {
         let mut codes = Vec::with_capacity(filters.len());
         let mut granted = Vec::new();
-        for (filter, qos) in filters {
-            let Ok(subject) = topic::filter_to_subject(&filter) else {
+        for (subject, qos) in filters {
+            let Some(subject) = subject else {
                 codes.push(0x80);
                 continue;
             };
-            let qos = qos.min(1);
+            let refused = topic::level_up(&subject).is_some_and(|parent| denied.contains(parent)) || denied.contains(&subject);
+            if refused {
+                codes.push(0x80);
+                if self.subs.get(&subject).is_some_and(|s| s.qos == 0 && s.consumer.is_none()) {
+                    if let Some(sub) = self.subs.remove(&subject) {
+                        for sid in sub.sids {
+                            self.remove_sid(sid);
+                        }
+                    }
+                }
+                continue;
+            }
             codes.push(qos);
             granted.push((subject.clone(), qos));
-            if let Some(existing) = self.subs.get(&subject).cloned() {
-                if existing.qos == qos {
-                    continue;
-                }
-                self.drop_consumer(&subject);
-                if let Some(sub) = self.subs.get_mut(&subject) {
-                    sub.qos = qos;
-                }
-            } else {
-                let sids = self.subscribe_plain(&subject);
-                self.subs.insert(subject.clone(), Sub { qos, sids, consumer: None });
+            let existing = self.subs.get(&subject).map(|s| (s.qos, s.consumer.is_some()));
+            if existing == Some((qos, qos > 0)) {
+                continue;
+            }
+            self.drop_consumer(&subject);
+            if let Some(sub) = self.subs.get_mut(&subject) {
+                sub.qos = qos;
             }
             if qos > 0 {
                 self.add_consumer(&subject);
@@ -576,11 +735,19 @@ impl MqttSession {
     }
 
     fn finish_subscribe(&mut self) {
+        if self.suback.is_none() {
+            return;
+        }
+        // A persistent session's SUBACK waits until the session naming the
+        // subscription is stored: a crash after it must not lose it.
+        if self.connect.as_ref().is_some_and(|c| !c.clean) && !self.suback_saved {
+            self.suback_saved = true;
+            self.blocking += 1;
+            return self.save_session_for(Request::SubscribeSaved);
+        }
+        self.suback_saved = false;
         let Some((pi, codes, granted)) = self.suback.take() else { return };
         packet::suback(&mut self.to_client, pi, &codes);
-        if self.connect.as_ref().is_some_and(|c| !c.clean) {
-            self.save_session();
-        }
         for (subject, qos) in granted {
             if self.subs.contains_key(&subject) {
                 self.fetch_retained(&subject, qos);
@@ -655,7 +822,7 @@ impl MqttSession {
                     return;
                 }
                 let sub_qos = self.subs.get(subject.as_str()).map_or(0, |s| s.qos);
-                let qos = published_qos.unwrap_or(1).min(sub_qos).max(1);
+                let qos = published_qos.unwrap_or(1).min(sub_qos).clamp(1, 2);
                 let key = ack.as_deref().and_then(ack_key);
                 let topic = topic::subject_to_topic(stored);
                 self.send_publish(topic, qos, false, m.payload, Some((ack, key)));
@@ -674,7 +841,7 @@ impl MqttSession {
                 let flags = nats::header(&m.headers, "Nmqtt-RFlags").and_then(|f| u8::from_str_radix(f, 16).ok()).unwrap_or(0);
                 if let Some(topic) = topic {
                     if !(reserved && topic.starts_with('$')) {
-                        let qos = qos.min((flags >> 1) & 3).min(1);
+                        let qos = qos.min((flags >> 1) & 3).min(2);
                         self.send_publish(topic, qos, true, m.payload, Some((None, None)));
                     }
                 }
@@ -709,12 +876,12 @@ impl MqttSession {
     }
 
     fn free_pi(&mut self) -> Option<u16> {
-        if self.outbound.len() >= usize::from(u16::MAX) {
+        if self.outbound.len() + self.pubrel_pending.len() >= usize::from(u16::MAX) {
             return None;
         }
         loop {
             self.next_pi = self.next_pi.wrapping_add(1);
-            if self.next_pi != 0 && !self.outbound.contains_key(&self.next_pi) {
+            if self.next_pi != 0 && !self.outbound.contains_key(&self.next_pi) && !self.pubrel_pending.contains(&self.next_pi) {
                 return Some(self.next_pi);
             }
         }
@@ -730,6 +897,20 @@ fn queued_size(p: &Packet) -> usize {
         Packet::Connect(c) => c.client_id.len() + c.will.as_ref().map_or(0, |w| w.message.len() + w.topic.len()),
         _ => 2,
     }
+}
+
+/// Subjects the session uses on the device's behalf: a device may not
+/// publish there (see `ClientPermissions::for_mqtt`).
+fn internal(subject: &str) -> bool {
+    subject.starts_with("$MQTT.") || subject.starts_with("$JS.")
+}
+
+/// The verb and subject of an `-ERR 'Permissions Violation for <verb> to "<subject>"…'`.
+fn permission_violation(text: &str) -> Option<(&str, String)> {
+    let rest = text.strip_prefix("Permissions Violation for ")?;
+    let (what, rest) = rest.split_once(" to \"")?;
+    let (subject, _) = rest.split_once('"')?;
+    Some((what, subject.to_owned()))
 }
 
 /// Whether an MQTT filter starts with a wildcard level (see

@@ -9,7 +9,8 @@ use crate::time::{Instant, UnixNanos};
 
 use super::Account;
 use super::client::JwtLimits;
-use super::{Control, Slot};
+use super::{Control, PlainAuth, Slot, Transport};
+use std::sync::Arc;
 
 impl Control {
     /// Operator mode trusts the configured operator JWTs and materialises
@@ -59,6 +60,26 @@ impl Control {
         self.trust.is_some() || self.opts.authorization.is_required()
     }
 
+    /// [`Control::auth_required`] for clients of `transport`, whose block
+    /// may require credentials the server does not (nats-server's auth override).
+    pub(crate) fn auth_required_via(&self, transport: Transport) -> bool {
+        match &self.plain_auth {
+            Some(by) => by[transport as usize].authorization.is_required(),
+            None => self.auth_required(),
+        }
+    }
+
+    /// How long a client of `transport` has to authenticate: its block's
+    /// `authorization { timeout }` when set, else the server's.
+    pub(crate) fn auth_timeout_via(&self, transport: Transport) -> std::time::Duration {
+        let own = match transport {
+            Transport::Tcp => None,
+            Transport::Websocket => self.opts.websocket.auth_timeout,
+            Transport::Mqtt => self.opts.mqtt.auth_timeout,
+        };
+        own.filter(|t| !t.is_zero()).unwrap_or(self.opts.auth_timeout)
+    }
+
     /// True when INFO must carry a nonce for the client to sign.
     pub(crate) fn needs_nonce(&self) -> bool {
         self.trust.is_some() || auth::needs_nonce(&self.opts.authorization)
@@ -72,12 +93,16 @@ impl Control {
         info: &ConnectInfo,
     ) -> Result<Identity, AuthError> {
         let nonce = self.client(slot).and_then(|c| c.nonce.clone());
+        let transport = self.client(slot).map_or(Transport::Tcp, |c| c.transport);
         let Some(trust) = &self.trust else {
-            return auth::authenticate(
-                &self.opts.authorization,
-                self.opts.no_auth_user.as_deref(),
+            let users = self.plain_auth.as_ref().map(|by| Arc::clone(&by[transport as usize]));
+            let users = users.unwrap_or_else(|| Arc::new(PlainAuth::for_transport(&self.opts, transport)));
+            return auth::authenticate_as(
+                &users.authorization,
+                users.no_auth_user.as_deref(),
                 info,
                 nonce.as_deref(),
+                users.connection_type,
             );
         };
         let unix_secs = self.wall_at(now).0.div_euclid(1_000_000_000);
@@ -89,7 +114,7 @@ impl Control {
             nonce.as_deref(),
             unix_secs,
             peer,
-            auth::restrictions::STANDARD,
+            transport.connection_type(),
         )?;
         if let Some(c) = self.client_mut(slot) {
             // Kept on the client: applied once its account is known, and again
@@ -135,5 +160,35 @@ impl Control {
         }
         self.accounts.push(account);
         self.accounts.len() - 1
+    }
+}
+
+impl PlainAuth {
+    /// How clients of `transport` authenticate, as nats-server decides it:
+    /// a `websocket {}` or `mqtt {}` block with its own user, token or
+    /// `no_auth_user` replaces the server's single user, token and
+    /// `no_auth_user` for its clients (the server's `users` stay: a block
+    /// may only name one of them as its `no_auth_user`); without one, its
+    /// clients authenticate as TCP clients do.
+    pub(crate) fn for_transport(opts: &crate::config::ServerOptions, transport: Transport) -> PlainAuth {
+        let mut authorization = opts.authorization.clone();
+        let mut no_auth_user = opts.no_auth_user.clone();
+        let (ws, m) = (&opts.websocket, &opts.mqtt);
+        let own = match transport {
+            Transport::Tcp => None,
+            Transport::Websocket => ws.auth_override().then_some((&ws.username, &ws.password, &ws.token, &ws.no_auth_user)),
+            Transport::Mqtt => m.auth_override().then_some((&m.username, &m.password, &m.token, &m.no_auth_user)),
+        };
+        if let Some((user, password, token, own_no_auth_user)) = own {
+            authorization.user.clone_from(user);
+            authorization.password.clone_from(password);
+            authorization.token.clone_from(token);
+            no_auth_user.clone_from(own_no_auth_user);
+        }
+        PlainAuth {
+            authorization,
+            no_auth_user,
+            connection_type: transport.connection_type(),
+        }
     }
 }

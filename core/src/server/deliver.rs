@@ -297,7 +297,7 @@ impl Control {
             delivered += self.deliver_across(now, from, account, p);
         }
         if self.jetstream_takes(account, p) {
-            delivered += self.jetstream_publish(now, account, p);
+            delivered += self.jetstream_publish(now, from, account, p);
         }
         if delivered == 0 {
             self.no_responders(now, from, account, p);

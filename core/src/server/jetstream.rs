@@ -23,6 +23,19 @@ use super::Control;
 /// drain (see [`Control::drain_jetstream`]).
 const MAX_INGESTED_PER_DRAIN: usize = 100_000;
 
+/// The JetStream APIs `account` imports from other accounts, as (prefix,
+/// exporter): a service import of `$JS.API.>` mapped to `<prefix>.>`, as
+/// nats-server's docs set up a cross-account source or mirror (whose
+/// `external.api` is that prefix).
+fn jetstream_api_imports(account: &crate::account::AccountConfig) -> Vec<(String, String)> {
+    account
+        .imports
+        .iter()
+        .filter(|i| i.kind == crate::account::ImportKind::Service && i.subject == "$JS.API.>")
+        .filter_map(|i| Some((i.to.as_deref()?.strip_suffix(".>")?.to_owned(), i.account.clone())))
+        .collect()
+}
+
 impl Control {
     /// Starts JetStream when the options ask for it, on `storage` when given.
     pub(super) fn start_jetstream(&mut self, storage: Option<Box<dyn crate::storage::Storage + Send>>) {
@@ -66,6 +79,9 @@ impl Control {
                 js.enable(&name, limits);
             }
         }
+        for account in &self.opts.accounts {
+            js.set_api_imports(&account.name, jetstream_api_imports(account));
+        }
         self.jetstream = Some(js);
         if let Some(trust) = &self.trust {
             let (configs, _) = trust.account_configs(self.wall_at(Instant::ZERO).0.div_euclid(1_000_000_000));
@@ -101,7 +117,7 @@ impl Control {
 
     /// Hands a publish in `account` to JetStream: an API request, or a
     /// message for a stream. Returns how many "receivers" it counts as.
-    pub(super) fn jetstream_publish(&mut self, now: Instant, account: usize, p: &Publish) -> usize {
+    pub(super) fn jetstream_publish(&mut self, now: Instant, from: super::client::Slot, account: usize, p: &Publish) -> usize {
         let wall = self.wall_at(now);
         let name = self.accounts[account].name.clone();
         let pull = self.jetstream.as_ref().and_then(|js| js.api_subject(&p.subject)).is_some_and(|api| api.starts_with(b"$JS.API.CONSUMER.MSG.NEXT."));
@@ -111,10 +127,14 @@ impl Control {
             // delivering to it, and so no message is spent on it.
             return 1;
         }
+        let is_api = self.jetstream.as_ref().is_some_and(|js| js.api_subject(&p.subject).is_some());
+        let caller = if is_api { self.api_caller(from, account) } else { None };
         let Some(js) = self.jetstream.as_mut() else { return 0 };
         let taken = if let Some(api) = js.api_subject(&p.subject) {
             let layout = js.layout();
+            js.set_api_caller(caller);
             let answered = js.handle_api(&name, &api, p.reply.as_ref(), &p.payload, wall);
+            js.set_api_caller(None);
             if js.layout() != layout {
                 self.share_stream_subjects();
             }
@@ -128,6 +148,29 @@ impl Control {
         };
         self.drain_jetstream(now);
         usize::from(taken)
+    }
+
+    /// The client in `from` as an API audit advisory names it, when someone
+    /// in `account` listens for those advisories.
+    fn api_caller(&mut self, from: super::client::Slot, account: usize) -> Option<crate::jetstream::audit::ApiCaller> {
+        if self.match_in(account, crate::jetstream::audit::AUDIT_SUBJECT.as_bytes()).is_empty() {
+            return None;
+        }
+        let c = self.client(from)?;
+        Some(crate::jetstream::audit::ApiCaller {
+            start: c.started,
+            host: c.peer.ip().to_string(),
+            id: c.cid.0,
+            account: self.accounts[account].name.clone(),
+            user: c.meta.user.clone().unwrap_or_default(),
+            name: c.meta.name.clone(),
+            lang: c.meta.lang.clone(),
+            version: c.meta.version.clone(),
+            rtt: c.rtt.map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+            server: self.server_name.clone(),
+            kind: "Client",
+            client_type: c.transport.conn_type(),
+        })
     }
 
     /// Delivers what JetStream has ready, and logs what it said.

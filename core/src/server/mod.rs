@@ -116,6 +116,15 @@ impl Transport {
             Transport::Mqtt => "mqtt",
         }
     }
+
+    /// The type a user's `allowed_connection_types` names this transport by.
+    pub fn connection_type(self) -> &'static str {
+        match self {
+            Transport::Tcp => crate::auth::restrictions::STANDARD,
+            Transport::Websocket => crate::auth::restrictions::WEBSOCKET,
+            Transport::Mqtt => crate::auth::restrictions::MQTT,
+        }
+    }
 }
 
 /// What the server asks the runtime to do.
@@ -212,10 +221,13 @@ impl Traffic {
 
 /// The configured users, for sessions to check credentials against
 /// without the control plane: outside operator mode nothing else decides.
+/// One per transport, as the `websocket {}` and `mqtt {}` blocks may
+/// override the server's (see `PlainAuth::for_transport`).
 #[derive(Debug)]
 pub(crate) struct PlainAuth {
     pub authorization: crate::config::Authorization,
     pub no_auth_user: Option<String>,
+    pub connection_type: &'static str,
 }
 
 /// A node's control plane (see the [module](self) documentation).
@@ -237,8 +249,8 @@ pub struct Control {
     timers: BTreeSet<(Instant, Slot)>,
     counters: ServerCounters,
     traffic: Arc<Traffic>,
-    /// Set outside operator mode (see [`PlainAuth`]).
-    plain_auth: Option<Arc<PlainAuth>>,
+    /// Set outside operator mode (see [`PlainAuth`]), by [`Transport`].
+    plain_auth: Option<[Arc<PlainAuth>; 3]>,
     /// Recently closed connections for `/connz?state=closed`, oldest first,
     /// at most `max_closed_clients`.
     closed: VecDeque<ConnInfo>,
@@ -367,10 +379,10 @@ impl Control {
         };
         server.enter_operator_mode(wall);
         if server.trust.is_none() {
-            server.plain_auth = Some(Arc::new(PlainAuth {
-                authorization: server.opts.authorization.clone(),
-                no_auth_user: server.opts.no_auth_user.clone(),
-            }));
+            server.plain_auth = Some(
+                [Transport::Tcp, Transport::Websocket, Transport::Mqtt]
+                    .map(|t| Arc::new(PlainAuth::for_transport(&server.opts, t))),
+            );
         }
         server.start_claims_clock(now);
         server.enable_system_services();
@@ -460,7 +472,7 @@ impl Control {
             guarded: false,
             parser_limits: limits,
             trace: self.opts.trace,
-            plain_auth: self.plain_auth.clone(),
+            plain_auth: self.plain_auth.as_ref().map(|by| Arc::clone(&by[transport as usize])),
         });
         // One seed keys the session's match cache and the outbox's sid index.
         let seed = self.rng.next_u64();
@@ -468,10 +480,11 @@ impl Control {
         let mut client = Client::new(cid, peer, Arc::clone(&outbox), limits, now, wall);
         client.transport = transport;
         client.next_ping_at = now + self.opts.ping_interval.min(FIRST_PING_INTERVAL);
-        if self.auth_required() {
-            client.auth_deadline = Some(now + self.opts.auth_timeout);
+        if self.auth_required_via(transport) {
+            client.auth_deadline = Some(now + self.auth_timeout_via(transport));
         }
         let mut info = self.client_info(cid, peer);
+        info.auth_required = self.auth_required_via(transport);
         if transport == Transport::Websocket {
             let ws = &self.opts.websocket;
             info.host.clone_from(&ws.host);
@@ -608,7 +621,7 @@ impl Control {
             guarded: c.has_perms,
             parser_limits: c.parser_limits,
             trace: self.opts.trace,
-            plain_auth: self.plain_auth.clone(),
+            plain_auth: self.plain_auth.as_ref().map(|by| Arc::clone(&by[c.transport as usize])),
         };
         c.outbox.lock().profile = Arc::new(profile);
     }

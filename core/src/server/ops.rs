@@ -32,12 +32,12 @@ impl Control {
     /// what its session prepared of it.
     pub(crate) fn process_op(&mut self, now: Instant, slot: Slot, op: ClientOp, prepared: Option<PreparedConnect>) {
         let Some(c) = self.client(slot) else { return };
-        let connected = c.connected;
+        let (connected, transport) = (c.connected, c.transport);
         if self.trace_enabled() {
             let line = format!("{} - {} - <<- [{}]", c.peer, c.cid, trace_text(&op));
             self.log(Level::Trace, line);
         }
-        if !connected && self.auth_required() && !matches!(op, ClientOp::Connect(_)) {
+        if !connected && self.auth_required_via(transport) && !matches!(op, ClientOp::Connect(_)) {
             return self.auth_violation(now, slot, "authentication required before CONNECT");
         }
         match op {
@@ -266,7 +266,11 @@ impl Control {
         c.meta.version = info.version.clone().unwrap_or_default();
         c.meta.user = identity.user;
         c.jwt_user = identity.jwt_user;
-        let perms = identity.permissions.as_ref().map(|p| Box::new(auth::ClientPermissions::new(p)));
+        let mqtt = c.transport == super::Transport::Mqtt;
+        let perms = identity.permissions.as_ref().map(|p| {
+            let perms = auth::ClientPermissions::new(p);
+            Box::new(if mqtt { perms.for_mqtt() } else { perms })
+        });
         c.permissions = identity.permissions.clone().map(Box::new);
         c.has_perms = perms.is_some();
         c.outbox.lock().perms = perms;

@@ -57,6 +57,8 @@ pub struct Session {
     connect: Option<Box<ConnectInfo>>,
     /// The nonce the server's INFO asked the client to sign.
     nonce: Option<String>,
+    /// Credentials a WebSocket client's upgrade request carried in cookies.
+    cookies: Option<Box<crate::websocket::handshake::Cookies>>,
     /// When the session last asked its runtime to pause (the next call
     /// resumes the same read), and how long this read has paused so far.
     stalled_at: Option<Instant>,
@@ -110,12 +112,22 @@ impl Session {
             scratch: BytesMut::new(),
             connect: None,
             nonce: setup.nonce,
+            cookies: None,
             stalled_at: None,
             stall_spent: Duration::ZERO,
             run: Vec::new(),
             run_bytes: 0,
             order: Vec::new(),
         }
+    }
+
+    /// The credentials a WebSocket client's upgrade request carried in the
+    /// `jwt_cookie`, `user_cookie`, `pass_cookie` and `token_cookie`
+    /// cookies: each stands in for the CONNECT field the client leaves
+    /// empty, as in nats-server.
+    pub fn set_cookies(&mut self, cookies: crate::websocket::handshake::Cookies) {
+        let any = cookies.jwt.is_some() || cookies.user.is_some() || cookies.pass.is_some() || cookies.token.is_some();
+        self.cookies = any.then(|| Box::new(cookies));
     }
 
     /// The connection's id.
@@ -232,18 +244,30 @@ impl Session {
     /// Reads a CONNECT over the one before and, outside operator mode,
     /// checks its credentials here, on the connection's own thread.
     fn prepare_connect(&mut self, json: &[u8]) -> PreparedConnect {
-        let parsed = match self.connect.as_deref() {
+        let mut parsed = match self.connect.as_deref() {
             Some(before) => ConnectInfo::parse_over(before, json),
             None => ConnectInfo::parse(json),
         };
         // The users as of now: a config reload replaces them in the profile.
         self.refresh_profile();
+        if let (Ok(info), Some(cookies)) = (&mut parsed, self.cookies.as_deref()) {
+            let fill = |field: &mut Option<String>, cookie: &Option<String>| {
+                if field.as_deref().is_none_or(str::is_empty) {
+                    field.clone_from(cookie);
+                }
+            };
+            fill(&mut info.jwt, &cookies.jwt);
+            fill(&mut info.user, &cookies.user);
+            fill(&mut info.pass, &cookies.pass);
+            fill(&mut info.auth_token, &cookies.token);
+        }
         let identity = match (&parsed, &self.profile.plain_auth) {
-            (Ok(info), Some(users)) => Some(auth::authenticate(
+            (Ok(info), Some(users)) => Some(auth::authenticate_as(
                 &users.authorization,
                 users.no_auth_user.as_deref(),
                 info,
                 self.nonce.as_deref(),
+                users.connection_type,
             )),
             _ => None,
         };

@@ -101,6 +101,25 @@ impl Server {
         conn
     }
 
+    /// [`Server::handle_connected`] for a client that came over `transport`
+    /// (see [`Control::handle_connected_via`]).
+    pub fn handle_connected_via(&mut self, now: Instant, wall: UnixNanos, peer: SocketAddr, transport: super::Transport) -> ConnId {
+        let waker = Box::new(Ready(Arc::clone(&self.ready)));
+        let session = self.control.handle_connected_via(now, wall, peer, waker, transport);
+        let conn = session.cid();
+        self.sessions.insert(conn, session);
+        self.collect(now);
+        conn
+    }
+
+    /// The credentials a WebSocket client's upgrade carried in cookies
+    /// (see [`Session::set_cookies`]).
+    pub fn set_cookies(&mut self, conn: ConnId, cookies: crate::websocket::handshake::Cookies) {
+        if let Some(session) = self.sessions.get_mut(&conn) {
+            session.set_cookies(cookies);
+        }
+    }
+
     /// Bytes arrived on `conn`, all run at once (see
     /// [`Session::handle_received_all`]): the longest pause asked for.
     pub fn handle_received(&mut self, now: Instant, conn: ConnId, bytes: Bytes) -> Option<std::time::Duration> {

@@ -55,6 +55,8 @@ pub fn mqtt_packets(data: &[u8]) {
         max_ack_pending: 16,
         js_api: "$JS.API".into(),
         consumer_memory_storage: false,
+        reject_qos2_publish: false,
+        downgrade_qos2_subscribe: false,
     };
     let mut session = MqttSession::new(setup, rng.next());
     let now = Instant::from_nanos(1);

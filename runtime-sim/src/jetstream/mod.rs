@@ -17,6 +17,7 @@
 
 mod check;
 pub mod consumer;
+pub mod mqtt;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -70,6 +71,9 @@ pub enum Scenario {
     WorkQueue,
     /// Single-key KV operations by several clients, under the same faults.
     Kv,
+    /// MQTT devices, a QoS 1 publisher and a persistent-session subscriber,
+    /// under kills, power losses and dropped links ([`mqtt`]).
+    Mqtt,
 }
 
 /// Every durability scenario, in CI order.
@@ -90,6 +94,7 @@ impl FromStr for Scenario {
         SCENARIOS
             .iter()
             .chain(&CONSUMER_SCENARIOS)
+            .chain(&[Scenario::Mqtt])
             .copied()
             .find(|sc| sc.to_string() == s)
             .ok_or_else(|| format!("unknown JetStream scenario {s:?}"))
@@ -107,6 +112,7 @@ impl fmt::Display for Scenario {
             Scenario::Consumer => "js-consumer",
             Scenario::WorkQueue => "js-work-queue",
             Scenario::Kv => "js-kv",
+            Scenario::Mqtt => "js-mqtt",
         })
     }
 }
@@ -161,6 +167,9 @@ impl JsConfig {
 
 /// Runs `scenario` for `seed`.
 pub fn run_seed(seed: u64, scenario: Scenario) -> RunReport {
+    if scenario == Scenario::Mqtt {
+        return mqtt::run(mqtt::MConfig::new(seed));
+    }
     if CONSUMER_SCENARIOS.contains(&scenario) {
         return consumer::run(consumer::CConfig::new(seed, scenario));
     }
@@ -715,7 +724,7 @@ impl JsWorld {
         let (next_lo, next_hi) = match self.cfg.scenario {
             // The consumer scenarios run in their own world; here they
             // would be kills.
-            Scenario::Kill | Scenario::Consumer | Scenario::WorkQueue | Scenario::Kv => {
+            Scenario::Kill | Scenario::Consumer | Scenario::WorkQueue | Scenario::Kv | Scenario::Mqtt => {
                 self.stop_node(false);
                 ms(150, 600)
             }
@@ -788,7 +797,7 @@ impl JsWorld {
         let power = match self.cfg.scenario {
             Scenario::PowerLoss => true,
             Scenario::Kill | Scenario::FullDisk => false,
-            Scenario::Consumer | Scenario::WorkQueue | Scenario::Kv => false,
+            Scenario::Consumer | Scenario::WorkQueue | Scenario::Kv | Scenario::Mqtt => false,
             Scenario::BitflipBlock | Scenario::BitflipMeta => self.fault_rng.ratio(1, 3),
         };
         self.stop_node(power);

@@ -144,6 +144,9 @@ pub struct StreamSourceInfo {
     pub external: Option<ExternalStream>,
     /// Messages behind.
     pub lag: u64,
+    /// The last origin sequence a source took (not shown for a mirror).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub seq: u64,
     /// Nanoseconds since last contact, -1 if never.
     pub active: i64,
     /// Why sourcing fails.

@@ -15,7 +15,18 @@ pub fn check_stream_update(
     new: StreamConfig,
     limits: &CheckLimits,
 ) -> Result<StreamConfig, ApiError> {
-    let mut cfg = check_common(new, limits, &|_| None)?;
+    check_stream_update_with(old, new, limits, &|_| None)
+}
+
+/// [`check_stream_update`] with `lookup` returning the config of another
+/// stream of the account by name, for the mirror and source checks.
+pub fn check_stream_update_with(
+    old: &StreamConfig,
+    new: StreamConfig,
+    limits: &CheckLimits,
+    lookup: &dyn Fn(&str) -> Option<StreamConfig>,
+) -> Result<StreamConfig, ApiError> {
+    let mut cfg = check_common(new, limits, lookup)?;
     if cfg.name != old.name {
         return Err(invalid("stream configuration name must match original"));
     }

@@ -247,7 +247,15 @@ fn ephemeral_name(seed: u64) -> String {
 impl JetStream {
     /// A `$JS.API.CONSUMER.…` request. Returns false when nothing listens
     /// on the subject (a pull request to a consumer that does not exist).
-    pub(crate) fn handle_consumer_api(&mut self, account: &str, request: Request<'_>, reply: Option<&Bytes>, payload: &Bytes, wall: UnixNanos) -> bool {
+    pub(crate) fn handle_consumer_api(
+        &mut self,
+        account: &str,
+        subject: &[u8],
+        request: Request<'_>,
+        reply: Option<&Bytes>,
+        payload: &Bytes,
+        wall: UnixNanos,
+    ) -> bool {
         if let Request::Next(stream, name) = request {
             let Some(reply) = reply.cloned() else { return true };
             let Some(acc) = self.accounts.get_mut(account) else { return false };
@@ -283,9 +291,13 @@ impl JetStream {
             }
         };
         self.count_api(account);
+        let audit = self.audit(account, subject, payload, &body, wall);
         // A consumer's state is saved with its stream's next sync; the
         // answer waits behind every write asked for so far.
         self.queue_after_writes(Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() });
+        if let Some(audit) = audit {
+            self.queue_after_writes(audit);
+        }
         true
     }
 

@@ -208,6 +208,9 @@ pub struct FileStore {
     meta_written: Option<(u64, Option<SyncToken>)>,
     lost: Option<LostData>,
     closed: bool,
+    /// New messages are written compressed (`compression: "s2"`); records
+    /// of either kind are read whatever this says.
+    compress: bool,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -237,8 +240,11 @@ impl FileStore {
             meta_written: None,
             lost: None,
             closed: false,
+            compress: false,
         }
     }
+
+
 
     /// A new, empty store whose first message gets `first_seq` (0 counts
     /// as 1).
@@ -565,7 +571,11 @@ impl MsgStore for FileStore {
         self.check_open()?;
         let seq = self.index.next_seq();
         let mut buf = BytesMut::new();
-        record::put_msg(&mut buf, seq, time, subject, headers, payload);
+        if self.compress {
+            record::put_msg_compressed(&mut buf, seq, time, subject, headers, payload);
+        } else {
+            record::put_msg(&mut buf, seq, time, subject, headers, payload);
+        }
         let (block, offset) = self.append(&buf)?;
         let msg = StoredMsg {
             seq,
@@ -660,6 +670,24 @@ impl MsgStore for FileStore {
         Ok(removed as u64)
     }
 
+    /// Writes a floor record naming the new last sequence: recovery reads
+    /// it as it reads a compaction's, so the skip survives a restart.
+    fn skip_to(&mut self, next_seq: u64) -> Result<(), StoreError> {
+        self.check_open()?;
+        if next_seq <= self.index.next_seq() {
+            return Ok(());
+        }
+        // The lowest held sequence, or (empty) the one after the skip.
+        let lowest = self.index.first_seq();
+        let first = if lowest <= self.index.last_seq() { lowest } else { next_seq };
+        let time = self.index.last_time();
+        let mut buf = BytesMut::new();
+        record::put_floor(&mut buf, first, next_seq - 1, time);
+        self.append(&buf)?;
+        self.index.raise_last(next_seq - 1, time);
+        Ok(())
+    }
+
     fn state(&self) -> StoreState {
         StoreState {
             lost: self.lost.clone(),
@@ -681,6 +709,10 @@ impl MsgStore for FileStore {
 
     fn write_meta(&mut self, meta: &[u8]) -> Result<(), StoreError> {
         FileStore::write_meta(self, meta)
+    }
+
+    fn set_compression(&mut self, compress: bool) {
+        self.compress = compress;
     }
 
     fn sync(&mut self) -> Result<Option<SyncToken>, StoreError> {

@@ -36,6 +36,15 @@ impl MemStore {
 }
 
 impl MsgStore for MemStore {
+    fn skip_to(&mut self, next_seq: u64) -> Result<(), StoreError> {
+        self.open()?;
+        if next_seq > self.index.next_seq() {
+            let time = self.index.last_time();
+            self.index.raise_last(next_seq - 1, time);
+        }
+        Ok(())
+    }
+
     fn record_size(&self, subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) -> u64 {
         super::mem_record_size(subject, headers, payload)
     }

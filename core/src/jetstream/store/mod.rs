@@ -174,6 +174,13 @@ pub trait MsgStore: std::fmt::Debug + Send {
     /// even past sequences never stored, as nats-server's compact does.
     fn purge(&mut self, request: &PurgeRequest) -> Result<u64, StoreError>;
 
+    /// Moves the store's last sequence up to `next_seq - 1` without
+    /// storing anything (nats-server's `SkipMsgs`): a mirror keeps its
+    /// origin's sequences across what the origin no longer holds. The
+    /// skipped sequences count as deleted; an empty store starts at
+    /// `next_seq`. Nothing happens when `next_seq` is not past the last.
+    fn skip_to(&mut self, next_seq: u64) -> Result<(), StoreError>;
+
     /// The store's figures.
     fn state(&self) -> StoreState;
 
@@ -205,6 +212,10 @@ pub trait MsgStore: std::fmt::Debug + Send {
     fn handle_synced(&mut self, token: SyncToken) {
         let _ = token;
     }
+
+    /// Writes new messages compressed (`compression: "s2"`) or not; reads
+    /// are the same either way. A memory store keeps messages as they are.
+    fn set_compression(&mut self, _compress: bool) {}
 
     /// Removes every file of the store (the stream was deleted).
     fn delete(&mut self) -> Result<(), StoreError>;

@@ -7,6 +7,10 @@
 //!                                               crc32c over kind, len, body
 //! message   = seq:u64 time:i64 subject_len:u32 headers_len:u32
 //!             subject headers payload           headers_len u32::MAX = none
+//! message_s2 = seq:u64 time:i64 subject_len:u32 headers_len:u32
+//!             subject snappy(headers payload)   a `compression: "s2"`
+//!                                               stream's message, when
+//!                                               compressing shrinks it
 //! tombstone = seq:u64                           that message is removed
 //! floor     = first_seq:u64 last_seq:u64 last_time:i64
 //!                                               every sequence below
@@ -25,6 +29,10 @@ pub(super) const HEADER_LEN: usize = 9;
 const KIND_MSG: u8 = 0xA1;
 const KIND_TOMBSTONE: u8 = 0xA2;
 const KIND_FLOOR: u8 = 0xA3;
+const KIND_MSG_S2: u8 = 0xA4;
+/// The most a compressed message may expand to: beyond any message a
+/// stream accepts, so a damaged length cannot make a read allocate more.
+const S2_DECODED_MAX: usize = 256 << 20;
 const MSG_FIXED_LEN: usize = 24;
 const TOMBSTONE_LEN: usize = 8;
 const FLOOR_LEN: usize = 24;
@@ -104,6 +112,41 @@ pub(super) fn put_msg(
     });
 }
 
+/// Appends a message record to `out`, its headers and payload compressed
+/// (Snappy's block format, which S2 decoders read) when that makes the
+/// record smaller; otherwise as [`put_msg`] writes it.
+pub(super) fn put_msg_compressed(
+    out: &mut BytesMut,
+    seq: u64,
+    time: UnixNanos,
+    subject: &[u8],
+    headers: Option<&[u8]>,
+    payload: &[u8],
+) {
+    let headers_bytes = headers.unwrap_or_default();
+    let mut raw = Vec::with_capacity(headers_bytes.len() + payload.len());
+    raw.extend_from_slice(headers_bytes);
+    raw.extend_from_slice(payload);
+    let packed = match snap::raw::Encoder::new().compress_vec(&raw) {
+        Ok(p) if p.len() < raw.len() => p,
+        _ => return put_msg(out, seq, time, subject, headers, payload),
+    };
+    let body_len = MSG_FIXED_LEN + subject.len() + packed.len();
+    frame(out, KIND_MSG_S2, body_len, |out| {
+        out.put_u64_le(seq);
+        out.put_i64_le(time.0);
+        out.put_u32_le(u32::try_from(subject.len()).expect("a subject stays under 4 GiB"));
+        out.put_u32_le(headers.map_or(NO_HEADERS, |h| {
+            u32::try_from(h.len())
+                .ok()
+                .filter(|&l| l != NO_HEADERS)
+                .expect("headers stay under 4 GiB")
+        }));
+        out.put_slice(subject);
+        out.put_slice(&packed);
+    });
+}
+
 /// Appends a tombstone record for `seq` to `out`.
 pub(super) fn put_tombstone(out: &mut BytesMut, seq: u64) {
     frame(out, KIND_TOMBSTONE, TOMBSTONE_LEN, |out| {
@@ -140,7 +183,7 @@ pub(super) fn decode(buf: &[u8], offset: usize) -> Option<(Record, usize)> {
     let len = u32_at(rest, 1) as usize;
     let body_len = len.checked_sub(HEADER_LEN)?;
     let fits = match kind {
-        KIND_MSG => body_len >= MSG_FIXED_LEN,
+        KIND_MSG | KIND_MSG_S2 => body_len >= MSG_FIXED_LEN,
         KIND_TOMBSTONE => body_len == TOMBSTONE_LEN,
         KIND_FLOOR => body_len == FLOOR_LEN,
         _ => false,
@@ -155,6 +198,7 @@ pub(super) fn decode(buf: &[u8], offset: usize) -> Option<(Record, usize)> {
     }
     let record = match kind {
         KIND_MSG => decode_msg(body)?,
+        KIND_MSG_S2 => decode_msg_s2(body)?,
         KIND_TOMBSTONE => Record::Tombstone {
             seq: u64_at(body, 0),
         },
@@ -211,6 +255,28 @@ fn decode_msg(body: &[u8]) -> Option<Record> {
         headers: (headers_field != NO_HEADERS)
             .then(|| Bytes::copy_from_slice(&body[subject_end..headers_end])),
         payload: Bytes::copy_from_slice(&body[headers_end..]),
+    })
+}
+
+/// A compressed message's body: the fixed fields and subject as in a plain
+/// one, then headers and payload decompressed together.
+fn decode_msg_s2(body: &[u8]) -> Option<Record> {
+    let subject_len = u32_at(body, 16) as usize;
+    let headers_field = u32_at(body, 20);
+    let headers_len = if headers_field == NO_HEADERS { 0 } else { headers_field as usize };
+    let subject_end = MSG_FIXED_LEN.checked_add(subject_len)?;
+    let packed = body.get(subject_end..)?;
+    let decoded_len = snap::raw::decompress_len(packed).ok()?;
+    if decoded_len > S2_DECODED_MAX || headers_len > decoded_len {
+        return None;
+    }
+    let raw = Bytes::from(snap::raw::Decoder::new().decompress_vec(packed).ok()?);
+    Some(Record::Msg {
+        seq: u64_at(body, 0),
+        time: UnixNanos(u64_at(body, 8) as i64),
+        subject: Bytes::copy_from_slice(&body[MSG_FIXED_LEN..subject_end]),
+        headers: (headers_field != NO_HEADERS).then(|| raw.slice(..headers_len)),
+        payload: raw.slice(headers_len..),
     })
 }
 
@@ -381,5 +447,26 @@ mod tests {
         for cut in 0..copy {
             assert!(decode_meta(&file.slice(..cut)).is_none(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn compressed_messages_round_trip_and_damage_is_caught() {
+        let payload = b"abcabcabcabcabcabcabcabcabcabcabcabcabcabcabcabc".repeat(4);
+        let mut buf = BytesMut::new();
+        put_msg_compressed(&mut buf, 3, UnixNanos(4), b"s", Some(b"NATS/1.0\r\n\r\n"), &payload);
+        assert!(buf.len() < payload.len());
+        let (record, len) = decode(&buf, 0).unwrap();
+        assert_eq!(len, buf.len());
+        let Record::Msg { seq, headers, payload: got, .. } = record else { panic!("a message") };
+        assert_eq!((seq, headers.as_deref(), &got[..]), (3, Some(&b"NATS/1.0\r\n\r\n"[..]), &payload[..]));
+        // Incompressible: written plain.
+        let mut plain = BytesMut::new();
+        put_msg_compressed(&mut plain, 1, UnixNanos(0), b"s", None, b"xy");
+        let mut expected = BytesMut::new();
+        put_msg(&mut expected, 1, UnixNanos(0), b"s", None, b"xy");
+        assert_eq!(plain, expected);
+        let last = buf.len() - 1;
+        buf[last] ^= 1;
+        assert!(decode(&buf, 0).is_none());
     }
 }

@@ -7,7 +7,10 @@ use serde_json::{json, Value};
 
 use super::super::packet::{self, rc};
 use super::super::{nats::Msg, topic};
-use super::super::{MSGS_PREFIX, MSGS_STREAM, RMSGS_PREFIX, RMSGS_STREAM, SESS_PREFIX, SESS_STREAM, SUB_PREFIX, TAKEOVER_PREFIX};
+use super::super::{
+    MSGS_PREFIX, MSGS_STREAM, QOS2IN_PREFIX, QOS2IN_STREAM, RMSGS_PREFIX, RMSGS_STREAM, SESS_PREFIX, SESS_STREAM, SUB_PREFIX,
+    TAKEOVER_PREFIX,
+};
 use super::{random_token, reserved, ConsumerRec, MqttSession, Outbound, Phase, Request, SidKind, Sub};
 use crate::close::CloseReason;
 use crate::time::Instant;
@@ -27,6 +30,9 @@ impl MqttSession {
                    "retention": "interest", "num_replicas": 1}),
             json!({"name": RMSGS_STREAM, "subjects": [format!("{RMSGS_PREFIX}>")], "storage": "file",
                    "retention": "limits", "max_msgs_per_subject": 1, "num_replicas": 1}),
+            json!({"name": QOS2IN_STREAM, "subjects": [format!("{QOS2IN_PREFIX}>")], "storage": "file",
+                   "retention": "limits", "discard": "new", "max_msgs_per_subject": 1,
+                   "discard_new_per_subject": true, "num_replicas": 1}),
         ];
         self.streams_pending = streams.len();
         for cfg in streams {
@@ -74,7 +80,7 @@ impl MqttSession {
     pub(super) fn restore(&mut self, record: &Value) {
         let Some(subs) = record["subs"].as_object() else { return };
         for (subject, qos) in subs {
-            let qos = qos.as_u64().unwrap_or(0).min(1) as u8;
+            let qos = qos.as_u64().unwrap_or(0).min(2) as u8;
             let sids = self.subscribe_plain(subject);
             let consumer = match record["cons"].get(subject) {
                 Some(cons) if qos > 0 => {
@@ -94,6 +100,11 @@ impl MqttSession {
     }
 
     pub(super) fn save_session(&mut self) {
+        self.save_session_for(Request::Ignored);
+    }
+
+    /// Stores the session; `request` is what its acknowledgement is for.
+    pub(super) fn save_session_for(&mut self, request: Request) {
         let mut subs = serde_json::Map::new();
         let mut cons = serde_json::Map::new();
         for (subject, sub) in &self.subs {
@@ -104,7 +115,7 @@ impl MqttSession {
         }
         let record = json!({"origin": self.setup.server_name, "id": self.client_id, "subs": subs, "cons": cons});
         let subject = format!("{SESS_PREFIX}{}", self.id_hash);
-        self.request(&subject, record.to_string().as_bytes(), Request::Ignored);
+        self.request(&subject, record.to_string().as_bytes(), request);
     }
 
     pub(super) fn add_consumer(&mut self, subject: &str) {
@@ -273,6 +284,35 @@ impl MqttSession {
                 if self.blocking == 0 {
                     self.finish_subscribe();
                 }
+            }
+            Request::SubscribeSaved => {
+                if error.is_some() {
+                    // nats-server closes a client whose session it could not store.
+                    return self.fail(CloseReason::ServerShutdown);
+                }
+                self.blocking = self.blocking.saturating_sub(1);
+                if self.blocking == 0 {
+                    self.finish_subscribe();
+                }
+            }
+            Request::Qos2Stored(pi) => {
+                // 10077: this packet id is stored already (a resent PUBLISH).
+                if matches!(error, Some(code) if code != 10077) {
+                    return self.fail(CloseReason::ServerShutdown);
+                }
+                packet::pubrec(&mut self.to_client, pi);
+            }
+            Request::Qos2Released(pi) => {
+                use base64::Engine;
+                let b64 = |v: &Value| {
+                    let text = v.as_str().unwrap_or_default();
+                    base64::engine::general_purpose::STANDARD.decode(text).ok().map(bytes::Bytes::from)
+                };
+                let msg = &reply["message"];
+                let stored = msg["seq"].as_u64().map(|seq| {
+                    (seq, b64(&msg["hdrs"]).unwrap_or_default(), b64(&msg["data"]).unwrap_or_default())
+                });
+                self.qos2_released(pi, stored);
             }
             Request::RetainedConsumer { sid } => {
                 if let Some(SidKind::Retained { expected, name, .. }) = self.sids.get_mut(&sid) {

@@ -11,6 +11,8 @@ fn setup() -> Setup {
         max_ack_pending: 16,
         js_api: "$JS.API".into(),
         consumer_memory_storage: false,
+        reject_qos2_publish: false,
+        downgrade_qos2_subscribe: false,
     }
 }
 
@@ -46,7 +48,8 @@ fn connected(clean: bool) -> MqttSession {
     assert_eq!(s.take_to_client(), None, "no CONNACK before the credentials are checked");
     s.handle_nats(now, b"INFO {}\r\nPONG\r\n");
     let creates = server_text(&mut s);
-    assert_eq!(creates.matches("STREAM.CREATE").count(), 3, "{creates}");
+    assert_eq!(creates.matches("STREAM.CREATE").count(), 4, "{creates}");
+    assert!(creates.contains("STREAM.CREATE.$MQTT_qos2in"), "{creates}");
     answer(&mut s, &creates, |_| "{\"error\":{\"code\":400,\"err_code\":10058}}".into());
     let load = server_text(&mut s);
     assert!(load.contains("$JS.API.STREAM.MSG.GET.$MQTT_sess"), "{load}");
@@ -80,8 +83,10 @@ fn qos1_publish_is_acknowledged_once_stored() {
     encode_client(&mut wire, &Packet::Publish(p));
     s.handle_received(Instant::from_nanos(2), &wire);
     let text = server_text(&mut s);
-    assert!(text.starts_with("HPUB a.b 25 26\r\nNATS/1.0\r\nNmqtt-Pub:1\r\n\r\nx\r\n"), "{text}");
-    assert!(text.contains("HPUB $MQTT.msgs.a.b $MQTT.JSA."), "{text}");
+    assert_eq!(text, "HPUB a.b 25 26\r\nNATS/1.0\r\nNmqtt-Pub:1\r\n\r\nx\r\nPING\r\n", "the store waits for the PONG");
+    s.handle_nats(Instant::from_nanos(2), b"PONG\r\n");
+    let text = server_text(&mut s);
+    assert!(text.starts_with("HPUB $MQTT.msgs.a.b $MQTT.JSA."), "{text}");
     assert_eq!(s.take_to_client(), None, "no PUBACK before JetStream stored it");
     for line in text.split("\r\n").filter(|l| l.starts_with("HPUB $MQTT.msgs.")) {
         let reply = line.split(' ').nth(2).unwrap_or_default();
@@ -100,7 +105,10 @@ fn deliveries_become_publishes_and_pubacks_become_acks() {
     s.handle_received(Instant::from_nanos(2), &wire);
     let text = server_text(&mut s);
     // sid 1 takes JetStream replies, sid 2 hears takeovers.
-    assert!(text.contains("SUB a.* 3\r\n") && text.contains("SUB $MQTT.sub."), "{text}");
+    assert_eq!(text, "SUB a.* 3\r\nPING\r\n", "the consumer waits for the SUB to pass the core");
+    s.handle_nats(Instant::from_nanos(2), b"PONG\r\n");
+    let text = server_text(&mut s);
+    assert!(text.contains("SUB $MQTT.sub."), "{text}");
     answer(&mut s, &text, |_| "{\"name\":\"eph\",\"num_pending\":0}".into());
     let suback = s.take_to_client().unwrap_or_default();
     assert_eq!(&suback[..], &[0x90, 3, 0, 1, 1]);
@@ -200,4 +208,160 @@ fn a_client_flooding_while_the_session_waits_is_cut_off() {
     encode_client(&mut more, &Packet::PingReq);
     s.handle_received(Instant::from_nanos(3), &more);
     assert_eq!(s.closed(), Some(CloseReason::SlowConsumerPendingBytes));
+}
+
+
+fn send(s: &mut MqttSession, p: Packet) {
+    let mut wire = BytesMut::new();
+    encode_client(&mut wire, &p);
+    s.handle_received(Instant::from_nanos(2), &wire);
+}
+
+/// Packets the session sent the device.
+fn to_device(s: &mut MqttSession) -> Vec<Packet> {
+    let mut d = packet::Decoder::new(1 << 20, 1 << 20);
+    let mut first = BytesMut::new();
+    encode_client(&mut first, &Packet::Connect(Connect { client_id: "x".into(), clean: true, keep_alive_secs: 0, will: None, username: None, password: None }));
+    d.extend(&first);
+    let _ = d.next_packet();
+    let bytes = s.take_to_client().unwrap_or_default();
+    // SUBACK, PUBREC… are server-to-client packets the decoder reads too,
+    // except SUBACK: read its bytes raw.
+    if bytes.first() == Some(&0x90) {
+        return vec![Packet::Subscribe(u16::from_be_bytes([bytes[2], bytes[3]]), bytes[4..].iter().map(|&c| (String::new(), c)).collect())];
+    }
+    d.extend(&bytes);
+    let mut out = Vec::new();
+    while let Ok(Some(p)) = d.next_packet() {
+        out.push(p);
+    }
+    out
+}
+
+/// Acknowledges every `$MQTT.JSA` store in `text` as JetStream would.
+fn ack_stores(s: &mut MqttSession, text: &str) {
+    for line in text.split("\r\n").filter(|l| l.starts_with("HPUB $MQTT.") || l.starts_with("PUB $MQTT.")) {
+        let Some(reply) = line.split(' ').nth(2).filter(|r| r.starts_with("$MQTT.JSA.")) else { continue };
+        let ack = "{\"stream\":\"x\",\"seq\":1}";
+        s.handle_nats(Instant::from_nanos(3), format!("MSG {reply} 1 {}\r\n{ack}\r\n", ack.len()).as_bytes());
+    }
+}
+
+#[test]
+fn qos2_publish_is_held_in_jetstream_until_pubrel() {
+    let mut s = connected(true);
+    let _ = server_text(&mut s);
+    let p = Publish { topic: "q/2".into(), pi: 7, qos: 2, retain: false, dup: false, payload: Bytes::from_static(b"once") };
+    send(&mut s, Packet::Publish(p));
+    let text = server_text(&mut s);
+    assert!(text.starts_with("HPUB $MQTT.qos2.in.") && text.contains("Nmqtt-Pub:24\r\nNmqtt-Subject:q.2\r\n"), "{text}");
+    assert!(!text.contains("HPUB q.2"), "not delivered before PUBREL: {text}");
+    assert_eq!(s.take_to_client(), None, "PUBREC once stored");
+    ack_stores(&mut s, &text);
+    assert_eq!(s.take_to_client().as_deref(), Some(&[0x50, 2, 0, 7][..]));
+    // PUBREL: the held message is read back, deleted, published.
+    send(&mut s, Packet::PubRel(7));
+    let get = server_text(&mut s);
+    assert!(get.contains("STREAM.MSG.GET.$MQTT_qos2in") && get.contains(".7\"}"), "{get}");
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let stored = format!(
+        "{{\"message\":{{\"subject\":\"x\",\"seq\":4,\"hdrs\":\"{}\",\"data\":\"{}\"}}}}",
+        b64(b"NATS/1.0\r\nNmqtt-Pub:24\r\nNmqtt-Subject:q.2\r\n\r\n"),
+        b64(b"once")
+    );
+    answer(&mut s, &get, |_| stored.clone());
+    let text = server_text(&mut s);
+    assert!(text.contains("STREAM.MSG.DELETE.$MQTT_qos2in") && text.contains("\"seq\":4"), "{text}");
+    assert!(text.contains("HPUB q.2 25 29\r\nNATS/1.0\r\nNmqtt-Pub:2\r\n\r\nonce\r\nPING\r\n"), "{text}");
+    s.handle_nats(Instant::from_nanos(3), b"PONG\r\n");
+    let stores = server_text(&mut s);
+    assert!(stores.contains("HPUB $MQTT.msgs.q.2 $MQTT.JSA."), "{stores}");
+    assert_eq!(s.take_to_client(), None, "PUBCOMP once stored");
+    ack_stores(&mut s, &stores);
+    assert_eq!(s.take_to_client().as_deref(), Some(&[0x70, 2, 0, 7][..]));
+    // A PUBREL for nothing held: PUBCOMP all the same.
+    send(&mut s, Packet::PubRel(8));
+    let get = server_text(&mut s);
+    answer(&mut s, &get, |_| "{\"error\":{\"code\":404,\"err_code\":10037}}".into());
+    assert_eq!(s.take_to_client().as_deref(), Some(&[0x70, 2, 0, 8][..]));
+}
+
+#[test]
+fn denied_publishes_are_acknowledged_and_not_stored() {
+    let mut s = connected(true);
+    let _ = server_text(&mut s);
+    let p = Publish { topic: "no".into(), pi: 3, qos: 1, retain: true, dup: false, payload: Bytes::from_static(b"x") };
+    send(&mut s, Packet::Publish(p));
+    let _ = server_text(&mut s);
+    s.handle_nats(Instant::from_nanos(3), b"-ERR 'Permissions Violation for Publish to \"no\"'\r\nPONG\r\n");
+    assert_eq!(server_text(&mut s), "", "neither stored nor retained");
+    assert_eq!(s.take_to_client().as_deref(), Some(&[0x40, 2, 0, 3][..]), "PUBACK as nats-server sends it");
+    // The session's own subjects are not the device's.
+    let p = Publish { topic: "$MQTT/msgs/x".into(), pi: 4, qos: 1, retain: false, dup: false, payload: Bytes::from_static(b"x") };
+    send(&mut s, Packet::Publish(p));
+    assert_eq!(server_text(&mut s), "");
+    assert_eq!(s.take_to_client().as_deref(), Some(&[0x40, 2, 0, 4][..]));
+}
+
+#[test]
+fn denied_subscriptions_get_0x80() {
+    let mut s = connected(true);
+    let _ = server_text(&mut s);
+    send(&mut s, Packet::Subscribe(5, vec![("ok/#".into(), 1), ("no/+".into(), 0), ("$MQTT/msgs/#".into(), 0)]));
+    let text = server_text(&mut s);
+    assert_eq!(text, "SUB ok.> 3\r\nSUB ok 4\r\nSUB no.* 5\r\nPING\r\n");
+    s.handle_nats(Instant::from_nanos(3), b"-ERR 'Permissions Violation for Subscription to \"no.*\"'\r\nPONG\r\n");
+    let text = server_text(&mut s);
+    assert!(text.contains("UNSUB 5\r\n") && text.contains("CONSUMER.CREATE.$MQTT_msgs"), "{text}");
+    answer(&mut s, &text, |_| "{\"name\":\"eph\"}".into());
+    let [Packet::Subscribe(5, codes)] = &to_device(&mut s)[..] else { panic!("no SUBACK") };
+    assert_eq!(codes.iter().map(|c| c.1).collect::<Vec<_>>(), vec![1, 0x80, 0x80]);
+}
+
+#[test]
+fn qos2_subscriptions_deliver_at_qos2_with_pubrel() {
+    let mut s = connected(true);
+    let _ = server_text(&mut s);
+    send(&mut s, Packet::Subscribe(1, vec![("t".into(), 2)]));
+    s.handle_nats(Instant::from_nanos(3), b"PONG\r\n");
+    let text = server_text(&mut s);
+    answer(&mut s, &text, |_| "{\"name\":\"eph\",\"num_pending\":0}".into());
+    let [Packet::Subscribe(1, codes)] = &to_device(&mut s)[..] else { panic!("no SUBACK") };
+    assert_eq!(codes[0].1, 2, "QoS 2 granted, as nats-server 2.15.1 grants it");
+    let hdr = "NATS/1.0\r\nNmqtt-Pub:2\r\n\r\n";
+    let msg = format!("HMSG $MQTT.msgs.t 4 $JS.ACK.$MQTT_msgs.eph.1.9.1.0.0 {} {}\r\n{hdr}yo\r\n", hdr.len(), hdr.len() + 2);
+    s.handle_nats(Instant::from_nanos(4), msg.as_bytes());
+    let [Packet::Publish(p)] = &to_device(&mut s)[..] else { panic!("no PUBLISH") };
+    assert_eq!(p.qos, 2);
+    let pi = p.pi;
+    let _ = server_text(&mut s);
+    send(&mut s, Packet::PubRec(pi));
+    assert_eq!(server_text(&mut s), "PUB $JS.ACK.$MQTT_msgs.eph.1.9.1.0.0 0\r\n\r\n");
+    assert_eq!(s.take_to_client().as_deref(), Some(&[0x62, 2, (pi >> 8) as u8, pi as u8][..]), "PUBREL");
+    assert!(s.pubrel_pending.contains(&pi), "the id stays in use until PUBCOMP");
+    send(&mut s, Packet::PubComp(pi));
+    assert!(s.pubrel_pending.is_empty());
+}
+
+#[test]
+fn a_persistent_sessions_suback_waits_for_the_stored_session() {
+    let mut s = connected(false);
+    let _ = server_text(&mut s);
+    send(&mut s, Packet::Subscribe(3, vec![("a".into(), 0)]));
+    s.handle_nats(Instant::from_nanos(3), b"PONG\r\n");
+    let text = server_text(&mut s);
+    assert!(text.contains("PUB $MQTT.sess.") && text.contains("\"subs\":{\"a\":0}"), "{text}");
+    assert_eq!(s.take_to_client(), None, "no SUBACK before the session is stored");
+    answer_stores(&mut s, &text);
+    assert_eq!(s.take_to_client().as_deref(), Some(&[0x90, 3, 0, 3, 0][..]));
+}
+
+/// Acknowledges every request in `text` whose subject starts with `$MQTT.`.
+fn answer_stores(s: &mut MqttSession, text: &str) {
+    for line in text.split("\r\n").filter(|l| l.starts_with("PUB $MQTT.")) {
+        let Some(reply) = line.split(' ').nth(2).filter(|r| r.starts_with("$MQTT.JSA.")) else { continue };
+        let ack = "{\"stream\":\"$MQTT_sess\",\"seq\":2}";
+        s.handle_nats(Instant::from_nanos(3), format!("MSG {reply} 1 {}\r\n{ack}\r\n", ack.len()).as_bytes());
+    }
 }

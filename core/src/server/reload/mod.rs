@@ -36,7 +36,7 @@ use crate::log::Level;
 use crate::protocol::{ConnectInfo, ParserLimits};
 use crate::time::{Instant, UnixNanos};
 
-use super::{Account, CloseReason, Control, PlainAuth, Slot, SubId};
+use super::{Account, CloseReason, Control, PlainAuth, Slot, SubId, Transport};
 
 impl Control {
     /// Reloads the configuration: `new` are the options the runtime read
@@ -52,10 +52,10 @@ impl Control {
         self.enforce_max_connections(now);
         if self.trust.is_none() {
             self.reload_accounts();
-            self.plain_auth = Some(Arc::new(PlainAuth {
-                authorization: self.opts.authorization.clone(),
-                no_auth_user: self.opts.no_auth_user.clone(),
-            }));
+            self.plain_auth = Some(
+                [Transport::Tcp, Transport::Websocket, Transport::Mqtt]
+                    .map(|t| Arc::new(PlainAuth::for_transport(&self.opts, t))),
+            );
         }
         let slots: Vec<Slot> = self.by_cid.values().copied().collect();
         for slot in slots {
@@ -162,8 +162,15 @@ impl Control {
             return false;
         }
         let nonce = c.nonce.clone();
-        let checked =
-            auth::authenticate(&self.opts.authorization, self.opts.no_auth_user.as_deref(), &info, nonce.as_deref());
+        // The users of the client's own listener (its block may override them).
+        let users = PlainAuth::for_transport(&self.opts, c.transport);
+        let checked = auth::authenticate_as(
+            &users.authorization,
+            users.no_auth_user.as_deref(),
+            &info,
+            nonce.as_deref(),
+            users.connection_type,
+        );
         match checked {
             Ok(identity) => {
                 self.reload_permissions(slot, &info, identity);
