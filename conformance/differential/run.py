@@ -17,6 +17,7 @@ import fnmatch
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -295,6 +296,11 @@ def run_steps(srv: Server, scenario: dict) -> list:
             op, args = step[0], step[1:]
             if op == "sleep":
                 time.sleep(args[0])
+                continue
+            if op == "lame_duck":
+                # SIGUSR2: the server enters lame duck mode (its clients'
+                # INFO updates are what the following reads record).
+                srv.proc.send_signal(signal.SIGUSR2)
                 continue
             if op == "reload":
                 # The outcome as the server logs it: "reloaded" or the refusal.

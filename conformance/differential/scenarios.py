@@ -14,6 +14,7 @@ A scenario is a dict:
              ("close", conn)         close the connection (its slot may be reused)
              ("reload", config)      rewrite the config file, send SIGHUP, record
                                      the outcome ("reloaded" or the refusal)
+             ("lame_duck",)          send SIGUSR2: lame duck mode
              ("send_fn", conn, fn)   write fn(connection): bytes made from its first
                                      INFO (`conn.info`, e.g. the nonce to sign) or
                                      the lines it received so far (`conn.seen`)
@@ -53,6 +54,16 @@ def connected(conn="a", connect=CONNECT):
 
 
 SCENARIOS = [
+    {
+        # Lame duck mode: a client that announced protocol 1 gets an INFO
+        # with "ldm": true; one that did not gets nothing. The grace period
+        # keeps both connected for the length of the scenario.
+        "name": "lame_duck_info",
+        "config": "lame_duck_grace_period: 30s\nlame_duck_duration: 60s\n",
+        "steps": connected("a") + connected(
+            "b", b'CONNECT {"verbose":false,"pedantic":false,"protocol":0}\r\n'
+        ) + [("lame_duck",), ("sleep", 0.5), ("read", "a"), ("read", "b"), ("sync", "a"), ("sync", "b")],
+    },
     {
         "name": "info_fields",
         "steps": [("open", "a")],
