@@ -145,15 +145,17 @@ impl<R: RngCore> Route<'_, R> {
         order: &mut Vec<usize>,
     ) {
         debug_assert!(result.queues.is_empty(), "queue members are picked one message at a time");
-        // The receivers, grouped by outbox (a connection may have several
-        // matching subscriptions), each group in the result's order.
+        // The receivers, grouped by connection (one may have several
+        // matching subscriptions), each group in the result's order. By
+        // slot, not by address: the simulator replays wakes in this order.
         order.clear();
         order.extend((0..result.plain.len()).filter(|&i| echo || result.plain[i].slot != from));
-        order.sort_by_key(|&i| Arc::as_ptr(&result.plain[i].outbox));
+        order.sort_by_key(|&i| result.plain[i].slot);
         let mut rest = &order[..];
         while let Some(&first) = rest.first() {
-            let outbox = &result.plain[first].outbox;
-            let n = rest.iter().take_while(|&&i| Arc::ptr_eq(&result.plain[i].outbox, outbox)).count();
+            let (slot, outbox) = (result.plain[first].slot, &result.plain[first].outbox);
+            let same = |i: usize| result.plain[i].slot == slot && Arc::ptr_eq(&result.plain[i].outbox, outbox);
+            let n = rest.iter().take_while(|&&i| same(i)).count();
             let (subs, next) = rest.split_at(n);
             rest = next;
             let mut guard = outbox.lock();
