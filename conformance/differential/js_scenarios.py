@@ -400,7 +400,7 @@ JS_SCENARIOS += [
         # Overflow: served once min_pending or min_ack_pending is reached.
         nxt("S", "OV", {"batch": 1, "group": "A", "min_pending": 100, "no_wait": True}),
         nxt("S", "OV", {"batch": 1, "group": "A", "min_pending": 100, "expires": 300_000_000}, reply="_INBOX.ov1"),
-    ) + [("sleep", 0.5), ("read", "a")] + ask(
+    ) + [("sleep", 1.0), ("read", "a")] + ask(
         nxt("S", "OV", {"batch": 1, "group": "A", "min_pending": 3, "expires": 300_000_000}),
         nxt("S", "OV", {"batch": 1, "group": "A", "min_ack_pending": 1, "expires": 300_000_000}),
         nxt("S", "OV", {"batch": 1, "group": "A", "min_ack_pending": 2, "expires": 300_000_000}),
@@ -410,7 +410,7 @@ JS_SCENARIOS += [
         nxt("S", "PIN", {"batch": 1, "group": "A", "id": "bogus", "expires": 300_000_000}),
         nxt("S", "PIN", {"batch": 2, "group": "A", "expires": 300_000_000}, reply="_INBOX.pin1"),
         nxt("S", "PIN", {"batch": 1, "group": "A", "expires": 300_000_000}, reply="_INBOX.pin2"),
-    ) + [("sleep", 0.5), ("read", "a")] + ask(
+    ) + [("sleep", 1.0), ("read", "a")] + ask(
         nxt("S", "PIN", {"batch": 1, "group": "A", "id": "bogus", "expires": 300_000_000}),
         pub("$JS.API.CONSUMER.INFO.S.PIN"),
         pub("$JS.API.CONSUMER.UNPIN.S.PIN", {"group": "A"}),
