@@ -373,7 +373,8 @@ impl Session {
         let result = self.cache.lookup(&self.profile.account, &self.run[0].subject);
         let max_pending = self.traffic.max_pending(self.max_pending);
         let mut route = Route { now, max_pending, rng: &mut self.rng, work: &mut self.work, trace: None };
-        if result.queues.is_empty() {
+        // A run of one is a plain delivery: no grouping to pay for.
+        if result.queues.is_empty() && self.run.len() > 1 {
             route.deliver_many(result, self.slot, echo, &self.run, &mut self.order);
         } else {
             for p in &self.run {
