@@ -52,7 +52,7 @@ impl MatchCache {
             self.account = Some(Arc::clone(account));
         }
         if one_shot(subject) {
-            return self.uncached.insert(account.index.write().match_subject(subject));
+            return self.uncached.insert(Arc::new(account.index.read().match_uncached(subject)));
         }
         if self.entries.len() >= MATCH_CACHE_MAX && !self.entries.contains_key(subject) {
             self.entries.clear();
