@@ -246,13 +246,15 @@ impl Control {
     fn deliver_consumer_msg(&mut self, now: Instant, account: &str, d: crate::jetstream::consumer::Delivery) {
         let Some(account) = self.accounts.iter().position(|a| a.name == account) else { return };
         let result = self.match_in(account, &d.to);
-        let p = Publish { subject: d.subject.clone(), reply: d.reply.clone(), headers: d.headers.clone(), payload: d.payload.clone() };
+        let to = d.to;
+        let p = Publish { subject: d.subject, reply: d.reply, headers: d.headers, payload: d.payload };
         let delivered = self.route(now, |route| route.deliver(&result, SERVER_SLOT, true, &p));
         if delivered == 0 {
             // Interest went: push consumers on this subject stop until it
             // returns, pull requests answered there are dropped.
             let wall = self.wall_at(now);
             let name = self.accounts[account].name.clone();
+            let d = crate::jetstream::consumer::Delivery { to, subject: p.subject, reply: p.reply, headers: p.headers, payload: p.payload };
             if let Some(js) = self.jetstream.as_mut() {
                 js.undelivered(&name, &d, wall);
             }

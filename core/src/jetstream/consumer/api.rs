@@ -647,9 +647,10 @@ impl JetStream {
                 events.push((name.clone(), at, e));
             }
         }
-        let names: Vec<String> = consumers.iter_mut().filter_map(|(n, c)| c.take_dirty().then(|| n.clone())).collect();
-        for name in names {
-            self.save_consumer(account, stream, &name);
+        for (name, c) in consumers.iter_mut() {
+            if c.take_dirty() {
+                self.consumer_files.dirty.insert((account.to_owned(), stream.to_owned(), name.clone()));
+            }
         }
         for (name, at, e) in events {
             self.advise_consumer_event(account, stream, &name, at, &e);

@@ -17,7 +17,7 @@ pub mod state;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::jetstream::headers;
 use crate::jetstream::store::{MsgStore, StoredMsg};
@@ -266,6 +266,9 @@ pub struct Consumer {
     pin: Option<priority::Pin>,
     /// Pin ids made so far (an input of the next one).
     pins_made: u64,
+    /// Where ack reply subjects are written: each delivery's is split off
+    /// it, so a run of deliveries shares one allocation.
+    reply_buf: BytesMut,
 }
 
 /// A token bucket of bytes: `burst` tokens at most, refilled at
@@ -366,6 +369,7 @@ impl Consumer {
             rate: RateLimiter::new(0, RATE_BURST_DEFAULT_BYTES),
             pin: None,
             pins_made: 0,
+            reply_buf: BytesMut::new(),
         };
         c.replay_armed = c.config.replay_policy == ReplayPolicy::Original;
         c.rate = RateLimiter::new(c.config.rate_limit, RATE_BURST_DEFAULT_BYTES);
@@ -441,7 +445,7 @@ impl Consumer {
             DeliverPolicy::LastPerSubject => {
                 let mut lasts = BTreeSet::new();
                 for f in self.filter_list() {
-                    for subject in store.subject_counts(&f).into_keys() {
+                    for subject in store.subject_counts(f).into_keys() {
                         if let Ok(Some(m)) = store.load_last(&subject) {
                             lasts.insert(m.seq);
                         }
@@ -457,11 +461,13 @@ impl Consumer {
         self.state.ack_floor = SeqPair { consumer_seq: 0, stream_seq: floor, last_active: None };
     }
 
-    fn filter_list(&self) -> Vec<Bytes> {
+    fn filter_list(&self) -> &[Bytes] {
+        /// A consumer without filters takes every subject.
+        static ALL: [Bytes; 1] = [Bytes::from_static(b">")];
         if self.filters.is_empty() {
-            vec![Bytes::from_static(b">")]
+            &ALL
         } else {
-            self.filters.clone()
+            &self.filters
         }
     }
 
@@ -871,10 +877,7 @@ impl Consumer {
         } else {
             1
         };
-        let reply = format!(
-            "$JS.ACK.{}.{}.{deliveries}.{}.{dseq}.{}.{remaining}",
-            self.stream, self.name, msg.seq, msg.time.0
-        );
+        let reply = self.ack_reply(deliveries, msg.seq, dseq, msg.time.0, remaining);
         if self.config.ack_policy == AckPolicy::None {
             self.state.ack_floor = SeqPair { consumer_seq: dseq, stream_seq: msg.seq, last_active: None };
         } else {
@@ -896,7 +899,33 @@ impl Consumer {
         if self.config.heartbeat > 0 {
             self.next_push_heartbeat = Some(UnixNanos(wall.0.saturating_add(self.config.heartbeat)));
         }
-        self.out.push_back(Delivery { to, subject: msg.subject, reply: Some(Bytes::from(reply)), headers: hdrs, payload });
+        self.out.push_back(Delivery { to, subject: msg.subject, reply: Some(reply), headers: hdrs, payload });
+    }
+
+    /// `$JS.ACK.<stream>.<consumer>.<deliveries>.<stream seq>.<consumer seq>.<time>.<pending>`,
+    /// the reply subject of a delivery.
+    fn ack_reply(&mut self, deliveries: u64, seq: u64, dseq: u64, time: i64, pending: u64) -> Bytes {
+        /// Room for this many replies is taken at once.
+        const REPLIES_PER_CHUNK: usize = 64;
+        let len = 8 + self.stream.len() + 1 + self.name.len() + 5 * 21;
+        if self.reply_buf.capacity() < len {
+            self.reply_buf.reserve(len * REPLIES_PER_CHUNK);
+        }
+        let mut digits = itoa::Buffer::new();
+        let buf = &mut self.reply_buf;
+        buf.extend_from_slice(b"$JS.ACK.");
+        buf.extend_from_slice(self.stream.as_bytes());
+        buf.extend_from_slice(b".");
+        buf.extend_from_slice(self.name.as_bytes());
+        for n in [deliveries, seq, dseq] {
+            buf.extend_from_slice(b".");
+            buf.extend_from_slice(digits.format(n).as_bytes());
+        }
+        buf.extend_from_slice(b".");
+        buf.extend_from_slice(digits.format(time).as_bytes());
+        buf.extend_from_slice(b".");
+        buf.extend_from_slice(digits.format(pending).as_bytes());
+        buf.split().freeze()
     }
 
     /// An acknowledgement of the delivery described by `ack`. Returns

@@ -41,7 +41,7 @@ pub(crate) struct SavedFiles {
     /// Files to remove once the sync with this token completed.
     superseded: Vec<(SyncToken, String)>,
     /// Consumers changed since the last save: (account, stream, consumer).
-    dirty: std::collections::BTreeSet<(String, String, String)>,
+    pub(super) dirty: std::collections::BTreeSet<(String, String, String)>,
     /// By file prefix, the token of the latest save whose sync has not
     /// completed yet.
     in_flight: BTreeMap<String, SyncToken>,
