@@ -321,3 +321,20 @@ fn reconciling_with_nothing_pending_moves_the_floor_to_the_stream_end() {
     assert_eq!((c.state().ack_floor.stream_seq, c.state().ack_floor.consumer_seq), (7, 9));
     assert!(!c.reconcile_with_stream(7));
 }
+
+#[test]
+fn ack_replies_stay_intact_across_many_deliveries() {
+    // More replies than one chunk of the shared reply buffer holds: each
+    // keeps its own bytes after later ones are written.
+    let n = 300u64;
+    let mut s = store_with(n);
+    let mut c = Consumer::new("STREAM", "CONSUMER", pull_cfg(), UnixNanos(0), &mut s);
+    c.handle_pull(Bytes::from_static(b"in"), br#"{"batch":300}"#, UnixNanos(10), &mut s);
+    let out = drain(&mut c);
+    assert_eq!(out.len() as u64, n);
+    for (i, d) in out.iter().enumerate() {
+        let i = i as u64;
+        let want = format!("$JS.ACK.STREAM.CONSUMER.1.{}.{}.{}.{}", i + 1, i + 1, 1_000 + i, n - i - 1);
+        assert_eq!(d.reply.as_deref().unwrap(), want.as_bytes());
+    }
+}
