@@ -29,6 +29,10 @@ const READ_CHUNK_MAX: usize = 64 * 1024;
 /// Reads of under a quarter of the buffer in a row before it halves.
 const SMALL_READS_TO_SHRINK: u32 = 2;
 
+/// Buffers handed to one vectored write: the kernel refuses more than
+/// `IOV_MAX` (1024), and 64 chunks of an outbox are megabytes.
+const WRITE_SLICES_MAX: usize = 64;
+
 /// Serves one accepted TCP connection until it closes.
 pub async fn serve(shared: Arc<Shared>, tls: Option<Arc<TlsSetup>>, stream: TcpStream, peer: SocketAddr) {
     // Nagle would hold back small replies (PONG, +OK) waiting for an ACK.
@@ -116,6 +120,7 @@ async fn read_loop<R: AsyncRead>(
             buf = BytesMut::with_capacity(chunk);
         }
         let room = buf.capacity();
+        let full;
         let read = tokio::select! {
             r = reader.read_buf(&mut buf) => r,
             _ = &mut stop => return,
@@ -123,7 +128,8 @@ async fn read_loop<R: AsyncRead>(
         match read {
             Ok(0) => return shared.closed(conn, CloseReason::ClientClosed),
             Ok(n) => {
-                if n == room {
+                full = n == room;
+                if full {
                     chunk = (chunk * 2).min(READ_CHUNK_MAX);
                     small_reads = 0;
                 } else if n < chunk / 4 {
@@ -161,6 +167,13 @@ async fn read_loop<R: AsyncRead>(
             }
             Err(_) => return shared.closed(conn, CloseReason::ReadError),
         }
+        // A read that filled the buffer likely has more behind it, and a
+        // producer that finds bytes at every read never gives its thread
+        // up: the writers it woke (its receivers') run first, so that they
+        // keep up instead of their outboxes piling up to the stall gate.
+        if full {
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -176,23 +189,23 @@ async fn write_loop<W: AsyncWrite>(
     mut ws: Option<ws::WriteSide>,
 ) {
     tokio::pin!(writer);
-    // What was taken and not yet fully written, and how much of it the
-    // outbox has not heard of.
-    let mut batch: Vec<Bytes> = Vec::with_capacity(1);
+    // What was taken and not yet fully written (advanced as writes take
+    // it), how much of it the outbox has not heard of, and the chunks as
+    // taken, handed back once written.
+    let mut batch: Vec<Bytes> = Vec::with_capacity(4);
     let mut unreported = 0usize;
+    let mut taken: Vec<Bytes> = Vec::with_capacity(4);
     let mut closed = None;
     loop {
         if batch.is_empty() {
+            outbox.recycle(&mut taken);
             tokio::select! {
                 () = signal.ready.notified() => {}
                 () = signal.kill.notified() => break,
             }
-            let taken = outbox.take(clock::now());
-            if let Some(bytes) = taken.bytes {
-                unreported += bytes.len();
-                batch.push(bytes);
-            }
-            closed = taken.closed;
+            closed = outbox.take_chunks(clock::now(), &mut taken);
+            unreported += taken.iter().map(Bytes::len).sum::<usize>();
+            batch.extend(taken.iter().cloned());
             if let Some(ws) = ws.as_mut() {
                 ws.frame(&mut batch, closed);
             }
@@ -252,7 +265,7 @@ async fn write_all_vectored<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let mut start = 0;
     while start < batch.len() {
-        let slices: Vec<IoSlice<'_>> = batch[start..].iter().map(|b| IoSlice::new(b)).collect();
+        let slices: Vec<IoSlice<'_>> = batch[start..].iter().take(WRITE_SLICES_MAX).map(|b| IoSlice::new(b)).collect();
         let mut n = writer.write_vectored(&slices).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());

@@ -6,8 +6,16 @@
 //! publishers interleave whole, and each publisher's stay in order.
 //!
 //! The runtime drains an outbox when its [`Wake`] is called: [`Outbox::take`]
-//! hands over the bytes, [`Outbox::written`] reports how many reached the
-//! socket.
+//! (or [`Outbox::take_chunks`]) hands over the bytes, [`Outbox::written`]
+//! reports how many reached the socket, and [`Outbox::recycle`] gives back
+//! the written chunks for reuse.
+//!
+//! The bytes are kept in chunks of about [`CHUNK_BYTES`], not in one buffer
+//! that grows: a receiver that falls behind a fast producer would otherwise
+//! hold megabytes in one allocation, copied each time it doubles, and freed
+//! after each write so that the next one faults fresh pages in. Written
+//! chunks come back and are filled again (nats-server keeps its outbound
+//! buffers in pools of fixed-size frames for the same reason).
 
 use std::sync::Arc;
 
@@ -22,6 +30,14 @@ use super::AccountShared;
 use super::client::Counters;
 use super::subs::Subscriptions;
 use super::{CloseReason, ConnId};
+
+/// How large a chunk of queued bytes grows before the next message starts
+/// another one (a message larger than this gets a chunk of its own size).
+pub const CHUNK_BYTES: usize = 64 * 1024;
+/// Written chunks an outbox keeps for reuse: with the one being filled and
+/// the one being written, a busy connection cycles through a few chunks
+/// and allocates nothing.
+const SPARE_CHUNKS_MAX: usize = 2;
 
 /// Tells the runtime that an outbox has bytes to take (or was closed).
 /// Called outside every lock of the core, once per batch of deliveries.
@@ -87,7 +103,7 @@ pub(crate) struct Profile {
 #[derive(Debug)]
 pub(crate) struct OutboxState {
     /// Encoded and not yet taken by the runtime.
-    pub bytes: BytesMut,
+    pub queued: Chunks,
     /// Taken by the runtime and not yet reported written.
     pub pending_bytes: u64,
     /// When the runtime last made write progress while bytes were pending.
@@ -110,8 +126,9 @@ pub(crate) struct OutboxState {
 impl OutboxState {
     /// Bytes the client has not read yet: taken and unwritten, plus queued.
     pub fn unread_bytes(&self) -> u64 {
-        self.pending_bytes + self.bytes.len() as u64
+        self.pending_bytes + self.queued.len() as u64
     }
+
 
     /// The client read something lately: nothing was pending in the
     /// runtime, or a write made progress within [`DRAIN_GRACE`](super::DRAIN_GRACE).
@@ -124,6 +141,14 @@ impl OutboxState {
     pub fn over_limit(&self, now: Instant, max_pending: u64) -> bool {
         let unread = self.unread_bytes();
         unread > max_pending && (unread > 2 * max_pending || !self.draining(now))
+    }
+
+    /// `n` bytes were taken by the runtime.
+    fn taken(&mut self, now: Instant, n: usize) {
+        if self.pending_bytes == 0 {
+            self.write_progress_at = Some(now);
+        }
+        self.pending_bytes += n as u64;
     }
 
     /// Notes that bytes were queued; true if the caller now owes a wake.
@@ -144,7 +169,7 @@ impl Outbox {
         wall: UnixNanos,
     ) -> Self {
         let state = OutboxState {
-            bytes: BytesMut::new(),
+            queued: Chunks::default(),
             pending_bytes: 0,
             write_progress_at: None,
             closed: None,
@@ -184,19 +209,60 @@ impl Outbox {
         self.waker.wake(self.cid);
     }
 
-    /// Hands the runtime what is queued. Call it when woken; calling it
-    /// more often is harmless.
+    /// Hands the runtime what is queued, in one piece. Call it when woken;
+    /// calling it more often is harmless. [`Outbox::take_chunks`] does the
+    /// same without joining the chunks.
     pub fn take(&self, now: Instant) -> Taken {
         let mut s = self.lock();
         s.dirty = false;
-        let bytes = (!s.bytes.is_empty()).then(|| s.bytes.split().freeze());
+        let bytes = if s.queued.sealed.is_empty() {
+            (!s.queued.bytes.is_empty()).then(|| s.queued.bytes.split().freeze())
+        } else {
+            let mut chunks = Vec::with_capacity(s.queued.sealed.len() + 1);
+            let n = s.queued.take_chunks(&mut chunks);
+            let mut joined = BytesMut::with_capacity(n);
+            chunks.iter().for_each(|c| joined.extend_from_slice(c));
+            Some(joined.freeze())
+        };
         if let Some(b) = &bytes {
-            if s.pending_bytes == 0 {
-                s.write_progress_at = Some(now);
-            }
-            s.pending_bytes += b.len() as u64;
+            s.taken(now, b.len());
         }
         Taken { bytes, closed: s.closed }
+    }
+
+    /// Appends what is queued to `chunks`, in order, and returns the close
+    /// reason once the core let the connection go (write the chunks first).
+    /// Call it when woken; calling it more often is harmless.
+    pub fn take_chunks(&self, now: Instant, chunks: &mut Vec<Bytes>) -> Option<CloseReason> {
+        let mut s = self.lock();
+        s.dirty = false;
+        let n = s.queued.take_chunks(chunks);
+        if n > 0 {
+            s.taken(now, n);
+        }
+        s.closed
+    }
+
+    /// Gives back chunks from [`Outbox::take_chunks`] that were written
+    /// whole and are no longer referenced elsewhere, for the outbox to fill
+    /// again; `chunks` is left empty. Chunks of other sizes, or beyond the
+    /// few an outbox keeps, are freed.
+    pub fn recycle(&self, chunks: &mut Vec<Bytes>) {
+        if chunks.is_empty() {
+            return;
+        }
+        let mut s = self.lock();
+        for chunk in chunks.drain(..) {
+            if s.queued.spare.len() >= SPARE_CHUNKS_MAX || s.closed.is_some() {
+                continue;
+            }
+            let Ok(mut chunk) = chunk.try_into_mut() else { continue };
+            chunk.clear();
+            // Back to the start of its allocation, whatever was split off it.
+            if chunk.try_reclaim(CHUNK_BYTES) && chunk.capacity() <= 2 * CHUNK_BYTES {
+                s.queued.spare.push(chunk);
+            }
+        }
     }
 
     /// `n` more of the taken bytes reached the socket.
@@ -206,6 +272,65 @@ impl Outbox {
         debug_assert!(n as u64 <= s.pending_bytes, "{}: {n} bytes written of {} pending", self.cid, s.pending_bytes);
         s.pending_bytes = s.pending_bytes.saturating_sub(n as u64);
         s.write_progress_at = (s.pending_bytes > 0).then_some(now);
+    }
+}
+
+/// Bytes queued for a connection: the chunk being filled, after the full
+/// ones, and the written chunks kept for reuse.
+#[derive(Debug, Default)]
+pub(crate) struct Chunks {
+    /// The chunk being filled.
+    bytes: BytesMut,
+    /// Full chunks, oldest first.
+    sealed: Vec<Bytes>,
+    /// Their total length.
+    sealed_bytes: usize,
+    /// Written chunks handed back by the runtime, emptied.
+    spare: Vec<BytesMut>,
+}
+
+impl Chunks {
+    /// Bytes queued.
+    pub fn len(&self) -> usize {
+        self.sealed_bytes + self.bytes.len()
+    }
+
+    /// The buffer to append about `need` more bytes to (the encoders
+    /// reserve what they need themselves). The chunk being filled is sealed
+    /// and another one started when it would have to grow past
+    /// [`CHUNK_BYTES`].
+    pub fn buf(&mut self, need: usize) -> &mut BytesMut {
+        let len = self.bytes.len();
+        if len > 0 && len + need > self.bytes.capacity() && len + need > CHUNK_BYTES {
+            let next = self.spare_chunk(need).unwrap_or_else(|| BytesMut::with_capacity(need.max(CHUNK_BYTES)));
+            let full = std::mem::replace(&mut self.bytes, next).freeze();
+            self.sealed_bytes += full.len();
+            self.sealed.push(full);
+        } else if self.bytes.capacity() == 0 {
+            if let Some(chunk) = self.spare_chunk(need) {
+                self.bytes = chunk;
+            }
+        }
+        &mut self.bytes
+    }
+
+    /// A spare chunk with room for `need` bytes, if one is kept.
+    fn spare_chunk(&mut self, need: usize) -> Option<BytesMut> {
+        self.spare.pop().filter(|c| c.capacity() >= need)
+    }
+
+    /// Moves everything queued into `into`, in order; returns its length.
+    fn take_chunks(&mut self, into: &mut Vec<Bytes>) -> usize {
+        let n = self.len();
+        into.append(&mut self.sealed);
+        self.sealed_bytes = 0;
+        if !self.bytes.is_empty() {
+            // The whole chunk, not a split of it: once written, nothing
+            // else shares its allocation and it can come back as a spare.
+            let next = self.spare.pop().unwrap_or_default();
+            into.push(std::mem::replace(&mut self.bytes, next).freeze());
+        }
+        n
     }
 }
 
