@@ -113,9 +113,12 @@ async fn read_loop<R: AsyncRead>(
     let mut buf = BytesMut::with_capacity(chunk);
     loop {
         // What is left after a split shares its allocation with the bytes
-        // handed to the core: too little left, or left over from a larger
-        // size, and the read goes to a fresh allocation (reserving could
-        // keep a larger one alive).
+        // handed to the core. Once the core holds nothing of them the whole
+        // allocation is reused (a publisher's reads would otherwise fault a
+        // fresh 64 KiB in each time). Too little left, or left over from a
+        // larger size, and the read goes to a fresh allocation (reserving
+        // could keep a larger one alive).
+        let _reclaimed = buf.try_reclaim(chunk);
         if buf.capacity() < chunk / 4 || buf.capacity() > chunk * 2 {
             buf = BytesMut::with_capacity(chunk);
         }

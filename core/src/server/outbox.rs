@@ -38,6 +38,9 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 /// the one being written, a busy connection cycles through a few chunks
 /// and allocates nothing.
 const SPARE_CHUNKS_MAX: usize = 2;
+/// The smallest written chunk kept for reuse: smaller ones are a quiet
+/// connection's, not worth holding on to.
+const SPARE_CHUNK_BYTES_MIN: usize = 4 * 1024;
 
 /// Tells the runtime that an outbox has bytes to take (or was closed).
 /// Called outside every lock of the core, once per batch of deliveries.
@@ -245,8 +248,8 @@ impl Outbox {
 
     /// Gives back chunks from [`Outbox::take_chunks`] that were written
     /// whole and are no longer referenced elsewhere, for the outbox to fill
-    /// again; `chunks` is left empty. Chunks of other sizes, or beyond the
-    /// few an outbox keeps, are freed.
+    /// again; `chunks` is left empty. Small chunks, oversized ones (a large
+    /// message's), and those beyond the few an outbox keeps are freed.
     pub fn recycle(&self, chunks: &mut Vec<Bytes>) {
         if chunks.is_empty() {
             return;
@@ -258,8 +261,9 @@ impl Outbox {
             }
             let Ok(mut chunk) = chunk.try_into_mut() else { continue };
             chunk.clear();
-            // Back to the start of its allocation, whatever was split off it.
-            if chunk.try_reclaim(CHUNK_BYTES) && chunk.capacity() <= 2 * CHUNK_BYTES {
+            // Back to the start of its allocation if it was split off.
+            let _whole = chunk.try_reclaim(chunk.capacity() + 1);
+            if (SPARE_CHUNK_BYTES_MIN..=2 * CHUNK_BYTES).contains(&chunk.capacity()) {
                 s.queued.spare.push(chunk);
             }
         }
