@@ -32,7 +32,8 @@ use super::subs::Subscriptions;
 use super::{CloseReason, ConnId};
 
 /// How large a chunk of queued bytes grows before the next message starts
-/// another one (a message larger than this gets a chunk of its own size).
+/// another one (give or take its last doubling; a message larger than this
+/// gets a chunk of its own size).
 pub const CHUNK_BYTES: usize = 64 * 1024;
 /// Written chunks an outbox keeps for reuse: with the one being filled and
 /// the one being written, a busy connection cycles through a few chunks
@@ -255,18 +256,11 @@ impl Outbox {
             return;
         }
         let mut s = self.lock();
-        for chunk in chunks.drain(..) {
-            if s.queued.spare.len() >= SPARE_CHUNKS_MAX || s.closed.is_some() {
-                continue;
-            }
-            let Ok(mut chunk) = chunk.try_into_mut() else { continue };
-            chunk.clear();
-            // Back to the start of its allocation if it was split off.
-            let _whole = chunk.try_reclaim(chunk.capacity() + 1);
-            if (SPARE_CHUNK_BYTES_MIN..=2 * CHUNK_BYTES).contains(&chunk.capacity()) {
-                s.queued.spare.push(chunk);
-            }
+        if s.closed.is_some() {
+            chunks.clear();
+            return;
         }
+        chunks.drain(..).for_each(|c| s.queued.recycle(c));
     }
 
     /// `n` more of the taken bytes reached the socket.
@@ -336,6 +330,21 @@ impl Chunks {
         }
         n
     }
+
+    /// Keeps a written chunk for reuse, if it is no longer shared, of a
+    /// size worth keeping, and fewer than [`SPARE_CHUNKS_MAX`] are kept.
+    fn recycle(&mut self, chunk: Bytes) {
+        if self.spare.len() >= SPARE_CHUNKS_MAX {
+            return;
+        }
+        let Ok(mut chunk) = chunk.try_into_mut() else { return };
+        chunk.clear();
+        // Back to the start of its allocation if it was split off.
+        let _whole = chunk.try_reclaim(chunk.capacity() + 1);
+        if (SPARE_CHUNK_BYTES_MIN..=2 * CHUNK_BYTES).contains(&chunk.capacity()) {
+            self.spare.push(chunk);
+        }
+    }
 }
 
 /// Outboxes that owe a wake, each once, woken together at the end of a
@@ -358,5 +367,90 @@ impl Touched {
     /// Takes over another list's outboxes.
     pub fn append(&mut self, other: &mut Touched) {
         self.0.append(&mut other.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::encode;
+
+    /// Queues `count` MSGs of `size` payload bytes as deliveries do;
+    /// returns the bytes a client should read.
+    fn queue_msgs(c: &mut Chunks, count: usize, size: usize) -> Vec<u8> {
+        let mut expected = BytesMut::new();
+        for i in 0..count {
+            let payload = vec![b'a' + (i % 26) as u8; size];
+            encode::write_msg(&mut expected, b"fan.out", b"1", None, &payload);
+            encode::write_msg(c.buf(size + 64), b"fan.out", b"1", None, &payload);
+        }
+        expected.to_vec()
+    }
+
+    fn joined(chunks: &[Bytes]) -> Vec<u8> {
+        chunks.iter().flat_map(|c| c.iter().copied()).collect()
+    }
+
+    #[test]
+    fn chunks_hold_the_bytes_in_order_and_stop_growing_at_the_chunk_size() {
+        let mut c = Chunks::default();
+        let expected = queue_msgs(&mut c, 300, 1024);
+        assert_eq!(c.len(), expected.len());
+        let mut taken = Vec::new();
+        assert_eq!(c.take_chunks(&mut taken), expected.len());
+        assert!(taken.len() > 4, "{} chunks for {} bytes", taken.len(), expected.len());
+        // A chunk grows by doubling until a message would take it past
+        // CHUNK_BYTES, so it may end a little over.
+        assert!(taken.iter().all(|t| t.len() <= 2 * CHUNK_BYTES), "a chunk grew past twice {CHUNK_BYTES}");
+        assert_eq!(joined(&taken), expected);
+        assert_eq!(c.len(), 0);
+    }
+
+    #[test]
+    fn a_message_larger_than_a_chunk_gets_one_of_its_own_size() {
+        let mut c = Chunks::default();
+        let mut expected = queue_msgs(&mut c, 3, 1000);
+        expected.extend(queue_msgs(&mut c, 1, 3 * CHUNK_BYTES));
+        expected.extend(queue_msgs(&mut c, 2, 10));
+        let mut taken = Vec::new();
+        c.take_chunks(&mut taken);
+        assert_eq!(joined(&taken), expected);
+        assert!(taken.iter().any(|t| t.len() > 3 * CHUNK_BYTES));
+    }
+
+    #[test]
+    fn written_chunks_are_filled_again_without_allocating() {
+        let mut c = Chunks::default();
+        queue_msgs(&mut c, 200, 1024);
+        let mut taken = Vec::new();
+        c.take_chunks(&mut taken);
+        let addresses: Vec<*const u8> = taken.iter().map(|t| t.as_ptr()).collect();
+        taken.drain(..).for_each(|t| c.recycle(t));
+        assert_eq!(c.spare.len(), SPARE_CHUNKS_MAX, "the spares are bounded");
+        let expected = queue_msgs(&mut c, 60, 1024);
+        c.take_chunks(&mut taken);
+        assert_eq!(joined(&taken), expected);
+        assert!(addresses.contains(&taken[0].as_ptr()), "the next chunk reuses a written one");
+    }
+
+    #[test]
+    fn shared_or_small_chunks_are_not_kept() {
+        let mut c = Chunks::default();
+        let expected = queue_msgs(&mut c, 100, 1024);
+        let mut taken = Vec::new();
+        c.take_chunks(&mut taken);
+        // Still referenced (a writer's slice of it): reusing it would
+        // overwrite bytes not yet written.
+        let held = taken[0].slice(10..20);
+        c.recycle(taken.remove(0));
+        assert!(c.spare.is_empty());
+        queue_msgs(&mut c, 100, 1024);
+        assert_eq!(&held[..], &expected[10..20]);
+        // A quiet connection's few bytes.
+        let mut small = Chunks::default();
+        queue_msgs(&mut small, 1, 100);
+        small.take_chunks(&mut taken);
+        small.recycle(taken.pop().expect("taken"));
+        assert!(small.spare.is_empty());
     }
 }
