@@ -226,6 +226,8 @@ impl Outbox {
             let n = s.queued.take_chunks(&mut chunks);
             let mut joined = BytesMut::with_capacity(n);
             chunks.iter().for_each(|c| joined.extend_from_slice(c));
+            // Copied out: the chunks are free to be filled again.
+            chunks.into_iter().for_each(|c| s.queued.recycle(c));
             Some(joined.freeze())
         };
         if let Some(b) = &bytes {
