@@ -197,7 +197,7 @@ impl Control {
             let Some(reply) = js.poll_reply() else { break };
             let Some(account) = self.accounts.iter().position(|a| a.name == reply.account) else { continue };
             let p = Publish { subject: reply.subject, reply: None, headers: reply.headers, payload: reply.payload };
-            self.deliver_in(now, SERVER_SLOT, account, &p);
+            self.deliver_reply_in(now, account, &p);
             if self.stream_takes(account, &p.subject) {
                 ingested += 1;
                 if ingested == MAX_INGESTED_PER_DRAIN {
