@@ -123,7 +123,7 @@ async fn read_loop<R: AsyncRead>(
             buf = BytesMut::with_capacity(chunk);
         }
         let room = buf.capacity();
-        let full;
+        let mut full;
         let read = tokio::select! {
             r = reader.read_buf(&mut buf) => r,
             _ = &mut stop => return,
@@ -145,6 +145,7 @@ async fn read_loop<R: AsyncRead>(
                     small_reads = 0;
                 }
                 let received = buf.split();
+                let wakes = crate::driver::wakes();
                 match ws.as_mut() {
                     None => {
                         let mut received = received.freeze();
@@ -167,6 +168,8 @@ async fn read_loop<R: AsyncRead>(
                         Err(reason) => return shared.closed(conn, reason),
                     },
                 }
+                // Only a read that woke writers has someone to yield to.
+                full &= crate::driver::wakes() != wakes;
             }
             Err(_) => return shared.closed(conn, CloseReason::ReadError),
         }
@@ -174,6 +177,8 @@ async fn read_loop<R: AsyncRead>(
         // producer that finds bytes at every read never gives its thread
         // up: the writers it woke (its receivers') run first, so that they
         // keep up instead of their outboxes piling up to the stall gate.
+        // (Yielding costs a poll of the I/O driver: not done for a read
+        // that delivered to no one.)
         if full {
             tokio::task::yield_now().await;
         }
