@@ -627,6 +627,8 @@ impl JetStream {
         }
         self.save_consumer(account, stream, &name);
         self.collect_deliveries(account, stream);
+        // A stream may source through it.
+        self.upstream_work = true;
         let info = self.consumer_info(account, stream, &name, wall, true)?;
         Ok(with_type(kinds::CREATE, &info))
     }
@@ -688,10 +690,15 @@ impl JetStream {
             return false;
         };
         let next = matches!(kind, AckKind::Next(_));
+        let flow_control = c.config().ack_policy == super::config::AckPolicy::FlowControl;
         let changed = c.handle_ack(&ack, kind, if next { reply.cloned() } else { None }, wall, s.store_mut());
         let (stream, consumer) = (ack.stream.to_owned(), ack.consumer.to_owned());
         if changed {
             self.apply_retention(account, &stream);
+            if flow_control {
+                // A stream sourcing through this consumer may take more.
+                self.upstream_work = true;
+            }
         }
         self.collect_deliveries(account, &stream);
         let _ = consumer;
