@@ -253,7 +253,13 @@ impl ConsumerConfig {
     pub fn set_static_metadata(&mut self) {
         self.metadata.remove(METADATA_SERVER_VERSION);
         self.metadata.remove(METADATA_SERVER_LEVEL);
-        let level = if self.pause_until.is_some() || !self.priority_groups.is_empty() { 1 } else { 0 };
+        let level = if self.ack_policy == AckPolicy::FlowControl {
+            4
+        } else if self.pause_until.is_some() || !self.priority_groups.is_empty() {
+            1
+        } else {
+            0
+        };
         self.metadata.insert(METADATA_REQUIRED_LEVEL.to_owned(), level.to_string());
     }
 
