@@ -715,8 +715,14 @@ impl Consumer {
                 self.held_by_pause = true;
                 break;
             }
-            if !self.config.is_push() && self.waiting.is_empty() {
-                break;
+            if !self.config.is_push() {
+                // A request whose time is up gets its 408 rather than a
+                // message, even when its timer has not fired yet, as
+                // nats-server checks a request's expiry before serving it.
+                self.drop_expired_front(wall);
+                if self.waiting.is_empty() {
+                    break;
+                }
             }
             // A push consumer delivers only while someone listens, as nats-server.
             if self.config.is_push() && !self.interest {
@@ -1044,6 +1050,15 @@ impl Consumer {
         self.dirty = true;
         self.event(wall, Event::MaxDeliveries { stream_seq: seq, deliveries });
         true
+    }
+
+    /// Ends the requests at the front of the line that expired by `wall`.
+    fn drop_expired_front(&mut self, wall: UnixNanos) {
+        while self.waiting.front().is_some_and(|w| w.expires_at.is_some_and(|t| t <= wall)) {
+            let w = self.waiting.pop_front().expect("front exists");
+            let status = w.status_with_pending(408, "Request Timeout");
+            self.status(w.reply, status);
+        }
     }
 
     fn expire_pulls(&mut self, wall: UnixNanos) {
