@@ -46,6 +46,11 @@ pub use requests::is_api as is_api_subject;
 /// Message blocks roll over at this size.
 const BLOCK_SIZE_MAX: u64 = 8 * 1024 * 1024;
 
+/// A sync is asked for as soon as this many replies wait on writes, not
+/// only at the end of a batch of input: the disk works on one group while
+/// the rest of the batch is written, instead of after it.
+const GROUP_COMMIT_REPLIES: usize = 32;
+
 /// A message for the control plane to publish in an account: an API
 /// response, a PubAck, an advisory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -426,15 +431,10 @@ impl JetStream {
         let file = storage == StorageType::File;
         let mut outcome = stream.publish(subject, hdrs.map(|h| &h[..]), payload, wall, &quota);
         let republished = outcome.as_mut().ok().and_then(|s| s.republish.take());
+        let domain = self.limits.domain.as_deref().unwrap_or_default();
         let body = match &outcome {
-            Ok(stored) => api::responses::PubAck {
-                stream: name.clone(),
-                seq: stored.seq,
-                domain: self.limits.domain.clone().unwrap_or_default(),
-                duplicate: stored.duplicate,
-            }
-            .to_json(),
-            Err(e) => api::responses::PubAck::error_json(&name, self.limits.domain.as_deref().unwrap_or_default(), e),
+            Ok(stored) => api::responses::PubAck::json(&name, domain, stored.seq, stored.duplicate),
+            Err(e) => api::responses::PubAck::error_json(&name, domain, e),
         };
         let wrote = matches!(outcome, Ok(Stored { duplicate: false, .. }));
         if wrote {
@@ -443,7 +443,7 @@ impl JetStream {
                 self.upstream_work = true;
             }
         }
-        if wrote && file {
+        if wrote && file && !self.dirty.iter().any(|(a, n)| a == account && *n == name) {
             self.dirty.insert((account.to_owned(), name));
         }
         // The republished copy goes out when the ack would: after the sync.
@@ -464,6 +464,9 @@ impl JetStream {
                 // sync: its ack goes behind every ack asked for so far.
                 self.queue_after_writes(r);
             }
+        }
+        if self.unsynced.len() >= GROUP_COMMIT_REPLIES && self.sync_interval.is_none() {
+            self.flush();
         }
         true
     }

@@ -317,6 +317,14 @@ impl Control {
         Arc::clone(self.matches[account].lookup(&self.accounts[account].shared, subject))
     }
 
+    /// Delivers `p`, published by the server on a subject used once (a
+    /// reply to a request), to the matching subscriptions of `account`:
+    /// matched without the caches, which such subjects would only churn.
+    pub(crate) fn deliver_reply_in(&mut self, now: Instant, account: usize, p: &Publish) -> usize {
+        let result = self.accounts[account].shared.index.read().match_uncached(&p.subject);
+        self.route(now, |route| route.deliver(&result, super::sys_monitor::SERVER_SLOT, true, p))
+    }
+
     /// Delivers `p` to the matching subscriptions of `account`; returns how many got it.
     pub(crate) fn deliver_in(&mut self, now: Instant, from: Slot, account: usize, p: &Publish) -> usize {
         let echo = self.client(from).is_none_or(|c| c.flags.echo);

@@ -197,7 +197,7 @@ impl Control {
             let Some(reply) = js.poll_reply() else { break };
             let Some(account) = self.accounts.iter().position(|a| a.name == reply.account) else { continue };
             let p = Publish { subject: reply.subject, reply: None, headers: reply.headers, payload: reply.payload };
-            self.deliver_in(now, SERVER_SLOT, account, &p);
+            self.deliver_reply_in(now, account, &p);
             if p.subject.starts_with(b"$JS.ACK.") {
                 // A stream sourcing through a durable consumer acknowledges
                 // what it stored, once on disk, as a client would.

@@ -495,6 +495,15 @@ impl<T: Clone + Ord> Sublist<T> {
         result
     }
 
+    /// Who receives a message published to `literal`, without the cache:
+    /// for subjects used once (a reply inbox), which would only churn it.
+    pub fn match_uncached(&self, literal: &[u8]) -> SublistResult<T> {
+        if !has_no_empty_token(literal) {
+            return SublistResult::default();
+        }
+        self.collect(literal)
+    }
+
     /// Stats for `/subsz`. Fanout figures come from the cached results, as
     /// in nats-server (so they are zero with the cache disabled).
     pub fn stats(&self) -> SublistStats {

@@ -414,15 +414,31 @@ impl PubAck {
     /// domain before `seq` when set, and `,"duplicate": true` (with its
     /// space) for a duplicate.
     pub fn to_json(&self) -> Vec<u8> {
-        let quote = |s: &str| to_go_json(s);
-        let mut out = br#"{"stream":"#.to_vec();
-        out.extend(quote(&self.stream));
-        if !self.domain.is_empty() {
+        Self::json(&self.stream, &self.domain, self.seq, self.duplicate)
+    }
+
+    /// [`PubAck::to_json`] of the fields, without building a `PubAck`.
+    pub fn json(stream: &str, domain: &str, seq: u64, duplicate: bool) -> Vec<u8> {
+        use std::io::Write as _;
+        // Most names need no escaping: they go out as they are.
+        let quote = |out: &mut Vec<u8>, s: &str| {
+            if s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                out.push(b'"');
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'"');
+            } else {
+                out.extend(to_go_json(s));
+            }
+        };
+        let mut out = Vec::with_capacity(48 + stream.len() + domain.len());
+        out.extend_from_slice(br#"{"stream":"#);
+        quote(&mut out, stream);
+        if !domain.is_empty() {
             out.extend_from_slice(br#","domain":"#);
-            out.extend(quote(&self.domain));
+            quote(&mut out, domain);
         }
-        out.extend_from_slice(format!(r#","seq":{}"#, self.seq).as_bytes());
-        if self.duplicate {
+        let _ = write!(out, r#","seq":{seq}"#);
+        if duplicate {
             out.extend_from_slice(br#","duplicate": true"#);
         }
         out.push(b'}');

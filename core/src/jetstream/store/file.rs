@@ -313,40 +313,55 @@ impl FileStore {
             _ => self.next_block_id,
         };
         let needs_floor = self.blocks.get(&id).is_none_or(|b| b.floor_end.is_none());
-        let mut buf = BytesMut::with_capacity(records.len() + 64);
-        if needs_floor {
-            let (first, last, time) = (
-                self.index.first_seq(),
-                self.index.last_seq(),
-                self.index.last_time(),
-            );
+        // A block's first write starts with a floor record; any other goes
+        // out as it is, without a copy.
+        let with_floor;
+        let data = if needs_floor {
+            let mut buf = BytesMut::with_capacity(records.len() + 64);
+            let (first, last, time) = (self.index.first_seq(), self.index.last_seq(), self.index.last_time());
             record::put_floor(&mut buf, first, last, time);
-        }
-        let floor_len = buf.len() as u64;
-        buf.extend_from_slice(records);
-        let name = self.block_name(id);
-        let result = self.storage.lock().append(&name, &buf);
+            buf.extend_from_slice(records);
+            with_floor = buf;
+            &with_floor[..]
+        } else {
+            records
+        };
+        let floor_len = (data.len() - records.len()) as u64;
+        let new_name;
+        let name: &str = match self.blocks.get(&id) {
+            Some(block) => &block.name,
+            None => {
+                new_name = self.block_name(id);
+                &new_name
+            }
+        };
+        let result = self.storage.lock().append(name, data);
         let offset = match result {
             Ok(offset) => offset,
             Err(e) => {
+                let name = name.to_owned();
                 self.after_failed_append(id, name);
                 return Err(e.into());
             }
         };
+        let data_len = data.len() as u64;
         if roll {
-            self.blocks.insert(id, Block::new(name.clone(), offset));
+            let name = self.block_name(id);
+            self.blocks.insert(id, Block::new(name, offset));
             self.next_block_id = id + 1;
         }
         let block = self.blocks.get_mut(&id).expect("the block written");
         debug_assert_eq!(
             offset, block.len,
-            "{name}: our length and the storage's disagree"
+            "{}: our length and the storage's disagree", block.name
         );
         if needs_floor {
             block.floor_end = Some(offset + floor_len);
         }
-        block.len = offset + buf.len() as u64;
-        self.dirty.insert(name);
+        block.len = offset + data_len;
+        if !self.dirty.contains(&block.name) {
+            self.dirty.insert(block.name.clone());
+        }
         Ok((id, offset + floor_len))
     }
 
@@ -570,24 +585,32 @@ impl MsgStore for FileStore {
     ) -> Result<u64, StoreError> {
         self.check_open()?;
         let seq = self.index.next_seq();
-        let mut buf = BytesMut::new();
+        let mut buf = BytesMut::with_capacity(record::msg_len(subject, headers, payload));
         if self.compress {
             record::put_msg_compressed(&mut buf, seq, time, subject, headers, payload);
         } else {
             record::put_msg(&mut buf, seq, time, subject, headers, payload);
         }
         let (block, offset) = self.append(&buf)?;
+        let len = u32::try_from(buf.len()).expect("a record stays under 4 GiB");
+        // The cached copy's headers and payload are the record's own bytes
+        // when it holds them as published (the cache is bounded by size,
+        // so the record goes with them).
+        let (msg_headers, msg_payload) = match record::msg_parts(buf.freeze(), subject.len(), headers.map(<[u8]>::len)) {
+            Some(parts) => parts,
+            None => (headers.map(Bytes::copy_from_slice), Bytes::copy_from_slice(payload)),
+        };
         let msg = StoredMsg {
             seq,
             subject: Bytes::copy_from_slice(subject),
-            headers: headers.map(Bytes::copy_from_slice),
-            payload: Bytes::copy_from_slice(payload),
+            headers: msg_headers,
+            payload: msg_payload,
             time,
         };
         let slot = Slot {
             block,
             offset,
-            len: u32::try_from(buf.len()).expect("a record stays under 4 GiB"),
+            len,
             subject: msg.subject.clone(),
             size: file_record_size(subject, headers, payload),
             time,
