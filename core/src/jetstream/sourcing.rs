@@ -590,6 +590,19 @@ impl JetStream {
         self.upstream_work = true;
     }
 
+    /// True when a stream reads through the durable consumer `name` of
+    /// `(account, stream)`: nats-server then shows it `push_bound`, as the
+    /// sourcing stream subscribes to its deliver subject.
+    pub(crate) fn sourced_through(&self, account: &str, stream: &str, name: &str) -> bool {
+        self.accounts.iter().any(|(down, acc)| {
+            acc.upstreams.values().flat_map(|u| u.mirror.iter().chain(u.sources.values())).any(|up| {
+                up.found_at.is_some()
+                    && up.source.consumer.as_ref().is_some_and(|c| c.name == name)
+                    && self.origin_of(down, &up.source).is_some_and(|o| o.account == account && o.stream == stream)
+            })
+        })
+    }
+
     /// Whether mirrors or sources have messages to move now.
     pub(super) fn upstreams_busy(&self) -> bool {
         self.upstream_work

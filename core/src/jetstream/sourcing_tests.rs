@@ -207,6 +207,7 @@ fn a_source_reads_through_a_durable_consumer_and_acks_once_on_disk() {
     let c = ask(&mut js, &disk, "$JS.API.CONSUMER.INFO.W.agg", "");
     assert_eq!((c["delivered"]["stream_seq"].as_u64(), c["ack_floor"]["stream_seq"].as_u64()), (Some(4), Some(4)), "{c}");
     assert_eq!(c["num_ack_pending"], 0);
+    assert_eq!(c["push_bound"], true, "the sourcing stream listens on its deliver subject");
 }
 
 #[test]
