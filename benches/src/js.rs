@@ -1,7 +1,8 @@
 //! JetStream modes: `js-pub` (publish with a window of outstanding PubAcks)
-//! and `js-pull` (fill a stream, then pull-consume it with explicit acks).
+//! and `js-pull` (fill a stream, then pull-consume it with explicit acks);
+//! `js-push` lives in [`crate::js_push`] and shares the helpers here.
 //!
-//! Both talk to the JetStream API as plain requests on `$JS.API.>`, so they
+//! They talk to the JetStream API as plain requests on `$JS.API.>`, so they
 //! run against any server that answers it, and both start from a freshly
 //! created file-backed stream so stream sequences must come out `1..=msgs`.
 
@@ -19,20 +20,20 @@ use crate::report::{new_histogram, Summary};
 use crate::tracker::{merge_shares, share, Expect, Tracker};
 use crate::wire::{write_decimal, Conn, Event};
 
-/// The durable pull consumer `js-pull` creates.
-const CONSUMER: &str = "natrix-bench";
+/// The durable consumer `js-pull` and `js-push` create.
+pub(crate) const CONSUMER: &str = "natrix-bench";
 
 /// How long a pull request waits for messages before the server ends it.
 const PULL_EXPIRES_NS: u64 = 1_000_000_000;
 
 /// A connection for JetStream API requests.
-struct Api {
+pub(crate) struct Api {
     conn: Conn,
     inbox: String,
 }
 
 impl Api {
-    fn open(ctx: &Ctx) -> Result<Api, String> {
+    pub(crate) fn open(ctx: &Ctx) -> Result<Api, String> {
         let mut conn = connect(ctx)?;
         let inbox = format!("_INBOX.natrix-bench.{}.api", std::process::id());
         conn.sub(&inbox, None, 1).map_err(|e| e.to_string())?;
@@ -44,7 +45,7 @@ impl Api {
 
     /// Sends a request to `$JS.API.<what>` and returns the JSON answer, or
     /// the API error it carries.
-    fn call(&mut self, what: &str, body: &Value) -> Result<Value, String> {
+    pub(crate) fn call(&mut self, what: &str, body: &Value) -> Result<Value, String> {
         let subject = format!("$JS.API.{what}");
         let raw = serde_json::to_vec(body).expect("JSON serialises");
         let reply = self
@@ -66,7 +67,7 @@ impl Api {
     }
 
     /// Deletes the stream if it exists and creates it afresh on file storage.
-    fn recreate_stream(&mut self, o: &crate::opts::Opts) -> Result<(), String> {
+    pub(crate) fn recreate_stream(&mut self, o: &crate::opts::Opts) -> Result<(), String> {
         let _ = self.call(&format!("STREAM.DELETE.{}", o.stream), &json!({}));
         let config = json!({
             "name": o.stream,
@@ -89,7 +90,7 @@ impl Api {
 }
 
 /// What one publisher got back.
-struct PubResult {
+pub(crate) struct PubResult {
     stream_seqs: Vec<u64>,
     latency: Histogram<u64>,
 }
@@ -145,7 +146,7 @@ fn check_stream_seqs(mut seqs: Vec<u64>, msgs: u64) -> Result<(), String> {
 }
 
 /// Runs the publishers to completion; returns the seconds it took.
-fn publish_all(ctx: &Arc<Ctx>) -> Result<(f64, Vec<PubResult>), String> {
+pub(crate) fn publish_all(ctx: &Arc<Ctx>) -> Result<(f64, Vec<PubResult>), String> {
     let o = &ctx.opts;
     let barrier = Arc::new(Barrier::new(o.pubs as usize + 1));
     let workers = (0..o.pubs)
@@ -313,7 +314,7 @@ pub fn run_js_pull(ctx: Arc<Ctx>) -> Result<Summary, String> {
 }
 
 /// Acks are applied asynchronously by some servers: give them a moment.
-fn check_consumer_drained(api: &mut Api, stream: &str) -> Result<(), String> {
+pub(crate) fn check_consumer_drained(api: &mut Api, stream: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let info = api.call(&format!("CONSUMER.INFO.{stream}.{CONSUMER}"), &json!({}))?;
@@ -440,7 +441,7 @@ fn puller(
 
 /// The delivery count in a `$JS.ACK` subject (both the 9-token form and the
 /// longer form with domain and account hash).
-fn delivery_count(ack: &[u8]) -> Option<u64> {
+pub(crate) fn delivery_count(ack: &[u8]) -> Option<u64> {
     let tokens: Vec<&[u8]> = ack.split(|&b| b == b'.').collect();
     let idx = match tokens.len() {
         9 => 4,

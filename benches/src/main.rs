@@ -7,6 +7,7 @@
 
 mod core_modes;
 mod js;
+mod js_push;
 mod mem;
 mod mqtt;
 mod opts;
@@ -69,6 +70,7 @@ fn run(opts: opts::Opts) -> Result<(), String> {
         Mode::ReqRep => core_modes::run_reqrep(ctx.clone()),
         Mode::JsPub => js::run_js_pub(ctx.clone()),
         Mode::JsPull => js::run_js_pull(ctx.clone()),
+        Mode::JsPush => js_push::run_js_push(ctx.clone()),
         Mode::Conns | Mode::Subs => unreachable!("handled above"),
     };
     progress.done.store(true, Ordering::SeqCst);

@@ -17,6 +17,8 @@ pub enum Mode {
     JsPub,
     /// JetStream pull consume with explicit acks.
     JsPull,
+    /// JetStream push consume with explicit acks (and flow control).
+    JsPush,
     /// Resident memory per idle connection.
     Conns,
     /// Resident memory per subscription.
@@ -37,6 +39,7 @@ impl Mode {
             Mode::ReqRep => "reqrep",
             Mode::JsPub => "js-pub",
             Mode::JsPull => "js-pull",
+            Mode::JsPush => "js-push",
             Mode::Conns => "conns",
             Mode::Subs => "subs",
             Mode::MqttQos0 => "mqtt-qos0",
@@ -52,6 +55,7 @@ impl Mode {
             Mode::ReqRep,
             Mode::JsPub,
             Mode::JsPull,
+            Mode::JsPush,
             Mode::Conns,
             Mode::Subs,
             Mode::MqttQos0,
@@ -76,7 +80,8 @@ pub struct Opts {
     pub pubs: u32,
     /// Subscribers, queue members, responders or pull consumers.
     pub subs: u32,
-    /// Outstanding PubAcks per publisher (`js-pub`), pull batch (`js-pull`).
+    /// Outstanding PubAcks per publisher (`js-pub`), pull batch (`js-pull`),
+    /// `max_ack_pending` (`js-push`).
     pub window: u32,
     /// Subject to publish to.
     pub subject: String,
@@ -110,6 +115,9 @@ modes:
   reqrep   P synchronous requesters, S responders in a queue group
   js-pub   JetStream publish with --window outstanding PubAcks per publisher
   js-pull  fill a stream, then S pull consumers fetch --window at a time and ack
+  js-push  fill a stream, then S subscribers of a push consumer (max_ack_pending
+           --window; flow control and heartbeats with one, a deliver group with
+           several) ack each message
   conns    open --count idle connections, report server RSS per connection
   subs     open --count subscriptions on one connection, report RSS per sub
   mqtt-qos0  P MQTT publishers at QoS 0 on --mqtt, S NATS subscribers check every message
@@ -121,7 +129,8 @@ options:
   --size B        payload bytes, >= 16 (default 128; k/KiB suffixes)
   --pubs P        publishers / requesters (default 1)
   --subs S        subscribers / members / responders / consumers (default 1)
-  --window W      js-pub outstanding acks, js-pull batch (default 256)
+  --window W      js-pub outstanding acks, js-pull batch, js-push
+                  max_ack_pending (default 256)
   --subject S     subject (default natrix.bench)
   --stream NAME   JetStream stream (default BENCH)
   --timeout SECS  fail if not done by then (default 60)

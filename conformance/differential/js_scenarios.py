@@ -255,8 +255,8 @@ JS_SCENARIOS = [
 # A delivery's ack subject ends with the message's timestamp and the count
 # pending: the timestamp differs between runs.
 CONSUMER_MASK = MASK + [
-    (r"^((?:H?MSG) \S+ 1 \$JS\.ACK\.[^.]+\.[^.]+\.\d+\.\d+\.\d+\.)\d+(\.\d+ .*)$", r"\1<ts>\2"),
-    (r"^((?:H?MSG) \S+ 1 \$JS\.ACK\.[^.]+\.[^.]+\.\d+\.\d+\.\d+\.<ts>\.\d+) \d+( \d+)?$", r"\1 <sizes>"),
+    (r"^((?:H?MSG) \S+ \d+ \$JS\.ACK\.[^.]+\.[^.]+\.\d+\.\d+\.\d+\.)\d+(\.\d+ .*)$", r"\1<ts>\2"),
+    (r"^((?:H?MSG) \S+ \d+ \$JS\.ACK\.[^.]+\.[^.]+\.\d+\.\d+\.\d+\.<ts>\.\d+) \d+( \d+)?$", r"\1 <sizes>"),
 ]
 
 
@@ -339,6 +339,20 @@ JS_SCENARIOS += [
         nxt("S", "C", {"batch": 2, "expires": 1_000_000_000}, reply="_INBOX.w4"),
         nxt("S", "C", {"batch": 1, "expires": 1_000_000_000}, reply="_INBOX.w5"),
     ) + [("sleep", 1.0), ("read", "a")]),
+    # A push consumer is bound while its deliver subject has a subscriber:
+    # an UNSUB unbinds it as a closed connection does, and a new SUB binds
+    # it again.
+    consumer_scenario("js_push_bound_follows_unsub", ask(
+        create("S", **ORDERS),
+        b"SUB dlv 7\r\n",
+        consumer("S", {"durable_name": "PU", "deliver_subject": "dlv", "ack_policy": "explicit"}, "PU"),
+        pub("orders.a", "one"),
+        b"UNSUB 7\r\n",
+        pub("$JS.API.CONSUMER.INFO.S.PU"),
+        pub("orders.a", "two"),
+        pub("$JS.API.CONSUMER.INFO.S.PU"),
+        b"SUB dlv 8\r\n",
+    ) + [("sleep", 0.3), ("read", "a")] + ask(pub("$JS.API.CONSUMER.INFO.S.PU"))),
 ]
 
 # --- priority groups, UNPIN and RESET (nats-server 2.11 onwards) -------------

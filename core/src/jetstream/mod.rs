@@ -165,6 +165,10 @@ pub struct JetStream {
     /// The client of the API request being handled, when its account
     /// listens for audit advisories.
     api_caller: Option<audit::ApiCaller>,
+    /// For the consumer create request being handled: its deliver subject
+    /// and whether anything subscribes to it, so that a new push consumer
+    /// is bound from the start (see [`JetStream::set_interest_hint`]).
+    interest_hint: Option<(Bytes, bool)>,
     /// Per account, the JetStream APIs of other accounts it imports: (API
     /// prefix, exporting account).
     api_imports: BTreeMap<String, Vec<(String, String)>>,
@@ -207,6 +211,7 @@ impl JetStream {
             unrecovered: BTreeSet::new(),
             upstream_work: false,
             api_caller: None,
+            interest_hint: None,
             api_imports: BTreeMap::new(),
         };
         js.recover();

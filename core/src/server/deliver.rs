@@ -356,7 +356,7 @@ impl Control {
     /// past their `max_msgs` leave the index, slow consumers are closed.
     pub(crate) fn finish_work(&mut self, now: Instant) {
         for (slot, sub) in std::mem::take(&mut self.work.expired) {
-            self.unsubscribe(slot, sub);
+            self.unsubscribe(now, slot, sub);
         }
         for slot in std::mem::take(&mut self.work.slow) {
             self.slow_consumer(now, slot);

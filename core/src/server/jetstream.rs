@@ -127,14 +127,17 @@ impl Control {
             // delivering to it, and so no message is spent on it.
             return 1;
         }
-        let is_api = self.jetstream.as_ref().is_some_and(|js| js.api_subject(&p.subject).is_some());
-        let caller = if is_api { self.api_caller(from, account) } else { None };
+        let api = self.jetstream.as_ref().and_then(|js| js.api_subject(&p.subject));
+        let caller = if api.is_some() { self.api_caller(from, account) } else { None };
+        let hint = api.as_deref().and_then(|api| self.deliver_interest(account, api, &p.payload));
         let Some(js) = self.jetstream.as_mut() else { return 0 };
-        let taken = if let Some(api) = js.api_subject(&p.subject) {
+        let taken = if let Some(api) = api {
             let layout = js.layout();
             js.set_api_caller(caller);
+            js.set_interest_hint(hint);
             let answered = js.handle_api(&name, &api, p.reply.as_ref(), &p.payload, wall);
             js.set_api_caller(None);
+            js.set_interest_hint(None);
             if js.layout() != layout {
                 self.share_stream_subjects();
             }
@@ -148,6 +151,26 @@ impl Control {
         };
         self.drain_jetstream(now);
         usize::from(taken)
+    }
+
+    /// For a consumer create request: its deliver subject and whether
+    /// anything in `account` subscribes to it.
+    fn deliver_interest(&mut self, account: usize, api: &[u8], payload: &[u8]) -> Option<(Bytes, bool)> {
+        if !api.starts_with(b"$JS.API.CONSUMER.CREATE.") && !api.starts_with(b"$JS.API.CONSUMER.DURABLE.CREATE.") {
+            return None;
+        }
+        #[derive(serde::Deserialize)]
+        struct Request {
+            config: Option<Config>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Config {
+            deliver_subject: Option<String>,
+        }
+        let request: Request = serde_json::from_slice(payload).ok()?;
+        let subject = Bytes::from(request.config?.deliver_subject.filter(|s| !s.is_empty())?);
+        let bound = !self.match_in(account, &subject).is_empty();
+        Some((subject, bound))
     }
 
     /// The client in `from` as an API audit advisory names it, when someone
@@ -267,6 +290,23 @@ impl Control {
             }
         }
         self.drain_jetstream(now);
+    }
+
+    /// A subscription on `subject` left `account`'s index: push consumers
+    /// delivering there stop when nothing else listens (see
+    /// [`Control::interest_gone`]), without draining JetStream here, as
+    /// this runs in the middle of deliveries.
+    pub(super) fn interest_lost(&mut self, now: Instant, account: usize, subject: &[u8]) {
+        let Some(js) = self.jetstream.as_ref() else { return };
+        if subject.iter().any(|&b| b == b'*' || b == b'>') || !js.delivers_to(&self.accounts[account].name, subject) {
+            return;
+        }
+        if self.match_in(account, subject).is_empty() {
+            let wall = self.wall_at(now);
+            if let Some(js) = self.jetstream.as_mut() {
+                js.set_interest(&self.accounts[account].name, subject, false, wall);
+            }
+        }
     }
 
     /// Tells JetStream which push consumers' deliver subjects have subscribers.

@@ -24,12 +24,21 @@ pub(super) struct MatchCache {
     account: Option<Arc<AccountShared>>,
     genid: u64,
     entries: HashMap<Vec<u8>, Arc<SublistResult<SubRef>>, SeededState>,
+    /// The last match of a subject not worth caching (see [`one_shot`]).
+    uncached: Option<Arc<SublistResult<SubRef>>>,
+}
+
+/// Subjects used once each: a JetStream ack subject names one delivery,
+/// so caching its match would only push out the matches that repeat (a
+/// consumer acking message by message cleared the cache every 256 acks).
+fn one_shot(subject: &[u8]) -> bool {
+    subject.starts_with(b"$JS.ACK.")
 }
 
 impl MatchCache {
     /// An empty cache; `seed` keys its hashing.
     pub fn new(seed: u64) -> Self {
-        MatchCache { account: None, genid: 0, entries: HashMap::with_hasher(SeededState::new(seed)) }
+        MatchCache { account: None, genid: 0, entries: HashMap::with_hasher(SeededState::new(seed)), uncached: None }
     }
 
     /// The match of `subject` in `account`'s index, borrowed: no reference
@@ -41,6 +50,9 @@ impl MatchCache {
             self.entries.clear();
             self.genid = genid;
             self.account = Some(Arc::clone(account));
+        }
+        if one_shot(subject) {
+            return self.uncached.insert(Arc::new(account.index.read().match_uncached(subject)));
         }
         if self.entries.len() >= MATCH_CACHE_MAX && !self.entries.contains_key(subject) {
             self.entries.clear();

@@ -48,7 +48,7 @@ impl Control {
             }
             ClientOp::Pub(p) => self.on_pub(now, slot, p),
             ClientOp::Sub { subject, queue, sid } => self.on_sub(slot, subject, queue, sid),
-            ClientOp::Unsub { sid, max_msgs } => self.on_unsub(slot, &sid, max_msgs),
+            ClientOp::Unsub { sid, max_msgs } => self.on_unsub(now, slot, &sid, max_msgs),
             ClientOp::Ping => self.on_ping(slot),
             ClientOp::Pong => {
                 if let Some(c) = self.client_mut(slot) {
@@ -348,7 +348,7 @@ impl Control {
         self.send_ok(slot);
     }
 
-    fn on_unsub(&mut self, slot: Slot, sid: &[u8], max_msgs: Option<u64>) {
+    fn on_unsub(&mut self, now: Instant, slot: Slot, sid: &[u8], max_msgs: Option<u64>) {
         let Some(c) = self.client_mut(slot) else { return };
         let done = {
             let mut o = c.outbox.lock();
@@ -364,19 +364,22 @@ impl Control {
             })
         };
         if let Some(id) = done {
-            self.unsubscribe(slot, id);
+            self.unsubscribe(now, slot, id);
         }
         self.send_ok(slot);
     }
 
-    /// Removes one subscription from its client and from the account's index.
-    pub(crate) fn unsubscribe(&mut self, slot: Slot, id: SubId) {
+    /// Removes one subscription from its client and from the account's
+    /// index; a push consumer delivering to its subject stops if nothing
+    /// else subscribes there.
+    pub(crate) fn unsubscribe(&mut self, now: Instant, slot: Slot, id: SubId) {
         let Some(c) = self.client_mut(slot) else { return };
         let account = c.account;
         let outbox = Arc::clone(&c.outbox);
         let Some(sub) = outbox.lock().subs.remove(id) else { return };
         let sref = SubRef { slot, sub: id, outbox };
         self.accounts[account].shared.remove(sub.subject(), sub.queue(), &sref);
+        self.interest_lost(now, account, sub.subject());
     }
 }
 

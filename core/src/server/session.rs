@@ -491,7 +491,7 @@ impl Session {
             let work = &mut self.work;
             control.with_control(|c| {
                 for (slot, sub) in work.expired.drain(..) {
-                    c.unsubscribe(slot, sub);
+                    c.unsubscribe(now, slot, sub);
                 }
                 for slot in work.slow.drain(..) {
                     c.slow_consumer(now, slot);

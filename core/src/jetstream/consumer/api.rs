@@ -617,9 +617,13 @@ impl JetStream {
             if s.config().retention == crate::jetstream::config::RetentionPolicy::WorkQueue {
                 check_work_queue(consumers, &cfg)?;
             }
+            let hint = self.interest_hint.take().filter(|(subject, _)| c_deliver_subject(&cfg) == Some(&subject[..]));
             let mut c = Consumer::new(stream, &name, cfg, wall, s.store_mut());
             c.set_rate_burst(rate_burst(s.config().max_msg_size, max_payload));
             c.start_heartbeats(wall);
+            if let Some((_, true)) = hint {
+                c.set_interest(true, wall, s.store_mut());
+            }
             consumers.insert(name.clone(), c);
             self.advise_consumer(account, stream, &name, Lifecycle::Create, wall);
             // A new push consumer is asked about at once, then soon again.
@@ -708,6 +712,14 @@ impl JetStream {
             self.unsynced.push(Reply { account: account.to_owned(), subject: reply.clone(), headers: None, payload: Bytes::new() });
         }
         true
+    }
+
+    /// Tells the next consumer create request whether its deliver subject
+    /// (`subject`) has a subscriber, as the control plane knows: nats-server
+    /// binds a push consumer at creation when it has, and says so in the
+    /// create response (`push_bound`).
+    pub fn set_interest_hint(&mut self, hint: Option<(Bytes, bool)>) {
+        self.interest_hint = hint;
     }
 
     /// Deliver subjects of push consumers waiting for interest, when it is
@@ -968,4 +980,9 @@ fn go_kind_word(value: &serde_json::Value) -> &'static str {
         serde_json::Value::Array(_) => "array",
         serde_json::Value::Object(_) => "object",
     }
+}
+
+/// The deliver subject of a push consumer's configuration.
+fn c_deliver_subject(cfg: &ConsumerConfig) -> Option<&[u8]> {
+    cfg.is_push().then_some(cfg.deliver_subject.as_bytes())
 }

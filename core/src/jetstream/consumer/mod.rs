@@ -213,6 +213,9 @@ pub struct Consumer {
     config: ConsumerConfig,
     created: UnixNanos,
     filters: Vec<Bytes>,
+    /// The push deliver subject (empty for a pull consumer), shared by
+    /// every delivery.
+    deliver_to: Bytes,
     state: ConsumerState,
     /// Next stream sequence to look at for new messages.
     next_seq: u64,
@@ -329,12 +332,14 @@ impl Consumer {
     pub fn restore(stream: &str, name: &str, config: ConsumerConfig, created: UnixNanos, state: ConsumerState) -> Consumer {
         let filters = config.filters().into_iter().map(Bytes::from).collect();
         let next_seq = state.delivered.stream_seq + 1;
+        let deliver_to = Bytes::from(config.deliver_subject.clone());
         let mut c = Consumer {
             stream: stream.to_owned(),
             name: name.to_owned(),
             config,
             created,
             filters,
+            deliver_to,
             state,
             next_seq,
             deadlines: BTreeSet::new(),
@@ -529,6 +534,7 @@ impl Consumer {
     pub fn update(&mut self, config: ConsumerConfig, wall: UnixNanos) {
         self.pause_changed(config.pause_until, wall);
         self.filters = config.filters().into_iter().map(Bytes::from).collect();
+        self.deliver_to = Bytes::from(config.deliver_subject.clone());
         if config.rate_limit != self.config.rate_limit {
             self.rate = RateLimiter::new(config.rate_limit, self.rate.burst_bytes);
         }
@@ -741,7 +747,7 @@ impl Consumer {
                 break;
             }
             let to = if self.config.is_push() {
-                Bytes::from(self.config.deliver_subject.clone())
+                self.deliver_to.clone()
             } else {
                 if self.config.priority_policy != PriorityPolicy::None {
                     let counted = pending_count.map(|n| n + u64::from(redelivery));
@@ -1030,7 +1036,7 @@ impl Consumer {
         self.expire_pin(wall);
         if self.config.is_push() && self.next_push_heartbeat.is_some_and(|t| t <= wall) {
             let hb = pull::heartbeat(self.state.delivered.consumer_seq, self.state.delivered.stream_seq);
-            self.status(Bytes::from(self.config.deliver_subject.clone()), hb);
+            self.status(self.deliver_to.clone(), hb);
             self.next_push_heartbeat = Some(UnixNanos(wall.0.saturating_add(self.config.heartbeat)));
         }
         self.pump(store, wall);
@@ -1157,7 +1163,7 @@ impl Consumer {
             .collect();
         let reply = Bytes::from(format!("$JS.FC.{}.{}.{tag}", self.stream, self.name));
         self.fc_outstanding = Some((reply.clone(), self.fc_pending_bytes));
-        let to = Bytes::from(self.config.deliver_subject.clone());
+        let to = self.deliver_to.clone();
         let headers = pull::status(100, "FlowControl Request");
         self.out.push_back(Delivery { subject: to.clone(), to, reply: Some(reply), headers: Some(headers), payload: Bytes::new() });
     }

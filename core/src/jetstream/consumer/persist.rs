@@ -6,7 +6,9 @@
 //! older generations are removed only once that sync completed, so a crash
 //! at any point leaves at least one intact generation. Saves happen at
 //! [`JetStream::flush`], once per batch: one sync covers every consumer
-//! changed in the batch, and double-ack confirmations wait for it.
+//! changed in the batch, and double-ack confirmations wait for it. When
+//! nothing waits, a consumer whose last save is still being synced is
+//! saved again once that sync completes, not at every batch.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +42,9 @@ pub(crate) struct SavedFiles {
     superseded: Vec<(SyncToken, String)>,
     /// Consumers changed since the last save: (account, stream, consumer).
     dirty: std::collections::BTreeSet<(String, String, String)>,
+    /// By file prefix, the token of the latest save whose sync has not
+    /// completed yet.
+    in_flight: BTreeMap<String, SyncToken>,
 }
 
 fn prefix(account: &str, stream: &str, consumer: &str) -> String {
@@ -59,10 +64,25 @@ impl JetStream {
 
     /// Writes every changed consumer of a file stream; returns the token of
     /// the last sync asked for.
+    ///
+    /// When no reply waits for this flush's sync, a consumer whose previous
+    /// save is still being synced is saved once that sync completes
+    /// ([`JetStream::consumers_synced`]), with every change made meanwhile:
+    /// a consumer acked message by message is then written once per sync,
+    /// not once per batch of acks. Nothing is confirmed on the strength of
+    /// the deferred save (a double ack, an API answer or a PubAck in the
+    /// batch makes it go at once), and what a crash may undo meanwhile is
+    /// at most a redelivery.
     pub(crate) fn save_consumers(&mut self) -> Option<SyncToken> {
         let storage = self.storage.clone()?;
+        let defer = self.unsynced.is_empty();
         let mut last = None;
         for (account, stream, name) in std::mem::take(&mut self.consumer_files.dirty) {
+            let p = prefix(&account, &stream, &name);
+            if defer && self.consumer_files.in_flight.contains_key(&p) {
+                self.consumer_files.dirty.insert((account, stream, name));
+                continue;
+            }
             let Some(acc) = self.accounts.get(&account) else { continue };
             let Some(s) = acc.streams.get(&stream) else { continue };
             let Some(c) = acc.consumers.get(&stream).and_then(|m| m.get(&name)) else { continue };
@@ -71,7 +91,6 @@ impl JetStream {
             }
             let saved = Saved { created_ns: c.created().0, config: c.config().clone(), state: c.state().clone() };
             let body = serde_json::to_vec(&saved).expect("a consumer serialises");
-            let p = prefix(&account, &stream, &name);
             let generation = self.consumer_files.generations.get(&p).map_or(1, |g| g + 1);
             let file = format!("{p}{generation}");
             let mut st = storage.lock();
@@ -79,6 +98,7 @@ impl JetStream {
             drop(st);
             match written {
                 Ok(token) => {
+                    self.consumer_files.in_flight.insert(p.clone(), token);
                     if let Some(old) = self.consumer_files.generations.insert(p.clone(), generation) {
                         self.consumer_files.superseded.push((token, format!("{p}{old}")));
                     }
@@ -99,6 +119,13 @@ impl JetStream {
         for (_, file) in done {
             let _ = st.remove(&file);
         }
+        drop(st);
+        self.consumer_files.in_flight.retain(|_, t| *t > token);
+        // Saves deferred behind this sync go now (unless replies wait: the
+        // flush coming for them saves every changed consumer).
+        if self.consumers_dirty() && self.unsynced.is_empty() {
+            let _ = self.save_consumers();
+        }
     }
 
     /// Removes a deleted consumer's files.
@@ -106,6 +133,7 @@ impl JetStream {
         let p = prefix(account, stream, name);
         self.consumer_files.dirty.remove(&(account.to_owned(), stream.to_owned(), name.to_owned()));
         self.consumer_files.generations.remove(&p);
+        self.consumer_files.in_flight.remove(&p);
         let Some(storage) = self.storage.clone() else { return };
         let mut st = storage.lock();
         let files: Vec<String> = st.list().into_iter().filter(|f| f.starts_with(&p)).collect();

@@ -42,6 +42,13 @@ const CACHE_MSGS_MAX: usize = 1024;
 /// …and at most this many bytes of them.
 const CACHE_BYTES_MAX: u64 = 4 << 20;
 
+/// A read that misses the caches reads ahead: the records after the one
+/// asked for in the same block, up to this many bytes…
+const READ_AHEAD_BYTES: u64 = 64 << 10;
+/// …and this many messages, decoded from one read, so a consumer going
+/// through the stream reads its block once, not once per message.
+const READ_AHEAD_MSGS: usize = 256;
+
 /// Maps a stream (or account) name to a string safe in a file name: ASCII
 /// letters, digits, `-` and `_` stay, every other byte becomes `%XX`
 /// (uppercase hex). `.` is escaped too, so a prefix built from escaped names
@@ -168,6 +175,26 @@ struct Cache {
     bytes: u64,
 }
 
+/// Messages read ahead of a reader (see [`READ_AHEAD_BYTES`]), ascending
+/// by sequence; replaced by the next read that misses.
+#[derive(Default)]
+struct ReadAhead {
+    msgs: Vec<StoredMsg>,
+}
+
+impl ReadAhead {
+    fn get(&self, seq: u64) -> Option<&StoredMsg> {
+        let i = self.msgs.binary_search_by_key(&seq, |m| m.seq).ok()?;
+        Some(&self.msgs[i])
+    }
+
+    fn remove(&mut self, seq: u64) {
+        if let Ok(i) = self.msgs.binary_search_by_key(&seq, |m| m.seq) {
+            self.msgs.remove(i);
+        }
+    }
+}
+
 impl Cache {
     fn insert(&mut self, msg: StoredMsg) {
         self.bytes += msg.size();
@@ -203,6 +230,7 @@ pub struct FileStore {
     /// Files written, created or removed since the last sync.
     dirty: BTreeSet<String>,
     cache: Cache,
+    read_ahead: ReadAhead,
     meta_gens: BTreeSet<u64>,
     /// The newest meta generation until its sync completes.
     meta_written: Option<(u64, Option<SyncToken>)>,
@@ -236,6 +264,7 @@ impl FileStore {
             removing: BTreeMap::new(),
             dirty: BTreeSet::new(),
             cache: Cache::default(),
+            read_ahead: ReadAhead::default(),
             meta_gens: BTreeSet::new(),
             meta_written: None,
             lost: None,
@@ -392,6 +421,7 @@ impl FileStore {
             return false;
         };
         self.cache.remove(seq);
+        self.read_ahead.remove(seq);
         if let Some(block) = self.blocks.get_mut(&slot.block) {
             block.live -= 1;
         }
@@ -431,33 +461,36 @@ impl FileStore {
         }
     }
 
-    /// Reads the record of `seq` from its block and checks it.
+    /// Reads the record of `seq` from its block and checks it, with the
+    /// records after it in the same block (see [`READ_AHEAD_BYTES`]).
     fn read_slot(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
-        let Some(slot) = self.index.get(seq) else {
+        let Some(first) = self.index.get(seq) else {
             return Ok(None);
         };
-        let name = self.block_name(slot.block);
-        let (offset, len) = (slot.offset, slot.len);
-        let bytes = self.storage.lock().read(&name, offset, len as usize)?;
-        match record::decode(&bytes, 0) {
-            Some((
-                Record::Msg {
-                    seq: found,
-                    time,
-                    subject,
-                    headers,
-                    payload,
-                },
-                n,
-            )) if found == seq && n == len as usize => Ok(Some(StoredMsg {
-                seq,
-                subject,
-                headers,
-                payload,
-                time,
-            })),
-            _ => Err(StorageError::Corrupt { file: name, offset }.into()),
+        let (block, start) = (first.block, first.offset);
+        let span: Vec<(u64, u64, u32)> = self
+            .index
+            .range_from(seq)
+            .take(READ_AHEAD_MSGS)
+            .take_while(|(_, s)| s.block == block && s.offset >= start)
+            .map(|(at, s)| (at, s.offset - start, s.len))
+            .take_while(|&(at, off, len)| at == seq || off + u64::from(len) <= READ_AHEAD_BYTES)
+            .collect();
+        let end = span.last().map_or(0, |&(_, off, len)| off + u64::from(len));
+        let name = self.block_name(block);
+        let bytes = self.storage.lock().read(&name, start, end as usize)?;
+        let mut read = Vec::with_capacity(span.len());
+        for (at, off, len) in span {
+            match decode_msg_at(&bytes, at, off as usize, len as usize) {
+                Some(msg) => read.push(msg),
+                None if at == seq => return Err(StorageError::Corrupt { file: name, offset: start }.into()),
+                // Found damaged when it is asked for on its own.
+                None => break,
+            }
         }
+        let asked = read.first().cloned();
+        self.read_ahead.msgs = read;
+        Ok(asked)
     }
 
     /// Writes the stream's metadata (its config) as a new generation; the
@@ -617,6 +650,7 @@ impl MsgStore for FileStore {
         };
         self.index.insert(seq, slot, time);
         self.blocks.get_mut(&block).expect("the block written").live += 1;
+        self.read_ahead.remove(seq);
         self.cache.insert(msg);
         Ok(seq)
     }
@@ -624,6 +658,9 @@ impl MsgStore for FileStore {
     fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
         self.check_open()?;
         if let Some(msg) = self.cache.msgs.get(&seq) {
+            return Ok(Some(msg.clone()));
+        }
+        if let Some(msg) = self.read_ahead.get(seq) {
             return Ok(Some(msg.clone()));
         }
         self.read_slot(seq)
@@ -803,8 +840,20 @@ impl MsgStore for FileStore {
         self.removing.clear();
         self.dirty.clear();
         self.cache = Cache::default();
+        self.read_ahead = ReadAhead::default();
         self.index = Index::new(1);
         Ok(())
+    }
+}
+
+/// The message record of `seq`, `len` bytes at `offset` of `bytes`, if it
+/// is whole and is that message's.
+fn decode_msg_at(bytes: &[u8], seq: u64, offset: usize, len: usize) -> Option<StoredMsg> {
+    match record::decode(bytes, offset)? {
+        (Record::Msg { seq: found, time, subject, headers, payload }, n) if found == seq && n == len => {
+            Some(StoredMsg { seq, subject, headers, payload, time })
+        }
+        _ => None,
     }
 }
 

@@ -105,6 +105,11 @@ impl<T: Entry> Index<T> {
         self.entries.get(&seq)
     }
 
+    /// The entries from `seq` on, ascending.
+    pub(super) fn range_from(&self, seq: u64) -> impl Iterator<Item = (u64, &T)> {
+        self.entries.range(seq..).map(|(&s, e)| (s, e))
+    }
+
     /// Adds `entry` at `seq`, replacing any entry there, and raises
     /// `last_seq` (with `time`) when `seq` is past it.
     pub(super) fn insert(&mut self, seq: u64, entry: T, time: UnixNanos) -> Option<T> {

@@ -173,7 +173,7 @@ impl Control {
         );
         match checked {
             Ok(identity) => {
-                self.reload_permissions(slot, &info, identity);
+                self.reload_permissions(now, slot, &info, identity);
                 true
             }
             Err(e) => {
@@ -186,7 +186,7 @@ impl Control {
     /// Gives the client its user's new permissions, and removes the
     /// subscriptions they no longer allow, as nats-server does: each with
     /// an `-ERR` to the client and a line in the log.
-    fn reload_permissions(&mut self, slot: Slot, info: &ConnectInfo, identity: Identity) {
+    fn reload_permissions(&mut self, now: Instant, slot: Slot, info: &ConnectInfo, identity: Identity) {
         let Some(c) = self.client_mut(slot) else { return };
         let perms = identity.permissions.as_ref().map(|p| Box::new(ClientPermissions::new(p)));
         c.has_perms = perms.is_some();
@@ -210,7 +210,7 @@ impl Control {
         };
         let who = auth_user(info);
         for (id, subject, queue, sid) in removed {
-            self.unsubscribe(slot, id);
+            self.unsubscribe(now, slot, id);
             let (subject, sid) = (String::from_utf8_lossy(&subject), String::from_utf8_lossy(&sid));
             let (err, line) = match queue {
                 Some(q) => {

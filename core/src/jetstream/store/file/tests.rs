@@ -272,6 +272,38 @@ fn a_damaged_read_is_an_error_not_a_wrong_message() {
 }
 
 #[test]
+fn reads_ahead_without_serving_what_is_gone_or_damaged() {
+    let disk = TestDisk::default();
+    // Small blocks, so read-ahead meets block ends.
+    let mut store = create(&disk, 16 << 10);
+    for i in 1..=3000 {
+        put(&mut store, &format!("s.{}", i % 3), &format!("{i}"));
+    }
+    // The first messages left the write cache: loads read ahead.
+    assert_eq!(store.load(1).unwrap().unwrap().payload, Bytes::from("1"));
+    store.remove(2, false).unwrap();
+    assert_eq!(store.load(2).unwrap(), None);
+    // Damaged before it is read ahead: an error, its neighbours are fine.
+    let second = format!("{PREFIX}2.blk");
+    let (offset, _) = records_of(&disk, &second)[10];
+    let bytes = crate::storage::Storage::read(&mut disk.clone(), &second, offset as u64, 4096).unwrap();
+    let Some((record::Record::Msg { seq: damaged, .. }, _)) = record::decode(&bytes, 0) else { panic!("a message") };
+    disk.flip_bit(&second, offset + 30, 1);
+    assert_eq!(store.load(damaged - 5).unwrap().unwrap().seq, damaged - 5);
+    assert!(store.load(damaged).is_err());
+    for seq in (1..=1500).filter(|&s| s != 2 && s != damaged) {
+        let m = store.load(seq).unwrap().unwrap();
+        assert_eq!((m.seq, m.payload), (seq, Bytes::from(seq.to_string())));
+        assert_eq!(m.subject, Bytes::from(format!("s.{}", seq % 3)));
+    }
+    // Reopened, the damaged message is gone (or an error), never a wrong one.
+    let mut fresh = open(&disk, 16 << 10);
+    assert!(!matches!(fresh.load(damaged), Ok(Some(_))));
+    let next = fresh.load(damaged + 1).unwrap().unwrap();
+    assert_eq!(next.payload, Bytes::from((damaged + 1).to_string()));
+}
+
+#[test]
 fn newest_meta_wins_and_a_damaged_one_falls_back() {
     let disk = TestDisk::default();
     let mut store = create(&disk, 4096);
