@@ -558,6 +558,35 @@ JS_SCENARIOS += [
     )),
 ]
 
+# Sourcing through a durable consumer of the origin (nats-server 2.14's
+# durable sourcing): the consumer made first, with the flow_control ack
+# policy; the work queue lets go of what the source stored once acked.
+# The consumer's `last_active` times are when the source took and acked.
+def durable_source_scenario(name: str, steps: list) -> dict:
+    sc = sourcing_scenario(name, steps)
+    sc["json_volatile_keys"] = SOURCING_VOLATILE + ["last_active"]
+    return sc
+
+
+JS_SCENARIOS += [
+    durable_source_scenario("js_durable_source", ask(
+        create("W", subjects=["w.*"], storage="file", retention="workqueue"),
+        pub("w.a", "1"), pub("w.b", "2"), pub("w.a", "3"),
+        pub("$JS.API.CONSUMER.DURABLE.CREATE.W.agg", {"stream_name": "W", "config": {
+            "durable_name": "agg", "deliver_subject": "agg.deliver", "ack_policy": "flow_control"}}),
+        pub("$JS.API.CONSUMER.CREATE.W.pull", {"stream_name": "W", "config": {
+            "name": "pull", "ack_policy": "flow_control"}}),
+        create("AGG", storage="file", allow_direct=True, sources=[{"name": "W", "consumer": {
+            "name": "agg", "deliver_subject": "agg.deliver"}}]),
+        create("BAD", storage="file", sources=[{"name": "W", "consumer": {"name": "agg"}}]),
+    ) + [("sleep", 2.5), ("read", "a")] + ask(
+        pub("$JS.API.STREAM.INFO.AGG"),
+        pub("$JS.API.STREAM.INFO.W"),
+        pub("$JS.API.CONSUMER.INFO.W.agg"),
+        pub("$JS.API.DIRECT.GET.AGG", {"seq": 1}), pub("$JS.API.DIRECT.GET.AGG", {"seq": 3}),
+    )),
+]
+
 # API audit advisories: one after each answer, while someone listens on
 # $JS.EVENT.ADVISORY.API, naming the client, the request and the answer
 # (requests whose answers hold no timestamps, so the quoted answer compares).

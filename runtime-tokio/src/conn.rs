@@ -29,6 +29,10 @@ const READ_CHUNK_MAX: usize = 64 * 1024;
 /// Reads of under a quarter of the buffer in a row before it halves.
 const SMALL_READS_TO_SHRINK: u32 = 2;
 
+/// Buffers handed to one vectored write: the kernel refuses more than
+/// `IOV_MAX` (1024), and 64 chunks of an outbox are megabytes.
+const WRITE_SLICES_MAX: usize = 64;
+
 /// Serves one accepted TCP connection until it closes.
 pub async fn serve(shared: Arc<Shared>, tls: Option<Arc<TlsSetup>>, stream: TcpStream, peer: SocketAddr) {
     // Nagle would hold back small replies (PONG, +OK) waiting for an ACK.
@@ -109,13 +113,17 @@ async fn read_loop<R: AsyncRead>(
     let mut buf = BytesMut::with_capacity(chunk);
     loop {
         // What is left after a split shares its allocation with the bytes
-        // handed to the core: too little left, or left over from a larger
-        // size, and the read goes to a fresh allocation (reserving could
-        // keep a larger one alive).
+        // handed to the core. Once the core holds nothing of them the whole
+        // allocation is reused (a publisher's reads would otherwise fault a
+        // fresh 64 KiB in each time). Too little left, or left over from a
+        // larger size, and the read goes to a fresh allocation (reserving
+        // could keep a larger one alive).
+        let _reclaimed = buf.try_reclaim(chunk);
         if buf.capacity() < chunk / 4 || buf.capacity() > chunk * 2 {
             buf = BytesMut::with_capacity(chunk);
         }
         let room = buf.capacity();
+        let mut full;
         let read = tokio::select! {
             r = reader.read_buf(&mut buf) => r,
             _ = &mut stop => return,
@@ -123,7 +131,8 @@ async fn read_loop<R: AsyncRead>(
         match read {
             Ok(0) => return shared.closed(conn, CloseReason::ClientClosed),
             Ok(n) => {
-                if n == room {
+                full = n == room;
+                if full {
                     chunk = (chunk * 2).min(READ_CHUNK_MAX);
                     small_reads = 0;
                 } else if n < chunk / 4 {
@@ -136,6 +145,7 @@ async fn read_loop<R: AsyncRead>(
                     small_reads = 0;
                 }
                 let received = buf.split();
+                let wakes = crate::driver::wakes();
                 match ws.as_mut() {
                     None => {
                         let mut received = received.freeze();
@@ -158,8 +168,19 @@ async fn read_loop<R: AsyncRead>(
                         Err(reason) => return shared.closed(conn, reason),
                     },
                 }
+                // Only a read that woke writers has someone to yield to.
+                full &= crate::driver::wakes() != wakes;
             }
             Err(_) => return shared.closed(conn, CloseReason::ReadError),
+        }
+        // A read that filled the buffer likely has more behind it, and a
+        // producer that finds bytes at every read never gives its thread
+        // up: the writers it woke (its receivers') run first, so that they
+        // keep up instead of their outboxes piling up to the stall gate.
+        // (Yielding costs a poll of the I/O driver: not done for a read
+        // that delivered to no one.)
+        if full {
+            tokio::task::yield_now().await;
         }
     }
 }
@@ -176,23 +197,23 @@ async fn write_loop<W: AsyncWrite>(
     mut ws: Option<ws::WriteSide>,
 ) {
     tokio::pin!(writer);
-    // What was taken and not yet fully written, and how much of it the
-    // outbox has not heard of.
-    let mut batch: Vec<Bytes> = Vec::with_capacity(1);
+    // What was taken and not yet fully written (advanced as writes take
+    // it), how much of it the outbox has not heard of, and the chunks as
+    // taken, handed back once written.
+    let mut batch: Vec<Bytes> = Vec::with_capacity(4);
     let mut unreported = 0usize;
+    let mut taken: Vec<Bytes> = Vec::with_capacity(4);
     let mut closed = None;
     loop {
         if batch.is_empty() {
+            outbox.recycle(&mut taken);
             tokio::select! {
                 () = signal.ready.notified() => {}
                 () = signal.kill.notified() => break,
             }
-            let taken = outbox.take(clock::now());
-            if let Some(bytes) = taken.bytes {
-                unreported += bytes.len();
-                batch.push(bytes);
-            }
-            closed = taken.closed;
+            closed = outbox.take_chunks(clock::now(), &mut taken);
+            unreported += taken.iter().map(Bytes::len).sum::<usize>();
+            batch.extend(taken.iter().cloned());
             if let Some(ws) = ws.as_mut() {
                 ws.frame(&mut batch, closed);
             }
@@ -252,7 +273,7 @@ async fn write_all_vectored<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let mut start = 0;
     while start < batch.len() {
-        let slices: Vec<IoSlice<'_>> = batch[start..].iter().map(|b| IoSlice::new(b)).collect();
+        let slices: Vec<IoSlice<'_>> = batch[start..].iter().take(WRITE_SLICES_MAX).map(|b| IoSlice::new(b)).collect();
         let mut n = writer.write_vectored(&slices).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
@@ -270,4 +291,71 @@ async fn write_all_vectored<W: AsyncWrite + Unpin>(
     }
     batch.clear();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer taking at most `max` bytes a call, from at most
+    /// `WRITE_SLICES_MAX` buffers (as the kernel takes at most IOV_MAX).
+    struct Partial {
+        out: Vec<u8>,
+        max: usize,
+    }
+
+    impl AsyncWrite for Partial {
+        fn poll_write(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.max);
+            self.get_mut().out.extend_from_slice(&buf[..n]);
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            assert!(bufs.len() <= WRITE_SLICES_MAX, "{} buffers in one write", bufs.len());
+            let this = self.get_mut();
+            let mut left = this.max;
+            for b in bufs {
+                let n = b.len().min(left);
+                this.out.extend_from_slice(&b[..n]);
+                left -= n;
+            }
+            std::task::Poll::Ready(Ok(this.max - left))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn many_chunks_are_written_whole_and_in_order_in_bounded_writes() {
+        let chunks: Vec<Bytes> = (0..300u32).map(|i| Bytes::from(vec![(i % 251) as u8; 100 + i as usize])).collect();
+        let expected: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let mut batch = chunks.clone();
+        let mut writer = Partial { out: Vec::new(), max: 7_777 };
+        let mut reported = 0;
+        write_all_vectored(&mut writer, &mut batch, &mut |n| reported += n).await.expect("written");
+        assert!(batch.is_empty());
+        assert_eq!(reported, expected.len());
+        assert_eq!(writer.out, expected);
+        // The writer's clones are gone: the chunks are the outbox's alone again.
+        assert!(chunks.into_iter().all(|c| c.is_unique()));
+    }
 }

@@ -34,8 +34,21 @@ struct Waker(Arc<Signal>);
 
 impl Wake for Waker {
     fn wake(&self, _conn: ConnId) {
+        WAKES.with(|w| w.set(w.get().wrapping_add(1)));
         self.0.ready.notify_one();
     }
+}
+
+thread_local! {
+    /// Writers woken from this thread so far: a reader compares it before
+    /// and after handing a read to the core (which wakes synchronously)
+    /// to learn whether the read queued bytes for anyone.
+    static WAKES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Writers woken from this thread so far (see `WAKES`).
+pub(crate) fn wakes() -> u64 {
+    WAKES.with(std::cell::Cell::get)
 }
 
 /// The control plane plus the runtime's per-connection signals.

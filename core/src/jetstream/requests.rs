@@ -101,15 +101,6 @@ fn parse(subject: &str) -> Option<Request<'_>> {
     one("MSG.DELETE.").map(Request::MsgDelete)
 }
 
-/// Refuses what streams cannot do yet, rather than accept a stream that
-/// would silently not do it: sourcing through a durable upstream consumer.
-fn refuse_unsupported(cfg: &StreamConfig) -> Result<(), ApiError> {
-    if cfg.mirror.iter().chain(&cfg.sources).any(|s| s.consumer.is_some()) {
-        return Err(ApiError::stream_invalid_config("sourcing through a durable upstream consumer is not supported by natrix yet"));
-    }
-    Ok(())
-}
-
 /// True when the server answers `subject` as a JetStream API request.
 pub fn is_api(subject: &[u8]) -> bool {
     subject.starts_with(API_PREFIX.as_bytes())
@@ -346,7 +337,6 @@ impl JetStream {
         let cfg = Self::parse_config(name, payload)?;
         let lookup = |n: &str| self.stream(account, n).ok().map(|s| s.config().clone());
         let mut cfg = config::check_stream_config_with(cfg, &self.check_limits(account), &lookup)?;
-        refuse_unsupported(&cfg)?;
         cfg.set_static_metadata();
         self.accounts.entry(account.to_owned()).or_default();
         let acc = &self.accounts[account];
@@ -394,8 +384,7 @@ impl JetStream {
             let old = acc.streams.get(name).ok_or_else(ApiError::stream_not_found)?.config();
             let lookup = |n: &str| acc.streams.get(n).map(|s| s.config().clone());
             let mut cfg = config::check_stream_update_with(old, cfg, &check, &lookup)?;
-            refuse_unsupported(&cfg)?;
-            cfg.set_static_metadata();
+                cfg.set_static_metadata();
             limits::check_update(old, &cfg, &acc.limits, acc.footprints(), &self.budget(), self.all_footprints())?;
             let violators = limit_violators(old, &cfg, acc.consumers.get(name));
             if !violators.is_empty() {

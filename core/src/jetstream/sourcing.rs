@@ -69,6 +69,9 @@ pub(super) struct Upstream {
     error: Option<super::api::ApiError>,
     /// Recovery found this source's newest message.
     found_resume: bool,
+    /// Through a durable consumer: the origin sequence acknowledged to it
+    /// (the ack queued behind the writes that stored what it covers).
+    acked: u64,
 }
 
 impl Upstream {
@@ -103,6 +106,7 @@ impl Upstream {
             last_msg_at: None,
             error: None,
             found_resume: false,
+            acked: 0,
         }
     }
 
@@ -287,6 +291,9 @@ fn strip_for_source(hdrs: Option<&[u8]>) -> Option<Vec<u8>> {
 /// A batch read from an origin for one upstream.
 struct Batch {
     msgs: Vec<StoredMsg>,
+    /// The read reached the origin's end: nothing before `origin_last`
+    /// is left for this upstream.
+    complete: bool,
     /// The origin's last sequence when read.
     origin_last: u64,
     /// The origin's first message at or after the start time, when that
@@ -330,19 +337,48 @@ impl JetStream {
     }
 
     /// Reads what the upstream `id` of `(account, name)` has not taken yet.
+    /// Through a durable consumer, reads what the consumer has not
+    /// delivered, as far as its `max_ack_pending` allows; the upstream gets
+    /// nothing while the consumer is missing, and an error while it does
+    /// not acknowledge by flow control, as from nats-server.
     fn read_upstream(&mut self, account: &str, name: &str, id: Option<&str>, room: usize, wall: UnixNanos) -> Option<Batch> {
         let up = self.accounts.get_mut(account)?.upstreams.get_mut(name)?.get_mut(id)?.clone();
         let origin = self.origin_of(account, &up.source)?;
         if !self.is_enabled(&origin.account) {
             return None;
         }
-        let stream = self.accounts.get_mut(&origin.account)?.streams.get_mut(&origin.stream)?;
+        let acc = self.accounts.get_mut(&origin.account)?;
+        let stream = acc.streams.get_mut(&origin.stream)?;
+        let consumer = match &up.source.consumer {
+            None => None,
+            Some(cs) => {
+                let Some(c) = acc.consumers.get(&origin.stream).and_then(|m| m.get(&cs.name)) else {
+                    // nats-server shows no error while it waits for the consumer.
+                    if let Some(u) = self.upstream_mut(account, name, id) {
+                        u.error = None;
+                    }
+                    return None;
+                };
+                if c.config().ack_policy != super::consumer::AckPolicy::FlowControl {
+                    let e = super::api::ApiError::source_consumer_requires_ack_fc();
+                    if let Some(u) = self.upstream_mut(account, name, id) {
+                        u.error = Some(e);
+                    }
+                    return None;
+                }
+                Some(c)
+            }
+        };
         let origin_ident = name_hash(&stream.created().to_rfc3339());
         let store = stream.store_mut();
         let origin_last = store.state().last_seq;
         let mut start = None;
         let mut from = up.sseq + 1;
-        if up.start_pending {
+        let mut room = room;
+        if let Some(c) = consumer {
+            from = from.max(c.source_start());
+            room = room.min(c.source_room());
+        } else if up.start_pending {
             let at = up.source.opt_start_time.as_deref().and_then(super::api::json::parse_rfc3339).unwrap_or(0);
             let mut seq = store.state().first_seq;
             // The first message stored at or after the start time.
@@ -356,18 +392,58 @@ impl JetStream {
             from = start.unwrap_or(from);
         }
         let mut msgs = Vec::new();
-        while msgs.len() < room {
+        let mut complete = true;
+        let mut scanned = 0;
+        while scanned < PUMP_MSGS_MAX {
             let next = up
                 .filters
                 .iter()
                 .filter_map(|(f, _)| store.load_next(or_all(f).as_bytes(), from).ok().flatten())
                 .min_by_key(|m| m.seq);
             let Some(m) = next else { break };
+            if msgs.len() == room {
+                complete = false;
+                break;
+            }
+            scanned += 1;
             from = m.seq + 1;
-            msgs.push(m);
+            // What the durable consumer does not deliver is not taken.
+            if consumer.is_none_or(|c| c.matches(&m.subject)) {
+                msgs.push(m);
+            }
+        }
+        if scanned == PUMP_MSGS_MAX {
+            complete = false;
         }
         let _ = wall;
-        Some(Batch { msgs, origin_last, start, origin_ident })
+        Some(Batch { msgs, complete, origin_last, start, origin_ident })
+    }
+
+    /// Counts `msgs`, taken by the upstream `id` of `(account, name)`
+    /// through its durable consumer, as delivered by the consumer, and
+    /// queues the ack of the last behind the writes that stored them, so
+    /// the origin forgets nothing (work queue, interest) before the
+    /// sourcing stream has it on disk.
+    fn deliver_through_consumer(&mut self, account: &str, name: &str, id: Option<&str>, msgs: &[StoredMsg], wrote: bool, wall: UnixNanos) {
+        let Some(up) = self.upstream_mut(account, name, id) else { return };
+        let Some(cs) = up.source.consumer.clone() else { return };
+        let source = up.source.clone();
+        let Some(origin) = self.origin_of(account, &source) else { return };
+        let Some(c) = self.accounts.get_mut(&origin.account).and_then(|a| a.consumers.get_mut(&origin.stream)).and_then(|m| m.get_mut(&cs.name)) else {
+            return;
+        };
+        let Some(ack) = msgs.iter().map(|m| c.delivered_to_source(m, wall)).last() else { return };
+        let last = msgs.last().map_or(0, |m| m.seq);
+        if let Some(up) = self.upstream_mut(account, name, id) {
+            up.acked = up.acked.max(last);
+        }
+        let file = self.stream(account, name).is_ok_and(|s| s.config().storage == super::config::StorageType::File);
+        let reply = super::Reply { account: origin.account, subject: Bytes::from(ack), headers: None, payload: Bytes::from_static(b"+ACK") };
+        if wrote && file {
+            self.unsynced.push(reply);
+        } else {
+            self.queue_after_writes(reply);
+        }
     }
 
     /// Moves every mirror and source forward, at most [`PUMP_MSGS_MAX`]
@@ -410,9 +486,13 @@ impl JetStream {
         }
         let read = batch.msgs.len();
         let mut stored = false;
+        let mut taken = Vec::new();
         for msg in batch.msgs {
             match self.take_upstream_msg(account, name, id, &msg, &batch.origin_ident, wall) {
-                Ok(wrote) => stored |= wrote,
+                Ok(wrote) => {
+                    stored |= wrote;
+                    taken.push(msg);
+                }
                 Err(e) => {
                     let line = format!("Error processing inbound {} for '{account} > {name}': {e}", if id.is_none() { "mirror message" } else { "source message" });
                     self.log(Level::Warn, line);
@@ -423,9 +503,10 @@ impl JetStream {
                 }
             }
         }
+        self.deliver_through_consumer(account, name, id, &taken, stored, wall);
         let full = read == room;
         if let Some(up) = self.upstream_mut(account, name, id) {
-            if !full && up.error.is_none() {
+            if batch.complete && up.error.is_none() {
                 // Everything up to the origin's last sequence was seen.
                 up.sseq = up.sseq.max(batch.origin_last);
             }
@@ -507,6 +588,19 @@ impl JetStream {
         }
         acc.upstreams.insert(name.to_owned(), ups);
         self.upstream_work = true;
+    }
+
+    /// True when a stream reads through the durable consumer `name` of
+    /// `(account, stream)`: nats-server then shows it `push_bound`, as the
+    /// sourcing stream subscribes to its deliver subject.
+    pub(crate) fn sourced_through(&self, account: &str, stream: &str, name: &str) -> bool {
+        self.accounts.iter().any(|(down, acc)| {
+            acc.upstreams.values().flat_map(|u| u.mirror.iter().chain(u.sources.values())).any(|up| {
+                up.found_at.is_some()
+                    && up.source.consumer.as_ref().is_some_and(|c| c.name == name)
+                    && self.origin_of(down, &up.source).is_some_and(|o| o.account == account && o.stream == stream)
+            })
+        })
     }
 
     /// Whether mirrors or sources have messages to move now.

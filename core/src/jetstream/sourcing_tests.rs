@@ -41,10 +41,24 @@ fn send(js: &mut JetStream, disk: &TestDisk, subject: &str, payload: &str) -> Ve
         js.handle_publish("A", subject.as_bytes(), Some(&reply), None, &payload, WALL);
     }
     settle(js, disk);
-    std::iter::from_fn(|| js.poll_reply())
-        .filter(|r| &r.subject[..] == b"_INBOX.r")
-        .map(|r| serde_json::from_slice(&r.payload).unwrap())
-        .collect()
+    let mut answers = Vec::new();
+    // Acks a stream sourcing through a durable consumer publishes reach
+    // the consumer, as the server routes them; they may free more work.
+    loop {
+        let replies: Vec<_> = std::iter::from_fn(|| js.poll_reply()).collect();
+        let mut acked = false;
+        for r in replies {
+            if r.subject.starts_with(b"$JS.ACK.") {
+                acked |= js.handle_ack(&r.account, &r.subject, None, &r.payload, WALL);
+            } else if &r.subject[..] == b"_INBOX.r" {
+                answers.push(serde_json::from_slice(&r.payload).unwrap());
+            }
+        }
+        if !acked {
+            return answers;
+        }
+        settle(js, disk);
+    }
 }
 
 fn ask(js: &mut JetStream, disk: &TestDisk, subject: &str, payload: &str) -> Value {
@@ -155,4 +169,71 @@ fn a_source_resumes_after_a_crash_from_its_headers() {
     send(&mut js, &disk, "o.a", "5");
     let data: Vec<String> = messages(&mut js, &disk, "S").into_iter().map(|m| m.2).collect();
     assert_eq!(data, ["1", "2", "3", "5"]);
+}
+
+#[test]
+fn a_source_reads_through_a_durable_consumer_and_acks_once_on_disk() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    ask(&mut js, &disk, "$JS.API.STREAM.CREATE.W", r#"{"name":"W","subjects":["w.*"],"retention":"workqueue","storage":"file"}"#);
+    for i in 1..=3 {
+        send(&mut js, &disk, "w.a", &i.to_string());
+    }
+    let sourced = r#"{"name":"AGG","storage":"file","sources":[{"name":"W","consumer":{"name":"agg","deliver_subject":"agg.deliver"}}]}"#;
+    let created = ask(&mut js, &disk, "$JS.API.STREAM.CREATE.AGG", sourced);
+    assert_eq!(created["config"]["sources"][0]["consumer"]["name"], "agg", "{created}");
+    // No consumer yet: nothing moves, and no error shows (as nats-server).
+    let info = ask(&mut js, &disk, "$JS.API.STREAM.INFO.AGG", "");
+    assert_eq!((info["state"]["messages"].as_u64(), info["sources"][0]["active"].as_i64()), (Some(0), Some(-1)));
+    assert!(info["sources"][0].get("error").is_none(), "{info}");
+    // A consumer that does not ack by flow control is not used.
+    let explicit = r#"{"stream_name":"W","config":{"durable_name":"agg","deliver_subject":"agg.deliver","ack_policy":"explicit"}}"#;
+    ask(&mut js, &disk, "$JS.API.CONSUMER.CREATE.W.agg", explicit);
+    let info = ask(&mut js, &disk, "$JS.API.STREAM.INFO.AGG", "");
+    assert_eq!(info["sources"][0]["error"]["err_code"], 10217, "{info}");
+    assert_eq!(info["state"]["messages"], 0);
+    ask(&mut js, &disk, "$JS.API.CONSUMER.DELETE.W.agg", "");
+    let fc = r#"{"stream_name":"W","config":{"durable_name":"agg","deliver_subject":"agg.deliver","ack_policy":"flow_control"}}"#;
+    let c = ask(&mut js, &disk, "$JS.API.CONSUMER.CREATE.W.agg", fc);
+    assert_eq!((c["config"]["flow_control"].as_bool(), c["config"]["idle_heartbeat"].as_i64()), (Some(true), Some(1_000_000_000)), "{c}");
+    send(&mut js, &disk, "w.b", "4");
+    let got = messages(&mut js, &disk, "AGG");
+    let data: Vec<&str> = got.iter().map(|m| m.2.as_str()).collect();
+    assert_eq!(data, ["1", "2", "3", "4"]);
+    assert!(got[0].3.contains("Nats-Stream-Source: W:C="), "{}", got[0].3);
+    // Acknowledged once stored: the work queue let them go.
+    let w = ask(&mut js, &disk, "$JS.API.STREAM.INFO.W", "");
+    assert_eq!(w["state"]["messages"], 0, "{w}");
+    let c = ask(&mut js, &disk, "$JS.API.CONSUMER.INFO.W.agg", "");
+    assert_eq!((c["delivered"]["stream_seq"].as_u64(), c["ack_floor"]["stream_seq"].as_u64()), (Some(4), Some(4)), "{c}");
+    assert_eq!(c["num_ack_pending"], 0);
+    assert_eq!(c["push_bound"], true, "the sourcing stream listens on its deliver subject");
+}
+
+#[test]
+fn an_unsynced_source_write_is_not_acknowledged_upstream() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    ask(&mut js, &disk, "$JS.API.STREAM.CREATE.W", r#"{"name":"W","subjects":["w.*"],"retention":"workqueue","storage":"file"}"#);
+    let fc = r#"{"stream_name":"W","config":{"durable_name":"agg","deliver_subject":"agg.deliver","ack_policy":"flow_control"}}"#;
+    ask(&mut js, &disk, "$JS.API.CONSUMER.CREATE.W.agg", fc);
+    let sourced = r#"{"name":"AGG","storage":"file","sources":[{"name":"W","consumer":{"name":"agg","deliver_subject":"agg.deliver"}}]}"#;
+    ask(&mut js, &disk, "$JS.API.STREAM.CREATE.AGG", sourced);
+    send(&mut js, &disk, "w.a", "1");
+    // The next one is stored upstream and copied, but the copy's sync never
+    // completes: the crash loses it, and the work queue still holds it.
+    let reply = Bytes::from_static(b"_INBOX.r");
+    js.handle_publish("A", b"w.a", Some(&reply), None, &Bytes::from_static(b"2"), WALL);
+    js.flush();
+    disk.complete_syncs();
+    js.handle_timeout(WALL);
+    for r in std::iter::from_fn(|| js.poll_reply()) {
+        assert!(!r.subject.starts_with(b"$JS.ACK."), "acked before the copy was on disk");
+    }
+    disk.crash(0);
+    let mut js = start(&disk);
+    settle(&mut js, &disk);
+    send(&mut js, &disk, "w.a", "3");
+    let data: Vec<String> = messages(&mut js, &disk, "AGG").into_iter().map(|m| m.2).collect();
+    assert_eq!(data, ["1", "2", "3"]);
 }

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use rand_core::RngCore;
 
 use crate::log::Level;
@@ -19,6 +20,10 @@ use crate::time::Instant;
 use super::{AccountShared, MsgBytes};
 use super::outbox::{OutboxState, Touched};
 use super::{CloseReason, Control, Slot, SubId, SubRef};
+
+/// What a MSG or HMSG adds beyond its subject, sid, reply, headers and
+/// payload: the verb, spaces, sizes and line ends.
+const ENCODE_SLACK_BYTES: usize = 64;
 
 /// Accounts a session's deliveries stay counted for between batches.
 const SENT_ACCOUNTS_KEPT: usize = 8;
@@ -195,14 +200,19 @@ impl<R: RngCore> Route<'_, R> {
             self.work.expired.push((sub.slot, sub.sub));
         }
         let reply = p.reply.as_deref();
-        let size = match (&p.headers, o.profile.headers) {
-            (Some(h), true) => {
-                encode::write_hmsg(&mut o.bytes, &p.subject, s.sid(), reply, h, &p.payload);
+        let headers = p.headers.as_ref().filter(|_| o.profile.headers);
+        // The control line's fixed parts and numbers fit in the slack.
+        let need = p.subject.len() + s.sid().len() + reply.map_or(0, <[u8]>::len) + p.payload.len()
+            + headers.map_or(0, Bytes::len) + ENCODE_SLACK_BYTES;
+        let buf = o.queued.buf(need);
+        let size = match headers {
+            Some(h) => {
+                encode::write_hmsg(buf, &p.subject, s.sid(), reply, h, &p.payload);
                 h.len() + p.payload.len()
             }
             // A client that did not announce headers gets the payload alone, as nats-server does.
-            _ => {
-                encode::write_msg(&mut o.bytes, &p.subject, s.sid(), reply, &p.payload);
+            None => {
+                encode::write_msg(buf, &p.subject, s.sid(), reply, &p.payload);
                 p.payload.len()
             }
         };

@@ -221,6 +221,16 @@ impl Control {
             let Some(account) = self.accounts.iter().position(|a| a.name == reply.account) else { continue };
             let p = Publish { subject: reply.subject, reply: None, headers: reply.headers, payload: reply.payload };
             self.deliver_reply_in(now, account, &p);
+            if p.subject.starts_with(b"$JS.ACK.") {
+                // A stream sourcing through a durable consumer acknowledges
+                // what it stored, once on disk, as a client would.
+                let wall = self.wall_at(now);
+                let name = self.accounts[account].name.clone();
+                if let Some(js) = self.jetstream.as_mut() {
+                    js.handle_ack(&name, &p.subject, None, &p.payload, wall);
+                }
+                continue;
+            }
             if self.stream_takes(account, &p.subject) {
                 ingested += 1;
                 if ingested == MAX_INGESTED_PER_DRAIN {

@@ -145,7 +145,7 @@ fn no_wake_is_lost_and_messages_stay_whole_and_in_order() {
             signal.changed.notify_one();
         }
         let stream = writer.join().expect("the writer");
-        let left = sub.outbox.lock().bytes.len();
+        let left = sub.outbox.lock().queued.len();
         assert_eq!(left, 0, "bytes left in the outbox with no wake owed: a lost wake");
         let got = payloads(&stream);
         assert_eq!(got.len(), 4, "every message arrives once");

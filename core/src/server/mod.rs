@@ -600,7 +600,7 @@ impl Control {
         if o.closed.is_some() {
             return;
         }
-        write(&mut o.bytes);
+        write(o.queued.buf(0));
         if o.mark_dirty() {
             self.work.touched.push(&outbox);
         }

@@ -420,7 +420,7 @@ impl Session {
         if o.closed.is_some() {
             return;
         }
-        write(&mut o.bytes);
+        write(o.queued.buf(0));
         // A client that does not read the server's replies is a slow
         // consumer as surely as one that does not read its messages.
         if o.over_limit(now, self.traffic.max_pending(self.max_pending)) {

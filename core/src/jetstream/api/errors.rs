@@ -111,6 +111,12 @@ fixed_errors! {
     source_duplicate_detected => (400, 10140, "duplicate source configuration detected");
     source_durable_consumer_cfg_invalid => (400, 10215, "stream source consumer config is invalid");
     source_durable_consumer_duplicate_detected => (400, 10216, "duplicate stream source consumer detected");
+    source_consumer_requires_ack_fc => (400, 10217, "stream source consumer requires flow control ack policy");
+    consumer_ack_fc_requires_push => (400, 10218, "flow control ack policy requires a push based consumer");
+    consumer_ack_fc_requires_fc => (400, 10219, "flow control ack policy requires flow control");
+    consumer_ack_fc_requires_max_ack_pending => (400, 10220, "flow control ack policy requires max ack pending");
+    consumer_ack_fc_requires_no_ack_wait => (400, 10221, "flow control ack policy requires unset ack wait");
+    consumer_ack_fc_requires_no_max_deliver => (400, 10222, "flow control ack policy requires unset max deliver");
     source_invalid_stream_name => (400, 10141, "sourced stream name is invalid");
     source_max_message_size_too_big => (400, 10046, "stream source must have max message size >= target");
     source_multiple_filters_not_allowed => (400, 10144, "source with multiple subject transforms cannot also have a single subject filter");

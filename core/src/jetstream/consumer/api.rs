@@ -461,6 +461,7 @@ impl JetStream {
     }
 
     fn consumer_info(&mut self, account: &str, stream: &str, name: &str, wall: UnixNanos, dynamic: bool) -> Result<ConsumerInfo, ApiError> {
+        let sourced = self.sourced_through(account, stream, name);
         let acc = self.accounts.get_mut(account).ok_or_else(ApiError::stream_not_found)?;
         let s = acc.streams.get_mut(stream).ok_or_else(ApiError::stream_not_found)?;
         let c = acc.consumers.get(stream).and_then(|m| m.get(name)).ok_or_else(ApiError::consumer_not_found)?;
@@ -477,7 +478,7 @@ impl JetStream {
             num_redelivered: state.redelivered.len() as u64,
             num_waiting: c.num_waiting() as u64,
             num_pending: c.num_pending(s.store_mut()),
-            push_bound: c.push_bound(),
+            push_bound: c.push_bound() || sourced,
             paused: c.paused(wall).is_some(),
             pause_remaining: c.paused(wall).unwrap_or(0),
             priority_groups: c
@@ -631,6 +632,8 @@ impl JetStream {
         }
         self.save_consumer(account, stream, &name);
         self.collect_deliveries(account, stream);
+        // A stream may source through it.
+        self.upstream_work = true;
         let info = self.consumer_info(account, stream, &name, wall, true)?;
         Ok(with_type(kinds::CREATE, &info))
     }
@@ -693,10 +696,15 @@ impl JetStream {
             return false;
         };
         let next = matches!(kind, AckKind::Next(_));
+        let flow_control = c.config().ack_policy == super::config::AckPolicy::FlowControl;
         let changed = c.handle_ack(&ack, kind, if next { reply.cloned() } else { None }, wall, s.store_mut());
         let (stream, consumer) = (ack.stream.to_owned(), ack.consumer.to_owned());
         if changed {
             self.apply_retention(account, &stream);
+            if flow_control {
+                // A stream sourcing through this consumer may take more.
+                self.upstream_work = true;
+            }
         }
         self.collect_deliveries(account, &stream);
         let _ = consumer;

@@ -148,3 +148,50 @@ fn an_unreadable_pull_request_is_a_400_in_go_s_words() {
     let status = d.headers.unwrap();
     assert_eq!(&status[..], &b"NATS/1.0 400 Bad Request - invalid character 'b' looking for beginning of object key string\r\n\r\n"[..]);
 }
+
+/// The `flow_control` ack policy (nats-server 2.14): its defaults, its
+/// required API level and its checks, each answer as nats-server 2.15.1's.
+#[test]
+fn flow_control_ack_policy_matches_nats_server() {
+    let mut js = setup();
+    let cases: [(&str, &str, &str); 7] = [
+        (
+            "$JS.API.CONSUMER.DURABLE.CREATE.S.F",
+            r#"{"stream_name":"S","config":{"durable_name":"F","deliver_subject":"fc.d","ack_policy":"flow_control"}}"#,
+            r#"{"type":"io.nats.jetstream.api.v1.consumer_create_response","stream_name":"S","name":"F","created":"2026-12-07T06:32:11.578609335Z","config":{"durable_name":"F","name":"F","deliver_policy":"all","ack_policy":"flow_control","max_deliver":-1,"replay_policy":"instant","max_ack_pending":1000,"flow_control":true,"deliver_subject":"fc.d","idle_heartbeat":1000000000,"num_replicas":0,"metadata":{"_nats.level":"5","_nats.req.level":"4","_nats.ver":"2.15.1"}},"delivered":{"consumer_seq":0,"stream_seq":0},"ack_floor":{"consumer_seq":0,"stream_seq":0},"num_ack_pending":0,"num_redelivered":0,"num_waiting":0,"num_pending":3,"ts":"2026-12-07T06:32:11.578688795Z"}"#,
+        ),
+        (
+            "$JS.API.CONSUMER.CREATE.S.P",
+            r#"{"stream_name":"S","config":{"name":"P","ack_policy":"flow_control"}}"#,
+            r#"{"type":"io.nats.jetstream.api.v1.consumer_create_response","error":{"code":400,"err_code":10218,"description":"flow control ack policy requires a push based consumer"}}"#,
+        ),
+        (
+            "$JS.API.CONSUMER.CREATE.S.P",
+            r#"{"stream_name":"S","pedantic":true,"config":{"name":"P","deliver_subject":"fc.p","ack_policy":"flow_control","max_ack_pending":5}}"#,
+            r#"{"type":"io.nats.jetstream.api.v1.consumer_create_response","error":{"code":400,"err_code":10219,"description":"flow control ack policy requires flow control"}}"#,
+        ),
+        (
+            "$JS.API.CONSUMER.CREATE.S.P",
+            r#"{"stream_name":"S","pedantic":true,"config":{"name":"P","deliver_subject":"fc.p","ack_policy":"flow_control","flow_control":true,"idle_heartbeat":2000000000,"max_ack_pending":5}}"#,
+            r#"{"type":"io.nats.jetstream.api.v1.consumer_create_response","error":{"code":500,"err_code":10052,"description":"flow control ack policy heartbeat needs to be 1s"}}"#,
+        ),
+        (
+            "$JS.API.CONSUMER.CREATE.S.P",
+            r#"{"stream_name":"S","config":{"name":"P","deliver_subject":"fc.p","ack_policy":"flow_control","ack_wait":5000000000}}"#,
+            r#"{"type":"io.nats.jetstream.api.v1.consumer_create_response","error":{"code":400,"err_code":10221,"description":"flow control ack policy requires unset ack wait"}}"#,
+        ),
+        (
+            "$JS.API.CONSUMER.CREATE.S.P",
+            r#"{"stream_name":"S","config":{"name":"P","deliver_subject":"fc.p","ack_policy":"flow_control","max_deliver":3}}"#,
+            r#"{"type":"io.nats.jetstream.api.v1.consumer_create_response","error":{"code":400,"err_code":10222,"description":"flow control ack policy requires unset max deliver"}}"#,
+        ),
+        (
+            "$JS.API.CONSUMER.CREATE.S.P",
+            r#"{"stream_name":"S","pedantic":true,"config":{"name":"P","deliver_subject":"fc.p","ack_policy":"flow_control","flow_control":true,"idle_heartbeat":1000000000}}"#,
+            r#"{"type":"io.nats.jetstream.api.v1.consumer_create_response","stream_name":"S","name":"P","created":"2026-12-07T06:32:11.58471219Z","config":{"name":"P","deliver_policy":"all","ack_policy":"flow_control","max_deliver":-1,"replay_policy":"instant","max_ack_pending":1000,"flow_control":true,"deliver_subject":"fc.p","idle_heartbeat":1000000000,"inactive_threshold":5000000000,"num_replicas":0,"metadata":{"_nats.level":"5","_nats.req.level":"4","_nats.ver":"2.15.1"}},"delivered":{"consumer_seq":0,"stream_seq":0},"ack_floor":{"consumer_seq":0,"stream_seq":0},"num_ack_pending":0,"num_redelivered":0,"num_waiting":0,"num_pending":3,"ts":"2026-12-07T06:32:11.584776618Z"}"#,
+        ),
+    ];
+    for (subject, body, want) in cases {
+        assert_eq!(request(&mut js, subject, body, 100), normalise(want), "{body}");
+    }
+}

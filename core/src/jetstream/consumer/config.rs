@@ -64,6 +64,10 @@ pub enum AckPolicy {
     All,
     /// `"explicit"`: each message is acknowledged on its own.
     Explicit,
+    /// `"flow_control"` (nats-server 2.14's `AckFlowControl`): like
+    /// `all`, with the acks carried by the answers to flow control
+    /// requests; what a stream sourcing through a durable consumer uses.
+    FlowControl,
 }
 
 /// How fast a consumer replays stored messages.
@@ -83,7 +87,8 @@ json_words!(DeliverPolicy, case_insensitive: false,
     DeliverPolicy::LastPerSubject => "last_per_subject");
 json_words!(AckPolicy, case_insensitive: false,
     unknown: |raw| format!("can not unmarshal {:?}", raw.to_string()),
-    AckPolicy::None => "none", AckPolicy::All => "all", AckPolicy::Explicit => "explicit");
+    AckPolicy::None => "none", AckPolicy::All => "all", AckPolicy::Explicit => "explicit",
+    AckPolicy::FlowControl => "flow_control");
 /// How a pull consumer chooses among the waiting requests of its priority
 /// group (nats-server's `PriorityPolicy`, 2.11 onwards).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -248,7 +253,13 @@ impl ConsumerConfig {
     pub fn set_static_metadata(&mut self) {
         self.metadata.remove(METADATA_SERVER_VERSION);
         self.metadata.remove(METADATA_SERVER_LEVEL);
-        let level = if self.pause_until.is_some() || !self.priority_groups.is_empty() { 1 } else { 0 };
+        let level = if self.ack_policy == AckPolicy::FlowControl {
+            4
+        } else if self.pause_until.is_some() || !self.priority_groups.is_empty() {
+            1
+        } else {
+            0
+        };
         self.metadata.insert(METADATA_REQUIRED_LEVEL.to_owned(), level.to_string());
     }
 
@@ -395,7 +406,7 @@ pub fn set_defaults(cfg: &mut ConsumerConfig, stream: &StreamConfig, pedantic: b
     if !cfg.is_push() && cfg.max_waiting == 0 {
         cfg.max_waiting = MAX_WAITING_DEFAULT;
     }
-    if cfg.ack_wait == 0 && cfg.ack_policy != AckPolicy::None {
+    if cfg.ack_wait == 0 && matches!(cfg.ack_policy, AckPolicy::Explicit | AckPolicy::All) {
         cfg.ack_wait = ACK_WAIT_DEFAULT_NS;
     }
     if let Some(&first) = cfg.backoff.first() {
@@ -415,6 +426,40 @@ pub fn set_defaults(cfg: &mut ConsumerConfig, stream: &StreamConfig, pedantic: b
     }
     if cfg.priority_policy == PriorityPolicy::PinnedClient && cfg.pinned_ttl == 0 {
         cfg.pinned_ttl = PINNED_TTL_DEFAULT_NS;
+    }
+    if cfg.ack_policy == AckPolicy::FlowControl && !pedantic {
+        cfg.flow_control = true;
+        cfg.heartbeat = ACK_FC_HEARTBEAT_NS;
+    }
+    Ok(())
+}
+
+/// The heartbeat a `flow_control` ack policy consumer must have: the one
+/// of the consumers nats-server makes for sources.
+pub const ACK_FC_HEARTBEAT_NS: i64 = 1_000_000_000;
+
+/// nats-server's checks of the `flow_control` ack policy.
+fn check_ack_flow_control(cfg: &ConsumerConfig) -> Result<(), ApiError> {
+    if cfg.ack_policy != AckPolicy::FlowControl {
+        return Ok(());
+    }
+    if !cfg.is_push() {
+        return Err(ApiError::consumer_ack_fc_requires_push());
+    }
+    if !cfg.flow_control {
+        return Err(ApiError::consumer_ack_fc_requires_fc());
+    }
+    if cfg.heartbeat != ACK_FC_HEARTBEAT_NS {
+        return Err(ApiError::stream_invalid_config("flow control ack policy heartbeat needs to be 1s"));
+    }
+    if cfg.max_ack_pending <= 0 {
+        return Err(ApiError::consumer_ack_fc_requires_max_ack_pending());
+    }
+    if cfg.ack_wait != 0 || !cfg.backoff.is_empty() {
+        return Err(ApiError::consumer_ack_fc_requires_no_ack_wait());
+    }
+    if cfg.max_deliver > 0 {
+        return Err(ApiError::consumer_ack_fc_requires_no_max_deliver());
     }
     Ok(())
 }
@@ -439,6 +484,7 @@ pub fn check(cfg: &ConsumerConfig, stream: &StreamConfig) -> Result<(), ApiError
     if cfg.ack_wait < 0 {
         return Err(ApiError::consumer_ack_wait_negative());
     }
+    check_ack_flow_control(cfg)?;
     if !cfg.backoff.is_empty() && cfg.max_deliver != -1 && cfg.backoff.len() as i64 > cfg.max_deliver {
         return Err(ApiError::consumer_max_deliver_backoff());
     }
@@ -468,7 +514,7 @@ pub fn check(cfg: &ConsumerConfig, stream: &StreamConfig) -> Result<(), ApiError
     }
     check_priority(cfg)?;
     if stream.retention == RetentionPolicy::WorkQueue {
-        if cfg.ack_policy != AckPolicy::Explicit {
+        if !matches!(cfg.ack_policy, AckPolicy::Explicit | AckPolicy::FlowControl) {
             return Err(ApiError::consumer_wq_requires_explicit_ack());
         }
         if cfg.deliver_policy != DeliverPolicy::All {

@@ -727,8 +727,14 @@ impl Consumer {
                 self.held_by_pause = true;
                 break;
             }
-            if !self.config.is_push() && self.waiting.is_empty() {
-                break;
+            if !self.config.is_push() {
+                // A request whose time is up gets its 408 rather than a
+                // message, even when its timer has not fired yet, as
+                // nats-server checks a request's expiry before serving it.
+                self.drop_expired_front(wall);
+                if self.waiting.is_empty() {
+                    break;
+                }
             }
             // A push consumer delivers only while someone listens, as nats-server.
             if self.config.is_push() && !self.interest {
@@ -881,11 +887,13 @@ impl Consumer {
         if self.config.ack_policy == AckPolicy::None {
             self.state.ack_floor = SeqPair { consumer_seq: dseq, stream_seq: msg.seq, last_active: None };
         } else {
-            let deadline = wall.0.saturating_add(self.ack_wait_for(deliveries));
-            if let Some(old) = self.state.pending.insert(msg.seq, Pending { consumer_seq: dseq, timestamp: wall.0 }) {
-                let _ = old;
+            self.state.pending.insert(msg.seq, Pending { consumer_seq: dseq, timestamp: wall.0 });
+            // Flow control acks have no ack wait: nothing is redelivered
+            // on a timer, the next flow control answer acks it.
+            if self.config.ack_policy != AckPolicy::FlowControl {
+                let deadline = wall.0.saturating_add(self.ack_wait_for(deliveries));
+                self.set_deadline(msg.seq, deadline);
             }
-            self.set_deadline(msg.seq, deadline);
         }
         let (mut hdrs, payload) = if self.config.headers_only {
             let size = msg.payload.len().to_string();
@@ -980,7 +988,7 @@ impl Consumer {
         let acked: Vec<u64> = match self.config.ack_policy {
             AckPolicy::None => return false,
             AckPolicy::Explicit => self.state.pending.contains_key(&seq).then_some(seq).into_iter().collect(),
-            AckPolicy::All => self.state.pending.range(..=seq).map(|(&s, _)| s).collect(),
+            AckPolicy::All | AckPolicy::FlowControl => self.state.pending.range(..=seq).map(|(&s, _)| s).collect(),
         };
         if acked.is_empty() {
             return false;
@@ -1077,6 +1085,15 @@ impl Consumer {
         self.dirty = true;
         self.event(wall, Event::MaxDeliveries { stream_seq: seq, deliveries });
         true
+    }
+
+    /// Ends the requests at the front of the line that expired by `wall`.
+    fn drop_expired_front(&mut self, wall: UnixNanos) {
+        while self.waiting.front().is_some_and(|w| w.expires_at.is_some_and(|t| t <= wall)) {
+            let w = self.waiting.pop_front().expect("front exists");
+            let status = w.status_with_pending(408, "Request Timeout");
+            self.status(w.reply, status);
+        }
     }
 
     fn expire_pulls(&mut self, wall: UnixNanos) {
@@ -1193,6 +1210,41 @@ impl Consumer {
             }
             _ => false,
         }
+    }
+
+    /// Where a stream sourcing through this consumer starts reading: after
+    /// its ack floor when some deliveries are unacknowledged (nats-server
+    /// resets a source's durable consumer there), else after its last
+    /// delivery (its start position, before any).
+    pub fn source_start(&self) -> u64 {
+        if self.state.pending.is_empty() {
+            self.next_seq.max(self.state.ack_floor.stream_seq + 1)
+        } else {
+            self.state.ack_floor.stream_seq + 1
+        }
+    }
+
+    /// How many more messages a stream sourcing through this consumer may
+    /// take before what it took is acknowledged (`max_ack_pending`).
+    pub fn source_room(&self) -> usize {
+        let max = usize::try_from(self.config.max_ack_pending).unwrap_or(0);
+        if max == 0 {
+            return usize::MAX;
+        }
+        max.saturating_sub(self.state.pending.len())
+    }
+
+    /// A stream sourcing through this consumer took the message `msg`:
+    /// it counts as delivered (unacknowledged until the sourcing stream
+    /// has it on disk). Returns the ack subject that acknowledges it.
+    pub fn delivered_to_source(&mut self, msg: &StoredMsg, wall: UnixNanos) -> String {
+        let dseq = self.state.delivered.consumer_seq + 1;
+        self.state.delivered = SeqPair { consumer_seq: dseq, stream_seq: self.state.delivered.stream_seq.max(msg.seq), last_active: Some(wall) };
+        self.next_seq = self.next_seq.max(msg.seq + 1);
+        self.last_active = wall;
+        self.dirty = true;
+        self.state.pending.insert(msg.seq, Pending { consumer_seq: dseq, timestamp: wall.0 });
+        format!("$JS.ACK.{}.{}.1.{}.{dseq}.{}.0", self.stream, self.name, msg.seq, msg.time.0)
     }
 
     /// The consumer is being deleted: waiting requests hear `409 Consumer Deleted`.

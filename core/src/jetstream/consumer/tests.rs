@@ -338,3 +338,22 @@ fn ack_replies_stay_intact_across_many_deliveries() {
         assert_eq!(d.reply.as_deref().unwrap(), want.as_bytes());
     }
 }
+
+#[test]
+fn an_expired_request_is_not_served_even_before_its_timer_fires() {
+    let mut s = store_with(0);
+    let mut c = Consumer::new("S", "C", pull_cfg(), UnixNanos(0), &mut s);
+    c.handle_pull(Bytes::from_static(b"old"), br#"{"batch":1,"expires":1000}"#, UnixNanos(10), &mut s);
+    assert!(drain(&mut c).is_empty());
+    // A message comes after the request expired, before its timer ran.
+    s.store(b"s.a", None, b"hi", UnixNanos(2_000)).unwrap();
+    c.pump(&mut s, UnixNanos(2_000));
+    let out = drain(&mut c);
+    assert_eq!(out.len(), 1);
+    assert_eq!(status_of(&out[0]), "NATS/1.0 408 Request Timeout");
+    assert_eq!(&out[0].to[..], b"old");
+    // The message waits for the next request.
+    c.handle_pull(Bytes::from_static(b"new"), br#"{"batch":1,"expires":1000000}"#, UnixNanos(2_001), &mut s);
+    let out = drain(&mut c);
+    assert_eq!((out.len(), &out[0].to[..], &out[0].subject[..]), (1, &b"new"[..], &b"s.a"[..]));
+}
