@@ -149,7 +149,10 @@ pub struct JetStream {
     /// Advisory ids handed out.
     ids_made: u64,
     /// Consumer deliveries and statuses to publish, with their account.
-    deliveries: VecDeque<(String, consumer::Delivery)>,
+    deliveries: VecDeque<(std::sync::Arc<str>, consumer::Delivery)>,
+    /// The account name the last deliveries were queued with (see
+    /// `JetStream::delivery_account`).
+    delivery_account: Option<std::sync::Arc<str>>,
     /// Consumers' saved files.
     consumer_files: consumer::persist::SavedFiles,
     /// When push consumers without interest are asked about again.
@@ -205,6 +208,7 @@ impl JetStream {
             system_account: None,
             ids_made: 0,
             deliveries: VecDeque::new(),
+            delivery_account: None,
             consumer_files: consumer::persist::SavedFiles::default(),
             interest_recheck_at: None,
             interest_backoff_ns: 0,

@@ -149,8 +149,29 @@ impl Control {
         } else {
             js.handle_publish(&name, &p.subject, p.reply.as_ref(), p.headers.as_ref(), &p.payload, wall)
         };
-        self.drain_jetstream(now);
+        match &mut self.jetstream_drain_deferred {
+            Some(deferred) => *deferred = true,
+            None => self.drain_jetstream(now),
+        }
         usize::from(taken)
+    }
+
+    /// Runs a client's JetStream acknowledgements, in order, as publishes
+    /// (permissions, counts, subscribers of the subject), and drains
+    /// JetStream once after them all rather than once per ack: the
+    /// deliveries they free go out together. Stops early once `closed`
+    /// says the client is gone, as its session drops the rest of its read.
+    pub(crate) fn process_acks(&mut self, now: Instant, slot: super::client::Slot, acks: &mut Vec<Publish>, closed: impl Fn() -> bool) {
+        self.jetstream_drain_deferred = Some(false);
+        for p in acks.drain(..) {
+            if closed() {
+                break;
+            }
+            self.process_op(now, slot, crate::protocol::ClientOp::Pub(p), None);
+        }
+        if self.jetstream_drain_deferred.take() == Some(true) {
+            self.drain_jetstream(now);
+        }
     }
 
     /// For a consumer create request: its deliver subject and whether

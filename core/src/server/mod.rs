@@ -275,6 +275,9 @@ pub struct Control {
     jetstream: Option<crate::jetstream::JetStream>,
     /// When JetStream next has something to expire.
     jetstream_deadline: Option<Instant>,
+    /// While a run of acknowledgements is processed: JetStream's drain
+    /// waits for the end of the run (true once one is owed).
+    jetstream_drain_deferred: Option<bool>,
     /// Lame duck mode, once entered.
     lame_duck: Option<lame_duck::LameDuck>,
     /// The system account's event timers and the process figures.
@@ -373,6 +376,7 @@ impl Control {
             claims_clock: resolver::claims::ClaimsClock::default(),
             jetstream: None,
             jetstream_deadline: None,
+            jetstream_drain_deferred: None,
             lame_duck: None,
             events: sys_events::SysEvents::new(now, events_on),
             config_loaded_wall: wall,

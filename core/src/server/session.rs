@@ -69,7 +69,15 @@ pub struct Session {
     run_bytes: usize,
     /// Scratch for [`Route::deliver_many`].
     order: Vec<usize>,
+    /// JetStream acknowledgements read one after the other, handed to the
+    /// control plane together (see [`Session::flush_acks`]).
+    acks: Vec<Publish>,
 }
+
+/// The most acknowledgements handed to the control plane at once: a read
+/// of acks is taken in a few turns of the lock, each followed by one
+/// JetStream drain, instead of one of each per ack.
+const ACKS_MAX: usize = 256;
 
 /// The most messages, and bytes, a run holds before it is delivered: the
 /// bytes are capped by an eighth of `max_pending` too, so that a run
@@ -118,6 +126,7 @@ impl Session {
             run: Vec::new(),
             run_bytes: 0,
             order: Vec::new(),
+            acks: Vec::new(),
         }
     }
 
@@ -174,10 +183,23 @@ impl Session {
                         continue;
                     }
                     if !self.takes(now, &p) {
-                        if !self.hand_over(now, control, |c, slot| c.process_op(now, slot, ClientOp::Pub(p), None)) {
+                        if p.subject.starts_with(b"$JS.ACK.") {
+                            if self.acks.is_empty() {
+                                self.flush_run(now);
+                            }
+                            self.acks.push(p);
+                            if self.acks.len() >= ACKS_MAX && !self.flush_acks(now, control) {
+                                break;
+                            }
+                        } else if !self.flush_acks(now, control)
+                            || !self.hand_over(now, control, |c, slot| c.process_op(now, slot, ClientOp::Pub(p), None))
+                        {
                             break;
                         }
                     } else {
+                        if !self.flush_acks(now, control) {
+                            break;
+                        }
                         // Closed meanwhile (by a timer, a revocation, a slow
                         // consumer check): the rest of the read is dropped.
                         if self.outbox.is_closed() {
@@ -196,6 +218,9 @@ impl Session {
                     }
                 }
                 Ok(Some(ClientOp::Connect(json))) => {
+                    if !self.flush_acks(now, control) {
+                        break;
+                    }
                     let prepared = self.prepare_connect(&json);
                     let op = ClientOp::Connect(json);
                     if !self.hand_over(now, control, |c, slot| c.process_op(now, slot, op, Some(prepared))) {
@@ -203,17 +228,20 @@ impl Session {
                     }
                 }
                 Ok(Some(op)) => {
-                    if !self.hand_over(now, control, |c, slot| c.process_op(now, slot, op, None)) {
+                    if !self.flush_acks(now, control) || !self.hand_over(now, control, |c, slot| c.process_op(now, slot, op, None)) {
                         break;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.hand_over(now, control, |c, slot| c.parse_error(now, slot, &e));
+                    if self.flush_acks(now, control) {
+                        self.hand_over(now, control, |c, slot| c.parse_error(now, slot, &e));
+                    }
                     break;
                 }
             }
         }
+        self.flush_acks(now, control);
         if !paused {
             bytes.clear();
         }
@@ -443,6 +471,24 @@ impl Session {
             f(c, slot);
             c.hand_over(work);
         });
+        self.begin_again()
+    }
+
+    /// Hands the acknowledgements read so far to the control plane, in
+    /// order, under one turn of its lock and with one JetStream drain after
+    /// them all (see [`Control::process_acks`]). False once the connection
+    /// is closed.
+    fn flush_acks(&mut self, now: Instant, control: &mut impl WithControl) -> bool {
+        if self.acks.is_empty() {
+            return true;
+        }
+        self.count();
+        let (slot, work, acks, outbox) = (self.slot, &mut self.work, &mut self.acks, &self.outbox);
+        control.with_control(|c| {
+            c.process_acks(now, slot, acks, || outbox.is_closed());
+            c.hand_over(work);
+        });
+        self.acks.clear();
         self.begin_again()
     }
 

@@ -2,6 +2,8 @@
 //! the JetStream manager's side of its consumers: creating, finding,
 //! pumping after publishes, running their clocks and deleting them.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -640,11 +642,12 @@ impl JetStream {
 
     /// Moves what a stream's consumers want published to the delivery queue.
     pub(crate) fn collect_deliveries(&mut self, account: &str, stream: &str) {
+        let shared = self.delivery_account(account);
         let Some(consumers) = self.accounts.get_mut(account).and_then(|a| a.consumers.get_mut(stream)) else { return };
         let mut events = Vec::new();
         for (name, c) in consumers.iter_mut() {
             while let Some(d) = c.poll_delivery() {
-                self.deliveries.push_back((account.to_owned(), d));
+                self.deliveries.push_back((Arc::clone(&shared), d));
             }
             while let Some((at, e)) = c.poll_event() {
                 events.push((name.clone(), at, e));
@@ -652,7 +655,7 @@ impl JetStream {
         }
         for (name, c) in consumers.iter_mut() {
             if c.take_dirty() {
-                self.consumer_files.dirty.insert((account.to_owned(), stream.to_owned(), name.clone()));
+                self.consumer_files.mark_dirty(account, stream, name);
             }
         }
         for (name, at, e) in events {
@@ -661,13 +664,27 @@ impl JetStream {
     }
 
     fn drain_consumer(&mut self, account: &str, c: &mut Consumer) {
+        let shared = self.delivery_account(account);
         while let Some(d) = c.poll_delivery() {
-            self.deliveries.push_back((account.to_owned(), d));
+            self.deliveries.push_back((Arc::clone(&shared), d));
+        }
+    }
+
+    /// `account`'s name as deliveries carry it: shared by every delivery
+    /// of a run, so that a delivery does not allocate its account's name.
+    fn delivery_account(&mut self, account: &str) -> Arc<str> {
+        match &self.delivery_account {
+            Some(last) if &**last == account => Arc::clone(last),
+            _ => {
+                let shared: Arc<str> = Arc::from(account);
+                self.delivery_account = Some(Arc::clone(&shared));
+                shared
+            }
         }
     }
 
     /// The next consumer delivery or status to publish, with its account.
-    pub fn poll_delivery(&mut self) -> Option<(String, Delivery)> {
+    pub fn poll_delivery(&mut self) -> Option<(Arc<str>, Delivery)> {
         self.deliveries.pop_front()
     }
 
@@ -698,16 +715,14 @@ impl JetStream {
         let next = matches!(kind, AckKind::Next(_));
         let flow_control = c.config().ack_policy == super::config::AckPolicy::FlowControl;
         let changed = c.handle_ack(&ack, kind, if next { reply.cloned() } else { None }, wall, s.store_mut());
-        let (stream, consumer) = (ack.stream.to_owned(), ack.consumer.to_owned());
         if changed {
-            self.apply_retention(account, &stream);
+            self.apply_retention(account, ack.stream);
             if flow_control {
                 // A stream sourcing through this consumer may take more.
                 self.upstream_work = true;
             }
         }
-        self.collect_deliveries(account, &stream);
-        let _ = consumer;
+        self.collect_deliveries(account, ack.stream);
         if let (Some(reply), false) = (reply, next) {
             // Double ack: the confirmation waits for the saved state.
             self.unsynced.push(Reply { account: account.to_owned(), subject: reply.clone(), headers: None, payload: Bytes::new() });

@@ -194,8 +194,18 @@ impl<'a> AckSubject<'a> {
     /// Parses an ack subject; `None` if it is not one.
     pub fn parse(subject: &'a str) -> Option<AckSubject<'a>> {
         let rest = subject.strip_prefix("$JS.ACK.")?;
-        let t: Vec<&str> = rest.split('.').collect();
-        let at = match t.len() {
+        // At most ten tokens, gathered without allocating: this runs once
+        // per acknowledged message.
+        let mut t = [""; 10];
+        let mut count = 0;
+        for token in rest.split('.') {
+            if count == t.len() {
+                return None;
+            }
+            t[count] = token;
+            count += 1;
+        }
+        let at = match count {
             7 => 0,
             9..=10 => 2,
             _ => return None,

@@ -47,6 +47,19 @@ pub(crate) struct SavedFiles {
     in_flight: BTreeMap<String, SyncToken>,
 }
 
+impl SavedFiles {
+    /// Marks a consumer changed. Acknowledgements mark their consumer one
+    /// by one: one already marked is found without building its key (the
+    /// search is bounded, past it the set's own lookup takes over).
+    pub(super) fn mark_dirty(&mut self, account: &str, stream: &str, name: &str) {
+        const SCANNED_MAX: usize = 8;
+        if self.dirty.len() <= SCANNED_MAX && self.dirty.iter().any(|(a, s, n)| a == account && s == stream && n == name) {
+            return;
+        }
+        self.dirty.insert((account.to_owned(), stream.to_owned(), name.to_owned()));
+    }
+}
+
 fn prefix(account: &str, stream: &str, consumer: &str) -> String {
     format!("{}.{}.obs.{}.", escape_name(account), escape_name(stream), escape_name(consumer))
 }
@@ -59,7 +72,7 @@ impl JetStream {
 
     /// Marks a consumer for saving at the next flush.
     pub(crate) fn save_consumer(&mut self, account: &str, stream: &str, name: &str) {
-        self.consumer_files.dirty.insert((account.to_owned(), stream.to_owned(), name.to_owned()));
+        self.consumer_files.mark_dirty(account, stream, name);
     }
 
     /// Writes every changed consumer of a file stream; returns the token of
