@@ -23,6 +23,10 @@ use super::Control;
 /// drain (see [`Control::drain_jetstream`]).
 const MAX_INGESTED_PER_DRAIN: usize = 100_000;
 
+/// The most consumer deliveries routed as one burst (at most 64: which of
+/// them reached nobody is kept as bits of a `u64`).
+const CONSUMER_BURST_MAX: usize = 64;
+
 /// The JetStream APIs `account` imports from other accounts, as (prefix,
 /// exporter): a service import of `$JS.API.>` mapped to `<prefix>.>`, as
 /// nats-server's docs set up a cross-account source or mirror (whose
@@ -235,7 +239,7 @@ impl Control {
                 continue;
             }
             if let Some((account, d)) = js.poll_delivery() {
-                self.deliver_consumer_msg(now, &account, d);
+                self.deliver_consumer_burst(now, &account, d);
                 continue;
             }
             let Some(reply) = js.poll_reply() else { break };
@@ -271,25 +275,62 @@ impl Control {
         self.wake();
     }
 
-    /// Publishes a consumer's delivery: routed on its deliver subject (or
-    /// pull request inbox), shown with the stored message's subject, as
-    /// nats-server delivers.
-    fn deliver_consumer_msg(&mut self, now: Instant, account: &str, d: crate::jetstream::consumer::Delivery) {
+    /// Publishes a consumer's delivery, with the deliveries queued right
+    /// behind it for the same subject of the same account (a burst, up to
+    /// [`CONSUMER_BURST_MAX`]): routed on its deliver subject (or pull
+    /// request inbox), shown with the stored message's subject, as
+    /// nats-server delivers. The subject is matched once for the burst;
+    /// each message is still routed on its own and in order, and one that
+    /// reaches nobody is handed back to JetStream.
+    fn deliver_consumer_burst(&mut self, now: Instant, account: &str, first: crate::jetstream::consumer::Delivery) {
         let Some(account) = self.accounts.iter().position(|a| a.name == account) else { return };
-        let result = self.match_in(account, &d.to);
-        let to = d.to;
-        let p = Publish { subject: d.subject, reply: d.reply, headers: d.headers, payload: d.payload };
-        let delivered = self.route(now, |route| route.deliver(&result, SERVER_SLOT, true, &p));
-        if delivered == 0 {
+        let to = first.to;
+        let mut burst = std::mem::take(&mut self.consumer_burst);
+        burst.clear();
+        burst.push(Publish { subject: first.subject, reply: first.reply, headers: first.headers, payload: first.payload });
+        if let Some(js) = self.jetstream.as_mut() {
+            while burst.len() < CONSUMER_BURST_MAX && js.next_delivery_is(&self.accounts[account].name, &to) {
+                let Some((_, d)) = js.poll_delivery() else { break };
+                burst.push(Publish { subject: d.subject, reply: d.reply, headers: d.headers, payload: d.payload });
+            }
+        }
+        // Bit i: message i reached nobody.
+        let mut missed = 0u64;
+        let mut start = 0;
+        while start < burst.len() {
+            let result = self.match_in(account, &to);
+            start = self.route(now, |route| {
+                for (i, p) in burst.iter().enumerate().skip(start) {
+                    if route.deliver(&result, SERVER_SLOT, true, p) == 0 {
+                        missed |= 1 << i;
+                    }
+                    // A subscription done with its max_msgs leaves the
+                    // index, a slow consumer is closed, before the next
+                    // message is matched: as when they go one by one.
+                    if !route.work.expired.is_empty() || !route.work.slow.is_empty() {
+                        return i + 1;
+                    }
+                }
+                burst.len()
+            });
+        }
+        if missed != 0 {
             // Interest went: push consumers on this subject stop until it
             // returns, pull requests answered there are dropped.
             let wall = self.wall_at(now);
             let name = self.accounts[account].name.clone();
-            let d = crate::jetstream::consumer::Delivery { to, subject: p.subject, reply: p.reply, headers: p.headers, payload: p.payload };
-            if let Some(js) = self.jetstream.as_mut() {
-                js.undelivered(&name, &d, wall);
+            for (i, p) in burst.drain(..).enumerate() {
+                if missed & (1 << i) == 0 {
+                    continue;
+                }
+                let d = crate::jetstream::consumer::Delivery { to: to.clone(), subject: p.subject, reply: p.reply, headers: p.headers, payload: p.payload };
+                if let Some(js) = self.jetstream.as_mut() {
+                    js.undelivered(&name, &d, wall);
+                }
             }
         }
+        burst.clear();
+        self.consumer_burst = burst;
     }
 
     /// Subscriptions on these literal subjects went with their client:

@@ -278,6 +278,9 @@ pub struct Control {
     /// While a run of acknowledgements is processed: JetStream's drain
     /// waits for the end of the run (true once one is owed).
     jetstream_drain_deferred: Option<bool>,
+    /// Scratch for a burst of consumer deliveries (see
+    /// `Control::deliver_consumer_burst`).
+    consumer_burst: Vec<crate::protocol::Publish>,
     /// Lame duck mode, once entered.
     lame_duck: Option<lame_duck::LameDuck>,
     /// The system account's event timers and the process figures.
@@ -377,6 +380,7 @@ impl Control {
             jetstream: None,
             jetstream_deadline: None,
             jetstream_drain_deferred: None,
+            consumer_burst: Vec::new(),
             lame_duck: None,
             events: sys_events::SysEvents::new(now, events_on),
             config_loaded_wall: wall,

@@ -683,6 +683,11 @@ impl JetStream {
         }
     }
 
+    /// True when the next delivery to publish is for `account` on `to`.
+    pub fn next_delivery_is(&self, account: &str, to: &[u8]) -> bool {
+        self.deliveries.front().is_some_and(|(a, d)| &**a == account && d.to == to)
+    }
+
     /// The next consumer delivery or status to publish, with its account.
     pub fn poll_delivery(&mut self) -> Option<(Arc<str>, Delivery)> {
         self.deliveries.pop_front()
