@@ -173,10 +173,11 @@ impl Block {
     }
 }
 
-/// The last messages written, so that recent reads skip the storage.
+/// The last messages written, so that recent reads skip the storage,
+/// ascending by sequence (each new one is the highest yet).
 #[derive(Debug, Default)]
 struct Cache {
-    msgs: BTreeMap<u64, StoredMsg>,
+    msgs: VecDeque<StoredMsg>,
     bytes: u64,
 }
 
@@ -201,20 +202,32 @@ impl ReadAhead {
 }
 
 impl Cache {
+    /// Adds `msg`, the newest message (a lower sequence is not cached:
+    /// the cache stays ascending).
     fn insert(&mut self, msg: StoredMsg) {
+        if self.msgs.back().is_some_and(|last| last.seq >= msg.seq) {
+            return;
+        }
         self.bytes += msg.size();
-        self.msgs.insert(msg.seq, msg);
+        self.msgs.push_back(msg);
         while self.msgs.len() > CACHE_MSGS_MAX || self.bytes > CACHE_BYTES_MAX {
-            let Some((_, old)) = self.msgs.pop_first() else {
+            let Some(old) = self.msgs.pop_front() else {
                 break;
             };
             self.bytes -= old.size();
         }
     }
 
+    fn get(&self, seq: u64) -> Option<&StoredMsg> {
+        let i = self.msgs.binary_search_by_key(&seq, |m| m.seq).ok()?;
+        self.msgs.get(i)
+    }
+
     fn remove(&mut self, seq: u64) {
-        if let Some(old) = self.msgs.remove(&seq) {
-            self.bytes -= old.size();
+        if let Ok(i) = self.msgs.binary_search_by_key(&seq, |m| m.seq) {
+            if let Some(old) = self.msgs.remove(i) {
+                self.bytes -= old.size();
+            }
         }
     }
 }
@@ -664,25 +677,22 @@ impl MsgStore for FileStore {
         }
         let (block, offset) = self.append(&buf)?;
         let len = u32::try_from(buf.len()).expect("a record stays under 4 GiB");
-        // The cached copy's headers and payload are the record's own bytes
-        // when it holds them as published (the cache is bounded by size,
-        // so the record goes with them).
-        let (msg_headers, msg_payload) = match record::msg_parts(buf.freeze(), subject.len(), headers.map(<[u8]>::len)) {
-            Some(parts) => parts,
-            None => (headers.map(Bytes::copy_from_slice), Bytes::copy_from_slice(payload)),
-        };
-        let msg = StoredMsg {
-            seq,
-            subject: Bytes::copy_from_slice(subject),
-            headers: msg_headers,
-            payload: msg_payload,
-            time,
-        };
+        // The cached copy's subject, headers and payload are the record's
+        // own bytes when it holds them as published (the cache is bounded
+        // by size, so the record goes with them).
+        let (msg_subject, msg_headers, msg_payload) =
+            match record::msg_parts(buf.freeze(), subject.len(), headers.map(<[u8]>::len)) {
+                Some(parts) => parts,
+                None => (Bytes::copy_from_slice(subject), headers.map(Bytes::copy_from_slice), Bytes::copy_from_slice(payload)),
+            };
+        let msg = StoredMsg { seq, subject: msg_subject, headers: msg_headers, payload: msg_payload, time };
+        // Not the record's slice: the slot outlives the cached record.
+        let slot_subject = self.index.shared_subject(subject).unwrap_or_else(|| Bytes::copy_from_slice(subject));
         let slot = Slot {
             block,
             offset,
             len,
-            subject: msg.subject.clone(),
+            subject: slot_subject,
             size: file_record_size(subject, headers, payload),
             time,
         };
@@ -695,7 +705,7 @@ impl MsgStore for FileStore {
 
     fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
         self.check_open()?;
-        if let Some(msg) = self.cache.msgs.get(&seq) {
+        if let Some(msg) = self.cache.get(seq) {
             return Ok(Some(msg.clone()));
         }
         if let Some(msg) = self.read_ahead.get(seq) {
