@@ -53,6 +53,8 @@ const READ_AHEAD_MSGS: usize = 256;
 /// write (see [`FileStore::write_pending`]); past this many bytes the
 /// next append writes them first.
 const PENDING_BYTES_MAX: usize = 256 << 10;
+/// The most buffer a store keeps between writes.
+const PENDING_KEPT_MAX: usize = 64 << 10;
 
 /// Maps a stream (or account) name to a string safe in a file name: ASCII
 /// letters, digits, `-` and `_` stay, every other byte becomes `%XX`
@@ -434,6 +436,11 @@ impl FileStore {
             Ok(offset) if offset == self.pending_start => {
                 drop(storage);
                 self.pending.clear();
+                if self.pending.capacity() > PENDING_KEPT_MAX {
+                    // A store is one of many: a rare big batch's buffer
+                    // is not kept for good.
+                    self.pending = BytesMut::new();
+                }
                 self.write_failed = false;
                 Ok(())
             }

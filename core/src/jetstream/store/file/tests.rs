@@ -649,3 +649,31 @@ fn any_flipped_bit_of_the_last_synced_record_costs_that_record_only() {
         assert_eq!(again.lost.map(|l| l.msgs), Some(vec![3]), "bit {bit}");
     }
 }
+
+/// Appends wait in memory until an input's end, a sync or a read of
+/// their range writes them, all in one write.
+#[test]
+fn appends_are_held_until_written_out_then_go_in_one_write() {
+    let disk = TestDisk::default();
+    let mut store = create(&disk, 1 << 20);
+    let name = format!("{PREFIX}1.blk");
+    let len = |disk: &TestDisk| disk.files().into_iter().find(|(n, _)| *n == name).map_or(0, |(_, l)| l);
+    let empty = len(&disk);
+    for i in 0..3 {
+        store.store(b"a", None, format!("{i}").as_bytes(), UnixNanos(7)).unwrap();
+    }
+    assert_eq!(len(&disk), empty, "nothing written before the input's end");
+    store.write_out().unwrap();
+    assert_eq!(records_of(&disk, &name).len(), 4, "the floor record and three messages");
+    store.store(b"a", None, b"3", UnixNanos(7)).unwrap();
+    sync_durably(&disk, &mut store);
+    assert_eq!(records_of(&disk, &name).len(), 5, "a sync writes first");
+    // More than the cache holds, none written: reading the oldest of them
+    // writes them out first.
+    for i in 0..CACHE_MSGS_MAX + 10 {
+        store.store(b"b", None, format!("m{i}").as_bytes(), UnixNanos(8)).unwrap();
+    }
+    let oldest = store.load(5).unwrap().unwrap();
+    assert_eq!(oldest.payload, Bytes::from_static(b"m0"));
+    assert_same(&mut store, &mut open(&disk, 1 << 20));
+}
