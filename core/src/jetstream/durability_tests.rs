@@ -196,7 +196,12 @@ fn with_a_sync_interval_acks_go_at_once_and_syncs_follow_the_clock() {
     js.flush();
     assert_eq!(acks(&mut js), 1);
     assert_eq!(js.poll_timeout(WALL), Some(Duration::from_secs(2)));
-    // A crash before the next interval loses the acknowledged message.
+    // Acknowledged means written (a killed process loses nothing)…
+    assert_eq!(recovered_msgs(&disk), 2, "written at the input's end");
+    // …and a publish without a reply is written at its input's end too.
+    assert!(js.handle_publish("A", b"s", None, None, &Bytes::from_static(b"quiet"), WALL));
+    assert!(js.needs_flush(), "the input's end writes it");
+    // …but a crash before the next interval loses the acknowledged message.
     disk.crash(0);
     assert_eq!(recovered_msgs(&disk), 1);
 }

@@ -534,14 +534,16 @@ impl JetStream {
     /// Hands every dirty stream's held writes to the storage; false (with
     /// a retry scheduled) when one could not be written.
     fn write_out_dirty(&mut self) -> bool {
-        let mut written = true;
-        let dirty: Vec<(String, String)> = self.dirty.iter().cloned().collect();
-        for (account, name) in dirty {
-            let Some(stream) = self.accounts.get_mut(&account).and_then(|a| a.streams.get_mut(&name)) else { continue };
+        let mut failed = Vec::new();
+        for (account, name) in &self.dirty {
+            let Some(stream) = self.accounts.get_mut(account).and_then(|a| a.streams.get_mut(name)) else { continue };
             if let Err(e) = stream.store_mut().write_out() {
-                written = false;
-                self.sync_failed(&account, &name, &e);
+                failed.push((account.clone(), name.clone(), e));
             }
+        }
+        let written = failed.is_empty();
+        for (account, name, e) in failed {
+            self.sync_failed(&account, &name, &e);
         }
         written
     }
@@ -596,7 +598,9 @@ impl JetStream {
 
     /// True when writes wait for [`JetStream::flush`].
     pub fn needs_flush(&self) -> bool {
-        !self.unsynced.is_empty() || self.consumers_dirty() || (self.sync_interval.is_none() && !self.dirty.is_empty())
+        // With a sync interval, dirty streams still hand their held writes
+        // to the storage at every input's end.
+        !self.unsynced.is_empty() || self.consumers_dirty() || !self.dirty.is_empty()
     }
 
     /// When the interval's next sync is due, if writes wait for one.
