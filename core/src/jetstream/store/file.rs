@@ -55,6 +55,9 @@ const READ_AHEAD_MSGS: usize = 256;
 const PENDING_BYTES_MAX: usize = 256 << 10;
 /// The most buffer a store keeps between writes.
 const PENDING_KEPT_MAX: usize = 64 << 10;
+/// New records are encoded into arenas of this many bytes (see
+/// [`FileStore::arena`]).
+const ARENA_BYTES: usize = 64 << 10;
 
 /// Maps a stream (or account) name to a string safe in a file name: ASCII
 /// letters, digits, `-` and `_` stay, every other byte becomes `%XX`
@@ -272,6 +275,10 @@ pub struct FileStore {
     /// succeeds, an append first tries them again and is refused if that
     /// fails, so a failing disk holds one batch, not an unbounded one.
     write_failed: bool,
+    /// Room for the next records' encoding: each record is split off it,
+    /// so many records (and the cache's slices of them) share one
+    /// allocation.
+    arena: BytesMut,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -307,6 +314,7 @@ impl FileStore {
             pending_block: 0,
             pending_start: 0,
             write_failed: false,
+            arena: BytesMut::new(),
         }
     }
 
@@ -676,12 +684,18 @@ impl MsgStore for FileStore {
     ) -> Result<u64, StoreError> {
         self.check_open()?;
         let seq = self.index.next_seq();
-        let mut buf = BytesMut::with_capacity(record::msg_len(subject, headers, payload));
-        if self.compress {
-            record::put_msg_compressed(&mut buf, seq, time, subject, headers, payload);
-        } else {
-            record::put_msg(&mut buf, seq, time, subject, headers, payload);
+        // Records are encoded one after another into a shared arena, one
+        // allocation for many, and the cached copy keeps slices of it.
+        let needed = record::msg_len(subject, headers, payload);
+        if self.arena.capacity() < needed {
+            self.arena = BytesMut::with_capacity(needed.max(ARENA_BYTES));
         }
+        if self.compress {
+            record::put_msg_compressed(&mut self.arena, seq, time, subject, headers, payload);
+        } else {
+            record::put_msg(&mut self.arena, seq, time, subject, headers, payload);
+        }
+        let buf = self.arena.split();
         let (block, offset) = self.append(&buf)?;
         let len = u32::try_from(buf.len()).expect("a record stays under 4 GiB");
         // The cached copy's subject, headers and payload are the record's
