@@ -41,6 +41,9 @@ fn send(js: &mut JetStream, disk: &TestDisk, subject: &str, payload: &str) -> Ve
 
 const CREATE: &str = r#"{"name":"S","subjects":["s.>"],"storage":"file"}"#;
 
+/// A publish whose write the full disk refused waits unacknowledged (it
+/// is written, and acknowledged, once space returns); the publishes after
+/// it are refused with nats-server's error until then.
 #[test]
 fn a_full_disk_refuses_publishes_with_insufficient_resources_then_recovers() {
     let disk = TestDisk::default();
@@ -48,15 +51,41 @@ fn a_full_disk_refuses_publishes_with_insufficient_resources_then_recovers() {
     assert!(send(&mut js, &disk, "$JS.API.STREAM.CREATE.S", CREATE)[0].contains(r#""config""#));
     assert!(send(&mut js, &disk, "s.a", "one")[0].contains(r#""seq":1"#));
     disk.set_full(true);
-    let refused = send(&mut js, &disk, "s.a", "two");
+    assert_eq!(send(&mut js, &disk, "s.a", "two"), Vec::<String>::new(), "no ack for a write not on disk");
+    let refused = send(&mut js, &disk, "s.a", "three");
     assert_eq!(refused.len(), 1);
     assert!(
         refused[0].contains(r#""code":503"#) && refused[0].contains(r#""err_code":10023"#)
             && refused[0].contains("insufficient resources"),
         "{refused:?}"
     );
+    // The retry timer is armed.
+    assert!(js.poll_timeout(WALL).is_some_and(|d| d <= super::SYNC_RETRY));
     disk.set_full(false);
-    assert!(send(&mut js, &disk, "s.a", "three")[0].contains(r#""seq":2"#));
+    let acks = send(&mut js, &disk, "s.a", "four");
+    assert_eq!(acks.len(), 2, "{acks:?}");
+    assert!(acks[0].contains(r#""seq":2"#) && acks[1].contains(r#""seq":3"#), "{acks:?}");
+}
+
+/// With the disk full and no more input, the retry timer writes the held
+/// publish once space returns.
+#[test]
+fn a_held_write_is_retried_on_a_timer() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    send(&mut js, &disk, "$JS.API.STREAM.CREATE.S", CREATE);
+    disk.set_full(true);
+    assert!(send(&mut js, &disk, "s.a", "held").is_empty());
+    disk.set_full(false);
+    let due = js.poll_timeout(WALL).expect("a retry is due");
+    let later = UnixNanos(WALL.0 + i64::try_from(due.as_nanos()).unwrap());
+    js.handle_timeout(later);
+    js.flush();
+    let token = disk.complete_syncs().expect("the held write was synced");
+    js.handle_synced(token);
+    let acks: Vec<_> = std::iter::from_fn(|| js.poll_reply()).filter(|r| &r.subject[..] == b"_INBOX.r").collect();
+    assert_eq!(acks.len(), 1);
+    assert!(String::from_utf8_lossy(&acks[0].payload).contains(r#""seq":1"#));
 }
 
 #[test]
@@ -167,7 +196,12 @@ fn with_a_sync_interval_acks_go_at_once_and_syncs_follow_the_clock() {
     js.flush();
     assert_eq!(acks(&mut js), 1);
     assert_eq!(js.poll_timeout(WALL), Some(Duration::from_secs(2)));
-    // A crash before the next interval loses the acknowledged message.
+    // Acknowledged means written (a killed process loses nothing)…
+    assert_eq!(recovered_msgs(&disk), 2, "written at the input's end");
+    // …and a publish without a reply is written at its input's end too.
+    assert!(js.handle_publish("A", b"s", None, None, &Bytes::from_static(b"quiet"), WALL));
+    assert!(js.needs_flush(), "the input's end writes it");
+    // …but a crash before the next interval loses the acknowledged message.
     disk.crash(0);
     assert_eq!(recovered_msgs(&disk), 1);
 }

@@ -51,6 +51,10 @@ const BLOCK_SIZE_MAX: u64 = 8 * 1024 * 1024;
 /// the rest of the batch is written, instead of after it.
 const GROUP_COMMIT_REPLIES: usize = 32;
 
+/// After a stream's writes could not be written or synced (a full disk),
+/// the flush is tried again this soon, if no input's end tried it first.
+const SYNC_RETRY: Duration = Duration::from_millis(100);
+
 /// A message for the control plane to publish in an account: an API
 /// response, a PubAck, an advisory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,6 +141,14 @@ pub struct JetStream {
     sync_interval: Option<Duration>,
     /// When writes were last synced on the interval.
     last_sync: UnixNanos,
+    /// The latest wall time an input brought.
+    last_wall: UnixNanos,
+    /// After a write or sync that failed, when the flush is tried again
+    /// (if no batch's end tried it before).
+    sync_retry_at: Option<UnixNanos>,
+    /// A sync asked for by a flush whose other syncs failed: the replies
+    /// held then wait for it too.
+    held_sync: Option<SyncToken>,
     /// Advisories raised by the request being answered.
     advisories: Vec<Reply>,
     /// Seeds advisory ids.
@@ -202,6 +214,9 @@ impl JetStream {
             server_name: String::new(),
             sync_interval: None,
             last_sync: UnixNanos(0),
+            last_wall: UnixNanos(0),
+            sync_retry_at: None,
+            held_sync: None,
             advisories: Vec::new(),
             id_seed: 0,
             layout: 0,
@@ -429,6 +444,7 @@ impl JetStream {
         if !self.is_enabled(account) {
             return false;
         }
+        self.last_wall = self.last_wall.max(wall);
         let Some(acc) = self.accounts.get(account) else { return false };
         let Some((name, storage)) =
             acc.streams.iter().find(|(_, s)| s.captures(subject)).map(|(n, s)| (n.clone(), s.config().storage))
@@ -468,6 +484,10 @@ impl JetStream {
             let r = Reply { account: account.to_owned(), subject: reply.clone(), headers: None, payload: body.into() };
             if wrote && file {
                 self.unsynced.push(r);
+            } else if outcome.is_err() && self.sync_retry_at.is_some() {
+                // Held writes wait for a failing disk; a refusal stores
+                // nothing and need not wait behind them.
+                self.ready.push_back(r);
             } else {
                 // A duplicate's original may still be waiting for its
                 // sync: its ack goes behind every ack asked for so far.
@@ -502,30 +522,72 @@ impl JetStream {
     pub fn flush(&mut self) {
         if self.sync_interval.is_some() {
             // Nothing waits for a sync: consumer state is saved as always,
-            // stream writes wait for the interval's timer.
+            // stream writes wait for the interval's timer, and replies go
+            // once their writes reached the storage.
             let _ = self.save_consumers();
-            let replies = std::mem::take(&mut self.unsynced);
-            self.ready.extend(replies);
+            if self.write_out_dirty() {
+                let replies = std::mem::take(&mut self.unsynced);
+                self.ready.extend(replies);
+            }
             return;
         }
         let consumers = self.save_consumers();
         self.sync_dirty(consumers);
     }
 
+    /// Hands every dirty stream's held writes to the storage; false (with
+    /// a retry scheduled) when one could not be written.
+    fn write_out_dirty(&mut self) -> bool {
+        let mut failed = Vec::new();
+        for (account, name) in &self.dirty {
+            let Some(stream) = self.accounts.get_mut(account).and_then(|a| a.streams.get_mut(name)) else { continue };
+            if let Err(e) = stream.store_mut().write_out() {
+                failed.push((account.clone(), name.clone(), e));
+            }
+        }
+        let written = failed.is_empty();
+        for (account, name, e) in failed {
+            self.sync_failed(&account, &name, &e);
+        }
+        written
+    }
+
+    /// A stream's writes could not be written or synced: its replies (and
+    /// every other reply not yet covered by a sync) wait, and the flush is
+    /// tried again after [`SYNC_RETRY`].
+    fn sync_failed(&mut self, account: &str, name: &str, e: &store::StoreError) {
+        let line = format!("JetStream sync of stream '{account} > {name}' failed: {e}");
+        self.log(Level::Error, line);
+        let retry = i64::try_from(SYNC_RETRY.as_nanos()).unwrap_or(i64::MAX);
+        self.sync_retry_at.get_or_insert(UnixNanos(self.last_wall.0.saturating_add(retry)));
+    }
+
     /// Asks for a sync of every stream written since the last one (beside
     /// `last`, a sync already asked for); the replies waiting on those
-    /// writes are released when it completes.
-    fn sync_dirty(&mut self, mut last: Option<SyncToken>) {
+    /// writes are released when it completes. A stream whose sync cannot
+    /// be asked for stays dirty, and every reply still unsynced waits for
+    /// a later flush: no acknowledgement goes out for a write that may not
+    /// be on disk.
+    fn sync_dirty(&mut self, last: Option<SyncToken>) {
+        let mut last = last.max(self.held_sync.take());
         let dirty = std::mem::take(&mut self.dirty);
+        let mut failed = Vec::new();
         for (account, name) in dirty {
             let Some(stream) = self.accounts.get_mut(&account).and_then(|a| a.streams.get_mut(&name)) else { continue };
             match stream.store_mut().sync() {
                 Ok(token) => last = last.max(token),
-                Err(e) => {
-                    let line = format!("JetStream sync of stream '{account} > {name}' failed: {e}");
-                    self.log(Level::Error, line);
-                }
+                Err(e) => failed.push((account, name, e)),
             }
+        }
+        if !failed.is_empty() {
+            for (account, name, e) in failed {
+                self.sync_failed(&account, &name, &e);
+                self.dirty.insert((account, name));
+            }
+            // Earlier syncs asked for still complete; the replies after
+            // them wait for the retry.
+            self.held_sync = last;
+            return;
         }
         let replies = std::mem::take(&mut self.unsynced);
         match last {
@@ -540,7 +602,9 @@ impl JetStream {
 
     /// True when writes wait for [`JetStream::flush`].
     pub fn needs_flush(&self) -> bool {
-        !self.unsynced.is_empty() || self.consumers_dirty() || (self.sync_interval.is_none() && !self.dirty.is_empty())
+        // With a sync interval, dirty streams still hand their held writes
+        // to the storage at every input's end.
+        !self.unsynced.is_empty() || self.consumers_dirty() || !self.dirty.is_empty()
     }
 
     /// When the interval's next sync is due, if writes wait for one.
@@ -584,11 +648,17 @@ impl JetStream {
             .consumers_deadline()
             .map(|at| Duration::from_nanos(u64::try_from(at.0.saturating_sub(wall.0)).unwrap_or(0)));
         let upstreams = self.upstreams_busy().then_some(Duration::ZERO);
-        streams.into_iter().chain(consumers).chain(self.next_sync(wall)).chain(upstreams).min()
+        let retry = self
+            .sync_retry_at
+            .map(|at| Duration::from_nanos(u64::try_from(at.0.saturating_sub(wall.0)).unwrap_or(0)));
+        streams.into_iter().chain(consumers).chain(self.next_sync(wall)).chain(upstreams).chain(retry).min()
     }
 
     /// Runs the streams' clocks, and the interval's syncs.
     pub fn handle_timeout(&mut self, wall: UnixNanos) {
+        self.last_wall = self.last_wall.max(wall);
+        // The flush that follows every timeout is the retry.
+        self.sync_retry_at = self.sync_retry_at.filter(|&at| at > wall);
         if self.next_sync(wall).is_some_and(|d| d.is_zero()) {
             self.last_sync = wall;
             self.sync_dirty(None);

@@ -205,6 +205,11 @@ pub const REGRESSION_SEEDS: &[(u64, Scenario)] = &[
     // Every client had published all its messages before space came back:
     // the checker wrongly required an ack after it.
     (5_031, Scenario::FullDisk),
+    // Writes held in memory while the disk is full: acknowledging them
+    // when their write-out failed (a mutant of the held-write rule) loses
+    // acknowledged messages here.
+    (1_200_454, Scenario::FullDisk),
+    (1_200_476, Scenario::FullDisk),
     // Messages lost in a power loss before their sync, their sequences
     // reused: a work-queue consumer still held one as pending and
     // redelivered the new message under it, outside its filter (the

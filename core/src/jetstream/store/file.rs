@@ -49,6 +49,16 @@ const READ_AHEAD_BYTES: u64 = 64 << 10;
 /// through the stream reads its block once, not once per message.
 const READ_AHEAD_MSGS: usize = 256;
 
+/// Records appended are held in memory and handed to the storage in one
+/// write (see [`FileStore::write_pending`]); past this many bytes the
+/// next append writes them first.
+const PENDING_BYTES_MAX: usize = 256 << 10;
+/// The most buffer a store keeps between writes.
+const PENDING_KEPT_MAX: usize = 64 << 10;
+/// New records are encoded into arenas of this many bytes (see
+/// [`FileStore::arena`]).
+const ARENA_BYTES: usize = 64 << 10;
+
 /// Maps a stream (or account) name to a string safe in a file name: ASCII
 /// letters, digits, `-` and `_` stay, every other byte becomes `%XX`
 /// (uppercase hex). `.` is escaped too, so a prefix built from escaped names
@@ -168,10 +178,11 @@ impl Block {
     }
 }
 
-/// The last messages written, so that recent reads skip the storage.
+/// The last messages written, so that recent reads skip the storage,
+/// ascending by sequence (each new one is the highest yet).
 #[derive(Debug, Default)]
 struct Cache {
-    msgs: BTreeMap<u64, StoredMsg>,
+    msgs: VecDeque<StoredMsg>,
     bytes: u64,
 }
 
@@ -196,20 +207,32 @@ impl ReadAhead {
 }
 
 impl Cache {
+    /// Adds `msg`, the newest message (a lower sequence is not cached:
+    /// the cache stays ascending).
     fn insert(&mut self, msg: StoredMsg) {
+        if self.msgs.back().is_some_and(|last| last.seq >= msg.seq) {
+            return;
+        }
         self.bytes += msg.size();
-        self.msgs.insert(msg.seq, msg);
+        self.msgs.push_back(msg);
         while self.msgs.len() > CACHE_MSGS_MAX || self.bytes > CACHE_BYTES_MAX {
-            let Some((_, old)) = self.msgs.pop_first() else {
+            let Some(old) = self.msgs.pop_front() else {
                 break;
             };
             self.bytes -= old.size();
         }
     }
 
+    fn get(&self, seq: u64) -> Option<&StoredMsg> {
+        let i = self.msgs.binary_search_by_key(&seq, |m| m.seq).ok()?;
+        self.msgs.get(i)
+    }
+
     fn remove(&mut self, seq: u64) {
-        if let Some(old) = self.msgs.remove(&seq) {
-            self.bytes -= old.size();
+        if let Ok(i) = self.msgs.binary_search_by_key(&seq, |m| m.seq) {
+            if let Some(old) = self.msgs.remove(i) {
+                self.bytes -= old.size();
+            }
         }
     }
 }
@@ -239,6 +262,23 @@ pub struct FileStore {
     /// New messages are written compressed (`compression: "s2"`); records
     /// of either kind are read whatever this says.
     compress: bool,
+    /// Records appended to block `pending_block` from offset
+    /// `pending_start` on, not yet written to the storage: a batch of
+    /// publishes costs one write, not one per message. They go out before
+    /// any sync (so nothing is acknowledged before it was written), before
+    /// a read of their range, before a write to another block, and past
+    /// [`PENDING_BYTES_MAX`].
+    pending: BytesMut,
+    pending_block: u64,
+    pending_start: u64,
+    /// The last write of pending records failed (a full disk): until one
+    /// succeeds, an append first tries them again and is refused if that
+    /// fails, so a failing disk holds one batch, not an unbounded one.
+    write_failed: bool,
+    /// Room for the next records' encoding: each record is split off it,
+    /// so many records (and the cache's slices of them) share one
+    /// allocation.
+    arena: BytesMut,
 }
 
 impl std::fmt::Debug for FileStore {
@@ -270,6 +310,11 @@ impl FileStore {
             lost: None,
             closed: false,
             compress: false,
+            pending: BytesMut::new(),
+            pending_block: 0,
+            pending_start: 0,
+            write_failed: false,
+            arena: BytesMut::new(),
         }
     }
 
@@ -298,8 +343,10 @@ impl FileStore {
             store.dirty.insert(name);
         }
         // The first block opens with a floor record, so `first_seq`
-        // survives a restart before anything is stored.
+        // survives a restart before anything is stored; a storage that
+        // refuses it refuses the stream.
         store.append(&[])?;
+        store.write_pending()?;
         Ok(store)
     }
 
@@ -328,8 +375,10 @@ impl FileStore {
     }
 
     /// Appends `records` to the last block (starting a new one when it is
-    /// full) and returns the block and the offset they start at. On an
-    /// error nothing in memory changes.
+    /// full) and returns the block and the offset they start at. The bytes
+    /// join the pending ones (see [`FileStore::pending`]); when those must
+    /// go out first and cannot, the error comes back and nothing in memory
+    /// changes.
     fn append(&mut self, records: &[u8]) -> Result<(u64, u64), StoreError> {
         let roll = match self.blocks.last_key_value() {
             None => true,
@@ -341,77 +390,91 @@ impl FileStore {
             Some((&id, _)) if !roll => id,
             _ => self.next_block_id,
         };
-        let needs_floor = self.blocks.get(&id).is_none_or(|b| b.floor_end.is_none());
-        // A block's first write starts with a floor record; any other goes
-        // out as it is, without a copy.
-        let with_floor;
-        let data = if needs_floor {
-            let mut buf = BytesMut::with_capacity(records.len() + 64);
-            let (first, last, time) = (self.index.first_seq(), self.index.last_seq(), self.index.last_time());
-            record::put_floor(&mut buf, first, last, time);
-            buf.extend_from_slice(records);
-            with_floor = buf;
-            &with_floor[..]
-        } else {
-            records
-        };
-        let floor_len = (data.len() - records.len()) as u64;
-        let new_name;
-        let name: &str = match self.blocks.get(&id) {
-            Some(block) => &block.name,
-            None => {
-                new_name = self.block_name(id);
-                &new_name
-            }
-        };
-        let result = self.storage.lock().append(name, data);
-        let offset = match result {
-            Ok(offset) => offset,
-            Err(e) => {
-                let name = name.to_owned();
-                self.after_failed_append(id, name);
-                return Err(e.into());
-            }
-        };
-        let data_len = data.len() as u64;
+        if !self.pending.is_empty()
+            && (self.write_failed
+                || self.pending_block != id
+                || self.pending.len() + records.len() > PENDING_BYTES_MAX)
+        {
+            self.write_pending()?;
+        }
         if roll {
             let name = self.block_name(id);
-            self.blocks.insert(id, Block::new(name, offset));
+            self.blocks.insert(id, Block::new(name, 0));
             self.next_block_id = id + 1;
         }
+        let (first, last, time) = (self.index.first_seq(), self.index.last_seq(), self.index.last_time());
         let block = self.blocks.get_mut(&id).expect("the block written");
-        debug_assert_eq!(
-            offset, block.len,
-            "{}: our length and the storage's disagree", block.name
-        );
-        if needs_floor {
-            block.floor_end = Some(offset + floor_len);
+        if self.pending.is_empty() {
+            self.pending_block = id;
+            self.pending_start = block.len;
         }
-        block.len = offset + data_len;
+        // A block's first write starts with a floor record.
+        let mut start = block.len;
+        if block.floor_end.is_none() {
+            let before = self.pending.len();
+            record::put_floor(&mut self.pending, first, last, time);
+            start += (self.pending.len() - before) as u64;
+            block.floor_end = Some(start);
+        }
+        self.pending.extend_from_slice(records);
+        block.len = start + records.len() as u64;
         if !self.dirty.contains(&block.name) {
             self.dirty.insert(block.name.clone());
         }
-        Ok((id, offset + floor_len))
+        Ok((id, start))
     }
 
-    /// An I/O error may have applied part of a write (a full disk applies
-    /// nothing): take the storage's length as the truth, so later records
-    /// land after the fragment, which recovery then skips.
-    fn after_failed_append(&mut self, id: u64, name: String) {
-        let Ok(len) = self.storage.lock().len(&name) else {
-            return;
-        };
-        let known = self.blocks.get(&id).map_or(0, |b| b.len);
-        if len == known {
-            return;
+    /// Hands the pending records to the storage in one write. On an error
+    /// they stay pending, to be tried again: the storage leaves no part of
+    /// a failed write behind, and if its length says otherwise it is cut
+    /// back to where the pending records start (a store that cannot do
+    /// that closes, since its records' offsets would be wrong).
+    fn write_pending(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
         }
-        let block = self
-            .blocks
-            .entry(id)
-            .or_insert_with(|| Block::new(name.clone(), 0));
-        block.len = len;
-        self.next_block_id = self.next_block_id.max(id + 1);
-        self.dirty.insert(name);
+        let Some(block) = self.blocks.get(&self.pending_block) else {
+            // Its block was dropped with the store's contents.
+            self.pending.clear();
+            self.write_failed = false;
+            return Ok(());
+        };
+        let mut storage = self.storage.lock();
+        match storage.append(&block.name, &self.pending) {
+            Ok(offset) if offset == self.pending_start => {
+                drop(storage);
+                self.pending.clear();
+                if self.pending.capacity() > PENDING_KEPT_MAX {
+                    // A store is one of many: a rare big batch's buffer
+                    // is not kept for good.
+                    self.pending = BytesMut::new();
+                }
+                self.write_failed = false;
+                Ok(())
+            }
+            Ok(offset) => {
+                // The storage's length and ours disagree: every offset we
+                // gave out for these records is wrong.
+                let _ = storage.truncate(&block.name, offset);
+                drop(storage);
+                self.closed = true;
+                Err(StorageError::Corrupt { file: block.name.clone(), offset: self.pending_start }.into())
+            }
+            Err(e) => {
+                let intact = match storage.len(&block.name) {
+                    Ok(len) => len == self.pending_start || storage.truncate(&block.name, self.pending_start).is_ok(),
+                    // Not created: nothing of it was written.
+                    Err(StorageError::NotFound { .. }) => self.pending_start == 0,
+                    Err(_) => false,
+                };
+                drop(storage);
+                self.write_failed = true;
+                if !intact {
+                    self.closed = true;
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// Forgets the held message `seq`, removed by a tombstone in
@@ -477,6 +540,9 @@ impl FileStore {
             .take_while(|&(at, off, len)| at == seq || off + u64::from(len) <= READ_AHEAD_BYTES)
             .collect();
         let end = span.last().map_or(0, |&(_, off, len)| off + u64::from(len));
+        if !self.pending.is_empty() && self.pending_block == block && start + end > self.pending_start {
+            self.write_pending()?;
+        }
         let name = self.block_name(block);
         let bytes = self.storage.lock().read(&name, start, end as usize)?;
         let mut read = Vec::with_capacity(span.len());
@@ -618,33 +684,36 @@ impl MsgStore for FileStore {
     ) -> Result<u64, StoreError> {
         self.check_open()?;
         let seq = self.index.next_seq();
-        let mut buf = BytesMut::with_capacity(record::msg_len(subject, headers, payload));
-        if self.compress {
-            record::put_msg_compressed(&mut buf, seq, time, subject, headers, payload);
-        } else {
-            record::put_msg(&mut buf, seq, time, subject, headers, payload);
+        // Records are encoded one after another into a shared arena, one
+        // allocation for many, and the cached copy keeps slices of it.
+        let needed = record::msg_len(subject, headers, payload);
+        if self.arena.capacity() < needed {
+            self.arena = BytesMut::with_capacity(needed.max(ARENA_BYTES));
         }
+        if self.compress {
+            record::put_msg_compressed(&mut self.arena, seq, time, subject, headers, payload);
+        } else {
+            record::put_msg(&mut self.arena, seq, time, subject, headers, payload);
+        }
+        let buf = self.arena.split();
         let (block, offset) = self.append(&buf)?;
         let len = u32::try_from(buf.len()).expect("a record stays under 4 GiB");
-        // The cached copy's headers and payload are the record's own bytes
-        // when it holds them as published (the cache is bounded by size,
-        // so the record goes with them).
-        let (msg_headers, msg_payload) = match record::msg_parts(buf.freeze(), subject.len(), headers.map(<[u8]>::len)) {
-            Some(parts) => parts,
-            None => (headers.map(Bytes::copy_from_slice), Bytes::copy_from_slice(payload)),
-        };
-        let msg = StoredMsg {
-            seq,
-            subject: Bytes::copy_from_slice(subject),
-            headers: msg_headers,
-            payload: msg_payload,
-            time,
-        };
+        // The cached copy's subject, headers and payload are the record's
+        // own bytes when it holds them as published (the cache is bounded
+        // by size, so the record goes with them).
+        let (msg_subject, msg_headers, msg_payload) =
+            match record::msg_parts(buf.freeze(), subject.len(), headers.map(<[u8]>::len)) {
+                Some(parts) => parts,
+                None => (Bytes::copy_from_slice(subject), headers.map(Bytes::copy_from_slice), Bytes::copy_from_slice(payload)),
+            };
+        let msg = StoredMsg { seq, subject: msg_subject, headers: msg_headers, payload: msg_payload, time };
+        // Not the record's slice: the slot outlives the cached record.
+        let slot_subject = self.index.shared_subject(subject).unwrap_or_else(|| Bytes::copy_from_slice(subject));
         let slot = Slot {
             block,
             offset,
             len,
-            subject: msg.subject.clone(),
+            subject: slot_subject,
             size: file_record_size(subject, headers, payload),
             time,
         };
@@ -657,7 +726,7 @@ impl MsgStore for FileStore {
 
     fn load(&mut self, seq: u64) -> Result<Option<StoredMsg>, StoreError> {
         self.check_open()?;
-        if let Some(msg) = self.cache.msgs.get(&seq) {
+        if let Some(msg) = self.cache.get(seq) {
             return Ok(Some(msg.clone()));
         }
         if let Some(msg) = self.read_ahead.get(seq) {
@@ -777,6 +846,7 @@ impl MsgStore for FileStore {
 
     fn sync(&mut self) -> Result<Option<SyncToken>, StoreError> {
         self.check_open()?;
+        self.write_pending()?;
         let storage = Arc::clone(&self.storage);
         let mut storage = storage.lock();
         let names: Vec<String> = std::mem::take(&mut self.dirty).into_iter().collect();
@@ -795,6 +865,11 @@ impl MsgStore for FileStore {
             }
         }
         Ok(highest)
+    }
+
+    fn write_out(&mut self) -> Result<(), StoreError> {
+        self.check_open()?;
+        self.write_pending()
     }
 
     fn handle_synced(&mut self, token: SyncToken) {
@@ -820,6 +895,8 @@ impl MsgStore for FileStore {
 
     fn delete(&mut self) -> Result<(), StoreError> {
         self.check_open()?;
+        self.pending.clear();
+        self.write_failed = false;
         let files = self.own_files();
         let mut storage = self.storage.lock();
         for (name, _) in &files {

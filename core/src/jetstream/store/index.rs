@@ -113,7 +113,8 @@ impl<T: Entry> Index<T> {
     /// Adds `entry` at `seq`, replacing any entry there, and raises
     /// `last_seq` (with `time`) when `seq` is past it.
     pub(super) fn insert(&mut self, seq: u64, entry: T, time: UnixNanos) -> Option<T> {
-        let old = self.remove(seq);
+        // A sequence past the last was never assigned, so holds nothing.
+        let old = if seq <= self.last_seq { self.remove(seq) } else { None };
         self.raise_last(seq, time);
         self.bytes += entry.size();
         let subject = match self.subjects.get_key_value(entry.subject()) {
@@ -123,6 +124,12 @@ impl<T: Entry> Index<T> {
         self.subjects.entry(subject).or_default().insert(seq);
         self.entries.insert(seq, entry);
         old
+    }
+
+    /// The index's own copy of `subject`, if it holds messages on it: an
+    /// entry can share it rather than carry a copy of its own.
+    pub(super) fn shared_subject(&self, subject: &[u8]) -> Option<Bytes> {
+        self.subjects.get_key_value(subject).map(|(shared, _)| shared.clone())
     }
 
     /// Records that `seq` was assigned at `time` (kept when `seq` is new).

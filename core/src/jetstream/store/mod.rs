@@ -197,6 +197,13 @@ pub trait MsgStore: std::fmt::Debug + Send {
     /// needs syncing (nothing written since the last sync, or a memory store).
     fn sync(&mut self) -> Result<Option<SyncToken>, StoreError>;
 
+    /// Hands every write so far to the storage without asking for a sync
+    /// (a store may hold writes to make fewer, larger ones; a sync writes
+    /// them first too). A memory store has nothing to write.
+    fn write_out(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Replaces the stream's metadata kept beside its messages (its
     /// configuration), made durable by the next [`MsgStore::sync`]. A
     /// memory store keeps none.

@@ -90,17 +90,23 @@ pub(super) fn msg_len(subject: &[u8], headers: Option<&[u8]>, payload: &[u8]) ->
     HEADER_LEN + MSG_FIXED_LEN + subject.len() + headers.map_or(0, <[u8]>::len) + payload.len()
 }
 
-/// The headers and payload of `record`, a message record as [`put_msg`]
-/// wrote it with a subject of `subject_len` bytes and `headers_len` of
-/// headers, as slices of it; `None` for a compressed record.
-pub(super) fn msg_parts(record: Bytes, subject_len: usize, headers_len: Option<usize>) -> Option<(Option<Bytes>, Bytes)> {
+/// The subject, headers and payload of `record`, a message record as
+/// [`put_msg`] wrote it with a subject of `subject_len` bytes and
+/// `headers_len` of headers, as slices of it; `None` for a compressed
+/// record.
+pub(super) fn msg_parts(
+    record: Bytes,
+    subject_len: usize,
+    headers_len: Option<usize>,
+) -> Option<(Bytes, Option<Bytes>, Bytes)> {
     if record.first() != Some(&KIND_MSG) {
         return None;
     }
-    let start = HEADER_LEN + MSG_FIXED_LEN + subject_len;
+    let subject_start = HEADER_LEN + MSG_FIXED_LEN;
+    let start = subject_start + subject_len;
     let payload_start = start + headers_len.unwrap_or(0);
     let headers = headers_len.map(|_| record.slice(start..payload_start));
-    Some((headers, record.slice(payload_start..)))
+    Some((record.slice(subject_start..start), headers, record.slice(payload_start..)))
 }
 
 /// Appends a message record to `out`.

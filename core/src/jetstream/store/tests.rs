@@ -16,6 +16,8 @@ pub(super) fn on_both_stores(first_seq: u64, check: impl Fn(&mut dyn MsgStore)) 
     let disk = TestDisk::default();
     let mut file = FileStore::create(disk.shared(), "T.".into(), first_seq, 256).unwrap();
     check(&mut file);
+    // What an input's end does: held writes go to the storage.
+    file.write_out().unwrap();
     let mut reopened = FileStore::open(disk.shared(), "T.".into(), 256).unwrap();
     assert_same(&mut file, &mut reopened);
 }
@@ -127,6 +129,7 @@ fn bytes_are_counted_as_nats_server_counts_them() {
     let mut file = FileStore::create(disk.shared(), "T.".into(), 1, 256).unwrap();
     assert_eq!(bytes_of_three(&mut file), (22 + 1 + 3 + 8) + (22 + 1 + 8) + (22 + 1 + 4 + 18 + 1 + 8));
     // Recovery counts the same.
+    file.write_out().unwrap();
     let reopened = FileStore::open(disk.shared(), "T.".into(), 256).unwrap();
     assert_eq!(reopened.state().bytes, file.state().bytes);
     assert_eq!(file_record_size(b"world", None, b"Hello world!"), 47);
@@ -536,6 +539,7 @@ fn compressed_file_stores_read_back_the_same_and_take_less_room() {
             store.store(b"orders.new", h, json(i).as_bytes(), UnixNanos(i as i64)).unwrap();
         }
         store.store(b"tiny", None, b"x", UnixNanos(1)).unwrap();
+        store.write_out().unwrap();
         (disk, store)
     };
     let (plain_disk, mut plain) = write(false);

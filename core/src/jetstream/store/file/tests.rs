@@ -20,10 +20,14 @@ fn open(disk: &TestDisk, block_size_max: u64) -> FileStore {
     FileStore::open(disk.shared(), PREFIX.into(), block_size_max).unwrap()
 }
 
+/// Stores a message and writes it out, as the end of the input that
+/// carried it does.
 fn put(store: &mut FileStore, subject: &str, payload: &str) -> u64 {
-    store
+    let seq = store
         .store(subject.as_bytes(), None, payload.as_bytes(), UnixNanos(7))
-        .unwrap()
+        .unwrap();
+    store.write_out().unwrap();
+    seq
 }
 
 /// Syncs, completes every sync and reports it, as a runtime would.
@@ -355,41 +359,39 @@ fn newest_meta_wins_and_a_damaged_one_falls_back() {
     );
 }
 
+/// With the disk full, the appends whose write failed are held (neither
+/// an input's end nor a sync can write them), nothing reaches the disk,
+/// and every later append is refused without changing anything; once
+/// space returns the held writes go out and survive a restart.
 #[test]
-fn a_full_disk_leaves_the_state_unchanged() {
+fn a_full_disk_holds_one_batch_then_refuses_and_recovers() {
     let disk = TestDisk::default();
-    let mut store = create(&disk, 200);
+    let mut store = create(&disk, 1 << 20);
     for i in 0..5 {
         put(&mut store, "a", &format!("{i}"));
     }
-    let before = store.state();
+    sync_durably(&disk, &mut store);
+    let on_disk = disk.files();
     disk.set_full(true);
-    let full = |r: Result<u64, StoreError>| {
-        matches!(r, Err(StoreError::Storage(StorageError::NoSpace { .. })))
-    };
-    for _ in 0..20 {
-        assert!(full(store.store(b"a", None, b"0123456789", UnixNanos(1))));
-    }
-    assert!(matches!(
-        store.remove(2, false),
-        Err(StoreError::Storage(StorageError::NoSpace { .. }))
-    ));
-    assert!(full(store.purge(&PurgeRequest::default())));
-    assert!(full(store.purge(&PurgeRequest {
-        filter: Some(Bytes::from_static(b"a")),
-        ..Default::default()
-    })));
+    let full = |e: &StoreError| matches!(e, StoreError::Storage(StorageError::NoSpace { .. }));
+    assert_eq!(store.store(b"a", None, b"held", UnixNanos(8)).unwrap(), 6);
+    assert!(full(&store.write_out().unwrap_err()));
+    assert!(full(&store.sync().unwrap_err()));
+    let before = store.state();
+    assert!(full(&store.store(b"a", None, b"refused", UnixNanos(9)).unwrap_err()));
+    assert!(full(&store.remove(2, false).unwrap_err()));
+    assert!(full(&store.purge(&PurgeRequest::default()).unwrap_err()));
     assert!(store.write_meta(b"m").is_err());
     assert_eq!(store.state(), before);
-    assert_eq!(
-        store.load(2).unwrap().unwrap().payload,
-        Bytes::from_static(b"1")
-    );
+    assert_eq!(disk.files().iter().filter(|(n, _)| n.ends_with(".blk")).count(), 1);
+    assert_eq!(disk.files()[0], on_disk[0], "nothing reached the full disk");
+    assert_eq!(store.load(6).unwrap().unwrap().payload, Bytes::from_static(b"held"));
     disk.set_full(false);
-    assert_eq!(put(&mut store, "a", "5"), 6);
+    assert_eq!(put(&mut store, "a", "after"), 7);
     sync_durably(&disk, &mut store);
-    let mut reopened = open(&disk, 200);
+    let mut reopened = open(&disk, 1 << 20);
     assert_same(&mut store, &mut reopened);
+    assert_eq!(reopened.load(6).unwrap().unwrap().payload, Bytes::from_static(b"held"));
 }
 
 #[test]
@@ -440,6 +442,7 @@ fn an_undone_block_removal_brings_nothing_back() {
     }
     store.remove(1, false).unwrap();
     store.remove(2, false).unwrap();
+    store.write_out().unwrap();
     let first_blocks = blocks(&disk);
     // The removals become durable; the emptied blocks are removed, but
     // their removal is not synced when the crash comes.
@@ -645,4 +648,32 @@ fn any_flipped_bit_of_the_last_synced_record_costs_that_record_only() {
         assert_eq!((again.msgs, again.last_seq), (3, 4), "bit {bit}: {again:?}");
         assert_eq!(again.lost.map(|l| l.msgs), Some(vec![3]), "bit {bit}");
     }
+}
+
+/// Appends wait in memory until an input's end, a sync or a read of
+/// their range writes them, all in one write.
+#[test]
+fn appends_are_held_until_written_out_then_go_in_one_write() {
+    let disk = TestDisk::default();
+    let mut store = create(&disk, 1 << 20);
+    let name = format!("{PREFIX}1.blk");
+    let len = |disk: &TestDisk| disk.files().into_iter().find(|(n, _)| *n == name).map_or(0, |(_, l)| l);
+    let empty = len(&disk);
+    for i in 0..3 {
+        store.store(b"a", None, format!("{i}").as_bytes(), UnixNanos(7)).unwrap();
+    }
+    assert_eq!(len(&disk), empty, "nothing written before the input's end");
+    store.write_out().unwrap();
+    assert_eq!(records_of(&disk, &name).len(), 4, "the floor record and three messages");
+    store.store(b"a", None, b"3", UnixNanos(7)).unwrap();
+    sync_durably(&disk, &mut store);
+    assert_eq!(records_of(&disk, &name).len(), 5, "a sync writes first");
+    // More than the cache holds, none written: reading the oldest of them
+    // writes them out first.
+    for i in 0..CACHE_MSGS_MAX + 10 {
+        store.store(b"b", None, format!("m{i}").as_bytes(), UnixNanos(8)).unwrap();
+    }
+    let oldest = store.load(5).unwrap().unwrap();
+    assert_eq!(oldest.payload, Bytes::from_static(b"m0"));
+    assert_same(&mut store, &mut open(&disk, 1 << 20));
 }
