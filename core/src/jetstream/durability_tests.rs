@@ -201,6 +201,9 @@ fn with_a_sync_interval_acks_go_at_once_and_syncs_follow_the_clock() {
     // …and a publish without a reply is written at its input's end too.
     assert!(js.handle_publish("A", b"s", None, None, &Bytes::from_static(b"quiet"), WALL));
     assert!(js.needs_flush(), "the input's end writes it");
+    js.flush();
+    assert!(!js.needs_flush(), "with everything written, an input's end has nothing to flush");
+    assert_eq!(recovered_msgs(&disk), 3);
     // …but a crash before the next interval loses the acknowledged message.
     disk.crash(0);
     assert_eq!(recovered_msgs(&disk), 1);

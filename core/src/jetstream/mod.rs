@@ -149,6 +149,10 @@ pub struct JetStream {
     /// A sync asked for by a flush whose other syncs failed: the replies
     /// held then wait for it too.
     held_sync: Option<SyncToken>,
+    /// A file stream was written since the last flush that wrote every
+    /// held write out (with a sync interval, `dirty` stays set until the
+    /// interval's sync, so it cannot say whether a flush has work).
+    unwritten: bool,
     /// Advisories raised by the request being answered.
     advisories: Vec<Reply>,
     /// Seeds advisory ids.
@@ -217,6 +221,7 @@ impl JetStream {
             last_wall: UnixNanos(0),
             sync_retry_at: None,
             held_sync: None,
+            unwritten: false,
             advisories: Vec::new(),
             id_seed: 0,
             layout: 0,
@@ -468,8 +473,11 @@ impl JetStream {
                 self.upstream_work = true;
             }
         }
-        if wrote && file && !self.dirty.iter().any(|(a, n)| a == account && *n == name) {
-            self.dirty.insert((account.to_owned(), name));
+        if wrote && file {
+            self.unwritten = true;
+            if !self.dirty.iter().any(|(a, n)| a == account && *n == name) {
+                self.mark_dirty((account.to_owned(), name));
+            }
         }
         // The republished copy goes out when the ack would: after the sync.
         if let Some(copy) = republished {
@@ -526,6 +534,7 @@ impl JetStream {
             // once their writes reached the storage.
             let _ = self.save_consumers();
             if self.write_out_dirty() {
+                self.unwritten = false;
                 let replies = std::mem::take(&mut self.unsynced);
                 self.ready.extend(replies);
             }
@@ -582,13 +591,14 @@ impl JetStream {
         if !failed.is_empty() {
             for (account, name, e) in failed {
                 self.sync_failed(&account, &name, &e);
-                self.dirty.insert((account, name));
+                self.mark_dirty((account, name));
             }
             // Earlier syncs asked for still complete; the replies after
             // them wait for the retry.
             self.held_sync = last;
             return;
         }
+        self.unwritten = false;
         let replies = std::mem::take(&mut self.unsynced);
         match last {
             Some(token) => self.waiting.extend(replies.into_iter().map(|r| (token, r))),
@@ -602,9 +612,12 @@ impl JetStream {
 
     /// True when writes wait for [`JetStream::flush`].
     pub fn needs_flush(&self) -> bool {
-        // With a sync interval, dirty streams still hand their held writes
-        // to the storage at every input's end.
-        !self.unsynced.is_empty() || self.consumers_dirty() || !self.dirty.is_empty()
+        // With a sync interval, streams written since the last flush still
+        // hand their held writes to the storage at the input's end.
+        !self.unsynced.is_empty()
+            || self.consumers_dirty()
+            || self.unwritten
+            || (self.sync_interval.is_none() && !self.dirty.is_empty())
     }
 
     /// When the interval's next sync is due, if writes wait for one.
@@ -615,6 +628,13 @@ impl JetStream {
         }
         let due = self.last_sync.0.saturating_add(i64::try_from(interval.as_nanos()).unwrap_or(i64::MAX));
         Some(Duration::from_nanos(u64::try_from(due.saturating_sub(wall.0)).unwrap_or(0)))
+    }
+
+    /// Notes that a file stream was written: its writes need a flush (a
+    /// write-out, and a sync unless a sync interval is set).
+    fn mark_dirty(&mut self, stream: (String, String)) {
+        self.dirty.insert(stream);
+        self.unwritten = true;
     }
 
     /// A sync of JetStream's storage completed: every token up to `token` did.
@@ -675,6 +695,7 @@ impl JetStream {
                 // Only a stream that expired something has writes to sync.
                 if stream.config().storage == StorageType::File && (after.first_seq, after.last_seq) != (before.first_seq, before.last_seq) {
                     self.dirty.insert((account.clone(), name.clone()));
+                    self.unwritten = true;
                 }
                 // Delete markers written in place of expired messages go to consumers.
                 if after.last_seq != before.last_seq {

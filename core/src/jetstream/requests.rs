@@ -369,7 +369,7 @@ impl JetStream {
         }
         let body = api::responses::stream_create_response(&i);
         if file {
-            self.dirty.insert((account.to_owned(), name.to_owned()));
+            self.mark_dirty((account.to_owned(), name.to_owned()));
         }
         self.layout += 1;
         self.advise_stream(account, name, StreamAction::Create, wall);
@@ -407,7 +407,7 @@ impl JetStream {
         (i.mirror, i.sources) = self.upstream_info(account, name, wall);
         let body = api::responses::stream_update_response(&i);
         if file {
-            self.dirty.insert((account.to_owned(), name.to_owned()));
+            self.mark_dirty((account.to_owned(), name.to_owned()));
         }
         self.layout += 1;
         self.advise_stream(account, name, StreamAction::Modify, wall);
@@ -473,7 +473,7 @@ impl JetStream {
         let purged = stream.store_mut().purge(&request).map_err(ApiError::stream_purge_failed)?;
         let file = stream.config().storage == StorageType::File;
         if file {
-            self.dirty.insert((account.to_owned(), name.to_owned()));
+            self.mark_dirty((account.to_owned(), name.to_owned()));
         }
         Ok((api::responses::stream_purge_response(purged), file))
     }
@@ -493,7 +493,7 @@ impl JetStream {
         }
         let file = stream.config().storage == StorageType::File;
         if file {
-            self.dirty.insert((account.to_owned(), name.to_owned()));
+            self.mark_dirty((account.to_owned(), name.to_owned()));
         }
         Ok((api::success_response(kinds::STREAM_MSG_DELETE), file))
     }

@@ -517,7 +517,7 @@ impl JetStream {
         }
         if stored {
             if self.stream(account, name).is_ok_and(|s| s.config().storage == super::config::StorageType::File) {
-                self.dirty.insert((account.to_owned(), name.to_owned()));
+                self.mark_dirty((account.to_owned(), name.to_owned()));
             }
             self.pump_consumers(account, name, wall);
             // What this stream took may feed streams downstream of it.

@@ -924,7 +924,7 @@ impl JetStream {
             }
         }
         if removed && s.config().storage == crate::jetstream::config::StorageType::File {
-            self.dirty.insert((account.to_owned(), stream.to_owned()));
+            self.mark_dirty((account.to_owned(), stream.to_owned()));
         }
     }
 }

@@ -6,7 +6,9 @@
 //! for their format) and `{prefix}meta.{generation}` its metadata. Writes go
 //! to the last block; a block past `block_size_max` makes the next write
 //! start a new one, which opens with a floor record (the store's first and
-//! last sequence at that moment).
+//! last sequence at that moment). Records are held in memory and handed to
+//! the storage in one write per batch of input (at its end, or before any
+//! sync or read of them): see [`FileStore::write_out`](MsgStore::write_out).
 //!
 //! # Removing emptied blocks
 //!
