@@ -227,18 +227,25 @@ def message_blocks(lines: list) -> list:
     return blocks
 
 
-def canonical_order(lines: list) -> list:
+def canonical_order(lines: list, by_subject: bool = False) -> list:
     """Sorts messages by subscription id, keeping each subscription's order.
 
     NATS orders messages per subscription only; the interleaving of one
     publish fanned out to several subscriptions of a connection is free.
+    With `by_subject`, messages of one subscription are sorted by subject
+    too: for events the server publishes from independent sources (an
+    account's connection count and a client's disconnect), whose order
+    nats-server does not fix.
     """
     out, run = [], []
     for block in message_blocks(lines) + [None]:
         if block is not None and isinstance(block[0], str) and block[0].startswith(("MSG ", "HMSG ")):
             run.append(block)
             continue
-        run.sort(key=lambda b: b[0].split(" ")[2])
+        if by_subject:
+            run.sort(key=lambda b: (b[0].split(" ")[2], b[0].split(" ")[1]))
+        else:
+            run.sort(key=lambda b: b[0].split(" ")[2])
         for b in run:
             out.extend(b)
         run = []
@@ -326,7 +333,8 @@ def run_steps(srv: Server, scenario: dict) -> list:
             else:
                 raise ValueError(f"unknown step {op!r} in {scenario['name']}")
             events.append({"step": f"{i}:{op}:{name}",
-                           "lines": canonical_order([normalise_line(l, scenario, name) for l in lines])})
+                           "lines": canonical_order([normalise_line(l, scenario, name) for l in lines],
+                                                    scenario.get("events_unordered", False))})
         for name, conn in conns.items():
             lines = conn.sync() if not conn.closed else []
             events.append({"step": f"end:{name}",
