@@ -52,6 +52,14 @@ def ask(*frames: bytes) -> list:
     return [s for f in frames for s in (("send", "a", f), ("read", "a"))]
 
 
+def park(*frames: bytes) -> list:
+    """Steps sending requests that wait (pull requests with an expiry) with
+    no read of their own: a read lasts until the line has been quiet for a
+    while, and on a busy machine that can outlast the expiry, so what they
+    get is read by the next step that reads, after a sleep."""
+    return [("send", "a", f) for f in frames]
+
+
 def js_scenario(name: str, steps: list, args=None) -> dict:
     return {
         "name": name,
@@ -322,11 +330,12 @@ JS_SCENARIOS += [
         pub("orders.a", "333"),
         # Too small a byte budget for the next message.
         nxt("S", "C", {"batch": 1, "max_bytes": 10}),
-        # One request may wait; a second is one too many.
-        nxt("S", "C", {"batch": 1, "expires": 400_000_000}, reply="_INBOX.w1"),
-        nxt("S", "C", {"batch": 1, "expires": 400_000_000}, reply="_INBOX.w2"),
+        # One request may wait; a second is one too many. The waiting one
+        # expires well after the reads of these three answers.
+        nxt("S", "C", {"batch": 1, "expires": 2_000_000_000}, reply="_INBOX.w1"),
+        nxt("S", "C", {"batch": 1, "expires": 2_000_000_000}, reply="_INBOX.w2"),
         pub("$JS.API.CONSUMER.INFO.S.C"),
-    ) + [("sleep", 0.6), ("read", "a")] + ask(
+    ) + [("sleep", 1.5), ("read", "a")] + ask(
         consumer("S", {"durable_name": "W", "ack_policy": "explicit", "deliver_policy": "new"}, "W"),
         nxt("S", "W", {"batch": 3, "expires": 5_000_000_000}, reply="_INBOX.w3"),
         # Deleting a consumer ends its waiting requests.
@@ -335,10 +344,11 @@ JS_SCENARIOS += [
         nxt("S", "PU", {"batch": 1}),
         nxt("S", "NOPE", {"batch": 1}),
         nxt("S", "C", "{bad json"),
+    ) + park(
         # Nothing left: one request waits, a second is one too many.
         nxt("S", "C", {"batch": 2, "expires": 1_000_000_000}, reply="_INBOX.w4"),
         nxt("S", "C", {"batch": 1, "expires": 1_000_000_000}, reply="_INBOX.w5"),
-    ) + [("sleep", 1.0), ("read", "a")]),
+    ) + [("sleep", 1.5), ("read", "a")]),
     # A push consumer is bound while its deliver subject has a subscriber:
     # an UNSUB unbinds it as a closed connection does, and a new SUB binds
     # it again.
@@ -413,6 +423,7 @@ JS_SCENARIOS += [
         nxt("S", "OV", {"batch": 1, "group": "A", "priority": -1}),
         # Overflow: served once min_pending or min_ack_pending is reached.
         nxt("S", "OV", {"batch": 1, "group": "A", "min_pending": 100, "no_wait": True}),
+    ) + park(
         nxt("S", "OV", {"batch": 1, "group": "A", "min_pending": 100, "expires": 300_000_000}, reply="_INBOX.ov1"),
     ) + [("sleep", 1.0), ("read", "a")] + ask(
         nxt("S", "OV", {"batch": 1, "group": "A", "min_pending": 3, "expires": 300_000_000}),
@@ -422,6 +433,7 @@ JS_SCENARIOS += [
         # is pinned, another waits, a wrong pin is refused.
         nxt("S", "PIN", {"batch": 1, "group": "A", "min_pending": 1}),
         nxt("S", "PIN", {"batch": 1, "group": "A", "id": "bogus", "expires": 300_000_000}),
+    ) + park(
         nxt("S", "PIN", {"batch": 2, "group": "A", "expires": 300_000_000}, reply="_INBOX.pin1"),
         nxt("S", "PIN", {"batch": 1, "group": "A", "expires": 300_000_000}, reply="_INBOX.pin2"),
     ) + [("sleep", 1.0), ("read", "a")] + ask(
