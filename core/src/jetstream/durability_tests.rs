@@ -222,10 +222,80 @@ fn pull_and_ack(js: &mut JetStream, disk: &TestDisk, batch: u64) -> Vec<String> 
         js.handle_ack("A", &ack, None, &Bytes::from_static(b"+ACK"), WALL);
     }
     js.flush();
+    // Acks nothing confirms are saved on the clock: let it run.
+    if let Some(due) = js.consumers_save_due() {
+        js.handle_timeout(due);
+        js.flush();
+    }
     if let Some(token) = disk.complete_syncs() {
         js.handle_synced(token);
     }
     got
+}
+
+/// The newest saved generation of consumer `D`.
+fn consumer_generation(disk: &TestDisk) -> u64 {
+    disk.files()
+        .into_iter()
+        .filter_map(|(n, _)| n.rsplit_once('.').filter(|(p, _)| p.ends_with(".obs.D")).and_then(|(_, g)| g.parse().ok()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Acks that nothing confirms are saved at most once per
+/// `CONSUMER_SAVE_INTERVAL`, on a timer (a crash before it may only
+/// redeliver them); a double ack's save goes at once, and its confirmation
+/// waits for that save's sync.
+#[test]
+fn unconfirmed_acks_are_saved_on_the_clock_and_a_double_ack_at_once() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    send(&mut js, &disk, "$JS.API.STREAM.CREATE.S", CREATE);
+    for m in ["m1", "m2", "m3"] {
+        send(&mut js, &disk, "s.x", m);
+    }
+    send(&mut js, &disk, "$JS.API.CONSUMER.DURABLE.CREATE.S.D", r#"{"stream_name":"S","config":{"durable_name":"D","ack_policy":"explicit"}}"#);
+    let created = consumer_generation(&disk);
+    assert!(created > 0, "the new consumer is saved at once");
+    let reply = Bytes::from_static(b"_INBOX.p");
+    assert!(js.handle_api("A", b"$JS.API.CONSUMER.MSG.NEXT.S.D", Some(&reply), &Bytes::from_static(br#"{"batch":3,"no_wait":true}"#), WALL));
+    let acks: Vec<Bytes> = std::iter::from_fn(|| js.poll_delivery()).filter_map(|(_, d)| d.reply).collect();
+    assert_eq!(acks.len(), 3);
+
+    js.handle_ack("A", &acks[0], None, &Bytes::from_static(b"+ACK"), WALL);
+    assert!(js.needs_flush(), "a changed consumer is looked at by the input's end");
+    js.flush();
+    assert_eq!(consumer_generation(&disk), created, "saved within the interval: held back");
+    assert!(!js.needs_flush(), "a held-back save waits for its timer, not for every input's end");
+    let interval = super::consumer::persist::CONSUMER_SAVE_INTERVAL;
+    let later = UnixNanos(WALL.0 + i64::try_from(interval.as_nanos()).expect("fits"));
+    assert_eq!(js.consumers_save_due(), Some(later));
+    assert!(js.poll_timeout(WALL).is_some_and(|d| d <= interval), "the timer runs by then");
+    js.handle_timeout(WALL);
+    js.flush();
+    assert_eq!(consumer_generation(&disk), created, "not before the interval passed");
+    js.handle_timeout(later);
+    js.flush();
+    assert_eq!(consumer_generation(&disk), created + 1, "saved when the interval passed");
+    disk.complete_syncs().map(|t| js.handle_synced(t));
+
+    // A double ack within the interval: saved at once, confirmed once synced.
+    let confirm = Bytes::from_static(b"_INBOX.ack");
+    js.handle_ack("A", &acks[1], Some(&confirm), &Bytes::from_static(b"+ACK"), later);
+    js.flush();
+    assert_eq!(consumer_generation(&disk), created + 2);
+    assert!(std::iter::from_fn(|| js.poll_reply()).all(|r| r.subject != confirm), "no confirmation before the sync");
+    js.handle_synced(disk.complete_syncs().expect("a sync was asked for"));
+    assert!(std::iter::from_fn(|| js.poll_reply()).any(|r| r.subject == confirm));
+
+    // An ack the clock never saved is lost in a crash: its message is
+    // pending again (redelivered once its ack wait passes).
+    js.handle_ack("A", &acks[2], None, &Bytes::from_static(b"+ACK"), later);
+    js.flush();
+    disk.crash(0);
+    let mut js = start(&disk);
+    let info = send(&mut js, &disk, "$JS.API.CONSUMER.INFO.S.D", "");
+    assert!(info[0].contains(r#""num_ack_pending":1"#) && info[0].contains(r#""consumer_seq":2"#), "{info:?}");
 }
 
 #[test]

@@ -615,7 +615,7 @@ impl JetStream {
         // With a sync interval, streams written since the last flush still
         // hand their held writes to the storage at the input's end.
         !self.unsynced.is_empty()
-            || self.consumers_dirty()
+            || self.consumers_fresh()
             || self.unwritten
             || (self.sync_interval.is_none() && !self.dirty.is_empty())
     }
@@ -668,17 +668,19 @@ impl JetStream {
             .consumers_deadline()
             .map(|at| Duration::from_nanos(u64::try_from(at.0.saturating_sub(wall.0)).unwrap_or(0)));
         let upstreams = self.upstreams_busy().then_some(Duration::ZERO);
-        let retry = self
-            .sync_retry_at
-            .map(|at| Duration::from_nanos(u64::try_from(at.0.saturating_sub(wall.0)).unwrap_or(0)));
-        streams.into_iter().chain(consumers).chain(self.next_sync(wall)).chain(upstreams).chain(retry).min()
+        let until = |at: UnixNanos| Duration::from_nanos(u64::try_from(at.0.saturating_sub(wall.0)).unwrap_or(0));
+        let retry = self.sync_retry_at.map(until);
+        let saves = self.consumers_save_due().map(until);
+        streams.into_iter().chain(consumers).chain(self.next_sync(wall)).chain(upstreams).chain(retry).chain(saves).min()
     }
 
     /// Runs the streams' clocks, and the interval's syncs.
     pub fn handle_timeout(&mut self, wall: UnixNanos) {
         self.last_wall = self.last_wall.max(wall);
-        // The flush that follows every timeout is the retry.
+        // The flush that follows every timeout is the retry, and the save
+        // of consumers held back until now.
         self.sync_retry_at = self.sync_retry_at.filter(|&at| at > wall);
+        self.consumer_saves_timeout(wall);
         if self.next_sync(wall).is_some_and(|d| d.is_zero()) {
             self.last_sync = wall;
             self.sync_dirty(None);

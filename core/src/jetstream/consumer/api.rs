@@ -713,6 +713,7 @@ impl JetStream {
         let Some(text) = std::str::from_utf8(subject).ok() else { return false };
         let Some(ack) = AckSubject::parse(text) else { return false };
         let Some(kind) = AckKind::parse(payload) else { return true };
+        self.last_wall = self.last_wall.max(wall);
         let Some(acc) = self.accounts.get_mut(account) else { return false };
         let (Some(s), Some(c)) = (acc.streams.get_mut(ack.stream), acc.consumers.get_mut(ack.stream).and_then(|m| m.get_mut(ack.consumer))) else {
             return false;

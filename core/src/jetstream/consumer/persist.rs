@@ -7,10 +7,13 @@
 //! at any point leaves at least one intact generation. Saves happen at
 //! [`JetStream::flush`], once per batch: one sync covers every consumer
 //! changed in the batch, and double-ack confirmations wait for it. When
-//! nothing waits, a consumer whose last save is still being synced is
-//! saved again once that sync completes, not at every batch.
+//! nothing waits, a consumer is saved at most once per
+//! [`CONSUMER_SAVE_INTERVAL`], and not while its last save is still being
+//! synced: a consumer acked message by message is written about ten times a
+//! second, as nats-server writes its consumers' state under load.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +26,10 @@ use crate::jetstream::JetStream;
 use crate::log::Level;
 use crate::storage::SyncToken;
 use crate::time::UnixNanos;
+
+/// The least time between two saves of one consumer that nothing waits
+/// for. What a crash may undo meanwhile is at most a redelivery.
+pub(crate) const CONSUMER_SAVE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What a consumer's file holds.
 #[derive(Serialize, Deserialize)]
@@ -42,9 +49,17 @@ pub(crate) struct SavedFiles {
     superseded: Vec<(SyncToken, String)>,
     /// Consumers changed since the last save: (account, stream, consumer).
     pub(super) dirty: std::collections::BTreeSet<(String, String, String)>,
+    /// A consumer joined `dirty` since the last save looked at it: the
+    /// input's end has a save to consider.
+    fresh: bool,
     /// By file prefix, the token of the latest save whose sync has not
     /// completed yet.
     in_flight: BTreeMap<String, SyncToken>,
+    /// By file prefix, when its latest save was written.
+    saved_at: BTreeMap<String, UnixNanos>,
+    /// When the first save held back by [`CONSUMER_SAVE_INTERVAL`] is due
+    /// (a save held back by a sync in flight goes when the sync completes).
+    due: Option<UnixNanos>,
 }
 
 impl SavedFiles {
@@ -56,7 +71,7 @@ impl SavedFiles {
         if self.dirty.len() <= SCANNED_MAX && self.dirty.iter().any(|(a, s, n)| a == account && s == stream && n == name) {
             return;
         }
-        self.dirty.insert((account.to_owned(), stream.to_owned(), name.to_owned()));
+        self.fresh |= self.dirty.insert((account.to_owned(), stream.to_owned(), name.to_owned()));
     }
 }
 
@@ -70,6 +85,25 @@ impl JetStream {
         !self.consumer_files.dirty.is_empty()
     }
 
+    /// True when a consumer changed since the last save looked at the
+    /// changed ones (those it held back have a timer or a sync to wait for).
+    pub(crate) fn consumers_fresh(&self) -> bool {
+        self.consumer_files.fresh
+    }
+
+    /// When a save held back by [`CONSUMER_SAVE_INTERVAL`] is due.
+    pub(crate) fn consumers_save_due(&self) -> Option<UnixNanos> {
+        self.consumer_files.due
+    }
+
+    /// The clock: held-back saves due by `wall` are for the next flush.
+    pub(crate) fn consumer_saves_timeout(&mut self, wall: UnixNanos) {
+        if self.consumer_files.due.is_some_and(|at| at <= wall) {
+            self.consumer_files.due = None;
+            self.consumer_files.fresh = true;
+        }
+    }
+
     /// Marks a consumer for saving at the next flush.
     pub(crate) fn save_consumer(&mut self, account: &str, stream: &str, name: &str) {
         self.consumer_files.mark_dirty(account, stream, name);
@@ -78,23 +112,41 @@ impl JetStream {
     /// Writes every changed consumer of a file stream; returns the token of
     /// the last sync asked for.
     ///
-    /// When no reply waits for this flush's sync, a consumer whose previous
-    /// save is still being synced is saved once that sync completes
-    /// ([`JetStream::consumers_synced`]), with every change made meanwhile:
-    /// a consumer acked message by message is then written once per sync,
-    /// not once per batch of acks. Nothing is confirmed on the strength of
-    /// the deferred save (a double ack, an API answer or a PubAck in the
-    /// batch makes it go at once), and what a crash may undo meanwhile is
-    /// at most a redelivery.
+    /// When no reply waits for this flush's sync, a consumer is held back
+    /// while its previous save is still being synced (it is saved once
+    /// that sync completes, [`JetStream::consumers_synced`]) and until
+    /// [`CONSUMER_SAVE_INTERVAL`] passed since that save (a timer,
+    /// [`JetStream::poll_timeout`]), with every change made meanwhile: a
+    /// consumer acked message by message is written about ten times a
+    /// second, not once per batch of acks. Nothing is confirmed on the
+    /// strength of a held-back save (a double ack, an API answer or a
+    /// PubAck in the batch makes every save go at once), and what a crash
+    /// may undo meanwhile is at most a redelivery.
     pub(crate) fn save_consumers(&mut self) -> Option<SyncToken> {
+        self.consumer_files.fresh = false;
+        self.consumer_files.due = None;
         let storage = self.storage.clone()?;
         let defer = self.unsynced.is_empty();
+        let now = self.last_wall;
+        let interval = i64::try_from(CONSUMER_SAVE_INTERVAL.as_nanos()).unwrap_or(i64::MAX);
+        let mut due: Option<UnixNanos> = None;
         let mut last = None;
         for (account, stream, name) in std::mem::take(&mut self.consumer_files.dirty) {
             let p = prefix(&account, &stream, &name);
-            if defer && self.consumer_files.in_flight.contains_key(&p) {
-                self.consumer_files.dirty.insert((account, stream, name));
-                continue;
+            if defer {
+                let next = self.consumer_files.saved_at.get(&p).map(|at| UnixNanos(at.0.saturating_add(interval)));
+                let held = if self.consumer_files.in_flight.contains_key(&p) {
+                    true
+                } else if let Some(next) = next.filter(|&next| next > now) {
+                    due = Some(due.map_or(next, |d| d.min(next)));
+                    true
+                } else {
+                    false
+                };
+                if held {
+                    self.consumer_files.dirty.insert((account, stream, name));
+                    continue;
+                }
             }
             let Some(acc) = self.accounts.get(&account) else { continue };
             let Some(s) = acc.streams.get(&stream) else { continue };
@@ -111,6 +163,7 @@ impl JetStream {
             drop(st);
             match written {
                 Ok(token) => {
+                    self.consumer_files.saved_at.insert(p.clone(), now);
                     self.consumer_files.in_flight.insert(p.clone(), token);
                     if let Some(old) = self.consumer_files.generations.insert(p.clone(), generation) {
                         self.consumer_files.superseded.push((token, format!("{p}{old}")));
@@ -120,6 +173,7 @@ impl JetStream {
                 Err(e) => self.log(Level::Error, format!("Saving consumer '{account} > {stream} > {name}' failed: {e}")),
             }
         }
+        self.consumer_files.due = due;
         last
     }
 
@@ -147,6 +201,7 @@ impl JetStream {
         self.consumer_files.dirty.remove(&(account.to_owned(), stream.to_owned(), name.to_owned()));
         self.consumer_files.generations.remove(&p);
         self.consumer_files.in_flight.remove(&p);
+        self.consumer_files.saved_at.remove(&p);
         let Some(storage) = self.storage.clone() else { return };
         let mut st = storage.lock();
         let files: Vec<String> = st.list().into_iter().filter(|f| f.starts_with(&p)).collect();
