@@ -233,6 +233,18 @@ fn pull_and_ack(js: &mut JetStream, disk: &TestDisk, batch: u64) -> Vec<String> 
     got
 }
 
+/// Stream `S` with messages m1 to m3, and durable consumer `D` of it
+/// with explicit acks.
+fn three_messages_and_consumer_d(disk: &TestDisk) -> JetStream {
+    let mut js = start(disk);
+    send(&mut js, disk, "$JS.API.STREAM.CREATE.S", CREATE);
+    for m in ["m1", "m2", "m3"] {
+        send(&mut js, disk, "s.x", m);
+    }
+    send(&mut js, disk, "$JS.API.CONSUMER.DURABLE.CREATE.S.D", r#"{"stream_name":"S","config":{"durable_name":"D","ack_policy":"explicit"}}"#);
+    js
+}
+
 /// The newest saved generation of consumer `D`.
 fn consumer_generation(disk: &TestDisk) -> u64 {
     disk.files()
@@ -249,12 +261,7 @@ fn consumer_generation(disk: &TestDisk) -> u64 {
 #[test]
 fn unconfirmed_acks_are_saved_on_the_clock_and_a_double_ack_at_once() {
     let disk = TestDisk::default();
-    let mut js = start(&disk);
-    send(&mut js, &disk, "$JS.API.STREAM.CREATE.S", CREATE);
-    for m in ["m1", "m2", "m3"] {
-        send(&mut js, &disk, "s.x", m);
-    }
-    send(&mut js, &disk, "$JS.API.CONSUMER.DURABLE.CREATE.S.D", r#"{"stream_name":"S","config":{"durable_name":"D","ack_policy":"explicit"}}"#);
+    let mut js = three_messages_and_consumer_d(&disk);
     let created = consumer_generation(&disk);
     assert!(created > 0, "the new consumer is saved at once");
     let reply = Bytes::from_static(b"_INBOX.p");
@@ -277,7 +284,7 @@ fn unconfirmed_acks_are_saved_on_the_clock_and_a_double_ack_at_once() {
     js.handle_timeout(later);
     js.flush();
     assert_eq!(consumer_generation(&disk), created + 1, "saved when the interval passed");
-    disk.complete_syncs().map(|t| js.handle_synced(t));
+    js.handle_synced(disk.complete_syncs().expect("the save was synced"));
 
     // A double ack within the interval: saved at once, confirmed once synced.
     let confirm = Bytes::from_static(b"_INBOX.ack");
@@ -334,12 +341,7 @@ fn a_consumer_ahead_of_a_stream_that_lost_messages_delivers_what_takes_their_pla
 #[test]
 fn a_consumer_save_cut_short_by_a_crash_is_not_built_upon() {
     let disk = TestDisk::default();
-    let mut js = start(&disk);
-    send(&mut js, &disk, "$JS.API.STREAM.CREATE.S", CREATE);
-    for m in ["m1", "m2", "m3"] {
-        send(&mut js, &disk, "s.x", m);
-    }
-    send(&mut js, &disk, "$JS.API.CONSUMER.DURABLE.CREATE.S.D", r#"{"stream_name":"S","config":{"durable_name":"D","ack_policy":"explicit"}}"#);
+    let mut js = three_messages_and_consumer_d(&disk);
     assert_eq!(pull_and_ack(&mut js, &disk, 2), ["m1", "m2"]);
     // A crash cuts the next save short: its file holds a torn record.
     let saves: Vec<(String, u64)> = disk
