@@ -271,8 +271,13 @@ fn unconfirmed_acks_are_saved_on_the_clock_and_a_double_ack_at_once() {
 
     js.handle_ack("A", &acks[0], None, &Bytes::from_static(b"+ACK"), WALL);
     assert!(js.needs_flush(), "a changed consumer is looked at by the input's end");
+    // A PubAck in the same batch waits for its stream's sync only.
+    let puback = Bytes::from_static(b"_INBOX.pub");
+    js.handle_publish("A", b"s.x", Some(&puback), None, &Bytes::from_static(b"m4"), WALL);
     js.flush();
     assert_eq!(consumer_generation(&disk), created, "saved within the interval: held back");
+    js.handle_synced(disk.complete_syncs().expect("the stream's sync"));
+    assert!(std::iter::from_fn(|| js.poll_reply()).any(|r| r.subject == puback), "the PubAck went with its sync");
     assert!(!js.needs_flush(), "a held-back save waits for its timer, not for every input's end");
     let interval = super::consumer::persist::CONSUMER_SAVE_INTERVAL;
     let later = UnixNanos(WALL.0 + i64::try_from(interval.as_nanos()).expect("fits"));

@@ -125,6 +125,11 @@ pub struct JetStream {
     enabled: BTreeSet<String>,
     /// Replies whose writes still need a sync to be asked for.
     unsynced: Vec<Reply>,
+    /// A reply among `unsynced` confirms consumer state (a double ack, a
+    /// consumer API answer, an API answer that waits for writes): the next
+    /// flush saves every changed consumer, holding none back. PubAcks do
+    /// not set it: they depend on their stream's writes only.
+    confirms_consumers: bool,
     /// Replies waiting for a requested sync to complete, by token.
     waiting: VecDeque<(SyncToken, Reply)>,
     /// Replies free to go.
@@ -209,6 +214,7 @@ impl JetStream {
             accounts: BTreeMap::new(),
             enabled: BTreeSet::new(),
             unsynced: Vec::new(),
+            confirms_consumers: false,
             waiting: VecDeque::new(),
             ready: VecDeque::new(),
             dirty: BTreeSet::new(),

@@ -183,6 +183,7 @@ impl JetStream {
         // Advisories go out just before the answer, the audit just after,
         // and they wait with it.
         let advisories = std::mem::take(&mut self.advisories);
+        self.confirms_consumers |= waits;
         for reply in advisories.into_iter().chain([r]).chain(audit) {
             if waits {
                 self.unsynced.push(reply);

@@ -280,6 +280,7 @@ impl JetStream {
                 body.extend_from_slice(br#","reset_seq":0}"#);
                 body
             });
+            self.confirms_consumers = true;
             self.queue_after_writes(Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() });
             return true;
         }
@@ -296,6 +297,7 @@ impl JetStream {
         let audit = self.audit(account, subject, payload, &body, wall);
         // A consumer's state is saved with its stream's next sync; the
         // answer waits behind every write asked for so far.
+        self.confirms_consumers = true;
         self.queue_after_writes(Reply { account: account.to_owned(), subject: reply, headers: None, payload: body.into() });
         if let Some(audit) = audit {
             self.queue_after_writes(audit);
@@ -731,6 +733,7 @@ impl JetStream {
         self.collect_deliveries(account, ack.stream);
         if let (Some(reply), false) = (reply, next) {
             // Double ack: the confirmation waits for the saved state.
+            self.confirms_consumers = true;
             self.unsynced.push(Reply { account: account.to_owned(), subject: reply.clone(), headers: None, payload: Bytes::new() });
         }
         true

@@ -112,21 +112,22 @@ impl JetStream {
     /// Writes every changed consumer of a file stream; returns the token of
     /// the last sync asked for.
     ///
-    /// When no reply waits for this flush's sync, a consumer is held back
+    /// When no reply waiting for this flush's sync confirms consumer state
+    /// (a PubAck does not), a consumer is held back
     /// while its previous save is still being synced (it is saved once
     /// that sync completes, [`JetStream::consumers_synced`]) and until
     /// [`CONSUMER_SAVE_INTERVAL`] passed since that save (a timer,
     /// [`JetStream::poll_timeout`]), with every change made meanwhile: a
     /// consumer acked message by message is written about ten times a
     /// second, not once per batch of acks. Nothing is confirmed on the
-    /// strength of a held-back save (a double ack, an API answer or a
-    /// PubAck in the batch makes every save go at once), and what a crash
-    /// may undo meanwhile is at most a redelivery.
+    /// strength of a held-back save (a double ack or an API answer in the
+    /// batch makes every save go at once), and what a crash may undo
+    /// meanwhile is at most a redelivery.
     pub(crate) fn save_consumers(&mut self) -> Option<SyncToken> {
         self.consumer_files.fresh = false;
         self.consumer_files.due = None;
         let storage = self.storage.clone()?;
-        let defer = self.unsynced.is_empty();
+        let defer = !std::mem::take(&mut self.confirms_consumers);
         let now = self.last_wall;
         let interval = i64::try_from(CONSUMER_SAVE_INTERVAL.as_nanos()).unwrap_or(i64::MAX);
         let mut due: Option<UnixNanos> = None;
@@ -188,9 +189,10 @@ impl JetStream {
         }
         drop(st);
         self.consumer_files.in_flight.retain(|_, t| *t > token);
-        // Saves deferred behind this sync go now (unless replies wait: the
-        // flush coming for them saves every changed consumer).
-        if self.consumers_dirty() && self.unsynced.is_empty() {
+        // Saves deferred behind this sync go now, or once their interval
+        // passed (unless a confirmation waits: the flush coming for it
+        // saves every changed consumer).
+        if self.consumers_dirty() && !self.confirms_consumers {
             let _ = self.save_consumers();
         }
     }
