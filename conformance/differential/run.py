@@ -215,7 +215,13 @@ def message_blocks(lines: list) -> list:
             try:
                 size = int(line.split(" ")[-1])
             except ValueError:
-                size = 0
+                # A masked size (`<size>`): the payload is its one next line
+                # (a JSON event, parsed already when normalised).
+                if i < len(lines):
+                    block.append(lines[i])
+                    i += 1
+                blocks.append(block)
+                continue
             got = -2  # the first payload line has no preceding CRLF
             while i < len(lines) and got < size:
                 got += len(lines[i].encode()) + 2 if isinstance(lines[i], str) else 0
