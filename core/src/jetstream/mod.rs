@@ -125,10 +125,11 @@ pub struct JetStream {
     enabled: BTreeSet<String>,
     /// Replies whose writes still need a sync to be asked for.
     unsynced: Vec<Reply>,
-    /// A reply among `unsynced` confirms consumer state (a double ack, a
-    /// consumer API answer, an API answer that waits for writes): the next
-    /// flush saves every changed consumer, holding none back. PubAcks do
-    /// not set it: they depend on their stream's writes only.
+    /// A reply queued since the last flush confirms consumer state (a
+    /// double ack, a consumer API answer, an API answer that waits for
+    /// writes): that flush saves every changed consumer, holding none
+    /// back. PubAcks do not set it: they depend on their stream's writes
+    /// only.
     confirms_consumers: bool,
     /// Replies waiting for a requested sync to complete, by token.
     waiting: VecDeque<(SyncToken, Reply)>,
@@ -670,11 +671,9 @@ impl JetStream {
     /// How long until a stream has something to expire.
     pub fn poll_timeout(&self, wall: UnixNanos) -> Option<Duration> {
         let streams = self.accounts.values().flat_map(|a| a.streams.values()).filter_map(|s| s.next_expiry(wall)).min();
-        let consumers = self
-            .consumers_deadline()
-            .map(|at| Duration::from_nanos(u64::try_from(at.0.saturating_sub(wall.0)).unwrap_or(0)));
-        let upstreams = self.upstreams_busy().then_some(Duration::ZERO);
         let until = |at: UnixNanos| Duration::from_nanos(u64::try_from(at.0.saturating_sub(wall.0)).unwrap_or(0));
+        let consumers = self.consumers_deadline().map(until);
+        let upstreams = self.upstreams_busy().then_some(Duration::ZERO);
         let retry = self.sync_retry_at.map(until);
         let saves = self.consumers_save_due().map(until);
         streams.into_iter().chain(consumers).chain(self.next_sync(wall)).chain(upstreams).chain(retry).chain(saves).min()

@@ -43,8 +43,8 @@ struct Saved {
 /// remove once a sync completes.
 #[derive(Debug, Default)]
 pub(crate) struct SavedFiles {
-    /// Newest generation by file prefix.
-    generations: BTreeMap<String, u64>,
+    /// By file prefix, what is known of the consumer's saves.
+    files: BTreeMap<String, SavedFile>,
     /// Files to remove once the sync with this token completed.
     superseded: Vec<(SyncToken, String)>,
     /// Consumers changed since the last save: (account, stream, consumer).
@@ -52,14 +52,20 @@ pub(crate) struct SavedFiles {
     /// A consumer joined `dirty` since the last save looked at it: the
     /// input's end has a save to consider.
     fresh: bool,
-    /// By file prefix, the token of the latest save whose sync has not
-    /// completed yet.
-    in_flight: BTreeMap<String, SyncToken>,
-    /// By file prefix, when its latest save was written.
-    saved_at: BTreeMap<String, UnixNanos>,
     /// When the first save held back by [`CONSUMER_SAVE_INTERVAL`] is due
     /// (a save held back by a sync in flight goes when the sync completes).
     due: Option<UnixNanos>,
+}
+
+/// One consumer's saves.
+#[derive(Debug, Default)]
+struct SavedFile {
+    /// The newest generation on disk.
+    generation: u64,
+    /// The token of the latest save, while its sync has not completed.
+    in_flight: Option<SyncToken>,
+    /// When the latest save was written (none since the start: none yet).
+    saved_at: Option<UnixNanos>,
 }
 
 impl SavedFiles {
@@ -135,16 +141,14 @@ impl JetStream {
         for (account, stream, name) in std::mem::take(&mut self.consumer_files.dirty) {
             let p = prefix(&account, &stream, &name);
             if defer {
-                let next = self.consumer_files.saved_at.get(&p).map(|at| UnixNanos(at.0.saturating_add(interval)));
-                let held = if self.consumer_files.in_flight.contains_key(&p) {
-                    true
-                } else if let Some(next) = next.filter(|&next| next > now) {
+                let file = self.consumer_files.files.get(&p);
+                let in_flight = file.is_some_and(|f| f.in_flight.is_some());
+                let next = file.and_then(|f| f.saved_at).map(|at| UnixNanos(at.0.saturating_add(interval))).filter(|&next| next > now);
+                if let Some(next) = next.filter(|_| !in_flight) {
+                    // (One in flight goes when its sync completes.)
                     due = Some(due.map_or(next, |d| d.min(next)));
-                    true
-                } else {
-                    false
-                };
-                if held {
+                }
+                if in_flight || next.is_some() {
                     self.consumer_files.dirty.insert((account, stream, name));
                     continue;
                 }
@@ -157,16 +161,18 @@ impl JetStream {
             }
             let saved = Saved { created_ns: c.created().0, config: c.config().clone(), state: c.state().clone() };
             let body = serde_json::to_vec(&saved).expect("a consumer serialises");
-            let generation = self.consumer_files.generations.get(&p).map_or(1, |g| g + 1);
+            let generation = self.consumer_files.files.get(&p).map_or(1, |f| f.generation + 1);
             let file = format!("{p}{generation}");
             let mut st = storage.lock();
             let written = st.append(&file, &state::encode(&body)).and_then(|_| st.sync(&file));
             drop(st);
             match written {
                 Ok(token) => {
-                    self.consumer_files.saved_at.insert(p.clone(), now);
-                    self.consumer_files.in_flight.insert(p.clone(), token);
-                    if let Some(old) = self.consumer_files.generations.insert(p.clone(), generation) {
+                    let saves = self.consumer_files.files.entry(p.clone()).or_default();
+                    let old = std::mem::replace(&mut saves.generation, generation);
+                    saves.in_flight = Some(token);
+                    saves.saved_at = Some(now);
+                    if old > 0 {
                         self.consumer_files.superseded.push((token, format!("{p}{old}")));
                     }
                     last = last.max(Some(token));
@@ -188,7 +194,9 @@ impl JetStream {
             let _ = st.remove(&file);
         }
         drop(st);
-        self.consumer_files.in_flight.retain(|_, t| *t > token);
+        for file in self.consumer_files.files.values_mut() {
+            file.in_flight = file.in_flight.filter(|&t| t > token);
+        }
         // Saves deferred behind this sync go now, or once their interval
         // passed (unless a confirmation waits: the flush coming for it
         // saves every changed consumer).
@@ -201,9 +209,7 @@ impl JetStream {
     pub(crate) fn forget_consumer_files(&mut self, account: &str, stream: &str, name: &str) {
         let p = prefix(account, stream, name);
         self.consumer_files.dirty.remove(&(account.to_owned(), stream.to_owned(), name.to_owned()));
-        self.consumer_files.generations.remove(&p);
-        self.consumer_files.in_flight.remove(&p);
-        self.consumer_files.saved_at.remove(&p);
+        self.consumer_files.files.remove(&p);
         let Some(storage) = self.storage.clone() else { return };
         let mut st = storage.lock();
         let files: Vec<String> = st.list().into_iter().filter(|f| f.starts_with(&p)).collect();
@@ -251,7 +257,7 @@ impl JetStream {
             // goes on above all of them, so that no save lands on a file a
             // crash left behind (its record would not read back).
             let top = gens.last().copied().unwrap_or(generation).max(generation);
-            self.consumer_files.generations.insert(p.clone(), top);
+            self.consumer_files.files.insert(p.clone(), SavedFile { generation: top, ..SavedFile::default() });
             let stale: Vec<String> = gens.iter().filter(|&&g| g != generation).map(|g| format!("{p}{g}")).collect();
             if !stale.is_empty() {
                 let mut st = storage.lock();
