@@ -22,9 +22,13 @@
 //!   whether or not other syncs of the file were requested in between. That
 //!   makes group commit natural: append a batch of messages, sync once, and
 //!   release every ack of the batch when the one token completes.
-//! - Tokens are issued in increasing order and complete in that order:
-//!   completion of token `t` implies every token below `t` completed too. A
-//!   caller may therefore keep only the highest completed token.
+//! - Tokens are issued in increasing order, across all files. Every token
+//!   completes exactly once and is reported on its own. The tokens of one
+//!   file complete in the order they were issued; those of different files
+//!   complete in any order, so a slow sync of one file holds back no other
+//!   file's. A caller that needs every sync up to some point done (an
+//!   answer that must follow all writes before it) keeps the tokens it
+//!   has outstanding and waits until none at or below that point is left.
 //! - After a crash, a file holds exactly its content as of its last completed
 //!   sync, plus possibly a prefix of later writes, and the last write may be
 //!   torn (partly present). Checksums above this layer must detect both, and
@@ -41,7 +45,8 @@ use bytes::Bytes;
 use thiserror::Error;
 
 /// Identifies one [`Storage::sync`] request; its completion comes back to the
-/// core as an input. Ordered: tokens are issued (and complete) in increasing order.
+/// core as an input. Tokens are issued in increasing order; a file's
+/// complete in that order, different files' in any order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SyncToken(pub u64);
 
@@ -126,8 +131,9 @@ pub trait Storage {
     /// Removes `file`.
     fn remove(&mut self, file: &str) -> Result<(), StorageError>;
 
-    /// Every file's name, sorted.
-    fn list(&self) -> Vec<String>;
+    /// Every file's name, sorted. An error when the names cannot be read
+    /// (a store that cannot see its files must not take them for absent).
+    fn list(&self) -> Result<Vec<String>, StorageError>;
 
     /// The current (volatile) length of `file`.
     fn len(&self, file: &str) -> Result<u64, StorageError>;

@@ -32,18 +32,21 @@ struct Disk {
 struct SharedDisk(Arc<Mutex<Disk>>);
 
 impl SharedDisk {
-    /// Completes every requested sync; returns the last token.
-    fn complete_all(&self) -> Option<SyncToken> {
+    /// Completes every requested sync, newest first (different files'
+    /// syncs may complete in any order); returns their tokens.
+    fn complete_all(&self) -> Vec<SyncToken> {
         let mut d = self.0.lock().unwrap();
         let pending = std::mem::take(&mut d.pending);
-        let last = pending.last().map(|p| p.0);
-        for (_, file, content) in pending {
+        let mut tokens = Vec::with_capacity(pending.len());
+        for (token, file, content) in pending {
             match content {
                 Some(c) => d.durable.insert(file, c),
                 None => d.durable.remove(&file),
             };
+            tokens.push(token);
         }
-        last
+        tokens.reverse();
+        tokens
     }
 
     /// Loses every unsynced change; `torn` keeps `torn_len` bytes of its unsynced content.
@@ -98,8 +101,8 @@ impl Storage for SharedDisk {
             .map(|_| ())
             .ok_or_else(|| not_found(file))
     }
-    fn list(&self) -> Vec<String> {
-        self.names()
+    fn list(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self.names())
     }
     fn len(&self, file: &str) -> Result<u64, StorageError> {
         let d = self.0.lock().unwrap();
@@ -187,10 +190,11 @@ fn settle(node: &mut Node, disk: &SharedDisk) {
 
 /// Completes the syncs asked for so far (not those their completion asks for).
 fn complete_once(node: &mut Node, disk: &SharedDisk) -> bool {
-    let Some(token) = disk.complete_all() else {
+    let tokens = disk.complete_all();
+    if tokens.is_empty() {
         return false;
-    };
-    node.server.handle_synced(node.now, token);
+    }
+    node.server.handle_synced(node.now, &tokens);
     node.advance(Duration::ZERO);
     true
 }

@@ -53,7 +53,7 @@ impl Storage for SharedDisk {
     fn remove(&mut self, file: &str) -> Result<(), StorageError> {
         self.lock().remove(file)
     }
-    fn list(&self) -> Vec<String> {
+    fn list(&self) -> Result<Vec<String>, StorageError> {
         self.lock().list()
     }
     fn len(&self, file: &str) -> Result<u64, StorageError> {
@@ -260,8 +260,8 @@ impl Run {
     fn advance(&mut self, by: Duration) {
         self.now = self.now + by;
         let done = self.disk.lock().complete_due(self.now);
-        if let Some(&token) = done.last() {
-            self.server.handle_synced(self.now, token);
+        if !done.is_empty() {
+            self.server.handle_synced(self.now, &done);
         }
         let out = self.take();
         self.note_replies(&out);
@@ -350,7 +350,7 @@ impl Run {
     /// nats-server's `<key>.jwt` (and `.jwt.deleted`) remain.
     fn check_layout(&mut self) {
         let key = self.acc.public_key();
-        let files: Vec<String> = self.disk.lock().list();
+        let files: Vec<String> = self.disk.lock().list().expect("list");
         let stray: Vec<&String> = files
             .iter()
             .filter(|n| n.starts_with(&key))

@@ -153,12 +153,12 @@ impl Shared {
         loop {
             self.carry_out(core);
             // Completed syncs release acknowledgements, which are more outputs.
-            if let Some(token) = core.js_synced.as_ref().and_then(take_last) {
-                core.control.handle_jetstream_synced(clock::now(), token);
+            if let Some(tokens) = core.js_synced.as_ref().and_then(take_all) {
+                core.control.handle_jetstream_synced(clock::now(), &tokens);
                 continue;
             }
-            let Some(token) = core.synced.as_ref().and_then(take_last) else { break };
-            core.control.handle_synced(clock::now(), token);
+            let Some(tokens) = core.synced.as_ref().and_then(take_all) else { break };
+            core.control.handle_synced(clock::now(), &tokens);
         }
         self.follow_timer(core);
     }
@@ -216,14 +216,13 @@ impl Shared {
     }
 }
 
-/// The highest completed sync token, emptying the queue: completion of a
-/// token implies every earlier one completed.
-fn take_last(queue: &crate::storage::Completions) -> Option<natrix_core::storage::SyncToken> {
+/// Every completed sync token, emptying the queue (`None` when it is empty).
+fn take_all(queue: &crate::storage::Completions) -> Option<Vec<natrix_core::storage::SyncToken>> {
     let mut queue = match queue.lock() {
         Ok(q) => q,
         Err(poisoned) => poisoned.into_inner(),
     };
-    queue.drain(..).max()
+    (!queue.is_empty()).then(|| std::mem::take(&mut *queue))
 }
 
 /// Hands JetStream's completed syncs to the core as soon as the syncer

@@ -75,18 +75,20 @@ impl DirStorage {
     }
 }
 
-/// The plain files in `dir`, sorted (none if it cannot be read).
-pub(crate) fn list_files(dir: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
+/// The plain files in `dir`, sorted; an error when the directory or one
+/// of its entries cannot be read. Names that are not UTF-8 are not ones
+/// natrix writes, and are left out.
+pub(crate) fn list_files(dir: &Path) -> Result<Vec<String>, StorageError> {
+    let failed = |e: &std::io::Error| error(&dir.to_string_lossy(), e);
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| failed(&e))? {
+        let entry = entry.map_err(|e| failed(&e))?;
+        if entry.file_type().map_err(|e| failed(&e))?.is_file() {
+            names.extend(entry.file_name().into_string().ok());
+        }
+    }
     names.sort();
-    names
+    Ok(names)
 }
 
 pub(crate) fn error(name: &str, e: &std::io::Error) -> StorageError {
@@ -168,7 +170,7 @@ impl Storage for DirStorage {
         Ok(())
     }
 
-    fn list(&self) -> Vec<String> {
+    fn list(&self) -> Result<Vec<String>, StorageError> {
         list_files(&self.dir)
     }
 
@@ -227,7 +229,7 @@ mod tests {
         s.truncate("A.jwt.1", 5).unwrap();
         assert_eq!(s.len("A.jwt.1").unwrap(), 5);
         s.append("B.jwt.1", b"x").unwrap();
-        assert_eq!(s.list(), ["A.jwt.1", "B.jwt.1"]);
+        assert_eq!(s.list().unwrap(), ["A.jwt.1", "B.jwt.1"]);
         s.remove("A.jwt.1").unwrap();
         let second = s.sync("A.jwt.1").unwrap();
         assert!(second > first);

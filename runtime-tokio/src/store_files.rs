@@ -1,24 +1,25 @@
 //! JetStream's [`Storage`] on real files: one directory, open file handles
-//! kept per name, and fsyncs run by a thread of their own.
+//! kept per name, and fsyncs run by threads of their own.
 //!
 //! A publish is acknowledged only once the fsync covering it completed, so
 //! fsync sits on the acknowledgement path of the streams written, and must
-//! sit on no other: `sync` returns a token at once and hands the fsync to
-//! the syncer thread. The syncer takes every request queued while it was
-//! busy, fsyncs each file named once (one fsync covers every write made
-//! before it: group commit), fsyncs the directory when names were created
-//! or removed, then reports the highest token of the batch as complete and
-//! wakes the driver, which hands it to the core. Requests are served in
-//! order, so completion of a token implies every earlier one completed, as
-//! the [`Storage`] contract asks.
+//! sit on no other: `sync` returns a token at once and queues the fsync.
+//! A few syncer threads serve the queue, each taking one file at a time
+//! with every request for it queued so far: one fsync covers every write
+//! made before it (group commit). A file is never taken by two threads at
+//! once, so its syncs complete in the order asked for, while a slow fsync
+//! of one file holds back no other file's, as the [`Storage`] contract
+//! allows. A request for a name created or removed since a directory fsync
+//! last covered it fsyncs the directory too. Every token is then reported complete and the driver is
+//! woken, which hands the tokens to the core.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use natrix_core::storage::{plain_name, Storage, StorageError, SyncToken};
@@ -28,6 +29,14 @@ use crate::storage::{error, exists, list_files, Completions};
 /// Tells the driver that syncs completed.
 pub type SyncWaker = Arc<dyn Fn() + Send + Sync>;
 
+/// Threads fsyncing at once: enough that a slow file does not hold back
+/// the others, few enough to stay out of the way of connection threads.
+const SYNC_THREADS: usize = 4;
+
+/// Directory changes remembered before the first pruning of those already
+/// durable.
+const DIR_CHANGES_KEPT: usize = 64;
+
 /// An open file and its length as written so far.
 #[derive(Debug)]
 struct Open {
@@ -35,12 +44,74 @@ struct Open {
     len: u64,
 }
 
-/// One request for the syncer: fsync these files (and the directory), then
-/// complete `token`.
-struct SyncRequest {
-    token: SyncToken,
+/// The syncs asked for one file and not yet taken by a syncer thread.
+#[derive(Debug)]
+struct FileSyncs {
+    name: String,
+    /// The newest handle of the file (`None`: removed or never written,
+    /// so only its directory entry is made durable).
     file: Option<Arc<File>>,
-    dir: bool,
+    /// The directory must be fsynced too, to cover the change with this
+    /// number (the name was created or removed).
+    dir: Option<u64>,
+    tokens: Vec<SyncToken>,
+}
+
+/// The requests waiting for a syncer thread, oldest first, and the files
+/// being synced now. Pure bookkeeping, so the ordering rule is tested
+/// without threads: a file is taken by one thread at a time, with every
+/// request for it made before it was taken.
+#[derive(Debug, Default)]
+struct SyncQueue {
+    queued: VecDeque<FileSyncs>,
+    busy: HashSet<String>,
+    stopped: bool,
+}
+
+impl SyncQueue {
+    /// Queues a request, joining the one already queued for the file.
+    fn push(&mut self, name: &str, file: Option<Arc<File>>, dir: Option<u64>, token: SyncToken) {
+        if let Some(q) = self.queued.iter_mut().find(|q| q.name == name) {
+            // The newest handle covers the older one's writes (a file
+            // re-created); without one, the older one's still need it.
+            q.file = file.or(q.file.take());
+            q.dir = q.dir.max(dir);
+            q.tokens.push(token);
+            return;
+        }
+        self.queued.push_back(FileSyncs { name: name.to_owned(), file, dir, tokens: vec![token] });
+    }
+
+    /// The oldest queued file no thread is syncing, now marked busy.
+    fn take(&mut self) -> Option<FileSyncs> {
+        let at = self.queued.iter().position(|q| !self.busy.contains(&q.name))?;
+        let job = self.queued.remove(at)?;
+        self.busy.insert(job.name.clone());
+        Some(job)
+    }
+
+    /// A thread finished syncing `name`.
+    fn finish(&mut self, name: &str) {
+        self.busy.remove(name);
+    }
+}
+
+/// The queue shared by [`FileStorage`] and its syncer threads.
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<SyncQueue>,
+    /// Signalled when a request is queued, a file is finished, or the
+    /// storage is dropped.
+    changed: Condvar,
+    /// Every directory change numbered up to this one is durable: a
+    /// directory fsync started after it completed.
+    dir_synced_through: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, SyncQueue> {
+        self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// A directory of files behind the core's [`Storage`] trait, with syncs
@@ -49,9 +120,14 @@ pub struct FileStorage {
     dir: PathBuf,
     files: HashMap<String, Open>,
     next_token: u64,
-    /// A name was created or removed since the directory was last synced.
-    dir_changed: bool,
-    syncer: mpsc::Sender<SyncRequest>,
+    /// Names created or removed, with the number of that change, until a
+    /// directory fsync covers it: a directory entry is durable only then.
+    dir_changed: HashMap<String, u64>,
+    /// Directory changes numbered so far.
+    dir_changes: u64,
+    /// `dir_changed` is pruned when it grows to this many names.
+    dir_prune_at: usize,
+    shared: Arc<Shared>,
     completions: Completions,
 }
 
@@ -61,20 +137,46 @@ impl std::fmt::Debug for FileStorage {
     }
 }
 
+impl Drop for FileStorage {
+    fn drop(&mut self) {
+        // The threads finish what is queued, then stop.
+        self.shared.lock().stopped = true;
+        self.shared.changed.notify_all();
+    }
+}
+
 impl FileStorage {
-    /// Opens `dir`, creating it if missing, and starts its syncer thread,
-    /// which calls `wake` after each batch of completed syncs.
+    /// Opens `dir`, creating it if missing, and starts its syncer threads,
+    /// which call `wake` after each batch of completed syncs.
     pub fn open(dir: impl Into<PathBuf>, wake: SyncWaker) -> std::io::Result<FileStorage> {
         let dir = dir.into();
         fs::create_dir_all(&dir)?;
         let completions: Completions = Arc::default();
-        let (tx, rx) = mpsc::channel();
-        let dir_handle = File::open(&dir)?;
-        let done = Arc::clone(&completions);
-        std::thread::Builder::new()
-            .name("natrix-sync".into())
-            .spawn(move || run_syncer(&rx, &dir_handle, &done, &*wake))?;
-        Ok(FileStorage { dir, files: HashMap::new(), next_token: 1, dir_changed: false, syncer: tx, completions })
+        let shared = Arc::new(Shared::default());
+        let dir_handle = Arc::new(File::open(&dir)?);
+        for i in 0..SYNC_THREADS {
+            let (s, dir_handle, done, wake) =
+                (Arc::clone(&shared), Arc::clone(&dir_handle), Arc::clone(&completions), Arc::clone(&wake));
+            let spawned = std::thread::Builder::new()
+                .name(format!("natrix-sync-{i}"))
+                .spawn(move || run_syncer(&s, &dir_handle, &done, &*wake));
+            if let Err(e) = spawned {
+                // The threads already started stop.
+                shared.lock().stopped = true;
+                shared.changed.notify_all();
+                return Err(e);
+            }
+        }
+        Ok(FileStorage {
+            dir,
+            files: HashMap::new(),
+            next_token: 1,
+            dir_changed: HashMap::new(),
+            dir_changes: 0,
+            dir_prune_at: DIR_CHANGES_KEPT,
+            shared,
+            completions,
+        })
     }
 
     /// The queue of completed syncs, for the driver.
@@ -102,41 +204,64 @@ impl FileStorage {
                 .open(&path)
                 .map_err(|e| error(name, &e))?;
             let len = file.metadata().map_err(|e| error(name, &e))?.len();
-            self.dir_changed |= !existed;
+            if !existed {
+                self.note_dir_change(name);
+            }
             self.files.insert(name.to_owned(), Open { file: Arc::new(file), len });
         }
         Ok(self.files.get_mut(name).expect("inserted above"))
     }
+
+    /// `name` was created or removed: its next sync fsyncs the directory,
+    /// unless a directory fsync covers the change first.
+    fn note_dir_change(&mut self, name: &str) {
+        self.dir_changes += 1;
+        self.dir_changed.insert(name.to_owned(), self.dir_changes);
+        if self.dir_changed.len() >= self.dir_prune_at {
+            // Names removed and never synced again (superseded files) are
+            // forgotten once a directory fsync covered them; pruning again
+            // only after the map doubled keeps it linear overall.
+            let through = self.shared.dir_synced_through.load(Ordering::Acquire);
+            self.dir_changed.retain(|_, &mut change| change > through);
+            self.dir_prune_at = (self.dir_changed.len() * 2).max(DIR_CHANGES_KEPT);
+        }
+    }
 }
 
-fn run_syncer(rx: &mpsc::Receiver<SyncRequest>, dir: &File, done: &Completions, wake: &(dyn Fn() + Send + Sync)) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter());
-        let mut synced: Vec<*const File> = Vec::new();
-        let mut dir_needed = false;
-        for request in &batch {
-            dir_needed |= request.dir;
-            if let Some(file) = &request.file {
-                let key = Arc::as_ptr(file);
-                if !synced.contains(&key) {
-                    synced.push(key);
-                    // An fsync error leaves the data's fate unknown; the
-                    // token still completes so nothing waits forever, and
-                    // the next read of the file finds what is really there.
-                    let _ = file.sync_data();
-                }
+/// One syncer thread: takes a file at a time until the storage is dropped
+/// and nothing is left.
+fn run_syncer(shared: &Shared, dir: &File, done: &Completions, wake: &(dyn Fn() + Send + Sync)) {
+    loop {
+        let mut queue = shared.lock();
+        let job = loop {
+            if let Some(job) = queue.take() {
+                break job;
+            }
+            if queue.stopped && queue.queued.is_empty() {
+                return;
+            }
+            queue = shared.changed.wait(queue).unwrap_or_else(std::sync::PoisonError::into_inner);
+        };
+        drop(queue);
+        // An fsync error leaves the data's fate unknown; the tokens still
+        // complete so nothing waits forever, and the next read of the file
+        // finds what is really there.
+        if let Some(file) = &job.file {
+            let _ = file.sync_data();
+        }
+        if let Some(change) = job.dir {
+            if change > shared.dir_synced_through.load(Ordering::Acquire) && dir.sync_all().is_ok() {
+                shared.dir_synced_through.fetch_max(change, Ordering::AcqRel);
             }
         }
-        if dir_needed {
-            let _ = dir.sync_all();
-        }
-        let last = batch.iter().map(|r| r.token).max().expect("a batch holds one request");
         match done.lock() {
-            Ok(mut q) => q.push(last),
-            Err(poisoned) => poisoned.into_inner().push(last),
+            Ok(mut q) => q.extend_from_slice(&job.tokens),
+            Err(poisoned) => poisoned.into_inner().extend_from_slice(&job.tokens),
         }
         wake();
+        shared.lock().finish(&job.name);
+        // Another request for this file may be waiting for it to be free.
+        shared.changed.notify_all();
     }
 }
 
@@ -181,13 +306,13 @@ impl Storage for FileStorage {
 
     fn remove(&mut self, file: &str) -> Result<(), StorageError> {
         let path = self.path(file)?;
-        self.files.remove(file);
         fs::remove_file(path).map_err(|e| error(file, &e))?;
-        self.dir_changed = true;
+        self.files.remove(file);
+        self.note_dir_change(file);
         Ok(())
     }
 
-    fn list(&self) -> Vec<String> {
+    fn list(&self) -> Result<Vec<String>, StorageError> {
         list_files(&self.dir)
     }
 
@@ -203,14 +328,11 @@ impl Storage for FileStorage {
         self.path(file)?;
         let token = SyncToken(self.next_token);
         self.next_token += 1;
-        let request = SyncRequest {
-            token,
-            file: self.files.get(file).map(|o| Arc::clone(&o.file)),
-            dir: std::mem::take(&mut self.dir_changed),
-        };
-        self.syncer
-            .send(request)
-            .map_err(|_| StorageError::Io { file: file.to_owned(), detail: "the syncer thread stopped".into() })?;
+        let handle = self.files.get(file).map(|o| Arc::clone(&o.file));
+        let through = self.shared.dir_synced_through.load(Ordering::Acquire);
+        let dir = self.dir_changed.remove(file).filter(|&change| change > through);
+        self.shared.lock().push(file, handle, dir, token);
+        self.shared.changed.notify_one();
         Ok(token)
     }
 }
@@ -231,8 +353,65 @@ mod tests {
         });
     }
 
+    fn token(n: u64) -> SyncToken {
+        SyncToken(n)
+    }
+
     #[test]
-    fn syncs_complete_in_the_background_in_order() {
+    fn a_file_is_synced_by_one_thread_at_a_time_with_every_request_made_before() {
+        let mut q = SyncQueue::default();
+        q.push("a", None, None, token(1));
+        q.push("b", None, Some(3), token(2));
+        q.push("a", None, Some(1), token(3));
+        let a = q.take().expect("a is queued");
+        assert_eq!((a.name.as_str(), a.dir, &a.tokens[..]), ("a", Some(1), &[token(1), token(3)][..]));
+        // Asked for again while a thread syncs it: queued, and not taken
+        // until that thread is done (its fsync may have started before
+        // this request's write).
+        q.push("a", None, None, token(4));
+        let b = q.take().expect("b is free");
+        assert_eq!(b.tokens, [token(2)]);
+        assert!(q.take().is_none(), "a is busy, b is busy");
+        q.finish("a");
+        let again = q.take().expect("a is free again");
+        assert_eq!(again.tokens, [token(4)]);
+        q.finish("b");
+        q.finish("a");
+        assert!(q.take().is_none());
+    }
+
+    #[test]
+    fn each_files_syncs_complete_in_order_across_threads() {
+        let root = std::env::temp_dir().join(format!("natrix-files-order-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let mut s = FileStorage::open(&root, Arc::new(|| {})).unwrap();
+        let mut asked: Vec<(usize, SyncToken)> = Vec::new();
+        for round in 0..50 {
+            for f in 0..6 {
+                s.append(&format!("f{f}"), format!("{round}").as_bytes()).unwrap();
+                asked.push((f, s.sync(&format!("f{f}")).unwrap()));
+            }
+        }
+        let completions = s.completions();
+        for _ in 0..2_000 {
+            if completions.lock().unwrap().len() == asked.len() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let done = completions.lock().unwrap().clone();
+        assert_eq!(done.len(), asked.len(), "every token is reported once");
+        for f in 0..6 {
+            let mine: Vec<SyncToken> = asked.iter().filter(|(g, _)| *g == f).map(|(_, t)| *t).collect();
+            let reported: Vec<SyncToken> = done.iter().copied().filter(|t| mine.contains(t)).collect();
+            assert_eq!(reported, mine, "file f{f}'s syncs complete in the order asked");
+        }
+        drop(s);
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn syncs_complete_in_the_background() {
         let root = std::env::temp_dir().join(format!("natrix-files-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         let wakes = Arc::new(AtomicUsize::new(0));
@@ -251,16 +430,18 @@ mod tests {
         assert!(t2 > t1);
         let completions = s.completions();
         for _ in 0..500 {
-            if completions.lock().unwrap().contains(&t2) {
+            if completions.lock().unwrap().len() == 2 {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
-        assert_eq!(completions.lock().unwrap().iter().max(), Some(&t2));
+        let mut done = completions.lock().unwrap().clone();
+        done.sort();
+        assert_eq!(done, [t1, t2]);
         assert!(wakes.load(Ordering::SeqCst) >= 1);
         s.truncate("a.blk", 5).unwrap();
         assert_eq!(s.len("a.blk").unwrap(), 5);
-        assert_eq!(s.list(), ["a.blk", "b.blk"]);
+        assert_eq!(s.list().unwrap(), ["a.blk", "b.blk"]);
         s.remove("a.blk").unwrap();
         assert!(matches!(s.read("a.blk", 0, 1), Err(StorageError::NotFound { .. })));
         assert!(matches!(s.append("../x", b"x"), Err(StorageError::InvalidName { .. })));

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::config::CheckLimits;
 use super::store::test_storage::TestDisk;
 use super::JetStream;
+use crate::storage::Storage as _;
 use crate::time::UnixNanos;
 
 const WALL: UnixNanos = UnixNanos(1_700_000_000_000_000_000);
@@ -29,9 +30,8 @@ fn send(js: &mut JetStream, disk: &TestDisk, subject: &str, payload: &str) -> Ve
         js.handle_publish("A", subject.as_bytes(), Some(&reply), None, &payload, WALL);
     }
     js.flush();
-    if let Some(token) = disk.complete_syncs() {
-        js.handle_synced(token);
-    }
+    let tokens = disk.complete_syncs();
+    js.handle_synced(&tokens);
     // Only what went to the requester's inbox (advisories go elsewhere).
     std::iter::from_fn(|| js.poll_reply())
         .filter(|r| &r.subject[..] == b"_INBOX.r")
@@ -81,8 +81,9 @@ fn a_held_write_is_retried_on_a_timer() {
     let later = UnixNanos(WALL.0 + i64::try_from(due.as_nanos()).unwrap());
     js.handle_timeout(later);
     js.flush();
-    let token = disk.complete_syncs().expect("the held write was synced");
-    js.handle_synced(token);
+    let tokens = disk.complete_syncs();
+    assert!(!tokens.is_empty(), "the held write was synced");
+    js.handle_synced(&tokens);
     let acks: Vec<_> = std::iter::from_fn(|| js.poll_reply()).filter(|r| &r.subject[..] == b"_INBOX.r").collect();
     assert_eq!(acks.len(), 1);
     assert!(String::from_utf8_lossy(&acks[0].payload).contains(r#""seq":1"#));
@@ -157,11 +158,99 @@ fn acks_wait_for_the_sync_that_covers_them() {
     publish(&mut js, 2);
     js.flush();
     assert_eq!(acks(&mut js), 0, "nothing is acknowledged before its sync");
-    let token = disk.complete_syncs().expect("one sync asked for");
-    js.handle_synced(token);
+    let tokens = disk.complete_syncs();
+    assert!(!tokens.is_empty(), "one sync asked for");
+    js.handle_synced(&tokens);
     assert_eq!(acks(&mut js), 2);
     disk.crash(0);
     assert_eq!(recovered_msgs(&disk), 2);
+}
+
+/// JetStream on `disk` with file streams `S` (`s.>`) and `T` (`t.>`), synced.
+fn streams_s_and_t(disk: &TestDisk) -> JetStream {
+    let mut js = start(disk);
+    for (name, subjects) in [("S", "s.>"), ("T", "t.>")] {
+        let config = format!(r#"{{"name":"{name}","subjects":["{subjects}"],"storage":"file"}}"#);
+        let answer = send(&mut js, disk, &format!("$JS.API.STREAM.CREATE.{name}"), &config);
+        assert!(answer[0].contains(r#""did_create":true"#), "{answer:?}");
+    }
+    js
+}
+
+/// The storage completes different files' syncs in any order: a PubAck
+/// waits for its own stream's files only, while an answer that must follow
+/// every write before it waits for all of them.
+#[test]
+fn a_slow_sync_of_one_stream_holds_back_no_other_streams_acks() {
+    let disk = TestDisk::default();
+    let mut js = streams_s_and_t(&disk);
+    let payload = Bytes::from_static(b"m");
+    assert!(js.handle_publish("A", b"s.a", Some(&Bytes::from_static(b"ack.s")), None, &payload, WALL));
+    assert!(js.handle_publish("A", b"t.a", Some(&Bytes::from_static(b"ack.t")), None, &payload, WALL));
+    assert!(js.handle_api("A", b"$JS.API.STREAM.INFO.T", Some(&Bytes::from_static(b"info")), &Bytes::new(), WALL));
+    js.flush();
+    assert_eq!(subjects(&mut js), Vec::<String>::new());
+    // Stream S's disk is slow: T's sync completes first.
+    let done = disk.complete_syncs_of(|file| !file.starts_with("A.S."));
+    assert!(!done.is_empty(), "T's files were synced");
+    js.handle_synced(&done);
+    assert_eq!(subjects(&mut js), ["ack.t"], "T's ack goes; S's and the info, which follows S's write, wait");
+    js.handle_synced(&disk.complete_syncs());
+    assert_eq!(subjects(&mut js), ["ack.s", "info"]);
+}
+
+/// The subjects of the replies ready, advisories left out.
+fn subjects(js: &mut JetStream) -> Vec<String> {
+    std::iter::from_fn(|| js.poll_reply())
+        .map(|r| String::from_utf8_lossy(&r.subject).into_owned())
+        .filter(|s| !s.starts_with("$JS.EVENT."))
+        .collect()
+}
+
+/// A PubAck waits for every sync its stream has outstanding, not only the
+/// one its flush asked for: here the stream's metadata, written by its
+/// creation and still being synced when the first message's block sync
+/// completes. Acknowledged, the message would be lost with the stream.
+#[test]
+fn a_puback_waits_for_its_streams_metadata_to_be_durable() {
+    let disk = TestDisk::default();
+    let mut js = start(&disk);
+    assert!(js.handle_api("A", b"$JS.API.STREAM.CREATE.S", Some(&Bytes::from_static(b"create")), &Bytes::from_static(CREATE.as_bytes()), WALL));
+    js.flush();
+    assert!(js.handle_publish("A", b"s.a", Some(&Bytes::from_static(b"ack")), None, &Bytes::from_static(b"m"), WALL));
+    js.flush();
+    js.handle_synced(&disk.complete_syncs_of(|file| !file.contains(".meta.")));
+    assert_eq!(subjects(&mut js), Vec::<String>::new(), "the metadata is not durable yet");
+    js.handle_synced(&disk.complete_syncs());
+    assert_eq!(subjects(&mut js), ["create", "ack"]);
+    disk.crash(0);
+    assert_eq!(recovered_msgs(&disk), 1);
+}
+
+/// A flush that failed on one stream still asked for the others' syncs;
+/// their PubAcks, held for the retry, wait for those syncs too, even when
+/// the retry syncs other files of their stream.
+#[test]
+fn a_puback_held_by_a_failed_flush_waits_for_the_sync_that_flush_asked_for() {
+    let disk = TestDisk::default();
+    let mut js = streams_s_and_t(&disk);
+    let m = Bytes::from_static(b"m");
+    assert!(js.handle_publish("A", b"s.a", Some(&Bytes::from_static(b"ack")), None, &m, WALL));
+    assert!(js.handle_publish("A", b"t.a", None, None, &m, WALL));
+    disk.set_full_for(Some("A.T."));
+    js.flush();
+    disk.set_full_for(None);
+    // Only S's metadata is written at the retry; its block's sync, asked
+    // for by the failed flush, is slow.
+    let update = r#"{"name":"S","subjects":["s.>"],"storage":"file","description":"x"}"#;
+    assert!(js.handle_api("A", b"$JS.API.STREAM.UPDATE.S", Some(&Bytes::from_static(b"update")), &Bytes::from(update), WALL));
+    js.flush();
+    js.handle_synced(&disk.complete_syncs_of(|file| !file.ends_with(".blk")));
+    assert_eq!(subjects(&mut js), Vec::<String>::new(), "S's block is not durable yet");
+    js.handle_synced(&disk.complete_syncs());
+    assert_eq!(subjects(&mut js), ["ack", "update"]);
+    disk.crash(0);
+    assert_eq!(recovered_msgs(&disk), 1);
 }
 
 #[test]
@@ -187,11 +276,13 @@ fn with_a_sync_interval_acks_go_at_once_and_syncs_follow_the_clock() {
     publish(&mut js, 1);
     js.flush();
     assert_eq!(acks(&mut js), 1, "acknowledged before any sync");
-    assert_eq!(disk.complete_syncs(), None, "no sync asked for yet");
+    assert_eq!(disk.complete_syncs(), [], "no sync asked for yet");
     let wait = js.poll_timeout(WALL).expect("a sync is due");
     assert_eq!(wait, Duration::ZERO);
     js.handle_timeout(WALL);
-    js.handle_synced(disk.complete_syncs().expect("the interval's sync"));
+    let tokens = disk.complete_syncs();
+    assert!(!tokens.is_empty(), "the interval's sync");
+    js.handle_synced(&tokens);
     publish(&mut js, 2);
     js.flush();
     assert_eq!(acks(&mut js), 1);
@@ -227,9 +318,8 @@ fn pull_and_ack(js: &mut JetStream, disk: &TestDisk, batch: u64) -> Vec<String> 
         js.handle_timeout(due);
         js.flush();
     }
-    if let Some(token) = disk.complete_syncs() {
-        js.handle_synced(token);
-    }
+    let tokens = disk.complete_syncs();
+    js.handle_synced(&tokens);
     got
 }
 
@@ -276,7 +366,9 @@ fn unconfirmed_acks_are_saved_on_the_clock_and_a_double_ack_at_once() {
     js.handle_publish("A", b"s.x", Some(&puback), None, &Bytes::from_static(b"m4"), WALL);
     js.flush();
     assert_eq!(consumer_generation(&disk), created, "saved within the interval: held back");
-    js.handle_synced(disk.complete_syncs().expect("the stream's sync"));
+    let tokens = disk.complete_syncs();
+    assert!(!tokens.is_empty(), "the stream's sync");
+    js.handle_synced(&tokens);
     assert!(std::iter::from_fn(|| js.poll_reply()).any(|r| r.subject == puback), "the PubAck went with its sync");
     assert!(!js.needs_flush(), "a held-back save waits for its timer, not for every input's end");
     let interval = super::consumer::persist::CONSUMER_SAVE_INTERVAL;
@@ -289,7 +381,9 @@ fn unconfirmed_acks_are_saved_on_the_clock_and_a_double_ack_at_once() {
     js.handle_timeout(later);
     js.flush();
     assert_eq!(consumer_generation(&disk), created + 1, "saved when the interval passed");
-    js.handle_synced(disk.complete_syncs().expect("the save was synced"));
+    let tokens = disk.complete_syncs();
+    assert!(!tokens.is_empty(), "the save was synced");
+    js.handle_synced(&tokens);
 
     // A double ack within the interval: saved at once, confirmed once synced.
     let confirm = Bytes::from_static(b"_INBOX.ack");
@@ -297,7 +391,9 @@ fn unconfirmed_acks_are_saved_on_the_clock_and_a_double_ack_at_once() {
     js.flush();
     assert_eq!(consumer_generation(&disk), created + 2);
     assert!(std::iter::from_fn(|| js.poll_reply()).all(|r| r.subject != confirm), "no confirmation before the sync");
-    js.handle_synced(disk.complete_syncs().expect("a sync was asked for"));
+    let tokens = disk.complete_syncs();
+    assert!(!tokens.is_empty(), "a sync was asked for");
+    js.handle_synced(&tokens);
     assert!(std::iter::from_fn(|| js.poll_reply()).any(|r| r.subject == confirm));
 
     // An ack the clock never saved is lost in a crash: its message is

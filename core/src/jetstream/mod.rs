@@ -22,6 +22,7 @@ mod requests;
 pub mod store;
 mod sourcing;
 mod stream;
+mod sync_waits;
 pub mod ttl;
 #[cfg(test)]
 mod tests;
@@ -33,7 +34,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::log::{Level, LogEvent};
-use crate::storage::SyncToken;
+use crate::storage::Storage as _;
 use crate::time::UnixNanos;
 
 use api::{AccountLimits, ApiError};
@@ -123,16 +124,18 @@ pub struct JetStream {
     accounts: BTreeMap<String, JsAccount>,
     /// Accounts JetStream is enabled for.
     enabled: BTreeSet<String>,
-    /// Replies whose writes still need a sync to be asked for.
-    unsynced: Vec<Reply>,
+    /// Replies whose writes still need a sync to be asked for, in order;
+    /// a PubAck (or a republished copy) names its stream, and waits for
+    /// that stream's syncs only.
+    unsynced: Vec<(Option<String>, Reply)>,
     /// A reply queued since the last flush confirms consumer state (a
     /// double ack, a consumer API answer, an API answer that waits for
     /// writes): that flush saves every changed consumer, holding none
     /// back. PubAcks do not set it: they depend on their stream's writes
     /// only.
     confirms_consumers: bool,
-    /// Replies waiting for a requested sync to complete, by token.
-    waiting: VecDeque<(SyncToken, Reply)>,
+    /// Replies waiting for requested syncs to complete, oldest first.
+    waiting: VecDeque<sync_waits::Waiting>,
     /// Replies free to go.
     ready: VecDeque<Reply>,
     /// File streams written since the last flush: (account, stream).
@@ -152,9 +155,6 @@ pub struct JetStream {
     /// After a write or sync that failed, when the flush is tried again
     /// (if no batch's end tried it before).
     sync_retry_at: Option<UnixNanos>,
-    /// A sync asked for by a flush whose other syncs failed: the replies
-    /// held then wait for it too.
-    held_sync: Option<SyncToken>,
     /// A file stream was written since the last flush that wrote every
     /// held write out (with a sync interval, `dirty` stays set until the
     /// interval's sync, so it cannot say whether a flush has work).
@@ -227,7 +227,6 @@ impl JetStream {
             last_sync: UnixNanos(0),
             last_wall: UnixNanos(0),
             sync_retry_at: None,
-            held_sync: None,
             unwritten: false,
             advisories: Vec::new(),
             id_seed: 0,
@@ -359,7 +358,16 @@ impl JetStream {
 
     fn recover(&mut self) {
         let Some(storage) = self.storage.clone() else { return };
-        let names = storage.lock().list();
+        let listed = storage.lock().list();
+        let names = match listed {
+            Ok(names) => names,
+            Err(e) => {
+                // Streams that cannot be seen must not be taken for
+                // absent: a new one could be made over their files.
+                self.storage = None;
+                return self.log(Level::Error, format!("JetStream's store cannot be read, file streams are unavailable: {e}"));
+            }
+        };
         let mut prefixes = BTreeSet::new();
         for name in &names {
             let mut parts = name.splitn(3, '.');
@@ -483,14 +491,14 @@ impl JetStream {
         if wrote && file {
             self.unwritten = true;
             if !self.dirty.iter().any(|(a, n)| a == account && *n == name) {
-                self.mark_dirty((account.to_owned(), name));
+                self.mark_dirty((account.to_owned(), name.clone()));
             }
         }
         // The republished copy goes out when the ack would: after the sync.
         if let Some(copy) = republished {
             let r = Reply { account: account.to_owned(), subject: copy.subject, headers: Some(copy.headers), payload: copy.payload };
             if file {
-                self.unsynced.push(r);
+                self.unsynced.push((Some(name.clone()), r));
             } else {
                 self.queue_after_writes(r);
             }
@@ -498,7 +506,7 @@ impl JetStream {
         if let Some(reply) = reply {
             let r = Reply { account: account.to_owned(), subject: reply.clone(), headers: None, payload: body.into() };
             if wrote && file {
-                self.unsynced.push(r);
+                self.unsynced.push((Some(name), r));
             } else if outcome.is_err() && self.sync_retry_at.is_some() {
                 // Held writes wait for a failing disk; a refusal stores
                 // nothing and need not wait behind them.
@@ -523,12 +531,15 @@ impl JetStream {
         Quota::new(&acc.limits, &self.budget(), storage, acc.used(storage), server_used)
     }
 
-    /// Queues a reply that must not overtake the writes made before it.
+    /// Queues a reply that must not overtake the writes made before it
+    /// (a duplicate's PubAck must not overtake its original's sync, even
+    /// when nothing waits on that sync).
     fn queue_after_writes(&mut self, reply: Reply) {
-        if self.unsynced.is_empty() && self.waiting.is_empty() {
+        let synced = self.storage.as_ref().is_none_or(|s| s.lock().all_done());
+        if self.unsynced.is_empty() && self.waiting.is_empty() && self.dirty.is_empty() && synced {
             self.ready.push_back(reply);
         } else {
-            self.unsynced.push(reply);
+            self.unsynced.push((None, reply));
         }
     }
 
@@ -539,16 +550,16 @@ impl JetStream {
             // Nothing waits for a sync: consumer state is saved as always,
             // stream writes wait for the interval's timer, and replies go
             // once their writes reached the storage.
-            let _ = self.save_consumers();
+            self.save_consumers();
             if self.write_out_dirty() {
                 self.unwritten = false;
                 let replies = std::mem::take(&mut self.unsynced);
-                self.ready.extend(replies);
+                self.ready.extend(replies.into_iter().map(|(_, r)| r));
             }
             return;
         }
-        let consumers = self.save_consumers();
-        self.sync_dirty(consumers);
+        self.save_consumers();
+        self.sync_dirty();
     }
 
     /// Hands every dirty stream's held writes to the storage; false (with
@@ -578,45 +589,6 @@ impl JetStream {
         self.sync_retry_at.get_or_insert(UnixNanos(self.last_wall.0.saturating_add(retry)));
     }
 
-    /// Asks for a sync of every stream written since the last one (beside
-    /// `last`, a sync already asked for); the replies waiting on those
-    /// writes are released when it completes. A stream whose sync cannot
-    /// be asked for stays dirty, and every reply still unsynced waits for
-    /// a later flush: no acknowledgement goes out for a write that may not
-    /// be on disk.
-    fn sync_dirty(&mut self, last: Option<SyncToken>) {
-        let mut last = last.max(self.held_sync.take());
-        let dirty = std::mem::take(&mut self.dirty);
-        let mut failed = Vec::new();
-        for (account, name) in dirty {
-            let Some(stream) = self.accounts.get_mut(&account).and_then(|a| a.streams.get_mut(&name)) else { continue };
-            match stream.store_mut().sync() {
-                Ok(token) => last = last.max(token),
-                Err(e) => failed.push((account, name, e)),
-            }
-        }
-        if !failed.is_empty() {
-            for (account, name, e) in failed {
-                self.sync_failed(&account, &name, &e);
-                self.mark_dirty((account, name));
-            }
-            // Earlier syncs asked for still complete; the replies after
-            // them wait for the retry.
-            self.held_sync = last;
-            return;
-        }
-        self.unwritten = false;
-        let replies = std::mem::take(&mut self.unsynced);
-        match last {
-            Some(token) => self.waiting.extend(replies.into_iter().map(|r| (token, r))),
-            None if self.waiting.is_empty() => self.ready.extend(replies),
-            None => {
-                let token = self.waiting.back().expect("not empty").0;
-                self.waiting.extend(replies.into_iter().map(|r| (token, r)));
-            }
-        }
-    }
-
     /// True when writes wait for [`JetStream::flush`].
     pub fn needs_flush(&self) -> bool {
         // With a sync interval, streams written since the last flush still
@@ -642,20 +614,6 @@ impl JetStream {
     fn mark_dirty(&mut self, stream: (String, String)) {
         self.dirty.insert(stream);
         self.unwritten = true;
-    }
-
-    /// A sync of JetStream's storage completed: every token up to `token` did.
-    pub fn handle_synced(&mut self, token: SyncToken) {
-        for stream in self.accounts.values_mut().flat_map(|a| a.streams.values_mut()) {
-            if stream.config().storage == StorageType::File {
-                stream.store_mut().handle_synced(token);
-            }
-        }
-        self.consumers_synced(token);
-        while self.waiting.front().is_some_and(|(t, _)| *t <= token) {
-            let (_, reply) = self.waiting.pop_front().expect("front exists");
-            self.ready.push_back(reply);
-        }
     }
 
     /// The next reply to deliver.
@@ -688,7 +646,7 @@ impl JetStream {
         self.consumer_saves_timeout(wall);
         if self.next_sync(wall).is_some_and(|d| d.is_zero()) {
             self.last_sync = wall;
-            self.sync_dirty(None);
+            self.sync_dirty();
         }
         let mut failed = Vec::new();
         let mut grown = Vec::new();

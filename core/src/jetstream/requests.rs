@@ -186,7 +186,7 @@ impl JetStream {
         self.confirms_consumers |= waits;
         for reply in advisories.into_iter().chain([r]).chain(audit) {
             if waits {
-                self.unsynced.push(reply);
+                self.unsynced.push((None, reply));
             } else {
                 self.queue_after_writes(reply);
             }
@@ -221,13 +221,11 @@ impl JetStream {
                 }
                 let file = stream.config().storage == StorageType::File;
                 stream.store_mut().delete().map_err(ApiError::stream_delete)?;
-                if file {
-                    // The removal is durable once a sync of the store's files completes.
-                    let _ = stream.store_mut().sync();
-                }
                 self.layout += 1;
                 self.advise_stream(account, name, StreamAction::Delete, wall);
-                Ok((api::success_response(kinds::STREAM_DELETE), false))
+                // The answer waits for the removal's syncs (asked for by
+                // the store's delete): a crash must not bring the stream back.
+                Ok((api::success_response(kinds::STREAM_DELETE), file))
             }
             Request::Names => self.names(account, payload),
             Request::List => self.list(account, payload, wall),

@@ -440,7 +440,7 @@ impl JetStream {
         let file = self.stream(account, name).is_ok_and(|s| s.config().storage == super::config::StorageType::File);
         let reply = super::Reply { account: origin.account, subject: Bytes::from(ack), headers: None, payload: Bytes::from_static(b"+ACK") };
         if wrote && file {
-            self.unsynced.push(reply);
+            self.unsynced.push((None, reply));
         } else {
             self.queue_after_writes(reply);
         }

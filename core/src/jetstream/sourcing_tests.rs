@@ -22,9 +22,8 @@ fn start(disk: &TestDisk) -> JetStream {
 fn settle(js: &mut JetStream, disk: &TestDisk) {
     for _ in 0..100 {
         js.flush();
-        if let Some(token) = disk.complete_syncs() {
-            js.handle_synced(token);
-        }
+        let tokens = disk.complete_syncs();
+        js.handle_synced(&tokens);
         if !js.poll_timeout(WALL).is_some_and(|d| d.is_zero()) {
             return;
         }

@@ -2,18 +2,17 @@
 //! their API requests and stream publishes to [`JetStream`], delivering
 //! its replies, and the group commit at the end of each batch.
 
-use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::jetstream::api::AccountLimits;
 use crate::jetstream::config::CheckLimits;
-use crate::jetstream::store::SharedStorage;
+use crate::jetstream::store::{share_storage, SharedStorage};
 use crate::jetstream::JetStream;
 use crate::log::Level;
 use crate::protocol::Publish;
 use crate::storage::SyncToken;
-use crate::sync::{Lock, Ordering};
+use crate::sync::Ordering;
 use crate::time::Instant;
 
 use super::sys_monitor::SERVER_SLOT;
@@ -53,7 +52,7 @@ impl Control {
             domain: self.opts.jetstream_domain.clone(),
             ..CheckLimits::default()
         };
-        let storage: Option<SharedStorage> = storage.map(|s| Arc::new(Lock::new(s)));
+        let storage: Option<SharedStorage> = storage.map(share_storage);
         let mut js = JetStream::new(limits, storage);
         js.set_server_name(&self.server_name);
         js.set_id_seed(rand_core::RngCore::next_u64(&mut self.rng));
@@ -401,11 +400,11 @@ impl Control {
         self.drain_jetstream(now);
     }
 
-    /// A sync of JetStream's storage completed (and every earlier one):
-    /// the acknowledgements it held go out.
-    pub fn handle_jetstream_synced(&mut self, now: Instant, token: SyncToken) {
+    /// Syncs of JetStream's storage completed, each reported once, in any
+    /// order across files: the acknowledgements they held go out.
+    pub fn handle_jetstream_synced(&mut self, now: Instant, tokens: &[SyncToken]) {
         if let Some(js) = self.jetstream.as_mut() {
-            js.handle_synced(token);
+            js.handle_synced(tokens);
         }
         self.drain_jetstream(now);
     }

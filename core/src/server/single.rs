@@ -178,15 +178,15 @@ impl Server {
         self.collect(now);
     }
 
-    /// A sync the server asked for completed (see [`Control::handle_synced`]).
-    pub fn handle_synced(&mut self, now: Instant, token: SyncToken) {
-        self.control.handle_synced(now, token);
+    /// Syncs the server asked for completed (see [`Control::handle_synced`]).
+    pub fn handle_synced(&mut self, now: Instant, tokens: &[SyncToken]) {
+        self.control.handle_synced(now, tokens);
         self.collect(now);
     }
 
-    /// A sync of JetStream's storage completed (see [`Control::handle_jetstream_synced`]).
-    pub fn handle_jetstream_synced(&mut self, now: Instant, token: SyncToken) {
-        self.control.handle_jetstream_synced(now, token);
+    /// Syncs of JetStream's storage completed (see [`Control::handle_jetstream_synced`]).
+    pub fn handle_jetstream_synced(&mut self, now: Instant, tokens: &[SyncToken]) {
+        self.control.handle_jetstream_synced(now, tokens);
         self.collect(now);
     }
 

@@ -20,7 +20,8 @@ use super::nul_fields;
 #[derive(Clone, Debug, Default)]
 struct Disk {
     files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
-    tokens: Arc<Mutex<u64>>,
+    /// The last token issued, and the last one reported complete.
+    tokens: Arc<Mutex<(u64, u64)>>,
 }
 
 impl Disk {
@@ -28,8 +29,12 @@ impl Disk {
         self.files.lock().expect("disk")
     }
 
-    fn last_token(&self) -> SyncToken {
-        SyncToken(*self.tokens.lock().expect("tokens"))
+    /// The tokens issued since the last call, every one complete.
+    fn completed(&self) -> Vec<SyncToken> {
+        let mut t = self.tokens.lock().expect("tokens");
+        let done = (t.1 + 1..=t.0).map(SyncToken).collect();
+        t.1 = t.0;
+        done
     }
 }
 
@@ -70,8 +75,8 @@ impl Storage for Disk {
         self.files().remove(file).map(|_| ()).ok_or_else(|| not_found(file))
     }
 
-    fn list(&self) -> Vec<String> {
-        self.files().keys().cloned().collect()
+    fn list(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self.files().keys().cloned().collect())
     }
 
     fn len(&self, file: &str) -> Result<u64, StorageError> {
@@ -83,8 +88,8 @@ impl Storage for Disk {
             return Err(not_found(file));
         }
         let mut t = self.tokens.lock().expect("tokens");
-        *t += 1;
-        Ok(SyncToken(*t))
+        t.0 += 1;
+        Ok(SyncToken(t.0))
     }
 }
 
@@ -114,7 +119,7 @@ const PUB_SUBJECTS: &[&str] = &["s.a", "s.b", "t", "s.a.b", "x", "t.1"];
 /// completed, and every other reply's payload.
 fn drain(js: &mut JetStream, disk: &Disk) -> (Vec<(Option<Bytes>, Bytes)>, usize) {
     js.flush();
-    js.handle_synced(disk.last_token());
+    js.handle_synced(&disk.completed());
     let mut ours = Vec::new();
     let mut others = 0;
     while let Some(r) = js.poll_reply() {

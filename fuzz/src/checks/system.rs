@@ -104,8 +104,8 @@ impl Storage for Disk {
             .map(|_| ())
             .ok_or_else(|| not_found(file))
     }
-    fn list(&self) -> Vec<String> {
-        self.state().files.keys().cloned().collect()
+    fn list(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self.state().files.keys().cloned().collect())
     }
     fn len(&self, file: &str) -> Result<u64, StorageError> {
         let d = self.state();
@@ -490,8 +490,9 @@ impl Node {
             issued.min(self.synced + u64::from(token % 4) + 1)
         };
         if upto > self.synced {
+            let tokens: Vec<SyncToken> = (self.synced + 1..=upto).map(SyncToken).collect();
             self.synced = upto;
-            self.server.handle_synced(self.now, SyncToken(upto));
+            self.server.handle_synced(self.now, &tokens);
         }
         self.drain();
     }

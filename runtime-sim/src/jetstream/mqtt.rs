@@ -393,8 +393,8 @@ impl MWorld {
         for token in &done {
             self.hash.u64(token.0);
         }
-        if let (Some(&last), Some(server)) = (done.last(), self.server.as_mut()) {
-            server.handle_jetstream_synced(now, last);
+        if let (false, Some(server)) = (done.is_empty(), self.server.as_mut()) {
+            server.handle_jetstream_synced(now, &done);
         }
         self.pump();
     }

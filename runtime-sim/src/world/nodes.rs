@@ -82,9 +82,8 @@ impl World {
         for token in &done {
             self.hash.u64(token.0);
         }
-        // Completions are ordered: the last one covers the others.
-        if let (Some(&last), Some(server)) = (done.last(), self.nodes[node].server.as_mut()) {
-            server.handle_jetstream_synced(now, last);
+        if let (false, Some(server)) = (done.is_empty(), self.nodes[node].server.as_mut()) {
+            server.handle_jetstream_synced(now, &done);
             self.drain_node(node);
         } else {
             self.rearm_disk(node);

@@ -734,7 +734,7 @@ impl JetStream {
         if let (Some(reply), false) = (reply, next) {
             // Double ack: the confirmation waits for the saved state.
             self.confirms_consumers = true;
-            self.unsynced.push(Reply { account: account.to_owned(), subject: reply.clone(), headers: None, payload: Bytes::new() });
+            self.unsynced.push((None, Reply { account: account.to_owned(), subject: reply.clone(), headers: None, payload: Bytes::new() }));
         }
         true
     }

@@ -24,7 +24,7 @@ use crate::jetstream::config::StorageType;
 use crate::jetstream::store::{escape_name, unescape_name};
 use crate::jetstream::JetStream;
 use crate::log::Level;
-use crate::storage::SyncToken;
+use crate::storage::{Storage as _, SyncToken};
 use crate::time::UnixNanos;
 
 /// The least time between two saves of one consumer that nothing waits
@@ -115,8 +115,8 @@ impl JetStream {
         self.consumer_files.mark_dirty(account, stream, name);
     }
 
-    /// Writes every changed consumer of a file stream; returns the token of
-    /// the last sync asked for.
+    /// Writes every changed consumer of a file stream and asks for each
+    /// file's sync.
     ///
     /// When no reply waiting for this flush's sync confirms consumer state
     /// (a PubAck does not), a consumer is held back
@@ -129,15 +129,14 @@ impl JetStream {
     /// strength of a held-back save (a double ack or an API answer in the
     /// batch makes every save go at once), and what a crash may undo
     /// meanwhile is at most a redelivery.
-    pub(crate) fn save_consumers(&mut self) -> Option<SyncToken> {
+    pub(crate) fn save_consumers(&mut self) {
         self.consumer_files.fresh = false;
         self.consumer_files.due = None;
-        let storage = self.storage.clone()?;
+        let Some(storage) = self.storage.clone() else { return };
         let defer = !std::mem::take(&mut self.confirms_consumers);
         let now = self.last_wall;
         let interval = i64::try_from(CONSUMER_SAVE_INTERVAL.as_nanos()).unwrap_or(i64::MAX);
         let mut due: Option<UnixNanos> = None;
-        let mut last = None;
         for (account, stream, name) in std::mem::take(&mut self.consumer_files.dirty) {
             let p = prefix(&account, &stream, &name);
             if defer {
@@ -175,19 +174,17 @@ impl JetStream {
                     if old > 0 {
                         self.consumer_files.superseded.push((token, format!("{p}{old}")));
                     }
-                    last = last.max(Some(token));
                 }
                 Err(e) => self.log(Level::Error, format!("Saving consumer '{account} > {stream} > {name}' failed: {e}")),
             }
         }
         self.consumer_files.due = due;
-        last
     }
 
     /// Sync completions: superseded generations can go.
-    pub(crate) fn consumers_synced(&mut self, token: SyncToken) {
+    pub(crate) fn consumers_synced(&mut self, tokens: &[SyncToken]) {
         let Some(storage) = self.storage.clone() else { return };
-        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.consumer_files.superseded).into_iter().partition(|(t, _)| *t <= token);
+        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.consumer_files.superseded).into_iter().partition(|(t, _)| tokens.contains(t));
         self.consumer_files.superseded = keep;
         let mut st = storage.lock();
         for (_, file) in done {
@@ -195,13 +192,13 @@ impl JetStream {
         }
         drop(st);
         for file in self.consumer_files.files.values_mut() {
-            file.in_flight = file.in_flight.filter(|&t| t > token);
+            file.in_flight = file.in_flight.filter(|t| !tokens.contains(t));
         }
         // Saves deferred behind this sync go now, or once their interval
         // passed (unless a confirmation waits: the flush coming for it
         // saves every changed consumer).
         if self.consumers_dirty() && !self.confirms_consumers {
-            let _ = self.save_consumers();
+            self.save_consumers();
         }
     }
 
@@ -212,7 +209,14 @@ impl JetStream {
         self.consumer_files.files.remove(&p);
         let Some(storage) = self.storage.clone() else { return };
         let mut st = storage.lock();
-        let files: Vec<String> = st.list().into_iter().filter(|f| f.starts_with(&p)).collect();
+        let files: Vec<String> = match st.list() {
+            Ok(names) => names.into_iter().filter(|f| f.starts_with(&p)).collect(),
+            Err(e) => {
+                drop(st);
+                let line = format!("Removing the files of consumer '{account} > {stream} > {name}' failed: {e}");
+                return self.log(Level::Error, line);
+            }
+        };
         for f in &files {
             let _ = st.remove(f);
         }
@@ -225,7 +229,8 @@ impl JetStream {
     pub(crate) fn recover_consumers(&mut self) {
         let Some(storage) = self.storage.clone() else { return };
         let max_payload = self.limits.max_payload;
-        let names = storage.lock().list();
+        // JetStream::recover found the names readable (or dropped the storage).
+        let names = storage.lock().list().unwrap_or_default();
         let mut newest: BTreeMap<(String, String, String), Vec<u64>> = BTreeMap::new();
         for file in &names {
             let parts: Vec<&str> = file.split('.').collect();
@@ -288,7 +293,7 @@ impl JetStream {
         }
         // Saved now, before new messages can take the forgotten sequences.
         if self.consumers_dirty() {
-            let _ = self.save_consumers();
+            self.save_consumers();
         }
     }
 }

@@ -34,7 +34,7 @@ use bytes::{Bytes, BytesMut};
 use super::index::{Entry, Index, PurgePlan};
 use super::record::{self, Record};
 use super::{file_record_size, LostData, MsgStore, PurgeRequest, SharedStorage, StoreError, StoreState, StoredMsg};
-use crate::storage::{StorageError, SyncToken};
+use crate::storage::{Storage as _, StorageError, SyncToken};
 use crate::time::UnixNanos;
 
 mod recover;
@@ -259,6 +259,8 @@ pub struct FileStore {
     meta_gens: BTreeSet<u64>,
     /// The newest meta generation until its sync completes.
     meta_written: Option<(u64, Option<SyncToken>)>,
+    /// Every sync asked for and not yet reported complete.
+    syncing: BTreeSet<SyncToken>,
     lost: Option<LostData>,
     closed: bool,
     /// New messages are written compressed (`compression: "s2"`); records
@@ -309,6 +311,7 @@ impl FileStore {
             read_ahead: ReadAhead::default(),
             meta_gens: BTreeSet::new(),
             meta_written: None,
+            syncing: BTreeSet::new(),
             lost: None,
             closed: false,
             compress: false,
@@ -334,7 +337,7 @@ impl FileStore {
         block_size_max: u64,
     ) -> Result<FileStore, StoreError> {
         let mut store = FileStore::empty(storage, prefix, first_seq, block_size_max);
-        for (name, kind) in store.own_files() {
+        for (name, kind) in store.own_files()? {
             match store.storage.lock().remove(&name) {
                 Ok(()) | Err(StorageError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -353,12 +356,12 @@ impl FileStore {
     }
 
     /// This store's files, by name.
-    fn own_files(&self) -> Vec<(String, FileKind)> {
-        let names = self.storage.lock().list();
-        names
+    fn own_files(&self) -> Result<Vec<(String, FileKind)>, StorageError> {
+        let names = self.storage.lock().list()?;
+        Ok(names
             .into_iter()
             .filter_map(|name| parse_name(&self.prefix, &name).map(|kind| (name, kind)))
-            .collect()
+            .collect())
     }
 
     fn block_name(&self, id: u64) -> String {
@@ -846,17 +849,18 @@ impl MsgStore for FileStore {
         self.compress = compress;
     }
 
-    fn sync(&mut self) -> Result<Option<SyncToken>, StoreError> {
+    fn sync(&mut self) -> Result<Vec<SyncToken>, StoreError> {
         self.check_open()?;
         self.write_pending()?;
         let storage = Arc::clone(&self.storage);
         let mut storage = storage.lock();
         let names: Vec<String> = std::mem::take(&mut self.dirty).into_iter().collect();
-        let mut highest = None;
+        let mut tokens = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
             match storage.sync(name) {
                 Ok(token) => {
-                    highest = highest.max(Some(token));
+                    tokens.push(token);
+                    self.syncing.insert(token);
                     self.note_sync(name, Some(token));
                 }
                 Err(StorageError::NotFound { .. }) => self.note_sync(name, None),
@@ -866,7 +870,7 @@ impl MsgStore for FileStore {
                 }
             }
         }
-        Ok(highest)
+        Ok(tokens)
     }
 
     fn write_out(&mut self) -> Result<(), StoreError> {
@@ -874,20 +878,28 @@ impl MsgStore for FileStore {
         self.write_pending()
     }
 
-    fn handle_synced(&mut self, token: SyncToken) {
+    fn syncs_outstanding(&self) -> Vec<SyncToken> {
+        self.syncing.iter().copied().collect()
+    }
+
+    fn handle_synced(&mut self, tokens: &[SyncToken]) {
+        let mut done: Vec<SyncToken> = tokens.iter().copied().filter(|t| self.syncing.remove(t)).collect();
+        if done.is_empty() {
+            return;
+        }
+        done.sort_unstable();
+        let done = |t: &SyncToken| done.binary_search(t).is_ok();
         for block in self.blocks.values_mut() {
-            while let Some(&(requested, len)) = block.syncs.front() {
-                if requested > token {
-                    break;
-                }
-                block.durable_len = block.durable_len.max(len);
-                block.syncs.pop_front();
+            // A block's syncs complete in order: the newest completed one
+            // says how much of it is durable.
+            if let Some(i) = block.syncs.iter().rposition(|(t, _)| done(t)) {
+                block.durable_len = block.durable_len.max(block.syncs[i].1);
+                block.syncs.drain(..=i);
             }
         }
-        self.removing
-            .retain(|_, pending| pending.is_none_or(|t| t > token));
+        self.removing.retain(|_, pending| !pending.as_ref().is_some_and(done));
         if let Some((newest, Some(requested))) = self.meta_written {
-            if requested <= token {
+            if done(&requested) {
                 self.meta_written = None;
                 self.drop_old_meta(newest);
             }
@@ -899,7 +911,7 @@ impl MsgStore for FileStore {
         self.check_open()?;
         self.pending.clear();
         self.write_failed = false;
-        let files = self.own_files();
+        let files = self.own_files()?;
         let mut storage = self.storage.lock();
         for (name, _) in &files {
             match storage.remove(name) {

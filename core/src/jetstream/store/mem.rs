@@ -132,9 +132,9 @@ impl MsgStore for MemStore {
         self.index.subject_state(subject)
     }
 
-    fn sync(&mut self) -> Result<Option<SyncToken>, StoreError> {
+    fn sync(&mut self) -> Result<Vec<SyncToken>, StoreError> {
         self.open()?;
-        Ok(None)
+        Ok(Vec::new())
     }
 
     fn delete(&mut self) -> Result<(), StoreError> {

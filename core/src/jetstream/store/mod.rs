@@ -7,9 +7,9 @@
 //! or [`MsgStore::purge`]. Sequences start at 1 (or at the configured
 //! `first_seq`) and never go back; removed sequences stay consumed.
 //!
-//! Durability: a write is volatile until [`MsgStore::sync`]'s token
-//! completes (see [`crate::storage`]). A memory store is never durable;
-//! its `sync` returns `None` and its writes count as durable at once.
+//! Durability: a write is volatile until [`MsgStore::sync`]'s tokens
+//! complete (see [`crate::storage`]). A memory store is never durable;
+//! its `sync` returns no token and its writes count as durable at once.
 
 use std::collections::BTreeMap;
 
@@ -23,6 +23,7 @@ mod file;
 mod index;
 mod mem;
 mod record;
+mod shared;
 #[cfg(test)]
 pub(crate) mod test_storage;
 #[cfg(test)]
@@ -31,14 +32,16 @@ mod tests;
 pub use crate::sync::Lock;
 pub use file::{escape_name, unescape_name, FileStore};
 pub use mem::MemStore;
+pub use shared::SyncLedger;
 
 /// The one [`Storage`](crate::storage::Storage) every file store of a server
-/// shares; each store owns the files whose names start with its prefix.
-pub type SharedStorage = std::sync::Arc<Lock<Box<dyn crate::storage::Storage + Send>>>;
+/// shares, with the ledger of its outstanding syncs; each store owns the
+/// files whose names start with its prefix.
+pub type SharedStorage = std::sync::Arc<Lock<SyncLedger>>;
 
 /// Wraps `storage` for sharing among file stores.
 pub fn share_storage(storage: Box<dyn crate::storage::Storage + Send>) -> SharedStorage {
-    std::sync::Arc::new(Lock::new(storage))
+    std::sync::Arc::new(Lock::new(SyncLedger::new(storage)))
 }
 
 /// One stored message.
@@ -193,9 +196,10 @@ pub trait MsgStore: std::fmt::Debug + Send {
     /// Messages held on exactly `subject` and the lowest sequence among them.
     fn subject_state(&self, subject: &[u8]) -> Option<(u64, u64)>;
 
-    /// Asks for every write so far to become durable. `None` when nothing
+    /// Asks for every write so far to become durable: one sync per file
+    /// written, all of whose tokens must complete. Empty when nothing
     /// needs syncing (nothing written since the last sync, or a memory store).
-    fn sync(&mut self) -> Result<Option<SyncToken>, StoreError>;
+    fn sync(&mut self) -> Result<Vec<SyncToken>, StoreError>;
 
     /// Hands every write so far to the storage without asking for a sync
     /// (a store may hold writes to make fewer, larger ones; a sync writes
@@ -211,13 +215,20 @@ pub trait MsgStore: std::fmt::Debug + Send {
         Ok(())
     }
 
-    /// Tells the store that every sync up to `token` completed (the
-    /// storage's completions, passed on). A file store removes emptied
-    /// blocks and superseded metadata only once what replaces them is
-    /// durable, so without these reports it keeps them (safely). A memory
-    /// store ignores it.
-    fn handle_synced(&mut self, token: SyncToken) {
-        let _ = token;
+    /// Tells the store that the syncs of `tokens` completed (the
+    /// storage's completions, passed on, in any order across files; a
+    /// store ignores the tokens that are not its own). A file store removes
+    /// emptied blocks and superseded metadata only once what replaces them
+    /// is durable, so without these reports it keeps them (safely). A
+    /// memory store ignores it.
+    fn handle_synced(&mut self, tokens: &[SyncToken]) {
+        let _ = tokens;
+    }
+
+    /// The syncs this store asked for that have not completed: its writes
+    /// so far are durable once they all have. A memory store has none.
+    fn syncs_outstanding(&self) -> Vec<SyncToken> {
+        Vec::new()
     }
 
     /// Writes new messages compressed (`compression: "s2"`) or not; reads

@@ -20,6 +20,9 @@ struct Disk {
     pending: Vec<(SyncToken, String, Option<Vec<u8>>)>,
     next_token: u64,
     full: bool,
+    /// Appends to files whose names start with this are refused as on a
+    /// full disk (one stream's files).
+    full_for: Option<String>,
 }
 
 /// A handle on one in-memory disk; clones share it.
@@ -36,18 +39,27 @@ impl TestDisk {
         share_storage(Box::new(self.clone()))
     }
 
-    /// Completes every sync requested so far; returns the highest token.
-    pub(crate) fn complete_syncs(&self) -> Option<SyncToken> {
+    /// Completes every sync requested so far; returns their tokens.
+    pub(crate) fn complete_syncs(&self) -> Vec<SyncToken> {
+        self.complete_syncs_of(|_| true)
+    }
+
+    /// Completes the syncs requested so far of the files `which` picks
+    /// (the others stay pending, as a slow disk's would); returns their
+    /// tokens. A file's syncs complete in order, as the contract asks.
+    pub(crate) fn complete_syncs_of(&self, which: impl Fn(&str) -> bool) -> Vec<SyncToken> {
         let mut disk = self.disk();
-        let pending = std::mem::take(&mut disk.pending);
-        let highest = pending.last().map(|(token, _, _)| *token);
-        for (_, name, content) in pending {
+        let (done, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut disk.pending).into_iter().partition(|(_, name, _)| which(name));
+        disk.pending = kept;
+        let mut tokens = Vec::with_capacity(done.len());
+        for (token, name, content) in done {
             match content {
                 Some(content) => disk.durable.insert(name, content),
                 None => disk.durable.remove(&name),
             };
+            tokens.push(token);
         }
-        highest
+        tokens
     }
 
     /// Crashes: every file goes back to its durable content, keeping at
@@ -75,6 +87,12 @@ impl TestDisk {
                 content[offset] ^= 1 << bit;
             }
         }
+    }
+
+    /// Refuses (or again accepts, given `None`) the appends to files whose
+    /// names start with `prefix`.
+    pub(crate) fn set_full_for(&self, prefix: Option<&str>) {
+        self.disk().full_for = prefix.map(str::to_owned);
     }
 
     /// Refuses (or again accepts) every append, as a full disk does.
@@ -111,7 +129,7 @@ impl Storage for TestDisk {
     fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
         plain_name(file)?;
         let mut disk = self.disk();
-        if disk.full {
+        if disk.full || disk.full_for.as_deref().is_some_and(|p| file.starts_with(p)) {
             return Err(StorageError::NoSpace {
                 file: file.to_owned(),
             });
@@ -158,8 +176,8 @@ impl Storage for TestDisk {
             .ok_or_else(|| not_found(file))
     }
 
-    fn list(&self) -> Vec<String> {
-        self.disk().files.keys().cloned().collect()
+    fn list(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self.disk().files.keys().cloned().collect())
     }
 
     fn len(&self, file: &str) -> Result<u64, StorageError> {

@@ -42,7 +42,7 @@
 //! and syncs each removal; `allow_delete` without `hard_delete` first keeps
 //! the JWT aside as `<key>.jwt.deleted`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 
@@ -105,6 +105,8 @@ pub(crate) struct Loaded {
     /// Keys whose leftover write-ahead files were removed, with the token
     /// after which the removals are durable.
     pub cleaned: Vec<(String, SyncToken)>,
+    /// Why the directory's names could not be read, if they could not.
+    pub unlisted: Option<StorageError>,
 }
 
 /// A file that holds a valid JWT of its key, ranked as loading ranks them.
@@ -127,8 +129,12 @@ pub(crate) struct JwtDir<P> {
     storage: Box<dyn Storage + Send>,
     /// Per key, the highest generation seen or written: the next one is one more.
     generations: BTreeMap<String, u64>,
-    /// Work to finish when its sync completes, in token order.
+    /// Work to finish when its sync (and every earlier one) completed, in
+    /// token order.
     waiting: VecDeque<(SyncToken, P)>,
+    /// Syncs asked for and not reported complete: the storage completes
+    /// different files' syncs in any order.
+    outstanding: BTreeSet<SyncToken>,
     /// Numbers requests whose place in the queue may change, in arrival order.
     arrivals: u64,
 }
@@ -140,6 +146,7 @@ impl<P> JwtDir<P> {
             storage,
             generations: BTreeMap::new(),
             waiting: VecDeque::new(),
+            outstanding: BTreeSet::new(),
             arrivals: 0,
         }
     }
@@ -153,12 +160,17 @@ impl<P> JwtDir<P> {
     /// its rewrite with [`JwtDir::settle`].
     pub fn load(&mut self, valid: impl Fn(&str, &str) -> Option<i64>) -> Loaded {
         let mut by_key: BTreeMap<String, Vec<Option<u64>>> = BTreeMap::new();
-        for name in self.storage.list() {
-            if let Some((key, generation)) = parse_name(&name) {
-                by_key.entry(key.to_owned()).or_default().push(generation);
-            }
-        }
         let mut loaded = Loaded::default();
+        match self.storage.list() {
+            Ok(names) => {
+                for name in names {
+                    if let Some((key, generation)) = parse_name(&name) {
+                        by_key.entry(key.to_owned()).or_default().push(generation);
+                    }
+                }
+            }
+            Err(e) => loaded.unlisted = Some(e),
+        }
         for (key, files) in by_key {
             let highest = files.iter().flatten().max().copied().unwrap_or(0);
             self.generations.insert(key.clone(), highest);
@@ -230,7 +242,7 @@ impl<P> JwtDir<P> {
         let written = self
             .storage
             .append(&name, jwt.as_bytes())
-            .and_then(|_| self.storage.sync(&name));
+            .and_then(|_| self.sync(&name));
         match written {
             Ok(token) => Ok((generation, token)),
             Err(e) => {
@@ -251,7 +263,7 @@ impl<P> JwtDir<P> {
         generation: u64,
         jwt: &str,
     ) -> Result<SyncToken, StorageError> {
-        for older in self.wals_of(key).into_iter().filter(|g| *g < generation) {
+        for older in self.wals_of(key)?.into_iter().filter(|g| *g < generation) {
             self.remove_durably(&wal_name(key, older))?;
         }
         self.replace(&main_name(key), jwt)
@@ -275,7 +287,7 @@ impl<P> JwtDir<P> {
     /// the leftovers the same way.
     fn remove_wals_except(&mut self, key: &str, keep: Option<u64>) -> Option<SyncToken> {
         let mut last = None;
-        for generation in self.wals_of(key) {
+        for generation in self.wals_of(key).unwrap_or_default() {
             if Some(generation) == keep {
                 continue;
             }
@@ -294,7 +306,7 @@ impl<P> JwtDir<P> {
             Err(StorageError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         }
-        match self.storage.sync(name) {
+        match self.sync(name) {
             Ok(token) => Ok(Some(token)),
             // The file never reached the disk: its removal has nothing to make durable.
             Err(StorageError::NotFound { .. }) => Ok(None),
@@ -303,17 +315,17 @@ impl<P> JwtDir<P> {
     }
 
     /// The generations of `key`'s write-ahead files, lowest first.
-    fn wals_of(&self, key: &str) -> Vec<u64> {
-        self.files_of(key).into_iter().flatten().collect()
+    fn wals_of(&self, key: &str) -> Result<Vec<u64>, StorageError> {
+        Ok(self.files_of(key)?.into_iter().flatten().collect())
     }
 
     /// `key`'s files: `None` for `<key>.jwt`, the generation of each
     /// write-ahead file.
-    fn files_of(&self, key: &str) -> Vec<Option<u64>> {
+    fn files_of(&self, key: &str) -> Result<Vec<Option<u64>>, StorageError> {
         let prefix = main_name(key);
         let mut files: Vec<Option<u64>> = self
             .storage
-            .list()
+            .list()?
             .iter()
             .filter(|name| name.starts_with(&prefix))
             .filter_map(|name| parse_name(name))
@@ -321,7 +333,7 @@ impl<P> JwtDir<P> {
             .map(|(_, generation)| generation)
             .collect();
         files.sort_unstable();
-        files
+        Ok(files)
     }
 
     /// Deletes every file of `key`, first keeping `keep_aside` (the JWT in
@@ -332,7 +344,7 @@ impl<P> JwtDir<P> {
         key: &str,
         keep_aside: Option<&str>,
     ) -> Result<Option<SyncToken>, StorageError> {
-        let files = self.files_of(key);
+        let files = self.files_of(key)?;
         if files.is_empty() {
             return Ok(None);
         }
@@ -356,7 +368,21 @@ impl<P> JwtDir<P> {
             Err(e) => return Err(e),
         }
         self.storage.append(name, text.as_bytes())?;
-        self.storage.sync(name)
+        self.sync(name)
+    }
+
+    /// Asks for `name`'s sync and keeps its token until it completes.
+    fn sync(&mut self, name: &str) -> Result<SyncToken, StorageError> {
+        let token = self.storage.sync(name)?;
+        self.outstanding.insert(token);
+        Ok(token)
+    }
+
+    /// The storage reported these syncs complete.
+    pub fn completed(&mut self, tokens: &[SyncToken]) {
+        for token in tokens {
+            self.outstanding.remove(token);
+        }
     }
 
     /// A number above every one handed out before: the arrival order of
@@ -387,11 +413,12 @@ impl<P> JwtDir<P> {
         self.waiting.iter_mut().map(|(_, work)| work)
     }
 
-    /// The oldest work whose sync completed now that `token` has (every
-    /// token up to it has too). Taken one at a time, so that work finished
-    /// in between can queue behind the rest and keep their order.
-    pub fn next_completed(&mut self, token: SyncToken) -> Option<P> {
-        if self.waiting.front().is_some_and(|(t, _)| *t <= token) {
+    /// The oldest work whose sync, and every sync asked for before it,
+    /// completed. Taken one at a time, so that work finished in between
+    /// can queue behind the rest and keep their order.
+    pub fn next_completed(&mut self) -> Option<P> {
+        let front = self.waiting.front().map(|(t, _)| *t);
+        if front.is_some_and(|t| self.outstanding.range(..=t).next().is_none()) {
             return self.waiting.pop_front().map(|(_, work)| work);
         }
         None
@@ -458,8 +485,8 @@ mod tests {
                 .map(|_| ())
                 .ok_or(StorageError::NotFound { file: file.into() })
         }
-        fn list(&self) -> Vec<String> {
-            self.0.lock().unwrap().volatile.keys().cloned().collect()
+        fn list(&self) -> Result<Vec<String>, StorageError> {
+            Ok(self.0.lock().unwrap().volatile.keys().cloned().collect())
         }
         fn len(&self, file: &str) -> Result<u64, StorageError> {
             let d = self.0.lock().unwrap();
@@ -518,15 +545,33 @@ mod tests {
     }
 
     #[test]
+    fn work_waits_for_every_earlier_sync_whatever_order_they_complete_in() {
+        let disk = Shared::default();
+        let mut d = dir(&disk);
+        let (_, first) = d.write("A", "jwt-1-a.end").unwrap();
+        let (_, second) = d.write("B", "jwt-1-b.end").unwrap();
+        d.wait_for(first, "A written");
+        d.wait_for(second, "B written");
+        // B's file synced first: A's work is still owed, and B's waits behind it.
+        d.completed(&[second]);
+        assert_eq!(d.next_completed(), None);
+        d.completed(&[first]);
+        assert_eq!(d.next_completed(), Some("A written"));
+        assert_eq!(d.next_completed(), Some("B written"));
+        assert_eq!(d.next_completed(), None);
+    }
+
+    #[test]
     fn an_update_ends_as_nats_servers_single_file() {
         let disk = Shared::default();
         let mut d = dir(&disk);
         let (generation, token) = d.write("A", "jwt-1-a.end").unwrap();
         assert_eq!(generation, 1);
         d.wait_for(token, "written");
-        assert_eq!(d.next_completed(SyncToken(token.0 - 1)), None);
-        assert_eq!(d.next_completed(token), Some("written"));
-        assert_eq!(d.next_completed(token), None);
+        assert_eq!(d.next_completed(), None, "its sync is outstanding");
+        d.completed(&[token]);
+        assert_eq!(d.next_completed(), Some("written"));
+        assert_eq!(d.next_completed(), None);
         d.settle("A", generation, "jwt-1-a.end").unwrap();
         assert_eq!(names(&disk), ["A.jwt", "A.jwt.1"]);
         assert!(d.discard("A", generation).unwrap().is_some());

@@ -3,6 +3,7 @@
 
 use crate::log::Level;
 use crate::storage::SyncToken;
+use super::dir::JwtDir;
 use crate::time::Instant;
 use crate::server::Control;
 
@@ -144,13 +145,17 @@ impl Durable {
 }
 
 impl Control {
-    /// A sync the server asked of its [`crate::storage::Storage`] has
-    /// completed, and with it every earlier one: the claim updates and
-    /// deletes it covers take effect and are acknowledged.
-    pub fn handle_synced(&mut self, now: Instant, token: SyncToken) {
+    /// Syncs the server asked of its [`crate::storage::Storage`] have
+    /// completed (each reported once, in any order across files): the
+    /// claim updates and deletes whose syncs, and every earlier one, are
+    /// done take effect and are acknowledged.
+    pub fn handle_synced(&mut self, now: Instant, tokens: &[SyncToken]) {
+        if let Some(dir) = self.jwt_dir.as_mut() {
+            dir.completed(tokens);
+        }
         // One at a time: finishing one may queue work that must come after
         // the others already completed.
-        while let Some(work) = self.jwt_dir.as_mut().and_then(|d| d.next_completed(token)) {
+        while let Some(work) = self.jwt_dir.as_mut().and_then(JwtDir::next_completed) {
             match work {
                 Durable::Updated {
                     key,

@@ -147,6 +147,9 @@ impl Control {
             .iter()
             .map(|name| format!("DirResolver - {name} does not hold a valid account JWT, skipped"))
             .collect();
+        if let Some(e) = &loaded.unlisted {
+            problems.push(format!("DirResolver - the directory cannot be read, no account JWT loaded: {e}"));
+        }
         let mut accounts = BTreeMap::new();
         for (key, stored) in loaded.accounts {
             if let Some(generation) = stored.wal {

@@ -609,9 +609,9 @@ impl CWorld {
         for token in &done {
             self.hash.u64(token.0);
         }
-        if let (Some(&last), Some(server)) = (done.last(), self.server.as_mut()) {
+        if let (false, Some(server)) = (done.is_empty(), self.server.as_mut()) {
             self.step += 1;
-            server.handle_jetstream_synced(now, last);
+            server.handle_jetstream_synced(now, &done);
         }
         self.drain();
     }

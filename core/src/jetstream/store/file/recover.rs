@@ -23,6 +23,8 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
+use crate::storage::Storage as _;
+
 use super::super::record::{self, Record};
 use super::super::{file_record_size, LostData, SharedStorage, StoreError};
 use super::{parse_name, Block, FileKind, FileStore, Slot};
@@ -88,7 +90,7 @@ impl FileStore {
     ) -> Result<FileStore, StoreError> {
         let mut store = FileStore::empty(storage, prefix, 1, block_size_max);
         let mut block_ids = Vec::new();
-        for (_, kind) in store.own_files() {
+        for (_, kind) in store.own_files()? {
             match kind {
                 FileKind::Block(id) => block_ids.push(id),
                 FileKind::Meta(generation) => {

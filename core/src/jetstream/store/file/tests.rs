@@ -33,9 +33,8 @@ fn put(store: &mut FileStore, subject: &str, payload: &str) -> u64 {
 /// Syncs, completes every sync and reports it, as a runtime would.
 fn sync_durably(disk: &TestDisk, store: &mut FileStore) {
     store.sync().unwrap();
-    if let Some(token) = disk.complete_syncs() {
-        store.handle_synced(token);
-    }
+    let tokens = disk.complete_syncs();
+    store.handle_synced(&tokens);
 }
 
 fn blocks(disk: &TestDisk) -> Vec<String> {
@@ -557,9 +556,8 @@ fn run_with_crashes(ops: &[Op]) {
                 store.sync().unwrap();
                 if *complete {
                     // Completes earlier syncs too: the model now is durable.
-                    if let Some(token) = disk.complete_syncs() {
-                        store.handle_synced(token);
-                    }
+                    let tokens = disk.complete_syncs();
+                    store.handle_synced(&tokens);
                     durable = model.clone();
                 }
             }

@@ -1,0 +1,130 @@
+//! The one storage every file store of a server writes through, and the
+//! syncs asked of it that have not completed yet.
+//!
+//! The storage completes one file's syncs in order and different files'
+//! in any order (see [`crate::storage`]), so "this sync completed" says
+//! nothing of the syncs asked for before it on other files. An answer that
+//! must follow every write made before it (a stream deleted, a consumer's
+//! state confirmed) therefore waits until no sync at or below the last one
+//! asked for is outstanding, and only this ledger, which sees every sync
+//! whoever asked for it, can tell.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+
+use crate::storage::{Storage, StorageError, SyncToken};
+
+/// A [`Storage`] that keeps the tokens of the syncs asked of it until
+/// their completions are reported ([`SyncLedger::complete`]).
+pub struct SyncLedger {
+    storage: Box<dyn Storage + Send>,
+    /// Syncs asked for and not reported complete.
+    outstanding: BTreeSet<SyncToken>,
+    /// The newest token handed out.
+    last_issued: Option<SyncToken>,
+}
+
+impl std::fmt::Debug for SyncLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncLedger").field("outstanding", &self.outstanding).finish_non_exhaustive()
+    }
+}
+
+impl SyncLedger {
+    /// Keeps the ledger of `storage`'s syncs.
+    pub fn new(storage: Box<dyn Storage + Send>) -> Self {
+        SyncLedger { storage, outstanding: BTreeSet::new(), last_issued: None }
+    }
+
+    /// The storage reported `token` complete.
+    pub fn complete(&mut self, token: SyncToken) {
+        self.outstanding.remove(&token);
+    }
+
+    /// The newest sync asked for, if any was.
+    pub fn last_issued(&self) -> Option<SyncToken> {
+        self.last_issued
+    }
+
+    /// True when `token` was asked for and has not completed.
+    pub fn is_outstanding(&self, token: SyncToken) -> bool {
+        self.outstanding.contains(&token)
+    }
+
+    /// True when no sync asked for is outstanding.
+    pub fn all_done(&self) -> bool {
+        self.outstanding.is_empty()
+    }
+
+    /// True when every sync up to `token` (itself included) completed.
+    pub fn done_through(&self, token: SyncToken) -> bool {
+        self.outstanding.range(..=token).next().is_none()
+    }
+}
+
+impl Storage for SyncLedger {
+    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
+        self.storage.append(file, data)
+    }
+
+    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        self.storage.read(file, offset, len)
+    }
+
+    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
+        self.storage.truncate(file, len)
+    }
+
+    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
+        self.storage.remove(file)
+    }
+
+    fn list(&self) -> Result<Vec<String>, StorageError> {
+        self.storage.list()
+    }
+
+    fn len(&self, file: &str) -> Result<u64, StorageError> {
+        self.storage.len(file)
+    }
+
+    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
+        let token = self.storage.sync(file)?;
+        debug_assert!(self.last_issued < Some(token), "sync tokens increase");
+        self.outstanding.insert(token);
+        self.last_issued = Some(token);
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jetstream::store::test_storage::TestDisk;
+
+    #[test]
+    fn keeps_the_storage_contract() {
+        crate::storage::contract::check_all(|| SyncLedger::new(Box::new(TestDisk::default())));
+    }
+
+    #[test]
+    fn tracks_syncs_until_each_completes_in_any_order() {
+        let mut ledger = SyncLedger::new(Box::new(TestDisk::default()));
+        ledger.append("a", b"1").unwrap();
+        ledger.append("b", b"2").unwrap();
+        let ta = ledger.sync("a").unwrap();
+        let tb = ledger.sync("b").unwrap();
+        assert_eq!(ledger.last_issued(), Some(tb));
+        assert!(ledger.is_outstanding(ta) && ledger.is_outstanding(tb));
+        // b's sync completes first: b is done, but not everything up to it.
+        ledger.complete(tb);
+        assert!(!ledger.is_outstanding(tb));
+        assert!(!ledger.done_through(tb));
+        assert!(!ledger.done_through(ta));
+        ledger.complete(ta);
+        assert!(ledger.done_through(tb));
+        // A refused sync is not outstanding.
+        assert!(ledger.sync("../x").is_err());
+        assert_eq!(ledger.last_issued(), Some(tb));
+    }
+}
