@@ -144,3 +144,6 @@ pub trait Storage {
 }
 
 pub mod contract;
+mod ledger;
+
+pub use ledger::SyncLedger;

@@ -8,13 +8,12 @@
 //! metadata, the block before a rollover, a sync asked for by a flush
 //! that failed elsewhere), and a slow sync of another stream's files does
 //! not hold it back. A stream's PubAcks still go out in the order they
-//! were made. Every other reply
+//! were made: a later group of them waits for every sync an earlier one
+//! still waits for. Every other reply
 //! that waits (an API answer after its writes, a double ack's
 //! confirmation, an acknowledgement to an upstream source) must follow
 //! every write made before it, whoever made it: it waits until no sync up
 //! to the last one asked for at its flush is outstanding.
-
-use std::collections::VecDeque;
 
 use super::config::StorageType;
 use super::{JetStream, Reply};
@@ -24,9 +23,6 @@ use crate::storage::SyncToken;
 #[derive(Debug)]
 pub(super) struct Waiting {
     until: Until,
-    /// For PubAcks, their stream (account, name): they go out behind the
-    /// stream's earlier PubAcks.
-    stream: Option<(String, String)>,
     replies: Vec<Reply>,
 }
 
@@ -65,14 +61,15 @@ impl JetStream {
             return;
         }
         self.unwritten = false;
-        let mut groups: Vec<Waiting> = Vec::new();
+        // PubAcks by stream: (account, stream, their group).
+        let mut groups: Vec<(String, String, Waiting)> = Vec::new();
         let mut rest = Vec::new();
         for (stream, reply) in std::mem::take(&mut self.unsynced) {
             let Some(name) = stream else {
                 rest.push(reply);
                 continue;
             };
-            if let Some(group) = groups.iter_mut().find(|g| g.stream.as_ref().is_some_and(|(a, n)| *a == reply.account && *n == name)) {
+            if let Some((.., group)) = groups.iter_mut().find(|(a, n, _)| *a == reply.account && *n == name) {
                 group.replies.push(reply);
                 continue;
             }
@@ -81,13 +78,12 @@ impl JetStream {
                 rest.push(reply);
                 continue;
             };
-            let key = (reply.account.clone(), name);
-            groups.push(Waiting { until: Until::Each(tokens), stream: Some(key), replies: vec![reply] });
+            groups.push((reply.account.clone(), name, Waiting { until: Until::Each(tokens), replies: vec![reply] }));
         }
-        self.waiting.extend(groups);
+        self.waiting.extend(groups.into_iter().map(|(.., group)| group));
         if !rest.is_empty() {
             match self.storage.as_ref().and_then(|s| s.lock().last_issued()) {
-                Some(last) => self.waiting.push_back(Waiting { until: Until::Through(last), stream: None, replies: rest }),
+                Some(last) => self.waiting.push_back(Waiting { until: Until::Through(last), replies: rest }),
                 // Nothing was ever synced, so nothing is outstanding.
                 None => self.ready.extend(rest),
             }
@@ -98,10 +94,7 @@ impl JetStream {
     /// Syncs of JetStream's storage completed (in any order across files).
     pub fn handle_synced(&mut self, tokens: &[SyncToken]) {
         if let Some(storage) = &self.storage {
-            let mut ledger = storage.lock();
-            for &token in tokens {
-                ledger.complete(token);
-            }
+            storage.lock().complete(tokens);
         }
         for stream in self.accounts.values_mut().flat_map(|a| a.streams.values_mut()) {
             if stream.config().storage == StorageType::File {
@@ -113,25 +106,23 @@ impl JetStream {
     }
 
     /// Moves every waiting group whose syncs completed to the replies
-    /// ready to go, keeping each stream's PubAcks in order.
+    /// ready to go. A group is done only when every group before it that
+    /// it must follow is (a later group of a stream waits for a superset
+    /// of what an earlier one still waits for; a group waiting for every
+    /// sync up to a point, for all groups before it), so order holds.
     fn release(&mut self) {
         let Some(storage) = self.storage.clone() else { return };
         let ledger = storage.lock();
-        let mut kept = VecDeque::new();
-        let mut held_streams: Vec<(String, String)> = Vec::new();
-        for group in std::mem::take(&mut self.waiting) {
+        let ready = &mut self.ready;
+        self.waiting.retain_mut(|group| {
             let done = match &group.until {
                 Until::Through(last) => ledger.done_through(*last),
                 Until::Each(tokens) => tokens.iter().all(|&t| !ledger.is_outstanding(t)),
             };
-            let behind = group.stream.as_ref().is_some_and(|s| held_streams.contains(s));
-            if done && !behind {
-                self.ready.extend(group.replies);
-            } else {
-                held_streams.extend(group.stream.clone());
-                kept.push_back(group);
+            if done {
+                ready.extend(std::mem::take(&mut group.replies));
             }
-        }
-        self.waiting = kept;
+            !done
+        });
     }
 }

@@ -23,7 +23,6 @@ mod file;
 mod index;
 mod mem;
 mod record;
-mod shared;
 #[cfg(test)]
 pub(crate) mod test_storage;
 #[cfg(test)]
@@ -32,7 +31,7 @@ mod tests;
 pub use crate::sync::Lock;
 pub use file::{escape_name, unescape_name, FileStore};
 pub use mem::MemStore;
-pub use shared::SyncLedger;
+pub use crate::storage::SyncLedger;
 
 /// The one [`Storage`](crate::storage::Storage) every file store of a server
 /// shares, with the ledger of its outstanding syncs; each store owns the

@@ -42,11 +42,11 @@
 //! and syncs each removal; `allow_delete` without `hard_delete` first keeps
 //! the JWT aside as `<key>.jwt.deleted`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
-use crate::storage::{Storage, StorageError, SyncToken};
+use crate::storage::{Storage, StorageError, SyncLedger, SyncToken};
 
 /// How many times a file that does not decode is read again before it is
 /// taken as damaged: a bit flipped on the way from the disk goes away on a
@@ -126,15 +126,13 @@ impl Candidate {
 /// The resolver directory over a [`Storage`], plus the work waiting for the
 /// syncs it asked for.
 pub(crate) struct JwtDir<P> {
-    storage: Box<dyn Storage + Send>,
+    /// The directory, with the syncs asked of it still outstanding.
+    storage: SyncLedger,
     /// Per key, the highest generation seen or written: the next one is one more.
     generations: BTreeMap<String, u64>,
     /// Work to finish when its sync (and every earlier one) completed, in
     /// token order.
     waiting: VecDeque<(SyncToken, P)>,
-    /// Syncs asked for and not reported complete: the storage completes
-    /// different files' syncs in any order.
-    outstanding: BTreeSet<SyncToken>,
     /// Numbers requests whose place in the queue may change, in arrival order.
     arrivals: u64,
 }
@@ -143,10 +141,9 @@ impl<P> JwtDir<P> {
     /// The directory kept on `storage`.
     pub fn new(storage: Box<dyn Storage + Send>) -> Self {
         JwtDir {
-            storage,
+            storage: SyncLedger::new(storage),
             generations: BTreeMap::new(),
             waiting: VecDeque::new(),
-            outstanding: BTreeSet::new(),
             arrivals: 0,
         }
     }
@@ -242,7 +239,7 @@ impl<P> JwtDir<P> {
         let written = self
             .storage
             .append(&name, jwt.as_bytes())
-            .and_then(|_| self.sync(&name));
+            .and_then(|_| self.storage.sync(&name));
         match written {
             Ok(token) => Ok((generation, token)),
             Err(e) => {
@@ -306,7 +303,7 @@ impl<P> JwtDir<P> {
             Err(StorageError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         }
-        match self.sync(name) {
+        match self.storage.sync(name) {
             Ok(token) => Ok(Some(token)),
             // The file never reached the disk: its removal has nothing to make durable.
             Err(StorageError::NotFound { .. }) => Ok(None),
@@ -368,21 +365,12 @@ impl<P> JwtDir<P> {
             Err(e) => return Err(e),
         }
         self.storage.append(name, text.as_bytes())?;
-        self.sync(name)
-    }
-
-    /// Asks for `name`'s sync and keeps its token until it completes.
-    fn sync(&mut self, name: &str) -> Result<SyncToken, StorageError> {
-        let token = self.storage.sync(name)?;
-        self.outstanding.insert(token);
-        Ok(token)
+        self.storage.sync(name)
     }
 
     /// The storage reported these syncs complete.
     pub fn completed(&mut self, tokens: &[SyncToken]) {
-        for token in tokens {
-            self.outstanding.remove(token);
-        }
+        self.storage.complete(tokens);
     }
 
     /// A number above every one handed out before: the arrival order of
@@ -418,7 +406,7 @@ impl<P> JwtDir<P> {
     /// can queue behind the rest and keep their order.
     pub fn next_completed(&mut self) -> Option<P> {
         let front = self.waiting.front().map(|(t, _)| *t);
-        if front.is_some_and(|t| self.outstanding.range(..=t).next().is_none()) {
+        if front.is_some_and(|t| self.storage.done_through(t)) {
             return self.waiting.pop_front().map(|(_, work)| work);
         }
         None

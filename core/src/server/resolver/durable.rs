@@ -2,11 +2,11 @@
 //! happens when it completes.
 
 use crate::log::Level;
-use crate::storage::SyncToken;
-use super::dir::JwtDir;
-use crate::time::Instant;
 use crate::server::Control;
+use crate::storage::SyncToken;
+use crate::time::Instant;
 
+use super::dir::JwtDir;
 use super::ReplyTo;
 
 /// Work finished when the sync that makes it durable completes. An

@@ -1,19 +1,18 @@
-//! The one storage every file store of a server writes through, and the
-//! syncs asked of it that have not completed yet.
+//! A storage with the syncs asked of it that have not completed yet.
 //!
 //! The storage completes one file's syncs in order and different files'
 //! in any order (see [`crate::storage`]), so "this sync completed" says
-//! nothing of the syncs asked for before it on other files. An answer that
+//! nothing of the syncs asked for before it on other files. Work that
 //! must follow every write made before it (a stream deleted, a consumer's
-//! state confirmed) therefore waits until no sync at or below the last one
-//! asked for is outstanding, and only this ledger, which sees every sync
-//! whoever asked for it, can tell.
+//! state confirmed, a JWT update settled) therefore waits until no sync
+//! at or below the last one asked for is outstanding, and only a ledger
+//! that sees every sync, whoever asked for it, can tell.
 
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use crate::storage::{Storage, StorageError, SyncToken};
+use super::{Storage, StorageError, SyncToken};
 
 /// A [`Storage`] that keeps the tokens of the syncs asked of it until
 /// their completions are reported ([`SyncLedger::complete`]).
@@ -37,9 +36,11 @@ impl SyncLedger {
         SyncLedger { storage, outstanding: BTreeSet::new(), last_issued: None }
     }
 
-    /// The storage reported `token` complete.
-    pub fn complete(&mut self, token: SyncToken) {
-        self.outstanding.remove(&token);
+    /// The storage reported these syncs complete.
+    pub fn complete(&mut self, tokens: &[SyncToken]) {
+        for token in tokens {
+            self.outstanding.remove(token);
+        }
     }
 
     /// The newest sync asked for, if any was.
@@ -117,11 +118,11 @@ mod tests {
         assert_eq!(ledger.last_issued(), Some(tb));
         assert!(ledger.is_outstanding(ta) && ledger.is_outstanding(tb));
         // b's sync completes first: b is done, but not everything up to it.
-        ledger.complete(tb);
+        ledger.complete(&[tb]);
         assert!(!ledger.is_outstanding(tb));
         assert!(!ledger.done_through(tb));
         assert!(!ledger.done_through(ta));
-        ledger.complete(ta);
+        ledger.complete(&[ta]);
         assert!(ledger.done_through(tb));
         // A refused sync is not outstanding.
         assert!(ledger.sync("../x").is_err());
