@@ -70,16 +70,21 @@ struct SyncQueue {
 
 impl SyncQueue {
     /// Queues a request, joining the one already queued for the file.
-    fn push(&mut self, name: &str, file: Option<Arc<File>>, dir: Option<u64>, token: SyncToken) {
+    /// True when it made work an idle thread can take at once: not when
+    /// it joined a queued request (a thread was told of that one), nor
+    /// when its file is being synced (the thread syncing it takes the
+    /// request when done); waking a thread for those only costs switches.
+    fn push(&mut self, name: &str, file: Option<Arc<File>>, dir: Option<u64>, token: SyncToken) -> bool {
         if let Some(q) = self.queued.iter_mut().find(|q| q.name == name) {
             // The newest handle covers the older one's writes (a file
             // re-created); without one, the older one's still need it.
             q.file = file.or(q.file.take());
             q.dir = q.dir.max(dir);
             q.tokens.push(token);
-            return;
+            return false;
         }
         self.queued.push_back(FileSyncs { name: name.to_owned(), file, dir, tokens: vec![token] });
+        !self.busy.contains(name)
     }
 
     /// The oldest queued file no thread is syncing, now marked busy.
@@ -259,9 +264,9 @@ fn run_syncer(shared: &Shared, dir: &File, done: &Completions, wake: &(dyn Fn() 
             Err(poisoned) => poisoned.into_inner().extend_from_slice(&job.tokens),
         }
         wake();
+        // A request for this file queued meanwhile is this thread's to
+        // take next (see `SyncQueue::push`).
         shared.lock().finish(&job.name);
-        // Another request for this file may be waiting for it to be free.
-        shared.changed.notify_all();
     }
 }
 
@@ -331,8 +336,9 @@ impl Storage for FileStorage {
         let handle = self.files.get(file).map(|o| Arc::clone(&o.file));
         let through = self.shared.dir_synced_through.load(Ordering::Acquire);
         let dir = self.dir_changed.remove(file).filter(|&change| change > through);
-        self.shared.lock().push(file, handle, dir, token);
-        self.shared.changed.notify_one();
+        if self.shared.lock().push(file, handle, dir, token) {
+            self.shared.changed.notify_one();
+        }
         Ok(token)
     }
 }
@@ -360,15 +366,15 @@ mod tests {
     #[test]
     fn a_file_is_synced_by_one_thread_at_a_time_with_every_request_made_before() {
         let mut q = SyncQueue::default();
-        q.push("a", None, None, token(1));
-        q.push("b", None, Some(3), token(2));
-        q.push("a", None, Some(1), token(3));
+        assert!(q.push("a", None, None, token(1)), "new work wakes a thread");
+        assert!(q.push("b", None, Some(3), token(2)));
+        assert!(!q.push("a", None, Some(1), token(3)), "joined a queued request");
         let a = q.take().expect("a is queued");
         assert_eq!((a.name.as_str(), a.dir, &a.tokens[..]), ("a", Some(1), &[token(1), token(3)][..]));
         // Asked for again while a thread syncs it: queued, and not taken
         // until that thread is done (its fsync may have started before
         // this request's write).
-        q.push("a", None, None, token(4));
+        assert!(!q.push("a", None, None, token(4)), "the thread syncing a takes it");
         let b = q.take().expect("b is free");
         assert_eq!(b.tokens, [token(2)]);
         assert!(q.take().is_none(), "a is busy, b is busy");
