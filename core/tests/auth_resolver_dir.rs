@@ -5,122 +5,40 @@
 mod auth_support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth_support::jwt;
 use auth_support::{nonce_of, options, Node, WALL_AT_START};
 use base64::Engine;
-use bytes::Bytes;
-use natrix_core::storage::{Storage, StorageError, SyncToken};
+use natrix_core::storage::{MemStorage, Storage as _, StorageExt as _, SyncToken};
 use natrix_core::{ConnId, Instant, Server};
 use nkeys::KeyPair;
 use serde_json::json;
 
 /// A disk whose syncs complete only when the test says so, and whose crash
 /// keeps what was synced plus, for one chosen file, a torn unsynced tail.
-#[derive(Default)]
-struct Disk {
-    volatile: BTreeMap<String, Vec<u8>>,
-    durable: BTreeMap<String, Vec<u8>>,
-    /// Requested syncs: token, file, its content then (`None`: removed).
-    pending: Vec<(SyncToken, String, Option<Vec<u8>>)>,
-    next_token: u64,
-}
-
 #[derive(Clone, Default)]
-struct SharedDisk(Arc<Mutex<Disk>>);
+struct SharedDisk(MemStorage);
 
 impl SharedDisk {
-    /// Completes every requested sync, newest first (different files'
-    /// syncs may complete in any order); returns their tokens.
+    /// Completes every requested sync; returns their tokens newest first
+    /// (different files' syncs may complete in any order).
     fn complete_all(&self) -> Vec<SyncToken> {
-        let mut d = self.0.lock().unwrap();
-        let pending = std::mem::take(&mut d.pending);
-        let mut tokens = Vec::with_capacity(pending.len());
-        for (token, file, content) in pending {
-            match content {
-                Some(c) => d.durable.insert(file, c),
-                None => d.durable.remove(&file),
-            };
-            tokens.push(token);
-        }
+        let mut tokens = self.0.complete_syncs();
         tokens.reverse();
         tokens
     }
 
     /// Loses every unsynced change; `torn` keeps `torn_len` bytes of its unsynced content.
     fn crash(&self, torn: Option<(&str, usize)>) {
-        let mut d = self.0.lock().unwrap();
-        d.pending.clear();
-        let mut after = d.durable.clone();
-        if let Some((name, len)) = torn {
-            if let Some(v) = d.volatile.get(name) {
-                if d.durable.get(name) != Some(v) {
-                    after.insert(name.to_owned(), v[..len.min(v.len())].to_vec());
-                }
-            }
+        match torn {
+            Some((name, len)) => self.0.crash_tearing(name, len),
+            None => self.0.crash(0),
         }
-        d.volatile = after;
     }
 
     fn names(&self) -> Vec<String> {
-        self.0.lock().unwrap().volatile.keys().cloned().collect()
-    }
-}
-
-fn not_found(file: &str) -> StorageError {
-    StorageError::NotFound {
-        file: file.to_owned(),
-    }
-}
-
-impl Storage for SharedDisk {
-    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
-        let mut d = self.0.lock().unwrap();
-        let f = d.volatile.entry(file.to_owned()).or_default();
-        f.extend_from_slice(data);
-        Ok((f.len() - data.len()) as u64)
-    }
-    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
-        let d = self.0.lock().unwrap();
-        let f = d.volatile.get(file).ok_or_else(|| not_found(file))?;
-        let start = offset as usize;
-        Ok(Bytes::copy_from_slice(&f[start..start + len]))
-    }
-    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
-        let mut d = self.0.lock().unwrap();
-        let f = d.volatile.get_mut(file).ok_or_else(|| not_found(file))?;
-        f.truncate(len as usize);
-        Ok(())
-    }
-    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
-        let mut d = self.0.lock().unwrap();
-        d.volatile
-            .remove(file)
-            .map(|_| ())
-            .ok_or_else(|| not_found(file))
-    }
-    fn list(&self) -> Result<Vec<String>, StorageError> {
-        Ok(self.names())
-    }
-    fn len(&self, file: &str) -> Result<u64, StorageError> {
-        let d = self.0.lock().unwrap();
-        d.volatile
-            .get(file)
-            .map(|f| f.len() as u64)
-            .ok_or_else(|| not_found(file))
-    }
-    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
-        let mut d = self.0.lock().unwrap();
-        let content = d.volatile.get(file).cloned();
-        if content.is_none() && !d.durable.contains_key(file) {
-            return Err(not_found(file));
-        }
-        d.next_token += 1;
-        let token = SyncToken(d.next_token);
-        d.pending.push((token, file.to_owned(), content));
-        Ok(token)
+        self.0.list().unwrap()
     }
 }
 
@@ -175,7 +93,7 @@ fn start(config: &str, disk: &SharedDisk) -> Node {
         [9; 32],
         Instant::ZERO,
         WALL_AT_START,
-        Box::new(disk.clone()),
+        Box::new(disk.0.clone()),
     );
     let mut node = Node::with_server(server);
     settle(&mut node, disk);
@@ -201,19 +119,19 @@ fn complete_once(node: &mut Node, disk: &SharedDisk) -> bool {
 
 /// The files of `acc` on the disk with their contents.
 fn files_of(disk: &SharedDisk, acc: &KeyPair) -> BTreeMap<String, String> {
-    let d = disk.0.lock().unwrap();
-    d.volatile
-        .iter()
-        .filter(|(name, _)| name.starts_with(&acc.public_key()))
-        .map(|(name, v)| (name.clone(), String::from_utf8_lossy(v).into_owned()))
+    disk.names()
+        .into_iter()
+        .filter(|name| name.starts_with(&acc.public_key()))
+        .map(|name| {
+            let text = disk.0.clone().read_all(&name).unwrap();
+            (name, String::from_utf8_lossy(&text).into_owned())
+        })
         .collect()
 }
 
 /// Puts `name` on the disk as durable, as another server would have left it.
 fn put_durable(disk: &SharedDisk, name: &str, text: &str) {
-    let mut d = disk.0.lock().unwrap();
-    d.volatile.insert(name.to_owned(), text.as_bytes().to_vec());
-    d.durable.insert(name.to_owned(), text.as_bytes().to_vec());
+    disk.0.put_durable(name, text.as_bytes());
 }
 
 fn login(node: &mut Node, signer: &KeyPair, acc: &KeyPair) -> (ConnId, String) {
@@ -783,7 +701,7 @@ fn messages(out: &str) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn an_update_is_answered_once_the_jwt_file_holds_it_and_a_torn_rewrite_is_finished() {
+fn an_update_is_answered_once_the_jwt_file_holds_it_and_an_undone_rename_is_finished() {
     let s = setup("");
     let key = s.acc.public_key();
     let written = version(&s.op, &s.acc, 1, json!({}));
@@ -801,7 +719,9 @@ fn an_update_is_answered_once_the_jwt_file_holds_it_and_a_torn_rewrite_is_finish
             "",
             "answered only once {key}.jwt holds it, for nats-server to find"
         );
-        // `<key>.jwt` is being rewritten; the crash tears it.
+        // The write-ahead file is being renamed to `<key>.jwt`; the crash
+        // undoes the rename (and, in this disk, leaves a torn `<key>.jwt`
+        // besides, which must not win either).
         disk.crash(Some((&format!("{key}.jwt"), torn_len)));
         let mut node = start(&s.config, &disk);
         let sys = system_client(&mut node, &s);

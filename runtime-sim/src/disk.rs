@@ -8,19 +8,25 @@
 //! asked for, different files' in any order, as the contract allows. A power loss
 //! ([`SimDisk::crash`]) keeps the durable view plus, at random, a prefix of
 //! the unsynced tail: that is both "later writes may be partly present" and
-//! "the last write may be torn". A kill -9 of the node's process
+//! "the last write may be torn". Creations, removals and renames are kept
+//! in the order they were made until a completed sync covers them (a sync
+//! of a file whose name is new, or of the directory); a power loss keeps a
+//! random prefix of those not covered, as a journaling file system does,
+//! each rename whole. A file's durable content belongs to the file, not
+//! its name: a sync asked for before a rename makes the content durable
+//! under whichever name the file durably has. A kill -9 of the node's process
 //! ([`SimDisk::kill`]) keeps everything written, as the page cache does,
 //! except that the append in progress may be torn if no completed sync
 //! covers it. Reads may flip a bit, the medium may damage a stored bit
 //! ([`SimDisk::flip_stored_bit`]), appends may hit a full disk, any
 //! operation may fail with an I/O error, all seeded.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use natrix_core::storage::{plain_name, Storage, StorageError, SyncToken};
+use natrix_core::storage::{plain_name, FileId, OpenFiles, Storage, StorageError, SyncToken};
 use natrix_core::Instant;
 
 use crate::rng::SimRng;
@@ -56,13 +62,24 @@ impl Default for DiskConfig {
     }
 }
 
-/// One file's volatile state. `epoch` changes whenever the content stops
-/// being an extension of what it was (truncate, re-creation), so a sync can
-/// tell whether the bytes it covers are still in place.
+/// One file's content. `epoch` changes whenever the content stops being
+/// an extension of what it was (truncate, re-creation), so a sync can tell
+/// whether the bytes it covers are still in place; `ino` names the file
+/// itself, whatever its name, from its creation on.
 #[derive(Clone, Debug)]
 struct File {
     data: Vec<u8>,
     epoch: u64,
+    ino: u64,
+}
+
+/// A change to the namespace, kept until a completed sync covers it.
+#[derive(Clone, Debug)]
+enum NameChange {
+    /// A file was created, empty, with this epoch and inode.
+    Create { name: String, epoch: u64, ino: u64 },
+    Remove(String),
+    Rename { from: String, to: String },
 }
 
 /// What a pending sync will make durable.
@@ -71,15 +88,21 @@ enum SyncState {
     /// The first `len` bytes of the file, still unchanged in the volatile
     /// view as long as its epoch is `epoch`.
     Live { epoch: u64, len: usize },
-    /// The file's content at request time (`None`: the file was absent),
-    /// copied because the volatile view diverged before completion.
-    Snapshot(Option<File>),
+    /// The file's content at request time, copied because the volatile
+    /// view diverged before completion.
+    Snapshot(File),
+    /// The directory: nothing but the name changes it covers.
+    Dir,
 }
 
 #[derive(Clone, Debug)]
 struct PendingSync {
     token: SyncToken,
+    /// The name the sync was asked under (the directory's is `"."`): a
+    /// name's syncs complete in order.
     file: String,
+    /// The name changes it makes durable, up to this one.
+    names_through: Option<u64>,
     due: Instant,
     state: SyncState,
 }
@@ -108,8 +131,14 @@ pub struct SimDisk {
     rng: SimRng,
     now: Instant,
     files: BTreeMap<String, File>,
+    /// What a crash keeps: the durable namespace, and each file's durable
+    /// content.
     durable: BTreeMap<String, File>,
+    /// Name changes no completed sync covers yet, numbered.
+    changes: VecDeque<(u64, NameChange)>,
+    changes_made: u64,
     pending: VecDeque<PendingSync>,
+    open: OpenFiles<()>,
     next_token: u64,
     next_epoch: u64,
     used_bytes: u64,
@@ -127,7 +156,10 @@ impl SimDisk {
             now: Instant::ZERO,
             files: BTreeMap::new(),
             durable: BTreeMap::new(),
+            changes: VecDeque::new(),
+            changes_made: 0,
             pending: VecDeque::new(),
+            open: OpenFiles::default(),
             next_token: 1,
             next_epoch: 1,
             used_bytes: 0,
@@ -143,8 +175,9 @@ impl SimDisk {
     /// (a prefix of it kept), and only while no completed sync covers it.
     pub fn kill(&mut self) {
         self.stats.crashes += 1;
+        self.open.release_all();
         while let Some(p) = self.pending.pop_front() {
-            self.make_durable(&p.file, p.state);
+            self.make_durable(p);
         }
         let Some((name, epoch, start, end)) = self.last_append.take() else {
             return;
@@ -152,14 +185,16 @@ impl SimDisk {
         if !self.rng.ratio(1, 4) {
             return;
         }
-        let durable_len = self
-            .durable
-            .get(&name)
-            .filter(|d| d.epoch == epoch)
-            .map_or(0, |d| d.data.len());
-        let Some(f) = self.files.get_mut(&name) else {
+        let Some(ino) = self.files.get(&name).map(|f| f.ino) else {
             return;
         };
+        // The file's durable content, under whichever name it durably has.
+        let durable_len = self
+            .durable
+            .values()
+            .find(|d| d.ino == ino && d.epoch == epoch)
+            .map_or(0, |d| d.data.len());
+        let f = self.files.get_mut(&name).expect("found above");
         if f.epoch != epoch || f.data.len() != end || durable_len >= end {
             return;
         }
@@ -170,7 +205,7 @@ impl SimDisk {
         f.data.truncate(keep);
         let fresh = self.fresh_epoch();
         // The durable prefix is unchanged, so the file still extends it.
-        if let Some(d) = self.durable.get_mut(&name) {
+        if let Some(d) = self.durable.values_mut().find(|d| d.ino == ino && d.epoch == epoch) {
             d.epoch = fresh;
         }
         if let Some(f) = self.files.get_mut(&name) {
@@ -197,7 +232,7 @@ impl SimDisk {
             }
         }
         for p in self.pending.iter_mut().filter(|p| p.file == file) {
-            if let SyncState::Snapshot(Some(snap)) = &mut p.state {
+            if let SyncState::Snapshot(snap) = &mut p.state {
                 if byte < snap.data.len() {
                     snap.data[byte] ^= 1 << (bit % 8);
                 }
@@ -249,61 +284,72 @@ impl SimDisk {
             let Some(p) = self.pending.pop_front() else {
                 break;
             };
+            let token = p.token;
             if !self.config.lie_about_syncs {
-                self.make_durable(&p.file, p.state);
+                self.make_durable(p);
             }
             self.stats.syncs_completed += 1;
-            done.push(p.token);
+            done.push(token);
         }
         done
     }
 
-    fn make_durable(&mut self, name: &str, state: SyncState) {
-        match state {
-            SyncState::Snapshot(None) => {
-                self.durable.remove(name);
-            }
-            SyncState::Snapshot(Some(file)) => {
-                self.durable.insert(name.to_owned(), file);
-            }
+    fn make_durable(&mut self, p: PendingSync) {
+        if let Some(through) = p.names_through {
+            self.cover_changes(through);
+        }
+        let (epoch, len, ino, snapshot) = match p.state {
+            SyncState::Dir => return,
+            SyncState::Snapshot(file) => (file.epoch, file.data.len(), file.ino, Some(file)),
             SyncState::Live { epoch, len } => {
-                let file = self.files.get(name).expect("a live sync's file exists");
+                let file = self.files.get(&p.file).expect("a live sync's file exists");
                 debug_assert_eq!(file.epoch, epoch);
-                let src = &file.data[..len];
-                match self.durable.get_mut(name) {
-                    Some(d) if d.epoch == epoch && d.data.len() <= len => {
-                        let from = d.data.len();
-                        d.data.extend_from_slice(&src[from..]);
-                    }
-                    _ => {
-                        let copy = File {
-                            data: src.to_vec(),
-                            epoch,
-                        };
-                        self.durable.insert(name.to_owned(), copy);
-                    }
-                }
+                (epoch, len, file.ino, None)
             }
+        };
+        // The content goes to the file, under whichever name it durably
+        // has; a file durably gone (or never durably created) keeps nothing.
+        let Some(name) = self.durable.iter().find(|(_, d)| d.ino == ino).map(|(n, _)| n.clone()) else {
+            return;
+        };
+        let src: &[u8] = match &snapshot {
+            Some(file) => &file.data,
+            None => &self.files[&p.file].data[..len],
+        };
+        let durable = self.durable.get_mut(&name).expect("found above");
+        if durable.epoch == epoch && durable.data.len() <= len {
+            let from = durable.data.len();
+            durable.data.extend_from_slice(&src[from..]);
+        } else {
+            *durable = File { data: src.to_vec(), epoch, ino };
         }
     }
 
-    /// The node crashed: pending syncs are forgotten and every file reverts
-    /// to its durable content plus a random prefix of its unsynced tail.
+    /// Makes the name changes up to `through` durable, in order.
+    fn cover_changes(&mut self, through: u64) {
+        while self.changes.front().is_some_and(|&(n, _)| n <= through) {
+            let (_, change) = self.changes.pop_front().expect("checked");
+            apply_change(&mut self.durable, change);
+        }
+    }
+
+    /// The node crashed: pending syncs are forgotten, a random prefix of
+    /// the name changes not covered survives, and every file reverts to
+    /// its durable content plus a random prefix of its unsynced tail.
     pub fn crash(&mut self) {
         self.stats.crashes += 1;
         self.pending.clear();
         self.last_append = None;
-        let names: BTreeSet<String> = self
-            .files
-            .keys()
-            .chain(self.durable.keys())
-            .cloned()
-            .collect();
+        self.open.release_all();
+        let kept = self.rng.below(self.changes.len() as u64 + 1) as usize;
+        for (_, change) in std::mem::take(&mut self.changes).into_iter().take(kept) {
+            apply_change(&mut self.durable, change);
+        }
+        let names: Vec<String> = self.durable.keys().cloned().collect();
         let mut survivors = BTreeMap::new();
         for name in names {
-            if let Some(file) = self.surviving(&name) {
-                survivors.insert(name, file);
-            }
+            let file = self.surviving(&name);
+            survivors.insert(name, file);
         }
         let before = self.used_bytes;
         self.used_bytes = survivors.values().map(|f| f.data.len() as u64).sum();
@@ -311,30 +357,18 @@ impl SimDisk {
         self.files = survivors;
     }
 
-    fn surviving(&mut self, name: &str) -> Option<File> {
-        let durable = self.durable.get(name).cloned();
-        let Some(vol) = self.files.get(name) else {
-            // Removed without a sync: the removal is undone.
+    /// What a crash leaves of the file durably named `name`: its durable
+    /// content and, maybe, part of what was written after it.
+    fn surviving(&mut self, name: &str) -> File {
+        let durable = self.durable[name].clone();
+        let vol = self.files.values().find(|f| f.ino == durable.ino);
+        let Some(vol) = vol.filter(|v| v.epoch == durable.epoch && v.data.starts_with(&durable.data)) else {
             return durable;
         };
-        let base = match &durable {
-            Some(d) if d.epoch == vol.epoch && vol.data.starts_with(&d.data) => d.data.len(),
-            Some(_) => return durable,
-            // Never synced: maybe the file never reached the disk at all.
-            None if self.rng.ratio(1, 2) => return None,
-            None => 0,
-        };
+        let base = durable.data.len();
         let extra = vol.data.len() - base;
-        let kept = if self.rng.ratio(1, 2) {
-            0
-        } else {
-            self.rng.range(0, extra as u64) as usize
-        };
-        let epoch = vol.epoch;
-        Some(File {
-            data: vol.data[..base + kept].to_vec(),
-            epoch,
-        })
+        let kept = if self.rng.ratio(1, 2) { 0 } else { self.rng.range(0, extra as u64) as usize };
+        File { data: vol.data[..base + kept].to_vec(), epoch: durable.epoch, ino: durable.ino }
     }
 
     fn inject_io_error(&mut self, file: &str) -> Result<(), StorageError> {
@@ -355,14 +389,11 @@ impl SimDisk {
     /// Before the volatile view of `name` stops extending its current
     /// content, pending syncs that still point at it take a copy.
     fn freeze_pending(&mut self, name: &str) {
-        let current = self.files.get(name);
+        let Some(current) = self.files.get(name) else { return };
         for p in self.pending.iter_mut().filter(|p| p.file == name) {
             if let SyncState::Live { len, .. } = p.state {
-                let snap = current.map(|f| File {
-                    data: f.data[..len].to_vec(),
-                    epoch: f.epoch,
-                });
-                p.state = SyncState::Snapshot(snap);
+                let data = current.data[..len].to_vec();
+                p.state = SyncState::Snapshot(File { data, epoch: current.epoch, ino: current.ino });
             }
         }
     }
@@ -377,10 +408,29 @@ impl SimDisk {
         self.next_epoch += 1;
         self.next_epoch
     }
-}
 
-impl Storage for SimDisk {
-    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
+    fn change(&mut self, change: NameChange) {
+        self.changes_made += 1;
+        self.changes.push_back((self.changes_made, change));
+    }
+
+    /// Creates `file`, empty, unless it exists.
+    fn create_named(&mut self, file: &str) {
+        if self.files.contains_key(file) {
+            return;
+        }
+        let epoch = self.fresh_epoch();
+        let ino = self.fresh_epoch();
+        self.files.insert(file.to_owned(), File { data: Vec::new(), epoch, ino });
+        self.change(NameChange::Create { name: file.to_owned(), epoch, ino });
+    }
+
+    fn name(&self, id: FileId) -> Result<String, StorageError> {
+        self.open.get(id).map(|(name, ())| name.to_owned())
+    }
+
+    /// Appends to `file`, creating it if absent.
+    fn append_named(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
         plain_name(file)?;
         self.inject_io_error(file)?;
         if self.used_bytes + data.len() as u64 > self.config.capacity_bytes {
@@ -389,17 +439,7 @@ impl Storage for SimDisk {
                 file: file.to_owned(),
             });
         }
-        if !self.files.contains_key(file) {
-            self.freeze_pending(file);
-            let epoch = self.fresh_epoch();
-            self.files.insert(
-                file.to_owned(),
-                File {
-                    data: Vec::new(),
-                    epoch,
-                },
-            );
-        }
+        self.create_named(file);
         let f = self.files.get_mut(file).expect("just ensured");
         let offset = f.data.len() as u64;
         f.data.extend_from_slice(data);
@@ -408,8 +448,7 @@ impl Storage for SimDisk {
         Ok(offset)
     }
 
-    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
-        plain_name(file)?;
+    fn read_named(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
         self.inject_io_error(file)?;
         let f = self.files.get(file).ok_or_else(|| Self::not_found(file))?;
         let file_len = f.data.len() as u64;
@@ -432,8 +471,7 @@ impl Storage for SimDisk {
         Ok(Bytes::from(out))
     }
 
-    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
-        plain_name(file)?;
+    fn truncate_named(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
         self.inject_io_error(file)?;
         let file_len = self
             .files
@@ -461,40 +499,29 @@ impl Storage for SimDisk {
         Ok(())
     }
 
-    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
-        plain_name(file)?;
-        self.inject_io_error(file)?;
-        if !self.files.contains_key(file) {
-            return Err(Self::not_found(file));
-        }
-        self.freeze_pending(file);
-        let f = self.files.remove(file).expect("checked above");
-        self.used_bytes -= f.data.len() as u64;
-        Ok(())
-    }
-
-    fn list(&self) -> Result<Vec<String>, StorageError> {
-        Ok(self.files.keys().cloned().collect())
-    }
-
-    fn len(&self, file: &str) -> Result<u64, StorageError> {
-        plain_name(file)?;
+    fn len_named(&self, file: &str) -> Result<u64, StorageError> {
         self.files
             .get(file)
             .map(|f| f.data.len() as u64)
             .ok_or_else(|| Self::not_found(file))
     }
 
-    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
-        plain_name(file)?;
+    /// Asks for a sync of `file` (the directory when `"."`).
+    fn sync_named(&mut self, file: &str) -> Result<SyncToken, StorageError> {
         self.inject_io_error(file)?;
-        let state = match self.files.get(file) {
-            Some(f) => SyncState::Live {
-                epoch: f.epoch,
-                len: f.data.len(),
-            },
-            // Syncing a removed (or never written) file makes its absence durable.
-            None => SyncState::Snapshot(None),
+        let (state, names_through) = match self.files.get(file) {
+            Some(f) => {
+                let state = SyncState::Live { epoch: f.epoch, len: f.data.len() };
+                // A file whose name is new makes the name changes durable,
+                // the way an fsync of the directory does.
+                let renamed_here = self.changes.iter().any(|(_, c)| match c {
+                    NameChange::Create { name, .. } | NameChange::Rename { to: name, .. } => name == file,
+                    NameChange::Remove(_) => false,
+                });
+                (state, renamed_here.then_some(self.changes_made))
+            }
+            None if file == DIR => (SyncState::Dir, Some(self.changes_made)),
+            None => return Err(Self::not_found(file)),
         };
         let token = SyncToken(self.next_token);
         self.next_token += 1;
@@ -518,11 +545,127 @@ impl Storage for SimDisk {
             PendingSync {
                 token,
                 file: file.to_owned(),
+                names_through,
                 due,
                 state,
             },
         );
         Ok(token)
+    }
+}
+
+/// Applies one name change to a namespace.
+fn apply_change(names: &mut BTreeMap<String, File>, change: NameChange) {
+    match change {
+        NameChange::Create { name, epoch, ino } => {
+            names.insert(name, File { data: Vec::new(), epoch, ino });
+        }
+        NameChange::Remove(name) => {
+            names.remove(&name);
+        }
+        NameChange::Rename { from, to } => match names.remove(&from) {
+            Some(file) => {
+                names.insert(to, file);
+            }
+            None => {
+                names.remove(&to);
+            }
+        },
+    }
+}
+
+/// The directory's name among the pending syncs: no file can have it.
+const DIR: &str = ".";
+
+impl Storage for SimDisk {
+    fn open(&mut self, file: &str, create: bool) -> Result<FileId, StorageError> {
+        plain_name(file)?;
+        if !self.files.contains_key(file) {
+            if !create {
+                return Err(Self::not_found(file));
+            }
+            self.inject_io_error(file)?;
+            self.create_named(file);
+        }
+        self.open.open(file, || Ok(()))
+    }
+
+    fn close(&mut self, file: FileId) {
+        self.open.close(file);
+    }
+
+    fn append(&mut self, file: FileId, data: &[u8]) -> Result<u64, StorageError> {
+        let name = self.name(file)?;
+        self.append_named(&name, data)
+    }
+
+    fn read(&mut self, file: FileId, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        let name = self.name(file)?;
+        self.read_named(&name, offset, len)
+    }
+
+    fn truncate(&mut self, file: FileId, len: u64) -> Result<(), StorageError> {
+        let name = self.name(file)?;
+        self.truncate_named(&name, len)
+    }
+
+    fn len(&self, file: FileId) -> Result<u64, StorageError> {
+        let name = self.name(file)?;
+        self.len_named(&name)
+    }
+
+    fn sync(&mut self, file: FileId) -> Result<SyncToken, StorageError> {
+        let name = self.name(file)?;
+        self.sync_named(&name)
+    }
+
+    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
+        plain_name(file)?;
+        self.inject_io_error(file)?;
+        if !self.files.contains_key(file) {
+            return Err(Self::not_found(file));
+        }
+        self.freeze_pending(file);
+        let f = self.files.remove(file).expect("checked above");
+        self.used_bytes -= f.data.len() as u64;
+        self.open.release(file);
+        self.change(NameChange::Remove(file.to_owned()));
+        Ok(())
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StorageError> {
+        plain_name(from)?;
+        plain_name(to)?;
+        self.inject_io_error(from)?;
+        if !self.files.contains_key(from) {
+            return Err(Self::not_found(from));
+        }
+        if from == to {
+            return Ok(());
+        }
+        // Syncs asked under either name keep what they cover (the content
+        // follows its file, see `make_durable`).
+        self.freeze_pending(from);
+        self.freeze_pending(to);
+        if let Some(replaced) = self.files.remove(to) {
+            self.used_bytes -= replaced.data.len() as u64;
+        }
+        let moved = self.files.remove(from).expect("checked above");
+        self.files.insert(to.to_owned(), moved);
+        if self.last_append.as_ref().is_some_and(|(name, ..)| name == from) {
+            self.last_append = None;
+        }
+        self.open.rename(from, to);
+        self.change(NameChange::Rename { from: from.to_owned(), to: to.to_owned() });
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self.files.keys().cloned().collect())
+    }
+
+    fn sync_dir(&mut self) -> Result<SyncToken, StorageError> {
+        self.sync_named(DIR)
     }
 }
 
@@ -549,26 +692,38 @@ impl SharedDisk {
 }
 
 impl Storage for SharedDisk {
-    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
+    fn open(&mut self, file: &str, create: bool) -> Result<FileId, StorageError> {
+        self.lock().open(file, create)
+    }
+    fn close(&mut self, file: FileId) {
+        self.lock().close(file);
+    }
+    fn append(&mut self, file: FileId, data: &[u8]) -> Result<u64, StorageError> {
         self.lock().append(file, data)
     }
-    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+    fn read(&mut self, file: FileId, offset: u64, len: usize) -> Result<Bytes, StorageError> {
         self.lock().read(file, offset, len)
     }
-    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
+    fn truncate(&mut self, file: FileId, len: u64) -> Result<(), StorageError> {
         self.lock().truncate(file, len)
+    }
+    fn len(&self, file: FileId) -> Result<u64, StorageError> {
+        self.lock().len(file)
+    }
+    fn sync(&mut self, file: FileId) -> Result<SyncToken, StorageError> {
+        self.lock().sync(file)
     }
     fn remove(&mut self, file: &str) -> Result<(), StorageError> {
         self.lock().remove(file)
     }
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.lock().rename(from, to)
+    }
     fn list(&self) -> Result<Vec<String>, StorageError> {
         self.lock().list()
     }
-    fn len(&self, file: &str) -> Result<u64, StorageError> {
-        self.lock().len(file)
-    }
-    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
-        self.lock().sync(file)
+    fn sync_dir(&mut self) -> Result<SyncToken, StorageError> {
+        self.lock().sync_dir()
     }
 }
 
@@ -581,8 +736,8 @@ mod tests {
     }
 
     fn content(d: &mut SimDisk, f: &str) -> Option<Vec<u8>> {
-        let len = d.len(f).ok()?;
-        Some(d.read(f, 0, len as usize).expect("read").to_vec())
+        let len = d.len_named(f).ok()?;
+        Some(d.read_named(f, 0, len as usize).expect("read").to_vec())
     }
 
     fn far() -> Instant {
@@ -601,19 +756,19 @@ mod tests {
     #[test]
     fn append_read_truncate_remove_list() {
         let mut d = disk(1);
-        assert_eq!(d.append("b", b"hello").unwrap(), 0);
-        assert_eq!(d.append("b", b" world").unwrap(), 5);
-        d.append("a", b"x").unwrap();
+        assert_eq!(d.append_named("b", b"hello").unwrap(), 0);
+        assert_eq!(d.append_named("b", b" world").unwrap(), 5);
+        d.append_named("a", b"x").unwrap();
         assert_eq!(d.list().unwrap(), vec!["a".to_owned(), "b".to_owned()]);
-        assert_eq!(&d.read("b", 6, 5).unwrap()[..], b"world");
+        assert_eq!(&d.read_named("b", 6, 5).unwrap()[..], b"world");
         assert!(matches!(
-            d.read("b", 6, 6),
+            d.read_named("b", 6, 6),
             Err(StorageError::OutOfRange { file_len: 11, .. })
         ));
-        d.truncate("b", 5).unwrap();
+        d.truncate_named("b", 5).unwrap();
         assert_eq!(content(&mut d, "b").unwrap(), b"hello");
         assert!(matches!(
-            d.truncate("b", 6),
+            d.truncate_named("b", 6),
             Err(StorageError::OutOfRange { .. })
         ));
         d.remove("a").unwrap();
@@ -621,7 +776,7 @@ mod tests {
             d.remove("a"),
             Err(StorageError::NotFound { file: "a".into() })
         );
-        assert_eq!(d.len("a"), Err(StorageError::NotFound { file: "a".into() }));
+        assert_eq!(d.len_named("a"), Err(StorageError::NotFound { file: "a".into() }));
         assert_eq!(d.used_bytes(), 5);
     }
 
@@ -631,12 +786,12 @@ mod tests {
         let mut overtaken = false;
         for round in 0..200u64 {
             d.set_now(Instant::from_nanos(round * 1_000_000_000));
-            d.append("f", b"1").unwrap();
-            let f1 = d.sync("f").unwrap();
-            d.append("g", b"2").unwrap();
-            let g = d.sync("g").unwrap();
-            d.append("f", b"3").unwrap();
-            let f2 = d.sync("f").unwrap();
+            d.append_named("f", b"1").unwrap();
+            let f1 = d.sync_named("f").unwrap();
+            d.append_named("g", b"2").unwrap();
+            let g = d.sync_named("g").unwrap();
+            d.append_named("f", b"3").unwrap();
+            let f2 = d.sync_named("f").unwrap();
             let done = d.complete_due(far());
             assert_eq!(done.len(), 3);
             let at = |t| done.iter().position(|&x| x == t).unwrap();
@@ -650,10 +805,10 @@ mod tests {
     fn sync_completes_later() {
         let mut d = disk(2);
         d.set_now(Instant::from_nanos(1_000));
-        d.append("f", b"1").unwrap();
-        let t1 = d.sync("f").unwrap();
-        d.append("g", b"2").unwrap();
-        let t2 = d.sync("g").unwrap();
+        d.append_named("f", b"1").unwrap();
+        let t1 = d.sync_named("f").unwrap();
+        d.append_named("g", b"2").unwrap();
+        let t2 = d.sync_named("g").unwrap();
         assert!(t1 < t2);
         let due = d.next_sync_due().unwrap();
         assert!(due > Instant::from_nanos(1_000));
@@ -668,12 +823,12 @@ mod tests {
     fn crash_before_sync_completion_keeps_only_durable_prefix_plus_maybe_torn_tail() {
         for seed in 0..200 {
             let mut d = disk(seed);
-            d.append("f", b"durable|").unwrap();
-            d.sync("f").unwrap();
+            d.append_named("f", b"durable|").unwrap();
+            d.sync_named("f").unwrap();
             d.complete_due(far());
-            d.append("f", b"pending-sync|").unwrap();
-            d.sync("f").unwrap(); // requested, never completed
-            d.append("f", b"unsynced").unwrap();
+            d.append_named("f", b"pending-sync|").unwrap();
+            d.sync_named("f").unwrap(); // requested, never completed
+            d.append_named("f", b"unsynced").unwrap();
             d.crash();
             let after = content(&mut d, "f").expect("a synced file survives");
             let full = b"durable|pending-sync|unsynced";
@@ -689,10 +844,10 @@ mod tests {
         let (mut torn, mut lost, mut whole) = (0, 0, 0);
         for seed in 0..300 {
             let mut d = disk(seed);
-            d.append("f", b"A").unwrap();
-            d.sync("f").unwrap();
+            d.append_named("f", b"A").unwrap();
+            d.sync_named("f").unwrap();
             d.complete_due(far());
-            d.append("f", b"0123456789").unwrap();
+            d.append_named("f", b"0123456789").unwrap();
             d.crash();
             match content(&mut d, "f").unwrap().len() {
                 1 => lost += 1,
@@ -710,10 +865,10 @@ mod tests {
     fn completed_sync_survives_every_crash() {
         for seed in 0..100 {
             let mut d = disk(seed);
-            d.append("f", b"abc").unwrap();
-            d.sync("f").unwrap();
-            d.append("f", b"def").unwrap();
-            d.sync("f").unwrap();
+            d.append_named("f", b"abc").unwrap();
+            d.sync_named("f").unwrap();
+            d.append_named("f", b"def").unwrap();
+            d.sync_named("f").unwrap();
             d.complete_due(far());
             d.crash();
             assert_eq!(content(&mut d, "f").unwrap(), b"abcdef");
@@ -723,9 +878,9 @@ mod tests {
     #[test]
     fn sync_covers_only_writes_before_it() {
         let mut d = disk(3);
-        d.append("f", b"abc").unwrap();
-        d.sync("f").unwrap();
-        d.append("f", b"def").unwrap();
+        d.append_named("f", b"abc").unwrap();
+        d.sync_named("f").unwrap();
+        d.append_named("f", b"def").unwrap();
         d.complete_due(far());
         // Whatever the crash keeps of "def", "abc" is there.
         d.crash();
@@ -736,9 +891,9 @@ mod tests {
     fn truncate_after_sync_request_still_makes_the_requested_content_durable() {
         for seed in 0..50 {
             let mut d = disk(seed);
-            d.append("f", b"abcdef").unwrap();
-            d.sync("f").unwrap();
-            d.truncate("f", 2).unwrap();
+            d.append_named("f", b"abcdef").unwrap();
+            d.sync_named("f").unwrap();
+            d.truncate_named("f", 2).unwrap();
             assert_eq!(content(&mut d, "f").unwrap(), b"ab");
             d.complete_due(far());
             d.crash();
@@ -751,15 +906,15 @@ mod tests {
     fn synced_truncation_and_removal_are_durable() {
         for seed in 0..50 {
             let mut d = disk(seed);
-            d.append("f", b"abcdef").unwrap();
-            d.append("g", b"gone").unwrap();
-            d.sync("f").unwrap();
-            d.sync("g").unwrap();
+            d.append_named("f", b"abcdef").unwrap();
+            d.append_named("g", b"gone").unwrap();
+            d.sync_named("f").unwrap();
+            d.sync_named("g").unwrap();
             d.complete_due(far());
-            d.truncate("f", 3).unwrap();
+            d.truncate_named("f", 3).unwrap();
             d.remove("g").unwrap();
-            d.sync("f").unwrap();
-            d.sync("g").unwrap();
+            d.sync_named("f").unwrap();
+            d.sync_dir().unwrap();
             d.complete_due(far());
             d.crash();
             assert_eq!(content(&mut d, "f").unwrap(), b"abc");
@@ -769,55 +924,143 @@ mod tests {
 
     #[test]
     fn unsynced_removal_may_be_undone_and_unsynced_file_may_vanish() {
-        let mut d = disk(4);
-        d.append("keep", b"k").unwrap();
-        d.sync("keep").unwrap();
-        d.complete_due(far());
-        d.remove("keep").unwrap();
-        d.crash();
-        assert_eq!(content(&mut d, "keep").unwrap(), b"k");
-        let vanished = (0..100)
-            .filter(|&s| {
-                let mut d = disk(s);
-                d.append("new", b"n").unwrap();
-                d.crash();
-                d.len("new").is_err()
-            })
-            .count();
+        let (mut undone, mut vanished) = (0, 0);
+        for seed in 0..100 {
+            let mut d = disk(seed);
+            d.append_named("keep", b"k").unwrap();
+            d.sync_named("keep").unwrap();
+            d.complete_due(far());
+            d.remove("keep").unwrap();
+            d.append_named("new", b"n").unwrap();
+            d.crash();
+            if d.len_named("keep").is_ok() {
+                assert_eq!(content(&mut d, "keep").unwrap(), b"k");
+                undone += 1;
+            }
+            if d.len_named("new").is_err() {
+                vanished += 1;
+            }
+        }
+        assert!(undone > 0 && undone < 100, "{undone}");
         assert!(vanished > 0 && vanished < 100, "{vanished}");
+    }
+
+    #[test]
+    fn name_changes_survive_a_crash_in_the_order_they_were_made() {
+        for seed in 0..100 {
+            let mut d = disk(seed);
+            d.append_named("a", b"1").unwrap();
+            d.append_named("b", b"2").unwrap();
+            d.remove("a").unwrap();
+            d.crash();
+            // Created a, created b, removed a: a prefix of that.
+            let left = d.list().unwrap();
+            assert!(
+                [vec![], vec!["a".to_owned()], vec!["a".to_owned(), "b".to_owned()], vec!["b".to_owned()]].contains(&left),
+                "seed {seed}: {left:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_rename_survives_whole_or_not_at_all() {
+        let (mut done, mut undone) = (0, 0);
+        for seed in 0..100 {
+            let mut d = disk(seed);
+            d.append_named("x", b"old").unwrap();
+            d.append_named("x.tmp", b"new").unwrap();
+            d.sync_named("x").unwrap();
+            d.sync_named("x.tmp").unwrap();
+            d.complete_due(far());
+            d.rename("x.tmp", "x").unwrap();
+            d.crash();
+            match &d.list().unwrap()[..] {
+                [x] if x == "x" => {
+                    assert_eq!(content(&mut d, "x").unwrap(), b"new", "seed {seed}");
+                    done += 1;
+                }
+                [x, tmp] if x == "x" && tmp == "x.tmp" => {
+                    assert_eq!(content(&mut d, "x").unwrap(), b"old", "seed {seed}");
+                    assert_eq!(content(&mut d, "x.tmp").unwrap(), b"new", "seed {seed}");
+                    undone += 1;
+                }
+                other => panic!("seed {seed}: {other:?}"),
+            }
+        }
+        assert!(done > 0 && undone > 0, "{done} {undone}");
+    }
+
+    #[test]
+    fn a_sync_of_a_renamed_file_makes_the_rename_durable() {
+        for seed in 0..50 {
+            let mut d = disk(seed);
+            d.append_named("t", b"data").unwrap();
+            d.sync_named("t").unwrap();
+            d.complete_due(far());
+            d.rename("t", "u").unwrap();
+            d.sync_named("u").unwrap();
+            d.complete_due(far());
+            d.crash();
+            assert_eq!(d.list().unwrap(), ["u"], "seed {seed}");
+            assert_eq!(content(&mut d, "u").unwrap(), b"data");
+        }
+    }
+
+    #[test]
+    fn content_synced_under_an_old_name_stays_with_the_file() {
+        for seed in 0..50 {
+            let mut d = disk(seed);
+            d.append_named("a", b"first").unwrap();
+            d.sync_named("a").unwrap();
+            // Renamed while its sync is pending; the new name's sync (and
+            // the rename with it) may complete first.
+            d.rename("a", "b").unwrap();
+            d.sync_named("b").unwrap();
+            d.complete_due(far());
+            d.crash();
+            assert_eq!(d.list().unwrap(), ["b"], "seed {seed}");
+            assert_eq!(content(&mut d, "b").unwrap(), b"first", "seed {seed}");
+        }
     }
 
     #[test]
     fn crash_forgets_pending_syncs() {
         let mut d = disk(5);
-        d.append("f", b"x").unwrap();
-        d.sync("f").unwrap();
+        d.append_named("f", b"x").unwrap();
+        d.sync_named("f").unwrap();
         d.crash();
         assert_eq!(d.next_sync_due(), None);
         assert!(d.complete_due(far()).is_empty());
     }
 
     #[test]
-    fn sync_of_unknown_file_makes_its_absence_durable() {
-        let mut d = disk(6);
-        d.sync("nope").unwrap();
-        assert_eq!(d.complete_due(far()).len(), 1);
-        d.crash();
-        assert!(d.list().unwrap().is_empty());
+    fn a_directory_sync_makes_every_name_change_before_it_durable() {
+        for seed in 0..50 {
+            let mut d = disk(seed);
+            d.append_named("gone", b"g").unwrap();
+            d.sync_named("gone").unwrap();
+            d.complete_due(far());
+            d.remove("gone").unwrap();
+            d.append_named("new", b"").unwrap();
+            d.sync_dir().unwrap();
+            assert_eq!(d.complete_due(far()).len(), 1);
+            d.crash();
+            assert_eq!(d.list().unwrap(), ["new"], "seed {seed}");
+        }
     }
 
     #[test]
     fn full_disk_refuses_whole_appends() {
         let mut d = disk(7);
         d.set_capacity(10);
-        d.append("f", b"12345678").unwrap();
+        d.append_named("f", b"12345678").unwrap();
         assert_eq!(
-            d.append("f", b"abc"),
+            d.append_named("f", b"abc"),
             Err(StorageError::NoSpace { file: "f".into() })
         );
-        assert_eq!(d.len("f").unwrap(), 8);
-        d.truncate("f", 0).unwrap();
-        d.append("f", b"abc").unwrap();
+        assert_eq!(d.len_named("f").unwrap(), 8);
+        d.truncate_named("f", 0).unwrap();
+        d.append_named("f", b"abc").unwrap();
         assert_eq!(d.stats().no_space, 1);
     }
 
@@ -828,10 +1071,10 @@ mod tests {
             ..DiskConfig::default()
         };
         let mut d = SimDisk::new(config, SimRng::new(8));
-        d.append("f", &[0u8; 64]).unwrap();
-        let r = d.read("f", 0, 64).unwrap();
+        d.append_named("f", &[0u8; 64]).unwrap();
+        let r = d.read_named("f", 0, 64).unwrap();
         assert_eq!(r.iter().map(|b| b.count_ones()).sum::<u32>(), 1);
-        let r2 = d.read("f", 0, 64).unwrap();
+        let r2 = d.read_named("f", 0, 64).unwrap();
         assert_eq!(
             r2.iter().map(|b| b.count_ones()).sum::<u32>(),
             1,
@@ -849,7 +1092,7 @@ mod tests {
         let mut d = SimDisk::new(config, SimRng::new(9));
         let mut ok = 0u64;
         for _ in 0..200 {
-            match d.append("f", b"z") {
+            match d.append_named("f", b"z") {
                 Ok(_) => ok += 1,
                 Err(StorageError::Io { .. }) => {}
                 Err(e) => panic!("{e}"),
@@ -864,9 +1107,9 @@ mod tests {
         let run = |seed| {
             let mut d = disk(seed);
             for i in 0..20u8 {
-                d.append("f", &[i; 7]).unwrap();
+                d.append_named("f", &[i; 7]).unwrap();
                 if i % 5 == 0 {
-                    d.sync("f").unwrap();
+                    d.sync_named("f").unwrap();
                 }
             }
             d.complete_due(Instant::from_nanos(5_000_000));

@@ -2,8 +2,9 @@
 //! takes a stream of claim updates (and, in one variant, deletes) for one
 //! account from a system-account client while the disk completes syncs
 //! late, flips bits on reads, fails operations, and the node crashes
-//! (losing and tearing unsynced writes, in the middle of any step of an
-//! update: write-ahead file, rewrite of `<key>.jwt`, removals) and restarts.
+//! (losing and tearing unsynced writes, undoing name changes no sync
+//! covered, in the middle of any step of an update: write-ahead file,
+//! removals, the rename to `<key>.jwt`) and restarts.
 //! The checker: every request that got its success reply survives every
 //! later crash, i.e. after a restart the account is as the last
 //! acknowledged request left it or as a later request left it, requests
@@ -17,52 +18,17 @@ mod jwt;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
 use natrix_core::config::{apply_config, parse_str, MemorySource, ServerOptions};
-use natrix_core::storage::{Storage, StorageError, SyncToken};
+use natrix_core::storage::Storage as _;
 use natrix_core::{ConnId, Instant, Output, Server, UnixNanos};
-use natrix_sim::disk::{DiskConfig, SimDisk};
+use natrix_sim::disk::{DiskConfig, SharedDisk, SimDisk};
 use natrix_sim::rng::SimRng;
 use nkeys::{KeyPair, KeyPairType};
 use serde_json::json;
-
-/// The node's disk, shared with the test so that it outlives the node.
-#[derive(Clone)]
-struct SharedDisk(Arc<Mutex<SimDisk>>);
-
-impl SharedDisk {
-    fn lock(&self) -> std::sync::MutexGuard<'_, SimDisk> {
-        self.0.lock().expect("disk lock")
-    }
-}
-
-impl Storage for SharedDisk {
-    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
-        self.lock().append(file, data)
-    }
-    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
-        self.lock().read(file, offset, len)
-    }
-    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
-        self.lock().truncate(file, len)
-    }
-    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
-        self.lock().remove(file)
-    }
-    fn list(&self) -> Result<Vec<String>, StorageError> {
-        self.lock().list()
-    }
-    fn len(&self, file: &str) -> Result<u64, StorageError> {
-        self.lock().len(file)
-    }
-    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
-        self.lock().sync(file)
-    }
-}
 
 const WALL: UnixNanos = UnixNanos(1_700_000_000_000_000_000);
 
@@ -151,7 +117,7 @@ impl Run {
             io_error_per_million_ops: 10_000,
             ..DiskConfig::default()
         };
-        let disk = SharedDisk(Arc::new(Mutex::new(SimDisk::new(disk_config, rng.fork()))));
+        let disk = SharedDisk::new(SimDisk::new(disk_config, rng.fork()));
         let server = Server::new(ServerOptions::default(), [0; 32], Instant::ZERO, WALL);
         let mut run = Run {
             seed,

@@ -225,9 +225,10 @@ fn take_all(queue: &crate::storage::Completions) -> Option<Vec<natrix_core::stor
     (!queue.is_empty()).then(|| std::mem::take(&mut *queue))
 }
 
-/// Hands JetStream's completed syncs to the core as soon as the syncer
-/// reports them (the acknowledgements they release go out at once).
-pub async fn run_jetstream_syncs(shared: Arc<Shared>, woken: Arc<Notify>) {
+/// Hands completed syncs (JetStream's, the resolver's) to the core as soon
+/// as a syncer thread reports them (the acknowledgements they release go
+/// out at once).
+pub async fn run_syncs(shared: Arc<Shared>, woken: Arc<Notify>) {
     loop {
         woken.notified().await;
         shared.with_control(|_| ());

@@ -15,6 +15,5 @@ pub mod reload;
 pub mod resources;
 pub mod signals;
 pub mod storage;
-pub mod store_files;
 pub mod tls;
 pub mod ws;

@@ -3,7 +3,7 @@
 //! signals, and carries out what the core decides.
 
 
-use natrix::{clock, conn, driver, http, mqtt, process, reload, resources, signals, storage, store_files, tls, ws};
+use natrix::{clock, conn, driver, http, mqtt, process, reload, resources, signals, storage, tls, ws};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -162,15 +162,19 @@ async fn serve(args: Vec<String>, mut opts: ServerOptions, logger: Arc<Logger>) 
     OsRng.try_fill_bytes(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
     let base_path = opts.http_base_path.clone();
     let files = signals::ProcessFiles::write(&opts, bound, http.as_ref().and_then(|l| l.local_addr().ok()))?;
+    // Both storages' syncer threads wake the task that hands their
+    // completions to the core.
+    let synced_woken = Arc::new(tokio::sync::Notify::new());
     let (resolver, synced) = match resolver_dir(&opts) {
         Some(dir) => {
-            let storage = storage::DirStorage::open(&dir).map_err(|e| format!("resolver dir {dir}: {e}"))?;
+            let wake = Arc::clone(&synced_woken);
+            let storage = storage::FileStorage::open(&dir, Arc::new(move || wake.notify_one()))
+                .map_err(|e| format!("resolver dir {dir}: {e}"))?;
             let synced = storage.completions();
             (Some(Box::new(storage) as Box<dyn natrix_core::storage::Storage + Send>), Some(synced))
         }
         None => (None, None),
     };
-    let js_woken = Arc::new(tokio::sync::Notify::new());
     let (js_storage, js_synced) = match opts.jetstream {
         true => {
             if opts.store_dir.as_deref().is_none_or(str::is_empty) {
@@ -178,8 +182,8 @@ async fn serve(args: Vec<String>, mut opts: ServerOptions, logger: Arc<Logger>) 
                 opts.store_dir = Some(std::env::temp_dir().join("nats").to_string_lossy().into_owned());
             }
             let dir = jetstream_dir(&opts);
-            let wake = Arc::clone(&js_woken);
-            let files = store_files::FileStorage::open(&dir, Arc::new(move || wake.notify_one()))
+            let wake = Arc::clone(&synced_woken);
+            let files = storage::FileStorage::open(&dir, Arc::new(move || wake.notify_one()))
                 .map_err(|e| format!("could not create storage directory {}: {e}", dir.display()))?;
             let synced = files.completions();
             let memory = *opts.jetstream_max_memory_bytes.get_or_insert_with(resources::memory_budget);
@@ -196,7 +200,7 @@ async fn serve(args: Vec<String>, mut opts: ServerOptions, logger: Arc<Logger>) 
     }
     let server = Control::with_storages(opts.clone(), seed, clock::now(), clock::wall(), resolver, js_storage);
     let shared = Shared::new(server, logger.clone(), synced, js_synced);
-    tokio::spawn(driver::run_jetstream_syncs(shared.clone(), js_woken));
+    tokio::spawn(driver::run_syncs(shared.clone(), synced_woken));
     // Print the start-up lines the core logged while it was built.
     shared.with_control(|_| ());
     if let Some(l) = http {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::config::CheckLimits;
 use super::store::test_storage::TestDisk;
 use super::JetStream;
-use crate::storage::Storage as _;
+use crate::storage::{Storage as _, StorageExt as _};
 use crate::time::UnixNanos;
 
 const WALL: UnixNanos = UnixNanos(1_700_000_000_000_000_000);
@@ -424,8 +424,11 @@ fn a_consumer_ahead_of_a_stream_that_lost_messages_delivers_what_takes_their_pla
     {
         let storage = disk.shared();
         let mut st = storage.lock();
-        st.truncate(&block, three as u64).expect("truncate");
-        st.sync(&block).expect("sync");
+        st.with_open(&block, false, |s, file| {
+            s.truncate(file, three as u64)?;
+            s.sync(file)
+        })
+        .expect("truncate and sync");
     }
     disk.complete_syncs();
     disk.crash(0);

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use super::{Storage, StorageError, SyncToken};
+use super::{FileId, Storage, StorageError, SyncToken};
 
 /// A [`Storage`] that keeps the tokens of the syncs asked of it until
 /// their completions are reported ([`SyncLedger::complete`]).
@@ -58,6 +58,13 @@ impl SyncLedger {
         self.outstanding.is_empty()
     }
 
+    fn issued(&mut self, token: SyncToken) -> SyncToken {
+        debug_assert!(self.last_issued < Some(token), "sync tokens increase");
+        self.outstanding.insert(token);
+        self.last_issued = Some(token);
+        token
+    }
+
     /// True when every sync up to `token` (itself included) completed.
     pub fn done_through(&self, token: SyncToken) -> bool {
         self.outstanding.range(..=token).next().is_none()
@@ -65,36 +72,50 @@ impl SyncLedger {
 }
 
 impl Storage for SyncLedger {
-    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
+    fn open(&mut self, file: &str, create: bool) -> Result<FileId, StorageError> {
+        self.storage.open(file, create)
+    }
+
+    fn close(&mut self, file: FileId) {
+        self.storage.close(file);
+    }
+
+    fn append(&mut self, file: FileId, data: &[u8]) -> Result<u64, StorageError> {
         self.storage.append(file, data)
     }
 
-    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+    fn read(&mut self, file: FileId, offset: u64, len: usize) -> Result<Bytes, StorageError> {
         self.storage.read(file, offset, len)
     }
 
-    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
+    fn truncate(&mut self, file: FileId, len: u64) -> Result<(), StorageError> {
         self.storage.truncate(file, len)
+    }
+
+    fn len(&self, file: FileId) -> Result<u64, StorageError> {
+        self.storage.len(file)
+    }
+
+    fn sync(&mut self, file: FileId) -> Result<SyncToken, StorageError> {
+        let token = self.storage.sync(file)?;
+        Ok(self.issued(token))
     }
 
     fn remove(&mut self, file: &str) -> Result<(), StorageError> {
         self.storage.remove(file)
     }
 
+    fn rename(&mut self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.storage.rename(from, to)
+    }
+
     fn list(&self) -> Result<Vec<String>, StorageError> {
         self.storage.list()
     }
 
-    fn len(&self, file: &str) -> Result<u64, StorageError> {
-        self.storage.len(file)
-    }
-
-    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
-        let token = self.storage.sync(file)?;
-        debug_assert!(self.last_issued < Some(token), "sync tokens increase");
-        self.outstanding.insert(token);
-        self.last_issued = Some(token);
-        Ok(token)
+    fn sync_dir(&mut self) -> Result<SyncToken, StorageError> {
+        let token = self.storage.sync_dir()?;
+        Ok(self.issued(token))
     }
 }
 
@@ -111,10 +132,12 @@ mod tests {
     #[test]
     fn tracks_syncs_until_each_completes_in_any_order() {
         let mut ledger = SyncLedger::new(Box::new(TestDisk::default()));
-        ledger.append("a", b"1").unwrap();
-        ledger.append("b", b"2").unwrap();
-        let ta = ledger.sync("a").unwrap();
-        let tb = ledger.sync("b").unwrap();
+        let a = ledger.open("a", true).unwrap();
+        let b = ledger.open("b", true).unwrap();
+        ledger.append(a, b"1").unwrap();
+        ledger.append(b, b"2").unwrap();
+        let ta = ledger.sync(a).unwrap();
+        let tb = ledger.sync(b).unwrap();
         assert_eq!(ledger.last_issued(), Some(tb));
         assert!(ledger.is_outstanding(ta) && ledger.is_outstanding(tb));
         // b's sync completes first: b is done, but not everything up to it.
@@ -125,7 +148,8 @@ mod tests {
         ledger.complete(&[ta]);
         assert!(ledger.done_through(tb));
         // A refused sync is not outstanding.
-        assert!(ledger.sync("../x").is_err());
+        ledger.remove("b").unwrap();
+        assert!(ledger.sync(b).is_err());
         assert_eq!(ledger.last_issued(), Some(tb));
     }
 }

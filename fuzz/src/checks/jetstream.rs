@@ -3,95 +3,21 @@
 //! (`js_store_recovery`).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+
 
 use bytes::Bytes;
 use natrix_core::jetstream::api::{to_go_json, StreamConfigRequest};
 use natrix_core::jetstream::config::{check_stream_config, CheckLimits};
 use natrix_core::jetstream::store::{file_record_size, share_storage, FileStore, MsgStore, StoredMsg};
 use natrix_core::jetstream::JetStream;
-use natrix_core::storage::{Storage, StorageError, SyncToken};
+use natrix_core::storage::MemStorage;
 use natrix_core::time::UnixNanos;
 
 use super::nul_fields;
 
-/// An in-memory disk where a sync completes at once (each returns the next
-/// token); clones share the files.
-#[derive(Clone, Debug, Default)]
-struct Disk {
-    files: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
-    /// The last token issued, and the last one reported complete.
-    tokens: Arc<Mutex<(u64, u64)>>,
-}
-
-impl Disk {
-    fn files(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
-        self.files.lock().expect("disk")
-    }
-
-    /// The tokens issued since the last call, every one complete.
-    fn completed(&self) -> Vec<SyncToken> {
-        let mut t = self.tokens.lock().expect("tokens");
-        let done = (t.1 + 1..=t.0).map(SyncToken).collect();
-        t.1 = t.0;
-        done
-    }
-}
-
-fn not_found(file: &str) -> StorageError {
-    StorageError::NotFound { file: file.to_owned() }
-}
-
-impl Storage for Disk {
-    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
-        let mut files = self.files();
-        let f = files.entry(file.to_owned()).or_default();
-        let at = f.len() as u64;
-        f.extend_from_slice(data);
-        Ok(at)
-    }
-
-    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
-        let files = self.files();
-        let f = files.get(file).ok_or_else(|| not_found(file))?;
-        let end = offset.checked_add(len as u64).filter(|&e| e <= f.len() as u64);
-        match end {
-            Some(end) => Ok(Bytes::copy_from_slice(&f[offset as usize..end as usize])),
-            None => Err(StorageError::OutOfRange { file: file.to_owned(), offset, len: len as u64, file_len: f.len() as u64 }),
-        }
-    }
-
-    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
-        let mut files = self.files();
-        let f = files.get_mut(file).ok_or_else(|| not_found(file))?;
-        if len > f.len() as u64 {
-            return Err(StorageError::OutOfRange { file: file.to_owned(), offset: len, len: 0, file_len: f.len() as u64 });
-        }
-        f.truncate(len as usize);
-        Ok(())
-    }
-
-    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
-        self.files().remove(file).map(|_| ()).ok_or_else(|| not_found(file))
-    }
-
-    fn list(&self) -> Result<Vec<String>, StorageError> {
-        Ok(self.files().keys().cloned().collect())
-    }
-
-    fn len(&self, file: &str) -> Result<u64, StorageError> {
-        self.files().get(file).map(|f| f.len() as u64).ok_or_else(|| not_found(file))
-    }
-
-    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
-        if !self.files().contains_key(file) {
-            return Err(not_found(file));
-        }
-        let mut t = self.tokens.lock().expect("tokens");
-        t.0 += 1;
-        Ok(SyncToken(t.0))
-    }
-}
+/// The disk: an in-memory one whose syncs complete whenever replies are
+/// drained.
+type Disk = MemStorage;
 
 const T0: i64 = 1_700_000_000_000_000_000;
 const REPLY: &[u8] = b"_INBOX.r";
@@ -119,7 +45,7 @@ const PUB_SUBJECTS: &[&str] = &["s.a", "s.b", "t", "s.a.b", "x", "t.1"];
 /// completed, and every other reply's payload.
 fn drain(js: &mut JetStream, disk: &Disk) -> (Vec<(Option<Bytes>, Bytes)>, usize) {
     js.flush();
-    js.handle_synced(&disk.completed());
+    js.handle_synced(&disk.complete_syncs());
     let mut ours = Vec::new();
     let mut others = 0;
     while let Some(r) = js.poll_reply() {
@@ -296,17 +222,15 @@ pub fn js_store_recovery(data: &[u8]) {
 
 /// Applies 4-byte edits to the disk's files.
 fn damage(disk: &Disk, edits: &[u8]) {
-    let mut files = disk.files();
-    let names: Vec<String> = files.keys().cloned().collect();
+    let names: Vec<String> = disk.files().into_iter().map(|(name, _)| name).collect();
     if names.is_empty() {
         return;
     }
     for e in edits.chunks(4).take(32) {
         let &[which, hi, lo, value] = e else { break };
         let name = &names[usize::from(which >> 2) % names.len()];
-        let f = files.get_mut(name).expect("listed");
         let at = usize::from(u16::from_be_bytes([hi, lo]));
-        match which & 3 {
+        disk.edit_file(name, |f| match which & 3 {
             0 if !f.is_empty() => {
                 let i = at % f.len();
                 f[i] ^= value.max(1);
@@ -321,6 +245,6 @@ fn damage(disk: &Disk, edits: &[u8]) {
             }
             3 => f.extend(std::iter::repeat_n(value, usize::from(hi % 64))),
             _ => {}
-        }
+        });
     }
 }

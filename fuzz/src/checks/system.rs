@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -15,7 +15,7 @@ use bytes::Bytes;
 use natrix_core::config::{Resolver, ResolverDelete, ServerOptions};
 use natrix_core::monitor::{self, ProcessStats};
 use natrix_core::server::CloseReason;
-use natrix_core::storage::{Storage, StorageError, SyncToken};
+use natrix_core::storage::MemStorage;
 use natrix_core::{ConnId, Instant, Output, Server, UnixNanos};
 use serde_json::{json, Value};
 
@@ -31,96 +31,9 @@ const REPLY: &str = "_R";
 /// honest answer, far below what a runaway would build.
 const STEP_OUTPUT_MAX: usize = 64 << 20;
 
-/// The disk under the resolver directory: changes are kept at once, syncs
-/// complete when the fuzzer says, and it fails the writes it is told to.
-#[derive(Default)]
-struct DiskState {
-    files: BTreeMap<String, Vec<u8>>,
-    next_token: u64,
-    failures: u8,
-}
-
-#[derive(Clone, Default)]
-struct Disk(Arc<Mutex<DiskState>>);
-
-impl Disk {
-    fn state(&self) -> std::sync::MutexGuard<'_, DiskState> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Whether this operation is one of those told to fail.
-    fn fails(&self, file: &str) -> Result<(), StorageError> {
-        let mut d = self.state();
-        if d.failures == 0 {
-            return Ok(());
-        }
-        d.failures -= 1;
-        Err(StorageError::NoSpace {
-            file: file.to_owned(),
-        })
-    }
-}
-
-fn not_found(file: &str) -> StorageError {
-    StorageError::NotFound {
-        file: file.to_owned(),
-    }
-}
-
-impl Storage for Disk {
-    fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
-        self.fails(file)?;
-        let mut d = self.state();
-        let f = d.files.entry(file.to_owned()).or_default();
-        f.extend_from_slice(data);
-        Ok((f.len() - data.len()) as u64)
-    }
-    fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
-        let d = self.state();
-        let f = d.files.get(file).ok_or_else(|| not_found(file))?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        f.get(start..start.saturating_add(len))
-            .map(Bytes::copy_from_slice)
-            .ok_or_else(|| StorageError::OutOfRange {
-                file: file.to_owned(),
-                offset,
-                len: len as u64,
-                file_len: f.len() as u64,
-            })
-    }
-    fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
-        let mut d = self.state();
-        let f = d.files.get_mut(file).ok_or_else(|| not_found(file))?;
-        f.truncate(usize::try_from(len).unwrap_or(usize::MAX));
-        Ok(())
-    }
-    fn remove(&mut self, file: &str) -> Result<(), StorageError> {
-        self.fails(file)?;
-        let mut d = self.state();
-        d.files
-            .remove(file)
-            .map(|_| ())
-            .ok_or_else(|| not_found(file))
-    }
-    fn list(&self) -> Result<Vec<String>, StorageError> {
-        Ok(self.state().files.keys().cloned().collect())
-    }
-    fn len(&self, file: &str) -> Result<u64, StorageError> {
-        let d = self.state();
-        d.files
-            .get(file)
-            .map(|f| f.len() as u64)
-            .ok_or_else(|| not_found(file))
-    }
-    fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
-        self.fails(file)?;
-        let mut d = self.state();
-        d.next_token += 1;
-        Ok(SyncToken(d.next_token))
-    }
-}
+/// The disk under the resolver directory: syncs complete when the fuzzer
+/// says, and it fails the writes it is told to.
+type Disk = MemStorage;
 
 /// How the server is set up.
 #[derive(Arbitrary, Debug)]
@@ -291,8 +204,6 @@ struct Node {
     conns: Vec<ConnId>,
     system: ConnId,
     user: Option<ConnId>,
-    /// Syncs the server was told about already.
-    synced: u64,
 }
 
 fn options(setup: &Setup) -> ServerOptions {
@@ -393,7 +304,6 @@ impl Node {
             conns: Vec::new(),
             system: ConnId(0),
             user: None,
-            synced: 0,
         };
         node.drain();
         node.sync(true, 0);
@@ -481,17 +391,10 @@ impl Node {
         }
     }
 
-    /// Completes the syncs asked for so far (all, or up to a token).
+    /// Completes the syncs asked for so far (all, or the oldest few).
     fn sync(&mut self, all: bool, token: u8) {
-        let issued = self.disk.state().next_token;
-        let upto = if all {
-            issued
-        } else {
-            issued.min(self.synced + u64::from(token % 4) + 1)
-        };
-        if upto > self.synced {
-            let tokens: Vec<SyncToken> = (self.synced + 1..=upto).map(SyncToken).collect();
-            self.synced = upto;
+        let tokens = if all { self.disk.complete_syncs() } else { self.disk.complete_oldest(usize::from(token % 4) + 1) };
+        if !tokens.is_empty() {
             self.server.handle_synced(self.now, &tokens);
         }
         self.drain();
@@ -522,7 +425,7 @@ impl Node {
                 self.publish(conn, &subject, *reply, &body.bytes());
             }
             Action::Sync { all, token } => self.sync(*all, *token),
-            Action::FailStorage(n) => self.disk.state().failures = n % 4,
+            Action::FailStorage(n) => self.disk.fail_next(u32::from(n % 4)),
             Action::Advance { secs } => self.advance(*secs),
             Action::Login { user, signer } => {
                 if self.conns.len() < 16 {

@@ -24,7 +24,7 @@ use crate::jetstream::config::StorageType;
 use crate::jetstream::store::{escape_name, unescape_name};
 use crate::jetstream::JetStream;
 use crate::log::Level;
-use crate::storage::{Storage as _, SyncToken};
+use crate::storage::{Storage as _, StorageExt as _, SyncToken};
 use crate::time::UnixNanos;
 
 /// The least time between two saves of one consumer that nothing waits
@@ -163,7 +163,7 @@ impl JetStream {
             let generation = self.consumer_files.files.get(&p).map_or(1, |f| f.generation + 1);
             let file = format!("{p}{generation}");
             let mut st = storage.lock();
-            let written = st.append(&file, &state::encode(&body)).and_then(|_| st.sync(&file));
+            let written = st.write_synced(&file, &state::encode(&body));
             drop(st);
             match written {
                 Ok(token) => {
@@ -220,8 +220,8 @@ impl JetStream {
         for f in &files {
             let _ = st.remove(f);
         }
-        if let Some(f) = files.first() {
-            let _ = st.sync(f);
+        if !files.is_empty() {
+            let _ = st.sync_dir();
         }
     }
 
@@ -244,9 +244,7 @@ impl JetStream {
             let mut restored = None;
             for &g in gens.iter().rev() {
                 let file = format!("{p}{g}");
-                let mut st = storage.lock();
-                let bytes = st.len(&file).ok().and_then(|n| st.read(&file, 0, usize::try_from(n).ok()?).ok());
-                drop(st);
+                let bytes = storage.lock().read_all(&file).ok();
                 let saved = bytes.as_deref().and_then(state::decode).and_then(|b| serde_json::from_slice::<Saved>(b).ok());
                 if let Some(saved) = saved {
                     restored = Some((g, saved));
@@ -269,7 +267,7 @@ impl JetStream {
                 for file in &stale {
                     let _ = st.remove(file);
                 }
-                let _ = st.sync(&stale[0]);
+                let _ = st.sync_dir();
             }
             let Some(acc) = self.accounts.get_mut(&account) else { continue };
             let Some(last_seq) = acc.streams.get(&stream).map(|s| s.store().state().last_seq) else { continue };

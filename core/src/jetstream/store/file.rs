@@ -34,7 +34,7 @@ use bytes::{Bytes, BytesMut};
 use super::index::{Entry, Index, PurgePlan};
 use super::record::{self, Record};
 use super::{file_record_size, LostData, MsgStore, PurgeRequest, SharedStorage, StoreError, StoreState, StoredMsg};
-use crate::storage::{Storage as _, StorageError, SyncToken};
+use crate::storage::{FileId, Storage as _, StorageError, StorageExt as _, SyncToken};
 use crate::time::UnixNanos;
 
 mod recover;
@@ -148,10 +148,21 @@ impl Entry for Slot {
     }
 }
 
+/// Where the newest metadata generation's sync stands.
+#[derive(Clone, Copy, Debug)]
+enum MetaSync {
+    /// Not asked for yet: the file's handle, kept for it.
+    Unasked(FileId),
+    /// Asked for, with this token.
+    Asked(SyncToken),
+}
+
 /// One block file, as the store tracks it.
 #[derive(Debug)]
 struct Block {
     name: String,
+    /// Its handle, open for the block's life.
+    file: FileId,
     /// Bytes written (durable or not).
     len: u64,
     /// Messages held whose record is here.
@@ -167,9 +178,10 @@ struct Block {
 }
 
 impl Block {
-    fn new(name: String, len: u64) -> Self {
+    fn new(name: String, file: FileId, len: u64) -> Self {
         Block {
             name,
+            file,
             len,
             live: 0,
             deps: BTreeMap::new(),
@@ -252,13 +264,16 @@ pub struct FileStore {
     /// Blocks removed whose removal is not yet known durable, with the
     /// token of the sync that makes it so once requested.
     removing: BTreeMap<u64, Option<SyncToken>>,
-    /// Files written, created or removed since the last sync.
-    dirty: BTreeSet<String>,
+    /// Blocks written or created since the last sync.
+    dirty_blocks: BTreeSet<u64>,
+    /// Files removed since the last sync (the directory needs one).
+    names_changed: bool,
     cache: Cache,
     read_ahead: ReadAhead,
     meta_gens: BTreeSet<u64>,
-    /// The newest meta generation until its sync completes.
-    meta_written: Option<(u64, Option<SyncToken>)>,
+    /// The newest meta generation until its sync completes: its handle
+    /// until the sync is asked for, then the sync's token.
+    meta_written: Option<(u64, MetaSync)>,
     /// Every sync asked for and not yet reported complete.
     syncing: BTreeSet<SyncToken>,
     lost: Option<LostData>,
@@ -306,7 +321,8 @@ impl FileStore {
             blocks: BTreeMap::new(),
             next_block_id: 1,
             removing: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            dirty_blocks: BTreeSet::new(),
+            names_changed: false,
             cache: Cache::default(),
             read_ahead: ReadAhead::default(),
             meta_gens: BTreeSet::new(),
@@ -345,7 +361,7 @@ impl FileStore {
             if let FileKind::Block(id) = kind {
                 store.next_block_id = store.next_block_id.max(id + 1);
             }
-            store.dirty.insert(name);
+            store.names_changed = true;
         }
         // The first block opens with a floor record, so `first_seq`
         // survives a restart before anything is stored; a storage that
@@ -370,6 +386,13 @@ impl FileStore {
 
     fn meta_name(&self, generation: u64) -> String {
         format!("{}meta.{generation}", self.prefix)
+    }
+
+    /// Notes the syncs asked for before `error` stopped [`MsgStore::sync`]:
+    /// they complete all the same.
+    fn asked(&mut self, tokens: Vec<SyncToken>, error: StorageError) -> StoreError {
+        self.syncing.extend(tokens);
+        error.into()
     }
 
     fn check_open(&self) -> Result<(), StoreError> {
@@ -404,7 +427,8 @@ impl FileStore {
         }
         if roll {
             let name = self.block_name(id);
-            self.blocks.insert(id, Block::new(name, 0));
+            let file = self.storage.lock().open(&name, true)?;
+            self.blocks.insert(id, Block::new(name, file, 0));
             self.next_block_id = id + 1;
         }
         let (first, last, time) = (self.index.first_seq(), self.index.last_seq(), self.index.last_time());
@@ -423,9 +447,7 @@ impl FileStore {
         }
         self.pending.extend_from_slice(records);
         block.len = start + records.len() as u64;
-        if !self.dirty.contains(&block.name) {
-            self.dirty.insert(block.name.clone());
-        }
+        self.dirty_blocks.insert(id);
         Ok((id, start))
     }
 
@@ -444,8 +466,9 @@ impl FileStore {
             self.write_failed = false;
             return Ok(());
         };
+        let file = block.file;
         let mut storage = self.storage.lock();
-        match storage.append(&block.name, &self.pending) {
+        match storage.append(file, &self.pending) {
             Ok(offset) if offset == self.pending_start => {
                 drop(storage);
                 self.pending.clear();
@@ -460,16 +483,14 @@ impl FileStore {
             Ok(offset) => {
                 // The storage's length and ours disagree: every offset we
                 // gave out for these records is wrong.
-                let _ = storage.truncate(&block.name, offset);
+                let _ = storage.truncate(file, offset);
                 drop(storage);
                 self.closed = true;
                 Err(StorageError::Corrupt { file: block.name.clone(), offset: self.pending_start }.into())
             }
             Err(e) => {
-                let intact = match storage.len(&block.name) {
-                    Ok(len) => len == self.pending_start || storage.truncate(&block.name, self.pending_start).is_ok(),
-                    // Not created: nothing of it was written.
-                    Err(StorageError::NotFound { .. }) => self.pending_start == 0,
+                let intact = match storage.len(file) {
+                    Ok(len) => len == self.pending_start || storage.truncate(file, self.pending_start).is_ok(),
                     Err(_) => false,
                 };
                 drop(storage);
@@ -524,8 +545,9 @@ impl FileStore {
                 Err(_) => return,
             }
             self.blocks.remove(&id);
+            self.dirty_blocks.remove(&id);
             self.removing.insert(id, None);
-            self.dirty.insert(name);
+            self.names_changed = true;
         }
     }
 
@@ -548,8 +570,11 @@ impl FileStore {
         if !self.pending.is_empty() && self.pending_block == block && start + end > self.pending_start {
             self.write_pending()?;
         }
-        let name = self.block_name(block);
-        let bytes = self.storage.lock().read(&name, start, end as usize)?;
+        let Some(Block { name, file, .. }) = self.blocks.get(&block) else {
+            return Err(StorageError::Corrupt { file: self.block_name(block), offset: start }.into());
+        };
+        let name = name.clone();
+        let bytes = self.storage.lock().read(*file, start, end as usize)?;
         let mut read = Vec::with_capacity(span.len());
         for (at, off, len) in span {
             match decode_msg_at(&bytes, at, off as usize, len as usize) {
@@ -572,21 +597,20 @@ impl FileStore {
         self.check_open()?;
         let generation = self.meta_gens.last().map_or(1, |g| g + 1);
         let name = self.meta_name(generation);
-        let result = self
-            .storage
-            .lock()
-            .append(&name, &record::encode_meta(meta));
-        if let Err(e) = result {
-            if self.storage.lock().len(&name).is_ok() {
-                // A fragment was left: skip its generation, reads will too.
-                self.meta_gens.insert(generation);
-                self.dirty.insert(name);
-            }
+        let mut storage = self.storage.lock();
+        let file = storage.open(&name, true)?;
+        // A file is made, whole or not: skip its generation when it stays
+        // a fragment, reads will too.
+        self.meta_gens.insert(generation);
+        if let Err(e) = storage.append(file, &record::encode_meta(meta)) {
+            storage.close(file);
             return Err(e.into());
         }
-        self.meta_gens.insert(generation);
-        self.meta_written = Some((generation, None));
-        self.dirty.insert(name);
+        if let Some((_, MetaSync::Unasked(older))) = self.meta_written.replace((generation, MetaSync::Unasked(file))) {
+            // Its sync is no longer needed: the newer one's covers the
+            // stream, and the older is dropped after it.
+            storage.close(older);
+        }
         Ok(())
     }
 
@@ -597,12 +621,7 @@ impl FileStore {
         let generations: Vec<u64> = self.meta_gens.iter().rev().copied().collect();
         for generation in generations {
             let name = self.meta_name(generation);
-            let mut storage = self.storage.lock();
-            let Ok(len) = storage.len(&name) else {
-                continue;
-            };
-            let Ok(bytes) = storage.read(&name, 0, usize::try_from(len).unwrap_or(usize::MAX))
-            else {
+            let Ok(bytes) = self.storage.lock().read_all(&name) else {
                 continue;
             };
             if let Some(meta) = record::decode_meta(&bytes) {
@@ -620,40 +639,9 @@ impl FileStore {
         let generations: Vec<u64> = self.meta_gens.iter().copied().collect();
         generations.into_iter().any(|generation| {
             let name = self.meta_name(generation);
-            let mut storage = self.storage.lock();
-            let Ok(len) = storage.len(&name) else {
-                return false;
-            };
-            let file = storage.read(&name, 0, usize::try_from(len).unwrap_or(usize::MAX));
+            let file = self.storage.lock().read_all(&name);
             file.is_ok_and(|f| record::meta_is_whole(&f))
         })
-    }
-
-    /// Notes a sync of `name` requested as `token`.
-    fn note_sync(&mut self, name: &str, token: Option<SyncToken>) {
-        match (parse_name(&self.prefix, name), token) {
-            (Some(FileKind::Block(id)), Some(token)) => {
-                if let Some(block) = self.blocks.get_mut(&id) {
-                    block.syncs.push_back((token, block.len));
-                } else if let Some(pending) = self.removing.get_mut(&id) {
-                    *pending = Some(token);
-                }
-            }
-            // Never durable, so nothing a crash could bring back.
-            (Some(FileKind::Block(id)), None) => {
-                if !self.blocks.contains_key(&id) {
-                    self.removing.remove(&id);
-                }
-            }
-            (Some(FileKind::Meta(generation)), token) => {
-                if let Some((newest, pending)) = &mut self.meta_written {
-                    if *newest == generation {
-                        *pending = token;
-                    }
-                }
-            }
-            (None, _) => {}
-        }
     }
 
     /// Removes the meta generations older than `newest`, now durable.
@@ -666,7 +654,20 @@ impl FileStore {
                 Err(_) => return,
             }
             self.meta_gens.remove(&generation);
-            self.dirty.insert(name);
+            self.names_changed = true;
+        }
+    }
+}
+
+impl Drop for FileStore {
+    /// Gives the store's handles back (a deleted store's are stale already).
+    fn drop(&mut self) {
+        let mut storage = self.storage.lock();
+        for block in self.blocks.values() {
+            storage.close(block.file);
+        }
+        if let Some((_, MetaSync::Unasked(file))) = self.meta_written {
+            storage.close(file);
         }
     }
 }
@@ -854,22 +855,43 @@ impl MsgStore for FileStore {
         self.write_pending()?;
         let storage = Arc::clone(&self.storage);
         let mut storage = storage.lock();
-        let names: Vec<String> = std::mem::take(&mut self.dirty).into_iter().collect();
-        let mut tokens = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            match storage.sync(name) {
+        let mut tokens = Vec::new();
+        while let Some(id) = self.dirty_blocks.pop_first() {
+            let Some(block) = self.blocks.get_mut(&id) else { continue };
+            match storage.sync(block.file) {
                 Ok(token) => {
+                    block.syncs.push_back((token, block.len));
                     tokens.push(token);
-                    self.syncing.insert(token);
-                    self.note_sync(name, Some(token));
                 }
-                Err(StorageError::NotFound { .. }) => self.note_sync(name, None),
                 Err(e) => {
-                    self.dirty.extend(names[i..].iter().cloned());
-                    return Err(e.into());
+                    self.dirty_blocks.insert(id);
+                    return Err(self.asked(tokens, e));
                 }
             }
         }
+        if let Some((generation, MetaSync::Unasked(file))) = self.meta_written {
+            match storage.sync(file) {
+                Ok(token) => {
+                    storage.close(file);
+                    self.meta_written = Some((generation, MetaSync::Asked(token)));
+                    tokens.push(token);
+                }
+                Err(e) => return Err(self.asked(tokens, e)),
+            }
+        }
+        if self.names_changed {
+            match storage.sync_dir() {
+                Ok(token) => {
+                    self.names_changed = false;
+                    for pending in self.removing.values_mut() {
+                        pending.get_or_insert(token);
+                    }
+                    tokens.push(token);
+                }
+                Err(e) => return Err(self.asked(tokens, e)),
+            }
+        }
+        self.syncing.extend(tokens.iter().copied());
         Ok(tokens)
     }
 
@@ -898,7 +920,7 @@ impl MsgStore for FileStore {
             }
         }
         self.removing.retain(|_, pending| !pending.as_ref().is_some_and(done));
-        if let Some((newest, Some(requested))) = self.meta_written {
+        if let Some((newest, MetaSync::Asked(requested))) = self.meta_written {
             if done(&requested) {
                 self.meta_written = None;
                 self.drop_old_meta(newest);
@@ -919,17 +941,14 @@ impl MsgStore for FileStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        for (name, _) in &files {
-            match storage.sync(name) {
-                Ok(_) | Err(StorageError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        storage.sync_dir()?;
         drop(storage);
         self.closed = true;
         self.blocks.clear();
         self.removing.clear();
-        self.dirty.clear();
+        self.dirty_blocks.clear();
+        self.names_changed = false;
+        self.meta_written = None;
         self.cache = Cache::default();
         self.read_ahead = ReadAhead::default();
         self.index = Index::new(1);

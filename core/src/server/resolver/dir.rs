@@ -6,20 +6,17 @@
 //!
 //! At rest the directory is exactly nats-server's: one `<account key>.jwt`
 //! per account holding the raw JWT, and `<key>.jwt.deleted` for an account
-//! deleted with `allow_delete` (nats-server renames the file aside). The
-//! storage trait has no rename, so `<key>.jwt` cannot be replaced
-//! atomically; an update goes through a write-ahead file instead:
+//! deleted with `allow_delete` (nats-server renames the file aside). An
+//! update replaces `<key>.jwt` whole, through a write-ahead file:
 //!
 //! 1. the JWT is written to `<key>.jwt.<generation>` (one more than any
 //!    generation of the key seen or written) and synced; when the sync
 //!    completes the update is durable ([`JwtDir::write`]);
-//! 2. the older write-ahead files of the key are removed and those removals
-//!    synced, then `<key>.jwt` is rewritten (truncated, appended) and synced
+//! 2. the older write-ahead files of the key are removed, the new one is
+//!    renamed to `<key>.jwt` and synced, which makes its new name durable
 //!    ([`JwtDir::settle`]); when that sync completes the update is
 //!    acknowledged, so that every acknowledged JWT is in the file
-//!    nats-server reads;
-//! 3. the write-ahead file is removed and the removal synced
-//!    ([`JwtDir::discard`]).
+//!    nats-server reads.
 //!
 //! Loading takes, per key, among `<key>.jwt` and the write-ahead files that
 //! decode as the key's signed account JWT, the newest by the JWT's `iat`
@@ -29,12 +26,12 @@
 //!
 //! - before step 1's sync completes, the new file may be missing, empty or
 //!   torn; a torn JWT fails to decode, so the previous state is used;
-//! - during step 2, `<key>.jwt` may be old, empty or torn, but the durable
-//!   write-ahead file is there and wins (an update never lowers `iat`);
-//! - the write-ahead file is removed only after `<key>.jwt` holds its JWT
-//!   durably and every older write-ahead file is durably gone: a removal a
-//!   crash undoes leaves a file that ties `<key>.jwt` with the same JWT, and
-//!   no older one can come back and win a tie with it.
+//! - during step 2, the rename is atomic: either `<key>.jwt` holds the new
+//!   JWT, or it still holds the old one and the durable write-ahead file is
+//!   there and wins (an update never lowers `iat`). Name changes survive a
+//!   crash in the order they were made, so when the rename survives, the
+//!   removals of the older write-ahead files before it do too: none comes
+//!   back to win a tie.
 //!
 //! A `<key>.jwt` written by nats-server is read like natrix's own, and a
 //! JWT nats-server stored after natrix ran wins over a leftover write-ahead
@@ -44,9 +41,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use bytes::Bytes;
-
-use crate::storage::{Storage, StorageError, SyncLedger, SyncToken};
+use crate::storage::{Storage, StorageError, StorageExt as _, SyncLedger, SyncToken};
 
 /// How many times a file that does not decode is read again before it is
 /// taken as damaged: a bit flipped on the way from the disk goes away on a
@@ -205,7 +200,7 @@ impl<P> JwtDir<P> {
         valid: impl Fn(&str) -> Option<i64>,
     ) -> Option<(i64, String)> {
         for _ in 0..READ_ATTEMPTS {
-            let Ok(bytes) = self.read_all(name) else {
+            let Ok(bytes) = self.storage.read_all(name) else {
                 continue;
             };
             if let Ok(text) = std::str::from_utf8(&bytes) {
@@ -217,17 +212,6 @@ impl<P> JwtDir<P> {
         None
     }
 
-    fn read_all(&mut self, name: &str) -> Result<Bytes, StorageError> {
-        let len = self.storage.len(name)?;
-        let len = usize::try_from(len).map_err(|_| StorageError::OutOfRange {
-            file: name.to_owned(),
-            offset: 0,
-            len,
-            file_len: len,
-        })?;
-        self.storage.read(name, 0, len)
-    }
-
     /// Writes `jwt` to the next write-ahead file of `key` and asks for its
     /// sync. Nothing may rely on it until the returned token completes;
     /// then [`JwtDir::settle`] moves it into `<key>.jwt`. On failure the
@@ -236,11 +220,7 @@ impl<P> JwtDir<P> {
         let generation = self.generations.get(key).map_or(1, |g| g + 1);
         self.generations.insert(key.to_owned(), generation);
         let name = wal_name(key, generation);
-        let written = self
-            .storage
-            .append(&name, jwt.as_bytes())
-            .and_then(|_| self.storage.sync(&name));
-        match written {
+        match self.storage.write_synced(&name, jwt.as_bytes()) {
             Ok(token) => Ok((generation, token)),
             Err(e) => {
                 let _ = self.storage.remove(&name);
@@ -249,66 +229,35 @@ impl<P> JwtDir<P> {
         }
     }
 
-    /// Once write-ahead file `generation` of `key` (holding `jwt`) is
-    /// durable: removes the older write-ahead files durably, then rewrites
-    /// `<key>.jwt` to hold `jwt`. When the returned token completes,
-    /// [`JwtDir::discard`] may remove the write-ahead file. On an error the
-    /// write-ahead file stays, and loading finishes the work later.
-    pub fn settle(
-        &mut self,
-        key: &str,
-        generation: u64,
-        jwt: &str,
-    ) -> Result<SyncToken, StorageError> {
+    /// Once write-ahead file `generation` of `key` is durable: removes the
+    /// older write-ahead files, renames it to `<key>.jwt` and asks for the
+    /// sync that makes the new name durable. On an error the write-ahead
+    /// file stays, and loading finishes the work later.
+    pub fn settle(&mut self, key: &str, generation: u64) -> Result<SyncToken, StorageError> {
         for older in self.wals_of(key)?.into_iter().filter(|g| *g < generation) {
-            self.remove_durably(&wal_name(key, older))?;
+            match self.storage.remove(&wal_name(key, older)) {
+                Ok(()) | Err(StorageError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
-        self.replace(&main_name(key), jwt)
-    }
-
-    /// Removes write-ahead file `generation` of `key`, now that `<key>.jwt`
-    /// holds its JWT durably, and returns the token after which the removal
-    /// is durable (`None` when there was nothing to make durable).
-    pub fn discard(
-        &mut self,
-        key: &str,
-        generation: u64,
-    ) -> Result<Option<SyncToken>, StorageError> {
-        self.remove_durably(&wal_name(key, generation))
+        let main = main_name(key);
+        self.storage.rename(&wal_name(key, generation), &main)?;
+        self.storage.with_open(&main, false, |s, file| s.sync(file))
     }
 
     /// Removes the write-ahead files of `key` other than `keep` (every one
-    /// when `None`), syncing each removal; the last token, if any removal
-    /// needed one. They lost to the loaded JWT (torn, older, or the same
+    /// when `None`) and asks for the removals' sync; its token, if anything
+    /// was removed. They lost to the loaded JWT (torn, older, or the same
     /// JWT as `<key>.jwt`). Errors are left for the next load, which ranks
     /// the leftovers the same way.
     fn remove_wals_except(&mut self, key: &str, keep: Option<u64>) -> Option<SyncToken> {
-        let mut last = None;
+        let mut removed = false;
         for generation in self.wals_of(key).unwrap_or_default() {
-            if Some(generation) == keep {
-                continue;
-            }
-            if let Ok(Some(token)) = self.remove_durably(&wal_name(key, generation)) {
-                last = Some(token);
+            if Some(generation) != keep {
+                removed |= self.storage.remove(&wal_name(key, generation)).is_ok();
             }
         }
-        last
-    }
-
-    /// Removes `name` and asks for the removal's sync: a removal not synced
-    /// may be undone by a crash.
-    fn remove_durably(&mut self, name: &str) -> Result<Option<SyncToken>, StorageError> {
-        match self.storage.remove(name) {
-            Ok(()) => {}
-            Err(StorageError::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-        match self.storage.sync(name) {
-            Ok(token) => Ok(Some(token)),
-            // The file never reached the disk: its removal has nothing to make durable.
-            Err(StorageError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        removed.then(|| self.storage.sync_dir().ok()).flatten()
     }
 
     /// The generations of `key`'s write-ahead files, lowest first.
@@ -345,27 +294,19 @@ impl<P> JwtDir<P> {
         if files.is_empty() {
             return Ok(None);
         }
-        let mut last = None;
         if let Some(jwt) = keep_aside {
-            last = Some(self.replace(&deleted_name(key), jwt)?);
+            self.storage.write_synced(&deleted_name(key), jwt.as_bytes())?;
         }
         for file in files {
             let name = file.map_or_else(|| main_name(key), |g| wal_name(key, g));
-            if let Some(token) = self.remove_durably(&name)? {
-                last = Some(token);
+            match self.storage.remove(&name) {
+                Ok(()) | Err(StorageError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
-        Ok(last)
-    }
-
-    /// Makes `name` hold exactly `text` and asks for its sync.
-    fn replace(&mut self, name: &str, text: &str) -> Result<SyncToken, StorageError> {
-        match self.storage.truncate(name, 0) {
-            Ok(()) | Err(StorageError::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        self.storage.append(name, text.as_bytes())?;
-        self.storage.sync(name)
+        // The last token: everything before it is done when it is waited
+        // for (see [`JwtDir::wait_for`]).
+        self.storage.sync_dir().map(Some)
     }
 
     /// The storage reported these syncs complete.
@@ -416,85 +357,9 @@ impl<P> JwtDir<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::MemStorage;
 
-    /// A disk that keeps, per file, what was synced and what was written.
-    #[derive(Default)]
-    struct MemDisk {
-        volatile: BTreeMap<String, Vec<u8>>,
-        durable: BTreeMap<String, Vec<u8>>,
-        next_token: u64,
-    }
-
-    impl MemDisk {
-        /// Loses everything not synced; the torn file keeps half its tail.
-        fn crash(&mut self, torn: &str) {
-            let mut after = self.durable.clone();
-            if let Some(v) = self.volatile.get(torn) {
-                after.insert(torn.to_owned(), v[..v.len() / 2].to_vec());
-            }
-            self.volatile = after;
-        }
-    }
-
-    /// Shares one disk between a directory and the test.
-    #[derive(Clone, Default)]
-    struct Shared(std::sync::Arc<std::sync::Mutex<MemDisk>>);
-
-    impl Storage for Shared {
-        fn append(&mut self, file: &str, data: &[u8]) -> Result<u64, StorageError> {
-            let mut d = self.0.lock().unwrap();
-            let f = d.volatile.entry(file.to_owned()).or_default();
-            f.extend_from_slice(data);
-            Ok((f.len() - data.len()) as u64)
-        }
-        fn read(&mut self, file: &str, offset: u64, len: usize) -> Result<Bytes, StorageError> {
-            let d = self.0.lock().unwrap();
-            let f = d
-                .volatile
-                .get(file)
-                .ok_or(StorageError::NotFound { file: file.into() })?;
-            Ok(Bytes::copy_from_slice(
-                &f[offset as usize..offset as usize + len],
-            ))
-        }
-        fn truncate(&mut self, file: &str, len: u64) -> Result<(), StorageError> {
-            let mut d = self.0.lock().unwrap();
-            let f = d
-                .volatile
-                .get_mut(file)
-                .ok_or(StorageError::NotFound { file: file.into() })?;
-            f.truncate(len as usize);
-            Ok(())
-        }
-        fn remove(&mut self, file: &str) -> Result<(), StorageError> {
-            let mut d = self.0.lock().unwrap();
-            d.volatile
-                .remove(file)
-                .map(|_| ())
-                .ok_or(StorageError::NotFound { file: file.into() })
-        }
-        fn list(&self) -> Result<Vec<String>, StorageError> {
-            Ok(self.0.lock().unwrap().volatile.keys().cloned().collect())
-        }
-        fn len(&self, file: &str) -> Result<u64, StorageError> {
-            let d = self.0.lock().unwrap();
-            d.volatile
-                .get(file)
-                .map(|f| f.len() as u64)
-                .ok_or(StorageError::NotFound { file: file.into() })
-        }
-        fn sync(&mut self, file: &str) -> Result<SyncToken, StorageError> {
-            let mut d = self.0.lock().unwrap();
-            match d.volatile.get(file).cloned() {
-                Some(v) => d.durable.insert(file.to_owned(), v),
-                None => d.durable.remove(file),
-            };
-            d.next_token += 1;
-            Ok(SyncToken(d.next_token))
-        }
-    }
-
-    fn dir(disk: &Shared) -> JwtDir<&'static str> {
+    fn dir(disk: &MemStorage) -> JwtDir<&'static str> {
         JwtDir::new(Box::new(disk.clone()))
     }
 
@@ -504,18 +369,16 @@ mod tests {
         body.split('-').next()?.parse().ok()
     }
 
-    fn names(disk: &Shared) -> Vec<String> {
-        disk.0.lock().unwrap().volatile.keys().cloned().collect()
+    fn names(disk: &MemStorage) -> Vec<String> {
+        disk.list().unwrap()
     }
 
-    fn put_durable(disk: &Shared, name: &str, text: &str) {
-        let mut d = disk.0.lock().unwrap();
-        d.volatile.insert(name.into(), text.as_bytes().to_vec());
-        d.durable.insert(name.into(), text.as_bytes().to_vec());
+    fn put_durable(disk: &MemStorage, name: &str, text: &str) {
+        disk.put_durable(name, text.as_bytes());
     }
 
-    fn content(disk: &Shared, name: &str) -> String {
-        String::from_utf8(disk.0.lock().unwrap().volatile[name].clone()).unwrap()
+    fn content(disk: &MemStorage, name: &str) -> String {
+        String::from_utf8(disk.clone().read_all(name).unwrap().to_vec()).unwrap()
     }
 
     #[test]
@@ -534,7 +397,7 @@ mod tests {
 
     #[test]
     fn work_waits_for_every_earlier_sync_whatever_order_they_complete_in() {
-        let disk = Shared::default();
+        let disk = MemStorage::default();
         let mut d = dir(&disk);
         let (_, first) = d.write("A", "jwt-1-a.end").unwrap();
         let (_, second) = d.write("B", "jwt-1-b.end").unwrap();
@@ -551,118 +414,73 @@ mod tests {
 
     #[test]
     fn an_update_ends_as_nats_servers_single_file() {
-        let disk = Shared::default();
+        let disk = MemStorage::default();
         let mut d = dir(&disk);
         let (generation, token) = d.write("A", "jwt-1-a.end").unwrap();
         assert_eq!(generation, 1);
         d.wait_for(token, "written");
         assert_eq!(d.next_completed(), None, "its sync is outstanding");
-        d.completed(&[token]);
+        d.completed(&disk.complete_syncs());
         assert_eq!(d.next_completed(), Some("written"));
         assert_eq!(d.next_completed(), None);
-        d.settle("A", generation, "jwt-1-a.end").unwrap();
-        assert_eq!(names(&disk), ["A.jwt", "A.jwt.1"]);
-        assert!(d.discard("A", generation).unwrap().is_some());
-        assert_eq!(names(&disk), ["A.jwt"]);
+        let settled = d.settle("A", generation).unwrap();
+        assert_eq!(names(&disk), ["A.jwt"], "the write-ahead file became A.jwt");
         assert_eq!(content(&disk, "A.jwt"), "jwt-1-a.end");
-        disk.0.lock().unwrap().crash("");
+        d.wait_for(settled, "settled");
+        d.completed(&disk.complete_syncs());
+        assert_eq!(d.next_completed(), Some("settled"));
+        disk.crash(0);
         assert_eq!(names(&disk), ["A.jwt"], "every step was synced");
         let loaded = dir(&disk).load(valid);
-        assert_eq!(
-            loaded.accounts["A"],
-            StoredJwt {
-                jwt: "jwt-1-a.end".into(),
-                wal: None
-            }
-        );
+        assert_eq!(loaded.accounts["A"], StoredJwt { jwt: "jwt-1-a.end".into(), wal: None });
     }
 
     #[test]
-    fn settling_removes_older_write_ahead_files_first() {
-        let disk = Shared::default();
-        let mut d = dir(&disk);
-        d.write("A", "jwt-1-a.end").unwrap();
-        let (second, _) = d.write("A", "jwt-1-b.end").unwrap();
-        d.settle("A", second, "jwt-1-b.end").unwrap();
-        assert_eq!(names(&disk), ["A.jwt", "A.jwt.2"]);
-        disk.0.lock().unwrap().crash("A.jwt");
-        let loaded = dir(&disk).load(valid);
-        assert_eq!(
-            loaded.accounts["A"].jwt, "jwt-1-b.end",
-            "same iat: the later write wins"
-        );
-        assert_eq!(loaded.accounts["A"].wal, Some(2));
-    }
-
-    #[test]
-    fn a_torn_rewrite_falls_back_to_the_write_ahead_file() {
-        let disk = Shared::default();
+    fn a_crash_before_settling_is_durable_leaves_the_newest_write_ahead_file_to_win() {
+        let disk = MemStorage::default();
         put_durable(&disk, "A.jwt", "jwt-1-old.end");
         let mut d = dir(&disk);
         assert_eq!(d.load(valid).accounts["A"].jwt, "jwt-1-old.end");
-        let (generation, _) = d.write("A", "jwt-1-new.end").unwrap();
-        // The write-ahead file is durable; the rewrite of A.jwt is torn by a crash.
-        disk.0
-            .lock()
-            .unwrap()
-            .durable
-            .insert("A.jwt.1".into(), b"jwt-1-new.end".to_vec());
-        d.settle("A", generation, "jwt-1-new.end").unwrap();
-        disk.0.lock().unwrap().durable.remove("A.jwt");
-        disk.0.lock().unwrap().crash("A.jwt");
+        d.write("A", "jwt-1-a.end").unwrap();
+        let (second, _) = d.write("A", "jwt-1-b.end").unwrap();
+        disk.complete_syncs();
+        d.settle("A", second).unwrap();
+        assert_eq!(names(&disk), ["A.jwt"]);
+        // Neither the removal of the older write-ahead file nor the rename
+        // was made durable: both are undone.
+        disk.crash(0);
+        assert_eq!(names(&disk), ["A.jwt", "A.jwt.1", "A.jwt.2"]);
+        assert_eq!(content(&disk, "A.jwt"), "jwt-1-old.end", "the rename is undone whole");
         let loaded = dir(&disk).load(valid);
-        assert_eq!(
-            loaded.accounts["A"],
-            StoredJwt {
-                jwt: "jwt-1-new.end".into(),
-                wal: Some(1)
-            }
-        );
-        assert_eq!(loaded.skipped, ["A.jwt"]);
+        assert_eq!(loaded.accounts["A"], StoredJwt { jwt: "jwt-1-b.end".into(), wal: Some(2) }, "same iat: the later write wins");
+        assert_eq!(names(&disk), ["A.jwt", "A.jwt.2"], "the loser is removed");
     }
 
     #[test]
     fn a_torn_write_ahead_file_falls_back_to_the_stored_jwt() {
-        let disk = Shared::default();
+        let disk = MemStorage::default();
         put_durable(&disk, "A.jwt", "jwt-1-a.end");
-        let mut d = dir(&disk);
-        d.load(valid);
-        d.write("A", "jwt-2-b.end").unwrap();
-        disk.0.lock().unwrap().durable.remove("A.jwt.1");
-        disk.0.lock().unwrap().crash("A.jwt.1");
+        // What a crash may leave of a write-ahead file never synced.
+        put_durable(&disk, "A.jwt.1", "jwt-2-b");
         let mut after = dir(&disk);
         let loaded = after.load(valid);
         assert_eq!(loaded.accounts["A"].jwt, "jwt-1-a.end");
         assert_eq!(loaded.skipped, ["A.jwt.1"]);
         assert_eq!(loaded.cleaned.len(), 1, "the torn file is removed");
         assert_eq!(names(&disk), ["A.jwt"]);
-        assert_eq!(
-            after.write("A", "jwt-3-c.end").unwrap().0,
-            2,
-            "numbered above the torn one"
-        );
+        assert_eq!(after.write("A", "jwt-3-c.end").unwrap().0, 2, "numbered above the torn one");
     }
 
     #[test]
     fn a_newer_jwt_nats_server_stored_wins_over_a_leftover_write_ahead_file() {
-        let disk = Shared::default();
+        let disk = MemStorage::default();
         // natrix crashed before finishing an update; nats-server then ran and
         // stored a JWT issued later in A.jwt.
         put_durable(&disk, "A.jwt.4", "jwt-5-natrix.end");
         put_durable(&disk, "A.jwt", "jwt-7-nats-server.end");
         let loaded = dir(&disk).load(valid);
-        assert_eq!(
-            loaded.accounts["A"],
-            StoredJwt {
-                jwt: "jwt-7-nats-server.end".into(),
-                wal: None
-            }
-        );
-        assert_eq!(
-            names(&disk),
-            ["A.jwt"],
-            "the stale write-ahead file is gone"
-        );
+        assert_eq!(loaded.accounts["A"], StoredJwt { jwt: "jwt-7-nats-server.end".into(), wal: None });
+        assert_eq!(names(&disk), ["A.jwt"], "the stale write-ahead file is gone");
         // An older one in A.jwt loses to the write-ahead file.
         put_durable(&disk, "B.jwt.1", "jwt-5-natrix.end");
         put_durable(&disk, "B.jwt", "jwt-3-older.end");
@@ -672,20 +490,18 @@ mod tests {
 
     #[test]
     fn delete_removes_every_file_and_keeps_the_jwt_aside() {
-        let disk = Shared::default();
+        let disk = MemStorage::default();
         let mut d = dir(&disk);
         put_durable(&disk, "A.jwt", "jwt-1-a.end");
         d.write("A", "jwt-2-b.end").unwrap();
+        disk.complete_syncs();
         assert!(d.delete("A", Some("jwt-2-b.end")).unwrap().is_some());
         assert_eq!(d.delete("A", None).unwrap(), None, "nothing left");
-        disk.0.lock().unwrap().crash("");
+        disk.complete_syncs();
+        disk.crash(0);
         assert_eq!(names(&disk), ["A.jwt.deleted"]);
         assert_eq!(content(&disk, "A.jwt.deleted"), "jwt-2-b.end");
         assert!(dir(&disk).load(valid).accounts.is_empty());
-        assert_eq!(
-            d.write("A", "jwt-3-c.end").unwrap().0,
-            2,
-            "generations keep rising"
-        );
+        assert_eq!(d.write("A", "jwt-3-c.end").unwrap().0, 2, "generations keep rising");
     }
 }

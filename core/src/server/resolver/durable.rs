@@ -10,8 +10,8 @@ use super::dir::JwtDir;
 use super::ReplyTo;
 
 /// Work finished when the sync that makes it durable completes. An
-/// update goes through `Updated` (or `Preloaded`), `Rewritten` and
-/// `Settled`; see [`super::dir`] for why each step waits for a sync.
+/// update goes through `Updated` (or `Preloaded`) and `Rewritten`; see
+/// [`super::dir`] for why each step waits for a sync.
 /// A claim update is answered and takes effect at `Rewritten`, once
 /// `<key>.jwt` holds it: then nats-server, which reads only that file,
 /// finds every acknowledged JWT should it take the directory over.
@@ -31,9 +31,9 @@ pub(crate) enum Durable {
         jwt: String,
         generation: u64,
     },
-    /// `<key>.jwt` holds the JWT of a write-ahead file.
+    /// `<key>.jwt` holds the JWT of a write-ahead file, renamed to it.
     Rewritten(Rewrite),
-    /// A write-ahead file of `key` is durably gone.
+    /// Leftover write-ahead files of `key` are durably gone.
     Settled { key: String },
     /// A claim update no newer than the one before it, answered (without
     /// effect, as nats-server does) once that one is durable.
@@ -61,8 +61,8 @@ pub(crate) enum Durable {
 pub(crate) struct Rewrite {
     pub(super) key: String,
     pub(super) jwt: String,
-    /// The write-ahead file to remove once `<key>.jwt` holds `jwt`; `None`
-    /// when the rewrite failed and the write-ahead file stays for the next start.
+    /// The write-ahead file holding `jwt`, to be renamed to `<key>.jwt`;
+    /// `None` once the rename failed and the file stays for the next start.
     pub(super) generation: Option<u64>,
     /// Who asked, for a claim update.
     pub(super) reply: Option<ReplyTo>,
@@ -212,15 +212,15 @@ impl Control {
         self.wake();
     }
 
-    /// A write-ahead file is durable: `<key>.jwt` is rewritten to hold its
-    /// JWT, nats-server's layout. Should that fail, the write-ahead file
+    /// A write-ahead file is durable: it is renamed to `<key>.jwt`,
+    /// nats-server's layout. Should that fail, the write-ahead file
     /// stays (the next start finishes the move) and the work is returned
     /// when nothing before it waits, to be finished now; otherwise it is
     /// finished in turn, so answers keep request order.
     pub(super) fn settle(&mut self, mut rewrite: Rewrite) -> Option<Rewrite> {
         let dir = self.jwt_dir.as_mut()?;
         let generation = rewrite.generation?;
-        let failed = match dir.settle(&rewrite.key, generation, &rewrite.jwt) {
+        let failed = match dir.settle(&rewrite.key, generation) {
             Ok(token) => {
                 dir.wait_for(token, Durable::Rewritten(rewrite));
                 return None;
@@ -242,41 +242,13 @@ impl Control {
         }
     }
 
-    /// `<key>.jwt` holds the JWT (or the rewrite failed and the write-ahead
-    /// file keeps it): the write-ahead file goes, and a claim update takes
-    /// effect and is answered.
+    /// `<key>.jwt` durably holds the JWT (or the rename failed and the
+    /// write-ahead file keeps it): a claim update takes effect and is
+    /// answered.
     pub(super) fn rewritten(&mut self, now: Instant, rewrite: Rewrite) {
-        let Rewrite {
-            key,
-            jwt,
-            generation,
-            reply,
-            apply,
-        } = rewrite;
-        if let Some(generation) = generation {
-            self.discard(&key, generation);
-        }
+        let Rewrite { key, jwt, reply, apply, .. } = rewrite;
         if apply {
             self.finish_update(now, &key, &jwt, reply);
-        }
-    }
-
-    /// `<key>.jwt` durably holds write-ahead file `generation`'s JWT: the
-    /// write-ahead file goes.
-    pub(super) fn discard(&mut self, key: &str, generation: u64) {
-        let Some(dir) = self.jwt_dir.as_mut() else {
-            return;
-        };
-        match dir.discard(key, generation) {
-            Ok(Some(token)) => {
-                let key = key.to_owned();
-                dir.wait_for(token, Durable::Settled { key });
-            }
-            Ok(None) => {}
-            Err(e) => self.log(
-                Level::Warn,
-                format!("DirResolver - removing {key}.jwt.{generation}: {e}"),
-            ),
         }
     }
 }

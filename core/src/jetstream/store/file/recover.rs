@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
-use crate::storage::Storage as _;
+use crate::storage::{FileId, Storage as _, StorageError};
 
 use super::super::record::{self, Record};
 use super::super::{file_record_size, LostData, SharedStorage, StoreError};
@@ -106,20 +106,30 @@ impl FileStore {
         }
         damage.close(store.index.last_seq());
         store.lost = damage.into_lost(|seq| store.index.get(seq).is_some());
-        store.dirty = store.blocks.values().map(|b| b.name.clone()).collect();
+        store.dirty_blocks = store.blocks.keys().copied().collect();
         Ok(store)
     }
 
-    fn read_block(&self, name: &str) -> Result<Bytes, StoreError> {
+    /// Opens block file `name` and reads it whole.
+    fn read_block(&self, name: &str) -> Result<(FileId, Bytes), StoreError> {
         let mut storage = self.storage.lock();
-        let len = storage.len(name)?;
-        let len = usize::try_from(len).map_err(|_| crate::storage::StorageError::OutOfRange {
-            file: name.to_owned(),
-            offset: 0,
-            len,
-            file_len: len,
-        })?;
-        Ok(storage.read(name, 0, len)?)
+        let file = storage.open(name, false)?;
+        let read = storage.len(file).and_then(|len| {
+            let len = usize::try_from(len).map_err(|_| StorageError::OutOfRange {
+                file: name.to_owned(),
+                offset: 0,
+                len,
+                file_len: len,
+            })?;
+            storage.read(file, 0, len)
+        });
+        match read {
+            Ok(bytes) => Ok((file, bytes)),
+            Err(e) => {
+                storage.close(file);
+                Err(e.into())
+            }
+        }
     }
 
     fn recover_block(
@@ -130,9 +140,8 @@ impl FileStore {
     ) -> Result<(), StoreError> {
         let name = self.block_name(id);
         debug_assert_eq!(parse_name(&self.prefix, &name), Some(FileKind::Block(id)));
-        let buf = self.read_block(&name)?;
-        self.blocks
-            .insert(id, Block::new(name.clone(), buf.len() as u64));
+        let (file, buf) = self.read_block(&name)?;
+        self.blocks.insert(id, Block::new(name, file, buf.len() as u64));
         let mut offset = 0;
         while offset < buf.len() {
             if let Some((record, len)) = record::decode(&buf, offset) {
@@ -150,7 +159,7 @@ impl FileStore {
                     let torn = record::is_torn(&buf, offset)
                         && !record::is_whole_but_its_length(&buf, offset);
                     if torn && is_last {
-                        self.storage.lock().truncate(&name, offset as u64)?;
+                        self.storage.lock().truncate(file, offset as u64)?;
                         self.blocks.get_mut(&id).expect("inserted above").len = offset as u64;
                     } else if !torn {
                         // A whole record failing its crc is damage, wherever

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 
 use super::super::record;
 use super::super::test_storage::TestDisk;
+use crate::storage::StorageExt as _;
 use super::super::tests::{assert_same, op, run_plain, Model, Op, FILTERS};
 use super::*;
 
@@ -47,9 +48,7 @@ fn blocks(disk: &TestDisk) -> Vec<String> {
 
 /// The offset and length of every record in `file`.
 fn records_of(disk: &TestDisk, file: &str) -> Vec<(usize, usize)> {
-    let mut storage = disk.clone();
-    let len = crate::storage::Storage::len(&storage, file).unwrap() as usize;
-    let bytes = crate::storage::Storage::read(&mut storage, file, 0, len).unwrap();
+    let bytes = disk.clone().read_all(file).unwrap();
     let mut out = Vec::new();
     let mut offset = 0;
     while let Some((_, n)) = record::decode(&bytes, offset) {
@@ -181,22 +180,20 @@ fn disk_copy_after_crash(disk: &TestDisk, torn: usize) -> TestDisk {
     let files = disk.files();
     let mut source = disk.clone();
     for (name, _) in &files {
-        let len = crate::storage::Storage::len(&source, name).unwrap() as usize;
-        let bytes = crate::storage::Storage::read(&mut source, name, 0, len).unwrap();
-        copy.raw_append(name, &bytes);
+        copy.raw_append(name, &source.read_all(name).unwrap());
     }
     // The copy's durable part is everything but the last message record.
     let name = format!("{PREFIX}1.blk");
     let records = records_of(&copy, &name);
     let (last_offset, _) = *records.last().unwrap();
-    let mut storage = copy.clone();
-    crate::storage::Storage::truncate(&mut storage, &name, last_offset as u64).unwrap();
-    crate::storage::Storage::sync(&mut storage, &name).unwrap();
+    copy.clone()
+        .with_open(&name, false, |s, file| {
+            s.truncate(file, last_offset as u64)?;
+            s.sync(file)
+        })
+        .unwrap();
     copy.complete_syncs();
-    let len = crate::storage::Storage::len(&source, &name).unwrap() as usize;
-    let tail =
-        crate::storage::Storage::read(&mut source, &name, last_offset as u64, len - last_offset)
-            .unwrap();
+    let tail = source.read_all(&name).unwrap().slice(last_offset..);
     copy.raw_append(&name, &tail);
     copy.crash(torn);
     copy
@@ -289,7 +286,7 @@ fn reads_ahead_without_serving_what_is_gone_or_damaged() {
     // Damaged before it is read ahead: an error, its neighbours are fine.
     let second = format!("{PREFIX}2.blk");
     let (offset, _) = records_of(&disk, &second)[10];
-    let bytes = crate::storage::Storage::read(&mut disk.clone(), &second, offset as u64, 4096).unwrap();
+    let bytes = disk.clone().read_all(&second).unwrap().slice(offset..);
     let Some((record::Record::Msg { seq: damaged, .. }, _)) = record::decode(&bytes, 0) else { panic!("a message") };
     disk.flip_bit(&second, offset + 30, 1);
     assert_eq!(store.load(damaged - 5).unwrap().unwrap().seq, damaged - 5);
@@ -334,8 +331,7 @@ fn newest_meta_wins_and_a_damaged_one_falls_back() {
     );
     // A torn newest generation falls back as well.
     reopened.write_meta(b"config three").unwrap();
-    let mut storage = disk.clone();
-    crate::storage::Storage::truncate(&mut storage, &format!("{PREFIX}meta.3"), 5).unwrap();
+    disk.clone().with_open(&format!("{PREFIX}meta.3"), false, |s, file| s.truncate(file, 5)).unwrap();
     assert_eq!(
         reopened.read_meta().unwrap().as_deref(),
         Some(&b"config one"[..])
