@@ -41,7 +41,8 @@
 //!   once and is reported on its own. The tokens of one file complete in
 //!   the order they were issued, and so do the directory's; those of
 //!   different files complete in any order, so a slow sync of one file
-//!   holds back no other file's. A caller that needs every sync up to some
+//!   holds back no other file's. (A file's syncs asked for under its name
+//!   before a rename and under its new name after count as two files'.) A caller that needs every sync up to some
 //!   point done (an answer that must follow all writes before it) keeps
 //!   the tokens it has outstanding and waits until none at or below that
 //!   point is left ([`SyncLedger`]).

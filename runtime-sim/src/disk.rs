@@ -65,12 +65,15 @@ impl Default for DiskConfig {
 /// One file's content. `epoch` changes whenever the content stops being
 /// an extension of what it was (truncate, re-creation), so a sync can tell
 /// whether the bytes it covers are still in place; `ino` names the file
-/// itself, whatever its name, from its creation on.
+/// itself, whatever its name, from its creation on. In the durable view,
+/// `synced_by` is the newest sync whose content it holds: an older one
+/// completing later (asked under the file's old name) changes nothing.
 #[derive(Clone, Debug)]
 struct File {
     data: Vec<u8>,
     epoch: u64,
     ino: u64,
+    synced_by: u64,
 }
 
 /// A change to the namespace, kept until a completed sync covers it.
@@ -317,12 +320,16 @@ impl SimDisk {
             None => &self.files[&p.file].data[..len],
         };
         let durable = self.durable.get_mut(&name).expect("found above");
+        if durable.synced_by > p.token.0 {
+            return;
+        }
         if durable.epoch == epoch && durable.data.len() <= len {
             let from = durable.data.len();
             durable.data.extend_from_slice(&src[from..]);
         } else {
-            *durable = File { data: src.to_vec(), epoch, ino };
+            *durable = File { data: src.to_vec(), epoch, ino, synced_by: 0 };
         }
+        durable.synced_by = p.token.0;
     }
 
     /// Makes the name changes up to `through` durable, in order.
@@ -368,7 +375,7 @@ impl SimDisk {
         let base = durable.data.len();
         let extra = vol.data.len() - base;
         let kept = if self.rng.ratio(1, 2) { 0 } else { self.rng.range(0, extra as u64) as usize };
-        File { data: vol.data[..base + kept].to_vec(), epoch: durable.epoch, ino: durable.ino }
+        File { data: vol.data[..base + kept].to_vec(), ..durable }
     }
 
     fn inject_io_error(&mut self, file: &str) -> Result<(), StorageError> {
@@ -393,7 +400,7 @@ impl SimDisk {
         for p in self.pending.iter_mut().filter(|p| p.file == name) {
             if let SyncState::Live { len, .. } = p.state {
                 let data = current.data[..len].to_vec();
-                p.state = SyncState::Snapshot(File { data, epoch: current.epoch, ino: current.ino });
+                p.state = SyncState::Snapshot(File { data, epoch: current.epoch, ino: current.ino, synced_by: 0 });
             }
         }
     }
@@ -421,7 +428,7 @@ impl SimDisk {
         }
         let epoch = self.fresh_epoch();
         let ino = self.fresh_epoch();
-        self.files.insert(file.to_owned(), File { data: Vec::new(), epoch, ino });
+        self.files.insert(file.to_owned(), File { data: Vec::new(), epoch, ino, synced_by: 0 });
         self.change(NameChange::Create { name: file.to_owned(), epoch, ino });
     }
 
@@ -558,7 +565,7 @@ impl SimDisk {
 fn apply_change(names: &mut BTreeMap<String, File>, change: NameChange) {
     match change {
         NameChange::Create { name, epoch, ino } => {
-            names.insert(name, File { data: Vec::new(), epoch, ino });
+            names.insert(name, File { data: Vec::new(), epoch, ino, synced_by: 0 });
         }
         NameChange::Remove(name) => {
             names.remove(&name);
@@ -1015,11 +1022,13 @@ mod tests {
             // Renamed while its sync is pending; the new name's sync (and
             // the rename with it) may complete first.
             d.rename("a", "b").unwrap();
+            d.append_named("b", b"+second").unwrap();
             d.sync_named("b").unwrap();
             d.complete_due(far());
             d.crash();
             assert_eq!(d.list().unwrap(), ["b"], "seed {seed}");
-            assert_eq!(content(&mut d, "b").unwrap(), b"first", "seed {seed}");
+            // Whichever completed last, the newer sync's content stays.
+            assert_eq!(content(&mut d, "b").unwrap(), b"first+second", "seed {seed}");
         }
     }
 

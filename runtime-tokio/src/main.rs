@@ -168,7 +168,7 @@ async fn serve(args: Vec<String>, mut opts: ServerOptions, logger: Arc<Logger>) 
     let (resolver, synced) = match resolver_dir(&opts) {
         Some(dir) => {
             let wake = Arc::clone(&synced_woken);
-            let storage = storage::FileStorage::open(&dir, Arc::new(move || wake.notify_one()))
+            let storage = storage::FileStorage::open(&dir, Arc::new(move || wake.notify_one()), fatal(&logger))
                 .map_err(|e| format!("resolver dir {dir}: {e}"))?;
             let synced = storage.completions();
             (Some(Box::new(storage) as Box<dyn natrix_core::storage::Storage + Send>), Some(synced))
@@ -183,7 +183,7 @@ async fn serve(args: Vec<String>, mut opts: ServerOptions, logger: Arc<Logger>) 
             }
             let dir = jetstream_dir(&opts);
             let wake = Arc::clone(&synced_woken);
-            let files = storage::FileStorage::open(&dir, Arc::new(move || wake.notify_one()))
+            let files = storage::FileStorage::open(&dir, Arc::new(move || wake.notify_one()), fatal(&logger))
                 .map_err(|e| format!("could not create storage directory {}: {e}", dir.display()))?;
             let synced = files.completions();
             let memory = *opts.jetstream_max_memory_bytes.get_or_insert_with(resources::memory_budget);
@@ -259,6 +259,16 @@ fn jetstream_dir(opts: &ServerOptions) -> std::path::PathBuf {
         _ => std::env::temp_dir().join("nats"),
     };
     base.join("jetstream")
+}
+
+/// What a storage's failed fsync does: log it and stop (see
+/// [`storage::SyncFailed`]).
+fn fatal(logger: &Arc<Logger>) -> storage::SyncFailed {
+    let logger = Arc::clone(logger);
+    Arc::new(move |why| {
+        logger.at(Level::Fatal, format!("{why}; stopping, since no later acknowledgement could be trusted"));
+        std::process::exit(1);
+    })
 }
 
 /// The NATS resolver's `dir` in operator mode, where account JWTs are kept.

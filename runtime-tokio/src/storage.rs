@@ -37,6 +37,20 @@ pub type Completions = Arc<Mutex<Vec<SyncToken>>>;
 /// Tells the driver that syncs completed.
 pub type SyncWaker = Arc<dyn Fn() + Send + Sync>;
 
+/// Told why an fsync failed. It should stop the process: after a failed
+/// fsync the kernel may have dropped the writes it covered while keeping
+/// their pages readable, so no acknowledgement that depends on them, or
+/// on any later sync of the file, can be trusted. A restart recovers from
+/// what the disk really holds. Should it return, the failed sync's tokens
+/// never complete and the thread stops.
+pub type SyncFailed = Arc<dyn Fn(String) + Send + Sync>;
+
+/// What the syncer threads tell.
+struct Events {
+    wake: SyncWaker,
+    failed: SyncFailed,
+}
+
 /// Threads fsyncing at once: enough that a slow file does not hold back
 /// the others, few enough to stay out of the way of connection threads.
 const SYNC_THREADS: usize = 4;
@@ -59,8 +73,7 @@ struct Open {
 #[derive(Debug)]
 struct FileSyncs {
     name: String,
-    /// The newest handle of the file (`None`: removed or never written,
-    /// so only its directory entry is made durable).
+    /// The file (`None` for the directory itself).
     file: Option<Arc<File>>,
     /// The directory must be fsynced too, to cover the change with this
     /// number (the name was created or removed).
@@ -80,22 +93,26 @@ struct SyncQueue {
 }
 
 impl SyncQueue {
-    /// Queues a request, joining the one already queued for the file.
-    /// True when it made work an idle thread can take at once: not when
-    /// it joined a queued request (a thread was told of that one), nor
-    /// when its file is being synced (the thread syncing it takes the
-    /// request when done); waking a thread for those only costs switches.
+    /// Queues a request, joining the one already queued for the same
+    /// file (not merely the same name: a file that replaced another under
+    /// it needs a request of its own). True when it made work an idle
+    /// thread can take at once: not when it joined a queued request (a
+    /// thread was told of that one), nor when its name is being synced or
+    /// already queued (the thread on it takes the request when done);
+    /// waking a thread for those only costs switches.
     fn push(&mut self, name: &str, file: Option<Arc<File>>, dir: Option<u64>, token: SyncToken) -> bool {
-        if let Some(q) = self.queued.iter_mut().find(|q| q.name == name) {
-            // The newest handle covers the older one's writes (a file
-            // re-created); without one, the older one's still need it.
-            q.file = file.or(q.file.take());
+        let same = |q: &FileSyncs| match (&q.file, &file) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if let Some(q) = self.queued.iter_mut().find(|q| q.name == name && same(q)) {
             q.dir = q.dir.max(dir);
             q.tokens.push(token);
             return false;
         }
+        let waiting = self.busy.contains(name) || self.queued.iter().any(|q| q.name == name);
         self.queued.push_back(FileSyncs { name: name.to_owned(), file, dir, tokens: vec![token] });
-        !self.busy.contains(name)
+        !waiting
     }
 
     /// The oldest queued file no thread is syncing, now marked busy.
@@ -163,19 +180,26 @@ impl Drop for FileStorage {
 
 impl FileStorage {
     /// Opens `dir`, creating it if missing, and starts its syncer threads,
-    /// which call `wake` after each batch of completed syncs.
-    pub fn open(dir: impl Into<PathBuf>, wake: SyncWaker) -> std::io::Result<FileStorage> {
+    /// which call `wake` after each batch of completed syncs and `failed`
+    /// when an fsync fails (see [`SyncFailed`]).
+    ///
+    /// The directory is fsynced first: names a previous process created
+    /// or removed may not be durable yet, and the contract's "a sync
+    /// covers the file's name" must hold for them too.
+    pub fn open(dir: impl Into<PathBuf>, wake: SyncWaker, failed: SyncFailed) -> std::io::Result<FileStorage> {
         let dir = dir.into();
         fs::create_dir_all(&dir)?;
+        let dir_handle = Arc::new(File::open(&dir)?);
+        dir_handle.sync_all()?;
         let completions: Completions = Arc::default();
         let shared = Arc::new(Shared::default());
-        let dir_handle = Arc::new(File::open(&dir)?);
+        let events = Arc::new(Events { wake, failed });
         for i in 0..SYNC_THREADS {
-            let (s, dir_handle, done, wake) =
-                (Arc::clone(&shared), Arc::clone(&dir_handle), Arc::clone(&completions), Arc::clone(&wake));
+            let (s, dir_handle, done, events) =
+                (Arc::clone(&shared), Arc::clone(&dir_handle), Arc::clone(&completions), Arc::clone(&events));
             let spawned = std::thread::Builder::new()
                 .name(format!("natrix-sync-{i}"))
-                .spawn(move || run_syncer(&s, &dir_handle, &done, &*wake));
+                .spawn(move || run_syncer(&s, &dir_handle, &done, &events));
             if let Err(e) = spawned {
                 // The threads already started stop.
                 shared.lock().stopped = true;
@@ -236,7 +260,7 @@ impl FileStorage {
 
 /// One syncer thread: takes a file at a time until the storage is dropped
 /// and nothing is left.
-fn run_syncer(shared: &Shared, dir: &File, done: &Completions, wake: &(dyn Fn() + Send + Sync)) {
+fn run_syncer(shared: &Shared, dir: &File, done: &Completions, events: &Events) {
     loop {
         let mut queue = shared.lock();
         let job = loop {
@@ -249,22 +273,20 @@ fn run_syncer(shared: &Shared, dir: &File, done: &Completions, wake: &(dyn Fn() 
             queue = shared.changed.wait(queue).unwrap_or_else(std::sync::PoisonError::into_inner);
         };
         drop(queue);
-        // An fsync error leaves the data's fate unknown; the tokens still
-        // complete so nothing waits forever, and the next read of the file
-        // finds what is really there.
-        if let Some(file) = &job.file {
-            let _ = file.sync_data();
+        if let Some(Err(e)) = job.file.as_ref().map(|file| file.sync_data()) {
+            return (events.failed)(format!("fsync of {} failed: {e}", job.name));
         }
-        if let Some(change) = job.dir {
-            if change > shared.dir_synced_through.load(Ordering::Acquire) && dir.sync_all().is_ok() {
-                shared.dir_synced_through.fetch_max(change, Ordering::AcqRel);
+        if let Some(change) = job.dir.filter(|&change| change > shared.dir_synced_through.load(Ordering::Acquire)) {
+            if let Err(e) = dir.sync_all() {
+                return (events.failed)(format!("fsync of the store directory failed (for {}): {e}", job.name));
             }
+            shared.dir_synced_through.fetch_max(change, Ordering::AcqRel);
         }
         match done.lock() {
             Ok(mut q) => q.extend_from_slice(&job.tokens),
             Err(poisoned) => poisoned.into_inner().extend_from_slice(&job.tokens),
         }
-        wake();
+        (events.wake)();
         // A request for this file queued meanwhile is this thread's to
         // take next (see `SyncQueue::push`).
         shared.lock().finish(&job.name);
@@ -371,8 +393,12 @@ impl Storage for FileStorage {
 
     fn remove(&mut self, file: &str) -> Result<(), StorageError> {
         let path = self.path(file)?;
-        fs::remove_file(path).map_err(|e| error(file, &e))?;
-        self.files.release(file);
+        let removed = fs::remove_file(&path);
+        if removed.is_ok() || !exists(&path) {
+            // Gone, whoever removed it: no handle may reach it again.
+            self.files.release(file);
+        }
+        removed.map_err(|e| error(file, &e))?;
         self.note_dir_change(file);
         Ok(())
     }
@@ -413,8 +439,12 @@ mod tests {
             n += 1;
             let root = std::env::temp_dir().join(format!("natrix-files-contract-{n}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&root);
-            FileStorage::open(root, Arc::new(|| {})).unwrap()
+            FileStorage::open(root, Arc::new(|| {}), panics()).unwrap()
         });
+    }
+
+    fn panics() -> SyncFailed {
+        Arc::new(|why| panic!("{why}"))
     }
 
     fn token(n: u64) -> SyncToken {
@@ -445,10 +475,32 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_took_a_queued_files_name_is_synced_on_its_own() {
+        let root = std::env::temp_dir().join(format!("natrix-files-replaced-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        let old = Arc::new(File::create(root.join("old")).unwrap());
+        let new = Arc::new(File::create(root.join("new")).unwrap());
+        let mut q = SyncQueue::default();
+        assert!(q.push("f", Some(Arc::clone(&old)), None, token(1)));
+        assert!(!q.push("f", Some(Arc::clone(&new)), None, token(2)), "queued behind the old file's request");
+        assert!(!q.push("f", Some(Arc::clone(&old)), None, token(3)), "joined the old file's request");
+        let first = q.take().expect("the old file's request");
+        assert!(first.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, &old)));
+        assert_eq!(first.tokens, [token(1), token(3)]);
+        assert!(q.take().is_none(), "one thread per name at a time");
+        q.finish("f");
+        let second = q.take().expect("the new file's request");
+        assert!(second.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, &new)));
+        assert_eq!(second.tokens, [token(2)]);
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
     fn each_files_syncs_complete_in_order_across_threads() {
         let root = std::env::temp_dir().join(format!("natrix-files-order-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
-        let mut s = FileStorage::open(&root, Arc::new(|| {})).unwrap();
+        let mut s = FileStorage::open(&root, Arc::new(|| {}), panics()).unwrap();
         let mut asked: Vec<(usize, SyncToken)> = Vec::new();
         let files: Vec<FileId> = (0..6).map(|f| s.open(&format!("f{f}"), true).unwrap()).collect();
         for round in 0..50 {
@@ -481,9 +533,13 @@ mod tests {
         let _ = fs::remove_dir_all(&root);
         let wakes = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&wakes);
-        let mut s = FileStorage::open(&root, Arc::new(move || {
-            counted.fetch_add(1, Ordering::SeqCst);
-        }))
+        let mut s = FileStorage::open(
+            &root,
+            Arc::new(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }),
+            panics(),
+        )
         .unwrap();
         let a = s.open("a.blk", true).unwrap();
         assert_eq!(s.append(a, b"hello").unwrap(), 0);

@@ -16,19 +16,29 @@ use bytes::Bytes;
 
 use super::{plain_name, FileId, OpenFiles, Storage, StorageError, SyncToken};
 
+/// A file: its content and `ino`, which names it whatever its name. In
+/// the durable view `synced_by` is the newest sync whose content it holds.
+#[derive(Clone, Debug, Default)]
+struct MemFile {
+    ino: u64,
+    data: Vec<u8>,
+    synced_by: u64,
+}
+
 /// A change to the namespace, kept until a completed sync covers it.
 #[derive(Clone, Debug)]
 enum NameChange {
-    Create(String),
+    Create { name: String, ino: u64 },
     Remove(String),
     Rename { from: String, to: String },
 }
 
 #[derive(Debug)]
 enum Covers {
-    /// A file's content as it was at the request; `names_through`: the
-    /// name changes the sync also covers (the file's name was new).
-    File { name: String, content: Vec<u8>, names_through: Option<u64> },
+    /// A file's content as it was at the request (`name`: its name then);
+    /// `names_through`: the name changes the sync also covers (the
+    /// file's name was new).
+    File { name: String, ino: u64, content: Vec<u8>, names_through: Option<u64> },
     /// The name changes up to this one.
     Dir { names_through: u64 },
 }
@@ -42,9 +52,10 @@ struct Pending {
 #[derive(Debug, Default)]
 struct Disk {
     /// What reads see.
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, MemFile>,
     /// What survives a crash (a missing name: the file is gone).
-    durable: BTreeMap<String, Vec<u8>>,
+    durable: BTreeMap<String, MemFile>,
+    next_ino: u64,
     /// Name changes no completed sync covers yet, numbered.
     changes: VecDeque<(u64, NameChange)>,
     changes_made: u64,
@@ -69,6 +80,14 @@ impl Disk {
         Err(StorageError::NoSpace { file: file.to_owned() })
     }
 
+    /// Creates `name`, empty, as a new file.
+    fn create(&mut self, name: &str) {
+        self.next_ino += 1;
+        let ino = self.next_ino;
+        self.files.insert(name.to_owned(), MemFile { ino, ..MemFile::default() });
+        self.change(NameChange::Create { name: name.to_owned(), ino });
+    }
+
     fn change(&mut self, change: NameChange) {
         self.changes_made += 1;
         self.changes.push_back((self.changes_made, change));
@@ -80,8 +99,8 @@ impl Disk {
 
     fn file(&mut self, id: FileId) -> Result<(String, &mut Vec<u8>), StorageError> {
         let name = self.name(id)?;
-        let content = self.files.get_mut(&name).expect("an open file exists");
-        Ok((name, content))
+        let file = self.files.get_mut(&name).expect("an open file exists");
+        Ok((name, &mut file.data))
     }
 
     /// Makes the name changes up to `through` durable.
@@ -89,8 +108,8 @@ impl Disk {
         while self.changes.front().is_some_and(|&(n, _)| n <= through) {
             let (_, change) = self.changes.pop_front().expect("checked");
             match change {
-                NameChange::Create(name) => {
-                    self.durable.insert(name, Vec::new());
+                NameChange::Create { name, ino } => {
+                    self.durable.insert(name, MemFile { ino, ..MemFile::default() });
                 }
                 NameChange::Remove(name) => {
                     self.durable.remove(&name);
@@ -109,14 +128,17 @@ impl Disk {
 
     fn complete(&mut self, p: Pending) -> SyncToken {
         match p.covers {
-            Covers::File { name, content, names_through } => {
+            Covers::File { ino, content, names_through, .. } => {
                 if let Some(through) = names_through {
                     self.cover_changes(through);
                 }
-                // A name not durable (removed or renamed away since, and
-                // that made durable) takes no content.
-                if let Some(durable) = self.durable.get_mut(&name) {
-                    *durable = content;
+                // The content goes to the file under whichever name it
+                // durably has; a file durably gone keeps nothing, and an
+                // older sync completing after a newer one changes nothing.
+                let token = p.token.0;
+                if let Some(durable) = self.durable.values_mut().find(|d| d.ino == ino && d.synced_by < token) {
+                    durable.data = content;
+                    durable.synced_by = token;
                 }
             }
             Covers::Dir { names_through } => self.cover_changes(names_through),
@@ -181,22 +203,30 @@ impl MemStorage {
     /// its content only in part).
     pub fn crash_tearing(&self, file: &str, keep: usize) {
         let mut disk = self.disk();
-        if disk.files.contains_key(file) && !disk.durable.contains_key(file) {
-            disk.durable.insert(file.to_owned(), Vec::new());
+        let Some(ino) = disk.files.get(file).map(|f| f.ino) else {
+            drop(disk);
+            return self.crash(0);
+        };
+        if !disk.durable.values().any(|d| d.ino == ino) {
+            disk.durable.insert(file.to_owned(), MemFile { ino, ..MemFile::default() });
         }
         drop(disk);
-        self.crash_with(|name, tail| if name == file { tail.min(keep) } else { 0 });
+        self.crash_with(|torn, tail| if torn == ino { tail.min(keep) } else { 0 });
     }
 
-    fn crash_with(&self, kept_of_tail: impl Fn(&str, usize) -> usize) {
+    /// Crashes, keeping `kept_of_tail(ino, tail_len)` bytes of each file's
+    /// unsynced tail.
+    fn crash_with(&self, kept_of_tail: impl Fn(u64, usize) -> usize) {
         let mut disk = self.disk();
         disk.pending.clear();
         disk.changes.clear();
         let mut after = disk.durable.clone();
-        for (name, durable) in &mut after {
-            if let Some(content) = disk.files.get(name).filter(|c| c.starts_with(durable)) {
-                let keep = kept_of_tail(name, content.len() - durable.len());
-                durable.extend_from_slice(&content[durable.len()..durable.len() + keep]);
+        for durable in after.values_mut() {
+            let written = disk.files.values().find(|f| f.ino == durable.ino && f.data.starts_with(&durable.data));
+            if let Some(written) = written {
+                let from = durable.data.len();
+                let keep = kept_of_tail(durable.ino, written.data.len() - from);
+                durable.data.extend_from_slice(&written.data[from..from + keep]);
             }
         }
         disk.files = after;
@@ -206,10 +236,12 @@ impl MemStorage {
     /// Flips one bit of `file` (in what reads see and what survives).
     pub fn flip_bit(&self, file: &str, offset: usize, bit: u8) {
         let mut disk = self.disk();
-        disk.files.get_mut(file).expect("file to damage")[offset] ^= 1 << bit;
-        if let Some(content) = disk.durable.get_mut(file) {
-            if offset < content.len() {
-                content[offset] ^= 1 << bit;
+        let damaged = disk.files.get_mut(file).expect("file to damage");
+        damaged.data[offset] ^= 1 << bit;
+        let ino = damaged.ino;
+        if let Some(durable) = disk.durable.values_mut().find(|d| d.ino == ino) {
+            if offset < durable.data.len() {
+                durable.data[offset] ^= 1 << bit;
             }
         }
     }
@@ -223,7 +255,7 @@ impl MemStorage {
     /// Edits what reads of `file` see (not what survives a crash); false
     /// when there is no such file.
     pub fn edit_file(&self, file: &str, edit: impl FnOnce(&mut Vec<u8>)) -> bool {
-        self.disk().files.get_mut(file).map(edit).is_some()
+        self.disk().files.get_mut(file).map(|f| edit(&mut f.data)).is_some()
     }
 
     /// Refuses (or again accepts, given `None`) the appends to files whose
@@ -239,7 +271,7 @@ impl MemStorage {
 
     /// Every file's name and length.
     pub fn files(&self) -> Vec<(String, usize)> {
-        self.disk().files.iter().map(|(n, c)| (n.clone(), c.len())).collect()
+        self.disk().files.iter().map(|(n, f)| (n.clone(), f.data.len())).collect()
     }
 
     /// The names of the files that would survive a crash now.
@@ -250,9 +282,12 @@ impl MemStorage {
     /// Makes `file` hold `data`, durably, as another program would have
     /// left it before this storage was used.
     pub fn put_durable(&self, file: &str, data: &[u8]) {
-        let mut disk = self.disk();
-        disk.files.insert(file.to_owned(), data.to_vec());
-        disk.durable.insert(file.to_owned(), data.to_vec());
+        let disk = &mut *self.disk();
+        disk.create(file);
+        disk.cover_changes(disk.changes_made);
+        let put = MemFile { data: data.to_vec(), ..disk.files[file].clone() };
+        disk.files.insert(file.to_owned(), put.clone());
+        disk.durable.insert(file.to_owned(), put);
     }
 
     /// Adds raw bytes to a file (created if absent), bypassing every
@@ -260,9 +295,9 @@ impl MemStorage {
     pub fn raw_append(&self, file: &str, data: &[u8]) {
         let disk = &mut *self.disk();
         if !disk.files.contains_key(file) {
-            disk.change(NameChange::Create(file.to_owned()));
+            disk.create(file);
         }
-        disk.files.entry(file.to_owned()).or_default().extend_from_slice(data);
+        disk.files.get_mut(file).expect("created").data.extend_from_slice(data);
     }
 }
 
@@ -276,8 +311,7 @@ impl Storage for MemStorage {
         }
         let id = disk.open.open(file, || Ok(()))?;
         if !exists {
-            disk.files.insert(file.to_owned(), Vec::new());
-            disk.change(NameChange::Create(file.to_owned()));
+            disk.create(file);
         }
         Ok(id)
     }
@@ -323,21 +357,21 @@ impl Storage for MemStorage {
     fn len(&self, file: FileId) -> Result<u64, StorageError> {
         let disk = self.disk();
         let (name, ()) = disk.open.get(file)?;
-        Ok(disk.files.get(name).map_or(0, |c| c.len() as u64))
+        Ok(disk.files.get(name).map_or(0, |f| f.data.len() as u64))
     }
 
     fn sync(&mut self, file: FileId) -> Result<SyncToken, StorageError> {
         let disk = &mut *self.disk();
         let name = disk.name(file)?;
         disk.fails(&name)?;
-        let content = disk.files.get(&name).cloned().unwrap_or_default();
+        let MemFile { ino, data: content, .. } = disk.files[&name].clone();
         let renamed_here = disk.changes.iter().any(|(_, c)| match c {
-            NameChange::Create(n) | NameChange::Rename { to: n, .. } => *n == name,
+            NameChange::Create { name: n, .. } | NameChange::Rename { to: n, .. } => *n == name,
             NameChange::Remove(_) => false,
         });
         let names_through = renamed_here.then_some(disk.changes_made);
         let token = disk.token();
-        disk.pending.push(Pending { token, covers: Covers::File { name, content, names_through } });
+        disk.pending.push(Pending { token, covers: Covers::File { name, ino, content, names_through } });
         Ok(token)
     }
 
@@ -445,6 +479,42 @@ mod tests {
         s.crash(0);
         assert_eq!(s.list().unwrap(), ["u"]);
         assert_eq!(s.read_all("u").unwrap()[..], b"data"[..]);
+    }
+
+    #[test]
+    fn a_late_sync_of_a_removed_file_never_reaches_the_file_that_took_its_name() {
+        let mut s = MemStorage::default();
+        let old = s.open("f", true).unwrap();
+        s.append(old, b"old").unwrap();
+        s.sync(old).unwrap();
+        s.remove("f").unwrap();
+        s.open("f", true).unwrap();
+        s.sync_dir().unwrap();
+        // The directory's sync first: the new, empty `f` is durable
+        // before the old file's content completes.
+        s.complete_syncs_of(|name| name == ".");
+        s.complete_syncs();
+        s.crash(0);
+        assert_eq!(s.read_all("f").unwrap()[..], b""[..]);
+    }
+
+    #[test]
+    fn content_synced_before_a_rename_stays_with_the_file() {
+        let mut s = MemStorage::default();
+        s.write_synced("a", b"x").unwrap();
+        s.complete_syncs();
+        let a = s.open("a", false).unwrap();
+        s.append(a, b"y").unwrap();
+        s.sync(a).unwrap();
+        s.rename("a", "b").unwrap();
+        s.sync_dir().unwrap();
+        // The directory's sync first: the rename is durable before the
+        // content asked for under the old name.
+        s.complete_syncs_of(|name| name == ".");
+        s.complete_syncs();
+        s.crash(0);
+        assert_eq!(s.list().unwrap(), ["b"]);
+        assert_eq!(s.read_all("b").unwrap()[..], b"xy"[..]);
     }
 
     #[test]
