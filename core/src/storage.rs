@@ -223,7 +223,9 @@ pub trait StorageExt: Storage {
     /// emptied first if not) and asks for it to be synced.
     fn write_synced(&mut self, file: &str, data: &[u8]) -> Result<SyncToken, StorageError> {
         self.with_open(file, true, |s, id| {
-            s.truncate(id, 0)?;
+            if s.len(id)? > 0 {
+                s.truncate(id, 0)?;
+            }
             s.append(id, data)?;
             s.sync(id)
         })
@@ -253,8 +255,10 @@ impl<S: Storage + ?Sized> StorageExt for S {}
 pub mod contract;
 mod ledger;
 mod mem;
+mod names;
 mod open_files;
 
 pub use ledger::SyncLedger;
 pub use mem::MemStorage;
+pub use names::NameLog;
 pub use open_files::OpenFiles;

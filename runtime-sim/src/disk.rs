@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use natrix_core::storage::{plain_name, FileId, OpenFiles, Storage, StorageError, SyncToken};
+use natrix_core::storage::{plain_name, FileId, NameLog, OpenFiles, Storage, StorageError, SyncToken};
 use natrix_core::Instant;
 
 use crate::rng::SimRng;
@@ -74,15 +74,6 @@ struct File {
     epoch: u64,
     ino: u64,
     synced_by: u64,
-}
-
-/// A change to the namespace, kept until a completed sync covers it.
-#[derive(Clone, Debug)]
-enum NameChange {
-    /// A file was created, empty, with this epoch and inode.
-    Create { name: String, epoch: u64, ino: u64 },
-    Remove(String),
-    Rename { from: String, to: String },
 }
 
 /// What a pending sync will make durable.
@@ -137,9 +128,7 @@ pub struct SimDisk {
     /// What a crash keeps: the durable namespace, and each file's durable
     /// content.
     durable: BTreeMap<String, File>,
-    /// Name changes no completed sync covers yet, numbered.
-    changes: VecDeque<(u64, NameChange)>,
-    changes_made: u64,
+    names: NameLog<File>,
     pending: VecDeque<PendingSync>,
     open: OpenFiles<()>,
     next_token: u64,
@@ -159,8 +148,7 @@ impl SimDisk {
             now: Instant::ZERO,
             files: BTreeMap::new(),
             durable: BTreeMap::new(),
-            changes: VecDeque::new(),
-            changes_made: 0,
+            names: NameLog::default(),
             pending: VecDeque::new(),
             open: OpenFiles::default(),
             next_token: 1,
@@ -228,8 +216,9 @@ impl SimDisk {
             return false;
         }
         f.data[byte] ^= 1 << (bit % 8);
-        let epoch = f.epoch;
-        if let Some(d) = self.durable.get_mut(file).filter(|d| d.epoch == epoch) {
+        let (epoch, ino) = (f.epoch, f.ino);
+        // The durable copy, under whichever name the file durably has.
+        if let Some(d) = self.durable.values_mut().find(|d| d.ino == ino && d.epoch == epoch) {
             if byte < d.data.len() {
                 d.data[byte] ^= 1 << (bit % 8);
             }
@@ -299,7 +288,7 @@ impl SimDisk {
 
     fn make_durable(&mut self, p: PendingSync) {
         if let Some(through) = p.names_through {
-            self.cover_changes(through);
+            self.names.cover(through, &mut self.durable);
         }
         let (epoch, len, ino, snapshot) = match p.state {
             SyncState::Dir => return,
@@ -332,14 +321,6 @@ impl SimDisk {
         durable.synced_by = p.token.0;
     }
 
-    /// Makes the name changes up to `through` durable, in order.
-    fn cover_changes(&mut self, through: u64) {
-        while self.changes.front().is_some_and(|&(n, _)| n <= through) {
-            let (_, change) = self.changes.pop_front().expect("checked");
-            apply_change(&mut self.durable, change);
-        }
-    }
-
     /// The node crashed: pending syncs are forgotten, a random prefix of
     /// the name changes not covered survives, and every file reverts to
     /// its durable content plus a random prefix of its unsynced tail.
@@ -348,10 +329,8 @@ impl SimDisk {
         self.pending.clear();
         self.last_append = None;
         self.open.release_all();
-        let kept = self.rng.below(self.changes.len() as u64 + 1) as usize;
-        for (_, change) in std::mem::take(&mut self.changes).into_iter().take(kept) {
-            apply_change(&mut self.durable, change);
-        }
+        let kept = self.rng.below(self.names.uncovered() as u64 + 1) as usize;
+        self.names.crash(kept, &mut self.durable);
         let names: Vec<String> = self.durable.keys().cloned().collect();
         let mut survivors = BTreeMap::new();
         for name in names {
@@ -416,11 +395,6 @@ impl SimDisk {
         self.next_epoch
     }
 
-    fn change(&mut self, change: NameChange) {
-        self.changes_made += 1;
-        self.changes.push_back((self.changes_made, change));
-    }
-
     /// Creates `file`, empty, unless it exists.
     fn create_named(&mut self, file: &str) {
         if self.files.contains_key(file) {
@@ -428,8 +402,9 @@ impl SimDisk {
         }
         let epoch = self.fresh_epoch();
         let ino = self.fresh_epoch();
-        self.files.insert(file.to_owned(), File { data: Vec::new(), epoch, ino, synced_by: 0 });
-        self.change(NameChange::Create { name: file.to_owned(), epoch, ino });
+        let created = File { data: Vec::new(), epoch, ino, synced_by: 0 };
+        self.files.insert(file.to_owned(), created.clone());
+        self.names.create(file, created);
     }
 
     fn name(&self, id: FileId) -> Result<String, StorageError> {
@@ -519,15 +494,9 @@ impl SimDisk {
         let (state, names_through) = match self.files.get(file) {
             Some(f) => {
                 let state = SyncState::Live { epoch: f.epoch, len: f.data.len() };
-                // A file whose name is new makes the name changes durable,
-                // the way an fsync of the directory does.
-                let renamed_here = self.changes.iter().any(|(_, c)| match c {
-                    NameChange::Create { name, .. } | NameChange::Rename { to: name, .. } => name == file,
-                    NameChange::Remove(_) => false,
-                });
-                (state, renamed_here.then_some(self.changes_made))
+                (state, self.names.covered_by_sync_of(file))
             }
-            None if file == DIR => (SyncState::Dir, Some(self.changes_made)),
+            None if file == DIR => (SyncState::Dir, Some(self.names.newest())),
             None => return Err(Self::not_found(file)),
         };
         let token = SyncToken(self.next_token);
@@ -558,26 +527,6 @@ impl SimDisk {
             },
         );
         Ok(token)
-    }
-}
-
-/// Applies one name change to a namespace.
-fn apply_change(names: &mut BTreeMap<String, File>, change: NameChange) {
-    match change {
-        NameChange::Create { name, epoch, ino } => {
-            names.insert(name, File { data: Vec::new(), epoch, ino, synced_by: 0 });
-        }
-        NameChange::Remove(name) => {
-            names.remove(&name);
-        }
-        NameChange::Rename { from, to } => match names.remove(&from) {
-            Some(file) => {
-                names.insert(to, file);
-            }
-            None => {
-                names.remove(&to);
-            }
-        },
     }
 }
 
@@ -636,7 +585,7 @@ impl Storage for SimDisk {
         let f = self.files.remove(file).expect("checked above");
         self.used_bytes -= f.data.len() as u64;
         self.open.release(file);
-        self.change(NameChange::Remove(file.to_owned()));
+        self.names.remove(file);
         Ok(())
     }
 
@@ -663,7 +612,7 @@ impl Storage for SimDisk {
             self.last_append = None;
         }
         self.open.rename(from, to);
-        self.change(NameChange::Rename { from: from.to_owned(), to: to.to_owned() });
+        self.names.rename(from, to);
         Ok(())
     }
 

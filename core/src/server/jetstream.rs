@@ -2,7 +2,6 @@
 //! their API requests and stream publishes to [`JetStream`], delivering
 //! its replies, and the group commit at the end of each batch.
 
-
 use bytes::Bytes;
 
 use crate::jetstream::api::AccountLimits;

@@ -9,12 +9,12 @@
 //! completed sync covers. The simulator's disk is the one that picks at
 //! random among everything the contract allows.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use super::{plain_name, FileId, OpenFiles, Storage, StorageError, SyncToken};
+use super::{plain_name, FileId, NameLog, OpenFiles, Storage, StorageError, SyncToken};
 
 /// A file: its content and `ino`, which names it whatever its name. In
 /// the durable view `synced_by` is the newest sync whose content it holds.
@@ -23,14 +23,6 @@ struct MemFile {
     ino: u64,
     data: Vec<u8>,
     synced_by: u64,
-}
-
-/// A change to the namespace, kept until a completed sync covers it.
-#[derive(Clone, Debug)]
-enum NameChange {
-    Create { name: String, ino: u64 },
-    Remove(String),
-    Rename { from: String, to: String },
 }
 
 #[derive(Debug)]
@@ -56,9 +48,7 @@ struct Disk {
     /// What survives a crash (a missing name: the file is gone).
     durable: BTreeMap<String, MemFile>,
     next_ino: u64,
-    /// Name changes no completed sync covers yet, numbered.
-    changes: VecDeque<(u64, NameChange)>,
-    changes_made: u64,
+    names: NameLog<MemFile>,
     pending: Vec<Pending>,
     open: OpenFiles<()>,
     next_token: u64,
@@ -81,16 +71,11 @@ impl Disk {
     }
 
     /// Creates `name`, empty, as a new file.
-    fn create(&mut self, name: &str) {
+    fn create(&mut self, name: &str) -> MemFile {
         self.next_ino += 1;
-        let ino = self.next_ino;
-        self.files.insert(name.to_owned(), MemFile { ino, ..MemFile::default() });
-        self.change(NameChange::Create { name: name.to_owned(), ino });
-    }
-
-    fn change(&mut self, change: NameChange) {
-        self.changes_made += 1;
-        self.changes.push_back((self.changes_made, change));
+        let file = MemFile { ino: self.next_ino, ..MemFile::default() };
+        self.files.insert(name.to_owned(), file.clone());
+        file
     }
 
     fn name(&self, id: FileId) -> Result<String, StorageError> {
@@ -103,34 +88,11 @@ impl Disk {
         Ok((name, &mut file.data))
     }
 
-    /// Makes the name changes up to `through` durable.
-    fn cover_changes(&mut self, through: u64) {
-        while self.changes.front().is_some_and(|&(n, _)| n <= through) {
-            let (_, change) = self.changes.pop_front().expect("checked");
-            match change {
-                NameChange::Create { name, ino } => {
-                    self.durable.insert(name, MemFile { ino, ..MemFile::default() });
-                }
-                NameChange::Remove(name) => {
-                    self.durable.remove(&name);
-                }
-                NameChange::Rename { from, to } => match self.durable.remove(&from) {
-                    Some(content) => {
-                        self.durable.insert(to, content);
-                    }
-                    None => {
-                        self.durable.remove(&to);
-                    }
-                },
-            }
-        }
-    }
-
     fn complete(&mut self, p: Pending) -> SyncToken {
         match p.covers {
             Covers::File { ino, content, names_through, .. } => {
                 if let Some(through) = names_through {
-                    self.cover_changes(through);
+                    self.names.cover(through, &mut self.durable);
                 }
                 // The content goes to the file under whichever name it
                 // durably has; a file durably gone keeps nothing, and an
@@ -141,7 +103,7 @@ impl Disk {
                     durable.synced_by = token;
                 }
             }
-            Covers::Dir { names_through } => self.cover_changes(names_through),
+            Covers::Dir { names_through } => self.names.cover(names_through, &mut self.durable),
         }
         p.token
     }
@@ -219,7 +181,7 @@ impl MemStorage {
     fn crash_with(&self, kept_of_tail: impl Fn(u64, usize) -> usize) {
         let mut disk = self.disk();
         disk.pending.clear();
-        disk.changes.clear();
+        disk.names = NameLog::default();
         let mut after = disk.durable.clone();
         for durable in after.values_mut() {
             let written = disk.files.values().find(|f| f.ino == durable.ino && f.data.starts_with(&durable.data));
@@ -274,18 +236,11 @@ impl MemStorage {
         self.disk().files.iter().map(|(n, f)| (n.clone(), f.data.len())).collect()
     }
 
-    /// The names of the files that would survive a crash now.
-    pub fn durable_names(&self) -> Vec<String> {
-        self.disk().durable.keys().cloned().collect()
-    }
-
     /// Makes `file` hold `data`, durably, as another program would have
     /// left it before this storage was used.
     pub fn put_durable(&self, file: &str, data: &[u8]) {
         let disk = &mut *self.disk();
-        disk.create(file);
-        disk.cover_changes(disk.changes_made);
-        let put = MemFile { data: data.to_vec(), ..disk.files[file].clone() };
+        let put = MemFile { data: data.to_vec(), ..disk.create(file) };
         disk.files.insert(file.to_owned(), put.clone());
         disk.durable.insert(file.to_owned(), put);
     }
@@ -295,7 +250,8 @@ impl MemStorage {
     pub fn raw_append(&self, file: &str, data: &[u8]) {
         let disk = &mut *self.disk();
         if !disk.files.contains_key(file) {
-            disk.create(file);
+            let created = disk.create(file);
+            disk.names.create(file, created);
         }
         disk.files.get_mut(file).expect("created").data.extend_from_slice(data);
     }
@@ -311,7 +267,8 @@ impl Storage for MemStorage {
         }
         let id = disk.open.open(file, || Ok(()))?;
         if !exists {
-            disk.create(file);
+            let created = disk.create(file);
+            disk.names.create(file, created);
         }
         Ok(id)
     }
@@ -365,11 +322,7 @@ impl Storage for MemStorage {
         let name = disk.name(file)?;
         disk.fails(&name)?;
         let MemFile { ino, data: content, .. } = disk.files[&name].clone();
-        let renamed_here = disk.changes.iter().any(|(_, c)| match c {
-            NameChange::Create { name: n, .. } | NameChange::Rename { to: n, .. } => *n == name,
-            NameChange::Remove(_) => false,
-        });
-        let names_through = renamed_here.then_some(disk.changes_made);
+        let names_through = disk.names.covered_by_sync_of(&name);
         let token = disk.token();
         disk.pending.push(Pending { token, covers: Covers::File { name, ino, content, names_through } });
         Ok(token)
@@ -384,7 +337,7 @@ impl Storage for MemStorage {
         disk.fails(file)?;
         disk.files.remove(file);
         disk.open.release(file);
-        disk.change(NameChange::Remove(file.to_owned()));
+        disk.names.remove(file);
         Ok(())
     }
 
@@ -402,7 +355,7 @@ impl Storage for MemStorage {
         let content = disk.files.remove(from).expect("checked");
         disk.files.insert(to.to_owned(), content);
         disk.open.rename(from, to);
-        disk.change(NameChange::Rename { from: from.to_owned(), to: to.to_owned() });
+        disk.names.rename(from, to);
         Ok(())
     }
 
@@ -413,7 +366,7 @@ impl Storage for MemStorage {
     fn sync_dir(&mut self) -> Result<SyncToken, StorageError> {
         let disk = &mut *self.disk();
         disk.fails(".")?;
-        let names_through = disk.changes_made;
+        let names_through = disk.names.newest();
         let token = disk.token();
         disk.pending.push(Pending { token, covers: Covers::Dir { names_through } });
         Ok(token)

@@ -570,16 +570,15 @@ impl FileStore {
         if !self.pending.is_empty() && self.pending_block == block && start + end > self.pending_start {
             self.write_pending()?;
         }
-        let Some(Block { name, file, .. }) = self.blocks.get(&block) else {
+        let Some(file) = self.blocks.get(&block).map(|b| b.file) else {
             return Err(StorageError::Corrupt { file: self.block_name(block), offset: start }.into());
         };
-        let name = name.clone();
-        let bytes = self.storage.lock().read(*file, start, end as usize)?;
+        let bytes = self.storage.lock().read(file, start, end as usize)?;
         let mut read = Vec::with_capacity(span.len());
         for (at, off, len) in span {
             match decode_msg_at(&bytes, at, off as usize, len as usize) {
                 Some(msg) => read.push(msg),
-                None if at == seq => return Err(StorageError::Corrupt { file: name, offset: start }.into()),
+                None if at == seq => return Err(StorageError::Corrupt { file: self.block_name(block), offset: start }.into()),
                 // Found damaged when it is asked for on its own.
                 None => break,
             }

@@ -31,16 +31,15 @@ mod tests;
 pub use crate::sync::Lock;
 pub use file::{escape_name, unescape_name, FileStore};
 pub use mem::MemStore;
-pub use crate::storage::SyncLedger;
 
 /// The one [`Storage`](crate::storage::Storage) every file store of a server
 /// shares, with the ledger of its outstanding syncs; each store owns the
 /// files whose names start with its prefix.
-pub type SharedStorage = std::sync::Arc<Lock<SyncLedger>>;
+pub type SharedStorage = std::sync::Arc<Lock<crate::storage::SyncLedger>>;
 
 /// Wraps `storage` for sharing among file stores.
 pub fn share_storage(storage: Box<dyn crate::storage::Storage + Send>) -> SharedStorage {
-    std::sync::Arc::new(Lock::new(SyncLedger::new(storage)))
+    std::sync::Arc::new(Lock::new(crate::storage::SyncLedger::new(storage)))
 }
 
 /// One stored message.
